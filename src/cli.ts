@@ -1,0 +1,73 @@
+/**
+ * The `meter` program. This is the one place that turns errors into messages and exit codes.
+ */
+import { Command, CommanderError } from 'commander';
+import { ExitCode, MeterError } from './errors.js';
+import { eventsCommand } from './commands/events.js';
+import { ingestCommand } from './commands/ingest.js';
+import { metersCommand } from './commands/meters.js';
+import { queryCommand } from './commands/query.js';
+import { statsCommand } from './commands/stats.js';
+import { subjectsCommand } from './commands/subjects.js';
+
+export const VERSION = '0.1.0';
+
+export function buildProgram(): Command {
+  const program = new Command('meter')
+    .description('Usage metering: CloudEvents in, exact per-subject totals per window out (SQLite or ClickHouse).')
+    .version(VERSION)
+    .showHelpAfterError('(run with --help for usage)')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  meter ingest examples/openai-usage.ndjson          # store events, each (source, id) once
+  meter query --config examples/meter.yaml --window hourly
+  meter query -m tokens_total -w day --tz Europe/Budapest --format csv -o invoice.csv
+
+Store: --db PATH (SQLite file), or clickhouse://host:8123/db; default $METER_DB, else ./meter.db.
+Meters: --config FILE (OpenMeter's meters: YAML); default $METER_CONFIG, else ./meter.yaml if present.
+
+Exit codes: 0 ok · 1 failure (store) · 2 usage error · 3 some input rejected · 130 interrupted`,
+    );
+  for (const cmd of [ingestCommand(), queryCommand(), eventsCommand(), subjectsCommand(), statsCommand(), metersCommand()]) {
+    program.addCommand(cmd);
+  }
+  const configure = (c: Command) => {
+    c.exitOverride();
+    c.configureOutput({ writeErr: (s) => process.stderr.write(s), writeOut: (s) => process.stdout.write(s) });
+    c.commands.forEach(configure);
+  };
+  configure(program);
+  return program;
+}
+
+/** Runs the CLI and returns its exit code. */
+export async function main(argv: string[]): Promise<number> {
+  // A closed pipe (meter query | head) is a normal end, not an error.
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(ExitCode.ok);
+    throw e;
+  });
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+    const leaf = program.commands.find((c) => c.name() === program.args[0]);
+    const code = leaf?.getOptionValue('exitCode');
+    return typeof code === 'number' ? code : ExitCode.ok;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return ExitCode.ok;
+      if (e.code === 'commander.executeSubCommandAsync') return ExitCode.failure;
+      return ExitCode.usage; // commander already printed the message
+    }
+    if (e instanceof MeterError) {
+      process.stderr.write(`meter: ${e.message}\n`);
+      return e.exitCode;
+    }
+    const err = e as Error;
+    process.stderr.write(`meter: internal error: ${err?.message ?? String(e)}\n`);
+    if (process.env.METER_DEBUG) process.stderr.write(`${err?.stack ?? ''}\n`);
+    return ExitCode.failure;
+  }
+}

@@ -1,0 +1,81 @@
+/** meter query: per-subject totals of a meter per window, as a table, CSV, JSON or NDJSON. */
+import { Command, Option } from 'commander';
+import { runQuery } from '../core/query.js';
+import { renderCsv } from '../output/csv.js';
+import { renderJson, renderNdjson } from '../output/json.js';
+import { Sink } from '../output/sink.js';
+import { renderTable, useColor } from '../output/table.js';
+import { addConfigOption, addDbOption, collect, formatOption, loadMeters, withStore } from './common.js';
+
+interface QueryFlags {
+  db?: string;
+  config?: string;
+  meter?: string;
+  window?: string;
+  tz: string;
+  from?: string;
+  to?: string;
+  subject: string[];
+  groupBy: string[];
+  filter: string[];
+  fill?: boolean;
+  allSubjects?: boolean;
+  format: 'table' | 'csv' | 'json' | 'ndjson';
+  output?: string;
+}
+
+export function queryCommand(): Command {
+  const cmd = new Command('query').description('per-subject totals of a meter per minute, hour, day or month window');
+  addDbOption(cmd);
+  addConfigOption(cmd);
+  cmd
+    .option('-m, --meter <slug>', 'meter to query (optional when the config has one; none configured: count events per type)')
+    .addOption(new Option('-w, --window <size>', 'minute|hour|day|month (also minutely|hourly|daily|monthly); default: one total per group'))
+    .option('--tz <zone>', 'IANA time zone of the windows and printed times', 'UTC')
+    .option('--from <time>', 'start, inclusive: RFC 3339, or a date (midnight in --tz)')
+    .option('--to <time>', 'end, exclusive: RFC 3339, or a date (midnight in --tz)')
+    .option('-s, --subject <subject>', 'only this subject (repeatable)', collect, [])
+    .option('-g, --group-by <key>', "group by one of the meter's groupBy keys (repeatable)", collect, [])
+    .option('-f, --filter <key=value>', 'only events whose group-by key has this value (repeatable)', collect, [])
+    .option('--fill', 'also print empty windows (0 for SUM, COUNT, UNIQUE_COUNT) for every group present')
+    .option('--all-subjects', 'sum across subjects instead of one row per subject')
+    .addOption(formatOption(['table', 'csv', 'json', 'ndjson'], 'table'))
+    .option('-o, --output <file>', 'write to a file instead of stdout')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  meter query --window hourly                                  # the config's only meter, per subject and hour
+  meter query -m tokens_total -w day --tz Europe/Budapest --from 2026-11-01 --to 2026-12-01
+  meter query -m tokens_total -w month -g model --format csv -o invoice.csv
+  meter query -m tokens_total -s acme -f model=gpt-4o --format json
+
+Windows: --from is inclusive, --to is exclusive; either may be unaligned (the first and last windows are then
+partial). Days and months are calendar days and months in --tz (23 or 25 hours long on DST changes).`,
+    )
+    .action(async (flags: QueryFlags) => {
+      const { meters } = loadMeters(flags.config);
+      await withStore(flags.db, true, async (store) => {
+        const result = await runQuery(store, {
+          meters,
+          meter: flags.meter,
+          window: flags.window,
+          tz: flags.tz,
+          from: flags.from,
+          to: flags.to,
+          subjects: flags.subject,
+          groupBy: flags.groupBy,
+          filters: flags.filter,
+          fill: flags.fill ?? false,
+          allSubjects: flags.allSubjects ?? false,
+        });
+        const sink = Sink.open(flags.output);
+        if (flags.format === 'csv') await renderCsv(result, sink);
+        else if (flags.format === 'json') await renderJson(result, sink);
+        else if (flags.format === 'ndjson') await renderNdjson(result, sink);
+        else await renderTable(result, sink, flags.output === undefined && useColor(process.stdout));
+        await sink.close();
+      });
+    });
+  return cmd;
+}

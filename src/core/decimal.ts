@@ -1,0 +1,113 @@
+/**
+ * Exact decimal arithmetic for billing totals: a value is `mantissa * 10^-scale` with a BigInt mantissa, so
+ * 0.1 + 0.2 is exactly 0.3 and sums of any size never round. Numbers enter through their shortest round-trip text
+ * (what `String(n)` prints), so an input of `0.1` is the decimal 0.1, not the binary fraction nearest to it.
+ */
+
+const NUMERIC = /^([+-]?)(\d*)(?:\.(\d*))?(?:[eE]([+-]?\d+))?$/;
+
+/** An exact decimal number. Immutable. */
+export class Decimal {
+  private constructor(
+    readonly mantissa: bigint,
+    readonly scale: number,
+  ) {}
+
+  static readonly ZERO = new Decimal(0n, 0);
+
+  /** Parses decimal text (`12`, `-0.5`, `1e3`, `.5`); null when it is not a finite decimal number. */
+  static parse(text: string): Decimal | null {
+    const m = NUMERIC.exec(text);
+    if (m === null) return null;
+    const int = m[2] ?? '', frac = m[3] ?? '';
+    if (int === '' && frac === '') return null;
+    const exp = m[4] === undefined ? 0 : Number(m[4]);
+    if (!Number.isSafeInteger(exp) || Math.abs(exp) > 100_000) return null;
+    let mantissa = BigInt(int + frac || '0');
+    if (m[1] === '-') mantissa = -mantissa;
+    let scale = frac.length - exp;
+    if (scale < 0) {
+      mantissa *= 10n ** BigInt(-scale);
+      scale = 0;
+    }
+    return new Decimal(mantissa, scale).normalized();
+  }
+
+  /** The decimal a finite JS number prints as; integers (also beyond 2^53 as BigInt) are taken exactly. */
+  static from(value: number | bigint): Decimal {
+    if (typeof value === 'bigint') return new Decimal(value, 0);
+    if (Number.isInteger(value) && Number.isSafeInteger(value)) return new Decimal(BigInt(value), 0);
+    const d = Decimal.parse(String(value));
+    if (d === null) throw new RangeError(`not a finite number: ${value}`);
+    return d;
+  }
+
+  private normalized(): Decimal {
+    let { mantissa, scale } = this;
+    if (mantissa === 0n) return new Decimal(0n, 0);
+    while (scale > 0 && mantissa % 10n === 0n) {
+      mantissa /= 10n;
+      scale--;
+    }
+    return new Decimal(mantissa, scale);
+  }
+
+  add(other: Decimal): Decimal {
+    if (this.scale === other.scale) return new Decimal(this.mantissa + other.mantissa, this.scale);
+    if (this.scale > other.scale) {
+      return new Decimal(this.mantissa + other.mantissa * 10n ** BigInt(this.scale - other.scale), this.scale);
+    }
+    return new Decimal(this.mantissa * 10n ** BigInt(other.scale - this.scale) + other.mantissa, other.scale);
+  }
+
+  /** This divided by a positive integer, rounded half away from zero to `digits` decimal places. */
+  divide(divisor: bigint | number, digits = 12): Decimal {
+    const d = BigInt(divisor);
+    if (d <= 0n) throw new RangeError('divisor must be positive');
+    // Scale the numerator so the quotient has `digits` decimals, then round on the remainder.
+    const shift = digits - this.scale;
+    const num = shift >= 0 ? this.mantissa * 10n ** BigInt(shift) : this.mantissa / 10n ** BigInt(-shift);
+    let q = num / d;
+    const r = num % d;
+    if (r !== 0n && (r < 0n ? -r : r) * 2n >= d) q += num < 0n ? -1n : 1n;
+    return new Decimal(q, digits).normalized();
+  }
+
+  compare(other: Decimal): number {
+    const diff = this.add(new Decimal(-other.mantissa, other.scale)).mantissa;
+    return diff < 0n ? -1 : diff > 0n ? 1 : 0;
+  }
+
+  isZero(): boolean {
+    return this.mantissa === 0n;
+  }
+
+  /** Plain decimal text without exponent and without trailing zeros (`1000`, `0.3`, `-12.5`). */
+  toString(): string {
+    const n = this.normalized();
+    const neg = n.mantissa < 0n;
+    let digits = (neg ? -n.mantissa : n.mantissa).toString();
+    if (n.scale > 0) {
+      digits = digits.padStart(n.scale + 1, '0');
+      digits = digits.slice(0, digits.length - n.scale) + '.' + digits.slice(digits.length - n.scale);
+    }
+    return (neg ? '-' : '') + digits;
+  }
+}
+
+/** Strict numeric text, as accepted for meter values: optional sign, digits, optional fraction and exponent. */
+const NUMERIC_STRING = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
+
+/**
+ * The number a meter value stands for, or null when it does not count: finite numbers count, and so do strings
+ * holding a decimal number (`"21"`, `"0.5"`), as in OpenMeter. Booleans, null, `"NaN"`, `"Inf"`, padded or empty
+ * strings, objects and arrays do not.
+ */
+export function numericValue(value: unknown): number | null {
+  if (typeof value === 'number') return Number.isFinite(value) ? value : null;
+  if (typeof value === 'string' && NUMERIC_STRING.test(value)) {
+    const n = Number(value);
+    return Number.isFinite(n) ? n : null;
+  }
+  return null;
+}

@@ -1,0 +1,150 @@
+/**
+ * CloudEvents 1.0 usage events: parsing and validation, free of I/O. Validation collects every problem of an event
+ * and names the field, so one reject line tells the producer everything that is wrong.
+ */
+import { hash53 } from './hash.js';
+import { parseRfc3339 } from './time.js';
+
+/** A validated event as stored: one row per (source, id). */
+export interface UsageEvent {
+  id: string;
+  source: string;
+  type: string;
+  subject: string;
+  /** Event time in epoch milliseconds (ingestion time when the event had none). */
+  timeMs: number;
+  /** True when the event had no `time` and timeMs is the ingestion time. */
+  timeMissing: boolean;
+  /** `data` as compact JSON text, or null when absent or null. */
+  data: string | null;
+  /** The parsed `data` object (null when absent), for meter checks at ingest. */
+  dataValue: Record<string, unknown> | null;
+  /** Fingerprint of the content (type, subject, time, data): copies with another fingerprint are conflicts. */
+  fingerprint: number;
+}
+
+export type EventParse = { ok: true; event: UsageEvent } | { ok: false; error: string };
+
+/** Options of event validation. */
+export interface EventRules {
+  /** Reject events without `time` instead of stamping them with `nowMs`. */
+  requireTime: boolean;
+  /** The ingestion time given to events without `time`. */
+  nowMs: number;
+}
+
+/** Deepest `data` nesting accepted: SQLite's JSON functions stop at 1000 levels, and no meter needs more. */
+export const MAX_DATA_DEPTH = 128;
+
+const REQUIRED_STRINGS = ['id', 'source', 'type', 'subject'] as const;
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  return typeof value === 'string' ? 'a string' : `a ${typeof value}`;
+}
+
+function depthExceeds(value: unknown, limit: number): boolean {
+  // Iterative, so hostile nesting cannot overflow the stack.
+  const stack: Array<[unknown, number]> = [[value, 1]];
+  while (stack.length > 0) {
+    const [v, d] = stack.pop()!;
+    if (d > limit) return true;
+    if (v !== null && typeof v === 'object') {
+      for (const child of Object.values(v as object)) {
+        if (child !== null && typeof child === 'object') stack.push([child, d + 1]);
+      }
+    }
+  }
+  return false;
+}
+
+/** The fingerprint of an event's content; equal content gives an equal fingerprint. */
+export function contentFingerprint(type: string, subject: string, time: number | null, data: string | null): number {
+  return hash53(`${type}\u0000${subject}\u0000${time ?? ''}\u0000${data ?? ''}`);
+}
+
+/**
+ * Validates one parsed JSON value as a CloudEvent. `rawLength` (the text's length) lets deep-nesting checks be
+ * skipped for short events, which cannot be deep.
+ */
+export function validateCloudEvent(value: unknown, rules: EventRules, rawLength = Infinity): EventParse {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    return { ok: false, error: `event must be a JSON object, got ${describe(value)}` };
+  }
+  const ev = value as Record<string, unknown>;
+  const problems: string[] = [];
+
+  if (ev.specversion === undefined) problems.push('specversion: missing (must be "1.0")');
+  else if (ev.specversion !== '1.0') problems.push(`specversion: must be "1.0", got ${JSON.stringify(ev.specversion)}`);
+
+  for (const field of REQUIRED_STRINGS) {
+    const v = ev[field];
+    if (v === undefined) problems.push(`${field}: missing`);
+    else if (typeof v !== 'string') problems.push(`${field}: must be a string, got ${describe(v)}`);
+    else if (v.length === 0) problems.push(`${field}: empty`);
+  }
+
+  let timeMs = rules.nowMs;
+  let timeMissing = false;
+  if (ev.time === undefined || ev.time === null) {
+    timeMissing = true;
+    if (rules.requireTime) problems.push('time: missing (--require-time)');
+  } else if (typeof ev.time !== 'string') {
+    problems.push(`time: must be an RFC 3339 string, got ${describe(ev.time)}`);
+  } else {
+    const t = parseRfc3339(ev.time);
+    if (t.ok) timeMs = t.ms;
+    else problems.push(`time: ${JSON.stringify(ev.time.length > 64 ? ev.time.slice(0, 64) + '...' : ev.time)} ${t.reason}`);
+  }
+
+  const ct = ev.datacontenttype;
+  if (ct !== undefined && ct !== null) {
+    if (typeof ct !== 'string' || !/^application\/json\s*(;.*)?$/i.test(ct)) {
+      problems.push(`datacontenttype: must be application/json, got ${JSON.stringify(ct)}`);
+    }
+  }
+  if (ev.data_base64 !== undefined) problems.push('data_base64: binary data is not supported (send data as a JSON object)');
+
+  let data: string | null = null;
+  let dataValue: Record<string, unknown> | null = null;
+  const d = ev.data;
+  if (d !== undefined && d !== null) {
+    if (typeof d !== 'object' || Array.isArray(d)) {
+      problems.push(`data: must be a JSON object, got ${describe(d)}`);
+    } else if (rawLength > 2 * MAX_DATA_DEPTH && depthExceeds(d, MAX_DATA_DEPTH)) {
+      problems.push(`data: nested deeper than ${MAX_DATA_DEPTH} levels`);
+    } else {
+      dataValue = d as Record<string, unknown>;
+      data = JSON.stringify(d);
+    }
+  }
+
+  if (problems.length > 0) return { ok: false, error: problems.join('; ') };
+  const type = ev.type as string, subject = ev.subject as string;
+  return {
+    ok: true,
+    event: {
+      id: ev.id as string,
+      source: ev.source as string,
+      type,
+      subject,
+      timeMs,
+      timeMissing,
+      data,
+      dataValue,
+      fingerprint: contentFingerprint(type, subject, timeMissing ? null : timeMs, data),
+    },
+  };
+}
+
+/** Parses the JSON text of one event and validates it. */
+export function parseCloudEvent(text: string, rules: EventRules): EventParse {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (e) {
+    return { ok: false, error: `invalid JSON: ${(e as Error).message}` };
+  }
+  return validateCloudEvent(value, rules, text.length);
+}

@@ -1,0 +1,157 @@
+/**
+ * Meters in OpenMeter's config format (the `meters:` list of its config.yaml) and their validation, free of I/O.
+ * Validation collects every problem of every meter, each naming the meter's slug and the field.
+ */
+import { parse as parseYaml } from 'yaml';
+import { ConfigError } from '../errors.js';
+import { numericValue } from './decimal.js';
+
+export const AGGREGATIONS = ['SUM', 'COUNT', 'AVG', 'MIN', 'MAX', 'UNIQUE_COUNT', 'LATEST'] as const;
+export type Aggregation = (typeof AGGREGATIONS)[number];
+
+/** A meter: what to count, how, and by which dimensions. */
+export interface Meter {
+  slug: string;
+  description?: string;
+  /** Only events of this type count; null counts every type (the built-in meter used when none is configured). */
+  eventType: string | null;
+  aggregation: Aggregation;
+  /** JSON path into `data` (`$.tokens`); absent for COUNT. */
+  valueProperty?: string;
+  /** Group-by key -> JSON path, in config order. */
+  groupBy: Array<{ key: string; path: string }>;
+}
+
+const SLUG = /^[a-z0-9]+(?:_[a-z0-9]+)*$/;
+const GROUP_KEY = /^[a-zA-Z_][0-9a-zA-Z_]*$/;
+/** `$.a.b`, `$.a[0].b`, `$.completion-tokens`: keys without dots, brackets, quotes or spaces. */
+const JSON_PATH = /^\$(?:\.[^.[\]"'\\\s\u0000-\u001f]+|\[\d+\])+$/;
+
+/** Checks a `$.a.b` style path; returns a problem text or null. */
+export function checkJsonPath(path: unknown): string | null {
+  if (typeof path !== 'string') return 'must be a JSON path string like $.tokens';
+  if (!JSON_PATH.test(path)) return `"${path}" is not a $.a.b style JSON path`;
+  return null;
+}
+
+/** The JSON path's steps: object keys (strings) and array indexes (numbers). */
+export function pathSteps(path: string): Array<string | number> {
+  const steps: Array<string | number> = [];
+  for (const m of path.slice(1).matchAll(/\.([^.[\]]+)|\[(\d+)\]/g)) {
+    steps.push(m[1] !== undefined ? m[1] : Number(m[2]));
+  }
+  return steps;
+}
+
+/** Reads the value at a path of a parsed `data` object (undefined when missing). */
+export function valueAtPath(data: unknown, path: string): unknown {
+  let v: unknown = data;
+  for (const step of pathSteps(path)) {
+    if (v === null || typeof v !== 'object') return undefined;
+    if (typeof step === 'number' ? !Array.isArray(v) : Array.isArray(v)) return undefined;
+    v = (v as Record<string | number, unknown>)[step];
+  }
+  return v;
+}
+
+/** True when a meter can use the event's data: its value counts (numbers) or exists (UNIQUE_COUNT). */
+export function meterCanUse(meter: Meter, data: unknown): boolean {
+  if (meter.valueProperty === undefined) return true;
+  const v = valueAtPath(data, meter.valueProperty);
+  if (meter.aggregation === 'UNIQUE_COUNT') {
+    return v !== undefined && v !== null && typeof v !== 'object';
+  }
+  return numericValue(v) !== null;
+}
+
+/** Validates the raw `meters:` list; throws ConfigError listing every problem. */
+export function validateMeters(raw: unknown, file: string): Meter[] {
+  const problems: string[] = [];
+  if (raw === undefined || raw === null) return [];
+  if (!Array.isArray(raw)) throw new ConfigError(file, ['meters: must be a list']);
+  const meters: Meter[] = [];
+  const seen = new Set<string>();
+  raw.forEach((m: unknown, i: number) => {
+    const where = (field: string) =>
+      `meter ${typeof (m as { slug?: unknown })?.slug === 'string' ? `"${(m as { slug: string }).slug}"` : `#${i + 1}`} ${field}`;
+    if (m === null || typeof m !== 'object' || Array.isArray(m)) {
+      problems.push(`meter #${i + 1}: must be a mapping with slug, eventType, aggregation`);
+      return;
+    }
+    const o = m as Record<string, unknown>;
+    const before = problems.length;
+    if (typeof o.slug !== 'string') problems.push(`${where('slug')}: missing`);
+    else if (!SLUG.test(o.slug) || o.slug.length > 64) {
+      problems.push(`${where('slug')}: must match ^[a-z0-9]+(?:_[a-z0-9]+)*$ and be 1-64 characters`);
+    } else if (seen.has(o.slug)) problems.push(`${where('slug')}: defined twice`);
+    else seen.add(o.slug);
+    if (typeof o.eventType !== 'string' || o.eventType.length === 0) problems.push(`${where('eventType')}: missing`);
+    const agg = typeof o.aggregation === 'string' ? o.aggregation.toUpperCase() : o.aggregation;
+    if (!AGGREGATIONS.includes(agg as Aggregation)) {
+      problems.push(`${where('aggregation')}: ${JSON.stringify(o.aggregation ?? null)} is not one of ${AGGREGATIONS.join(', ')}`);
+    }
+    if (agg === 'COUNT') {
+      if (o.valueProperty !== undefined && o.valueProperty !== null && o.valueProperty !== '') {
+        problems.push(`${where('valueProperty')}: COUNT counts events and takes no valueProperty`);
+      }
+    } else if (AGGREGATIONS.includes(agg as Aggregation)) {
+      if (o.valueProperty === undefined || o.valueProperty === null || o.valueProperty === '') {
+        problems.push(`${where('valueProperty')}: required for ${agg}`);
+      } else {
+        const p = checkJsonPath(o.valueProperty);
+        if (p) problems.push(`${where('valueProperty')}: ${p}`);
+      }
+    }
+    const groupBy: Array<{ key: string; path: string }> = [];
+    if (o.groupBy !== undefined && o.groupBy !== null) {
+      if (typeof o.groupBy !== 'object' || Array.isArray(o.groupBy)) {
+        problems.push(`${where('groupBy')}: must be a mapping of key: $.path`);
+      } else {
+        for (const [key, path] of Object.entries(o.groupBy as Record<string, unknown>)) {
+          if (!GROUP_KEY.test(key)) problems.push(`${where(`groupBy.${key}`)}: key must match ^[a-zA-Z_][0-9a-zA-Z_]*$`);
+          if (key === 'subject' || key === 'type') problems.push(`${where(`groupBy.${key}`)}: "${key}" is reserved`);
+          const p = checkJsonPath(path);
+          if (p) problems.push(`${where(`groupBy.${key}`)}: ${p}`);
+          groupBy.push({ key, path: String(path) });
+        }
+      }
+    }
+    if (o.description !== undefined && o.description !== null && typeof o.description !== 'string') {
+      problems.push(`${where('description')}: must be text`);
+    }
+    if (problems.length > before) return;
+    const meter: Meter = {
+      slug: o.slug as string,
+      eventType: o.eventType as string,
+      aggregation: agg as Aggregation,
+      groupBy,
+    };
+    if (typeof o.description === 'string') meter.description = o.description;
+    if (agg !== 'COUNT') meter.valueProperty = o.valueProperty as string;
+    meters.push(meter);
+  });
+  if (problems.length > 0) throw new ConfigError(file, problems);
+  return meters;
+}
+
+/** Parses a config file's text (YAML or JSON); other top-level keys of an OpenMeter config are ignored. */
+export function parseMeterConfig(text: string, file: string): Meter[] {
+  let doc: unknown;
+  try {
+    doc = parseYaml(text);
+  } catch (e) {
+    throw new ConfigError(file, [`not valid YAML: ${(e as Error).message.split('\n')[0]}`]);
+  }
+  if (doc === null || doc === undefined) return [];
+  if (typeof doc !== 'object' || Array.isArray(doc)) throw new ConfigError(file, ['must be a mapping with a meters: list']);
+  return validateMeters((doc as Record<string, unknown>).meters, file);
+}
+
+/** The meter used when no config defines any: counts every event, grouped by type. */
+export const EVENTS_METER: Meter = {
+  slug: 'events',
+  description: 'all stored events, counted per type (no meter configured)',
+  eventType: null,
+  aggregation: 'COUNT',
+  groupBy: [],
+};

@@ -1,0 +1,200 @@
+/**
+ * The query use case: options as the user typed them -> a validated MeterQuery -> result rows with their window
+ * bounds. Windows: `from` inclusive, `to` exclusive, calendar windows in the query's zone.
+ */
+import { UsageError } from '../errors.js';
+import type { AggregateRow, Dimension, MeterQuery, Store } from '../store/store.js';
+import { EVENTS_METER, type Meter } from './meter.js';
+import { formatRfc3339, parseRfc3339, utcMillis, daysInMonth } from './time.js';
+import { checkTimeZone, localToUtc, parseWindowSize, WindowPlan, zoneOffsetMinutes, type WindowSize } from './window.js';
+
+/** Query options as given on the command line. */
+export interface QueryOptions {
+  meters: Meter[];
+  meter?: string;
+  window?: string;
+  tz: string;
+  from?: string;
+  to?: string;
+  subjects: string[];
+  groupBy: string[];
+  filters: string[];
+  fill: boolean;
+  allSubjects: boolean;
+}
+
+/** One result row, ready for a renderer. */
+export interface ResultRow {
+  windowStart: number;
+  windowEnd: number;
+  subject: string | null;
+  /** Group values in the order of QueryResult.groupKeys. */
+  groups: string[];
+  /** Exact decimal text, or null when no event had a usable value. */
+  value: string | null;
+}
+
+export interface QueryResult {
+  meter: Meter;
+  windowSize: WindowSize | null;
+  zone: string;
+  fromMs: number | null;
+  toMs: number | null;
+  perSubject: boolean;
+  groupKeys: string[];
+  rows: AsyncIterable<ResultRow>;
+  /** RFC 3339 in the query's zone, with the zone's offset at that instant. */
+  formatTime(ms: number): string;
+}
+
+/**
+ * Parses a query bound: RFC 3339 with an offset, a date (`2026-11-01`: midnight in `zone`), or a local date-time
+ * without offset (`2026-11-01T06:00`: wall-clock time in `zone`).
+ */
+export function parseQueryTime(text: string, zone: string, flag: string): number {
+  const t = parseRfc3339(text);
+  if (t.ok) return t.ms;
+  const m = /^(\d{4})-(\d{2})-(\d{2})(?:[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,3})\d*)?)?)?$/.exec(text);
+  if (m) {
+    const [y, mo, d, h = 0, mi = 0, s = 0] = [m[1], m[2], m[3], m[4], m[5], m[6]].map((x) => (x === undefined ? undefined : +x)) as number[];
+    const ms = m[7] === undefined ? 0 : +m[7].padEnd(3, '0');
+    if (mo! >= 1 && mo! <= 12 && d! >= 1 && d! <= daysInMonth(y!, mo!) && h <= 23 && mi <= 59 && s <= 59) {
+      return localToUtc(zone, utcMillis(y!, mo!, d!, h, mi, s, ms));
+    }
+  }
+  throw new UsageError(
+    `${flag} "${text}": not a time; use RFC 3339 (2026-11-01T00:00:00Z) or a date (2026-11-01, midnight in --tz)`,
+  );
+}
+
+/** Resolves the meter a query is about. */
+export function resolveMeter(meters: Meter[], slug: string | undefined): Meter {
+  if (slug !== undefined) {
+    const m = meters.find((x) => x.slug === slug);
+    if (m) return m;
+    if (meters.length === 0 && slug === EVENTS_METER.slug) return EVENTS_METER;
+    throw new UsageError(
+      `unknown meter "${slug}"; ${meters.length ? `configured: ${meters.map((x) => x.slug).join(', ')}` : 'no meters are configured (see --config)'}`,
+    );
+  }
+  if (meters.length === 1) return meters[0]!;
+  if (meters.length === 0) return EVENTS_METER;
+  throw new UsageError(`several meters are configured: choose one with --meter (${meters.map((x) => x.slug).join(', ')})`);
+}
+
+function dimensionsOf(meter: Meter): Dimension[] {
+  if (meter === EVENTS_METER) return [{ key: 'type', column: 'type' }];
+  return meter.groupBy.map((g) => ({ key: g.key, path: g.path }));
+}
+
+/** Validates the options into a MeterQuery (without a window plan, which needs the data's time span). */
+export function planQuery(o: QueryOptions): { query: MeterQuery; windowSize: WindowSize | null } {
+  const meter = resolveMeter(o.meters, o.meter);
+  const zone = checkTimeZone(o.tz);
+  let windowSize: WindowSize | null = null;
+  if (o.window !== undefined && o.window !== 'none') {
+    windowSize = parseWindowSize(o.window) ?? null;
+    if (windowSize === null) throw new UsageError(`--window "${o.window}": use minute, hour, day or month (or none)`);
+  }
+  const fromMs = o.from === undefined ? undefined : parseQueryTime(o.from, zone, '--from');
+  const toMs = o.to === undefined ? undefined : parseQueryTime(o.to, zone, '--to');
+  if (fromMs !== undefined && toMs !== undefined && fromMs >= toMs) {
+    throw new UsageError(`--from ${o.from} is not before --to ${o.to} (from is inclusive, to is exclusive)`);
+  }
+  const dims = dimensionsOf(meter);
+  const find = (key: string, flag: string): Dimension => {
+    const d = dims.find((x) => x.key === key);
+    if (d) return d;
+    throw new UsageError(
+      `${flag} "${key}": meter ${meter.slug} has ${dims.length ? `group-by keys ${dims.map((x) => x.key).join(', ')}` : 'no groupBy keys'}`,
+    );
+  };
+  const groupKeys = o.groupBy.length > 0 || meter !== EVENTS_METER ? o.groupBy : ['type'];
+  const groupBy = [...new Set(groupKeys)].map((k) => find(k, '--group-by'));
+  const filters = o.filters.map((f) => {
+    const eq = f.indexOf('=');
+    if (eq <= 0) throw new UsageError(`--filter "${f}": use KEY=VALUE with a group-by key of the meter`);
+    return { dimension: find(f.slice(0, eq), '--filter'), value: f.slice(eq + 1) };
+  });
+  return {
+    query: { meter, window: null, fromMs, toMs, subjects: [...new Set(o.subjects)], groupBy, filters, perSubject: !o.allSubjects },
+    windowSize,
+  };
+}
+
+/** Runs a query against a store. */
+export async function runQuery(store: Store, o: QueryOptions): Promise<QueryResult> {
+  const { query, windowSize } = planQuery(o);
+  const zone = o.tz;
+  let span: { minMs: number; maxMs: number } | null = null;
+  if (windowSize !== null || o.fill) {
+    if (query.fromMs === undefined || query.toMs === undefined) span = await store.timeExtent(query.meter.eventType);
+    const lo = query.fromMs ?? span?.minMs;
+    const hi = query.toMs ?? (span ? span.maxMs + 1 : undefined);
+    if (windowSize !== null && lo !== undefined && hi !== undefined) query.window = new WindowPlan(windowSize, zone, lo, hi);
+  }
+  const plan = query.window;
+  const rangeFrom = query.fromMs ?? span?.minMs;
+  const rangeTo = query.toMs ?? (span ? span.maxMs + 1 : undefined);
+  const toRow = (r: AggregateRow): ResultRow => {
+    const start = r.windowStart ?? query.fromMs ?? r.firstMs;
+    const end = r.windowStart !== null && plan ? plan.end(r.windowStart) : query.toMs ?? r.lastMs;
+    return { windowStart: start, windowEnd: end, subject: r.subject, groups: r.groups, value: r.value };
+  };
+  const noData = windowSize !== null && plan === null; // an open range over an empty store
+  async function* rows(): AsyncGenerator<ResultRow> {
+    if (noData) return;
+    if (!o.fill || plan === null || rangeFrom === undefined || rangeTo === undefined) {
+      for await (const r of store.aggregate(query)) yield toRow(r);
+      return;
+    }
+    yield* filled(query, plan, rangeFrom, rangeTo, store, toRow);
+  }
+  return {
+    meter: query.meter,
+    windowSize,
+    zone,
+    fromMs: query.fromMs ?? null,
+    toMs: query.toMs ?? null,
+    perSubject: query.perSubject,
+    groupKeys: query.groupBy.map((g) => g.key),
+    rows: rows(),
+    formatTime: (ms) => formatRfc3339(ms, zoneOffsetMinutes(zone, ms)),
+  };
+}
+
+/** The value of a window without events: 0 for counts and sums, none for the others. */
+function emptyValue(meter: Meter): string | null {
+  return meter.aggregation === 'SUM' || meter.aggregation === 'COUNT' || meter.aggregation === 'UNIQUE_COUNT' ? '0' : null;
+}
+
+/** Every window of the range for every group present, with zero rows where a group had no events. */
+async function* filled(
+  query: MeterQuery,
+  plan: WindowPlan,
+  fromMs: number,
+  toMs: number,
+  store: Store,
+  toRow: (r: AggregateRow) => ResultRow,
+): AsyncGenerator<ResultRow> {
+  const byGroup = new Map<string, Map<number, ResultRow>>();
+  const groups = new Map<string, { subject: string | null; groups: string[] }>();
+  for await (const r of store.aggregate(query)) {
+    const row = toRow(r);
+    const key = JSON.stringify([row.subject, row.groups]);
+    if (!groups.has(key)) {
+      groups.set(key, { subject: row.subject, groups: row.groups });
+      byGroup.set(key, new Map());
+    }
+    byGroup.get(key)!.set(row.windowStart, row);
+  }
+  const order = [...groups.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  const zero = emptyValue(query.meter);
+  for (const start of plan.windows(fromMs, toMs)) {
+    const end = plan.end(start);
+    for (const key of order) {
+      const g = groups.get(key)!;
+      yield byGroup.get(key)!.get(start) ?? { windowStart: start, windowEnd: end, subject: g.subject, groups: g.groups, value: zero };
+    }
+  }
+}

@@ -1,0 +1,76 @@
+/**
+ * Strict RFC 3339 timestamps. `Date.parse` is not a validator: it accepts `2026-02-30`, `24:00` and strings
+ * without an offset, so we check every field ourselves and only then compute the instant.
+ */
+
+const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?(?:([Zz])|([+-])(\d{2}):(\d{2}))$/;
+
+/** Days in a month of the proleptic Gregorian calendar (month 1-12). */
+export function daysInMonth(year: number, month: number): number {
+  if (month === 2) return (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0 ? 29 : 28;
+  return month === 4 || month === 6 || month === 9 || month === 11 ? 30 : 31;
+}
+
+/** Milliseconds since the epoch of a UTC calendar date-time; correct for years 0-99 too. */
+export function utcMillis(y: number, mo: number, d: number, h = 0, mi = 0, s = 0, ms = 0): number {
+  const date = new Date(Date.UTC(2000, mo - 1, d, h, mi, s, ms));
+  date.setUTCFullYear(y);
+  return date.getTime();
+}
+
+/** Result of parsing a timestamp: the instant in epoch milliseconds, or why it is not one. */
+export type TimeParse = { ok: true; ms: number } | { ok: false; reason: string };
+
+/**
+ * Parses an RFC 3339 date-time with a mandatory offset (`Z`, `+05:45`, `-03:30`) and any number of fractional
+ * digits. Fractions below a millisecond are truncated (toward the past), so an event never moves to a later window.
+ */
+export function parseRfc3339(text: string): TimeParse {
+  const m = RFC3339.exec(text);
+  if (m === null) {
+    if (/^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?$/.test(text)) {
+      return { ok: false, reason: 'has no UTC offset (add Z or +hh:mm)' };
+    }
+    return { ok: false, reason: 'is not an RFC 3339 date-time (e.g. 2026-11-28T10:15:00.123Z)' };
+  }
+  const y = +m[1]!, mo = +m[2]!, d = +m[3]!, h = +m[4]!, mi = +m[5]!, s = +m[6]!;
+  if (mo < 1 || mo > 12) return { ok: false, reason: `has month ${m[2]} (01-12)` };
+  if (d < 1 || d > daysInMonth(y, mo)) return { ok: false, reason: `has day ${m[3]}, not a day of ${m[1]}-${m[2]}` };
+  if (h > 23) return { ok: false, reason: `has hour ${m[4]} (00-23)` };
+  if (mi > 59) return { ok: false, reason: `has minute ${m[5]} (00-59)` };
+  if (s > 59) return { ok: false, reason: `has second ${m[6]} (00-59)` };
+  const frac = m[7] === undefined ? 0 : +(m[7] + '00').slice(0, 3);
+  let offsetMin = 0;
+  if (m[8] === undefined) {
+    const oh = +m[10]!, om = +m[11]!;
+    if (oh > 23 || om > 59) return { ok: false, reason: `has offset ${m[9]}${m[10]}:${m[11]} out of range` };
+    offsetMin = (m[9] === '-' ? -1 : 1) * (oh * 60 + om);
+  }
+  return { ok: true, ms: utcMillis(y, mo, d, h, mi, s, frac) - offsetMin * 60_000 };
+}
+
+function pad(n: number, width = 2): string {
+  return String(n).padStart(width, '0');
+}
+
+/** Formats an offset in minutes as `Z` (zero) or `+hh:mm` / `-hh:mm`. */
+export function formatOffset(offsetMin: number): string {
+  if (offsetMin === 0) return 'Z';
+  const sign = offsetMin < 0 ? '-' : '+';
+  const a = Math.abs(offsetMin);
+  return `${sign}${pad(Math.floor(a / 60))}:${pad(a % 60)}`;
+}
+
+/**
+ * Formats an instant as RFC 3339 in a fixed offset (minutes east of UTC); milliseconds are printed only when not
+ * zero, so whole-second times look like OpenMeter's.
+ */
+export function formatRfc3339(ms: number, offsetMin = 0): string {
+  const d = new Date(ms + offsetMin * 60_000);
+  const y = d.getUTCFullYear();
+  const base =
+    `${y < 0 ? '-' + pad(-y, 6) : pad(y, 4)}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())}` +
+    `T${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())}`;
+  const milli = d.getUTCMilliseconds();
+  return base + (milli ? '.' + pad(milli, 3) : '') + formatOffset(offsetMin);
+}

@@ -1,0 +1,43 @@
+/**
+ * Typed errors of the core. The CLI (src/cli.ts) is the one place that turns them into messages and exit codes.
+ */
+
+/** Exit codes, documented in `meter --help` and the README. */
+export const ExitCode = {
+  ok: 0,
+  failure: 1,
+  usage: 2,
+  rejected: 3,
+  interrupted: 130,
+} as const;
+
+/** Base class: every error the core raises on purpose. */
+export class MeterError extends Error {
+  readonly exitCode: number = ExitCode.failure;
+}
+
+/** The user asked for something impossible: a bad flag value, a missing file, an unknown meter. Exit 2. */
+export class UsageError extends MeterError {
+  override readonly exitCode: number = ExitCode.usage;
+}
+
+/** The meter configuration is invalid; `problems` lists every problem found, not just the first. Exit 2. */
+export class ConfigError extends MeterError {
+  override readonly exitCode: number = ExitCode.usage;
+  constructor(
+    readonly file: string,
+    readonly problems: string[],
+  ) {
+    super(`invalid meter config ${file}:\n  ${problems.join('\n  ')}`);
+  }
+}
+
+/** The store cannot be opened, read or written (permissions, corruption, full disk, server down). Exit 1. */
+export class StoreError extends MeterError {
+  constructor(message: string, cause?: unknown) {
+    super(message, cause === undefined ? undefined : { cause });
+  }
+}
+
+/** An input file cannot be read at all (not a single bad line: those are rejects). Exit 2. */
+export class InputError extends UsageError {}

@@ -1,0 +1,403 @@
+/**
+ * Input reading: files, gzip files and stdin -> the JSON text of each candidate event with its position. Three forms
+ * are recognised from the first bytes: newline-delimited JSON (one event per line), JSON arrays of events, and
+ * pretty-printed objects (a first line holding only `{`). Memory is bounded by the largest event, not the input.
+ */
+import fs from 'node:fs';
+import { isUtf8 } from 'node:buffer';
+import { Readable } from 'node:stream';
+import zlib from 'node:zlib';
+import { InputError } from '../errors.js';
+
+/** One candidate event: its JSON text and where it came from. */
+export interface InputRecord {
+  line: number;
+  /** Position in a JSON array (0-based), null for NDJSON lines and top-level objects. */
+  index: number | null;
+  text: string;
+}
+
+/** Something that could not even be cut out as an event (too large, invalid UTF-8, corrupt gzip...). */
+export interface InputProblem {
+  line: number;
+  index: number | null;
+  error: string;
+  raw: string;
+}
+
+export type InputItem = InputRecord | InputProblem;
+
+export function isProblem(item: InputItem): item is InputProblem {
+  return (item as InputProblem).error !== undefined;
+}
+
+export interface ReadOptions {
+  /** Largest accepted event in bytes; larger ones are rejected without being held in memory. */
+  maxEventBytes: number;
+}
+
+/** How much of a rejected input is kept in the rejects file. */
+export const MAX_RAW_CHARS = 10_000;
+
+export function clip(text: string): string {
+  return text.length > MAX_RAW_CHARS ? text.slice(0, MAX_RAW_CHARS) + '...' : text;
+}
+
+/** The name shown for stdin. */
+export const STDIN_NAME = '-';
+
+/** Checks up front that every named input can be opened, so a typo fails before anything is stored. */
+export function checkInputs(names: string[]): void {
+  for (const name of names) {
+    if (name === STDIN_NAME) continue;
+    let stat: fs.Stats;
+    try {
+      stat = fs.statSync(name);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      throw new InputError(`${name}: ${code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
+    }
+    if (stat.isDirectory()) throw new InputError(`${name}: is a directory, not a file of events`);
+    try {
+      fs.accessSync(name, fs.constants.R_OK);
+    } catch {
+      throw new InputError(`${name}: cannot be read (permission denied)`);
+    }
+  }
+}
+
+/** Opens an input by name: `-` is stdin. */
+export function openInput(name: string): Readable {
+  return name === STDIN_NAME ? process.stdin : fs.createReadStream(name, { highWaterMark: 1 << 20 });
+}
+
+const GZIP_MAGIC_0 = 0x1f, GZIP_MAGIC_1 = 0x8b;
+
+/** Raw bytes of an input with gzip undone (detected by its magic bytes). */
+async function* decodedBytes(name: string, source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+  const it = source[Symbol.asyncIterator]();
+  let head: Buffer = Buffer.alloc(0);
+  while (head.length < 2) {
+    const n = await it.next();
+    if (n.done) break;
+    head = head.length === 0 ? n.value : Buffer.concat([head, n.value]);
+  }
+  const gzip = head.length >= 2 && head[0] === GZIP_MAGIC_0 && head[1] === GZIP_MAGIC_1;
+  if (!gzip) {
+    if (name.endsWith('.gz') && head.length > 0) {
+      throw new GzipError('named .gz but is not gzip data (no gzip header): file skipped');
+    }
+    if (head.length > 0) yield head;
+    for (let n = await it.next(); !n.done; n = await it.next()) yield n.value;
+    return;
+  }
+  const rest = async function* () {
+    yield head;
+    for (let n = await it.next(); !n.done; n = await it.next()) yield n.value;
+  };
+  const gunzip = zlib.createGunzip();
+  const feeder = Readable.from(rest());
+  feeder.on('error', (e) => gunzip.destroy(e));
+  feeder.pipe(gunzip);
+  try {
+    for await (const chunk of gunzip) yield chunk as Buffer;
+  } catch (e) {
+    throw new GzipError(`gzip data is corrupt or truncated (${(e as Error).message})`);
+  }
+}
+
+/** A gzip stream broke off: what came before it is kept, the rest of the file is reported. */
+export class GzipError extends Error {}
+
+const SPACE = 0x20, TAB = 0x09, LF = 0x0a, CR = 0x0d, COMMA = 0x2c;
+const LBRACE = 0x7b, RBRACE = 0x7d, LBRACKET = 0x5b, RBRACKET = 0x5d, QUOTE = 0x22, BACKSLASH = 0x5c;
+
+function isSpace(b: number): boolean {
+  return b === SPACE || b === TAB || b === LF || b === CR;
+}
+
+/** Decodes event bytes, reporting invalid UTF-8 instead of silently replacing it. */
+function decode(buf: Buffer): { text: string } | { error: string } {
+  const text = buf.toString('utf8');
+  if (text.includes('\uFFFD') && !isUtf8(buf)) return { error: 'invalid UTF-8 (the input must be UTF-8 text)' };
+  return { text };
+}
+
+/** Collects the bytes of one element up to a size limit. */
+class Collector {
+  parts: Buffer[] = [];
+  length = 0;
+  oversize = false;
+  constructor(private readonly max: number) {}
+  add(buf: Buffer, from: number, to: number): void {
+    if (to <= from) return;
+    this.length += to - from;
+    if (this.oversize) return;
+    if (this.length > this.max) {
+      // Keep a prefix for the reject report, drop the rest.
+      this.oversize = true;
+      const kept = Buffer.concat(this.parts).subarray(0, MAX_RAW_CHARS);
+      this.parts = [kept.length < MAX_RAW_CHARS ? Buffer.concat([kept, buf.subarray(from, from + MAX_RAW_CHARS)]) : kept];
+      return;
+    }
+    this.parts.push(buf.subarray(from, to));
+  }
+  take(): Buffer {
+    const b = this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts);
+    this.parts = [];
+    this.length = 0;
+    this.oversize = false;
+    return b;
+  }
+}
+
+interface Splitter {
+  push(chunk: Buffer, out: InputItem[]): void;
+  end(out: InputItem[]): void;
+}
+
+/** Newline-delimited JSON: one event per line; CRLF and blank lines accepted. */
+class LineSplitter implements Splitter {
+  private line = 0;
+  private readonly pending: Collector;
+  constructor(private readonly max: number) {
+    this.pending = new Collector(max);
+  }
+  private emit(bytes: Buffer, oversize: boolean, totalLength: number, out: InputItem[]): void {
+    this.line++;
+    let end = bytes.length;
+    if (end > 0 && bytes[end - 1] === CR) end--;
+    let start = 0;
+    while (start < end && isSpace(bytes[start]!)) start++;
+    if (start === end) return;
+    if (oversize) {
+      out.push({
+        line: this.line,
+        index: null,
+        error: `event too large: ${totalLength} bytes (the limit is ${this.max}, see --max-event-size)`,
+        raw: clip(bytes.toString('utf8', start, Math.min(end, start + MAX_RAW_CHARS))),
+      });
+      return;
+    }
+    const d = decode(bytes.subarray(start, end));
+    if ('error' in d) out.push({ line: this.line, index: null, error: d.error, raw: clip(bytes.toString('utf8', start, end)) });
+    else out.push({ line: this.line, index: null, text: d.text });
+  }
+  push(chunk: Buffer, out: InputItem[]): void {
+    let pos = 0;
+    for (let nl = chunk.indexOf(LF, pos); nl !== -1; nl = chunk.indexOf(LF, pos)) {
+      if (this.pending.length === 0 && !this.pending.oversize) {
+        if (nl - pos > this.max) this.emit(chunk.subarray(pos, pos + MAX_RAW_CHARS), true, nl - pos, out);
+        else this.emit(chunk.subarray(pos, nl), false, nl - pos, out);
+      } else {
+        this.pending.add(chunk, pos, nl);
+        const total = this.pending.length;
+        const oversize = this.pending.oversize;
+        this.emit(this.pending.take(), oversize, total, out);
+      }
+      pos = nl + 1;
+    }
+    if (pos < chunk.length) this.pending.add(chunk, pos, chunk.length);
+  }
+  end(out: InputItem[]): void {
+    if (this.pending.length > 0 || this.pending.oversize) {
+      const total = this.pending.length;
+      const oversize = this.pending.oversize;
+      this.emit(this.pending.take(), oversize, total, out);
+    }
+  }
+}
+
+/**
+ * A stream of JSON values: arrays are opened and their elements are the events, top-level objects are events.
+ * Only structure is tracked here (strings, escapes, nesting); each element is then parsed by JSON.parse.
+ */
+class ValueSplitter implements Splitter {
+  private line = 1;
+  private inArray = false;
+  private arrayIndex = 0;
+  private collecting = false;
+  private scalar = false;
+  private depth = 0;
+  private inString = false;
+  private escaped = false;
+  private startLine = 0;
+  private startIndex: number | null = null;
+  private readonly elem: Collector;
+  constructor(private readonly max: number) {
+    this.elem = new Collector(max);
+  }
+  private finish(out: InputItem[]): void {
+    const oversize = this.elem.oversize;
+    const bytes = this.elem.take();
+    this.collecting = false;
+    this.scalar = false;
+    const base = { line: this.startLine, index: this.startIndex };
+    if (oversize) {
+      out.push({ ...base, error: `event too large: more than ${this.max} bytes (see --max-event-size)`, raw: clip(bytes.toString('utf8')) });
+      return;
+    }
+    const d = decode(bytes);
+    if ('error' in d) out.push({ ...base, error: d.error, raw: clip(bytes.toString('utf8')) });
+    else out.push({ ...base, text: d.text });
+  }
+  private begin(): void {
+    this.collecting = true;
+    this.startLine = this.line;
+    this.startIndex = this.inArray ? this.arrayIndex++ : null;
+  }
+  push(chunk: Buffer, out: InputItem[]): void {
+    let from = 0; // start of the part of chunk belonging to the current element
+    for (let i = 0; i < chunk.length; i++) {
+      const b = chunk[i]!;
+      if (this.collecting) {
+        if (this.scalar) {
+          if (isSpace(b) || b === COMMA || b === RBRACKET || b === RBRACE || b === LBRACE || b === LBRACKET || b === QUOTE) {
+            this.elem.add(chunk, from, i);
+            this.finish(out);
+            // fall through: b belongs to the outer level
+          } else continue;
+        } else {
+          if (b === LF) this.line++;
+          if (this.inString) {
+            if (this.escaped) this.escaped = false;
+            else if (b === BACKSLASH) this.escaped = true;
+            else if (b === QUOTE) {
+              this.inString = false;
+              if (this.depth === 0) {
+                this.elem.add(chunk, from, i + 1);
+                this.finish(out);
+              }
+            }
+          } else if (b === QUOTE) this.inString = true;
+          else if (b === LBRACE || b === LBRACKET) this.depth++;
+          else if (b === RBRACE || b === RBRACKET) {
+            this.depth--;
+            if (this.depth === 0) {
+              this.elem.add(chunk, from, i + 1);
+              this.finish(out);
+            }
+          }
+          continue;
+        }
+      }
+      // Outer level: between elements.
+      if (b === LF) {
+        this.line++;
+        continue;
+      }
+      if (isSpace(b) || b === COMMA) continue;
+      if (b === LBRACKET && !this.inArray) {
+        this.inArray = true;
+        this.arrayIndex = 0;
+        continue;
+      }
+      if (b === RBRACKET && this.inArray) {
+        this.inArray = false;
+        continue;
+      }
+      if (b === RBRACE || b === RBRACKET) {
+        out.push({ line: this.line, index: null, error: `invalid JSON: unexpected "${String.fromCharCode(b)}"`, raw: String.fromCharCode(b) });
+        continue;
+      }
+      if (b === 0xef && chunk[i + 1] === 0xbb && chunk[i + 2] === 0xbf) {
+        i += 2; // a byte order mark
+        continue;
+      }
+      this.begin();
+      from = i;
+      if (b === LBRACE || b === LBRACKET) {
+        this.depth = 1;
+      } else if (b === QUOTE) {
+        this.depth = 0;
+        this.inString = true;
+      } else {
+        this.scalar = true;
+      }
+    }
+    if (this.collecting) this.elem.add(chunk, from, chunk.length);
+  }
+  end(out: InputItem[]): void {
+    if (this.collecting) {
+      const bytes = this.elem.take();
+      this.collecting = false;
+      if (this.scalar) {
+        this.elem.add(bytes, 0, bytes.length);
+        this.collecting = true;
+        this.finish(out);
+      } else {
+        out.push({
+          line: this.startLine,
+          index: this.startIndex,
+          error: 'invalid JSON: unexpected end of input (unclosed object, array or string)',
+          raw: clip(bytes.toString('utf8')),
+        });
+      }
+    }
+    if (this.inArray) {
+      out.push({ line: this.line, index: null, error: 'invalid JSON: array not closed at end of input (missing "]")', raw: '' });
+    }
+  }
+}
+
+/** Picks the splitter from the first line: `[` opens arrays, a lone `{` a pretty-printed object, else NDJSON. */
+function chooseSplitter(firstLine: Buffer, max: number): Splitter {
+  let s = 0;
+  if (firstLine[0] === 0xef && firstLine[1] === 0xbb && firstLine[2] === 0xbf) s = 3;
+  let e = firstLine.length;
+  while (s < e && isSpace(firstLine[s]!)) s++;
+  while (e > s && isSpace(firstLine[e - 1]!)) e--;
+  if (firstLine[s] === LBRACKET) return new ValueSplitter(max);
+  if (e - s === 1 && firstLine[s] === LBRACE) return new ValueSplitter(max);
+  return new LineSplitter(max);
+}
+
+/**
+ * Reads one input as batches of items, in order. A gzip stream that breaks off yields a problem for the rest
+ * of the file after the events before it.
+ */
+export async function* readItems(name: string, source: AsyncIterable<Buffer>, opts: ReadOptions): AsyncGenerator<InputItem[]> {
+  let splitter: Splitter | null = null;
+  let head: Buffer[] = [];
+  let lines = 0;
+  try {
+    for await (const chunk of decodedBytes(name, source)) {
+      const out: InputItem[] = [];
+      if (splitter === null) {
+        head.push(chunk);
+        // Decide once the first non-blank line is complete (or the head is large).
+        const all = Buffer.concat(head);
+        let s = 0;
+        if (all[0] === 0xef && all[1] === 0xbb && all[2] === 0xbf) s = 3;
+        while (s < all.length && isSpace(all[s]!)) s++;
+        const nl = all.indexOf(LF, s);
+        if (nl === -1 && all.length < 1 << 16) continue;
+        splitter = chooseSplitter(all.subarray(0, nl === -1 ? all.length : nl), opts.maxEventBytes);
+        head = [];
+        const bom = all[0] === 0xef && all[1] === 0xbb && all[2] === 0xbf ? 3 : 0;
+        splitter.push(all.subarray(bom), out);
+      } else {
+        splitter.push(chunk, out);
+      }
+      if (out.length > 0) {
+        lines = out[out.length - 1]!.line;
+        yield out;
+      }
+    }
+    const out: InputItem[] = [];
+    if (splitter === null && head.length > 0) {
+      const all = Buffer.concat(head);
+      const bom = all[0] === 0xef && all[1] === 0xbb && all[2] === 0xbf ? 3 : 0;
+      splitter = chooseSplitter(all.subarray(bom), opts.maxEventBytes);
+      splitter.push(all.subarray(bom), out);
+    }
+    splitter?.end(out);
+    if (out.length > 0) yield out;
+  } catch (e) {
+    if (e instanceof GzipError) {
+      yield [{ line: lines + 1, index: null, error: e.message, raw: '' }];
+      return;
+    }
+    throw e;
+  }
+}

@@ -1,0 +1,40 @@
+/** Aligned tables for people, with numbers right-aligned; colour only on a TTY and never with NO_COLOR. */
+import Table from 'cli-table3';
+import { Decimal } from '../core/decimal.js';
+import type { QueryResult } from '../core/query.js';
+import type { Sink } from './sink.js';
+
+export function useColor(stream: NodeJS.WriteStream): boolean {
+  return Boolean(stream.isTTY) && process.env.NO_COLOR === undefined && process.env.TERM !== 'dumb';
+}
+
+/** A table of plain cells; `right` lists the columns to right-align. */
+export function makeTable(head: string[], right: number[], color: boolean): Table.Table {
+  return new Table({
+    head,
+    colAligns: head.map((_, i) => (right.includes(i) ? 'right' : 'left')),
+    style: { head: color ? ['bold'] : [], border: [], compact: true },
+    chars: { mid: '', 'left-mid': '', 'mid-mid': '', 'right-mid': '' },
+  });
+}
+
+export async function renderTable(result: QueryResult, sink: Sink, color: boolean): Promise<void> {
+  const windowed = result.windowSize !== null;
+  const head = [...(windowed ? ['window_start', 'window_end'] : ['from', 'to']), 'subject', ...result.groupKeys, 'value'];
+  const table = makeTable(head, [head.length - 1], color);
+  const additive = result.meter.aggregation === 'SUM' || result.meter.aggregation === 'COUNT';
+  let total = Decimal.ZERO;
+  let n = 0;
+  for await (const r of result.rows) {
+    table.push([result.formatTime(r.windowStart), result.formatTime(r.windowEnd), r.subject ?? '', ...r.groups, r.value ?? '']);
+    if (r.value !== null && additive) total = total.add(Decimal.parse(r.value)!);
+    n++;
+  }
+  if (n === 0) {
+    await sink.write('(no rows)\n');
+    return;
+  }
+  if (additive) table.push(['total', '', '', ...result.groupKeys.map(() => ''), total.toString()]);
+  await sink.write(table.toString() + '\n');
+  await sink.write(`${n} row${n === 1 ? '' : 's'} · meter ${result.meter.slug} (${result.meter.aggregation})\n`);
+}

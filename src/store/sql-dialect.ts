@@ -1,0 +1,46 @@
+/**
+ * Pieces of meter SQL that depend only on the window plan: shared by the SQL stores so that every backend puts an
+ * event into the same window. Only numbers computed here (never user text) are spliced into SQL.
+ */
+import { DAY_MS, EPOCH_SHIFT_MS, type WindowPlan } from '../core/window.js';
+
+/** How a backend spells the few functions the window key needs. */
+export interface WindowDialect {
+  /** A conditional: CASE WHEN ... in SQLite, multiIf(...) in ClickHouse. */
+  cases(branches: Array<[cond: string, value: string]>, otherwise: string): string;
+  greatest(a: string, b: string): string;
+  /** Integer division toward zero of two non-negative integers. */
+  intDiv(a: string, b: string): string;
+  /** `yyyymm` of a day number (days since 1970-01-01) as an integer. */
+  monthOfDay(day: string): string;
+}
+
+function int(n: number): string {
+  if (!Number.isSafeInteger(n)) throw new RangeError(`not an integer: ${n}`);
+  return String(n);
+}
+
+/**
+ * The SQL expression of the window key of `timeCol` (epoch ms) under a plan: per offset segment, integer
+ * arithmetic on the local clock (see WindowPlan.keyOf, which this mirrors exactly).
+ */
+export function windowKeySql(plan: WindowPlan, timeCol: string, d: WindowDialect): string {
+  const key = (offsetMs: number, segStart: number): string => {
+    const local = `(${timeCol} + ${int(offsetMs + EPOCH_SHIFT_MS)})`;
+    if (plan.size === 'MINUTE' || plan.size === 'HOUR') {
+      const size = int(plan.fixedMs);
+      const start = `(${timeCol} - (${local} % ${size}))`;
+      return segStart === -Infinity ? start : d.greatest(int(segStart), start);
+    }
+    const day = `(${d.intDiv(local, int(DAY_MS))} - ${int(EPOCH_SHIFT_MS / DAY_MS)})`;
+    return plan.size === 'DAY' ? day : d.monthOfDay(day);
+  };
+  const segs = plan.segments;
+  if (segs.length === 1) return key(segs[0]!.offsetMs, segs[0]!.start);
+  const branches: Array<[string, string]> = [];
+  for (let i = 0; i < segs.length - 1; i++) {
+    branches.push([`${timeCol} < ${int(segs[i + 1]!.start)}`, key(segs[i]!.offsetMs, segs[i]!.start)]);
+  }
+  const last = segs[segs.length - 1]!;
+  return d.cases(branches, key(last.offsetMs, last.start));
+}

@@ -1,0 +1,487 @@
+/**
+ * The SQLite store: one file, WAL mode, every (source, id) stored once. All SQLite SQL of the project lives here.
+ *
+ * Dedupe key: a 53-bit hash of (source, id) under a UNIQUE index, which is far smaller and faster to probe than a
+ * text key. On a hash hit the stored source and id are compared, so a hash collision never loses an event: the
+ * colliding event is stored with a NULL key and found again through the `collisions` table.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import type { UsageEvent } from '../core/event.js';
+import { Decimal, numericValue } from '../core/decimal.js';
+import { hash53 } from '../core/hash.js';
+import { StoreError } from '../errors.js';
+import { windowKeySql, type WindowDialect } from './sql-dialect.js';
+import {
+  RowStatus,
+  type AggregateRow,
+  type Dimension,
+  type EventFilter,
+  type MeterQuery,
+  type Store,
+  type StoredEvent,
+  type StoreStats,
+  type SubjectSummary,
+  type WriteOutcome,
+} from './store.js';
+
+export const SCHEMA_VERSION = 1;
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS events (
+  seq INTEGER PRIMARY KEY,
+  k INTEGER,
+  source TEXT NOT NULL,
+  id TEXT NOT NULL,
+  type TEXT NOT NULL,
+  subject TEXT NOT NULL,
+  time_ms INTEGER NOT NULL,
+  data TEXT,
+  fp INTEGER NOT NULL,
+  ingested_ms INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS events_k ON events(k);
+CREATE INDEX IF NOT EXISTS events_type_time ON events(type, time_ms);
+CREATE INDEX IF NOT EXISTS events_type_subject_time ON events(type, subject, time_ms);
+CREATE TABLE IF NOT EXISTS collisions (
+  source TEXT NOT NULL,
+  id TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  PRIMARY KEY (source, id)
+);
+`;
+
+/** The dedupe key of an event. */
+export function eventKey(source: string, id: string): number {
+  return hash53(source + '\u0000' + id);
+}
+
+/** Options of opening a SQLite store. */
+export interface SqliteOptions {
+  /** Open for reading only: never creates the file. */
+  readonly?: boolean;
+  /** Milliseconds to wait for another writer before failing. */
+  busyTimeoutMs?: number;
+}
+
+/** Turns a SQLite failure into a StoreError that names the file and says what to do. */
+export function describeSqliteError(file: string, e: unknown): StoreError {
+  const err = e as { code?: string; message?: string };
+  const code = err.code ?? '';
+  const msg = err.message ?? String(e);
+  if (code === 'SQLITE_NOTADB' || code === 'SQLITE_CORRUPT' || /not a database|malformed/.test(msg)) {
+    return new StoreError(`${file}: not a meter store or damaged (${msg}); restore it from a backup or use another --db`, e);
+  }
+  if (code === 'SQLITE_READONLY' || code.startsWith('SQLITE_READONLY') || /readonly/.test(msg)) {
+    return new StoreError(`${file}: store is read-only (${msg}); check the file's and folder's permissions`, e);
+  }
+  if (code === 'SQLITE_FULL' || /full/.test(msg)) {
+    return new StoreError(`${file}: disk or store is full (${msg}); nothing of the failed batch was written`, e);
+  }
+  if (code === 'SQLITE_CANTOPEN' || /unable to open/.test(msg)) {
+    return new StoreError(`${file}: cannot open store (${msg}); does the folder exist and is it writable?`, e);
+  }
+  if (code === 'SQLITE_BUSY' || /locked|busy/.test(msg)) {
+    return new StoreError(`${file}: store is busy (another process held it too long: ${msg}); try again`, e);
+  }
+  return new StoreError(`${file}: ${msg}`, e);
+}
+
+const sqliteDialect: WindowDialect = {
+  cases: (branches, otherwise) =>
+    `CASE ${branches.map(([c, v]) => `WHEN ${c} THEN ${v}`).join(' ')} ELSE ${otherwise} END`,
+  greatest: (a, b) => `max(${a}, ${b})`,
+  intDiv: (a, b) => `(${a} / ${b})`,
+  monthOfDay: (day) => `CAST(strftime('%Y%m', ${day} * 86400, 'unixepoch') AS INTEGER)`,
+};
+
+/** Past this many offset segments the window key is computed by a JS function instead of a CASE. */
+const MAX_CASE_SEGMENTS = 48;
+
+/** SQL of a dimension's text value (empty when missing or null). `p` is the parameter holding its JSON path. */
+function dimensionSql(dim: Dimension, p: string): string {
+  if ('column' in dim) return dim.column;
+  return (
+    `coalesce(CASE json_type(data, ${p}) WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' WHEN 'null' THEN NULL ` +
+    `ELSE CAST(data ->> ${p} AS TEXT) END, '')`
+  );
+}
+
+/** SQL of a meter value as a number, NULL when it does not count (see numericValue). */
+function numericSql(p: string): string {
+  return (
+    `CASE json_type(data, ${p}) WHEN 'integer' THEN data ->> ${p} ` +
+    `WHEN 'real' THEN meter_num(data ->> ${p}) WHEN 'text' THEN meter_num(data ->> ${p}) END`
+  );
+}
+
+/** SQL of a value's string form for UNIQUE_COUNT: scalars only. */
+function uniqueSql(p: string): string {
+  return (
+    `CASE json_type(data, ${p}) WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' ` +
+    `WHEN 'integer' THEN CAST(data ->> ${p} AS TEXT) WHEN 'real' THEN CAST(data ->> ${p} AS TEXT) ` +
+    `WHEN 'text' THEN data ->> ${p} END`
+  );
+}
+
+/** Builds the SQL and parameters of a meter query. Exported for tests that assert the SQL. */
+export function buildAggregateSql(
+  q: MeterQuery,
+  opts: { jsWindow: boolean; exactIntegers: boolean },
+): { sql: string; params: Record<string, unknown>; groupCount: number } {
+  const params: Record<string, unknown> = {};
+  const where: string[] = [];
+  const m = q.meter;
+  if (m.eventType !== null) {
+    params.type = m.eventType;
+    where.push('type = @type');
+  }
+  if (q.fromMs !== undefined) {
+    params.from = q.fromMs;
+    where.push('time_ms >= @from');
+  }
+  if (q.toMs !== undefined) {
+    params.to = q.toMs;
+    where.push('time_ms < @to');
+  }
+  if (q.subjects.length > 0) {
+    where.push(`subject IN (${q.subjects.map((s, i) => ((params[`s${i}`] = s), `@s${i}`)).join(', ')})`);
+  }
+  q.filters.forEach((f, i) => {
+    if ('path' in f.dimension) params[`fp${i}`] = f.dimension.path;
+    params[`fv${i}`] = f.value;
+    where.push(`${dimensionSql(f.dimension, `@fp${i}`)} = @fv${i}`);
+  });
+  const inner: string[] = [];
+  const keys: string[] = [];
+  if (q.window) {
+    inner.push(`${opts.jsWindow ? 'meter_window(time_ms)' : windowKeySql(q.window, 'time_ms', sqliteDialect)} AS w`);
+    keys.push('w');
+  }
+  if (q.perSubject) {
+    inner.push('subject AS s');
+    keys.push('s');
+  }
+  q.groupBy.forEach((g, i) => {
+    if ('path' in g) params[`g${i}`] = g.path;
+    inner.push(`${dimensionSql(g, `@g${i}`)} AS g${i}`);
+    keys.push(`g${i}`);
+  });
+  inner.push('time_ms AS t', 'seq');
+  if (m.valueProperty !== undefined) {
+    params.vp = m.valueProperty;
+    inner.push(`${m.aggregation === 'UNIQUE_COUNT' ? uniqueSql('@vp') : numericSql('@vp')} AS v`);
+  }
+  const from = `(SELECT ${inner.join(', ')} FROM events${where.length ? ' WHERE ' + where.join(' AND ') : ''} LIMIT -1)`;
+  const keyList = keys.join(', ');
+  const order = keys.length ? ` ORDER BY ${keyList}` : '';
+  let sql: string;
+  if (m.aggregation === 'LATEST') {
+    const part = keys.length ? `PARTITION BY ${keyList} ` : '';
+    sql =
+      `SELECT ${keys.length ? keyList + ', ' : ''}v, first_t, last_t FROM (SELECT ${keys.length ? keyList + ', ' : ''}v, ` +
+      `row_number() OVER (${part}ORDER BY v IS NOT NULL DESC, t DESC, seq DESC) AS rn, ` +
+      `min(t) OVER (${part}) AS first_t, max(t) OVER (${part}) AS last_t FROM ${from}) WHERE rn = 1${order}`;
+  } else {
+    const aggs: Record<string, string> = {
+      COUNT: 'count(*)',
+      UNIQUE_COUNT: 'count(DISTINCT v)',
+      SUM: opts.exactIntegers
+        ? `sum(v) FILTER (WHERE typeof(v) = 'integer'), meter_dsum(v) FILTER (WHERE typeof(v) = 'real'), count(v)`
+        : `0, meter_dsum(v), count(v)`,
+      AVG: opts.exactIntegers
+        ? `sum(v) FILTER (WHERE typeof(v) = 'integer'), meter_dsum(v) FILTER (WHERE typeof(v) = 'real'), count(v)`
+        : `0, meter_dsum(v), count(v)`,
+      MIN: 'min(v)',
+      MAX: 'max(v)',
+    };
+    sql =
+      `SELECT ${keys.length ? keyList + ', ' : ''}${aggs[m.aggregation]}, min(t), max(t) FROM ${from}` +
+      `${keys.length ? ' GROUP BY ' + keyList : ''}${order}`;
+  }
+  return { sql, params, groupCount: q.groupBy.length };
+}
+
+/** Exact value of a SUM or AVG from its parts: the integer sum, the decimal sum of the rest, and the count. */
+function exactValue(agg: string, isum: unknown, dsum: unknown, count: number): string | null {
+  let total = Decimal.ZERO;
+  if (typeof isum === 'bigint' || typeof isum === 'number') total = total.add(Decimal.from(isum));
+  if (typeof dsum === 'string') total = total.add(Decimal.parse(dsum)!);
+  if (agg === 'SUM') return total.toString();
+  return count === 0 ? null : total.divide(count).toString();
+}
+
+function scalarText(v: unknown): string | null {
+  if (v === null || v === undefined) return null;
+  if (typeof v === 'bigint') return v.toString();
+  if (typeof v === 'number') return Decimal.from(v).toString();
+  return String(v);
+}
+
+export class SqliteStore implements Store {
+  readonly location: string;
+  private readonly db: Database.Database;
+  private readonly insert: Database.Statement;
+  private readonly insertCollision: Database.Statement;
+  private readonly byKey: Database.Statement;
+  private readonly collisionSeq: Database.Statement;
+  private readonly fpBySeq: Database.Statement;
+
+  private constructor(file: string, db: Database.Database) {
+    this.location = file;
+    this.db = db;
+    this.insert = db.prepare(
+      `INSERT INTO events (k, source, id, type, subject, time_ms, data, fp, ingested_ms)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+    );
+    this.insertCollision = db.prepare('INSERT INTO collisions (source, id, seq) VALUES (?, ?, ?)');
+    this.byKey = db.prepare('SELECT source, id, fp FROM events WHERE k = ?');
+    this.collisionSeq = db.prepare('SELECT seq FROM collisions WHERE source = ? AND id = ?').pluck();
+    this.fpBySeq = db.prepare('SELECT fp FROM events WHERE seq = ?').pluck();
+  }
+
+  /** Opens (creating when allowed) the store at `file`. */
+  static open(file: string, opts: SqliteOptions = {}): SqliteStore {
+    const exists = fs.existsSync(file);
+    if (!exists) {
+      if (opts.readonly) throw new StoreError(`${file}: no store here yet (run \`meter ingest\` first, or pass --db)`);
+      const dir = path.dirname(path.resolve(file));
+      if (!fs.existsSync(dir)) throw new StoreError(`${file}: folder ${dir} does not exist`);
+      try {
+        // Customer usage data: owner-only from the first byte (SQLite gives its -wal and -shm files the same mode).
+        fs.closeSync(fs.openSync(file, 'a', 0o600));
+      } catch (e) {
+        throw describeSqliteError(file, e);
+      }
+    }
+    let db: Database.Database;
+    try {
+      db = new Database(file, { readonly: opts.readonly ?? false, fileMustExist: true });
+      db.pragma(`busy_timeout = ${opts.busyTimeoutMs ?? 60_000}`);
+      if (!opts.readonly) {
+        db.pragma('journal_mode = WAL');
+        // NORMAL in WAL: a commit survives a crash of the process; the last commit of a run is made FULL.
+        db.pragma('synchronous = NORMAL');
+        const maxPages = process.env.METER_SQLITE_MAX_PAGE_COUNT;
+        if (maxPages) db.pragma(`max_page_count = ${Number(maxPages) | 0}`);
+      }
+      db.pragma('cache_size = -262144'); // 256 MiB
+      const version = db.pragma('user_version', { simple: true }) as number;
+      if (version > SCHEMA_VERSION) {
+        throw new StoreError(`${file}: store schema version ${version} is newer than this meter (${SCHEMA_VERSION}); upgrade meter`);
+      }
+      if (version < SCHEMA_VERSION) {
+        if (opts.readonly) throw new StoreError(`${file}: not a meter store (schema version ${version})`);
+        db.transaction(() => {
+          db.exec(SCHEMA);
+          db.pragma(`user_version = ${SCHEMA_VERSION}`);
+        }).immediate();
+      }
+    } catch (e) {
+      if (e instanceof StoreError) throw e;
+      throw describeSqliteError(file, e);
+    }
+    const store = new SqliteStore(file, db);
+    store.registerFunctions();
+    return store;
+  }
+
+  private registerFunctions(): void {
+    this.db.function('meter_num', { deterministic: true }, (v: unknown) => numericValue(v));
+    this.db.aggregate('meter_dsum', {
+      start: () => Decimal.ZERO as Decimal,
+      step: (acc: Decimal, v: unknown) => (typeof v === 'number' ? acc.add(Decimal.from(v)) : acc),
+      result: (acc: Decimal) => acc.toString(),
+    });
+  }
+
+  private classify(e: UsageEvent, k: number): RowStatus {
+    const stored = this.byKey.get(k) as { source: string; id: string; fp: number } | undefined;
+    if (stored !== undefined && stored.source === e.source && stored.id === e.id) {
+      return stored.fp === e.fingerprint ? RowStatus.duplicate : RowStatus.conflict;
+    }
+    // A different (source, id) with the same hash: look it up among the collisions.
+    const seq = this.collisionSeq.get(e.source, e.id) as number | undefined;
+    if (seq !== undefined) return this.fpBySeq.get(seq) === e.fingerprint ? RowStatus.duplicate : RowStatus.conflict;
+    return RowStatus.inserted;
+  }
+
+  async writeBatch(events: UsageEvent[], ingestedMs: number): Promise<WriteOutcome> {
+    const status = new Uint8Array(events.length);
+    let inserted = 0, duplicates = 0, conflicts = 0;
+    const write = this.db.transaction(() => {
+      for (let i = 0; i < events.length; i++) {
+        const e = events[i]!;
+        const k = eventKey(e.source, e.id);
+        const args = [e.source, e.id, e.type, e.subject, e.timeMs, e.data, e.fingerprint, ingestedMs] as const;
+        if (this.insert.run(k, ...args).changes === 1) {
+          inserted++;
+          continue;
+        }
+        const s = this.classify(e, k);
+        if (s === RowStatus.inserted) {
+          const seq = this.insert.run(null, ...args).lastInsertRowid;
+          this.insertCollision.run(e.source, e.id, seq);
+          inserted++;
+        } else if (s === RowStatus.duplicate) duplicates++;
+        else conflicts++;
+        status[i] = s;
+      }
+    });
+    try {
+      write.immediate();
+    } catch (e) {
+      throw describeSqliteError(this.location, e);
+    }
+    return { inserted, duplicates, conflicts, status };
+  }
+
+  /** Makes every commit so far durable against power loss (synchronous=NORMAL alone survives process crashes). */
+  async sync(): Promise<void> {
+    try {
+      // A checkpoint fsyncs the WAL before copying it into the database file, and then the database file.
+      this.db.pragma('wal_checkpoint(PASSIVE)');
+    } catch (e) {
+      throw describeSqliteError(this.location, e);
+    }
+  }
+
+  async *events(f: EventFilter): AsyncIterable<StoredEvent> {
+    const where: string[] = [];
+    const params: Record<string, unknown> = { limit: f.limit };
+    if (f.type !== undefined) {
+      where.push('type = @type');
+      params.type = f.type;
+    }
+    if (f.subjects.length > 0) {
+      where.push(`subject IN (${f.subjects.map((s, i) => ((params[`s${i}`] = s), `@s${i}`)).join(', ')})`);
+    }
+    if (f.fromMs !== undefined) {
+      where.push('time_ms >= @from');
+      params.from = f.fromMs;
+    }
+    if (f.toMs !== undefined) {
+      where.push('time_ms < @to');
+      params.to = f.toMs;
+    }
+    const sql =
+      `SELECT id, source, type, subject, time_ms AS timeMs, data, ingested_ms AS ingestedMs FROM events` +
+      `${where.length ? ' WHERE ' + where.join(' AND ') : ''} ORDER BY time_ms DESC, seq DESC LIMIT @limit`;
+    yield* this.iterate<StoredEvent>(sql, params);
+  }
+
+  private *iterate<T>(sql: string, params: Record<string, unknown>, raw = false): Generator<T> {
+    try {
+      const stmt = this.db.prepare(sql);
+      if (raw) stmt.raw(true).safeIntegers(true);
+      for (const row of stmt.iterate(params)) yield row as T;
+    } catch (e) {
+      throw describeSqliteError(this.location, e);
+    }
+  }
+
+  private get<T>(sql: string, ...params: unknown[]): T {
+    try {
+      return this.db.prepare(sql).get(...params) as T;
+    } catch (e) {
+      throw describeSqliteError(this.location, e);
+    }
+  }
+
+  private all<T>(sql: string, ...params: unknown[]): T[] {
+    try {
+      return this.db.prepare(sql).all(...params) as T[];
+    } catch (e) {
+      throw describeSqliteError(this.location, e);
+    }
+  }
+
+  async stats(): Promise<StoreStats> {
+    const totals = this.get<{ n: number; first: number | null; last: number | null; subjects: number }>(
+      'SELECT count(*) AS n, min(time_ms) AS first, max(time_ms) AS last, count(DISTINCT subject) AS subjects FROM events',
+    );
+    const size = this.get<{ size: number }>(
+      'SELECT page_count * page_size AS size FROM pragma_page_count(), pragma_page_size()',
+    );
+    return {
+      location: this.location,
+      events: totals.n,
+      byType: this.all<{ key: string; events: number }>(
+        'SELECT type AS key, count(*) AS events FROM events GROUP BY type ORDER BY events DESC, key',
+      ),
+      bySubject: this.all<{ key: string; events: number }>(
+        'SELECT subject AS key, count(*) AS events FROM events GROUP BY subject ORDER BY events DESC, key LIMIT 10',
+      ),
+      subjects: totals.subjects,
+      firstMs: totals.first,
+      lastMs: totals.last,
+      sizeBytes: size.size,
+    };
+  }
+
+  async subjects(): Promise<SubjectSummary[]> {
+    return this.all<SubjectSummary>(
+      'SELECT subject, count(*) AS events, min(time_ms) AS firstMs, max(time_ms) AS lastMs FROM events GROUP BY subject ORDER BY subject',
+    );
+  }
+
+  async timeExtent(eventType: string | null): Promise<{ minMs: number; maxMs: number } | null> {
+    const r =
+      eventType === null
+        ? this.get<{ lo: number | null; hi: number | null }>('SELECT min(time_ms) AS lo, max(time_ms) AS hi FROM events')
+        : this.get<{ lo: number | null; hi: number | null }>(
+            'SELECT min(time_ms) AS lo, max(time_ms) AS hi FROM events WHERE type = ?',
+            eventType,
+          );
+    return r.lo === null || r.hi === null ? null : { minMs: r.lo, maxMs: r.hi };
+  }
+
+  async *aggregate(q: MeterQuery): AsyncIterable<AggregateRow> {
+    const jsWindow = q.window !== null && q.window.segments.length > MAX_CASE_SEGMENTS;
+    if (jsWindow) {
+      const plan = q.window!;
+      this.db.function('meter_window', { deterministic: true }, (t: unknown) => plan.keyOf(Number(t)));
+    }
+    let yielded = 0;
+    try {
+      for (const row of this.aggregateRows(q, jsWindow, true)) {
+        yielded++;
+        yield row;
+      }
+    } catch (e) {
+      // An integer sum past 2^63: run again with every value summed as a decimal, skipping rows already given.
+      if (!/integer overflow/.test(String((e as Error).message))) throw e;
+      let skip = yielded;
+      for (const row of this.aggregateRows(q, jsWindow, false)) {
+        if (skip > 0) skip--;
+        else yield row;
+      }
+    }
+  }
+
+  private *aggregateRows(q: MeterQuery, jsWindow: boolean, exactIntegers: boolean): Generator<AggregateRow> {
+    const { sql, params } = buildAggregateSql(q, { jsWindow, exactIntegers });
+    const agg = q.meter.aggregation;
+    const nGroups = q.groupBy.length;
+    for (const r of this.iterate<unknown[]>(sql, params, true)) {
+      let i = 0;
+      const windowStart = q.window ? q.window.startOfKey(Number(r[i++])) : null;
+      const subject = q.perSubject ? (r[i++] as string) : null;
+      const groups: string[] = [];
+      for (let g = 0; g < nGroups; g++) groups.push(String(r[i++] ?? ''));
+      let value: string | null;
+      if (agg === 'SUM' || agg === 'AVG') {
+        value = exactValue(agg, r[i], r[i + 1], Number(r[i + 2]));
+        i += 3;
+      } else {
+        value = scalarText(r[i++]);
+      }
+      yield { windowStart, subject, groups, value, firstMs: Number(r[i]), lastMs: Number(r[i + 1]) };
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.db.open) this.db.close();
+  }
+}

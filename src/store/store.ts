@@ -1,0 +1,116 @@
+/**
+ * The storage interface the commands use. All SQL lives behind it: src/store/sqlite.ts (one file on one machine)
+ * and src/store/clickhouse.ts (a server, for scale-out) implement it, and every command works with either.
+ */
+import type { UsageEvent } from '../core/event.js';
+import type { Meter } from '../core/meter.js';
+import type { WindowPlan } from '../core/window.js';
+
+/** What happened to each event of a batch. */
+export const enum RowStatus {
+  inserted = 0,
+  duplicate = 1,
+  conflict = 2,
+}
+
+/** The outcome of writing one batch; the batch is committed as a whole before this is returned. */
+export interface WriteOutcome {
+  inserted: number;
+  duplicates: number;
+  /** Duplicates whose content differs from the stored event (a producer bug, usually). */
+  conflicts: number;
+  /** Per event of the batch, a RowStatus. */
+  status: Uint8Array;
+}
+
+/** An event as stored. */
+export interface StoredEvent {
+  id: string;
+  source: string;
+  type: string;
+  subject: string;
+  timeMs: number;
+  data: string | null;
+  ingestedMs: number;
+}
+
+/** Filters of `meter events`. */
+export interface EventFilter {
+  subjects: string[];
+  type?: string;
+  fromMs?: number;
+  toMs?: number;
+  limit: number;
+}
+
+export interface CountBy {
+  key: string;
+  events: number;
+}
+
+/** What `meter stats` shows. */
+export interface StoreStats {
+  location: string;
+  events: number;
+  byType: CountBy[];
+  bySubject: CountBy[];
+  subjects: number;
+  firstMs: number | null;
+  lastMs: number | null;
+  sizeBytes: number | null;
+}
+
+export interface SubjectSummary {
+  subject: string;
+  events: number;
+  firstMs: number;
+  lastMs: number;
+}
+
+/** A dimension rows are grouped or filtered by: a JSON path into data, or an event column. */
+export type Dimension = { key: string; path: string } | { key: string; column: 'type' };
+
+/** A meter query, validated and resolved: everything a store needs and nothing it must interpret. */
+export interface MeterQuery {
+  meter: Meter;
+  /** null: one total per group over the whole range. */
+  window: WindowPlan | null;
+  fromMs?: number;
+  toMs?: number;
+  subjects: string[];
+  groupBy: Dimension[];
+  filters: Array<{ dimension: Dimension; value: string }>;
+  /** false: sum across subjects (the subject of each row is null). */
+  perSubject: boolean;
+}
+
+/**
+ * One aggregated row, ordered by window start, subject, then group values. `value` is exact decimal text
+ * (null when no event of the group had a usable value, for AVG, MIN, MAX and LATEST).
+ */
+export interface AggregateRow {
+  windowStart: number | null;
+  subject: string | null;
+  groups: string[];
+  value: string | null;
+  firstMs: number;
+  lastMs: number;
+}
+
+export interface Store {
+  /** Where the data lives, for messages (a path or a URL without password). */
+  readonly location: string;
+  /** Stores a batch atomically: every new (source, id) is inserted, the first stored copy wins. */
+  writeBatch(events: UsageEvent[], ingestedMs: number): Promise<WriteOutcome>;
+  /** Makes every write so far durable (also against power loss) before a run reports it. */
+  sync(): Promise<void>;
+  /** Stored events, newest first. */
+  events(filter: EventFilter): AsyncIterable<StoredEvent>;
+  stats(): Promise<StoreStats>;
+  subjects(): Promise<SubjectSummary[]>;
+  /** The first and last event time (of one type, or all when null); null for no events. */
+  timeExtent(eventType: string | null): Promise<{ minMs: number; maxMs: number } | null>;
+  /** Runs a meter query, streaming rows in order. */
+  aggregate(query: MeterQuery): AsyncIterable<AggregateRow>;
+  close(): Promise<void>;
+}
