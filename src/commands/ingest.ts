@@ -2,11 +2,10 @@
  * meter ingest [FILE...]: CloudEvents from files, gzip files and stdin into the store, each (source, id) once.
  */
 import fs from 'node:fs';
-import { addAbortSignal } from 'node:stream';
 import { Command, Option } from 'commander';
 import { ExitCode, UsageError } from '../errors.js';
 import { ingest, type IngestSummary, type RejectRecord } from '../ingest/pipeline.js';
-import { checkInputs, openInput, STDIN_NAME } from '../input/read.js';
+import { checkInputs, STDIN_NAME } from '../input/read.js';
 import { addConfigOption, addDbOption, loadMeters, positiveInt, withStore } from './common.js';
 
 const SHOWN_REJECTS = 10;
@@ -129,7 +128,6 @@ async function runIngest(files: string[], flags: IngestFlags): Promise<number> {
     summary = await withStore(flags.db, false, (store) =>
       ingest(store, {
         inputs,
-        open: (name) => addAbortSignal(abort.signal, openInput(name)),
         batchSize: flags.batchSize,
         maxEventBytes: flags.maxEventSize,
         requireTime: flags.requireTime ?? false,

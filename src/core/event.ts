@@ -17,10 +17,14 @@ export interface UsageEvent {
   timeMissing: boolean;
   /** `data` as compact JSON text, or null when absent or null. */
   data: string | null;
-  /** The parsed `data` object (null when absent), for meter checks at ingest. */
-  dataValue: Record<string, unknown> | null;
+  /** The parsed `data` object (null when absent), for meter checks at ingest; dropped once checked. */
+  dataValue?: Record<string, unknown> | null;
   /** Fingerprint of the content (type, subject, time, data): copies with another fingerprint are conflicts. */
   fingerprint: number;
+  /** Dedupe key: a 53-bit hash of (source, id). Equal (source, id) give equal keys; stores compare the text on a match. */
+  key: number;
+  /** Indexes of the meters (of the run's config) that cannot use this event's value. */
+  unusable?: number[];
 }
 
 export type EventParse = { ok: true; event: UsageEvent } | { ok: false; error: string };
@@ -59,6 +63,11 @@ function depthExceeds(value: unknown, limit: number): boolean {
   return false;
 }
 
+/** The dedupe key of (source, id). */
+export function eventKey(source: string, id: string): number {
+  return hash53(source + '\u0000' + id);
+}
+
 /** The fingerprint of an event's content; equal content gives an equal fingerprint. */
 export function contentFingerprint(type: string, subject: string, time: number | null, data: string | null): number {
   return hash53(`${type}\u0000${subject}\u0000${time ?? ''}\u0000${data ?? ''}`);
@@ -83,6 +92,9 @@ export function validateCloudEvent(value: unknown, rules: EventRules, rawLength 
     if (v === undefined) problems.push(`${field}: missing`);
     else if (typeof v !== 'string') problems.push(`${field}: must be a string, got ${describe(v)}`);
     else if (v.length === 0) problems.push(`${field}: empty`);
+    // CloudEvents strings exclude control characters; NUL also hides in tools (C strings, SQLite's text functions),
+    // so "acme\u0000" would bill as a customer that looks like "acme".
+    else if (v.includes('\u0000')) problems.push(`${field}: contains a NUL character (U+0000), not allowed in CloudEvents strings`);
   }
 
   let timeMs = rules.nowMs;
@@ -134,6 +146,7 @@ export function validateCloudEvent(value: unknown, rules: EventRules, rawLength 
       data,
       dataValue,
       fingerprint: contentFingerprint(type, subject, timeMissing ? null : timeMs, data),
+      key: eventKey(ev.source as string, ev.id as string),
     },
   };
 }

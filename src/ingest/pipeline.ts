@@ -1,23 +1,16 @@
 /**
- * The ingest use case: inputs -> validated events -> the store, in batches, with every rejected input reported.
- * No console here: the command supplies where rejects and progress go.
+ * The ingest use case: inputs -> validated events -> the store, with every rejected input reported. Reading and
+ * parsing run in a worker thread (src/ingest/worker.ts) while this thread writes, so both cores work. No console
+ * here: the command supplies where rejects and progress go.
  */
+import { Worker } from 'node:worker_threads';
 import type { Meter } from '../core/meter.js';
-import { meterCanUse } from '../core/meter.js';
-import { validateCloudEvent, type EventRules, type UsageEvent } from '../core/event.js';
-import { InputError, MeterError } from '../errors.js';
-import { clip, isProblem, readItems } from '../input/read.js';
+import { InputError } from '../errors.js';
 import { RowStatus, type Store } from '../store/store.js';
+import type { ParsedChunk, RejectRecord } from './parse.js';
+import type { WorkerInput, WorkerMessage } from './worker.js';
 
-/** One rejected input, as written to --rejects. */
-export interface RejectRecord {
-  file: string;
-  line: number;
-  /** Position in a JSON array, when the input was one. */
-  index?: number;
-  error: string;
-  raw: string;
-}
+export type { RejectRecord } from './parse.js';
 
 /** The numbers a run reports. */
 export interface IngestSummary {
@@ -39,7 +32,7 @@ export interface IngestSummary {
 
 export interface IngestOptions {
   inputs: string[];
-  open(name: string): AsyncIterable<Buffer>;
+  /** Events per transaction: a commit happens once at least this many were written since the last one. */
   batchSize: number;
   maxEventBytes: number;
   requireTime: boolean;
@@ -50,26 +43,44 @@ export interface IngestOptions {
 }
 
 const FUTURE_MS = 24 * 3_600_000;
+/** Events per message from the parse worker. */
+const CHUNK_SIZE = 5000;
+/** Chunks the worker may run ahead of the writer. */
+const CREDITS = 6;
 
 /** Ingests every input into the store; returns once everything accepted is committed and synced. */
 export async function ingest(store: Store, o: IngestOptions): Promise<IngestSummary> {
   const started = Date.now();
-  const rules: EventRules = { requireTime: o.requireTime, nowMs: started };
   const future = started + FUTURE_MS;
   const s: IngestSummary = {
     read: 0, inserted: 0, duplicates: 0, conflicts: 0, rejected: 0, missingTime: 0, futureTime: 0,
     unusable: Object.fromEntries(o.meters.filter((m) => m.valueProperty).map((m) => [m.slug, 0])),
     elapsedMs: 0, eventsPerSec: 0, interrupted: false,
   };
-  const checked = o.meters.filter((m) => m.valueProperty !== undefined);
-  let batch: UsageEvent[] = [];
-  let current = '';
+  const workerData: WorkerInput = {
+    inputs: o.inputs,
+    meters: o.meters,
+    requireTime: o.requireTime,
+    nowMs: started,
+    maxEventBytes: o.maxEventBytes,
+    chunkSize: CHUNK_SIZE,
+    credits: CREDITS,
+  };
+  const worker = new Worker(new URL('./worker.js', import.meta.url), { workerData });
+  let sinceCommit = 0;
 
-  const flush = async () => {
-    if (batch.length === 0) return;
-    const events = batch;
-    batch = [];
-    const r = await store.writeBatch(events, Date.now());
+  const write = async (chunk: ParsedChunk) => {
+    s.read += chunk.read;
+    for (const r of chunk.rejects) {
+      s.rejected++;
+      o.onReject(r);
+    }
+    const events = chunk.events;
+    if (events.length === 0) return;
+    sinceCommit += events.length;
+    const commit = sinceCommit >= o.batchSize;
+    const r = await store.writeBatch(events, Date.now(), { commit });
+    if (commit) sinceCommit = 0;
     s.inserted += r.inserted;
     s.duplicates += r.duplicates;
     s.conflicts += r.conflicts;
@@ -78,74 +89,47 @@ export async function ingest(store: Store, o: IngestOptions): Promise<IngestSumm
       const e = events[i]!;
       if (e.timeMissing) s.missingTime++;
       if (e.timeMs > future) s.futureTime++;
-      for (const m of checked) {
-        if (m.eventType === e.type && !meterCanUse(m, e.dataValue)) s.unusable[m.slug]!++;
-      }
-      e.dataValue = null;
+      if (e.unusable) for (const m of e.unusable) s.unusable[o.meters[m]!.slug]!++;
     }
-    o.onProgress?.(s);
   };
 
-  const reject = (file: string, line: number, index: number | null, error: string, raw: string) => {
-    s.rejected++;
-    o.onReject(index === null ? { file, line, error, raw: clip(raw) } : { file, line, index, error, raw: clip(raw) });
-  };
-
-  const accept = (file: string, line: number, index: number | null, value: unknown, text: string) => {
-    const r = validateCloudEvent(value, rules, text.length);
-    if (r.ok) batch.push(r.event);
-    else reject(file, line, index, r.error, text);
-  };
-
-  try {
-    for (const file of o.inputs) {
-      if (o.signal?.aborted) break;
-      await readFile(file);
-    }
-  } catch (e) {
-    if (!o.signal?.aborted) {
-      const code = (e as NodeJS.ErrnoException).code;
-      if (code !== undefined && !(e instanceof MeterError)) throw new InputError(`${current}: ${(e as Error).message}`);
-      throw e;
-    }
-  }
-  if (o.signal?.aborted) s.interrupted = true;
-  await flush();
+  // Messages are handled one at a time, in order: each chunk is written before the next is looked at.
+  const failure = await new Promise<Error | null>((resolve) => {
+    let queue = Promise.resolve();
+    let finished = false;
+    const finish = (e: Error | null) => {
+      if (finished) return;
+      finished = true;
+      resolve(e);
+    };
+    const onAbort = () => {
+      s.interrupted = true;
+      queue = queue.then(() => finish(null));
+    };
+    o.signal?.addEventListener('abort', onAbort, { once: true });
+    worker.on('message', (m: WorkerMessage) => {
+      queue = queue.then(async () => {
+        if (finished) return;
+        try {
+          if (m.kind === 'chunk') {
+            await write(m.chunk);
+            o.onProgress?.(s);
+            worker.postMessage({ kind: 'credit' });
+          } else if (m.kind === 'done') finish(null);
+          else finish(new InputError(`${m.file}: ${m.message}`));
+        } catch (e) {
+          finish(e as Error);
+        }
+      });
+    });
+    worker.on('error', (e) => queue.then(() => finish(e)));
+    worker.on('exit', () => queue.then(() => finish(s.interrupted ? null : new Error('the parse worker stopped unexpectedly'))));
+    if (o.signal?.aborted) onAbort();
+  });
+  await worker.terminate();
+  if (failure) throw failure;
   await store.sync();
   s.elapsedMs = Date.now() - started;
   s.eventsPerSec = Math.round(s.read / Math.max(s.elapsedMs / 1000, 0.001));
   return s;
-
-  async function readFile(file: string): Promise<void> {
-    current = file;
-    for await (const items of readItems(file, o.open(file), { maxEventBytes: o.maxEventBytes })) {
-      for (const item of items) {
-        if (isProblem(item)) {
-          s.read++;
-          reject(file, item.line, item.index, item.error, item.raw);
-          continue;
-        }
-        let value: unknown;
-        try {
-          value = JSON.parse(item.text);
-        } catch (e) {
-          s.read++;
-          reject(file, item.line, item.index, `invalid JSON: ${(e as Error).message}`, item.text);
-          continue;
-        }
-        if (Array.isArray(value) && item.index === null) {
-          // A line holding a JSON array of events (a batch on one line).
-          value.forEach((v, i) => {
-            s.read++;
-            accept(file, item.line, i, v, JSON.stringify(v) ?? String(v));
-          });
-        } else {
-          s.read++;
-          accept(file, item.line, item.index, value, item.text);
-        }
-      }
-      if (batch.length >= o.batchSize) await flush();
-      if (o.signal?.aborted) return;
-    }
-  }
 }

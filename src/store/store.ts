@@ -100,8 +100,11 @@ export interface AggregateRow {
 export interface Store {
   /** Where the data lives, for messages (a path or a URL without password). */
   readonly location: string;
-  /** Stores a batch atomically: every new (source, id) is inserted, the first stored copy wins. */
-  writeBatch(events: UsageEvent[], ingestedMs: number): Promise<WriteOutcome>;
+  /**
+   * Stores a batch: every new (source, id) is inserted, the first stored copy wins. With `commit: false` a store
+   * may keep the batch in an open transaction that a later call (or sync) commits; a batch is never half-written.
+   */
+  writeBatch(events: UsageEvent[], ingestedMs: number, opts?: { commit?: boolean }): Promise<WriteOutcome>;
   /** Makes every write so far durable (also against power loss) before a run reports it. */
   sync(): Promise<void>;
   /** Stored events, newest first. */

@@ -1,0 +1,82 @@
+/**
+ * The parse worker: reads the inputs (files, gzip, stdin) and parses and validates events on the second core while
+ * the main thread writes to the store. Chunks are posted with credit-based flow control, so a slow store never
+ * lets parsed events pile up in memory.
+ */
+import fs from 'node:fs';
+import { parentPort, workerData } from 'node:worker_threads';
+import type { Meter } from '../core/meter.js';
+import { readItems, STDIN_NAME } from '../input/read.js';
+import { EventParser, sortByKey, type ParsedChunk } from './parse.js';
+
+/** What the main thread hands the worker. */
+export interface WorkerInput {
+  inputs: string[];
+  meters: Meter[];
+  requireTime: boolean;
+  nowMs: number;
+  maxEventBytes: number;
+  chunkSize: number;
+  /** Chunks that may be posted but not yet written. */
+  credits: number;
+}
+
+/** Messages from the worker. */
+export type WorkerMessage =
+  | { kind: 'chunk'; chunk: ParsedChunk }
+  | { kind: 'done' }
+  | { kind: 'error'; file: string; message: string; code?: string };
+
+const input = workerData as WorkerInput;
+const port = parentPort!;
+let credits = input.credits;
+let wake: (() => void) | null = null;
+port.on('message', (m: { kind: 'credit' }) => {
+  if (m.kind === 'credit') {
+    credits++;
+    wake?.();
+    wake = null;
+  }
+});
+
+async function post(chunk: ParsedChunk): Promise<void> {
+  while (credits <= 0) await new Promise<void>((resolve) => (wake = resolve));
+  credits--;
+  sortByKey(chunk.events);
+  port.postMessage({ kind: 'chunk', chunk } satisfies WorkerMessage);
+}
+
+function open(name: string): AsyncIterable<Buffer> {
+  // fd 0 is the process's stdin; the main thread never reads it.
+  return name === STDIN_NAME
+    ? fs.createReadStream('', { fd: 0, autoClose: false, highWaterMark: 1 << 20 })
+    : fs.createReadStream(name, { highWaterMark: 1 << 20 });
+}
+
+async function run(): Promise<void> {
+  const parser = new EventParser({ requireTime: input.requireTime, nowMs: input.nowMs }, input.meters);
+  let current = '';
+  try {
+    for (const file of input.inputs) {
+      current = file;
+      let chunk: ParsedChunk = { events: [], rejects: [], read: 0 };
+      for await (const items of readItems(file, open(file), { maxEventBytes: input.maxEventBytes })) {
+        // Cut the items into chunks of about chunkSize events.
+        for (let i = 0; i < items.length; i += input.chunkSize) {
+          parser.parse(file, i === 0 && items.length <= input.chunkSize ? items : items.slice(i, i + input.chunkSize), chunk);
+          if (chunk.events.length + chunk.rejects.length >= input.chunkSize) {
+            await post(chunk);
+            chunk = { events: [], rejects: [], read: 0 };
+          }
+        }
+      }
+      if (chunk.read > 0) await post(chunk);
+    }
+    port.postMessage({ kind: 'done' } satisfies WorkerMessage);
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    port.postMessage({ kind: 'error', file: current, message: err.message ?? String(e), code: err.code } satisfies WorkerMessage);
+  }
+}
+
+void run();
