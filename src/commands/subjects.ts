@@ -1,11 +1,10 @@
 /** meter subjects: every subject with its event count and first and last event time. */
 import { Command } from 'commander';
 import { formatRfc3339 } from '../core/time.js';
-import { defuseCell } from '../output/csv.js';
+import { csvRecord } from '../output/csv.js';
 import { Sink } from '../output/sink.js';
 import { makeTable, useColor } from '../output/table.js';
 import { addDbOption, formatOption, withStore } from './common.js';
-import { stringify } from 'csv-stringify/sync';
 
 export function subjectsCommand(): Command {
   const cmd = new Command('subjects').description('list subjects with their event counts and first and last event time');
@@ -20,7 +19,9 @@ export function subjectsCommand(): Command {
       if (flags.format === 'json') await sink.write(JSON.stringify(rows.map(obj)) + '\n');
       else if (flags.format === 'ndjson') for (const r of rows) await sink.write(JSON.stringify(obj(r)) + '\n');
       else if (flags.format === 'csv') {
-        await sink.write(stringify([['subject', 'events', 'first', 'last'], ...rows.map((r) => [defuseCell(r.subject), String(r.events), formatRfc3339(r.firstMs), formatRfc3339(r.lastMs)])], { record_delimiter: '\n' }));
+        await sink.write(csvRecord(['subject', 'events', 'first', 'last']));
+        const plain = new Set([1, 2, 3]);
+        for (const r of rows) await sink.write(csvRecord([r.subject, String(r.events), formatRfc3339(r.firstMs), formatRfc3339(r.lastMs)], plain));
       } else if (rows.length === 0) await sink.write('(no subjects)\n');
       else {
         const t = makeTable(['subject', 'events', 'first', 'last'], [1], useColor(process.stdout));

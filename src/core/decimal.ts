@@ -65,11 +65,13 @@ export class Decimal {
     const d = BigInt(divisor);
     if (d <= 0n) throw new RangeError('divisor must be positive');
     // Scale the numerator so the quotient has `digits` decimals, then round on the remainder.
+    // With more decimals than `digits`, divide by d * 10^excess instead, so no digit is cut before rounding.
     const shift = digits - this.scale;
-    const num = shift >= 0 ? this.mantissa * 10n ** BigInt(shift) : this.mantissa / 10n ** BigInt(-shift);
-    let q = num / d;
-    const r = num % d;
-    if (r !== 0n && (r < 0n ? -r : r) * 2n >= d) q += num < 0n ? -1n : 1n;
+    const num = shift >= 0 ? this.mantissa * 10n ** BigInt(shift) : this.mantissa;
+    const den = shift >= 0 ? d : d * 10n ** BigInt(-shift);
+    let q = num / den;
+    const r = num % den;
+    if (r !== 0n && (r < 0n ? -r : r) * 2n >= den) q += num < 0n ? -1n : 1n;
     return new Decimal(q, digits).normalized();
   }
 

@@ -3,6 +3,7 @@
  * and names the field, so one reject line tells the producer everything that is wrong.
  */
 import { hash53 } from './hash.js';
+import { rawMember } from './json.js';
 import { parseRfc3339 } from './time.js';
 
 /** A validated event as stored: one row per (source, id). */
@@ -74,10 +75,11 @@ export function contentFingerprint(type: string, subject: string, time: number |
 }
 
 /**
- * Validates one parsed JSON value as a CloudEvent. `rawLength` (the text's length) lets deep-nesting checks be
- * skipped for short events, which cannot be deep.
+ * Validates one parsed JSON value as a CloudEvent. `raw`, the text it was parsed from, gives `data` with every
+ * digit, and its length lets deep-nesting checks be skipped for short events, which cannot be deep.
  */
-export function validateCloudEvent(value: unknown, rules: EventRules, rawLength = Infinity): EventParse {
+export function validateCloudEvent(value: unknown, rules: EventRules, raw?: string): EventParse {
+  const rawLength = raw === undefined ? Infinity : raw.length;
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     return { ok: false, error: `event must be a JSON object, got ${describe(value)}` };
   }
@@ -128,7 +130,8 @@ export function validateCloudEvent(value: unknown, rules: EventRules, rawLength 
       problems.push(`data: nested deeper than ${MAX_DATA_DEPTH} levels`);
     } else {
       dataValue = d as Record<string, unknown>;
-      data = JSON.stringify(d);
+      // From the event's own text where we have it: JSON.parse rounds integers past 2^53.
+      data = (raw !== undefined ? rawMember(raw, 'data') : undefined) ?? JSON.stringify(d);
     }
   }
 
@@ -159,5 +162,5 @@ export function parseCloudEvent(text: string, rules: EventRules): EventParse {
   } catch (e) {
     return { ok: false, error: `invalid JSON: ${(e as Error).message}` };
   }
-  return validateCloudEvent(value, rules, text.length);
+  return validateCloudEvent(value, rules, text);
 }

@@ -109,7 +109,8 @@ export function validateMeters(raw: unknown, file: string): Meter[] {
       } else {
         for (const [key, path] of Object.entries(o.groupBy as Record<string, unknown>)) {
           if (!GROUP_KEY.test(key)) problems.push(`${where(`groupBy.${key}`)}: key must match ^[a-zA-Z_][0-9a-zA-Z_]*$`);
-          if (key === 'subject' || key === 'type') problems.push(`${where(`groupBy.${key}`)}: "${key}" is reserved`);
+          // `subject` is a column of every row; `type` is allowed: OpenMeter's own example config groups by it.
+          if (key === 'subject') problems.push(`${where(`groupBy.${key}`)}: "${key}" is reserved`);
           const p = checkJsonPath(path);
           if (p) problems.push(`${where(`groupBy.${key}`)}: ${p}`);
           groupBy.push({ key, path: String(path) });

@@ -159,7 +159,7 @@ export async function runQuery(store: Store, o: QueryOptions): Promise<QueryResu
     perSubject: query.perSubject,
     groupKeys: query.groupBy.map((g) => g.key),
     rows: rows(),
-    formatTime: (ms) => formatRfc3339(ms, zoneOffsetMinutes(zone, ms)),
+    formatTime: memoize((ms) => formatRfc3339(ms, zoneOffsetMinutes(zone, ms))),
   };
 }
 
@@ -197,4 +197,18 @@ async function* filled(
       yield byGroup.get(key)!.get(start) ?? { windowStart: start, windowEnd: end, subject: g.subject, groups: g.groups, value: zero };
     }
   }
+}
+
+/** Caches a time formatter: result rows repeat the same few window bounds many times. */
+function memoize(format: (ms: number) => string): (ms: number) => string {
+  let cache = new Map<number, string>();
+  return (ms) => {
+    let text = cache.get(ms);
+    if (text === undefined) {
+      if (cache.size > 50_000) cache = new Map();
+      text = format(ms);
+      cache.set(ms, text);
+    }
+    return text;
+  };
 }

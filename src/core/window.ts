@@ -29,7 +29,8 @@ const SIZE_NAMES: Record<string, WindowSize> = {
 
 /** `hour`, `hourly`, `HOUR` ... -> WindowSize; undefined when the name is unknown. */
 export function parseWindowSize(name: string): WindowSize | undefined {
-  return SIZE_NAMES[name.toLowerCase()];
+  const key = name.toLowerCase();
+  return Object.hasOwn(SIZE_NAMES, key) ? SIZE_NAMES[key] : undefined;
 }
 
 /** Checks that a zone is a known IANA name (or UTC) and returns it. */
@@ -187,8 +188,11 @@ export class WindowPlan {
       const next = this.segments[i + 1];
       return next !== undefined && next.start < end ? next.start : end;
     }
-    const key = this.keyOf(start);
-    if (this.size === 'DAY') return this.startOfKey(key + 1);
+    // The zone's own offset, not the segments: a month's start may lie before the span the segments cover (a
+    // month that began before a DST change, queried from a day after it).
+    const day = localDay(start + zoneOffsetMinutes(this.zone, start) * MINUTE_MS);
+    if (this.size === 'DAY') return this.startOfKey(day + 1);
+    const key = monthKeyOfDay(day);
     const y = Math.floor(key / 100), m = key % 100;
     return this.startOfKey(m === 12 ? (y + 1) * 100 + 1 : key + 1);
   }

@@ -37,7 +37,7 @@ export class EventParser {
 
   private accept(out: ParsedChunk, file: string, line: number, index: number | null, value: unknown, text: string): void {
     out.read++;
-    const r = validateCloudEvent(value, this.rules, text.length);
+    const r = validateCloudEvent(value, this.rules, text);
     if (!r.ok) {
       this.reject(out, file, line, index, r.error, text);
       return;
@@ -82,4 +82,72 @@ export class EventParser {
  */
 export function sortByKey(events: UsageEvent[]): UsageEvent[] {
   return events.sort((a, b) => a.key - b.key);
+}
+
+/**
+ * A chunk of events as columns, for the trip from the parse worker to the writer: a structured clone of arrays of
+ * strings and typed arrays costs a fifth of cloning as many objects, on the thread that is the bottleneck.
+ */
+export interface EventColumns {
+  id: string[];
+  source: string[];
+  type: string[];
+  subject: string[];
+  data: Array<string | null>;
+  key: Float64Array;
+  fingerprint: Float64Array;
+  timeMs: Float64Array;
+  timeMissing: Uint8Array;
+  /** Row index -> meter indexes that cannot use the row's value (only rows that have some). */
+  unusable: Array<[number, number[]]>;
+}
+
+export function toColumns(events: UsageEvent[]): EventColumns {
+  const n = events.length;
+  const c: EventColumns = {
+    id: new Array<string>(n),
+    source: new Array<string>(n),
+    type: new Array<string>(n),
+    subject: new Array<string>(n),
+    data: new Array<string | null>(n),
+    key: new Float64Array(n),
+    fingerprint: new Float64Array(n),
+    timeMs: new Float64Array(n),
+    timeMissing: new Uint8Array(n),
+    unusable: [],
+  };
+  for (let i = 0; i < n; i++) {
+    const e = events[i]!;
+    c.id[i] = e.id;
+    c.source[i] = e.source;
+    c.type[i] = e.type;
+    c.subject[i] = e.subject;
+    c.data[i] = e.data;
+    c.key[i] = e.key;
+    c.fingerprint[i] = e.fingerprint;
+    c.timeMs[i] = e.timeMs;
+    c.timeMissing[i] = e.timeMissing ? 1 : 0;
+    if (e.unusable) c.unusable.push([i, e.unusable]);
+  }
+  return c;
+}
+
+export function fromColumns(c: EventColumns): UsageEvent[] {
+  const n = c.id.length;
+  const events = new Array<UsageEvent>(n);
+  for (let i = 0; i < n; i++) {
+    events[i] = {
+      id: c.id[i]!,
+      source: c.source[i]!,
+      type: c.type[i]!,
+      subject: c.subject[i]!,
+      timeMs: c.timeMs[i]!,
+      timeMissing: c.timeMissing[i] === 1,
+      data: c.data[i]!,
+      fingerprint: c.fingerprint[i]!,
+      key: c.key[i]!,
+    };
+  }
+  for (const [i, meters] of c.unusable) events[i]!.unusable = meters;
+  return events;
 }

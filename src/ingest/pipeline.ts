@@ -7,7 +7,7 @@ import { Worker } from 'node:worker_threads';
 import type { Meter } from '../core/meter.js';
 import { InputError } from '../errors.js';
 import { RowStatus, type Store } from '../store/store.js';
-import type { ParsedChunk, RejectRecord } from './parse.js';
+import { fromColumns, type ParsedChunk, type RejectRecord } from './parse.js';
 import type { WorkerInput, WorkerMessage } from './worker.js';
 
 export type { RejectRecord } from './parse.js';
@@ -112,7 +112,7 @@ export async function ingest(store: Store, o: IngestOptions): Promise<IngestSumm
         if (finished) return;
         try {
           if (m.kind === 'chunk') {
-            await write(m.chunk);
+            await write({ events: fromColumns(m.columns), rejects: m.rejects, read: m.read });
             o.onProgress?.(s);
             worker.postMessage({ kind: 'credit' });
           } else if (m.kind === 'done') finish(null);

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { Meter } from '../core/meter.js';
 import { readItems, STDIN_NAME } from '../input/read.js';
-import { EventParser, sortByKey, type ParsedChunk } from './parse.js';
+import { EventParser, sortByKey, toColumns, type EventColumns, type ParsedChunk, type RejectRecord } from './parse.js';
 
 /** What the main thread hands the worker. */
 export interface WorkerInput {
@@ -23,7 +23,7 @@ export interface WorkerInput {
 
 /** Messages from the worker. */
 export type WorkerMessage =
-  | { kind: 'chunk'; chunk: ParsedChunk }
+  | { kind: 'chunk'; columns: EventColumns; rejects: RejectRecord[]; read: number }
   | { kind: 'done' }
   | { kind: 'error'; file: string; message: string; code?: string };
 
@@ -42,8 +42,9 @@ port.on('message', (m: { kind: 'credit' }) => {
 async function post(chunk: ParsedChunk): Promise<void> {
   while (credits <= 0) await new Promise<void>((resolve) => (wake = resolve));
   credits--;
-  sortByKey(chunk.events);
-  port.postMessage({ kind: 'chunk', chunk } satisfies WorkerMessage);
+  const columns = toColumns(sortByKey(chunk.events));
+  const transfer = [columns.key.buffer, columns.fingerprint.buffer, columns.timeMs.buffer, columns.timeMissing.buffer] as ArrayBuffer[];
+  port.postMessage({ kind: 'chunk', columns, rejects: chunk.rejects, read: chunk.read } satisfies WorkerMessage, transfer);
 }
 
 function open(name: string): AsyncIterable<Buffer> {

@@ -132,12 +132,11 @@ class Collector {
   add(buf: Buffer, from: number, to: number): void {
     if (to <= from) return;
     this.length += to - from;
-    if (this.oversize) return;
-    if (this.length > this.max) {
-      // Keep a prefix for the reject report, drop the rest.
+    if (this.oversize || this.length > this.max) {
+      // Keep a prefix of MAX_RAW_CHARS bytes for the reject report (whatever the chunking), drop the rest.
+      const kept = this.oversize ? this.parts[0]! : Buffer.concat(this.parts);
       this.oversize = true;
-      const kept = Buffer.concat(this.parts).subarray(0, MAX_RAW_CHARS);
-      this.parts = [kept.length < MAX_RAW_CHARS ? Buffer.concat([kept, buf.subarray(from, from + MAX_RAW_CHARS)]) : kept];
+      this.parts = [kept.length < MAX_RAW_CHARS ? Buffer.concat([kept, buf.subarray(from, Math.min(to, from + MAX_RAW_CHARS - kept.length))]) : kept.subarray(0, MAX_RAW_CHARS)];
       return;
     }
     this.parts.push(buf.subarray(from, to));
@@ -187,7 +186,7 @@ class LineSplitter implements Splitter {
     let pos = 0;
     for (let nl = chunk.indexOf(LF, pos); nl !== -1; nl = chunk.indexOf(LF, pos)) {
       if (this.pending.length === 0 && !this.pending.oversize) {
-        if (nl - pos > this.max) this.emit(chunk.subarray(pos, pos + MAX_RAW_CHARS), true, nl - pos, out);
+        if (nl - pos > this.max) this.emit(chunk.subarray(pos, Math.min(nl, pos + MAX_RAW_CHARS)), true, nl - pos, out);
         else this.emit(chunk.subarray(pos, nl), false, nl - pos, out);
       } else {
         this.pending.add(chunk, pos, nl);

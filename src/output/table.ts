@@ -8,14 +8,27 @@ export function useColor(stream: NodeJS.WriteStream): boolean {
   return Boolean(stream.isTTY) && process.env.NO_COLOR === undefined && process.env.TERM !== 'dumb';
 }
 
-/** A table of plain cells; `right` lists the columns to right-align. */
+/**
+ * A cell as a terminal may show it: control characters (ESC sequences could retitle or rewrite the user's
+ * terminal) are printed as escapes instead.
+ */
+export function terminalSafe(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+/** A table of plain cells; `right` lists the columns to right-align. Cells are made terminal-safe. */
 export function makeTable(head: string[], right: number[], color: boolean): Table.Table {
-  return new Table({
+  const table = new Table({
     head,
     colAligns: head.map((_, i) => (right.includes(i) ? 'right' : 'left')),
     style: { head: color ? ['bold'] : [], border: [], compact: true },
     chars: { mid: '', 'left-mid': '', 'mid-mid': '', 'right-mid': '' },
   });
+  const push = table.push.bind(table);
+  table.push = ((...rows: unknown[][]) =>
+    push(...(rows.map((r) => r.map((c) => (typeof c === 'string' ? terminalSafe(c) : c))) as never[]))) as typeof table.push;
+  return table;
 }
 
 export async function renderTable(result: QueryResult, sink: Sink, color: boolean): Promise<void> {

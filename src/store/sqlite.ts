@@ -146,62 +146,76 @@ export function buildAggregateSql(
     params[`fv${i}`] = f.value;
     where.push(`${dimensionSql(f.dimension, `@fp${i}`)} = @fv${i}`);
   });
-  const inner: string[] = [];
+  const cols: string[] = [];
   const keys: string[] = [];
   if (q.window) {
-    inner.push(`${opts.jsWindow ? 'meter_window(time_ms)' : windowKeySql(q.window, 'time_ms', sqliteDialect)} AS w`);
+    cols.push(`${opts.jsWindow ? 'meter_window(time_ms)' : windowKeySql(q.window, 'time_ms', sqliteDialect)} AS w`);
     keys.push('w');
   }
   if (q.perSubject) {
-    inner.push('subject AS s');
+    cols.push('subject AS s');
     keys.push('s');
   }
   q.groupBy.forEach((g, i) => {
     if ('path' in g) params[`g${i}`] = g.path;
-    inner.push(`${dimensionSql(g, `@g${i}`)} AS g${i}`);
+    cols.push(`${dimensionSql(g, `@g${i}`)} AS g${i}`);
     keys.push(`g${i}`);
   });
-  inner.push('time_ms AS t', 'seq');
-  if (m.valueProperty !== undefined) {
-    params.vp = m.valueProperty;
-    inner.push(`${m.aggregation === 'UNIQUE_COUNT' ? uniqueSql('@vp') : numericSql('@vp')} AS v`);
-  }
-  const from = `(SELECT ${inner.join(', ')} FROM events${where.length ? ' WHERE ' + where.join(' AND ') : ''} LIMIT -1)`;
+  if (m.valueProperty !== undefined) params.vp = m.valueProperty;
+  const filter = where.length ? ' WHERE ' + where.join(' AND ') : '';
   const keyList = keys.join(', ');
   const order = keys.length ? ` ORDER BY ${keyList}` : '';
+  const lead = keys.length ? keyList + ', ' : '';
   let sql: string;
   if (m.aggregation === 'LATEST') {
+    // The value of the latest event (by time, then ingestion order) that has a usable one.
     const part = keys.length ? `PARTITION BY ${keyList} ` : '';
+    const inner = `SELECT ${[...cols, 'time_ms AS t', 'seq', `${numericSql('@vp')} AS v`].join(', ')} FROM events${filter} LIMIT -1`;
     sql =
-      `SELECT ${keys.length ? keyList + ', ' : ''}v, first_t, last_t FROM (SELECT ${keys.length ? keyList + ', ' : ''}v, ` +
+      `SELECT ${lead}v, first_t, last_t FROM (SELECT ${lead}v, ` +
       `row_number() OVER (${part}ORDER BY v IS NOT NULL DESC, t DESC, seq DESC) AS rn, ` +
-      `min(t) OVER (${part}) AS first_t, max(t) OVER (${part}) AS last_t FROM ${from}) WHERE rn = 1${order}`;
+      `min(t) OVER (${part}) AS first_t, max(t) OVER (${part}) AS last_t FROM (${inner})) WHERE rn = 1${order}`;
   } else {
+    // Aggregates straight over the rows (no subquery: SQLite caches the parsed JSON of a row between calls).
+    // SUM and AVG are exact: integers summed by SQLite (to 2^63), the rest by meter_dsum in decimal.
+    const typeIs = (types: string) => `json_type(data, @vp) IN (${types})`;
+    const exact = opts.exactIntegers
+      ? `sum(data ->> @vp) FILTER (WHERE ${typeIs("'integer'")}), ` +
+        `meter_dsum(data ->> @vp) FILTER (WHERE ${typeIs("'real', 'text'")}), ` +
+        `count(*) FILTER (WHERE ${typeIs("'integer'")})`
+      : `0, meter_dsum(data ->> @vp) FILTER (WHERE ${typeIs("'integer', 'real', 'text'")}), 0`;
     const aggs: Record<string, string> = {
       COUNT: 'count(*)',
-      UNIQUE_COUNT: 'count(DISTINCT v)',
-      SUM: opts.exactIntegers
-        ? `sum(v) FILTER (WHERE typeof(v) = 'integer'), meter_dsum(v) FILTER (WHERE typeof(v) = 'real'), count(v)`
-        : `0, meter_dsum(v), count(v)`,
-      AVG: opts.exactIntegers
-        ? `sum(v) FILTER (WHERE typeof(v) = 'integer'), meter_dsum(v) FILTER (WHERE typeof(v) = 'real'), count(v)`
-        : `0, meter_dsum(v), count(v)`,
-      MIN: 'min(v)',
-      MAX: 'max(v)',
+      UNIQUE_COUNT: `count(DISTINCT ${uniqueSql('@vp')})`,
+      SUM: exact,
+      AVG: exact,
+      MIN: `min(${numericSql('@vp')})`,
+      MAX: `max(${numericSql('@vp')})`,
     };
     sql =
-      `SELECT ${keys.length ? keyList + ', ' : ''}${aggs[m.aggregation]}, min(t), max(t) FROM ${from}` +
+      `SELECT ${[...cols, aggs[m.aggregation], 'min(time_ms)', 'max(time_ms)'].join(', ')} FROM events${filter}` +
       `${keys.length ? ' GROUP BY ' + keyList : ''}${order}`;
   }
   return { sql, params, groupCount: q.groupBy.length };
 }
 
-/** Exact value of a SUM or AVG from its parts: the integer sum, the decimal sum of the rest, and the count. */
-function exactValue(agg: string, isum: unknown, dsum: unknown, count: number): string | null {
-  let total = Decimal.ZERO;
+/**
+ * Exact value of a SUM or AVG from its parts: the integer sum and count (SQLite's), and meter_dsum's
+ * "sum count" of the other values.
+ */
+function exactValue(agg: string, isum: unknown, dsum: unknown, icount: unknown): string | null {
+  let count = Number(icount ?? 0);
+  if (dsum === null || dsum === undefined) {
+    // The common case, integers only: no decimal arithmetic needed for a sum.
+    if (agg === 'SUM') return isum === null || isum === undefined ? '0' : String(isum);
+    if (count === 0) return null;
+    return Decimal.from(isum as bigint).divide(count).toString();
+  }
+  const [text, n] = String(dsum).split(' ');
+  let total = Decimal.parse(text!)!;
   if (typeof isum === 'bigint' || typeof isum === 'number') total = total.add(Decimal.from(isum));
-  if (typeof dsum === 'string') total = total.add(Decimal.parse(dsum)!);
   if (agg === 'SUM') return total.toString();
+  count += Number(n);
   return count === 0 ? null : total.divide(count).toString();
 }
 
@@ -293,10 +307,23 @@ export class SqliteStore implements Store {
 
   private registerFunctions(): void {
     this.db.function('meter_num', { deterministic: true }, (v: unknown) => numericValue(v));
+    // Exact decimal sum of the values SQLite cannot sum exactly: reals, numeric strings (from their text), and
+    // integers past 2^63 (as BigInt). Result: "sum count".
     this.db.aggregate('meter_dsum', {
-      start: () => Decimal.ZERO as Decimal,
-      step: (acc: Decimal, v: unknown) => (typeof v === 'number' ? acc.add(Decimal.from(v)) : acc),
-      result: (acc: Decimal) => acc.toString(),
+      safeIntegers: true,
+      start: () => ({ sum: Decimal.ZERO, n: 0 }),
+      step: (acc: { sum: Decimal; n: number }, v: unknown) => {
+        let d: Decimal | null = null;
+        if (typeof v === 'bigint') d = Decimal.from(v);
+        else if (typeof v === 'number') d = Number.isFinite(v) ? Decimal.from(v) : null;
+        else if (typeof v === 'string' && numericValue(v) !== null) d = Decimal.parse(v);
+        if (d !== null) {
+          acc.sum = acc.sum.add(d);
+          acc.n++;
+        }
+        return acc;
+      },
+      result: (acc: { sum: Decimal; n: number }) => `${acc.sum.toString()} ${acc.n}`,
     });
   }
 

@@ -1,0 +1,146 @@
+/**
+ * `npm run bench`: meter against the parse floor and DuckDB, side by side on the same generated file, in one run.
+ *
+ *   npm run bench                          # 1M events, 3 runs each, medians
+ *   npm run bench -- --events 200000 --runs 5
+ *   npm run bench -- --big 10000000        # also: one-subject, one-month query in a 10M-event store
+ *
+ * Whole-process wall times for every CLI run (what a user waits for); peak RSS from the process itself.
+ */
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { writeLog } from './generate.js';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const BIN = path.join(ROOT, 'bin', 'meter');
+const DIST = path.join(ROOT, 'dist', 'bench');
+const DATA = path.join(ROOT, 'bench', 'data');
+
+function arg(name: string, dflt: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1]! : dflt;
+}
+
+const EVENTS = Number(arg('events', '1000000'));
+const RUNS = Number(arg('runs', '3'));
+const BIG = Number(arg('big', '0'));
+const CLICKHOUSE = arg('clickhouse', '');
+
+const METERS = `meters:
+  - slug: tokens_total
+    eventType: prompt
+    aggregation: SUM
+    valueProperty: $.tokens
+    groupBy:
+      model: $.model
+`;
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
+
+interface Timed {
+  seconds: number;
+  rssMb: number | null;
+  stdout: string;
+}
+
+/** Runs a command to completion; wall time and, through /usr/bin/time when present, peak RSS. */
+function timed(cmd: string, args: string[], opts: { stdoutTo?: string } = {}): Timed {
+  const useTime = fs.existsSync('/usr/bin/time');
+  const rssFile = path.join(DATA, '.rss');
+  const full = useTime ? ['/usr/bin/time', ['-f', '%M', '-o', rssFile, cmd, ...args]] : [cmd, args];
+  const out = opts.stdoutTo ? fs.openSync(opts.stdoutTo, 'w') : 'pipe';
+  const t0 = process.hrtime.bigint();
+  const r = spawnSync(full[0] as string, full[1] as string[], {
+    stdio: ['ignore', out, 'pipe'],
+    encoding: 'utf8',
+    maxBuffer: 64 << 20,
+    env: { ...process.env, METER_DB: undefined, METER_CONFIG: undefined, NO_COLOR: '1' },
+  });
+  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  if (typeof out === 'number') fs.closeSync(out);
+  if (r.status !== 0 && r.status !== 3) {
+    throw new Error(`${cmd} ${args.join(' ')} failed (${r.status}): ${r.stderr}`);
+  }
+  const rss = useTime ? Number(fs.readFileSync(rssFile, 'utf8').trim().split('\n').pop()) / 1024 : null;
+  return { seconds, rssMb: rss, stdout: r.stdout ?? '' };
+}
+
+function rmStore(db: string): void {
+  for (const s of ['', '-wal', '-shm']) fs.rmSync(db + s, { force: true });
+}
+
+async function ensureLog(n: number): Promise<string> {
+  fs.mkdirSync(DATA, { recursive: true });
+  const file = path.join(DATA, `events-${n}.ndjson`);
+  if (!fs.existsSync(file)) {
+    process.stderr.write(`generating ${file} ...\n`);
+    const tmp = file + '.tmp';
+    const out = fs.createWriteStream(tmp);
+    await writeLog({ events: n, duplicateRate: 0.02, subjects: 1000, seed: 42, startMs: Date.parse('2026-10-01T00:00:00Z'), withBadLines: false }, out);
+    await new Promise<void>((resolve) => out.end(resolve));
+    fs.renameSync(tmp, file);
+  }
+  return file;
+}
+
+function row(label: string, seconds: number, rate: string, extra = ''): void {
+  process.stdout.write(`${label.padEnd(44)} ${seconds.toFixed(2).padStart(8)} s  ${rate.padStart(16)}  ${extra}\n`);
+}
+
+async function main(): Promise<void> {
+  const file = await ensureLog(EVENTS);
+  let lines = 0;
+  for await (const chunk of fs.createReadStream(file)) {
+    for (let i = (chunk as Buffer).indexOf(10); i !== -1; i = (chunk as Buffer).indexOf(10, i + 1)) lines++;
+  }
+  const mb = fs.statSync(file).size / 1e6;
+  const config = path.join(DATA, 'meter.yaml');
+  fs.writeFileSync(config, METERS);
+  const db = path.join(DATA, 'bench.db');
+  process.stdout.write(`meter benchmark: ${lines.toLocaleString('en-US')} lines (${EVENTS.toLocaleString('en-US')} unique events), ${mb.toFixed(0)} MB, ${RUNS} runs, medians\n\n`);
+
+  const floor: number[] = [], ingest: number[] = [], rss: number[] = [], reingest: number[] = [], query: number[] = [], duck: number[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    floor.push(timed(process.execPath, [path.join(DIST, 'floor.js'), file]).seconds);
+    rmStore(db);
+    const ing = timed(process.execPath, [BIN, 'ingest', '--db', db, '--quiet', file]);
+    ingest.push(ing.seconds);
+    if (ing.rssMb !== null) rss.push(ing.rssMb);
+    reingest.push(timed(process.execPath, [BIN, 'ingest', '--db', db, '--quiet', file]).seconds);
+    query.push(timed(process.execPath, [BIN, 'query', '--db', db, '--config', config, '--window', 'hour', '--format', 'csv'], { stdoutTo: '/dev/null' }).seconds);
+    duck.push(timed(process.execPath, [path.join(DIST, 'duckdb-hourly.js'), file], { stdoutTo: '/dev/null' }).seconds);
+  }
+  const f = median(floor), g = median(ingest), r = median(reingest), q = median(query), d = median(duck);
+  const rate = (s: number) => `${Math.round(lines / s).toLocaleString('en-US')} ev/s`;
+  row('parse floor (split + JSON.parse)', f, rate(f));
+  row('meter ingest (new store)', g, rate(g), `x${(f / g).toFixed(2)} of floor (target >= 0.35)` + (rss.length ? `, peak RSS ${median(rss).toFixed(0)} MB` : ''));
+  row('meter ingest again (all duplicates)', r, rate(r), `x${(f / r).toFixed(2)} of floor (target >= 0.40)`);
+  row('meter query --window hour --format csv', q, '', `x${(q / d).toFixed(2)} of DuckDB (target < 1.0)`);
+  row('DuckDB on the raw file (hourly, deduped)', d, '');
+
+  if (CLICKHOUSE) {
+    const chDb = CLICKHOUSE;
+    const ch = timed(process.execPath, [BIN, 'ingest', '--db', chDb, '--quiet', file]);
+    row('ClickHouse: meter ingest', ch.seconds, rate(ch.seconds));
+    const chq = timed(process.execPath, [BIN, 'query', '--db', chDb, '--config', config, '--window', 'hour', '--format', 'csv'], { stdoutTo: '/dev/null' });
+    row('ClickHouse: meter query --window hour --format csv', chq.seconds, '');
+  }
+
+  if (BIG > 0) {
+    const big = await ensureLog(BIG);
+    const bigDb = path.join(DATA, `bench-${BIG}.db`);
+    if (!fs.existsSync(bigDb)) {
+      const t = timed(process.execPath, [BIN, 'ingest', '--db', bigDb, '--quiet', big]);
+      row(`meter ingest ${BIG.toLocaleString('en-US')} events`, t.seconds, rate(t.seconds), t.rssMb !== null ? `peak RSS ${t.rssMb.toFixed(0)} MB` : '');
+    }
+    const one = timed(process.execPath, [path.join(DIST, 'store-query.js'), bigDb, 'customer-0042', '2026-10-01T00:00:00Z', '2026-11-01T00:00:00Z']);
+    process.stdout.write(`one subject, one month, hourly, in the store (${BIG.toLocaleString('en-US')} events): ${one.stdout.trim()}\n`);
+  }
+}
+
+await main();
