@@ -22,7 +22,7 @@ export function buildProgram(): Command {
       `
 Examples:
   meter ingest examples/openai-usage.ndjson          # store events, each (source, id) once
-  meter query --config examples/meter.yaml --window hourly
+  meter query --config examples/meter.yaml -m tokens_total --window hourly
   meter query -m tokens_total -w day --tz Europe/Budapest --format csv -o invoice.csv
 
 Store: --db PATH (SQLite file), or clickhouse://host:8123/db; default $METER_DB, else ./meter.db.

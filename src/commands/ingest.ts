@@ -99,7 +99,7 @@ async function runIngest(files: string[], flags: IngestFlags): Promise<number> {
   let shown = 0;
   const onReject = (r: RejectRecord) => {
     if (rejectsOut) rejectsOut.write(JSON.stringify(r) + '\n');
-    else if (shown < SHOWN_REJECTS) {
+    else if (!quiet && shown < SHOWN_REJECTS) {
       shown++;
       process.stderr.write(`${r.file}:${r.line}${r.index !== undefined ? `[${r.index}]` : ''}: ${r.error}\n`);
     }

@@ -27,7 +27,7 @@ export type TimeParse = { ok: true; ms: number } | { ok: false; reason: string }
  */
 export function parseRfc3339(text: string): TimeParse {
   const fast = parseRfc3339Fast(text);
-  if (!Number.isNaN(fast)) return { ok: true, ms: fast };
+  if (!Number.isNaN(fast)) return inYearRange(fast);
   const m = RFC3339.exec(text);
   if (m === null) {
     if (/^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?$/.test(text)) {
@@ -48,7 +48,18 @@ export function parseRfc3339(text: string): TimeParse {
     if (oh > 23 || om > 59) return { ok: false, reason: `has offset ${m[9]}${m[10]}:${m[11]} out of range` };
     offsetMin = (m[9] === '-' ? -1 : 1) * (oh * 60 + om);
   }
-  return { ok: true, ms: utcMillis(y, mo, d, h, mi, s, frac) - offsetMin * 60_000 };
+  return inYearRange(utcMillis(y, mo, d, h, mi, s, frac) - offsetMin * 60_000);
+}
+
+/** 0000-01-01T00:00:00Z and 9999-12-31T23:59:59.999Z: the instants RFC 3339 can write in UTC. */
+export const MIN_INSTANT_MS = -62_167_219_200_000;
+export const MAX_INSTANT_MS = 253_402_300_799_999;
+
+/** An offset can push a valid local time out of years 0000-9999 (`9999-12-31T23:30:00-01:00`): windows, month
+ * keys and RFC 3339 output are defined for those years only, so such an instant is refused. */
+function inYearRange(ms: number): TimeParse {
+  if (ms < MIN_INSTANT_MS || ms > MAX_INSTANT_MS) return { ok: false, reason: 'is outside the years 0000-9999 once converted to UTC' };
+  return { ok: true, ms };
 }
 
 function pad(n: number, width = 2): string {

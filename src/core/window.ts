@@ -45,7 +45,9 @@ export function checkTimeZone(zone: string): string {
 /** Minutes east of UTC that `zone` is at the instant `ms`. */
 export function zoneOffsetMinutes(zone: string, ms: number): number {
   if (zone === 'UTC' || zone === 'Etc/UTC') return 0;
-  return tzOffset(zone, new Date(ms));
+  // Whole minutes: before standard time, zones ran on local mean time with offsets in seconds (Asia/Kathmandu
+  // +05:41:16 until 1920), which RFC 3339 cannot print and which would make window arithmetic fractional.
+  return Math.round(tzOffset(zone, new Date(ms)));
 }
 
 /** A span from `start` (inclusive; -Infinity for the first) during which the zone's offset is `offsetMs`. */

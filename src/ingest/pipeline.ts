@@ -4,8 +4,10 @@
  * here: the command supplies where rejects and progress go.
  */
 import { Worker } from 'node:worker_threads';
+import type { UsageEvent } from '../core/event.js';
 import type { Meter } from '../core/meter.js';
 import { InputError } from '../errors.js';
+import { STDIN_NAME } from '../input/read.js';
 import { RowStatus, type Store } from '../store/store.js';
 import { fromColumns, type ParsedChunk, type RejectRecord } from './parse.js';
 import type { WorkerInput, WorkerMessage } from './worker.js';
@@ -64,9 +66,12 @@ export async function ingest(store: Store, o: IngestOptions): Promise<IngestSumm
     nowMs: started,
     maxEventBytes: o.maxEventBytes,
     chunkSize: CHUNK_SIZE,
+    batchSize: o.batchSize,
     credits: CREDITS,
   };
-  const worker = new Worker(new URL('./worker.js', import.meta.url), { workerData });
+  const readsStdin = o.inputs.includes(STDIN_NAME);
+  const worker = new Worker(new URL('./worker.js', import.meta.url), { workerData, stdin: readsStdin });
+  if (readsStdin) process.stdin.pipe(worker.stdin!);
   let sinceCommit = 0;
 
   const write = async (chunk: ParsedChunk) => {
@@ -75,12 +80,20 @@ export async function ingest(store: Store, o: IngestOptions): Promise<IngestSumm
       s.rejected++;
       o.onReject(r);
     }
-    const events = chunk.events;
-    if (events.length === 0) return;
-    sinceCommit += events.length;
-    const commit = sinceCommit >= o.batchSize;
+    // Commits fall exactly on every batchSize events: a chunk that crosses the boundary is written in two parts.
+    for (let from = 0; from < chunk.events.length; ) {
+      const take = Math.min(chunk.events.length - from, o.batchSize - sinceCommit);
+      const part = from === 0 && take === chunk.events.length ? chunk.events : chunk.events.slice(from, from + take);
+      sinceCommit += take;
+      const commit = sinceCommit >= o.batchSize;
+      await writePart(part, commit);
+      if (commit) sinceCommit = 0;
+      from += take;
+    }
+  };
+
+  const writePart = async (events: UsageEvent[], commit: boolean) => {
     const r = await store.writeBatch(events, Date.now(), { commit });
-    if (commit) sinceCommit = 0;
     s.inserted += r.inserted;
     s.duplicates += r.duplicates;
     s.conflicts += r.conflicts;
@@ -126,6 +139,10 @@ export async function ingest(store: Store, o: IngestOptions): Promise<IngestSumm
     worker.on('exit', () => queue.then(() => finish(s.interrupted ? null : new Error('the parse worker stopped unexpectedly'))));
     if (o.signal?.aborted) onAbort();
   });
+  if (readsStdin) {
+    process.stdin.unpipe(worker.stdin!);
+    process.stdin.destroy();
+  }
   await worker.terminate();
   if (failure) throw failure;
   await store.sync();

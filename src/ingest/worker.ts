@@ -17,6 +17,8 @@ export interface WorkerInput {
   nowMs: number;
   maxEventBytes: number;
   chunkSize: number;
+  /** Events per transaction (see IngestOptions.batchSize). */
+  batchSize: number;
   /** Chunks that may be posted but not yet written. */
   credits: number;
 }
@@ -39,7 +41,18 @@ port.on('message', (m: { kind: 'credit' }) => {
   }
 });
 
+/** Events posted so far: chunks end on every multiple of batchSize, so commits keep the input's order. */
+let posted = 0;
+
 async function post(chunk: ParsedChunk): Promise<void> {
+  const room = input.batchSize - (posted % input.batchSize);
+  if (chunk.events.length > room) {
+    // Split in input order (before sorting): what a commit holds is always a prefix of the input.
+    await post({ events: chunk.events.slice(0, room), rejects: chunk.rejects, read: chunk.read });
+    await post({ events: chunk.events.slice(room), rejects: [], read: 0 });
+    return;
+  }
+  posted += chunk.events.length;
   while (credits <= 0) await new Promise<void>((resolve) => (wake = resolve));
   credits--;
   const columns = toColumns(sortByKey(chunk.events));
@@ -48,10 +61,9 @@ async function post(chunk: ParsedChunk): Promise<void> {
 }
 
 function open(name: string): AsyncIterable<Buffer> {
-  // fd 0 is the process's stdin; the main thread never reads it.
-  return name === STDIN_NAME
-    ? fs.createReadStream('', { fd: 0, autoClose: false, highWaterMark: 1 << 20 })
-    : fs.createReadStream(name, { highWaterMark: 1 << 20 });
+  // The main thread pipes its stdin into this worker's process.stdin: a worker blocked reading fd 0 itself could
+  // not be stopped by Ctrl-C while the pipe is idle.
+  return name === STDIN_NAME ? process.stdin : fs.createReadStream(name, { highWaterMark: 1 << 20 });
 }
 
 async function run(): Promise<void> {

@@ -273,8 +273,28 @@ export class SqliteStore implements Store {
     }
     let db: Database.Database;
     try {
-      db = new Database(file, { readonly: opts.readonly ?? false, fileMustExist: true });
+      try {
+        db = new Database(file, { readonly: opts.readonly ?? false, fileMustExist: true });
+        if (opts.readonly) db.pragma('user_version');
+      } catch (e) {
+        // A WAL store in a read-only folder or mount: SQLite cannot create the -shm file it needs to read it.
+        // Read a copy in memory instead (the store is complete on disk: the last writer checkpointed it).
+        if (!opts.readonly || (e as { code?: string }).code !== 'SQLITE_CANTOPEN') throw e;
+        const image = fs.readFileSync(file);
+        if (image.length >= 20 && image[18] === 2) image[18] = image[19] = 1; // WAL -> rollback journal, in the copy only
+        db = new Database(image, { readonly: true });
+      }
       db.pragma(`busy_timeout = ${opts.busyTimeoutMs ?? 60_000}`);
+      // Before anything that writes (even journal_mode changes the file header): is this our store?
+      const version = db.pragma('user_version', { simple: true }) as number;
+      if (version > SCHEMA_VERSION) {
+        throw new StoreError(`${file}: store schema version ${version} is newer than this meter (${SCHEMA_VERSION}); upgrade meter`);
+      }
+      if (version === 0) {
+        // A SQLite file of something else: never add our tables to it.
+        const tables = db.prepare("SELECT count(*) FROM sqlite_schema WHERE name NOT LIKE 'sqlite_%'").pluck().get() as number;
+        if (tables > 0) throw new StoreError(`${file}: not a meter store (a SQLite database with other tables); use another --db`);
+      }
       // 64 KiB pages: fewer, larger B-tree pages make random key inserts and scans cheaper (takes effect on a new file).
       if (!exists) db.pragma('page_size = 65536');
       if (!opts.readonly) {
@@ -285,10 +305,6 @@ export class SqliteStore implements Store {
         if (maxPages) db.pragma(`max_page_count = ${Number(maxPages) | 0}`);
       }
       db.pragma('cache_size = -262144'); // 256 MiB
-      const version = db.pragma('user_version', { simple: true }) as number;
-      if (version > SCHEMA_VERSION) {
-        throw new StoreError(`${file}: store schema version ${version} is newer than this meter (${SCHEMA_VERSION}); upgrade meter`);
-      }
       if (version < SCHEMA_VERSION) {
         if (opts.readonly) throw new StoreError(`${file}: not a meter store (schema version ${version})`);
         db.transaction(() => {
