@@ -50,7 +50,7 @@ export function ingestCommand(): Command {
   addConfigOption(cmd);
   cmd
     .option('--rejects <file>', 'write every rejected input as an NDJSON line {file,line,error,raw}')
-    .addOption(new Option('--batch-size <n>', 'events per transaction').argParser(positiveInt('--batch-size')).default(50_000))
+    .addOption(new Option('--batch-size <n>', 'events per transaction').argParser(positiveInt('--batch-size')).default(200_000))
     .addOption(
       new Option('--max-event-size <bytes>', 'largest accepted event').argParser(positiveInt('--max-event-size')).default(1 << 20),
     )

@@ -2,7 +2,7 @@
  * CloudEvents 1.0 usage events: parsing and validation, free of I/O. Validation collects every problem of an event
  * and names the field, so one reject line tells the producer everything that is wrong.
  */
-import { hash53 } from './hash.js';
+import { hash53Parts } from './hash.js';
 import { rawMember } from './json.js';
 import { parseRfc3339 } from './time.js';
 
@@ -43,6 +43,9 @@ export const MAX_DATA_DEPTH = 128;
 
 const REQUIRED_STRINGS = ['id', 'source', 'type', 'subject'] as const;
 
+/** 16 digits in a row: a number JSON.parse may not keep exactly. */
+const LONG_NUMBER = /\d{16}/;
+
 function describe(value: unknown): string {
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'an array';
@@ -66,12 +69,12 @@ function depthExceeds(value: unknown, limit: number): boolean {
 
 /** The dedupe key of (source, id). */
 export function eventKey(source: string, id: string): number {
-  return hash53(source + '\u0000' + id);
+  return hash53Parts(source, id);
 }
 
 /** The fingerprint of an event's content; equal content gives an equal fingerprint. */
 export function contentFingerprint(type: string, subject: string, time: number | null, data: string | null): number {
-  return hash53(`${type}\u0000${subject}\u0000${time ?? ''}\u0000${data ?? ''}`);
+  return hash53Parts(type, subject, time === null ? '' : String(time), data ?? '');
 }
 
 /**
@@ -130,8 +133,11 @@ export function validateCloudEvent(value: unknown, rules: EventRules, raw?: stri
       problems.push(`data: nested deeper than ${MAX_DATA_DEPTH} levels`);
     } else {
       dataValue = d as Record<string, unknown>;
-      // From the event's own text where we have it: JSON.parse rounds integers past 2^53.
-      data = (raw !== undefined ? rawMember(raw, 'data') : undefined) ?? JSON.stringify(d);
+      // JSON.parse rounds numbers of more than 15 digits (9007199254740993 -> ...992): for those, cut `data` from
+      // the event's own text, which keeps every digit.
+      // (A lossy number prints with 16 or more digits, so only such data is looked at again.)
+      data = JSON.stringify(d);
+      if (raw !== undefined && LONG_NUMBER.test(data)) data = rawMember(raw, 'data') ?? data;
     }
   }
 

@@ -35,11 +35,16 @@ export function checkJsonPath(path: unknown): string | null {
 }
 
 /** The JSON path's steps: object keys (strings) and array indexes (numbers). */
+const stepCache = new Map<string, Array<string | number>>();
+
 export function pathSteps(path: string): Array<string | number> {
+  const cached = stepCache.get(path);
+  if (cached !== undefined) return cached;
   const steps: Array<string | number> = [];
   for (const m of path.slice(1).matchAll(/\.([^.[\]]+)|\[(\d+)\]/g)) {
     steps.push(m[1] !== undefined ? m[1] : Number(m[2]));
   }
+  if (stepCache.size < 1000) stepCache.set(path, steps);
   return steps;
 }
 

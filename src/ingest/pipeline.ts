@@ -9,7 +9,7 @@ import type { Meter } from '../core/meter.js';
 import { InputError } from '../errors.js';
 import { STDIN_NAME } from '../input/read.js';
 import { RowStatus, type Store } from '../store/store.js';
-import { fromColumns, type ParsedChunk, type RejectRecord } from './parse.js';
+import { fromColumns, StringDecoder, type ParsedChunk, type RejectRecord } from './parse.js';
 import type { WorkerInput, WorkerMessage } from './worker.js';
 
 export type { RejectRecord } from './parse.js';
@@ -73,6 +73,7 @@ export async function ingest(store: Store, o: IngestOptions): Promise<IngestSumm
   const worker = new Worker(new URL('./worker.js', import.meta.url), { workerData, stdin: readsStdin });
   if (readsStdin) process.stdin.pipe(worker.stdin!);
   let sinceCommit = 0;
+  const strings = new StringDecoder();
 
   const write = async (chunk: ParsedChunk) => {
     s.read += chunk.read;
@@ -125,7 +126,7 @@ export async function ingest(store: Store, o: IngestOptions): Promise<IngestSumm
         if (finished) return;
         try {
           if (m.kind === 'chunk') {
-            await write({ events: fromColumns(m.columns), rejects: m.rejects, read: m.read });
+            await write({ events: fromColumns(m.columns, strings), rejects: m.rejects, read: m.read });
             o.onProgress?.(s);
             worker.postMessage({ kind: 'credit' });
           } else if (m.kind === 'done') finish(null);

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { Meter } from '../core/meter.js';
 import { readItems, STDIN_NAME } from '../input/read.js';
-import { EventParser, sortByKey, toColumns, type EventColumns, type ParsedChunk, type RejectRecord } from './parse.js';
+import { EventParser, StringEncoder, toColumns, transferList, type EventColumns, type ParsedChunk, type RejectRecord } from './parse.js';
 
 /** What the main thread hands the worker. */
 export interface WorkerInput {
@@ -43,11 +43,12 @@ port.on('message', (m: { kind: 'credit' }) => {
 
 /** Events posted so far: chunks end on every multiple of batchSize, so commits keep the input's order. */
 let posted = 0;
+const strings = new StringEncoder();
 
 async function post(chunk: ParsedChunk): Promise<void> {
   const room = input.batchSize - (posted % input.batchSize);
   if (chunk.events.length > room) {
-    // Split in input order (before sorting): what a commit holds is always a prefix of the input.
+    // Split in input order: what a commit holds is always a prefix of the input.
     await post({ events: chunk.events.slice(0, room), rejects: chunk.rejects, read: chunk.read });
     await post({ events: chunk.events.slice(room), rejects: [], read: 0 });
     return;
@@ -55,9 +56,8 @@ async function post(chunk: ParsedChunk): Promise<void> {
   posted += chunk.events.length;
   while (credits <= 0) await new Promise<void>((resolve) => (wake = resolve));
   credits--;
-  const columns = toColumns(sortByKey(chunk.events));
-  const transfer = [columns.key.buffer, columns.fingerprint.buffer, columns.timeMs.buffer, columns.timeMissing.buffer] as ArrayBuffer[];
-  port.postMessage({ kind: 'chunk', columns, rejects: chunk.rejects, read: chunk.read } satisfies WorkerMessage, transfer);
+  const columns = toColumns(chunk.events, strings);
+  port.postMessage({ kind: 'chunk', columns, rejects: chunk.rejects, read: chunk.read } satisfies WorkerMessage, transferList(columns));
 }
 
 function open(name: string): AsyncIterable<Buffer> {
