@@ -127,10 +127,14 @@ export async function runQuery(store: Store, o: QueryOptions): Promise<QueryResu
   const { query, windowSize } = planQuery(o);
   const zone = o.tz;
   let span: { minMs: number; maxMs: number } | null = null;
+  // UTC has one offset for all time: its windows need no span, which saves a scan for the data's extent.
+  const fixedZone = zone === 'UTC' || zone === 'Etc/UTC';
   if (windowSize !== null || o.fill) {
-    if (query.fromMs === undefined || query.toMs === undefined) span = await store.timeExtent(query.meter.eventType);
-    const lo = query.fromMs ?? span?.minMs;
-    const hi = query.toMs ?? (span ? span.maxMs + 1 : undefined);
+    if ((query.fromMs === undefined || query.toMs === undefined) && (o.fill || !fixedZone)) {
+      span = await store.timeExtent(query.meter.eventType);
+    }
+    const lo = query.fromMs ?? span?.minMs ?? (fixedZone ? 0 : undefined);
+    const hi = query.toMs ?? (span ? span.maxMs + 1 : fixedZone ? 1 : undefined);
     if (windowSize !== null && lo !== undefined && hi !== undefined) query.window = new WindowPlan(windowSize, zone, lo, hi);
   }
   const plan = query.window;
