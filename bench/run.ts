@@ -124,7 +124,8 @@ async function main(): Promise<void> {
   row('DuckDB on the raw file (hourly, deduped)', d, '');
 
   if (CLICKHOUSE) {
-    const chDb = CLICKHOUSE;
+    // A new database each run: ingest must find an empty store.
+    const chDb = `${CLICKHOUSE.replace(/\/+$/, '')}_${Date.now()}`;
     const ch = timed(process.execPath, [BIN, 'ingest', '--db', chDb, '--quiet', file]);
     row('ClickHouse: meter ingest', ch.seconds, rate(ch.seconds));
     const chq = timed(process.execPath, [BIN, 'query', '--db', chDb, '--config', config, '--window', 'hour', '--format', 'csv'], { stdoutTo: '/dev/null' });

@@ -178,12 +178,16 @@ export function buildAggregateSql(
   } else {
     // Aggregates straight over the rows (no subquery: SQLite caches the parsed JSON of a row between calls).
     // SUM and AVG are exact: integers summed by SQLite (to 2^63), the rest by meter_dsum in decimal.
-    const typeIs = (types: string) => `json_type(data, @vp) IN (${types})`;
+    // A JSON integer SQLite holds as a 64-bit integer (not one past 2^63, which it reads as a double):
+    const int64 = `json_type(data, @vp) = 'integer' AND typeof(data ->> @vp) = 'integer'`;
+    const numeric = `json_type(data, @vp) IN ('integer', 'real', 'text')`;
+    // meter_dsum gets a number's literal text (`->`), so 0.12345678901234567890 and 2^63 keep every digit.
+    const literal = `CASE json_type(data, @vp) WHEN 'text' THEN data ->> @vp ELSE data -> @vp END`;
     const exact = opts.exactIntegers
-      ? `sum(data ->> @vp) FILTER (WHERE ${typeIs("'integer'")}), ` +
-        `meter_dsum(data ->> @vp) FILTER (WHERE ${typeIs("'real', 'text'")}), ` +
-        `count(*) FILTER (WHERE ${typeIs("'integer'")})`
-      : `0, meter_dsum(data ->> @vp) FILTER (WHERE ${typeIs("'integer', 'real', 'text'")}), 0`;
+      ? `sum(data ->> @vp) FILTER (WHERE ${int64}), ` +
+        `meter_dsum(${literal}) FILTER (WHERE ${numeric} AND NOT (${int64})), ` +
+        `count(*) FILTER (WHERE ${int64})`
+      : `0, meter_dsum(${literal}) FILTER (WHERE ${numeric}), 0`;
     const aggs: Record<string, string> = {
       COUNT: 'count(*)',
       UNIQUE_COUNT: `count(DISTINCT ${uniqueSql('@vp')})`,
