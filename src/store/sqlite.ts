@@ -212,7 +212,8 @@ export function buildAggregateSql(
       MAX: `max(${numericSql('@vp')})`,
     };
     sql =
-      `SELECT ${[...cols, aggs[m.aggregation], 'min(time_ms)', 'max(time_ms)'].join(', ')} FROM events${filter}` +
+      // The first and last event time are shown only by queries without windows.
+      `SELECT ${[...cols, aggs[m.aggregation], ...(q.window ? [] : ['min(time_ms)', 'max(time_ms)'])].join(', ')} FROM events${filter}` +
       `${keys.length ? ' GROUP BY ' + keyList : ''}${order}`;
   }
   return { sql, params, groupCount: q.groupBy.length };
@@ -597,7 +598,7 @@ export class SqliteStore implements Store {
       } else {
         value = scalarText(r[i++]);
       }
-      yield { windowStart, subject, groups, value, firstMs: Number(r[i]), lastMs: Number(r[i + 1]) };
+      yield { windowStart, subject, groups, value, firstMs: Number(r[i] ?? NaN), lastMs: Number(r[i + 1] ?? NaN) };
     }
   }
 

@@ -93,6 +93,7 @@ export interface AggregateRow {
   subject: string | null;
   groups: string[];
   value: string | null;
+  /** The group's first and last event time; needed (and always given) only for queries without windows. */
   firstMs: number;
   lastMs: number;
 }
