@@ -4,30 +4,14 @@
  * and sees a committed state, never half a batch.
  */
 import assert from 'node:assert/strict';
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Database from 'better-sqlite3';
-import { Workdir, line, type RunResult } from './helpers.js';
+import { Workdir, line, type RunResult, workdirs, TOKENS_AND_COUNT_METERS } from './helpers.js';
 
-const workdirs: Workdir[] = [];
-function workdir(name: string): Workdir {
-  const w = new Workdir(name);
-  workdirs.push(w);
-  return w;
-}
-after(() => workdirs.forEach((w) => w.remove()));
+const workdir = workdirs();
 
-const METERS = [
-  'meters:',
-  '  - slug: tokens',
-  '    eventType: prompt',
-  '    aggregation: SUM',
-  '    valueProperty: $.tokens',
-  '  - slug: events',
-  '    eventType: prompt',
-  '    aggregation: COUNT',
-  '',
-].join('\n');
+const METERS = TOKENS_AND_COUNT_METERS;
 
 /** The event with number i: its tokens depend on i only, so every copy in every file is the same event. */
 function ev(i: number): string {

@@ -9,7 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Database from 'better-sqlite3';
 import { generateLines } from '../bench/generate.js';
-import { Workdir } from './helpers.js';
+import { Workdir, TOKENS_AND_COUNT_METERS } from './helpers.js';
 
 const EVENTS = 200_000;
 const KILLS = 6;
@@ -69,20 +69,7 @@ before(() => {
     byDay.set(day, (byDay.get(day) ?? 0n) + t);
   }
   expected = { lines, first, sum, bySubject, byDay };
-  w.write(
-    'meter.yaml',
-    [
-      'meters:',
-      '  - slug: tokens',
-      '    eventType: prompt',
-      '    aggregation: SUM',
-      '    valueProperty: $.tokens',
-      '  - slug: events',
-      '    eventType: prompt',
-      '    aggregation: COUNT',
-      '',
-    ].join('\n'),
-  );
+  w.write('meter.yaml', TOKENS_AND_COUNT_METERS);
 });
 
 after(() => w.remove());

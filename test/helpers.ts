@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { after } from 'node:test';
 import zlib from 'node:zlib';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -117,3 +118,27 @@ export function line(over: Record<string, unknown> = {}): string {
 export function csvRows(text: string): string[][] {
   return text.trimEnd().split('\n').map((l) => l.split(','));
 }
+
+/** Workdirs that are removed when the test file ends: `const workdir = workdirs();` then `workdir('name')`. */
+export function workdirs(): (name: string) => Workdir {
+  const made: Workdir[] = [];
+  after(() => made.forEach((w) => w.remove()));
+  return (name) => {
+    const w = new Workdir(name);
+    made.push(w);
+    return w;
+  };
+}
+
+/** A meter config with a SUM of data.tokens (`tokens`) and a COUNT (`events`) of `prompt` events. */
+export const TOKENS_AND_COUNT_METERS = [
+  'meters:',
+  '  - slug: tokens',
+  '    eventType: prompt',
+  '    aggregation: SUM',
+  '    valueProperty: $.tokens',
+  '  - slug: events',
+  '    eventType: prompt',
+  '    aggregation: COUNT',
+  '',
+].join('\n');

@@ -6,10 +6,10 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import zlib from 'node:zlib';
 import Database from 'better-sqlite3';
-import { BIN, Workdir, event, line } from './helpers.js';
+import { BIN, Workdir, event, line, workdirs } from './helpers.js';
 
 const TIMEOUT_MS = 60_000;
 const HAS_TIME = fs.existsSync('/usr/bin/time');
@@ -99,13 +99,7 @@ function good(id: string, tokens = 1): string {
   return line({ id, data: { tokens } });
 }
 
-const workdirs: Workdir[] = [];
-function workdir(name: string): Workdir {
-  const w = new Workdir(name);
-  workdirs.push(w);
-  return w;
-}
-after(() => workdirs.forEach((w) => w.remove()));
+const workdir = workdirs();
 
 /** One bad input line and what its reject reason must say. */
 interface BadCase {
