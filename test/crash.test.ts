@@ -105,6 +105,21 @@ function csvValues(text: string): Map<string, string> {
   return new Map(rows.map((r) => [r[2] === '' ? r[0]! : r[2]!, r.at(-1)!]));
 }
 
+/** Events committed so far in a store another process is writing (0 while it does not exist yet). */
+function committed(file: string): number {
+  if (!fs.existsSync(file)) return 0;
+  try {
+    const db = new Database(file, { readonly: true });
+    try {
+      return db.prepare('SELECT count(*) FROM events').pluck().get() as number;
+    } finally {
+      db.close();
+    }
+  } catch {
+    return 0; // the schema is being created
+  }
+}
+
 describe('crash safety', () => {
   test(`SIGKILL at ${KILLS} random moments, re-run each time: exactly the unique events, exact totals`, async (t) => {
     const unique = expected.first.size;
@@ -176,7 +191,11 @@ describe('crash safety', () => {
     try {
       fs.copyFileSync(w.path(INPUT), v.path(INPUT));
       const { child, done } = v.spawn(['ingest', INPUT, '--db', 'store.db', '--batch-size', String(BATCH), '--json']);
-      await sleep(900);
+      // Signal once the first batch is committed (a fixed delay raced a fast run to its end on a quiet machine).
+      for (let waited = 0; committed(v.path('store.db')) < BATCH; waited += 10) {
+        assert.ok(waited < 60_000, 'no batch was committed within 60 s');
+        await sleep(10);
+      }
       child.kill('SIGTERM');
       const r = await done;
       assert.equal(r.code, 130, r.describe());

@@ -327,6 +327,9 @@ export class SqliteStore implements Store {
       // 160 MiB: holds the key index and the hot pages of the subject index for millions of events, and keeps a
       // whole ingest (both threads) under 400 MB of memory.
       db.pragma('cache_size = -163840');
+      // Queries read through a memory map: a subject's rows lie scattered over the file, and copying a 64 KiB page
+      // per row fetched (pread) made a one-subject month at 10M events 5x slower. Writers keep plain I/O.
+      if (opts.readonly) db.pragma('mmap_size = 17179869184');
       if (version < SCHEMA_VERSION) {
         if (opts.readonly) throw new StoreError(`${file}: not a meter store (schema version ${version})`);
         db.transaction(() => {
