@@ -192,14 +192,16 @@ export function buildAggregateSql(
     const numeric = `json_type(data, @vp) IN ('integer', 'real', 'text')`;
     // meter_dsum gets a number's literal text (`->`), so 0.12345678901234567890 and 2^63 keep every digit.
     const literal = `CASE json_type(data, @vp) WHEN 'text' THEN data ->> @vp ELSE data -> @vp END`;
+    // Integer sums travel as text: exact at any size, and no BigInt for every row read.
+    const fastSum = `sum(CASE WHEN json_type(data, @vp) = 'integer' THEN data ->> @vp END)`;
     const exact =
       opts.mode === 'fast'
         ? // Integers only, with three JSON look-ups a row instead of eight; the second column counts the values
           // this cannot sum exactly (any there, and the query runs again in 'exact' mode).
-          `sum(CASE WHEN json_type(data, @vp) = 'integer' THEN data ->> @vp END), ` +
-          `count(*) FILTER (WHERE json_type(data, @vp) IN ('real', 'text')), 0`
+          // (A JSON integer past 2^63 comes through as a double and makes the sum one: counted too.)
+          `CAST(${fastSum} AS TEXT), count(*) FILTER (WHERE json_type(data, @vp) IN ('real', 'text')) + (typeof(${fastSum}) = 'real'), 0`
         : opts.mode === 'exact'
-          ? `sum(data ->> @vp) FILTER (WHERE ${int64}), ` +
+          ? `CAST(sum(data ->> @vp) FILTER (WHERE ${int64}) AS TEXT), ` +
             `meter_dsum(${literal}) FILTER (WHERE ${numeric} AND NOT (${int64})), ` +
             `count(*) FILTER (WHERE ${int64})`
           : `0, meter_dsum(${literal}) FILTER (WHERE ${numeric}), 0`;
@@ -223,17 +225,17 @@ export function buildAggregateSql(
  * Exact value of a SUM or AVG from its parts: the integer sum and count (SQLite's), and meter_dsum's
  * "sum count" of the other values.
  */
-function exactValue(agg: string, isum: unknown, dsum: unknown, icount: unknown): string | null {
+function exactValue(agg: string, isum: string | null, dsum: unknown, icount: unknown): string | null {
   let count = Number(icount ?? 0);
   if (dsum === null || dsum === undefined) {
     // The common case, integers only: no decimal arithmetic needed for a sum.
-    if (agg === 'SUM') return isum === null || isum === undefined ? '0' : String(isum);
+    if (agg === 'SUM') return isum ?? '0';
     if (count === 0) return null;
-    return Decimal.from(isum as bigint).divide(count).toString();
+    return Decimal.parse(isum!)!.divide(count).toString();
   }
   const [text, n] = String(dsum).split(' ');
   let total = Decimal.parse(text!)!;
-  if (typeof isum === 'bigint' || typeof isum === 'number') total = total.add(Decimal.from(isum));
+  if (isum !== null) total = total.add(Decimal.parse(isum)!);
   if (agg === 'SUM') return total.toString();
   count += Number(n);
   return count === 0 ? null : total.divide(count).toString();
@@ -483,10 +485,10 @@ export class SqliteStore implements Store {
     yield* this.iterate<StoredEvent>(sql, params);
   }
 
-  private *iterate<T>(sql: string, params: Record<string, unknown>, raw = false): Generator<T> {
+  private *iterate<T>(sql: string, params: Record<string, unknown>, raw = false, safeIntegers = false): Generator<T> {
     try {
       const stmt = this.db.prepare(sql);
-      if (raw) stmt.raw(true).safeIntegers(true);
+      if (raw) stmt.raw(true).safeIntegers(safeIntegers);
       for (const row of stmt.iterate(params)) yield row as T;
     } catch (e) {
       throw describeSqliteError(this.location, e);
@@ -583,7 +585,9 @@ export class SqliteStore implements Store {
     const { sql, params } = buildAggregateSql(q, { jsWindow, mode });
     const agg = q.meter.aggregation;
     const nGroups = q.groupBy.length;
-    for (const r of this.iterate<unknown[]>(sql, params, true)) {
+    // MIN, MAX and LATEST may return integers past 2^53: only they need BigInt.
+    const bigints = agg === 'MIN' || agg === 'MAX' || agg === 'LATEST';
+    for (const r of this.iterate<unknown[]>(sql, params, true, bigints)) {
       let i = 0;
       const windowStart = q.window ? q.window.startOfKey(Number(r[i++])) : null;
       const subject = q.perSubject ? (r[i++] as string) : null;
@@ -592,11 +596,11 @@ export class SqliteStore implements Store {
       let value: string | null;
       if (mode === 'fast') {
         // A sum past 2^63 or a JSON integer SQLite reads as a double comes back as a double.
-        if (Number(r[i + 1]) > 0 || typeof r[i] === 'number') throw new NeedsExactSum();
-        value = r[i] === null ? '0' : String(r[i]);
+        if (Number(r[i + 1]) > 0) throw new NeedsExactSum();
+        value = (r[i] as string | null) ?? '0';
         i += 3;
       } else if (agg === 'SUM' || agg === 'AVG') {
-        value = exactValue(agg, r[i], r[i + 1], Number(r[i + 2]));
+        value = exactValue(agg, r[i] as string | null, r[i + 1], Number(r[i + 2]));
         i += 3;
       } else {
         value = scalarText(r[i++]);
