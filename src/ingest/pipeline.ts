@@ -81,16 +81,12 @@ export async function ingest(store: Store, o: IngestOptions): Promise<IngestSumm
       s.rejected++;
       o.onReject(r);
     }
-    // Commits fall exactly on every batchSize events: a chunk that crosses the boundary is written in two parts.
-    for (let from = 0; from < chunk.events.length; ) {
-      const take = Math.min(chunk.events.length - from, o.batchSize - sinceCommit);
-      const part = from === 0 && take === chunk.events.length ? chunk.events : chunk.events.slice(from, from + take);
-      sinceCommit += take;
-      const commit = sinceCommit >= o.batchSize;
-      await writePart(part, commit);
-      if (commit) sinceCommit = 0;
-      from += take;
-    }
+    // The worker ends chunks on every batchSize events, so commits fall exactly there, in input order.
+    if (chunk.events.length === 0) return;
+    sinceCommit += chunk.events.length;
+    const commit = sinceCommit >= o.batchSize;
+    await writePart(chunk.events, commit);
+    if (commit) sinceCommit = 0;
   };
 
   const writePart = async (events: UsageEvent[], commit: boolean) => {

@@ -3,10 +3,9 @@
  * the main thread writes to the store. Chunks are posted with credit-based flow control, so a slow store never
  * lets parsed events pile up in memory.
  */
-import fs from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { Meter } from '../core/meter.js';
-import { readItems, STDIN_NAME } from '../input/read.js';
+import { openInput, readItems } from '../input/read.js';
 import { EventParser, StringEncoder, toColumns, transferList, type EventColumns, type ParsedChunk, type RejectRecord } from './parse.js';
 
 /** What the main thread hands the worker. */
@@ -60,12 +59,6 @@ async function post(chunk: ParsedChunk): Promise<void> {
   port.postMessage({ kind: 'chunk', columns, rejects: chunk.rejects, read: chunk.read } satisfies WorkerMessage, transferList(columns));
 }
 
-function open(name: string): AsyncIterable<Buffer> {
-  // The main thread pipes its stdin into this worker's process.stdin: a worker blocked reading fd 0 itself could
-  // not be stopped by Ctrl-C while the pipe is idle.
-  return name === STDIN_NAME ? process.stdin : fs.createReadStream(name, { highWaterMark: 1 << 20 });
-}
-
 async function run(): Promise<void> {
   const parser = new EventParser({ requireTime: input.requireTime, nowMs: input.nowMs }, input.meters);
   let current = '';
@@ -73,7 +66,7 @@ async function run(): Promise<void> {
     for (const file of input.inputs) {
       current = file;
       let chunk: ParsedChunk = { events: [], rejects: [], read: 0 };
-      for await (const items of readItems(file, open(file), { maxEventBytes: input.maxEventBytes })) {
+      for await (const items of readItems(file, openInput(file), { maxEventBytes: input.maxEventBytes })) {
         // Cut the items into chunks of about chunkSize events.
         for (let i = 0; i < items.length; i += input.chunkSize) {
           parser.parse(file, i === 0 && items.length <= input.chunkSize ? items : items.slice(i, i + input.chunkSize), chunk);

@@ -66,7 +66,10 @@ export function checkInputs(names: string[]): void {
   }
 }
 
-/** Opens an input by name: `-` is stdin. */
+/**
+ * Opens an input by name: `-` is stdin. (In the parse worker, process.stdin is the pipe the main thread feeds from
+ * its own stdin: a worker blocked reading fd 0 itself could not be stopped by Ctrl-C while the pipe is idle.)
+ */
 export function openInput(name: string): Readable {
   return name === STDIN_NAME ? process.stdin : fs.createReadStream(name, { highWaterMark: 1 << 20 });
 }

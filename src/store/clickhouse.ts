@@ -50,7 +50,7 @@ import { PassThrough, Readable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import Database from 'better-sqlite3';
 import { createClient, ClickHouseLogLevel, type ClickHouseClient, type ClickHouseSettings } from '@clickhouse/client';
-import { eventKey, type UsageEvent } from '../core/event.js';
+import type { UsageEvent } from '../core/event.js';
 import { Decimal, numericValue } from '../core/decimal.js';
 import { pathSteps } from '../core/meter.js';
 import { StoreError, UsageError } from '../errors.js';
@@ -1154,7 +1154,7 @@ export class ClickHouseStore implements Store {
     }
     const g: Group = this.group;
     const call = g.calls++;
-    const keys = events.map((e) => e.key ?? keyOf(e));
+    const keys = events.map((e) => e.key);
     // Look the keys up while this thread encodes the rows (all of them: duplicates are left out afterwards).
     const lookup = this.lookup([...new Set(keys.filter((k) => !g.first.has(k)))]);
     lookup.catch(() => {});
@@ -1650,7 +1650,3 @@ async function drain(stream: NodeJS.ReadableStream): Promise<void> {
   }
 }
 
-/** The dedupe key when an event object carries none (older pipelines). */
-function keyOf(e: UsageEvent): number {
-  return eventKey(e.source, e.id);
-}
