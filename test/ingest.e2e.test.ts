@@ -8,7 +8,8 @@ import fs from 'node:fs';
 import { describe, test } from 'node:test';
 import zlib from 'node:zlib';
 import Database from 'better-sqlite3';
-import { Workdir, event, line, type RunResult } from './helpers.js';
+import { contentFingerprint, eventKey } from '../src/core/event.js';
+import { TOKENS_AND_COUNT_METERS, Workdir, event, line, type RunResult } from './helpers.js';
 
 interface Row {
   source: string;
@@ -617,6 +618,58 @@ describe('output and options', { concurrency: 4 }, () => {
       assert.ok((d.pragma('user_version', { simple: true }) as number) >= 1);
     } finally {
       d.close();
+    }
+    w.remove();
+  });
+
+  test('a version 1 store (subject index) is read as it is, and upgraded by the next ingest', async () => {
+    const w = new Workdir('schema-v1');
+    const v1 = new Database(w.path('meter.db'));
+    v1.exec(`CREATE TABLE events (seq INTEGER PRIMARY KEY, k INTEGER, source TEXT NOT NULL, id TEXT NOT NULL,
+        type TEXT NOT NULL, subject TEXT NOT NULL, time_ms INTEGER NOT NULL, data TEXT, fp INTEGER NOT NULL,
+        ingested_ms INTEGER NOT NULL);
+      CREATE UNIQUE INDEX events_k ON events(k);
+      CREATE INDEX events_subject_time ON events(subject, time_ms);
+      CREATE TABLE collisions (source TEXT NOT NULL, id TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (source, id));
+      PRAGMA journal_mode = WAL; PRAGMA user_version = 1;`);
+    // What version 1 wrote for two events (keys and fingerprints as ingest computes them).
+    const old = v1.prepare('INSERT INTO events (k, source, id, type, subject, time_ms, data, fp, ingested_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0)');
+    for (const [id, subject, t, tokens] of [['o1', 'acme', 1_790_000_000_000, 5], ['o2', 'globex', 1_790_000_100_000, 7]] as const) {
+      const data = JSON.stringify({ tokens });
+      old.run(eventKey('test', id), 'test', id, 'prompt', subject, t, data, contentFingerprint('prompt', subject, t, data));
+    }
+    v1.close();
+    w.write('meter.yaml', TOKENS_AND_COUNT_METERS);
+    const total = async (subject: string) =>
+      (JSON.parse((await run(w, ['query', '-m', 'tokens', '--subject', subject, '--format', 'json'], 0)).stdout) as {
+        data: Array<{ value: number }>;
+      }).data.map((r) => r.value);
+    // Read-only commands leave it at version 1.
+    assert.deepEqual(await total('acme'), [5]);
+    const before = new Database(w.path('meter.db'), { readonly: true });
+    assert.equal(before.pragma('user_version', { simple: true }), 1);
+    before.close();
+    // An ingest upgrades it: a re-sent old event is still a duplicate, and old and new rows are found by subject.
+    w.write('e.ndjson', [
+      line({ id: 'o1', source: 'test', subject: 'acme', time: new Date(1_790_000_000_000).toISOString(), data: { tokens: 5 } }),
+      line({ id: 'n1', source: 'test', subject: 'acme', data: { tokens: 100 } }),
+    ]);
+    const ing = await run(w, ['ingest', 'e.ndjson', '--json'], 0);
+    assert.equal(JSON.parse(ing.stdout).inserted, 1);
+    assert.equal(JSON.parse(ing.stdout).duplicates, 1);
+    assert.deepEqual(await total('acme'), [105]);
+    assert.deepEqual(await total('globex'), [7]);
+    const after = new Database(w.path('meter.db'), { readonly: true });
+    try {
+      assert.equal(after.pragma('user_version', { simple: true }), 2);
+      assert.equal(after.prepare("SELECT count(*) FROM sqlite_master WHERE name = 'events_subject_time'").pluck().get(), 0);
+      assert.deepEqual(after.prepare('SELECT subject, n FROM subject_rows ORDER BY subject, first_seq').raw(true).all(), [
+        ['acme', 1],
+        ['acme', 1],
+        ['globex', 1],
+      ]);
+    } finally {
+      after.close();
     }
     w.remove();
   });

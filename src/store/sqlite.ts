@@ -25,7 +25,32 @@ import {
   type WriteOutcome,
 } from './store.js';
 
-export const SCHEMA_VERSION = 1;
+/** 2: a subject's rows are found through `subject_rows` instead of an index on (subject, time_ms). */
+export const SCHEMA_VERSION = 2;
+
+/**
+ * Where each subject's rows are: one row per subject per commit, listing the seq of every event of that subject
+ * the commit stored. Written in the same transaction as the events. It serves what an index on
+ * (subject, time_ms) served (one-subject queries, the subject list) at a fraction of its cost at ingest: an index
+ * gets one entry inserted at a random place per event, this gets one row per subject per commit.
+ */
+const SUBJECT_ROWS = `CREATE TABLE IF NOT EXISTS subject_rows (
+  subject TEXT NOT NULL,
+  first_seq INTEGER NOT NULL,
+  n INTEGER NOT NULL,
+  min_time INTEGER NOT NULL,
+  max_time INTEGER NOT NULL,
+  seqs TEXT NOT NULL,
+  PRIMARY KEY (subject, first_seq)
+) WITHOUT ROWID;`;
+
+/** Version 1 -> 2: the subject index becomes subject_rows (one row per subject per 200,000 events). */
+const MIGRATE_1_TO_2 = `${SUBJECT_ROWS}
+INSERT INTO subject_rows (subject, first_seq, n, min_time, max_time, seqs)
+  SELECT subject, min(seq), count(*), min(time_ms), max(time_ms), json_group_array(seq)
+  FROM (SELECT subject, seq, time_ms FROM events ORDER BY subject, seq) GROUP BY subject, seq / 200000;
+DROP INDEX IF EXISTS events_subject_time;
+`;
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS events (
@@ -41,7 +66,7 @@ CREATE TABLE IF NOT EXISTS events (
   ingested_ms INTEGER NOT NULL
 );
 CREATE UNIQUE INDEX IF NOT EXISTS events_k ON events(k);
-CREATE INDEX IF NOT EXISTS events_subject_time ON events(subject, time_ms);
+${SUBJECT_ROWS}
 CREATE TABLE IF NOT EXISTS collisions (
   source TEXT NOT NULL,
   id TEXT NOT NULL,
@@ -92,6 +117,20 @@ const sqliteDialect: WindowDialect = {
 /** Past this many offset segments the window key is computed by a JS function instead of a CASE. */
 const MAX_CASE_SEGMENTS = 48;
 
+/**
+ * SQL that keeps the rows of the given subjects: their seqs from subject_rows (only lists whose time span meets
+ * @from..@to when those are set), so SQLite fetches those rows by seq instead of scanning the table.
+ */
+function subjectsSql(subjects: string[], params: Record<string, unknown>, subjectRows: boolean): string {
+  const list = subjects.map((s, i) => ((params[`s${i}`] = s), `@s${i}`)).join(', ');
+  if (!subjectRows) return `subject IN (${list})`; // a version 1 store: its index on (subject, time_ms)
+  const span = [...('from' in params ? ['p.max_time >= @from'] : []), ...('to' in params ? ['p.min_time < @to'] : [])];
+  return (
+    `seq IN (SELECT j.value FROM subject_rows p, json_each(p.seqs) j WHERE p.subject IN (${list})` +
+    `${span.map((c) => ' AND ' + c).join('')}) AND subject IN (${list})`
+  );
+}
+
 /** SQL of a dimension's text value (empty when missing or null). `p` is the parameter holding its JSON path. */
 function dimensionSql(dim: Dimension, p: string): string {
   if ('column' in dim) return dim.column;
@@ -130,7 +169,7 @@ class NeedsExactSum extends Error {}
 /** Builds the SQL and parameters of a meter query. Exported for tests that assert the SQL. */
 export function buildAggregateSql(
   q: MeterQuery,
-  opts: { jsWindow: boolean; mode: SumMode },
+  opts: { jsWindow: boolean; mode: SumMode; subjectRows?: boolean },
 ): { sql: string; params: Record<string, unknown>; groupCount: number } {
   const params: Record<string, unknown> = {};
   const where: string[] = [];
@@ -147,9 +186,7 @@ export function buildAggregateSql(
     params.to = q.toMs;
     where.push('time_ms < @to');
   }
-  if (q.subjects.length > 0) {
-    where.push(`subject IN (${q.subjects.map((s, i) => ((params[`s${i}`] = s), `@s${i}`)).join(', ')})`);
-  }
+  if (q.subjects.length > 0) where.push(subjectsSql(q.subjects, params, opts.subjectRows ?? true));
   q.filters.forEach((f, i) => {
     if ('path' in f.dimension) params[`fp${i}`] = f.dimension.path;
     params[`fv${i}`] = f.value;
@@ -248,6 +285,16 @@ function scalarText(v: unknown): string | null {
   return String(v);
 }
 
+/** The rows of one subject that the open transaction stored. */
+interface PendingRows {
+  seqs: number[];
+  minTime: number;
+  maxTime: number;
+}
+
+/** Rows listed in memory before their subject_rows are written (within the transaction). */
+const MAX_PENDING_ROWS = 1 << 20;
+
 /** What dedupe needs of a stored event. */
 interface StoredKey {
   source: string;
@@ -264,8 +311,17 @@ export class SqliteStore implements Store {
   private readonly byKey: Database.Statement;
   private readonly collisionSeq: Database.Statement;
   private readonly fpBySeq: Database.Statement;
+  private readonly insertSubjectRows: Database.Statement | null;
+  /** The rows stored by the open transaction, per subject, for subject_rows. */
+  private pending = new Map<string, PendingRows>();
+  private pendingRows = 0;
 
-  private constructor(file: string, db: Database.Database) {
+  private constructor(
+    file: string,
+    db: Database.Database,
+    /** False for a version 1 store read as it is. */
+    private readonly hasSubjectRows: boolean,
+  ) {
     this.location = file;
     this.db = db;
     this.insert = db.prepare(
@@ -277,6 +333,9 @@ export class SqliteStore implements Store {
     this.probe = db.prepare('SELECT k, source, id, fp FROM events WHERE k IN (SELECT value FROM json_each(?))').raw(true);
     this.collisionSeq = db.prepare('SELECT seq FROM collisions WHERE source = ? AND id = ?').pluck();
     this.fpBySeq = db.prepare('SELECT fp FROM events WHERE seq = ?').pluck();
+    this.insertSubjectRows = hasSubjectRows
+      ? db.prepare('INSERT INTO subject_rows (subject, first_seq, n, min_time, max_time, seqs) VALUES (?, ?, ?, ?, ?, ?)')
+      : null;
   }
 
   /** Opens (creating when allowed) the store at `file`. */
@@ -294,6 +353,7 @@ export class SqliteStore implements Store {
       }
     }
     let db: Database.Database;
+    let version = 0;
     try {
       try {
         db = new Database(file, { readonly: opts.readonly ?? false, fileMustExist: true });
@@ -308,7 +368,7 @@ export class SqliteStore implements Store {
       }
       db.pragma(`busy_timeout = ${opts.busyTimeoutMs ?? 60_000}`);
       // Before anything that writes (even journal_mode changes the file header): is this our store?
-      const version = db.pragma('user_version', { simple: true }) as number;
+      version = db.pragma('user_version', { simple: true }) as number;
       if (version > SCHEMA_VERSION) {
         throw new StoreError(`${file}: store schema version ${version} is newer than this meter (${SCHEMA_VERSION}); upgrade meter`);
       }
@@ -332,18 +392,23 @@ export class SqliteStore implements Store {
       // Queries read through a memory map: a subject's rows lie scattered over the file, and copying a 64 KiB page
       // per row fetched (pread) made a one-subject month at 10M events 5x slower. Writers keep plain I/O.
       if (opts.readonly) db.pragma('mmap_size = 17179869184');
-      if (version < SCHEMA_VERSION) {
+      if (version < SCHEMA_VERSION && !(opts.readonly && version === 1)) {
         if (opts.readonly) throw new StoreError(`${file}: not a meter store (schema version ${version})`);
         db.transaction(() => {
-          db.exec(SCHEMA);
+          // Again inside the write lock: another process may have created or upgraded the store meanwhile.
+          const now = db.pragma('user_version', { simple: true }) as number;
+          if (now === 0) db.exec(SCHEMA);
+          else if (now === 1) db.exec(MIGRATE_1_TO_2);
           db.pragma(`user_version = ${SCHEMA_VERSION}`);
         }).immediate();
+        version = SCHEMA_VERSION;
       }
     } catch (e) {
       if (e instanceof StoreError) throw e;
       throw describeSqliteError(file, e);
     }
-    const store = new SqliteStore(file, db);
+    // A version 1 store opened read-only is read as it is: through its index on (subject, time_ms).
+    const store = new SqliteStore(file, db, version >= 2);
     store.registerFunctions();
     return store;
   }
@@ -403,13 +468,16 @@ export class SqliteStore implements Store {
         const e = events[i]!;
         let s: RowStatus;
         if (stored === null) {
-          s = this.insert.run(e.key, e.source, e.id, e.type, e.subject, e.timeMs, e.data, e.fingerprint, ingestedMs).changes === 1
-            ? RowStatus.inserted
-            : this.classify(e, this.byKey.get(e.key) as StoredKey, ingestedMs);
+          const r = this.insert.run(e.key, e.source, e.id, e.type, e.subject, e.timeMs, e.data, e.fingerprint, ingestedMs);
+          if (r.changes === 1) {
+            this.stored(e, r.lastInsertRowid as number);
+            s = RowStatus.inserted;
+          } else s = this.classify(e, this.byKey.get(e.key) as StoredKey, ingestedMs);
         } else {
           const hit = stored.get(e.key);
           if (hit === undefined) {
-            this.insert.run(e.key, e.source, e.id, e.type, e.subject, e.timeMs, e.data, e.fingerprint, ingestedMs);
+            const r = this.insert.run(e.key, e.source, e.id, e.type, e.subject, e.timeMs, e.data, e.fingerprint, ingestedMs);
+            this.stored(e, r.lastInsertRowid as number);
             stored.set(e.key, { source: e.source, id: e.id, fp: e.fingerprint });
             s = RowStatus.inserted;
           } else s = this.classify(e, hit, ingestedMs);
@@ -436,16 +504,42 @@ export class SqliteStore implements Store {
     if (seq !== undefined) return this.fpBySeq.get(seq) === e.fingerprint ? RowStatus.duplicate : RowStatus.conflict;
     const row = this.insert.run(null, e.source, e.id, e.type, e.subject, e.timeMs, e.data, e.fingerprint, ingestedMs);
     this.insertCollision.run(e.source, e.id, row.lastInsertRowid);
+    this.stored(e, row.lastInsertRowid as number);
     return RowStatus.inserted;
+  }
+
+  /** Notes a row the open transaction stored, for subject_rows. */
+  private stored(e: UsageEvent, seq: number): void {
+    // A long transaction (a large --batch-size) writes its lists as it goes, so memory stays bounded.
+    if (++this.pendingRows > MAX_PENDING_ROWS) this.writeSubjectRows();
+    const p = this.pending.get(e.subject);
+    if (p === undefined) this.pending.set(e.subject, { seqs: [seq], minTime: e.timeMs, maxTime: e.timeMs });
+    else {
+      p.seqs.push(seq);
+      if (e.timeMs < p.minTime) p.minTime = e.timeMs;
+      else if (e.timeMs > p.maxTime) p.maxTime = e.timeMs;
+    }
   }
 
   private commit(): void {
     if (!this.inTransaction) return;
+    // subject_rows in the same transaction as the rows it lists: both are committed, or neither.
+    this.writeSubjectRows();
     this.db.exec('COMMIT');
     this.inTransaction = false;
   }
 
+  private writeSubjectRows(): void {
+    for (const [subject, p] of this.pending) {
+      this.insertSubjectRows!.run(subject, p.seqs[0], p.seqs.length, p.minTime, p.maxTime, JSON.stringify(p.seqs));
+    }
+    this.pending.clear();
+    this.pendingRows = 0;
+  }
+
   private rollback(): void {
+    this.pending.clear();
+    this.pendingRows = 0;
     if (this.inTransaction && this.db.inTransaction) this.db.exec('ROLLBACK');
     this.inTransaction = false;
   }
@@ -468,9 +562,6 @@ export class SqliteStore implements Store {
       where.push('type = @type');
       params.type = f.type;
     }
-    if (f.subjects.length > 0) {
-      where.push(`subject IN (${f.subjects.map((s, i) => ((params[`s${i}`] = s), `@s${i}`)).join(', ')})`);
-    }
     if (f.fromMs !== undefined) {
       where.push('time_ms >= @from');
       params.from = f.fromMs;
@@ -479,6 +570,7 @@ export class SqliteStore implements Store {
       where.push('time_ms < @to');
       params.to = f.toMs;
     }
+    if (f.subjects.length > 0) where.push(subjectsSql(f.subjects, params, this.hasSubjectRows));
     const sql =
       `SELECT id, source, type, subject, time_ms AS timeMs, data, ingested_ms AS ingestedMs FROM events` +
       `${where.length ? ' WHERE ' + where.join(' AND ') : ''} ORDER BY time_ms DESC, seq DESC LIMIT @limit`;
@@ -511,9 +603,16 @@ export class SqliteStore implements Store {
     }
   }
 
+  /** The rows per subject: subject_rows, or the events themselves in a version 1 store. */
+  private get subjectTotals(): string {
+    return this.hasSubjectRows
+      ? 'SELECT subject, sum(n) AS events, min(min_time) AS firstMs, max(max_time) AS lastMs FROM subject_rows GROUP BY subject'
+      : 'SELECT subject, count(*) AS events, min(time_ms) AS firstMs, max(time_ms) AS lastMs FROM events GROUP BY subject';
+  }
+
   async stats(): Promise<StoreStats> {
     const totals = this.get<{ n: number; first: number | null; last: number | null; subjects: number }>(
-      'SELECT count(*) AS n, min(time_ms) AS first, max(time_ms) AS last, count(DISTINCT subject) AS subjects FROM events',
+      `SELECT coalesce(sum(events), 0) AS n, min(firstMs) AS first, max(lastMs) AS last, count(*) AS subjects FROM (${this.subjectTotals})`,
     );
     const size = this.get<{ size: number }>(
       'SELECT page_count * page_size AS size FROM pragma_page_count(), pragma_page_size()',
@@ -525,7 +624,7 @@ export class SqliteStore implements Store {
         'SELECT type AS key, count(*) AS events FROM events GROUP BY type ORDER BY events DESC, key',
       ),
       bySubject: this.all<{ key: string; events: number }>(
-        'SELECT subject AS key, count(*) AS events FROM events GROUP BY subject ORDER BY events DESC, key LIMIT 10',
+        `SELECT subject AS key, events FROM (${this.subjectTotals}) ORDER BY events DESC, key LIMIT 10`,
       ),
       subjects: totals.subjects,
       firstMs: totals.first,
@@ -535,15 +634,17 @@ export class SqliteStore implements Store {
   }
 
   async subjects(): Promise<SubjectSummary[]> {
-    return this.all<SubjectSummary>(
-      'SELECT subject, count(*) AS events, min(time_ms) AS firstMs, max(time_ms) AS lastMs FROM events GROUP BY subject ORDER BY subject',
-    );
+    return this.all<SubjectSummary>(`${this.subjectTotals} ORDER BY subject`);
   }
 
   async timeExtent(eventType: string | null): Promise<{ minMs: number; maxMs: number } | null> {
     const r =
       eventType === null
-        ? this.get<{ lo: number | null; hi: number | null }>('SELECT min(time_ms) AS lo, max(time_ms) AS hi FROM events')
+        ? this.get<{ lo: number | null; hi: number | null }>(
+            this.hasSubjectRows
+              ? 'SELECT min(min_time) AS lo, max(max_time) AS hi FROM subject_rows'
+              : 'SELECT min(time_ms) AS lo, max(time_ms) AS hi FROM events',
+          )
         : this.get<{ lo: number | null; hi: number | null }>(
             'SELECT min(time_ms) AS lo, max(time_ms) AS hi FROM events WHERE type = ?',
             eventType,
@@ -582,7 +683,7 @@ export class SqliteStore implements Store {
   }
 
   private *aggregateRows(q: MeterQuery, jsWindow: boolean, mode: SumMode): Generator<AggregateRow> {
-    const { sql, params } = buildAggregateSql(q, { jsWindow, mode });
+    const { sql, params } = buildAggregateSql(q, { jsWindow, mode, subjectRows: this.hasSubjectRows });
     const agg = q.meter.aggregation;
     const nGroups = q.groupBy.length;
     // MIN, MAX and LATEST may return integers past 2^53: only they need BigInt.
