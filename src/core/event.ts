@@ -20,8 +20,11 @@ export interface UsageEvent {
   data: string | null;
   /** The parsed `data` object (null when absent), for meter checks at ingest; dropped once checked. */
   dataValue?: Record<string, unknown> | null;
-  /** Fingerprint of the content (type, subject, time, data): copies with another fingerprint are conflicts. */
-  fingerprint: number;
+  /**
+   * Fingerprint of the content (type, subject, time, data): copies with another fingerprint are conflicts. Not
+   * computed when EventRules.fingerprints is false (see fingerprintOf).
+   */
+  fingerprint?: number;
   /** Dedupe key: a 53-bit hash of (source, id). Equal (source, id) give equal keys; stores compare the text on a match. */
   key: number;
   /** Indexes of the meters (of the run's config) that cannot use this event's value. */
@@ -36,6 +39,8 @@ export interface EventRules {
   requireTime: boolean;
   /** The ingestion time given to events without `time`. */
   nowMs: number;
+  /** Compute each event's fingerprint (default true): a store that compares content itself does not need it. */
+  fingerprints?: boolean;
 }
 
 /** Deepest `data` nesting accepted: SQLite's JSON functions stop at 1000 levels, and no meter needs more. */
@@ -72,6 +77,11 @@ export function eventKey(source: string, id: string): number {
   return hash53Parts(source, id);
 }
 
+/** An event's fingerprint: the one computed at validation, or computed now. */
+export function fingerprintOf(e: UsageEvent): number {
+  return e.fingerprint ?? contentFingerprint(e.type, e.subject, e.timeMissing ? null : e.timeMs, e.data);
+}
+
 /** The fingerprint of an event's content; equal content gives an equal fingerprint. */
 export function contentFingerprint(type: string, subject: string, time: number | null, data: string | null): number {
   return hash53Parts(type, subject, time === null ? '' : String(time), data ?? '');
@@ -87,7 +97,7 @@ export function validateCloudEvent(value: unknown, rules: EventRules, raw?: stri
     return { ok: false, error: `event must be a JSON object, got ${describe(value)}` };
   }
   const ev = value as Record<string, unknown>;
-  const fast = validFast(ev, rawLength, raw);
+  const fast = validFast(ev, rules, rawLength, raw);
   if (fast !== null) return fast;
   const problems: string[] = [];
 
@@ -156,7 +166,7 @@ export function validateCloudEvent(value: unknown, rules: EventRules, raw?: stri
       timeMissing,
       data,
       dataValue,
-      fingerprint: contentFingerprint(type, subject, timeMissing ? null : timeMs, data),
+      fingerprint: rules.fingerprints === false ? undefined : contentFingerprint(type, subject, timeMissing ? null : timeMs, data),
       key: eventKey(ev.source as string, ev.id as string),
     },
   };
@@ -166,7 +176,7 @@ export function validateCloudEvent(value: unknown, rules: EventRules, raw?: stri
  * The hot path of ingest: an event with every field right is accepted with a handful of checks and no
  * allocation beyond the result. Anything unusual returns null, and validateCloudEvent then collects every problem.
  */
-function validFast(ev: Record<string, unknown>, rawLength: number, raw: string | undefined): EventParse | null {
+function validFast(ev: Record<string, unknown>, rules: EventRules, rawLength: number, raw: string | undefined): EventParse | null {
   const { specversion, id, source, type, subject, time, datacontenttype, data_base64, data: d } = ev;
   if (
     specversion !== '1.0' ||
@@ -199,7 +209,7 @@ function validFast(ev: Record<string, unknown>, rawLength: number, raw: string |
       timeMissing: false,
       data,
       dataValue,
-      fingerprint: contentFingerprint(type, subject, timeMs, data),
+      fingerprint: rules.fingerprints === false ? undefined : contentFingerprint(type, subject, timeMs, data),
       key: eventKey(source, id),
     },
   };

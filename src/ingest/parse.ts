@@ -77,16 +77,17 @@ export class EventParser {
 }
 
 /**
- * The events of a chunk in subject order (stable: one subject's events keep their input order). Stores index
- * events by (subject, time): inserting a subject's rows next to each other touches far fewer index pages, and
- * lays a subject's rows out together for one-subject queries. A chunk that holds one key twice keeps its input
- * order, so the first of the two is still the one stored.
+ * The events of a chunk in subject order (stable: one subject's events keep their input order), so that a store
+ * lays one subject's rows out together, for one-subject queries. Copies of one (source, id) under one subject keep
+ * their order, so the first copy is still the one stored; a chunk with copies under different subjects (a
+ * conflict) keeps its input order.
  */
 export function clusterBySubject(events: UsageEvent[]): UsageEvent[] {
-  const keys = new Set<number>();
+  const subjectOfKey = new Map<number, string>();
   for (const e of events) {
-    if (keys.has(e.key)) return events;
-    keys.add(e.key);
+    const s = subjectOfKey.get(e.key);
+    if (s === undefined) subjectOfKey.set(e.key, e.subject);
+    else if (s !== e.subject) return events;
   }
   return events.sort((a, b) => (a.subject < b.subject ? -1 : a.subject > b.subject ? 1 : 0));
 }
@@ -151,7 +152,8 @@ export interface EventColumns {
   subject: Int32Array;
   strings: { reset: boolean; added: string[] };
   key: Float64Array;
-  fingerprint: Float64Array;
+  /** Null when the events have no fingerprints (not asked for). */
+  fingerprint: Float64Array | null;
   timeMs: Float64Array;
   timeMissing: Uint8Array;
   /** Row index -> meter indexes that cannot use the row's value (only rows that have some). */
@@ -167,7 +169,7 @@ export function toColumns(events: UsageEvent[], enc: StringEncoder): EventColumn
     type: new Int32Array(n),
     subject: new Int32Array(n),
     key: new Float64Array(n),
-    fingerprint: new Float64Array(n),
+    fingerprint: n > 0 && events[0]!.fingerprint !== undefined ? new Float64Array(n) : null,
     timeMs: new Float64Array(n),
     timeMissing: new Uint8Array(n),
     unusable: [],
@@ -180,7 +182,7 @@ export function toColumns(events: UsageEvent[], enc: StringEncoder): EventColumn
     c.type[i] = enc.encode(e.type);
     c.subject[i] = enc.encode(e.subject);
     c.key[i] = e.key;
-    c.fingerprint[i] = e.fingerprint;
+    if (c.fingerprint) c.fingerprint[i] = e.fingerprint!;
     c.timeMs[i] = e.timeMs;
     c.timeMissing[i] = e.timeMissing ? 1 : 0;
     if (e.unusable) c.unusable.push([i, e.unusable]);
@@ -190,7 +192,7 @@ export function toColumns(events: UsageEvent[], enc: StringEncoder): EventColumn
 
 /** The buffers of a chunk that can be moved rather than copied to the writer. */
 export function transferList(c: EventColumns): ArrayBuffer[] {
-  return [c.source, c.type, c.subject, c.key, c.fingerprint, c.timeMs, c.timeMissing].map((a) => a.buffer as ArrayBuffer);
+  return [c.source, c.type, c.subject, c.key, c.fingerprint, c.timeMs, c.timeMissing].flatMap((a) => (a ? [a.buffer as ArrayBuffer] : []));
 }
 
 export function fromColumns(c: EventColumns, dec: StringDecoder): UsageEvent[] {
@@ -206,7 +208,7 @@ export function fromColumns(c: EventColumns, dec: StringDecoder): UsageEvent[] {
       timeMs: c.timeMs[i]!,
       timeMissing: c.timeMissing[i] === 1,
       data: c.data[i]!,
-      fingerprint: c.fingerprint[i]!,
+      fingerprint: c.fingerprint ? c.fingerprint[i]! : undefined,
       key: c.key[i]!,
     };
   }

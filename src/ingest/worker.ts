@@ -14,6 +14,8 @@ export interface WorkerInput {
   meters: Meter[];
   requireTime: boolean;
   nowMs: number;
+  /** Compute event fingerprints (Store.needsFingerprints). */
+  fingerprints: boolean;
   maxEventBytes: number;
   chunkSize: number;
   /** Events per transaction (see IngestOptions.batchSize). */
@@ -60,7 +62,7 @@ async function post(chunk: ParsedChunk): Promise<void> {
 }
 
 async function run(): Promise<void> {
-  const parser = new EventParser({ requireTime: input.requireTime, nowMs: input.nowMs }, input.meters);
+  const parser = new EventParser({ requireTime: input.requireTime, nowMs: input.nowMs, fingerprints: input.fingerprints }, input.meters);
   let current = '';
   try {
     for (const file of input.inputs) {

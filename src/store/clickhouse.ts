@@ -50,7 +50,7 @@ import { PassThrough, Readable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import Database from 'better-sqlite3';
 import { createClient, ClickHouseLogLevel, type ClickHouseClient, type ClickHouseSettings } from '@clickhouse/client';
-import type { UsageEvent } from '../core/event.js';
+import { fingerprintOf, type UsageEvent } from '../core/event.js';
 import { Decimal, numericValue } from '../core/decimal.js';
 import { pathSteps } from '../core/meter.js';
 import { StoreError, UsageError } from '../errors.js';
@@ -996,6 +996,8 @@ function addToGroup(g: Group, k: number, source: string, id: string, fp: number,
 
 export class ClickHouseStore implements Store {
   readonly location: string;
+  /** Conflicts are told apart in SQL, by fingerprint. */
+  readonly needsFingerprints = true;
   private readonly db: string;
   /** This process's writer id, so rows of concurrent writers differ. */
   private readonly run: string;
@@ -1202,13 +1204,13 @@ export class ClickHouseStore implements Store {
         if (r !== undefined) firstFp = Number(r.first_fp);
       }
       if (firstFp !== null) {
-        const same = firstFp === e.fingerprint;
+        const same = firstFp === fingerprintOf(e);
         status[i] = same ? RowStatus.duplicate : RowStatus.conflict;
         if (same) duplicates++;
         else conflicts++;
         continue;
       }
-      addToGroup(g, k, e.source, e.id, e.fingerprint, seq0 + i, call, i);
+      addToGroup(g, k, e.source, e.id, fingerprintOf(e), seq0 + i, call, i);
       inserted++;
       // Contiguous rows are copied as one piece.
       if (run >= 0 && end[run] === start[i]) end[run] = end[i]!;
@@ -1249,7 +1251,7 @@ export class ClickHouseStore implements Store {
       w.u8(0);
       w.str(e.data);
     }
-    w.int64(e.fingerprint);
+    w.int64(fingerprintOf(e));
     w.int64(ingestedMs);
     w.int64(this.run);
     w.int64(seq);

@@ -8,7 +8,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import type { UsageEvent } from '../core/event.js';
+import { fingerprintOf, type UsageEvent } from '../core/event.js';
 import { Decimal, numericValue } from '../core/decimal.js';
 import { StoreError } from '../errors.js';
 import { windowKeySql, type WindowDialect } from './sql-dialect.js';
@@ -62,7 +62,7 @@ CREATE TABLE IF NOT EXISTS events (
   subject TEXT NOT NULL,
   time_ms INTEGER NOT NULL,
   data TEXT,
-  fp INTEGER NOT NULL,
+  fp INTEGER NOT NULL, -- 0: the event had a time, 1: it had none (in rows of version 1: a content fingerprint)
   ingested_ms INTEGER NOT NULL
 );
 CREATE UNIQUE INDEX IF NOT EXISTS events_k ON events(k);
@@ -299,18 +299,36 @@ const MAX_PENDING_ROWS = 1 << 20;
 interface StoredKey {
   source: string;
   id: string;
+  type: string;
+  subject: string;
+  timeMs: number;
+  data: string | null;
+  /** TIME_GIVEN or TIME_MISSING; a version 1 row holds the content fingerprint instead. */
   fp: number;
+}
+
+/** The `fp` column of a row: whether its event had a time (since version 2), else a content fingerprint. */
+const TIME_GIVEN = 0, TIME_MISSING = 1;
+
+/** Whether a copy has the content (type, subject, time, data) of the stored event. */
+function sameContent(e: UsageEvent, hit: StoredKey): boolean {
+  if (hit.fp !== TIME_GIVEN && hit.fp !== TIME_MISSING) return hit.fp === fingerprintOf(e); // a version 1 row
+  // Without a time, an event's time is its ingestion time: not part of its content.
+  const sameTime = hit.fp === TIME_MISSING ? e.timeMissing : !e.timeMissing && hit.timeMs === e.timeMs;
+  return sameTime && hit.type === e.type && hit.subject === e.subject && hit.data === e.data;
 }
 
 export class SqliteStore implements Store {
   readonly location: string;
+  /** Copies are compared by content (see sameContent). */
+  readonly needsFingerprints = false;
   private readonly db: Database.Database;
   private readonly insert: Database.Statement;
   private readonly insertCollision: Database.Statement;
   private readonly probe: Database.Statement;
   private readonly byKey: Database.Statement;
   private readonly collisionSeq: Database.Statement;
-  private readonly fpBySeq: Database.Statement;
+  private readonly bySeq: Database.Statement;
   private readonly insertSubjectRows: Database.Statement | null;
   /** The rows stored by the open transaction, per subject, for subject_rows. */
   private pending = new Map<string, PendingRows>();
@@ -329,10 +347,11 @@ export class SqliteStore implements Store {
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
     );
     this.insertCollision = db.prepare('INSERT INTO collisions (source, id, seq) VALUES (?, ?, ?)');
-    this.byKey = db.prepare('SELECT source, id, fp FROM events WHERE k = ?');
-    this.probe = db.prepare('SELECT k, source, id, fp FROM events WHERE k IN (SELECT value FROM json_each(?))').raw(true);
+    const content = 'source, id, type, subject, time_ms AS timeMs, data, fp';
+    this.byKey = db.prepare(`SELECT ${content} FROM events WHERE k = ?`);
+    this.probe = db.prepare(`SELECT k, ${content} FROM events WHERE k IN (SELECT value FROM json_each(?))`);
     this.collisionSeq = db.prepare('SELECT seq FROM collisions WHERE source = ? AND id = ?').pluck();
-    this.fpBySeq = db.prepare('SELECT fp FROM events WHERE seq = ?').pluck();
+    this.bySeq = db.prepare(`SELECT ${content} FROM events WHERE seq = ?`);
     this.insertSubjectRows = hasSubjectRows
       ? db.prepare('INSERT INTO subject_rows (subject, first_seq, n, min_time, max_time, seqs) VALUES (?, ?, ?, ?, ?, ?)')
       : null;
@@ -458,17 +477,15 @@ export class SqliteStore implements Store {
       let stored: Map<number, StoredKey> | null = null;
       if (this.duplicateShare > 0.5 && events.length > 0) {
         stored = new Map();
-        for (const [k, source, id, fp] of this.probe.iterate(JSON.stringify(events.map((e) => e.key))) as Iterable<
-          [number, string, string, number]
-        >) {
-          stored.set(k, { source, id, fp });
+        for (const row of this.probe.iterate(JSON.stringify(events.map((e) => e.key))) as Iterable<StoredKey & { k: number }>) {
+          stored.set(row.k, row);
         }
       }
       for (let i = 0; i < events.length; i++) {
         const e = events[i]!;
         let s: RowStatus;
         if (stored === null) {
-          const r = this.insert.run(e.key, e.source, e.id, e.type, e.subject, e.timeMs, e.data, e.fingerprint, ingestedMs);
+          const r = this.insert.run(e.key, e.source, e.id, e.type, e.subject, e.timeMs, e.data, e.timeMissing ? TIME_MISSING : TIME_GIVEN, ingestedMs);
           if (r.changes === 1) {
             this.stored(e, r.lastInsertRowid as number);
             s = RowStatus.inserted;
@@ -476,9 +493,10 @@ export class SqliteStore implements Store {
         } else {
           const hit = stored.get(e.key);
           if (hit === undefined) {
-            const r = this.insert.run(e.key, e.source, e.id, e.type, e.subject, e.timeMs, e.data, e.fingerprint, ingestedMs);
+            const fp = e.timeMissing ? TIME_MISSING : TIME_GIVEN;
+            const r = this.insert.run(e.key, e.source, e.id, e.type, e.subject, e.timeMs, e.data, fp, ingestedMs);
             this.stored(e, r.lastInsertRowid as number);
-            stored.set(e.key, { source: e.source, id: e.id, fp: e.fingerprint });
+            stored.set(e.key, { source: e.source, id: e.id, type: e.type, subject: e.subject, timeMs: e.timeMs, data: e.data, fp });
             s = RowStatus.inserted;
           } else s = this.classify(e, hit, ingestedMs);
         }
@@ -498,11 +516,11 @@ export class SqliteStore implements Store {
 
   /** An event whose key is taken: a copy of the stored one (same or other content), or a true hash collision. */
   private classify(e: UsageEvent, hit: StoredKey, ingestedMs: number): RowStatus {
-    if (hit.source === e.source && hit.id === e.id) return hit.fp === e.fingerprint ? RowStatus.duplicate : RowStatus.conflict;
+    if (hit.source === e.source && hit.id === e.id) return sameContent(e, hit) ? RowStatus.duplicate : RowStatus.conflict;
     // Another (source, id) with the same 53-bit key: exact dedupe through the collisions table.
     const seq = this.collisionSeq.get(e.source, e.id) as number | undefined;
-    if (seq !== undefined) return this.fpBySeq.get(seq) === e.fingerprint ? RowStatus.duplicate : RowStatus.conflict;
-    const row = this.insert.run(null, e.source, e.id, e.type, e.subject, e.timeMs, e.data, e.fingerprint, ingestedMs);
+    if (seq !== undefined) return sameContent(e, this.bySeq.get(seq) as StoredKey) ? RowStatus.duplicate : RowStatus.conflict;
+    const row = this.insert.run(null, e.source, e.id, e.type, e.subject, e.timeMs, e.data, e.timeMissing ? TIME_MISSING : TIME_GIVEN, ingestedMs);
     this.insertCollision.run(e.source, e.id, row.lastInsertRowid);
     this.stored(e, row.lastInsertRowid as number);
     return RowStatus.inserted;

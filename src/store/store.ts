@@ -101,6 +101,8 @@ export interface AggregateRow {
 export interface Store {
   /** Where the data lives, for messages (a path or a URL without password). */
   readonly location: string;
+  /** Whether writeBatch needs each event's `fingerprint` (the parse worker computes it then). */
+  readonly needsFingerprints: boolean;
   /**
    * Stores a batch: every new (source, id) is inserted, the first stored copy wins. With `commit: false` a store
    * may keep the batch in an open transaction that a later call (or sync) commits; a batch is never half-written.
