@@ -4,6 +4,7 @@
  * to check exactly what was stored.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import { describe, test } from 'node:test';
 import zlib from 'node:zlib';
@@ -790,10 +791,17 @@ describe('interruption', () => {
     const w = new Workdir('sigint');
     const { text, unique } = bigInput(300_000);
     w.write('big.ndjson', text);
-    const args = ['ingest', 'big.ndjson', '--batch-size', '5000', '--json'];
+    // The input comes through a named pipe the test feeds: the run cannot finish before the signal, however fast
+    // it is, and it reads the pipe as it reads any file.
+    const fifo = w.path('big.fifo');
+    assert.equal(spawnSync('mkfifo', [fifo]).status, 0, 'mkfifo');
+    const args = ['ingest', 'big.fifo', '--batch-size', '5000', '--json'];
     const p = w.spawn(args);
-    // About 300 ms in, and once a first batch is committed, so the signal lands in the middle of the run.
-    await new Promise((r) => setTimeout(r, 300));
+    const feed = fs.createWriteStream(fifo);
+    feed.on('error', () => {}); // the reader goes away when interrupted
+    const cut = text.indexOf('\n', Math.floor(text.length / 2)) + 1;
+    feed.write(text.slice(0, cut)); // half of it, and the pipe stays open
+    // Once a first batch is committed, so the signal lands in the middle of the run.
     for (const deadline = Date.now() + 10_000; Date.now() < deadline && p.child.exitCode === null; ) {
       try {
         if (count(w) > 0) break;
@@ -813,7 +821,8 @@ describe('interruption', () => {
       // What the summary reports as inserted is committed.
       assert.equal(JSON.parse(first.stdout).inserted, stored, first.describe());
     }
-    const second = await exec(w, args);
+    feed.destroy();
+    const second = await exec(w, ['ingest', 'big.ndjson', '--batch-size', '5000', '--json']);
     assert.equal(second.code, 0, second.describe());
     const s = counts(second);
     assert.equal(s.read, 300_000);
@@ -856,6 +865,25 @@ describe('interruption', () => {
     assert.equal(second.code, 0, second.describe());
     assert.equal(counts(second).inserted, unique.size - stored);
     checkExact(w, unique);
+    w.remove();
+  });
+});
+
+describe('many distinct strings', () => {
+  test('more than 65,536 distinct subjects in one run are all stored under their own subject', async () => {
+    const w = new Workdir('many-subjects');
+    const n = 70_000;
+    w.write('e.ndjson', Array.from({ length: n }, (_, i) => line({ id: `e${i}`, subject: `customer-${i}`, data: { tokens: i } })));
+    const r = await run(w, ['ingest', 'e.ndjson', '--json'], 0);
+    assert.equal(JSON.parse(r.stdout).inserted, n);
+    const d = new Database(w.path('meter.db'), { readonly: true });
+    try {
+      const wrong = d.prepare("SELECT count(*) FROM events WHERE subject != 'customer-' || substr(id, 2)").pluck().get();
+      assert.equal(wrong, 0);
+      assert.equal(d.prepare('SELECT count(DISTINCT subject) FROM events').pluck().get(), n);
+    } finally {
+      d.close();
+    }
     w.remove();
   });
 });

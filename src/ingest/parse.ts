@@ -77,19 +77,34 @@ export class EventParser {
 }
 
 /**
- * The events of a chunk in subject order (stable: one subject's events keep their input order), so that a store
- * lays one subject's rows out together, for one-subject queries. Copies of one (source, id) under one subject keep
- * their order, so the first copy is still the one stored; a chunk with copies under different subjects (a
- * conflict) keeps its input order.
+ * The order in which a chunk's events are stored: by subject (stable: one subject's events keep their input
+ * order), so that a store lays one subject's rows out together, for one-subject queries. `subjects` holds each
+ * event's subject as a dictionary id. Copies of one (source, id) under one subject keep their order, so the first
+ * copy is still the one stored; for a chunk with copies under different subjects (a conflict), null: input order.
  */
-export function clusterBySubject(events: UsageEvent[]): UsageEvent[] {
-  const subjectOfKey = new Map<number, string>();
-  for (const e of events) {
-    const s = subjectOfKey.get(e.key);
-    if (s === undefined) subjectOfKey.set(e.key, e.subject);
-    else if (s !== e.subject) return events;
+export function subjectOrder(events: UsageEvent[], subjects: Int32Array): Uint32Array | null {
+  const n = events.length;
+  // Key -> subject of its first copy, in an open-addressing table (no allocation per event).
+  let size = 16;
+  while (size < 2 * n) size *= 2;
+  const keys = new Float64Array(size).fill(-1);
+  const keySubject = new Int32Array(size);
+  for (let i = 0; i < n; i++) {
+    const k = events[i]!.key;
+    let h = (k >>> 0) & (size - 1);
+    while (keys[h] !== -1 && keys[h] !== k) h = (h + 1) & (size - 1);
+    if (keys[h] === -1) {
+      keys[h] = k;
+      keySubject[h] = subjects[i]!;
+    } else if (keySubject[h] !== subjects[i]) return null;
   }
-  return events.sort((a, b) => (a.subject < b.subject ? -1 : a.subject > b.subject ? 1 : 0));
+  // Sort (subject, position) pairs packed in one number: a native numeric sort, stable by construction.
+  const packed = new Float64Array(n);
+  for (let i = 0; i < n; i++) packed[i] = subjects[i]! * 4294967296 + i;
+  packed.sort();
+  const order = new Uint32Array(n);
+  for (let i = 0; i < n; i++) order[i] = packed[i]! % 4294967296;
+  return order;
 }
 
 /** Distinct strings kept before a dictionary starts afresh (bounds memory with millions of subjects). */
@@ -104,14 +119,18 @@ export class StringEncoder {
   private added: string[] = [];
   private reset = false;
 
+  /** Starts a chunk: a full dictionary starts afresh here, never within a chunk (whose ids must stay valid). */
+  begin(): void {
+    if (this.ids.size >= MAX_DICTIONARY) {
+      this.ids = new Map();
+      this.added = [];
+      this.reset = true;
+    }
+  }
+
   encode(s: string): number {
     let id = this.ids.get(s);
     if (id === undefined) {
-      if (this.ids.size >= MAX_DICTIONARY) {
-        this.ids = new Map();
-        this.added = [];
-        this.reset = true;
-      }
       id = this.ids.size;
       this.ids.set(s, id);
       this.added.push(s);
@@ -143,6 +162,7 @@ export class StringDecoder {
 /**
  * A chunk of events as columns, for the trip from the parse worker to the writer: a structured clone of typed
  * arrays and a few strings costs a fraction of cloning as many objects, on the thread that is the bottleneck.
+ * The rows are in subject order (see subjectOrder).
  */
 export interface EventColumns {
   id: string[];
@@ -162,6 +182,10 @@ export interface EventColumns {
 
 export function toColumns(events: UsageEvent[], enc: StringEncoder): EventColumns {
   const n = events.length;
+  enc.begin();
+  const subjects = new Int32Array(n);
+  for (let i = 0; i < n; i++) subjects[i] = enc.encode(events[i]!.subject);
+  const order = subjectOrder(events, subjects);
   const c: Omit<EventColumns, 'strings'> = {
     id: new Array<string>(n),
     data: new Array<string | null>(n),
@@ -174,18 +198,19 @@ export function toColumns(events: UsageEvent[], enc: StringEncoder): EventColumn
     timeMissing: new Uint8Array(n),
     unusable: [],
   };
-  for (let i = 0; i < n; i++) {
+  for (let j = 0; j < n; j++) {
+    const i = order === null ? j : order[j]!;
     const e = events[i]!;
-    c.id[i] = e.id;
-    c.data[i] = e.data;
-    c.source[i] = enc.encode(e.source);
-    c.type[i] = enc.encode(e.type);
-    c.subject[i] = enc.encode(e.subject);
-    c.key[i] = e.key;
-    if (c.fingerprint) c.fingerprint[i] = e.fingerprint!;
-    c.timeMs[i] = e.timeMs;
-    c.timeMissing[i] = e.timeMissing ? 1 : 0;
-    if (e.unusable) c.unusable.push([i, e.unusable]);
+    c.id[j] = e.id;
+    c.data[j] = e.data;
+    c.source[j] = enc.encode(e.source);
+    c.type[j] = enc.encode(e.type);
+    c.subject[j] = subjects[i]!;
+    c.key[j] = e.key;
+    if (c.fingerprint) c.fingerprint[j] = e.fingerprint!;
+    c.timeMs[j] = e.timeMs;
+    c.timeMissing[j] = e.timeMissing ? 1 : 0;
+    if (e.unusable) c.unusable.push([j, e.unusable]);
   }
   return { ...c, strings: enc.take() };
 }

@@ -6,7 +6,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import type { Meter } from '../core/meter.js';
 import { openInput, readItems } from '../input/read.js';
-import { clusterBySubject, EventParser, StringEncoder, toColumns, transferList, type EventColumns, type ParsedChunk, type RejectRecord } from './parse.js';
+import { EventParser, StringEncoder, toColumns, transferList, type EventColumns, type ParsedChunk, type RejectRecord } from './parse.js';
 
 /** What the main thread hands the worker. */
 export interface WorkerInput {
@@ -57,7 +57,7 @@ async function post(chunk: ParsedChunk): Promise<void> {
   posted += chunk.events.length;
   while (credits <= 0) await new Promise<void>((resolve) => (wake = resolve));
   credits--;
-  const columns = toColumns(clusterBySubject(chunk.events), strings);
+  const columns = toColumns(chunk.events, strings);
   port.postMessage({ kind: 'chunk', columns, rejects: chunk.rejects, read: chunk.read } satisfies WorkerMessage, transferList(columns));
 }
 

@@ -1,0 +1,64 @@
+/**
+ * The parse worker's pure parts: the columns a chunk travels in, their string dictionary, and the subject order.
+ */
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { validateCloudEvent, type UsageEvent } from '../src/core/event.js';
+import { fromColumns, StringDecoder, StringEncoder, subjectOrder, toColumns } from '../src/ingest/parse.js';
+import { event } from './helpers.js';
+
+const rules = { requireTime: false, nowMs: 1_790_000_000_000 };
+
+function ev(over: Record<string, unknown>): UsageEvent {
+  const r = validateCloudEvent(event(over), rules);
+  assert.ok(r.ok);
+  return r.event;
+}
+
+describe('subject order of a chunk', () => {
+  test('groups subjects and keeps input order within each', () => {
+    const events = [
+      ev({ id: '1', subject: 'b' }),
+      ev({ id: '2', subject: 'a' }),
+      ev({ id: '3', subject: 'b' }),
+      ev({ id: '4', subject: 'c' }),
+      ev({ id: '5', subject: 'a' }),
+    ];
+    const ids = new Int32Array([0, 1, 0, 2, 1]); // b=0, a=1, c=2
+    assert.deepEqual([...subjectOrder(events, ids)!], [0, 2, 1, 4, 3]);
+  });
+
+  test('copies of one event under one subject keep their order (the first copy is stored)', () => {
+    const events = [ev({ id: 'x', subject: 'b', data: { tokens: 1 } }), ev({ id: 'y', subject: 'a' }), ev({ id: 'x', subject: 'b', data: { tokens: 2 } })];
+    assert.deepEqual([...subjectOrder(events, new Int32Array([0, 1, 0]))!], [0, 2, 1]);
+  });
+
+  test('copies of one event under different subjects leave the chunk in input order', () => {
+    const events = [ev({ id: 'x', subject: 'b' }), ev({ id: 'y', subject: 'a' }), ev({ id: 'x', subject: 'a' })];
+    assert.equal(subjectOrder(events, new Int32Array([0, 1, 1])), null);
+  });
+});
+
+describe('columns', () => {
+  test('a round trip gives the same events, in subject order', () => {
+    const enc = new StringEncoder(), dec = new StringDecoder();
+    const events = [ev({ id: '1', subject: 'b' }), ev({ id: '2', subject: 'a', time: undefined }), ev({ id: '3', subject: 'b' })];
+    events[1]!.unusable = [0];
+    const back = fromColumns(toColumns(events, enc), dec);
+    assert.deepEqual(back.map((e) => e.id), ['1', '3', '2']);
+    const { dataValue: _, ...sent } = events[1]!;
+    assert.deepEqual(back[2], sent);
+    assert.deepEqual(back[2]!.unusable, [0]);
+  });
+
+  test('a full dictionary starts afresh between chunks, never within one', () => {
+    const enc = new StringEncoder(), dec = new StringDecoder();
+    let next = 0;
+    // 70,000 distinct subjects in chunks of 5,000: the dictionary (65,536 strings) fills within a chunk.
+    for (let c = 0; c < 14; c++) {
+      const events = Array.from({ length: 5000 }, () => ev({ id: `e${next}`, subject: `s${next++}` }));
+      const back = fromColumns(toColumns(events, enc), dec);
+      for (const e of back) assert.equal(e.subject, `s${e.id.slice(1)}`);
+    }
+  });
+});
