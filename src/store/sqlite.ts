@@ -295,27 +295,22 @@ interface PendingRows {
 /** Rows listed in memory before their subject_rows are written (within the transaction). */
 const MAX_PENDING_ROWS = 1 << 20;
 
-/** What dedupe needs of a stored event. */
-interface StoredKey {
-  source: string;
-  id: string;
-  type: string;
-  subject: string;
-  timeMs: number;
-  data: string | null;
-  /** TIME_GIVEN or TIME_MISSING; a version 1 row holds the content fingerprint instead. */
-  fp: number;
-}
+/**
+ * What dedupe needs of a stored event: k, source, id, type, subject, time_ms, data, fp (TIME_GIVEN or TIME_MISSING;
+ * a version 1 row holds the content fingerprint instead). An array: a re-ingest reads one per event, and arrays
+ * cost SQLite's driver less to build than objects.
+ */
+type StoredKey = [k: number | null, source: string, id: string, type: string, subject: string, timeMs: number, data: string | null, fp: number];
 
 /** The `fp` column of a row: whether its event had a time (since version 2), else a content fingerprint. */
 const TIME_GIVEN = 0, TIME_MISSING = 1;
 
 /** Whether a copy has the content (type, subject, time, data) of the stored event. */
-function sameContent(e: UsageEvent, hit: StoredKey): boolean {
-  if (hit.fp !== TIME_GIVEN && hit.fp !== TIME_MISSING) return hit.fp === fingerprintOf(e); // a version 1 row
+function sameContent(e: UsageEvent, [, , , type, subject, timeMs, data, fp]: StoredKey): boolean {
+  if (fp !== TIME_GIVEN && fp !== TIME_MISSING) return fp === fingerprintOf(e); // a version 1 row
   // Without a time, an event's time is its ingestion time: not part of its content.
-  const sameTime = hit.fp === TIME_MISSING ? e.timeMissing : !e.timeMissing && hit.timeMs === e.timeMs;
-  return sameTime && hit.type === e.type && hit.subject === e.subject && hit.data === e.data;
+  const sameTime = fp === TIME_MISSING ? e.timeMissing : !e.timeMissing && timeMs === e.timeMs;
+  return sameTime && type === e.type && subject === e.subject && data === e.data;
 }
 
 export class SqliteStore implements Store {
@@ -347,11 +342,11 @@ export class SqliteStore implements Store {
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
     );
     this.insertCollision = db.prepare('INSERT INTO collisions (source, id, seq) VALUES (?, ?, ?)');
-    const content = 'source, id, type, subject, time_ms AS timeMs, data, fp';
-    this.byKey = db.prepare(`SELECT ${content} FROM events WHERE k = ?`);
-    this.probe = db.prepare(`SELECT k, ${content} FROM events WHERE k IN (SELECT value FROM json_each(?))`);
+    const content = 'k, source, id, type, subject, time_ms, data, fp'; // a StoredKey
+    this.byKey = db.prepare(`SELECT ${content} FROM events WHERE k = ?`).raw(true);
+    this.probe = db.prepare(`SELECT ${content} FROM events WHERE k IN (SELECT value FROM json_each(?))`).raw(true);
     this.collisionSeq = db.prepare('SELECT seq FROM collisions WHERE source = ? AND id = ?').pluck();
-    this.bySeq = db.prepare(`SELECT ${content} FROM events WHERE seq = ?`);
+    this.bySeq = db.prepare(`SELECT ${content} FROM events WHERE seq = ?`).raw(true);
     this.insertSubjectRows = hasSubjectRows
       ? db.prepare('INSERT INTO subject_rows (subject, first_seq, n, min_time, max_time, seqs) VALUES (?, ?, ?, ?, ?, ?)')
       : null;
@@ -477,8 +472,8 @@ export class SqliteStore implements Store {
       let stored: Map<number, StoredKey> | null = null;
       if (this.duplicateShare > 0.5 && events.length > 0) {
         stored = new Map();
-        for (const row of this.probe.iterate(JSON.stringify(events.map((e) => e.key))) as Iterable<StoredKey & { k: number }>) {
-          stored.set(row.k, row);
+        for (const row of this.probe.iterate(JSON.stringify(events.map((e) => e.key))) as Iterable<StoredKey>) {
+          stored.set(row[0]!, row);
         }
       }
       for (let i = 0; i < events.length; i++) {
@@ -496,7 +491,7 @@ export class SqliteStore implements Store {
             const fp = e.timeMissing ? TIME_MISSING : TIME_GIVEN;
             const r = this.insert.run(e.key, e.source, e.id, e.type, e.subject, e.timeMs, e.data, fp, ingestedMs);
             this.stored(e, r.lastInsertRowid as number);
-            stored.set(e.key, { source: e.source, id: e.id, type: e.type, subject: e.subject, timeMs: e.timeMs, data: e.data, fp });
+            stored.set(e.key, [e.key, e.source, e.id, e.type, e.subject, e.timeMs, e.data, fp]);
             s = RowStatus.inserted;
           } else s = this.classify(e, hit, ingestedMs);
         }
@@ -516,7 +511,7 @@ export class SqliteStore implements Store {
 
   /** An event whose key is taken: a copy of the stored one (same or other content), or a true hash collision. */
   private classify(e: UsageEvent, hit: StoredKey, ingestedMs: number): RowStatus {
-    if (hit.source === e.source && hit.id === e.id) return sameContent(e, hit) ? RowStatus.duplicate : RowStatus.conflict;
+    if (hit[1] === e.source && hit[2] === e.id) return sameContent(e, hit) ? RowStatus.duplicate : RowStatus.conflict;
     // Another (source, id) with the same 53-bit key: exact dedupe through the collisions table.
     const seq = this.collisionSeq.get(e.source, e.id) as number | undefined;
     if (seq !== undefined) return sameContent(e, this.bySeq.get(seq) as StoredKey) ? RowStatus.duplicate : RowStatus.conflict;

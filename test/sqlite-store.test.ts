@@ -1,0 +1,92 @@
+/**
+ * The SQLite store on its own, with hand-made events: what ingest cannot easily produce, such as two different
+ * (source, id) under one 53-bit key (a hash collision), and the bookkeeping of subject_rows.
+ */
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, describe, test } from 'node:test';
+import Database from 'better-sqlite3';
+import type { UsageEvent } from '../src/core/event.js';
+import { SqliteStore } from '../src/store/sqlite.js';
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'meter-sqlite-store-'));
+after(() => fs.rmSync(dir, { recursive: true, force: true }));
+let n = 0;
+const newStore = () => SqliteStore.open(path.join(dir, `s${n++}.db`));
+
+function ev(id: string, key: number, over: Partial<UsageEvent> = {}): UsageEvent {
+  return { id, source: 'src', type: 'prompt', subject: 'acme', timeMs: 1_790_000_000_000, timeMissing: false, data: '{"tokens":1}', key, ...over };
+}
+
+async function stored(store: SqliteStore): Promise<string[]> {
+  const ids: string[] = [];
+  for await (const e of store.events({ subjects: [], limit: 1000 })) ids.push(`${e.subject}/${e.id}`);
+  return ids.sort();
+}
+
+describe('SQLite store: hash collisions stay exact', () => {
+  test('two events under one key are both stored, and each copy is found again', async () => {
+    const s = newStore();
+    try {
+      const first = await s.writeBatch([ev('a', 7), ev('b', 7), ev('c', 7, { subject: 'globex' })], 0);
+      assert.deepEqual([first.inserted, first.duplicates, first.conflicts], [3, 0, 0]);
+      assert.deepEqual(await stored(s), ['acme/a', 'acme/b', 'globex/c']);
+      // Copies: the same content is a duplicate, other content a conflict, whether the key holder or a collider.
+      const again = await s.writeBatch([ev('b', 7), ev('a', 7), ev('c', 7, { data: '{"tokens":2}' })], 0);
+      assert.deepEqual([...again.status], [1, 1, 2]);
+      // The same through the batch probe, which runs after a batch of mostly duplicates.
+      const probed = await s.writeBatch([ev('c', 7, { subject: 'globex' }), ev('b', 7, { timeMs: 1 }), ev('d', 7), ev('d', 7)], 0);
+      assert.deepEqual([...probed.status], [1, 2, 0, 1]);
+      assert.deepEqual(await stored(s), ['acme/a', 'acme/b', 'acme/d', 'globex/c']);
+    } finally {
+      await s.close();
+    }
+  });
+
+  test('an event without a time matches a copy without a time, whatever the ingestion time', async () => {
+    const s = newStore();
+    try {
+      await s.writeBatch([ev('a', 1, { timeMissing: true, timeMs: 1000 })], 0);
+      const r = await s.writeBatch([ev('a', 1, { timeMissing: true, timeMs: 2000 }), ev('a', 1, { timeMs: 1000 })], 0);
+      assert.deepEqual([...r.status], [1, 2]);
+    } finally {
+      await s.close();
+    }
+  });
+});
+
+describe('SQLite store: subject_rows', () => {
+  test('lists every stored row once per commit, and none of a rolled back batch', async () => {
+    const s = newStore();
+    const file = s.location;
+    try {
+      await s.writeBatch([ev('a', 1), ev('b', 2, { subject: 'globex', timeMs: 5 }), ev('c', 3, { timeMs: 9 })], 0, { commit: false });
+      await s.writeBatch([ev('a', 1), ev('d', 4)], 0);
+      await s.writeBatch([ev('e', 5, { subject: 'globex' })], 0);
+      // A batch that fails (NULL subject breaks a constraint) leaves nothing behind, in events or in subject_rows.
+      await assert.rejects(s.writeBatch([ev('f', 6), ev('g', 7, { subject: null as unknown as string })], 0));
+      assert.deepEqual(
+        (await s.subjects()).map((r) => [r.subject, r.events, r.firstMs, r.lastMs]),
+        [
+          ['acme', 3, 9, 1_790_000_000_000],
+          ['globex', 2, 5, 1_790_000_000_000],
+        ],
+      );
+    } finally {
+      await s.close();
+    }
+    const db = new Database(file, { readonly: true });
+    try {
+      const rows = db.prepare('SELECT subject, n, seqs FROM subject_rows ORDER BY subject, first_seq').raw(true).all();
+      assert.deepEqual(rows, [
+        ['acme', 3, '[1,3,4]'],
+        ['globex', 1, '[2]'],
+        ['globex', 1, '[5]'],
+      ]);
+    } finally {
+      db.close();
+    }
+  });
+});
