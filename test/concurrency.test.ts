@@ -68,7 +68,15 @@ async function fourWriters(w: Workdir, db: string, n: number, batch: number, alr
   const count = d.prepare('SELECT count(*) FROM events').pluck().get();
   const distinct = d.prepare('SELECT count(*) FROM (SELECT DISTINCT source, id FROM events)').pluck().get();
   const sum = d.prepare("SELECT sum(json_extract(data, '$.tokens')) FROM events").pluck().get();
+  // Each writer's subject_rows list its own rows: together, every row once, under its subject.
+  const listed = d
+    .prepare(
+      `SELECT count(*) AS n, count(DISTINCT j.value) AS d, sum(e.subject = p.subject) AS right
+       FROM subject_rows p, json_each(p.seqs) j LEFT JOIN events e ON e.seq = j.value`,
+    )
+    .get();
   d.close();
+  assert.deepEqual(listed, { n, d: n, right: n });
   let expected = 0;
   for (let i = 0; i < n; i++) expected += tokensOf(i);
   assert.deepEqual([count, distinct, sum], [n, n, expected]);
