@@ -198,13 +198,17 @@ export function toColumns(events: UsageEvent[], enc: StringEncoder): EventColumn
     timeMissing: new Uint8Array(n),
     unusable: [],
   };
+  // Most events of a chunk share a source and a type: comparing with the last one is cheaper than a Map look-up.
+  let lastSource = '', lastSourceId = -1, lastType = '', lastTypeId = -1;
   for (let j = 0; j < n; j++) {
     const i = order === null ? j : order[j]!;
     const e = events[i]!;
     c.id[j] = e.id;
     c.data[j] = e.data;
-    c.source[j] = enc.encode(e.source);
-    c.type[j] = enc.encode(e.type);
+    if (e.source !== lastSource || lastSourceId < 0) lastSourceId = enc.encode((lastSource = e.source));
+    c.source[j] = lastSourceId;
+    if (e.type !== lastType || lastTypeId < 0) lastTypeId = enc.encode((lastType = e.type));
+    c.type[j] = lastTypeId;
     c.subject[j] = subjects[i]!;
     c.key[j] = e.key;
     if (c.fingerprint) c.fingerprint[j] = e.fingerprint!;

@@ -119,10 +119,12 @@ function isSpace(b: number): boolean {
   return b === SPACE || b === TAB || b === LF || b === CR;
 }
 
+const INVALID_UTF8 = 'invalid UTF-8 (the input must be UTF-8 text)';
+
 /** Decodes event bytes, reporting invalid UTF-8 instead of silently replacing it. */
 function decode(buf: Buffer): { text: string } | { error: string } {
   const text = buf.toString('utf8');
-  if (text.includes('\uFFFD') && !isUtf8(buf)) return { error: 'invalid UTF-8 (the input must be UTF-8 text)' };
+  if (text.includes('\uFFFD') && !isUtf8(buf)) return { error: INVALID_UTF8 };
   return { text };
 }
 
@@ -165,11 +167,12 @@ class LineSplitter implements Splitter {
   constructor(private readonly max: number) {
     this.pending = new Collector(max);
   }
-  private emit(bytes: Buffer, oversize: boolean, totalLength: number, out: InputItem[]): void {
+  /** One line: bytes[from, to) (no subarray per line: a Buffer view is an allocation on the hottest path). */
+  private emit(bytes: Buffer, oversize: boolean, totalLength: number, out: InputItem[], from = 0, to = bytes.length): void {
     this.line++;
-    let end = bytes.length;
-    if (end > 0 && bytes[end - 1] === CR) end--;
-    let start = 0;
+    let end = to;
+    if (end > from && bytes[end - 1] === CR) end--;
+    let start = from;
     while (start < end && isSpace(bytes[start]!)) start++;
     if (start === end) return;
     if (oversize) {
@@ -181,16 +184,17 @@ class LineSplitter implements Splitter {
       });
       return;
     }
-    const d = decode(bytes.subarray(start, end));
-    if ('error' in d) out.push({ line: this.line, index: null, error: d.error, raw: clip(bytes.toString('utf8', start, end)) });
-    else out.push({ line: this.line, index: null, text: d.text });
+    const text = bytes.toString('utf8', start, end);
+    if (text.includes('\uFFFD') && !isUtf8(bytes.subarray(start, end))) {
+      out.push({ line: this.line, index: null, error: INVALID_UTF8, raw: clip(text) });
+    } else out.push({ line: this.line, index: null, text });
   }
   push(chunk: Buffer, out: InputItem[]): void {
     let pos = 0;
     for (let nl = chunk.indexOf(LF, pos); nl !== -1; nl = chunk.indexOf(LF, pos)) {
       if (this.pending.length === 0 && !this.pending.oversize) {
         if (nl - pos > this.max) this.emit(chunk.subarray(pos, Math.min(nl, pos + MAX_RAW_CHARS)), true, nl - pos, out);
-        else this.emit(chunk.subarray(pos, nl), false, nl - pos, out);
+        else this.emit(chunk, false, nl - pos, out, pos, nl);
       } else {
         this.pending.add(chunk, pos, nl);
         const total = this.pending.length;
