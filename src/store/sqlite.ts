@@ -222,39 +222,49 @@ export function buildAggregateSql(
       `row_number() OVER (${part}ORDER BY v IS NOT NULL DESC, t DESC, seq DESC) AS rn, ` +
       `min(t) OVER (${part}) AS first_t, max(t) OVER (${part}) AS last_t FROM (${inner})) WHERE rn = 1${order}`;
   } else {
-    // Aggregates straight over the rows (no subquery: SQLite caches the parsed JSON of a row between calls).
-    // SUM and AVG are exact: integers summed by SQLite (to 2^63), the rest by meter_dsum in decimal.
-    // A JSON integer SQLite holds as a 64-bit integer (not one past 2^63, which it reads as a double):
-    const int64 = `json_type(data, @vp) = 'integer' AND typeof(data ->> @vp) = 'integer'`;
-    const numeric = `json_type(data, @vp) IN ('integer', 'real', 'text')`;
-    // meter_dsum gets a number's literal text (`->`), so 0.12345678901234567890 and 2^63 keep every digit.
-    const literal = `CASE json_type(data, @vp) WHEN 'text' THEN data ->> @vp ELSE data -> @vp END`;
-    // Integer sums travel as text: exact at any size, and no BigInt for every row read.
-    // In 'fast' mode, a value this cannot sum exactly (a JSON real or string) adds a REAL 0.0, and SQLite's sum of
-    // anything but integers is a REAL: so the sum is an integer exactly when every value was one. (A JSON integer
-    // past 2^63 comes through as a REAL too.) Two JSON look-ups a row.
-    const fastSum = `sum(CASE json_type(data, @vp) WHEN 'integer' THEN data ->> @vp WHEN 'real' THEN 0.0 WHEN 'text' THEN 0.0 END)`;
-    const exact =
-      opts.mode === 'fast'
-        ? // Integers only; the second column says whether the group held anything else (then the query runs again
-          // in 'exact' mode).
-          `CAST(${fastSum} AS TEXT), typeof(${fastSum}) = 'real', 0`
-        : opts.mode === 'exact'
-          ? `CAST(sum(data ->> @vp) FILTER (WHERE ${int64}) AS TEXT), ` +
-            `meter_dsum(${literal}) FILTER (WHERE ${numeric} AND NOT (${int64})), ` +
+    // Each row's group keys and the values the aggregate needs are computed in a subquery, which LIMIT -1 keeps
+    // from being merged into the outer query: then GROUP BY sorts those few columns instead of whole rows with
+    // their JSON (19% faster for 1M rows, hourly by subject and model).
+    // SUM and AVG are exact: integers summed by SQLite (to 2^63), the rest by meter_dsum in decimal. Integer sums
+    // travel as text: exact at any size, and no BigInt for every row read.
+    let values: string[];
+    let agg: string;
+    if (m.aggregation === 'COUNT') {
+      values = [];
+      agg = 'count(*)';
+    } else if (m.aggregation === 'UNIQUE_COUNT') {
+      values = [`${uniqueSql('@vp')} AS u`];
+      agg = 'count(DISTINCT u)';
+    } else if (m.aggregation === 'MIN' || m.aggregation === 'MAX') {
+      values = [`${numericSql('@vp')} AS n`];
+      agg = `${m.aggregation.toLowerCase()}(n)`;
+    } else if (opts.mode === 'fast') {
+      // A value this cannot sum exactly (a JSON real or string) adds a REAL 0.0, and SQLite's sum of anything but
+      // integers is a REAL: so the sum is an integer exactly when every value was one (a JSON integer past 2^63
+      // comes through as a REAL too). The second column says whether the group held anything else: then the query
+      // runs again in 'exact' mode. Two JSON look-ups a row.
+      values = [`CASE json_type(data, @vp) WHEN 'integer' THEN data ->> @vp WHEN 'real' THEN 0.0 WHEN 'text' THEN 0.0 END AS v`];
+      agg = `CAST(sum(v) AS TEXT), typeof(sum(v)) = 'real', 0`;
+    } else {
+      // t: the JSON type; x: the SQL value; j: the JSON text, so that meter_dsum gets a number's literal digits
+      // (0.12345678901234567890 and 2^63 keep every digit).
+      values = ['json_type(data, @vp) AS t', 'data ->> @vp AS x', 'data -> @vp AS j'];
+      const literal = `CASE t WHEN 'text' THEN x ELSE j END`;
+      // A JSON integer SQLite holds as a 64-bit integer (not one past 2^63, which it reads as a double):
+      const int64 = `t = 'integer' AND typeof(x) = 'integer'`;
+      const numeric = `t IN ('integer', 'real', 'text')`;
+      agg =
+        opts.mode === 'exact'
+          ? `CAST(sum(x) FILTER (WHERE ${int64}) AS TEXT), meter_dsum(${literal}) FILTER (WHERE ${numeric} AND NOT (${int64})), ` +
             `count(*) FILTER (WHERE ${int64})`
           : `0, meter_dsum(${literal}) FILTER (WHERE ${numeric}), 0`;
-    const aggs: Record<string, string> = {
-      COUNT: 'count(*)',
-      UNIQUE_COUNT: `count(DISTINCT ${uniqueSql('@vp')})`,
-      SUM: exact,
-      AVG: exact,
-      MIN: `min(${numericSql('@vp')})`,
-      MAX: `max(${numericSql('@vp')})`,
-    };
+    }
+    // The first and last event time are shown only by queries without windows.
+    const times = q.window ? [] : ['time_ms'];
+    const rowCols = [...cols, ...values, ...times];
+    const inner = `SELECT ${rowCols.length ? rowCols.join(', ') : '1'} FROM events${filter} LIMIT -1`;
     sql =
-      // The first and last event time are shown only by queries without windows.
-      `SELECT ${[...cols, aggs[m.aggregation], ...(q.window ? [] : ['min(time_ms)', 'max(time_ms)'])].join(', ')} FROM events${filter}` +
+      `SELECT ${[...keys, agg, ...(q.window ? [] : ['min(time_ms)', 'max(time_ms)'])].join(', ')} FROM (${inner})` +
       `${keys.length ? ' GROUP BY ' + keyList : ''}${order}`;
   }
   return { sql, params, groupCount: q.groupBy.length };
