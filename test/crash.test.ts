@@ -9,7 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Database from 'better-sqlite3';
 import { generateLines } from '../bench/generate.js';
-import { Workdir, TOKENS_AND_COUNT_METERS } from './helpers.js';
+import { subjectRowsListing, Workdir, TOKENS_AND_COUNT_METERS } from './helpers.js';
 
 const EVENTS = 200_000;
 const KILLS = 6;
@@ -95,14 +95,7 @@ function checkStore(label: string): number {
     }
     assert.equal(wrong, 0, `${label}: ${wrong} stored rows are not the first copy of an input event`);
     // subject_rows lists every stored row once, under its own subject, with the right time span.
-    const listed = db
-      .prepare(
-        `SELECT count(*) AS n, count(DISTINCT j.value) AS d, count(e.seq) AS found,
-           sum(e.subject = p.subject AND e.time_ms BETWEEN p.min_time AND p.max_time) AS right
-         FROM subject_rows p, json_each(p.seqs) j LEFT JOIN events e ON e.seq = j.value`,
-      )
-      .get() as { n: number; d: number; found: number; right: number | null };
-    assert.deepEqual(listed, { n, d: n, found: n, right: n === 0 ? null : n }, `${label}: subject_rows does not match the events`);
+    assert.deepEqual(subjectRowsListing(db), { n, d: n, found: n, right: n === 0 ? null : n }, `${label}: subject_rows does not match the events`);
     assert.equal(db.prepare('SELECT coalesce(sum(n), 0) FROM subject_rows').pluck().get(), n, `${label}: subject_rows counts`);
     return n;
   } finally {

@@ -6,25 +6,14 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { MAX_DATA_DEPTH, parseCloudEvent, validateCloudEvent, type EventParse, type EventRules, type UsageEvent } from '../src/core/event.js';
 import { formatRfc3339, parseRfc3339 } from '../src/core/time.js';
+import { event } from './helpers.js';
 
 const NOW = Date.UTC(2026, 10, 28, 12, 0, 0, 0);
 const RULES: EventRules = { requireTime: false, nowMs: NOW };
 
+/** helpers' event, with this file's id and source. */
 function base(over: Record<string, unknown> = {}): Record<string, unknown> {
-  const ev: Record<string, unknown> = {
-    specversion: '1.0',
-    id: 'chatcmpl-1',
-    source: 'api',
-    type: 'prompt',
-    subject: 'acme',
-    time: '2026-11-01T10:00:00Z',
-    data: { tokens: 10, model: 'gpt-4o' },
-  };
-  for (const [k, v] of Object.entries(over)) {
-    if (v === undefined) delete ev[k];
-    else ev[k] = v;
-  }
-  return ev;
+  return event({ id: 'chatcmpl-1', source: 'api', ...over });
 }
 
 function parse(over: Record<string, unknown> = {}, rules: EventRules = RULES): EventParse {

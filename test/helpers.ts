@@ -9,6 +9,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after } from 'node:test';
 import zlib from 'node:zlib';
+import type Database from 'better-sqlite3';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const BIN = path.join(ROOT, 'bin', 'meter');
@@ -117,6 +118,21 @@ export function line(over: Record<string, unknown> = {}): string {
 /** Parses CSV text without quotes in cells into rows (tests keep their cells simple or check quoting directly). */
 export function csvRows(text: string): string[][] {
   return text.trimEnd().split('\n').map((l) => l.split(','));
+}
+
+/**
+ * What a store's subject_rows list, against its events: n entries, d distinct seqs, found (seqs that are stored
+ * rows) and right (rows listed under their own subject, inside the list's time span; null for no entries). A
+ * whole store has n = d = found = right = its number of events.
+ */
+export function subjectRowsListing(db: Database.Database): { n: number; d: number; found: number; right: number | null } {
+  return db
+    .prepare(
+      `SELECT count(*) AS n, count(DISTINCT j.value) AS d, count(e.seq) AS found,
+         sum(e.subject = p.subject AND e.time_ms BETWEEN p.min_time AND p.max_time) AS right
+       FROM subject_rows p, json_each(p.seqs) j LEFT JOIN events e ON e.seq = j.value`,
+    )
+    .get() as { n: number; d: number; found: number; right: number | null };
 }
 
 /** Workdirs that are removed when the test file ends: `const workdir = workdirs();` then `workdir('name')`. */

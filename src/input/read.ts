@@ -121,11 +121,10 @@ function isSpace(b: number): boolean {
 
 const INVALID_UTF8 = 'invalid UTF-8 (the input must be UTF-8 text)';
 
-/** Decodes event bytes, reporting invalid UTF-8 instead of silently replacing it. */
-function decode(buf: Buffer): { text: string } | { error: string } {
-  const text = buf.toString('utf8');
-  if (text.includes('\uFFFD') && !isUtf8(buf)) return { error: INVALID_UTF8 };
-  return { text };
+/** Decodes event bytes buf[start, end); null for invalid UTF-8, which is reported instead of silently replaced. */
+function decode(buf: Buffer, start = 0, end = buf.length): string | null {
+  const text = buf.toString('utf8', start, end);
+  return text.includes('\uFFFD') && !isUtf8(buf.subarray(start, end)) ? null : text;
 }
 
 /** Collects the bytes of one element up to a size limit. */
@@ -184,10 +183,9 @@ class LineSplitter implements Splitter {
       });
       return;
     }
-    const text = bytes.toString('utf8', start, end);
-    if (text.includes('\uFFFD') && !isUtf8(bytes.subarray(start, end))) {
-      out.push({ line: this.line, index: null, error: INVALID_UTF8, raw: clip(text) });
-    } else out.push({ line: this.line, index: null, text });
+    const text = decode(bytes, start, end);
+    if (text === null) out.push({ line: this.line, index: null, error: INVALID_UTF8, raw: clip(bytes.toString('utf8', start, end)) });
+    else out.push({ line: this.line, index: null, text });
   }
   push(chunk: Buffer, out: InputItem[]): void {
     let pos = 0;
@@ -243,9 +241,9 @@ class ValueSplitter implements Splitter {
       out.push({ ...base, error: `event too large: more than ${this.max} bytes (see --max-event-size)`, raw: clip(bytes.toString('utf8')) });
       return;
     }
-    const d = decode(bytes);
-    if ('error' in d) out.push({ ...base, error: d.error, raw: clip(bytes.toString('utf8')) });
-    else out.push({ ...base, text: d.text });
+    const text = decode(bytes);
+    if (text === null) out.push({ ...base, error: INVALID_UTF8, raw: clip(bytes.toString('utf8')) });
+    else out.push({ ...base, text });
   }
   private begin(): void {
     this.collecting = true;

@@ -317,6 +317,11 @@ type StoredKey = [k: number | null, source: string, id: string, type: string, su
 /** The `fp` column of a row: whether its event had a time (since version 2), else a content fingerprint. */
 const TIME_GIVEN = 0, TIME_MISSING = 1;
 
+/** The `fp` column of a new row. */
+function timeColumn(e: UsageEvent): number {
+  return e.timeMissing ? TIME_MISSING : TIME_GIVEN;
+}
+
 /** Whether a copy has the content (type, subject, time, data) of the stored event. */
 function sameContent(e: UsageEvent, [, , , type, subject, timeMs, data, fp]: StoredKey): boolean {
   if (fp !== TIME_GIVEN && fp !== TIME_MISSING) return fp === fingerprintOf(e); // a version 1 row
@@ -492,18 +497,14 @@ export class SqliteStore implements Store {
         const e = events[i]!;
         let s: RowStatus;
         if (stored === null) {
-          const r = this.insert.run(e.key, e.source, e.id, e.type, e.subject, e.timeMs, e.data, e.timeMissing ? TIME_MISSING : TIME_GIVEN, ingestedMs);
-          if (r.changes === 1) {
-            this.stored(e, r.lastInsertRowid as number);
-            s = RowStatus.inserted;
-          } else s = this.classify(e, this.byKey.get(e.key) as StoredKey, ingestedMs);
+          s = this.insertRow(e, e.key, ingestedMs) !== null
+            ? RowStatus.inserted
+            : this.classify(e, this.byKey.get(e.key) as StoredKey, ingestedMs);
         } else {
           const hit = stored.get(e.key);
           if (hit === undefined) {
-            const fp = e.timeMissing ? TIME_MISSING : TIME_GIVEN;
-            const r = this.insert.run(e.key, e.source, e.id, e.type, e.subject, e.timeMs, e.data, fp, ingestedMs);
-            this.stored(e, r.lastInsertRowid as number);
-            stored.set(e.key, [e.key, e.source, e.id, e.type, e.subject, e.timeMs, e.data, fp]);
+            this.insertRow(e, e.key, ingestedMs);
+            stored.set(e.key, [e.key, e.source, e.id, e.type, e.subject, e.timeMs, e.data, timeColumn(e)]);
             s = RowStatus.inserted;
           } else s = this.classify(e, hit, ingestedMs);
         }
@@ -527,10 +528,20 @@ export class SqliteStore implements Store {
     // Another (source, id) with the same 53-bit key: exact dedupe through the collisions table.
     const seq = this.collisionSeq.get(e.source, e.id) as number | undefined;
     if (seq !== undefined) return sameContent(e, this.bySeq.get(seq) as StoredKey) ? RowStatus.duplicate : RowStatus.conflict;
-    const row = this.insert.run(null, e.source, e.id, e.type, e.subject, e.timeMs, e.data, e.timeMissing ? TIME_MISSING : TIME_GIVEN, ingestedMs);
-    this.insertCollision.run(e.source, e.id, row.lastInsertRowid);
-    this.stored(e, row.lastInsertRowid as number);
+    this.insertCollision.run(e.source, e.id, this.insertRow(e, null, ingestedMs));
     return RowStatus.inserted;
+  }
+
+  /**
+   * Inserts an event under `key` (null: a hash collision, found through `collisions`); its seq, or null when the
+   * key is taken. An inserted row is noted for subject_rows.
+   */
+  private insertRow(e: UsageEvent, key: number | null, ingestedMs: number): number | null {
+    const r = this.insert.run(key, e.source, e.id, e.type, e.subject, e.timeMs, e.data, timeColumn(e), ingestedMs);
+    if (r.changes !== 1) return null;
+    const seq = r.lastInsertRowid as number;
+    this.stored(e, seq);
+    return seq;
   }
 
   /** Notes a row the open transaction stored, for subject_rows. */
