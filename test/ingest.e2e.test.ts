@@ -654,10 +654,13 @@ describe('output and options', { concurrency: 4 }, () => {
     w.write('e.ndjson', [
       line({ id: 'o1', source: 'test', subject: 'acme', time: new Date(1_790_000_000_000).toISOString(), data: { tokens: 5 } }),
       line({ id: 'n1', source: 'test', subject: 'acme', data: { tokens: 100 } }),
+      // Other content than the stored o2 (compared through its version 1 fingerprint): a conflict, o2 stays.
+      line({ id: 'o2', source: 'test', subject: 'globex', time: new Date(1_790_000_100_000).toISOString(), data: { tokens: 8 } }),
     ]);
     const ing = await run(w, ['ingest', 'e.ndjson', '--json'], 0);
     assert.equal(JSON.parse(ing.stdout).inserted, 1);
     assert.equal(JSON.parse(ing.stdout).duplicates, 1);
+    assert.equal(JSON.parse(ing.stdout).conflicts, 1);
     assert.deepEqual(await total('acme'), [105]);
     assert.deepEqual(await total('globex'), [7]);
     const after = new Database(w.path('meter.db'), { readonly: true });

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { validateCloudEvent, type UsageEvent } from '../src/core/event.js';
-import { fromColumns, StringDecoder, StringEncoder, subjectOrder, toColumns } from '../src/ingest/parse.js';
+import { ChunkBuilder, fromColumns, StringDecoder, StringEncoder, subjectOrder, toColumns } from '../src/ingest/parse.js';
 import { event } from './helpers.js';
 
 const rules = { requireTime: false, nowMs: 1_790_000_000_000 };
@@ -25,17 +25,17 @@ describe('subject order of a chunk', () => {
       ev({ id: '5', subject: 'a' }),
     ];
     const ids = new Int32Array([0, 1, 0, 2, 1]); // b=0, a=1, c=2
-    assert.deepEqual([...subjectOrder(events, ids)!], [0, 2, 1, 4, 3]);
+    assert.deepEqual([...subjectOrder(events.map((e) => e.key), ids)!], [0, 2, 1, 4, 3]);
   });
 
   test('copies of one event under one subject keep their order (the first copy is stored)', () => {
     const events = [ev({ id: 'x', subject: 'b', data: { tokens: 1 } }), ev({ id: 'y', subject: 'a' }), ev({ id: 'x', subject: 'b', data: { tokens: 2 } })];
-    assert.deepEqual([...subjectOrder(events, new Int32Array([0, 1, 0]))!], [0, 2, 1]);
+    assert.deepEqual([...subjectOrder(events.map((e) => e.key), new Int32Array([0, 1, 0]))!], [0, 2, 1]);
   });
 
   test('copies of one event under different subjects leave the chunk in input order', () => {
     const events = [ev({ id: 'x', subject: 'b' }), ev({ id: 'y', subject: 'a' }), ev({ id: 'x', subject: 'a' })];
-    assert.equal(subjectOrder(events, new Int32Array([0, 1, 1])), null);
+    assert.equal(subjectOrder(events.map((e) => e.key), new Int32Array([0, 1, 1])), null);
   });
 });
 
@@ -60,5 +60,20 @@ describe('columns', () => {
       const back = fromColumns(toColumns(events, enc), dec);
       for (const e of back) assert.equal(e.subject, `s${e.id.slice(1)}`);
     }
+  });
+
+  test('a chunk cut at a commit: the first part is a prefix of the input, the rest follows with its own order', () => {
+    const enc = new StringEncoder(), dec = new StringDecoder();
+    const b = new ChunkBuilder(enc);
+    const events = ['b', 'a', 'b', 'c', 'a'].map((subject, i) => ev({ id: String(i), subject }));
+    events[3]!.unusable = [1];
+    for (const e of events) b.add(e);
+    b.read = 5;
+    const first = fromColumns(b.finish(3), dec);
+    assert.deepEqual(first.map((e) => e.id), ['0', '2', '1']);
+    assert.deepEqual([b.events, b.read], [2, 0]);
+    const rest = fromColumns(b.finish(), dec);
+    assert.deepEqual(rest.map((e) => [e.id, e.subject, e.unusable]), [['4', 'a', undefined], ['3', 'c', [1]]]);
+    assert.equal(b.events, 0);
   });
 });

@@ -36,10 +36,14 @@ describe('SQLite store: hash collisions stay exact', () => {
       // Copies: the same content is a duplicate, other content a conflict, whether the key holder or a collider.
       const again = await s.writeBatch([ev('b', 7), ev('a', 7), ev('c', 7, { data: '{"tokens":2}' })], 0);
       assert.deepEqual([...again.status], [1, 1, 2]);
-      // The same through the batch probe, which runs after a batch of mostly duplicates.
-      const probed = await s.writeBatch([ev('c', 7, { subject: 'globex' }), ev('b', 7, { timeMs: 1 }), ev('d', 7), ev('d', 7)], 0);
-      assert.deepEqual([...probed.status], [1, 2, 0, 1]);
-      assert.deepEqual(await stored(s), ['acme/a', 'acme/b', 'acme/d', 'globex/c']);
+      // In a batch that also inserts: a collider's copy, another time, a new collider and its copy, a copy of the
+      // key holder with other data.
+      const mixed = await s.writeBatch(
+        [ev('c', 7, { subject: 'globex' }), ev('b', 7, { timeMs: 1 }), ev('d', 7), ev('d', 7), ev('e', 8), ev('a', 7, { data: null })],
+        0,
+      );
+      assert.deepEqual([...mixed.status], [1, 2, 0, 1, 0, 2]);
+      assert.deepEqual(await stored(s), ['acme/a', 'acme/b', 'acme/d', 'acme/e', 'globex/c']);
     } finally {
       await s.close();
     }

@@ -15,11 +15,18 @@ export interface RejectRecord {
   raw: string;
 }
 
-/** What parsing a run of items gives: events to store (sorted by key), rejects, and how many inputs were read. */
+/** A chunk as the writer sees it: events to store (in subject order), rejects, and how many inputs were read. */
 export interface ParsedChunk {
   events: UsageEvent[];
   rejects: RejectRecord[];
   read: number;
+}
+
+/** Where EventParser puts what it parses: accepted events, rejects, and how many inputs were read. */
+export interface ParseSink {
+  rejects: RejectRecord[];
+  read: number;
+  add(e: UsageEvent): void;
 }
 
 export class EventParser {
@@ -31,11 +38,11 @@ export class EventParser {
     this.checked = meters.map((meter, index) => ({ index, meter })).filter((m) => m.meter.valueProperty !== undefined);
   }
 
-  private reject(out: ParsedChunk, file: string, line: number, index: number | null, error: string, raw: string): void {
+  private reject(out: ParseSink, file: string, line: number, index: number | null, error: string, raw: string): void {
     out.rejects.push(index === null ? { file, line, error, raw: clip(raw) } : { file, line, index, error, raw: clip(raw) });
   }
 
-  private accept(out: ParsedChunk, file: string, line: number, index: number | null, value: unknown, text: string): void {
+  private accept(out: ParseSink, file: string, line: number, index: number | null, value: unknown, text: string): void {
     out.read++;
     const r = validateCloudEvent(value, this.rules, text);
     if (!r.ok) {
@@ -46,12 +53,11 @@ export class EventParser {
     for (const { index: i, meter } of this.checked) {
       if (meter.eventType === e.type && !meterCanUse(meter, e.dataValue)) (e.unusable ??= []).push(i);
     }
-    e.dataValue = undefined; // (not `delete`: that would turn every event into a slow dictionary object)
-    out.events.push(e);
+    out.add(e);
   }
 
   /** Parses items into `out`. */
-  parse(file: string, items: InputItem[], out: ParsedChunk): void {
+  parse(file: string, items: InputItem[], out: ParseSink): void {
     for (const item of items) {
       if (isProblem(item)) {
         out.read++;
@@ -79,22 +85,23 @@ export class EventParser {
 /**
  * The order in which a chunk's events are stored: by subject (stable: one subject's events keep their input
  * order), so that a store lays one subject's rows out together, for one-subject queries. `subjects` holds each
- * event's subject as a dictionary id. Copies of one (source, id) under one subject keep their order, so the first
- * copy is still the one stored; for a chunk with copies under different subjects (a conflict), null: input order.
+ * event's subject as a dictionary id, `keys` its dedupe key. Copies of one (source, id) under one subject keep
+ * their order, so the first copy is still the one stored; for a chunk with copies under different subjects (a
+ * conflict), null: input order.
  */
-export function subjectOrder(events: UsageEvent[], subjects: Int32Array): Uint32Array | null {
-  const n = events.length;
+export function subjectOrder(keys: ArrayLike<number>, subjects: ArrayLike<number>): Uint32Array | null {
+  const n = keys.length;
   // Key -> subject of its first copy, in an open-addressing table (no allocation per event).
   let size = 16;
   while (size < 2 * n) size *= 2;
-  const keys = new Float64Array(size).fill(-1);
+  const table = new Float64Array(size).fill(-1);
   const keySubject = new Int32Array(size);
   for (let i = 0; i < n; i++) {
-    const k = events[i]!.key;
+    const k = keys[i]!;
     let h = (k >>> 0) & (size - 1);
-    while (keys[h] !== -1 && keys[h] !== k) h = (h + 1) & (size - 1);
-    if (keys[h] === -1) {
-      keys[h] = k;
+    while (table[h] !== -1 && table[h] !== k) h = (h + 1) & (size - 1);
+    if (table[h] === -1) {
+      table[h] = k;
       keySubject[h] = subjects[i]!;
     } else if (keySubject[h] !== subjects[i]) return null;
   }
@@ -180,43 +187,104 @@ export interface EventColumns {
   unusable: Array<[number, number[]]>;
 }
 
-export function toColumns(events: UsageEvent[], enc: StringEncoder): EventColumns {
-  const n = events.length;
-  enc.begin();
-  const subjects = new Int32Array(n);
-  for (let i = 0; i < n; i++) subjects[i] = enc.encode(events[i]!.subject);
-  const order = subjectOrder(events, subjects);
-  const c: Omit<EventColumns, 'strings'> = {
-    id: new Array<string>(n),
-    data: new Array<string | null>(n),
-    source: new Int32Array(n),
-    type: new Int32Array(n),
-    subject: new Int32Array(n),
-    key: new Float64Array(n),
-    fingerprint: n > 0 && events[0]!.fingerprint !== undefined ? new Float64Array(n) : null,
-    timeMs: new Float64Array(n),
-    timeMissing: new Uint8Array(n),
-    unusable: [],
-  };
+/**
+ * Fills the columns of one chunk as events are accepted, so that an event's objects (the parsed JSON, the event)
+ * die young: only its id and data strings live until the chunk is posted. Holding thousands of event objects
+ * alive instead made garbage collection copy them, in the thread that is the bottleneck.
+ */
+export class ChunkBuilder implements ParseSink {
+  rejects: RejectRecord[] = [];
+  read = 0;
+  private readonly id: string[] = [];
+  private readonly data: Array<string | null> = [];
+  private readonly source: number[] = [];
+  private readonly type: number[] = [];
+  private readonly subject: number[] = [];
+  private readonly key: number[] = [];
+  private readonly fingerprint: number[] = [];
+  private readonly timeMs: number[] = [];
+  private readonly timeMissing: number[] = [];
+  private unusable: Array<[number, number[]]> = [];
   // Most events of a chunk share a source and a type: comparing with the last one is cheaper than a Map look-up.
-  let lastSource = '', lastSourceId = -1, lastType = '', lastTypeId = -1;
-  for (let j = 0; j < n; j++) {
-    const i = order === null ? j : order[j]!;
-    const e = events[i]!;
-    c.id[j] = e.id;
-    c.data[j] = e.data;
-    if (e.source !== lastSource || lastSourceId < 0) lastSourceId = enc.encode((lastSource = e.source));
-    c.source[j] = lastSourceId;
-    if (e.type !== lastType || lastTypeId < 0) lastTypeId = enc.encode((lastType = e.type));
-    c.type[j] = lastTypeId;
-    c.subject[j] = subjects[i]!;
-    c.key[j] = e.key;
-    if (c.fingerprint) c.fingerprint[j] = e.fingerprint!;
-    c.timeMs[j] = e.timeMs;
-    c.timeMissing[j] = e.timeMissing ? 1 : 0;
-    if (e.unusable) c.unusable.push([j, e.unusable]);
+  private lastSource = '';
+  private lastSourceId = -1;
+  private lastType = '';
+  private lastTypeId = -1;
+
+  /** Starts a chunk: a full dictionary starts afresh here (see StringEncoder.begin). */
+  constructor(private readonly enc: StringEncoder) {
+    enc.begin();
   }
-  return { ...c, strings: enc.take() };
+
+  get events(): number {
+    return this.id.length;
+  }
+
+  add(e: UsageEvent): void {
+    const i = this.id.length;
+    this.id.push(e.id);
+    this.data.push(e.data);
+    if (e.source !== this.lastSource || this.lastSourceId < 0) this.lastSourceId = this.enc.encode((this.lastSource = e.source));
+    this.source.push(this.lastSourceId);
+    if (e.type !== this.lastType || this.lastTypeId < 0) this.lastTypeId = this.enc.encode((this.lastType = e.type));
+    this.type.push(this.lastTypeId);
+    this.subject.push(this.enc.encode(e.subject));
+    this.key.push(e.key);
+    if (e.fingerprint !== undefined) this.fingerprint.push(e.fingerprint);
+    this.timeMs.push(e.timeMs);
+    this.timeMissing.push(e.timeMissing ? 1 : 0);
+    if (e.unusable) this.unusable.push([i, e.unusable]);
+  }
+
+  /**
+   * The columns of the chunk's first `n` events (all by default), in subject order, with the strings added to
+   * the dictionary meanwhile. The rest stays, for the next call (the dictionary does not start afresh for it), and
+   * the rejects and the count of inputs read go with this part.
+   */
+  finish(n = this.id.length): EventColumns {
+    const order = subjectOrder(n === this.key.length ? this.key : this.key.slice(0, n), n === this.subject.length ? this.subject : this.subject.slice(0, n));
+    const at = order === null ? (j: number) => j : (j: number) => order[j]!;
+    const id = new Array<string>(n), data = new Array<string | null>(n);
+    const source = new Int32Array(n), type = new Int32Array(n), subject = new Int32Array(n);
+    const key = new Float64Array(n), timeMs = new Float64Array(n), timeMissing = new Uint8Array(n);
+    const fingerprint = this.fingerprint.length === this.id.length && n > 0 ? new Float64Array(n) : null;
+    const position = order === null ? null : new Uint32Array(n);
+    for (let j = 0; j < n; j++) {
+      const i = at(j);
+      if (position) position[i] = j;
+      id[j] = this.id[i]!;
+      data[j] = this.data[i]!;
+      source[j] = this.source[i]!;
+      type[j] = this.type[i]!;
+      subject[j] = this.subject[i]!;
+      key[j] = this.key[i]!;
+      if (fingerprint) fingerprint[j] = this.fingerprint[i]!;
+      timeMs[j] = this.timeMs[i]!;
+      timeMissing[j] = this.timeMissing[i]!;
+    }
+    const unusable: Array<[number, number[]]> = [];
+    const rest: Array<[number, number[]]> = [];
+    for (const [i, m] of this.unusable) {
+      if (i < n) unusable.push([position ? position[i]! : i, m]);
+      else rest.push([i - n, m]);
+    }
+    this.unusable = rest;
+    const all = n === this.id.length;
+    for (const column of [this.id, this.data, this.source, this.type, this.subject, this.key, this.fingerprint, this.timeMs, this.timeMissing]) {
+      if (all) column.length = 0;
+      else column.splice(0, n);
+    }
+    this.rejects = [];
+    this.read = 0;
+    return { id, data, source, type, subject, key, fingerprint, timeMs, timeMissing, unusable, strings: this.enc.take() };
+  }
+}
+
+/** The columns of a run of events (as the parse worker builds them event by event). */
+export function toColumns(events: UsageEvent[], enc: StringEncoder): EventColumns {
+  const b = new ChunkBuilder(enc);
+  for (const e of events) b.add(e);
+  return b.finish();
 }
 
 /** The buffers of a chunk that can be moved rather than copied to the writer. */

@@ -6,7 +6,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import type { Meter } from '../core/meter.js';
 import { openInput, readItems } from '../input/read.js';
-import { EventParser, StringEncoder, toColumns, transferList, type EventColumns, type ParsedChunk, type RejectRecord } from './parse.js';
+import { ChunkBuilder, EventParser, StringEncoder, transferList, type EventColumns, type RejectRecord } from './parse.js';
 
 /** What the main thread hands the worker. */
 export interface WorkerInput {
@@ -46,19 +46,17 @@ port.on('message', (m: { kind: 'credit' }) => {
 let posted = 0;
 const strings = new StringEncoder();
 
-async function post(chunk: ParsedChunk): Promise<void> {
-  const room = input.batchSize - (posted % input.batchSize);
-  if (chunk.events.length > room) {
-    // Split in input order: what a commit holds is always a prefix of the input.
-    await post({ events: chunk.events.slice(0, room), rejects: chunk.rejects, read: chunk.read });
-    await post({ events: chunk.events.slice(room), rejects: [], read: 0 });
-    return;
+/** Posts the chunk's events (or, when a commit falls within them, those up to it: a prefix of the input). */
+async function post(chunk: ChunkBuilder): Promise<void> {
+  while (chunk.events > 0 || chunk.read > 0) {
+    const n = Math.min(chunk.events, input.batchSize - (posted % input.batchSize));
+    posted += n;
+    while (credits <= 0) await new Promise<void>((resolve) => (wake = resolve));
+    credits--;
+    const { rejects, read } = chunk;
+    const columns = chunk.finish(n);
+    port.postMessage({ kind: 'chunk', columns, rejects, read } satisfies WorkerMessage, transferList(columns));
   }
-  posted += chunk.events.length;
-  while (credits <= 0) await new Promise<void>((resolve) => (wake = resolve));
-  credits--;
-  const columns = toColumns(chunk.events, strings);
-  port.postMessage({ kind: 'chunk', columns, rejects: chunk.rejects, read: chunk.read } satisfies WorkerMessage, transferList(columns));
 }
 
 async function run(): Promise<void> {
@@ -67,14 +65,14 @@ async function run(): Promise<void> {
   try {
     for (const file of input.inputs) {
       current = file;
-      let chunk: ParsedChunk = { events: [], rejects: [], read: 0 };
+      let chunk = new ChunkBuilder(strings);
       for await (const items of readItems(file, openInput(file), { maxEventBytes: input.maxEventBytes })) {
         // Cut the items into chunks of about chunkSize events.
         for (let i = 0; i < items.length; i += input.chunkSize) {
           parser.parse(file, i === 0 && items.length <= input.chunkSize ? items : items.slice(i, i + input.chunkSize), chunk);
-          if (chunk.events.length + chunk.rejects.length >= input.chunkSize) {
+          if (chunk.events + chunk.rejects.length >= input.chunkSize) {
             await post(chunk);
-            chunk = { events: [], rejects: [], read: 0 };
+            chunk = new ChunkBuilder(strings);
           }
         }
       }

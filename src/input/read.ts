@@ -71,7 +71,7 @@ export function checkInputs(names: string[]): void {
  * its own stdin: a worker blocked reading fd 0 itself could not be stopped by Ctrl-C while the pipe is idle.)
  */
 export function openInput(name: string): Readable {
-  return name === STDIN_NAME ? process.stdin : fs.createReadStream(name, { highWaterMark: 1 << 20 });
+  return name === STDIN_NAME ? process.stdin : fs.createReadStream(name, { highWaterMark: 1 << 18 });
 }
 
 const GZIP_MAGIC_0 = 0x1f, GZIP_MAGIC_1 = 0x8b;

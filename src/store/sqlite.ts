@@ -8,7 +8,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { fingerprintOf, type UsageEvent } from '../core/event.js';
+import { contentFingerprint, fingerprintOf, type UsageEvent } from '../core/event.js';
 import { Decimal, numericValue } from '../core/decimal.js';
 import { StoreError } from '../errors.js';
 import { windowKeySql, type WindowDialect } from './sql-dialect.js';
@@ -322,6 +322,24 @@ function timeColumn(e: UsageEvent): number {
   return e.timeMissing ? TIME_MISSING : TIME_GIVEN;
 }
 
+/**
+ * Every event is written with this one statement. A new (source, id) is inserted. A key already taken by an
+ * exact copy (same source, id and content, as sameContent decides) changes nothing: SQLite compares the stored
+ * row itself, so a re-ingested event costs no row read into JavaScript. Any other event whose key is taken (a copy
+ * with other content, a true hash collision) gets an update that changes nothing (SET k = k), which tells
+ * writeBatch to look at it (classify): rare, and it leaves the stored row as it was.
+ */
+const UPSERT = `INSERT INTO events (k, source, id, type, subject, time_ms, data, fp, ingested_ms)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (k) DO UPDATE SET k = events.k WHERE NOT (
+  events.source = excluded.source AND events.id = excluded.id AND events.type = excluded.type
+  AND events.subject = excluded.subject AND events.data IS excluded.data
+  AND CASE events.fp
+    WHEN ${TIME_GIVEN} THEN excluded.fp = ${TIME_GIVEN} AND events.time_ms = excluded.time_ms
+    WHEN ${TIME_MISSING} THEN excluded.fp = ${TIME_MISSING}
+    ELSE events.fp = meter_fp(excluded.type, excluded.subject, iif(excluded.fp = ${TIME_MISSING}, NULL, excluded.time_ms), excluded.data)
+  END)`;
+
 /** Whether a copy has the content (type, subject, time, data) of the stored event. */
 function sameContent(e: UsageEvent, [, , , type, subject, timeMs, data, fp]: StoredKey): boolean {
   if (fp !== TIME_GIVEN && fp !== TIME_MISSING) return fp === fingerprintOf(e); // a version 1 row
@@ -335,9 +353,9 @@ export class SqliteStore implements Store {
   /** Copies are compared by content (see sameContent). */
   readonly needsFingerprints = false;
   private readonly db: Database.Database;
-  private readonly insert: Database.Statement;
   private readonly insertCollision: Database.Statement;
-  private readonly probe: Database.Statement;
+  private readonly upsert: Database.Statement;
+  private readonly maxSeqOf: Database.Statement;
   private readonly byKey: Database.Statement;
   private readonly collisionSeq: Database.Statement;
   private readonly bySeq: Database.Statement;
@@ -354,14 +372,12 @@ export class SqliteStore implements Store {
   ) {
     this.location = file;
     this.db = db;
-    this.insert = db.prepare(
-      `INSERT INTO events (k, source, id, type, subject, time_ms, data, fp, ingested_ms)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
-    );
+    this.registerFunctions();
+    this.upsert = db.prepare(UPSERT);
+    this.maxSeqOf = db.prepare('SELECT max(seq) FROM events').pluck();
     this.insertCollision = db.prepare('INSERT INTO collisions (source, id, seq) VALUES (?, ?, ?)');
     const content = 'k, source, id, type, subject, time_ms, data, fp'; // a StoredKey
     this.byKey = db.prepare(`SELECT ${content} FROM events WHERE k = ?`).raw(true);
-    this.probe = db.prepare(`SELECT ${content} FROM events WHERE k IN (SELECT value FROM json_each(?))`).raw(true);
     this.collisionSeq = db.prepare('SELECT seq FROM collisions WHERE source = ? AND id = ?').pluck();
     this.bySeq = db.prepare(`SELECT ${content} FROM events WHERE seq = ?`).raw(true);
     this.insertSubjectRows = hasSubjectRows
@@ -439,12 +455,14 @@ export class SqliteStore implements Store {
       throw describeSqliteError(file, e);
     }
     // A version 1 store opened read-only is read as it is: through its index on (subject, time_ms).
-    const store = new SqliteStore(file, db, version >= 2);
-    store.registerFunctions();
-    return store;
+    return new SqliteStore(file, db, version >= 2);
   }
 
   private registerFunctions(): void {
+    // The content fingerprint of version 1 rows (see UPSERT).
+    this.db.function('meter_fp', { deterministic: true }, (type: unknown, subject: unknown, time: unknown, data: unknown) =>
+      contentFingerprint(type as string, subject as string, time as number | null, data as string | null),
+    );
     this.db.function('meter_num', { deterministic: true }, (v: unknown) => numericValue(v));
     // Exact decimal sum of the values SQLite cannot sum exactly: reals, numeric strings (from their text), and
     // integers past 2^63 (as BigInt). Result: "sum count".
@@ -469,14 +487,13 @@ export class SqliteStore implements Store {
   /** True while a transaction opened by writeBatch({commit: false}) is open. */
   private inTransaction = false;
 
-  /** Share of duplicates in the last batch: above one half, the next batch is probed before inserting. */
-  private duplicateShare = 0;
+  /** The largest seq when the open transaction began, and since: a row with a larger one is new. */
+  private maxSeq = 0;
 
   /**
    * Writes a batch inside the open transaction (opening one when none is), and commits when `commit` is set.
-   * New events cost one insert, whose UNIQUE key check is the dedupe. When the previous batch was mostly
-   * duplicates (a log ingested again), the batch's keys are first looked up in one statement instead, so a
-   * re-sent event costs one index probe and no failed insert.
+   * Each event costs one statement (UPSERT): a new event is inserted, an exact copy of a stored one changes
+   * nothing, and only the rare rest (copies with other content, hash collisions) is looked at again here.
    */
   async writeBatch(events: UsageEvent[], ingestedMs: number, opts: { commit?: boolean } = {}): Promise<WriteOutcome> {
     const status = new Uint8Array(events.length);
@@ -485,29 +502,15 @@ export class SqliteStore implements Store {
       if (!this.inTransaction) {
         this.db.exec('BEGIN IMMEDIATE');
         this.inTransaction = true;
-      }
-      let stored: Map<number, StoredKey> | null = null;
-      if (this.duplicateShare > 0.5 && events.length > 0) {
-        stored = new Map();
-        for (const row of this.probe.iterate(JSON.stringify(events.map((e) => e.key))) as Iterable<StoredKey>) {
-          stored.set(row[0]!, row);
-        }
+        // Under the write lock: no other process adds rows until the commit.
+        this.maxSeq = (this.maxSeqOf.get() as number | null) ?? 0;
       }
       for (let i = 0; i < events.length; i++) {
         const e = events[i]!;
-        let s: RowStatus;
-        if (stored === null) {
-          s = this.insertRow(e, e.key, ingestedMs) !== null
-            ? RowStatus.inserted
-            : this.classify(e, this.byKey.get(e.key) as StoredKey, ingestedMs);
-        } else {
-          const hit = stored.get(e.key);
-          if (hit === undefined) {
-            this.insertRow(e, e.key, ingestedMs);
-            stored.set(e.key, [e.key, e.source, e.id, e.type, e.subject, e.timeMs, e.data, timeColumn(e)]);
-            s = RowStatus.inserted;
-          } else s = this.classify(e, hit, ingestedMs);
-        }
+        const seq = this.insertRow(e, e.key, ingestedMs);
+        const s = seq === null
+          ? this.classify(e, this.byKey.get(e.key) as StoredKey, ingestedMs)
+          : seq === 0 ? RowStatus.duplicate : RowStatus.inserted;
         status[i] = s;
         if (s === RowStatus.inserted) inserted++;
         else if (s === RowStatus.duplicate) duplicates++;
@@ -518,7 +521,6 @@ export class SqliteStore implements Store {
       this.rollback();
       throw describeSqliteError(this.location, e);
     }
-    this.duplicateShare = events.length ? (duplicates + conflicts) / events.length : 0;
     return { inserted, duplicates, conflicts, status };
   }
 
@@ -528,18 +530,22 @@ export class SqliteStore implements Store {
     // Another (source, id) with the same 53-bit key: exact dedupe through the collisions table.
     const seq = this.collisionSeq.get(e.source, e.id) as number | undefined;
     if (seq !== undefined) return sameContent(e, this.bySeq.get(seq) as StoredKey) ? RowStatus.duplicate : RowStatus.conflict;
-    this.insertCollision.run(e.source, e.id, this.insertRow(e, null, ingestedMs));
+    this.insertCollision.run(e.source, e.id, this.insertRow(e, null, ingestedMs)!);
     return RowStatus.inserted;
   }
 
   /**
-   * Inserts an event under `key` (null: a hash collision, found through `collisions`); its seq, or null when the
-   * key is taken. An inserted row is noted for subject_rows.
+   * Writes an event under `key` (null: a hash collision, found through `collisions`, never taken) through UPSERT:
+   * its new seq (noted for subject_rows), 0 for an exact copy of the stored event, or null for any other event
+   * whose key is taken. UPSERT leaves last_insert_rowid alone when it finds the key taken, so only a seq past the
+   * largest one so far is a new row.
    */
   private insertRow(e: UsageEvent, key: number | null, ingestedMs: number): number | null {
-    const r = this.insert.run(key, e.source, e.id, e.type, e.subject, e.timeMs, e.data, timeColumn(e), ingestedMs);
-    if (r.changes !== 1) return null;
+    const r = this.upsert.run(key, e.source, e.id, e.type, e.subject, e.timeMs, e.data, timeColumn(e), ingestedMs);
+    if (r.changes === 0) return 0;
     const seq = r.lastInsertRowid as number;
+    if (seq <= this.maxSeq) return null;
+    this.maxSeq = seq;
     this.stored(e, seq);
     return seq;
   }
