@@ -2,7 +2,7 @@
  * Meters in OpenMeter's config format (the `meters:` list of its config.yaml) and their validation, free of I/O.
  * Validation collects every problem of every meter, each naming the meter's slug and the field.
  */
-import { parse as parseYaml } from 'yaml';
+import { createRequire } from 'node:module';
 import { ConfigError } from '../errors.js';
 import { numericValue } from './decimal.js';
 
@@ -144,7 +144,8 @@ export function validateMeters(raw: unknown, file: string): Meter[] {
 export function parseMeterConfig(text: string, file: string): Meter[] {
   let doc: unknown;
   try {
-    doc = parseYaml(text);
+    // Loaded here, not at start: most commands (and the ingest worker, which imports this module) need no YAML.
+    doc = (createRequire(import.meta.url)('yaml') as typeof import('yaml')).parse(text);
   } catch (e) {
     throw new ConfigError(file, [`not valid YAML: ${(e as Error).message.split('\n')[0]}`]);
   }

@@ -1,5 +1,6 @@
 /** Aligned tables for people, with numbers right-aligned; colour only on a TTY and never with NO_COLOR. */
-import Table from 'cli-table3';
+import { createRequire } from 'node:module';
+import type Table from 'cli-table3';
 import { Decimal } from '../core/decimal.js';
 import type { QueryResult } from '../core/query.js';
 import type { Sink } from './sink.js';
@@ -17,9 +18,13 @@ export function terminalSafe(text: string): string {
   return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
+// Loaded when a table is drawn: commands that print none (ingest, CSV and JSON output) start faster without it.
+let TableClass: typeof Table | undefined;
+
 /** A table of plain cells; `right` lists the columns to right-align. Cells are made terminal-safe. */
 export function makeTable(head: string[], right: number[], color: boolean): Table.Table {
-  const table = new Table({
+  TableClass ??= createRequire(import.meta.url)('cli-table3') as typeof Table;
+  const table = new TableClass({
     head,
     colAligns: head.map((_, i) => (right.includes(i) ? 'right' : 'left')),
     style: { head: color ? ['bold'] : [], border: [], compact: true },
