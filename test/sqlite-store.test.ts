@@ -49,6 +49,25 @@ describe('SQLite store: hash collisions stay exact', () => {
     }
   });
 
+  test('copies and conflicts write nothing: the stored rows and the file stay as they were', async () => {
+    const s = newStore();
+    try {
+      await s.writeBatch([ev('a', 1), ev('b', 2), ev('c', 2)], 0);
+      const reader = new Database(s.location, { readonly: true });
+      try {
+        const version = () => reader.pragma('data_version', { simple: true });
+        const before = version();
+        const r = await s.writeBatch([ev('a', 1), ev('a', 1, { data: '{"tokens":9}' }), ev('b', 2, { subject: 'globex' }), ev('c', 2)], 0);
+        assert.deepEqual([...r.status], [1, 2, 2, 1]);
+        assert.equal(version(), before, 'a batch of copies and conflicts changed the store');
+      } finally {
+        reader.close();
+      }
+    } finally {
+      await s.close();
+    }
+  });
+
   test('an event without a time matches a copy without a time, whatever the ingestion time', async () => {
     const s = newStore();
     try {

@@ -326,19 +326,20 @@ function timeColumn(e: UsageEvent): number {
  * Every event is written with this one statement. A new (source, id) is inserted. A key already taken by an
  * exact copy (same source, id and content, as sameContent decides) changes nothing: SQLite compares the stored
  * row itself, so a re-ingested event costs no row read into JavaScript. Any other event whose key is taken (a copy
- * with other content, a true hash collision) gets an update that changes nothing (SET k = k), which tells
- * writeBatch to look at it (classify): rare, and it leaves the stored row as it was.
+ * with other content, a true hash collision) changes nothing either, but calls meter_taken(), which tells
+ * writeBatch to look at it (classify). The update's condition is never true: the stored row is never rewritten.
  */
 const UPSERT = `INSERT INTO events (k, source, id, type, subject, time_ms, data, fp, ingested_ms)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (k) DO UPDATE SET k = events.k WHERE NOT (
+ON CONFLICT (k) DO UPDATE SET k = events.k WHERE CASE WHEN
   events.source = excluded.source AND events.id = excluded.id AND events.type = excluded.type
   AND events.subject = excluded.subject AND events.data IS excluded.data
   AND CASE events.fp
     WHEN ${TIME_GIVEN} THEN excluded.fp = ${TIME_GIVEN} AND events.time_ms = excluded.time_ms
     WHEN ${TIME_MISSING} THEN excluded.fp = ${TIME_MISSING}
     ELSE events.fp = meter_fp(excluded.type, excluded.subject, iif(excluded.fp = ${TIME_MISSING}, NULL, excluded.time_ms), excluded.data)
-  END)`;
+  END
+THEN 0 ELSE meter_taken() END`;
 
 /** Whether a copy has the content (type, subject, time, data) of the stored event. */
 function sameContent(e: UsageEvent, [, , , type, subject, timeMs, data, fp]: StoredKey): boolean {
@@ -355,7 +356,6 @@ export class SqliteStore implements Store {
   private readonly db: Database.Database;
   private readonly insertCollision: Database.Statement;
   private readonly upsert: Database.Statement;
-  private readonly maxSeqOf: Database.Statement;
   private readonly byKey: Database.Statement;
   private readonly collisionSeq: Database.Statement;
   private readonly bySeq: Database.Statement;
@@ -374,7 +374,7 @@ export class SqliteStore implements Store {
     this.db = db;
     this.registerFunctions();
     this.upsert = db.prepare(UPSERT);
-    this.maxSeqOf = db.prepare('SELECT max(seq) FROM events').pluck();
+
     this.insertCollision = db.prepare('INSERT INTO collisions (source, id, seq) VALUES (?, ?, ?)');
     const content = 'k, source, id, type, subject, time_ms, data, fp'; // a StoredKey
     this.byKey = db.prepare(`SELECT ${content} FROM events WHERE k = ?`).raw(true);
@@ -459,6 +459,11 @@ export class SqliteStore implements Store {
   }
 
   private registerFunctions(): void {
+    // Not deterministic: called for its effect, once per event that UPSERT finds under a taken key.
+    this.db.function('meter_taken', { deterministic: false }, () => {
+      this.taken++;
+      return 0;
+    });
     // The content fingerprint of version 1 rows (see UPSERT).
     this.db.function('meter_fp', { deterministic: true }, (type: unknown, subject: unknown, time: unknown, data: unknown) =>
       contentFingerprint(type as string, subject as string, time as number | null, data as string | null),
@@ -487,8 +492,8 @@ export class SqliteStore implements Store {
   /** True while a transaction opened by writeBatch({commit: false}) is open. */
   private inTransaction = false;
 
-  /** The largest seq when the open transaction began, and since: a row with a larger one is new. */
-  private maxSeq = 0;
+  /** Events UPSERT found under a key taken by another event or other content (see UPSERT). */
+  private taken = 0;
 
   /**
    * Writes a batch inside the open transaction (opening one when none is), and commits when `commit` is set.
@@ -502,8 +507,6 @@ export class SqliteStore implements Store {
       if (!this.inTransaction) {
         this.db.exec('BEGIN IMMEDIATE');
         this.inTransaction = true;
-        // Under the write lock: no other process adds rows until the commit.
-        this.maxSeq = (this.maxSeqOf.get() as number | null) ?? 0;
       }
       for (let i = 0; i < events.length; i++) {
         const e = events[i]!;
@@ -537,15 +540,13 @@ export class SqliteStore implements Store {
   /**
    * Writes an event under `key` (null: a hash collision, found through `collisions`, never taken) through UPSERT:
    * its new seq (noted for subject_rows), 0 for an exact copy of the stored event, or null for any other event
-   * whose key is taken. UPSERT leaves last_insert_rowid alone when it finds the key taken, so only a seq past the
-   * largest one so far is a new row.
+   * whose key is taken (UPSERT called meter_taken).
    */
   private insertRow(e: UsageEvent, key: number | null, ingestedMs: number): number | null {
+    const taken = this.taken;
     const r = this.upsert.run(key, e.source, e.id, e.type, e.subject, e.timeMs, e.data, timeColumn(e), ingestedMs);
-    if (r.changes === 0) return 0;
+    if (r.changes === 0) return this.taken === taken ? 0 : null;
     const seq = r.lastInsertRowid as number;
-    if (seq <= this.maxSeq) return null;
-    this.maxSeq = seq;
     this.stored(e, seq);
     return seq;
   }
