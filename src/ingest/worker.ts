@@ -3,7 +3,7 @@
  * the main thread writes to the store. Chunks are posted with credit-based flow control, so a slow store never
  * lets parsed events pile up in memory.
  */
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort } from 'node:worker_threads';
 import type { Meter } from '../core/meter.js';
 import { openInput, readItems } from '../input/read.js';
 import { ChunkBuilder, EventParser, StringEncoder, transferList, type EventColumns, type RejectRecord } from './parse.js';
@@ -17,6 +17,8 @@ export interface WorkerInput {
   /** Compute event fingerprints (Store.needsFingerprints). */
   fingerprints: boolean;
   maxEventBytes: number;
+  /** Events in the first chunk, and in each later one. */
+  firstChunkSize: number;
   chunkSize: number;
   /** Events per transaction (see IngestOptions.batchSize). */
   batchSize: number;
@@ -30,8 +32,9 @@ export type WorkerMessage =
   | { kind: 'done' }
   | { kind: 'error'; file: string; message: string; code?: string };
 
-const input = workerData as WorkerInput;
 const port = parentPort!;
+// The worker may start before the command knows what to ingest (see prestart.ts): its input comes first.
+const input = await new Promise<WorkerInput>((resolve) => port.once('message', (m: { kind: 'start'; input: WorkerInput }) => resolve(m.input)));
 let credits = input.credits;
 let wake: (() => void) | null = null;
 port.on('message', (m: { kind: 'credit' }) => {
@@ -62,17 +65,20 @@ async function post(chunk: ChunkBuilder): Promise<void> {
 async function run(): Promise<void> {
   const parser = new EventParser({ requireTime: input.requireTime, nowMs: input.nowMs, fingerprints: input.fingerprints }, input.meters);
   let current = '';
+  let size = input.firstChunkSize;
   try {
     for (const file of input.inputs) {
       current = file;
       let chunk = new ChunkBuilder(strings);
       for await (const items of readItems(file, openInput(file), { maxEventBytes: input.maxEventBytes })) {
-        // Cut the items into chunks of about chunkSize events.
-        for (let i = 0; i < items.length; i += input.chunkSize) {
-          parser.parse(file, i === 0 && items.length <= input.chunkSize ? items : items.slice(i, i + input.chunkSize), chunk);
-          if (chunk.events + chunk.rejects.length >= input.chunkSize) {
+        // Cut the items into chunks of about `size` events.
+        for (let i = 0, end = 0; i < items.length; i = end) {
+          end = Math.min(items.length, i + size);
+          parser.parse(file, i === 0 && end === items.length ? items : items.slice(i, end), chunk);
+          if (chunk.events + chunk.rejects.length >= size) {
             await post(chunk);
             chunk = new ChunkBuilder(strings);
+            size = input.chunkSize;
           }
         }
       }
