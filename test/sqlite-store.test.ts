@@ -80,6 +80,35 @@ describe('SQLite store: hash collisions stay exact', () => {
   });
 });
 
+describe('SQLite store: sources and types written into statements', () => {
+  test('hostile, long and many sources and types are stored exactly, and their copies found again', async () => {
+    const odd = ["'", "''", "') OR 1=1 --", "x'; DROP TABLE events; --", 'é ü 中文 😀', '\u2028', '\ud800', 'a\nb', '?', ':name', 'x'.repeat(500)];
+    // More pairs than get their own statement (16), each used twice in a row and once more later.
+    const pairs = [...odd.map((v) => [v, 'prompt']), ...odd.map((v) => ['src', v]), ...Array.from({ length: 10 }, (_, i) => [`s${i}`, `t${i}`])];
+    const events = pairs.flatMap(([source, type], i) => [ev(`a${i}`, 1000 + 2 * i, { source, type }), ev(`b${i}`, 1001 + 2 * i, { source, type })]);
+    const s = newStore();
+    try {
+      const first = await s.writeBatch([...events, events[0]!], 0);
+      assert.equal(first.inserted, events.length);
+      assert.equal(first.duplicates, 1);
+      const again = await s.writeBatch([...events].reverse(), 0);
+      assert.equal(again.duplicates, events.length);
+      const conflict = await s.writeBatch([{ ...events[5]!, type: 'other' }], 0);
+      assert.equal(conflict.conflicts, 1);
+      const stored: Array<[string, string]> = [];
+      for await (const e of s.events({ subjects: [], limit: 10_000 })) stored.push([e.source, e.type]);
+      // Exactly what a bound parameter stores (a lone surrogate comes back as replacement characters).
+      const bound = new Database(':memory:');
+      const roundTrip = bound.prepare('SELECT ?').pluck();
+      const expected = events.map((e) => [e.source, e.type].map((v) => roundTrip.get(v) as string));
+      bound.close();
+      assert.deepEqual(stored.sort(), expected.sort());
+    } finally {
+      await s.close();
+    }
+  });
+});
+
 describe('SQLite store: subject_rows', () => {
   test('lists every stored row once per commit, and none of a rolled back batch', async () => {
     const s = newStore();
