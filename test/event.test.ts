@@ -64,6 +64,23 @@ describe('a valid event', () => {
     assert.deepEqual(e.dataValue, { tokens: 10, model: 'gpt-4o' });
   });
 
+  test('numbers JSON.parse would round keep every digit of the text, flat or nested', () => {
+    const text = (data: string) => JSON.stringify(base({ data: 0 })).replace('"data":0', `"data":${data}`);
+    const cases: Array<[string, string]> = [
+      ['{"tokens":9007199254740993,"model":"m"}', '{"tokens":9007199254740993,"model":"m"}'],
+      ['{"usage":{"tokens":12345678901234567890}}', '{"usage":{"tokens":12345678901234567890}}'],
+      ['{"cost":0.12345678901234567}', '{"cost":0.12345678901234567}'],
+      ['{"tokens":999999999999999,"model":"m"}', '{"tokens":999999999999999,"model":"m"}'],
+      // Plain numbers: the data is written out again (whitespace and number forms normalised).
+      ['{ "tokens" : 1.0, "order": "12345678901234567" }', '{"tokens":1,"order":"12345678901234567"}'],
+    ];
+    for (const [data, stored] of cases) {
+      const r = parseCloudEvent(text(data), RULES);
+      assert.ok(r.ok, data);
+      assert.equal(r.event.data, stored);
+    }
+  });
+
   test('data null or absent is stored as null', () => {
     for (const over of [{ data: null }, { data: undefined }]) {
       const e = ok(over);

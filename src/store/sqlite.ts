@@ -427,15 +427,20 @@ export class SqliteStore implements Store {
         db = new Database(image, { readonly: true });
       }
       db.pragma(`busy_timeout = ${opts.busyTimeoutMs ?? 60_000}`);
-      // Before anything that writes (even journal_mode changes the file header): is this our store?
-      version = db.pragma('user_version', { simple: true }) as number;
+      // Before anything that writes (even journal_mode changes the file header): is this our store? The version
+      // and the tables are read in one statement, so from one state of the file: another meter creating the store
+      // at this moment is seen either before its schema or after it, never half-way.
+      const head = db
+        .prepare("SELECT user_version, (SELECT count(*) FROM sqlite_schema WHERE name NOT LIKE 'sqlite_%') FROM pragma_user_version")
+        .raw(true)
+        .get() as [number, number];
+      version = head[0];
       if (version > SCHEMA_VERSION) {
         throw new StoreError(`${file}: store schema version ${version} is newer than this meter (${SCHEMA_VERSION}); upgrade meter`);
       }
-      if (version === 0) {
-        // A SQLite file of something else: never add our tables to it.
-        const tables = db.prepare("SELECT count(*) FROM sqlite_schema WHERE name NOT LIKE 'sqlite_%'").pluck().get() as number;
-        if (tables > 0) throw new StoreError(`${file}: not a meter store (a SQLite database with other tables); use another --db`);
+      // A SQLite file of something else: never add our tables to it.
+      if (version === 0 && head[1] > 0) {
+        throw new StoreError(`${file}: not a meter store (a SQLite database with other tables); use another --db`);
       }
       // 64 KiB pages: fewer, larger B-tree pages make random key inserts and scans cheaper (takes effect on a new file).
       if (!exists) db.pragma('page_size = 65536');
