@@ -10,7 +10,7 @@ import { describe, test } from 'node:test';
 import zlib from 'node:zlib';
 import Database from 'better-sqlite3';
 import { contentFingerprint, eventKey } from '../src/core/event.js';
-import { TOKENS_AND_COUNT_METERS, Workdir, event, line, type RunResult } from './helpers.js';
+import { BIN, TOKENS_AND_COUNT_METERS, Workdir, event, line, type RunResult } from './helpers.js';
 
 interface Row {
   source: string;
@@ -158,6 +158,19 @@ describe('input forms', { concurrency: 4 }, () => {
     const g = await run(w, ['ingest', '--json'], 0, { input: zlib.gzipSync(line({ id: 'd' }) + '\n') });
     assert.deepEqual(counts(g), c(1, 1, 0, 0, 0));
     assert.deepEqual(rows(w).map((x) => x.id), ['a', 'b', 'c', 'd']);
+    w.remove();
+  });
+
+  test('stdin redirected from a file, and from a shell pipe, is read whole (read directly, not through the writer)', () => {
+    const w = new Workdir('stdin-direct');
+    const n = 12_000; // more than a few chunks
+    w.write('e.ndjson', Array.from({ length: n }, (_, i) => line({ id: `e${i}`, data: { tokens: 1 } })));
+    const fromFile = spawnSync('sh', ['-c', `"${process.execPath}" "${BIN}" ingest - --json < e.ndjson`], { cwd: w.dir, encoding: 'utf8' });
+    assert.equal(fromFile.status, 0, fromFile.stderr);
+    assert.equal(JSON.parse(fromFile.stdout).inserted, n);
+    const fromPipe = spawnSync('sh', ['-c', `cat e.ndjson | "${process.execPath}" "${BIN}" ingest --db p.db --json`], { cwd: w.dir, encoding: 'utf8' });
+    assert.equal(fromPipe.status, 0, fromPipe.stderr);
+    assert.equal(JSON.parse(fromPipe.stdout).inserted, n);
     w.remove();
   });
 

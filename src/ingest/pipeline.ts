@@ -6,7 +6,7 @@
 import type { UsageEvent } from '../core/event.js';
 import type { Meter } from '../core/meter.js';
 import { InputError } from '../errors.js';
-import { STDIN_NAME } from '../input/read.js';
+import { STDIN_NAME, stdinMode } from '../input/read.js';
 import { RowStatus, type Store } from '../store/store.js';
 import { fromColumns, StringDecoder, type ParsedChunk, type RejectRecord } from './parse.js';
 import { takeParseWorker } from './prestart.js';
@@ -59,6 +59,8 @@ export async function ingest(store: Store, o: IngestOptions): Promise<IngestSumm
     unusable: Object.fromEntries(o.meters.filter((m) => m.valueProperty).map((m) => [m.slug, 0])),
     elapsedMs: 0, eventsPerSec: 0, interrupted: false,
   };
+  // Stdin that the worker cannot read itself (a terminal) is forwarded from this thread's stdin.
+  const forwardsStdin = o.inputs.includes(STDIN_NAME) && stdinMode() === 'forwarded';
   const workerData: WorkerInput = {
     inputs: o.inputs,
     meters: o.meters,
@@ -66,15 +68,15 @@ export async function ingest(store: Store, o: IngestOptions): Promise<IngestSumm
     nowMs: started,
     fingerprints: store.needsFingerprints,
     maxEventBytes: o.maxEventBytes,
+    stdin: forwardsStdin ? 'forwarded' : 'direct',
     firstChunkSize: FIRST_CHUNK_SIZE,
     chunkSize: CHUNK_SIZE,
     batchSize: o.batchSize,
     credits: CREDITS,
   };
-  const readsStdin = o.inputs.includes(STDIN_NAME);
   const worker = takeParseWorker();
   worker.postMessage({ kind: 'start', input: workerData });
-  if (readsStdin) process.stdin.pipe(worker.stdin!);
+  if (forwardsStdin) process.stdin.pipe(worker.stdin!);
   let sinceCommit = 0;
   const strings = new StringDecoder();
 
@@ -139,7 +141,7 @@ export async function ingest(store: Store, o: IngestOptions): Promise<IngestSumm
     worker.on('exit', () => queue.then(() => finish(s.interrupted ? null : new Error('the parse worker stopped unexpectedly'))));
     if (o.signal?.aborted) onAbort();
   });
-  if (readsStdin) {
+  if (forwardsStdin) {
     process.stdin.unpipe(worker.stdin!);
     process.stdin.destroy();
   }

@@ -5,7 +5,7 @@
  */
 import { parentPort } from 'node:worker_threads';
 import type { Meter } from '../core/meter.js';
-import { openInput, readItems } from '../input/read.js';
+import { openInput, readItems, type StdinMode } from '../input/read.js';
 import { ChunkBuilder, EventParser, StringEncoder, transferList, type EventColumns, type RejectRecord } from './parse.js';
 
 /** What the main thread hands the worker. */
@@ -17,6 +17,8 @@ export interface WorkerInput {
   /** Compute event fingerprints (Store.needsFingerprints). */
   fingerprints: boolean;
   maxEventBytes: number;
+  /** How to read `-` (see StdinMode). */
+  stdin: StdinMode;
   /** Events in the first chunk, and in each later one. */
   firstChunkSize: number;
   chunkSize: number;
@@ -70,7 +72,7 @@ async function run(): Promise<void> {
     for (const file of input.inputs) {
       current = file;
       let chunk = new ChunkBuilder(strings);
-      for await (const items of readItems(file, openInput(file), { maxEventBytes: input.maxEventBytes })) {
+      for await (const items of readItems(file, openInput(file, input.stdin), { maxEventBytes: input.maxEventBytes })) {
         // Cut the items into chunks of about `size` events.
         for (let i = 0, end = 0; i < items.length; i = end) {
           end = Math.min(items.length, i + size);

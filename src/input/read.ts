@@ -4,6 +4,7 @@
  * pretty-printed objects (a first line holding only `{`). Memory is bounded by the largest event, not the input.
  */
 import fs from 'node:fs';
+import net from 'node:net';
 import { isUtf8 } from 'node:buffer';
 import { Readable } from 'node:stream';
 import zlib from 'node:zlib';
@@ -67,11 +68,29 @@ export function checkInputs(names: string[]): void {
 }
 
 /**
- * Opens an input by name: `-` is stdin. (In the parse worker, process.stdin is the pipe the main thread feeds from
- * its own stdin: a worker blocked reading fd 0 itself could not be stopped by Ctrl-C while the pipe is idle.)
+ * How the parse worker reads stdin: a pipe, socket or file it reads itself, from fd 0 (a pipe without blocking,
+ * so stopping the worker while the pipe is idle still works); anything else (a terminal) through process.stdin,
+ * which in the worker is a stream the main thread feeds from its own stdin. Reading a pipe directly spares the
+ * main thread, busy writing, from forwarding every chunk: a piped 1M-event log went from about 7.1 to 4 s.
  */
-export function openInput(name: string): Readable {
-  return name === STDIN_NAME ? process.stdin : fs.createReadStream(name, { highWaterMark: 1 << 18 });
+export type StdinMode = 'direct' | 'forwarded';
+
+/** The StdinMode of this process's stdin. */
+export function stdinMode(): StdinMode {
+  try {
+    const st = fs.fstatSync(0);
+    return st.isFIFO() || st.isSocket() || st.isFile() ? 'direct' : 'forwarded';
+  } catch {
+    return 'forwarded';
+  }
+}
+
+/** Opens an input by name: `-` is stdin (see StdinMode). */
+export function openInput(name: string, stdin: StdinMode = 'forwarded'): Readable {
+  if (name !== STDIN_NAME) return fs.createReadStream(name, { highWaterMark: 1 << 18 });
+  if (stdin === 'forwarded') return process.stdin;
+  if (fs.fstatSync(0).isFile()) return fs.createReadStream('', { fd: 0, autoClose: false, highWaterMark: 1 << 18 });
+  return new net.Socket({ fd: 0, readable: true, writable: false });
 }
 
 const GZIP_MAGIC_0 = 0x1f, GZIP_MAGIC_1 = 0x8b;
