@@ -60,7 +60,9 @@ export async function ingest(store: Store, o: IngestOptions): Promise<IngestSumm
     elapsedMs: 0, eventsPerSec: 0, interrupted: false,
   };
   // Stdin that the worker cannot read itself (a terminal) is forwarded from this thread's stdin.
-  const forwardsStdin = o.inputs.includes(STDIN_NAME) && stdinMode() === 'forwarded';
+  const readsStdin = o.inputs.includes(STDIN_NAME);
+  const stdin = readsStdin ? stdinMode() : 'forwarded';
+  const forwardsStdin = readsStdin && stdin === 'forwarded';
   const workerData: WorkerInput = {
     inputs: o.inputs,
     meters: o.meters,
@@ -68,7 +70,7 @@ export async function ingest(store: Store, o: IngestOptions): Promise<IngestSumm
     nowMs: started,
     fingerprints: store.needsFingerprints,
     maxEventBytes: o.maxEventBytes,
-    stdin: forwardsStdin ? 'forwarded' : 'direct',
+    stdin,
     firstChunkSize: FIRST_CHUNK_SIZE,
     chunkSize: CHUNK_SIZE,
     batchSize: o.batchSize,
