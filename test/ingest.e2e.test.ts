@@ -636,7 +636,7 @@ describe('output and options', { concurrency: 4 }, () => {
     w.remove();
   });
 
-  test('a version 1 store (subject index) is read as it is, and upgraded by the next ingest', async () => {
+  test('a version 1 store (subject index) is read as it is, and upgraded to version 3 by the next ingest', async () => {
     const w = new Workdir('schema-v1');
     const v1 = new Database(w.path('meter.db'));
     v1.exec(`CREATE TABLE events (seq INTEGER PRIMARY KEY, k INTEGER, source TEXT NOT NULL, id TEXT NOT NULL,
@@ -678,7 +678,9 @@ describe('output and options', { concurrency: 4 }, () => {
     assert.deepEqual(await total('globex'), [7]);
     const after = new Database(w.path('meter.db'), { readonly: true });
     try {
-      assert.equal(after.pragma('user_version', { simple: true }), 2);
+      assert.equal(after.pragma('user_version', { simple: true }), 3);
+      // The fingerprints of version 1 became what fp holds since version 2: the events had a time.
+      assert.deepEqual(after.prepare("SELECT id, fp FROM events WHERE id LIKE 'o%' ORDER BY id").raw(true).all(), [['o1', 0], ['o2', 0]]);
       assert.equal(after.prepare("SELECT count(*) FROM sqlite_master WHERE name = 'events_subject_time'").pluck().get(), 0);
       assert.deepEqual(after.prepare('SELECT subject, n FROM subject_rows ORDER BY subject, first_seq').raw(true).all(), [
         ['acme', 1],
@@ -688,6 +690,50 @@ describe('output and options', { concurrency: 4 }, () => {
     } finally {
       after.close();
     }
+    w.remove();
+  });
+});
+
+describe('schema version 2 -> 3', () => {
+  test('a version 2 store gets canonical data at its next ingest: re-sent spellings of stored events are duplicates', async () => {
+    const w = new Workdir('schema-v2');
+    w.write('meter.yaml', TOKENS_AND_COUNT_METERS);
+    w.write('first.ndjson', [line({ id: 'a', subject: 'acme', data: { tokens: 1 } })]);
+    await run(w, ['ingest', 'first.ndjson', '-q'], 0);
+    // What version 2 stored for events whose data it did not make canonical.
+    const v2 = new Database(w.path('meter.db'));
+    const spelled = ['{"tokens":2.0,"tokens":9}', '{"tokens":1e3,"model":"gpt\\u002d4o"}', '{ "tokens" : 0.50 }'];
+    const ids = ['b', 'c', 'd'];
+    const seq = v2.prepare('SELECT max(seq) FROM events').pluck().get() as number;
+    const copy = v2.prepare(
+      `INSERT INTO events (k, source, id, type, subject, time_ms, data, fp, ingested_ms)
+       SELECT ?, source, ?, type, subject, time_ms, ?, fp, ingested_ms FROM events WHERE seq = ?`,
+    );
+    spelled.forEach((data, i) => copy.run(eventKey('test', ids[i]!), ids[i], data, seq));
+    v2.exec(`INSERT INTO subject_rows SELECT subject, seq, 1, time_ms, time_ms, json_array(seq) FROM events WHERE id IN ('b','c','d');
+      PRAGMA user_version = 2;`);
+    v2.close();
+    const time = (JSON.parse(w.read('first.ndjson').trim()) as { time: string }).time;
+    w.write('again.ndjson', [
+      line({ id: 'b', subject: 'acme', time, data: { tokens: 2 } }),
+      line({ id: 'c', subject: 'acme', time, data: { tokens: 1000, model: 'gpt-4o' } }),
+      line({ id: 'd', subject: 'acme', time, data: { tokens: 0.5 } }),
+    ]);
+    const ing = JSON.parse((await run(w, ['ingest', 'again.ndjson', '--json'], 0)).stdout) as { inserted: number; duplicates: number; conflicts: number };
+    assert.deepEqual([ing.inserted, ing.duplicates, ing.conflicts], [0, 3, 0]);
+    const after = new Database(w.path('meter.db'), { readonly: true });
+    try {
+      assert.equal(after.pragma('user_version', { simple: true }), 3);
+      assert.deepEqual(after.prepare("SELECT data FROM events WHERE id IN ('b','c','d') ORDER BY id").pluck().all(), [
+        '{"tokens":2}',
+        '{"tokens":1000,"model":"gpt-4o"}',
+        '{"tokens":0.5}',
+      ]);
+    } finally {
+      after.close();
+    }
+    const q = JSON.parse((await run(w, ['query', '-m', 'tokens', '--format', 'json'], 0)).stdout) as { data: Array<{ value: number }> };
+    assert.deepEqual(q.data.map((r) => r.value), [1003.5]);
     w.remove();
   });
 });

@@ -9,6 +9,8 @@ import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import Database from 'better-sqlite3';
 import type { UsageEvent } from '../src/core/event.js';
+import type { Meter } from '../src/core/meter.js';
+import type { MeterQuery } from '../src/store/store.js';
 import { SqliteStore } from '../src/store/sqlite.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'meter-sqlite-store-'));
@@ -139,6 +141,98 @@ describe('SQLite store: subject_rows', () => {
       ]);
     } finally {
       db.close();
+    }
+  });
+});
+
+describe('SQLite store: exact values (issue "Exact everywhere")', () => {
+  const meter = (aggregation: Meter['aggregation'], groupBy: Meter['groupBy'] = []): Meter => ({
+    slug: 'm', eventType: 'prompt', aggregation, valueProperty: aggregation === 'COUNT' ? undefined : '$.v', groupBy,
+  });
+  const query = (m: Meter, over: Partial<MeterQuery> = {}): MeterQuery => ({
+    meter: m, window: null, subjects: [], groupBy: m.groupBy.map((g) => ({ key: g.key, path: g.path })), filters: [], perSubject: true, ...over,
+  });
+  async function values(s: SqliteStore, q: MeterQuery): Promise<Array<[string | null, ...string[], string | null]>> {
+    const out: Array<[string | null, ...string[], string | null]> = [];
+    for await (const r of s.aggregate(q)) out.push([r.subject, ...r.groups, r.value]);
+    return out;
+  }
+  let k = 1000;
+  const data = (subject: string, d: string) => ev(`x${k}`, k++, { subject, data: d });
+
+  test('MIN and MAX follow the exact decimal order, never a double comparison; LATEST shows the exact value', async () => {
+    const s = newStore();
+    try {
+      // Values equal as doubles, in random order, with the extreme among them.
+      const big = ['9223372036854775807', '"9223372036854775808"', '9223372036854775806', '"9223372036854775807.5"'];
+      const small = ['-9223372036854775808', '"-9223372036854775809"', '-9223372036854775807'];
+      const shuffled = [...big, ...small].sort(() => Math.random() - 0.5);
+      await s.writeBatch(shuffled.map((v) => data('acme', `{"v":${v}}`)), 0);
+      assert.deepEqual(await values(s, query(meter('MAX'))), [['acme', '9223372036854775808']]);
+      assert.deepEqual(await values(s, query(meter('MIN'))), [['acme', '-9223372036854775809']]);
+      // Decimals past double precision, and numeric strings in other spellings (printed canonical).
+      await s.writeBatch([data('globex', '{"v":0.1000000000000000000001}'), data('globex', '{"v":"0.10000000000000000000010"}'), data('globex', '{"v":"1e-1"}')], 0);
+      assert.deepEqual(await values(s, query(meter('MAX'), { subjects: ['globex'] })), [['globex', '0.1000000000000000000001']]);
+      assert.deepEqual(await values(s, query(meter('MIN'), { subjects: ['globex'] })), [['globex', '0.1']]);
+      // LATEST: all at one time: the later stored wins, shown exactly.
+      assert.deepEqual(await values(s, query(meter('LATEST'), { subjects: ['globex'] })), [['globex', '0.1']]);
+      await s.writeBatch([data('initech', '{"v":"12345678901234567890.50"}')], 0);
+      assert.deepEqual(await values(s, query(meter('LATEST'), { subjects: ['initech'] })), [['initech', '12345678901234567890.5']]);
+    } finally {
+      await s.close();
+    }
+  });
+
+  test('numbers group and count by value: 2, 2.0 and "2" are one value, "2.0" is another', async () => {
+    const s = newStore();
+    try {
+      // Stored data is canonical (ingest makes it so): 2.0 arrives as 2. Strings keep their spelling.
+      await s.writeBatch([data('a', '{"v":2,"t":1}'), data('a', '{"v":"2","t":1}'), data('a', '{"v":"2.0","t":10000000000000000000001}'), data('a', '{"v":true,"t":0.5}')], 0);
+      assert.deepEqual(await values(s, query(meter('UNIQUE_COUNT'))), [['a', '3']]);
+      const byT = query(meter('COUNT', [{ key: 't', path: '$.t' }]));
+      assert.deepEqual(await values(s, byT), [['a', '0.5', '1'], ['a', '1', '2'], ['a', '10000000000000000000001', '1']]);
+      assert.deepEqual(await values(s, { ...byT, filters: [{ dimension: byT.groupBy[0]!, value: '10000000000000000000001' }] }), [
+        ['a', '10000000000000000000001', '1'],
+      ]);
+    } finally {
+      await s.close();
+    }
+  });
+
+  test('no events, no row: every aggregation, across subjects or for a subject with no events', async () => {
+    const s = newStore();
+    try {
+      await s.writeBatch([data('acme', '{"v":1}')], 0);
+      for (const agg of ['SUM', 'COUNT', 'AVG', 'MIN', 'MAX', 'UNIQUE_COUNT', 'LATEST'] as const) {
+        assert.deepEqual(await values(s, query(meter(agg), { subjects: ['nobody'] })), [], agg);
+        assert.deepEqual(await values(s, query(meter(agg), { perSubject: false, subjects: ['nobody'] })), [], agg);
+        assert.deepEqual(await values(s, query(meter(agg), { perSubject: false, fromMs: 0, toMs: 1 })), [], agg);
+        assert.deepEqual(await values(s, query({ ...meter(agg), eventType: 'other' }, { perSubject: false })), [], agg);
+      }
+    } finally {
+      await s.close();
+    }
+  });
+
+  test('a SUM that restarts on the exact path reads the snapshot it started with, while another process commits', async () => {
+    const file = path.join(dir, `snap${n++}.db`);
+    const writer = SqliteStore.open(file);
+    await writer.writeBatch([data('s1', '{"v":1}'), data('s3', '{"v":0.5}')], 0);
+    const reader = SqliteStore.open(file, { readonly: true });
+    try {
+      const rows: string[] = [];
+      for await (const r of reader.aggregate(query(meter('SUM')))) {
+        rows.push(`${r.subject}=${r.value}`);
+        // After the first row, a subject that sorts before it arrives: the restarted query must not see it.
+        if (rows.length === 1) await writer.writeBatch([data('s0', '{"v":7}'), data('s2', '{"v":9}')], 0);
+      }
+      assert.deepEqual(rows, ['s1=1', 's3=0.5']);
+      const again: string[] = [];
+      for await (const r of reader.aggregate(query(meter('SUM')))) again.push(`${r.subject}=${r.value}`);
+      assert.deepEqual(again, ['s0=7', 's1=1', 's2=9', 's3=0.5']);
+    } finally {
+      await reader.close();
+      await writer.close();
     }
   });
 });

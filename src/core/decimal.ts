@@ -101,6 +101,66 @@ export class Decimal {
 const NUMERIC_STRING = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
 
 /**
+ * The longest canonical number text kept: a number that would print longer (`1e5000`) is no usage figure, and
+ * bounding it bounds what one short literal can grow into.
+ */
+export const MAX_NUMBER_TEXT = 1000;
+
+/**
+ * The canonical decimal text of numeric text (`2.0` -> `2`, `1e3` -> `1000`, `-0` -> `0`, `1.50` -> `1.5`,
+ * `.5` -> `0.5`), the same as `Decimal.parse(text).toString()` but without BigInt arithmetic; null when `text`
+ * is not numeric or its canonical text would be longer than MAX_NUMBER_TEXT.
+ */
+export function canonicalNumber(text: string): string | null {
+  const m = NUMERIC.exec(text);
+  if (m === null) return null;
+  let int = m[2] ?? '', frac = m[3] ?? '';
+  if (int === '' && frac === '') return null;
+  let exp = 0;
+  if (m[4] !== undefined) {
+    // An exponent beyond any representable length is refused before it is applied.
+    if (m[4].replace(/^[+-]?0*/, '').length > 7) return allZero(int + frac) ? '0' : null;
+    exp = Number(m[4]);
+  }
+  let digits = int + frac;
+  let point = int.length + exp; // position of the decimal point within `digits`
+  // Leading and trailing zeros carry no value.
+  let lead = 0;
+  while (lead < digits.length && digits.charCodeAt(lead) === 48) lead++;
+  if (lead === digits.length) return '0';
+  let end = digits.length;
+  while (digits.charCodeAt(end - 1) === 48) end--;
+  digits = digits.slice(lead, end);
+  point -= lead;
+  // The length of the text to be, checked before it is built.
+  const length = (m[1] === '-' ? 1 : 0) + (point <= 0 ? 2 - point + digits.length : point >= digits.length ? point : digits.length + 1);
+  if (length > MAX_NUMBER_TEXT) return null;
+  let out: string;
+  if (point <= 0) out = '0.' + '0'.repeat(-point) + digits;
+  else if (point >= digits.length) out = digits + '0'.repeat(point - digits.length);
+  else out = digits.slice(0, point) + '.' + digits.slice(point);
+  return m[1] === '-' ? '-' + out : out;
+}
+
+function allZero(s: string): boolean {
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) !== 48) return false;
+  return true;
+}
+
+/**
+ * The exact decimal text a meter value stands for, or null when it does not count: JSON numbers (their literal,
+ * which canonical data already holds in canonical form) and strings holding a decimal number (`"21"`, `"0.5"`,
+ * `"1e3"`), as in OpenMeter, whose canonical text is at most MAX_NUMBER_TEXT long. Booleans, null, `"NaN"`,
+ * `"Inf"`, padded or empty strings, objects and arrays do not count. A JS number is taken by its shortest
+ * round-trip text.
+ */
+export function decimalText(value: unknown): string | null {
+  if (typeof value === 'number') return Number.isFinite(value) ? canonicalNumber(String(value)) : null;
+  if (typeof value === 'string' && NUMERIC_STRING.test(value)) return canonicalNumber(value);
+  return null;
+}
+
+/**
  * The number a meter value stands for, or null when it does not count: finite numbers count, and so do strings
  * holding a decimal number (`"21"`, `"0.5"`), as in OpenMeter. Booleans, null, `"NaN"`, `"Inf"`, padded or empty
  * strings, objects and arrays do not.

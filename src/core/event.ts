@@ -3,7 +3,7 @@
  * and names the field, so one reject line tells the producer everything that is wrong.
  */
 import { hash53Parts } from './hash.js';
-import { rawMember } from './json.js';
+import { readEventText } from './json.js';
 import { MAX_INSTANT_MS, MIN_INSTANT_MS, parseRfc3339, parseRfc3339Fast } from './time.js';
 
 /** A validated event as stored: one row per (source, id). */
@@ -16,7 +16,7 @@ export interface UsageEvent {
   timeMs: number;
   /** True when the event had no `time` and timeMs is the ingestion time. */
   timeMissing: boolean;
-  /** `data` as compact JSON text, or null when absent or null. */
+  /** `data` in canonical form (see core/json.ts), or null when absent or null. */
   data: string | null;
   /** The parsed `data` object (null when absent), for meter checks at ingest; dropped once checked. */
   dataValue?: Record<string, unknown> | null;
@@ -43,47 +43,21 @@ export interface EventRules {
   fingerprints?: boolean;
 }
 
-/** Deepest `data` nesting accepted: SQLite's JSON functions stop at 1000 levels, and no meter needs more. */
+/**
+ * Deepest `data` nesting accepted (the data object being the first level); other attributes get as deep. SQLite's
+ * JSON functions stop at 1000 levels, and no meter needs more.
+ */
 export const MAX_DATA_DEPTH = 128;
 
+/** The longest canonical `data` text (numbers in exponent form grow when written out). */
+export const MAX_DATA_TEXT = 4 * 1024 * 1024;
+
 const REQUIRED_STRINGS = ['id', 'source', 'type', 'subject'] as const;
-
-/** 16 digits in a row: a number JSON.parse may not keep exactly. */
-const LONG_NUMBER = /\d{16}/;
-
-/**
- * Whether `data` may hold a number JSON.parse did not keep exactly (then its text is looked at again). Flat data
- * whose numbers are all integers of at most 15 digits cannot: the usual case, answered without scanning the text.
- */
-function mayHaveLongNumber(d: Record<string, unknown>, text: string): boolean {
-  for (const k in d) {
-    const v = d[k];
-    if (typeof v === 'number') {
-      if (!(Number.isInteger(v) && v < 1e15 && v > -1e15)) return LONG_NUMBER.test(text);
-    } else if (typeof v === 'object' && v !== null) return LONG_NUMBER.test(text);
-  }
-  return false;
-}
 
 function describe(value: unknown): string {
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'an array';
   return typeof value === 'string' ? 'a string' : `a ${typeof value}`;
-}
-
-function depthExceeds(value: unknown, limit: number): boolean {
-  // Iterative, so hostile nesting cannot overflow the stack.
-  const stack: Array<[unknown, number]> = [[value, 1]];
-  while (stack.length > 0) {
-    const [v, d] = stack.pop()!;
-    if (d > limit) return true;
-    if (v !== null && typeof v === 'object') {
-      for (const child of Object.values(v as object)) {
-        if (child !== null && typeof child === 'object') stack.push([child, d + 1]);
-      }
-    }
-  }
-  return false;
 }
 
 /** The dedupe key of (source, id). */
@@ -102,18 +76,29 @@ export function contentFingerprint(type: string, subject: string, time: number |
 }
 
 /**
- * Validates one parsed JSON value as a CloudEvent. `raw`, the text it was parsed from, gives `data` with every
- * digit, and its length lets deep-nesting checks be skipped for short events, which cannot be deep.
+ * Validates one parsed JSON value as a CloudEvent. `raw` is the text it was parsed from: `data` is made canonical
+ * from it (every digit as written), and it is checked for what JSON.parse does not tell (nesting depth, lone
+ * surrogates, an attribute given twice). Without it, the value's JSON.stringify text stands in.
  */
 export function validateCloudEvent(value: unknown, rules: EventRules, raw?: string): EventParse {
-  const rawLength = raw === undefined ? Infinity : raw.length;
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     return { ok: false, error: `event must be a JSON object, got ${describe(value)}` };
   }
+  if (raw === undefined) {
+    try {
+      raw = JSON.stringify(value);
+    } catch {
+      return { ok: false, error: `nested deeper than ${MAX_DATA_DEPTH} levels` };
+    }
+  }
+  const text = readEventText(raw, MAX_DATA_DEPTH + 1, MAX_DATA_TEXT);
   const ev = value as Record<string, unknown>;
-  const fast = validFast(ev, rules, rawLength, raw);
-  if (fast !== null) return fast;
+  if (text.error === null) {
+    const fast = validFast(ev, rules, text.data, text.dataDuplicates);
+    if (fast !== null) return fast;
+  }
   const problems: string[] = [];
+  if (text.error !== null) problems.push(text.error);
 
   if (ev.specversion === undefined) problems.push('specversion: missing (must be "1.0")');
   else if (ev.specversion !== '1.0') problems.push(`specversion: must be "1.0", got ${JSON.stringify(ev.specversion)}`);
@@ -155,15 +140,9 @@ export function validateCloudEvent(value: unknown, rules: EventRules, raw?: stri
   if (d !== undefined && d !== null) {
     if (typeof d !== 'object' || Array.isArray(d)) {
       problems.push(`data: must be a JSON object, got ${describe(d)}`);
-    } else if (rawLength > 2 * MAX_DATA_DEPTH && depthExceeds(d, MAX_DATA_DEPTH)) {
-      problems.push(`data: nested deeper than ${MAX_DATA_DEPTH} levels`);
-    } else {
-      dataValue = d as Record<string, unknown>;
-      // JSON.parse rounds numbers of more than 15 digits (9007199254740993 -> ...992): for those, cut `data` from
-      // the event's own text, which keeps every digit.
-      // (A lossy number prints with 16 or more digits, so only such data is looked at again.)
-      data = JSON.stringify(d);
-      if (raw !== undefined && mayHaveLongNumber(dataValue, data)) data = rawMember(raw, 'data') ?? data;
+    } else if (text.error === null) {
+      data = text.data!;
+      dataValue = text.dataDuplicates ? (JSON.parse(data) as Record<string, unknown>) : (d as Record<string, unknown>);
     }
   }
 
@@ -190,7 +169,7 @@ export function validateCloudEvent(value: unknown, rules: EventRules, raw?: stri
  * The hot path of ingest: an event with every field right is accepted with a handful of checks and no
  * allocation beyond the result. Anything unusual returns null, and validateCloudEvent then collects every problem.
  */
-function validFast(ev: Record<string, unknown>, rules: EventRules, rawLength: number, raw: string | undefined): EventParse | null {
+function validFast(ev: Record<string, unknown>, rules: EventRules, canonicalData: string | undefined, duplicates: boolean): EventParse | null {
   const { specversion, id, source, type, subject, time, datacontenttype, data_base64, data: d } = ev;
   if (
     specversion !== '1.0' ||
@@ -207,10 +186,10 @@ function validFast(ev: Record<string, unknown>, rules: EventRules, rawLength: nu
   let data: string | null = null;
   let dataValue: Record<string, unknown> | null = null;
   if (d !== undefined && d !== null) {
-    if (typeof d !== 'object' || Array.isArray(d) || rawLength > 2 * MAX_DATA_DEPTH) return null;
-    dataValue = d as Record<string, unknown>;
-    data = JSON.stringify(d);
-    if (raw !== undefined && mayHaveLongNumber(dataValue, data)) return null;
+    if (typeof d !== 'object' || Array.isArray(d)) return null;
+    data = canonicalData!;
+    // JSON.parse keeps the last of duplicate keys, the canonical data the first: meters are checked on the latter.
+    dataValue = duplicates ? (JSON.parse(data) as Record<string, unknown>) : (d as Record<string, unknown>);
   }
   return {
     ok: true,

@@ -4,7 +4,7 @@
  */
 import { createRequire } from 'node:module';
 import { ConfigError } from '../errors.js';
-import { numericValue } from './decimal.js';
+import { decimalText } from './decimal.js';
 
 export const AGGREGATIONS = ['SUM', 'COUNT', 'AVG', 'MIN', 'MAX', 'UNIQUE_COUNT', 'LATEST'] as const;
 export type Aggregation = (typeof AGGREGATIONS)[number];
@@ -66,7 +66,8 @@ export function meterCanUse(meter: Meter, data: unknown): boolean {
   if (meter.aggregation === 'UNIQUE_COUNT') {
     return v !== undefined && v !== null && typeof v !== 'object';
   }
-  return numericValue(v) !== null;
+  // Every JSON number of an accepted event is kept exactly (core/json.ts), even one JSON.parse made Infinity.
+  return typeof v === 'number' || decimalText(v) !== null;
 }
 
 /** Validates the raw `meters:` list; throws ConfigError listing every problem. */

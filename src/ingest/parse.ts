@@ -2,6 +2,7 @@
  * Turns input items into validated events and reject records. Runs in the parse worker; free of I/O.
  */
 import { validateCloudEvent, type EventRules, type UsageEvent } from '../core/event.js';
+import { arrayElements } from '../core/json.js';
 import { meterCanUse, type Meter } from '../core/meter.js';
 import { clip, isProblem, type InputItem } from '../input/read.js';
 
@@ -73,8 +74,10 @@ export class EventParser {
         continue;
       }
       if (Array.isArray(value) && item.index === null) {
-        // A line holding a JSON array of events (a whole batch on one line).
-        value.forEach((v, i) => this.accept(out, file, item.line, i, v, JSON.stringify(v) ?? String(v)));
+        // A line holding a JSON array of events (a whole batch on one line): each is validated with its own text,
+        // which keeps every digit of its numbers.
+        const texts = arrayElements(item.text);
+        value.forEach((v, i) => this.accept(out, file, item.line, i, v, texts[i]!));
       } else {
         this.accept(out, file, item.line, item.index, value, item.text);
       }

@@ -9,7 +9,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { contentFingerprint, fingerprintOf, type UsageEvent } from '../core/event.js';
-import { Decimal, numericValue } from '../core/decimal.js';
+import { Decimal, decimalText } from '../core/decimal.js';
+import { scanValue } from '../core/json.js';
 import { StoreError } from '../errors.js';
 import { windowKeySql, type WindowDialect } from './sql-dialect.js';
 import {
@@ -25,8 +26,11 @@ import {
   type WriteOutcome,
 } from './store.js';
 
-/** 2: a subject's rows are found through `subject_rows` instead of an index on (subject, time_ms). */
-export const SCHEMA_VERSION = 2;
+/**
+ * 2: a subject's rows are found through `subject_rows` instead of an index on (subject, time_ms).
+ * 3: `data` is in canonical form (see core/json.ts).
+ */
+export const SCHEMA_VERSION = 3;
 
 /**
  * Where each subject's rows are: one row per subject per commit, listing the seq of every event of that subject
@@ -51,6 +55,16 @@ INSERT INTO subject_rows (subject, first_seq, n, min_time, max_time, seqs)
   FROM (SELECT subject, seq, time_ms FROM events ORDER BY subject, seq) GROUP BY subject, seq / 200000;
 DROP INDEX IF EXISTS events_subject_time;
 `;
+
+/**
+ * Version 2 -> 3: `data` is made canonical (meter_canon keeps what it cannot read). Rows of version 1 hold a
+ * content fingerprint of the old text in `fp`: it becomes what it is since version 2 (whether the event had a
+ * time: 0 given, 1 missing, as TIME_GIVEN and TIME_MISSING) first, while the fingerprint can still be checked.
+ */
+const MIGRATE_2_TO_3 = `UPDATE events SET fp = CASE
+    WHEN fp = meter_fp(type, subject, time_ms, data) THEN 0 WHEN fp = meter_fp(type, subject, NULL, data) THEN 1 ELSE fp END
+  WHERE fp NOT IN (0, 1);
+UPDATE events SET data = meter_canon(data) WHERE data IS NOT NULL AND data IS NOT meter_canon(data);`;
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS events (
@@ -131,30 +145,44 @@ function subjectsSql(subjects: string[], params: Record<string, unknown>, subjec
   );
 }
 
-/** SQL of a dimension's text value (empty when missing or null). `p` is the parameter holding its JSON path. */
+/** The canonical form of stored `data` text, or the text itself where it cannot be read (see MIGRATE_2_TO_3). */
+function canonicalOrSame(data: string): string {
+  const r = scanValue(data, 0, true, 0, Infinity);
+  return r.error === null ? r.text : data;
+}
+
+/**
+ * SQL of a dimension's text value (empty when missing or null): a string's value, and the JSON text of anything
+ * else, which in canonical data is a number's canonical decimal, `true`/`false`, or an object's canonical text.
+ * `p` is the parameter holding its JSON path.
+ */
 function dimensionSql(dim: Dimension, p: string): string {
   if ('column' in dim) return dim.column;
-  return (
-    `coalesce(CASE json_type(data, ${p}) WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' WHEN 'null' THEN NULL ` +
-    `ELSE CAST(data ->> ${p} AS TEXT) END, '')`
-  );
+  return `coalesce(CASE json_type(data, ${p}) WHEN 'text' THEN data ->> ${p} WHEN 'null' THEN NULL ELSE data -> ${p} END, '')`;
 }
 
-/** SQL of a meter value as a number, NULL when it does not count (see numericValue). */
-function numericSql(p: string): string {
-  return (
-    `CASE json_type(data, ${p}) WHEN 'integer' THEN data ->> ${p} ` +
-    `WHEN 'real' THEN meter_num(data ->> ${p}) WHEN 'text' THEN meter_num(data ->> ${p}) END`
-  );
-}
-
-/** SQL of a value's string form for UNIQUE_COUNT: scalars only. */
+/** SQL of a value's text for UNIQUE_COUNT: scalars only, as dimensionSql gives them (1, 1.0 and "1" are one value). */
 function uniqueSql(p: string): string {
   return (
-    `CASE json_type(data, ${p}) WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' ` +
-    `WHEN 'integer' THEN CAST(data ->> ${p} AS TEXT) WHEN 'real' THEN CAST(data ->> ${p} AS TEXT) ` +
-    `WHEN 'text' THEN data ->> ${p} END`
+    `CASE json_type(data, ${p}) WHEN 'text' THEN data ->> ${p} ` +
+    `WHEN 'integer' THEN data -> ${p} WHEN 'real' THEN data -> ${p} WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' END`
   );
+}
+
+/**
+ * The columns an exact aggregate reads of a value: t, its JSON type; x, its SQL value; j, its JSON text, so that
+ * a number reaches the decimal functions with every digit (0.12345678901234567890 and 2^63 keep them all).
+ */
+const EXACT_VALUES = ['json_type(data, @vp) AS t', 'data ->> @vp AS x', 'data -> @vp AS j'];
+/** The value's text: a string's own, a number's literal. */
+const LITERAL = `CASE t WHEN 'text' THEN x ELSE j END`;
+/** A JSON integer SQLite holds as a 64-bit integer (not one past 2^63, which it reads as a double). */
+const INT64 = `t = 'integer' AND typeof(x) = 'integer'`;
+const NUMERIC = `t IN ('integer', 'real', 'text')`;
+
+/** SQL of a meter value's exact decimal text, NULL when it does not count (see decimalText). */
+function exactTextSql(p: string): string {
+  return `meter_dec(CASE json_type(data, ${p}) WHEN 'text' THEN data ->> ${p} WHEN 'integer' THEN data -> ${p} WHEN 'real' THEN data -> ${p} END)`;
 }
 
 /**
@@ -216,7 +244,7 @@ export function buildAggregateSql(
   if (m.aggregation === 'LATEST') {
     // The value of the latest event (by time, then ingestion order) that has a usable one.
     const part = keys.length ? `PARTITION BY ${keyList} ` : '';
-    const inner = `SELECT ${[...cols, 'time_ms AS t', 'seq', `${numericSql('@vp')} AS v`].join(', ')} FROM events${filter} LIMIT -1`;
+    const inner = `SELECT ${[...cols, 'time_ms AS t', 'seq', `${exactTextSql('@vp')} AS v`].join(', ')} FROM events${filter} LIMIT -1`;
     sql =
       `SELECT ${lead}v, first_t, last_t FROM (SELECT ${lead}v, ` +
       `row_number() OVER (${part}ORDER BY v IS NOT NULL DESC, t DESC, seq DESC) AS rn, ` +
@@ -236,36 +264,35 @@ export function buildAggregateSql(
       values = [`${uniqueSql('@vp')} AS u`];
       agg = 'count(DISTINCT u)';
     } else if (m.aggregation === 'MIN' || m.aggregation === 'MAX') {
-      values = [`${numericSql('@vp')} AS n`];
-      agg = `${m.aggregation.toLowerCase()}(n)`;
+      // SQLite's min/max of the 64-bit integers (exact), and of the rest by exact decimal order in JS: a REAL
+      // comparison would tie 9223372036854775807 with 9223372036854775808.
+      const fn = m.aggregation.toLowerCase();
+      values = EXACT_VALUES;
+      agg = `${fn}(x) FILTER (WHERE ${INT64}), meter_d${fn}(${LITERAL}) FILTER (WHERE ${NUMERIC} AND NOT (${INT64})), 0`;
     } else if (opts.mode === 'fast') {
       // A value this cannot sum exactly (a JSON real or string) adds a REAL 0.0, and SQLite's sum of anything but
       // integers is a REAL: so the sum is an integer exactly when every value was one (a JSON integer past 2^63
-      // comes through as a REAL too). The second column says whether the group held anything else: then the query
-      // runs again in 'exact' mode. Two JSON look-ups a row.
+      // comes through as a REAL too, and +Inf plus -Inf, from integers of 309 digits and more, sums to NULL). The
+      // second column says whether the group held anything else: then the query runs again in 'exact' mode. Two
+      // JSON look-ups a row.
       values = [`CASE json_type(data, @vp) WHEN 'integer' THEN data ->> @vp WHEN 'real' THEN 0.0 WHEN 'text' THEN 0.0 END AS v`];
-      agg = `CAST(sum(v) AS TEXT), typeof(sum(v)) = 'real', 0`;
+      agg = `CAST(sum(v) AS TEXT), typeof(sum(v)) != 'integer' AND count(v) > 0, 0`;
     } else {
-      // t: the JSON type; x: the SQL value; j: the JSON text, so that meter_dsum gets a number's literal digits
-      // (0.12345678901234567890 and 2^63 keep every digit).
-      values = ['json_type(data, @vp) AS t', 'data ->> @vp AS x', 'data -> @vp AS j'];
-      const literal = `CASE t WHEN 'text' THEN x ELSE j END`;
-      // A JSON integer SQLite holds as a 64-bit integer (not one past 2^63, which it reads as a double):
-      const int64 = `t = 'integer' AND typeof(x) = 'integer'`;
-      const numeric = `t IN ('integer', 'real', 'text')`;
+      values = EXACT_VALUES;
       agg =
         opts.mode === 'exact'
-          ? `CAST(sum(x) FILTER (WHERE ${int64}) AS TEXT), meter_dsum(${literal}) FILTER (WHERE ${numeric} AND NOT (${int64})), ` +
-            `count(*) FILTER (WHERE ${int64})`
-          : `0, meter_dsum(${literal}) FILTER (WHERE ${numeric}), 0`;
+          ? `CAST(sum(x) FILTER (WHERE ${INT64}) AS TEXT), meter_dsum(${LITERAL}) FILTER (WHERE ${NUMERIC} AND NOT (${INT64})), ` +
+            `count(*) FILTER (WHERE ${INT64})`
+          : `0, meter_dsum(${LITERAL}) FILTER (WHERE ${NUMERIC}), 0`;
     }
     // The first and last event time are shown only by queries without windows.
     const times = q.window ? [] : ['time_ms'];
     const rowCols = [...cols, ...values, ...times];
     const inner = `SELECT ${rowCols.length ? rowCols.join(', ') : '1'} FROM events${filter} LIMIT -1`;
+    // Without group keys an aggregate gives one row even over no events: a result has no row for no events.
     sql =
       `SELECT ${[...keys, agg, ...(q.window ? [] : ['min(time_ms)', 'max(time_ms)'])].join(', ')} FROM (${inner})` +
-      `${keys.length ? ' GROUP BY ' + keyList : ''}${order}`;
+      `${keys.length ? ' GROUP BY ' + keyList : ' HAVING count(*) > 0'}${order}`;
   }
   return { sql, params, groupCount: q.groupBy.length };
 }
@@ -288,6 +315,14 @@ function exactValue(agg: string, isum: string | null, dsum: unknown, icount: unk
   if (agg === 'SUM') return total.toString();
   count += Number(n);
   return count === 0 ? null : total.divide(count).toString();
+}
+
+/** MIN or MAX from its parts: the 64-bit integers' (SQLite's) and the other values' (meter_dmin/meter_dmax). */
+function extreme(agg: 'MIN' | 'MAX', int: bigint | null, other: string | null): string | null {
+  if (other === null) return int === null ? null : int.toString();
+  if (int === null) return other;
+  const a = Decimal.from(int), b = Decimal.parse(other)!;
+  return a.compare(b) === (agg === 'MIN' ? -1 : 1) ? a.toString() : b.toString();
 }
 
 function scalarText(v: unknown): string | null {
@@ -457,13 +492,20 @@ export class SqliteStore implements Store {
       // Queries read through a memory map: a subject's rows lie scattered over the file, and copying a 64 KiB page
       // per row fetched (pread) made a one-subject month at 10M events 5x slower. Writers keep plain I/O.
       if (opts.readonly) db.pragma('mmap_size = 17179869184');
-      if (version < SCHEMA_VERSION && !(opts.readonly && version === 1)) {
+      if (version < SCHEMA_VERSION && !(opts.readonly && version >= 1)) {
         if (opts.readonly) throw new StoreError(`${file}: not a meter store (schema version ${version})`);
         db.transaction(() => {
           // Again inside the write lock: another process may have created or upgraded the store meanwhile.
           const now = db.pragma('user_version', { simple: true }) as number;
           if (now === 0) db.exec(SCHEMA);
-          else if (now === 1) db.exec(MIGRATE_1_TO_2);
+          if (now === 1) db.exec(MIGRATE_1_TO_2);
+          if (now === 1 || now === 2) {
+            db.function('meter_canon', { deterministic: true }, (d: unknown) => canonicalOrSame(d as string));
+            db.function('meter_fp', { deterministic: true }, (type: unknown, subject: unknown, time: unknown, data: unknown) =>
+              contentFingerprint(type as string, subject as string, time as number | null, data as string | null),
+            );
+            db.exec(MIGRATE_2_TO_3);
+          }
           db.pragma(`user_version = ${SCHEMA_VERSION}`);
         }).immediate();
         version = SCHEMA_VERSION;
@@ -472,7 +514,7 @@ export class SqliteStore implements Store {
       if (e instanceof StoreError) throw e;
       throw describeSqliteError(file, e);
     }
-    // A version 1 store opened read-only is read as it is: through its index on (subject, time_ms).
+    // An older store opened read-only is read as it is (version 1: through its index on (subject, time_ms)).
     return new SqliteStore(file, db, version >= 2);
   }
 
@@ -486,25 +528,35 @@ export class SqliteStore implements Store {
     this.db.function('meter_fp', { deterministic: true }, (type: unknown, subject: unknown, time: unknown, data: unknown) =>
       contentFingerprint(type as string, subject as string, time as number | null, data as string | null),
     );
-    this.db.function('meter_num', { deterministic: true }, (v: unknown) => numericValue(v));
-    // Exact decimal sum of the values SQLite cannot sum exactly: reals, numeric strings (from their text), and
-    // integers past 2^63 (as BigInt). Result: "sum count".
+    // The exact decimal text of a value's literal (a number's JSON text or a string), NULL when it does not count.
+    this.db.function('meter_dec', { deterministic: true }, (v: unknown) => (typeof v === 'string' ? decimalText(v) : null));
+    // Exact decimal sum of the values SQLite cannot sum exactly, from their literal text: reals, numeric strings,
+    // integers past 2^63. Result: "sum count".
     this.db.aggregate('meter_dsum', {
-      safeIntegers: true,
       start: () => ({ sum: Decimal.ZERO, n: 0 }),
       step: (acc: { sum: Decimal; n: number }, v: unknown) => {
-        let d: Decimal | null = null;
-        if (typeof v === 'bigint') d = Decimal.from(v);
-        else if (typeof v === 'number') d = Number.isFinite(v) ? Decimal.from(v) : null;
-        else if (typeof v === 'string' && numericValue(v) !== null) d = Decimal.parse(v);
-        if (d !== null) {
-          acc.sum = acc.sum.add(d);
+        const text = typeof v === 'string' ? decimalText(v) : null;
+        if (text !== null) {
+          acc.sum = acc.sum.add(Decimal.parse(text)!);
           acc.n++;
         }
         return acc;
       },
       result: (acc: { sum: Decimal; n: number }) => `${acc.sum.toString()} ${acc.n}`,
     });
+    // The least and greatest of such values by exact decimal order, as canonical text.
+    for (const [name, sign] of [['meter_dmin', -1], ['meter_dmax', 1]] as const) {
+      this.db.aggregate(name, {
+        start: () => null,
+        step: (best: Decimal | null, v: unknown) => {
+          const text = typeof v === 'string' ? decimalText(v) : null;
+          if (text === null) return best;
+          const d = Decimal.parse(text)!;
+          return best === null || d.compare(best) === sign ? d : best;
+        },
+        result: (best: Decimal | null) => (best === null ? null : best.toString()),
+      });
+    }
   }
 
   /** True while a transaction opened by writeBatch({commit: false}) is open. */
@@ -674,6 +726,14 @@ export class SqliteStore implements Store {
     }
   }
 
+  private exec(sql: string): void {
+    try {
+      this.db.exec(sql);
+    } catch (e) {
+      throw describeSqliteError(this.location, e);
+    }
+  }
+
   private get<T>(sql: string, ...params: unknown[]): T {
     try {
       return this.db.prepare(sql).get(...params) as T;
@@ -746,26 +806,33 @@ export class SqliteStore implements Store {
       this.db.function('meter_window', { deterministic: true }, (t: unknown) => plan.keyOf(Number(t)));
     }
     // Each mode that fails over to the next (see SumMode) restarts the query and skips the rows already given:
-    // those were exact, and every mode gives the same rows in the same order.
+    // those were exact, and every mode gives the same rows in the same order, because every attempt reads the
+    // same snapshot: one read transaction holds it while an ingest commits meanwhile.
     const agg = q.meter.aggregation;
     const modes: SumMode[] = agg === 'SUM' ? ['fast', 'exact', 'decimal'] : agg === 'AVG' ? ['exact', 'decimal'] : ['exact'];
-    let yielded = 0;
-    for (let m = 0; ; m++) {
-      let skip = yielded;
-      try {
-        for (const row of this.aggregateRows(q, jsWindow, modes[m]!)) {
-          if (skip > 0) {
-            skip--;
-            continue;
+    const own = !this.db.inTransaction;
+    if (own) this.exec('BEGIN');
+    try {
+      let yielded = 0;
+      for (let m = 0; ; m++) {
+        let skip = yielded;
+        try {
+          for (const row of this.aggregateRows(q, jsWindow, modes[m]!)) {
+            if (skip > 0) {
+              skip--;
+              continue;
+            }
+            yielded++;
+            yield row;
           }
-          yielded++;
-          yield row;
+          return;
+        } catch (e) {
+          const retry = e instanceof NeedsExactSum || /integer overflow/.test(String((e as Error).message));
+          if (!retry || m + 1 >= modes.length) throw e;
         }
-        return;
-      } catch (e) {
-        const retry = e instanceof NeedsExactSum || /integer overflow/.test(String((e as Error).message));
-        if (!retry || m + 1 >= modes.length) throw e;
       }
+    } finally {
+      if (own && this.db.inTransaction) this.exec('COMMIT');
     }
   }
 
@@ -789,6 +856,9 @@ export class SqliteStore implements Store {
         i += 3;
       } else if (agg === 'SUM' || agg === 'AVG') {
         value = exactValue(agg, r[i] as string | null, r[i + 1], Number(r[i + 2]));
+        i += 3;
+      } else if (agg === 'MIN' || agg === 'MAX') {
+        value = extreme(agg, r[i] as bigint | null, r[i + 1] as string | null);
         i += 3;
       } else {
         value = scalarText(r[i++]);
