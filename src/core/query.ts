@@ -3,7 +3,7 @@
  * bounds. Windows: `from` inclusive, `to` exclusive, calendar windows in the query's zone.
  */
 import { UsageError } from '../errors.js';
-import type { AggregateRow, Dimension, MeterQuery, Store } from '../store/store.js';
+import type { AggregateRow, Dimension, MeterQuery, Store } from './ports.js';
 import { EVENTS_METER, type Meter } from './meter.js';
 import { formatRfc3339, parseRfc3339, utcMillis, daysInMonth } from './time.js';
 import { checkTimeZone, localToUtc, parseWindowSize, WindowPlan, zoneOffsetMinutes, type WindowSize } from './window.js';

@@ -45,7 +45,13 @@ export class EventParser {
 
   private accept(out: ParseSink, file: string, line: number, index: number | null, value: unknown, text: string): void {
     out.read++;
-    const r = validateCloudEvent(value, this.rules, text);
+    let r: ReturnType<typeof validateCloudEvent>;
+    try {
+      r = validateCloudEvent(value, this.rules, text);
+    } catch (e) {
+      // Validation is iterative and bounded, so this is a defect of meter: the input is reported, the run goes on.
+      r = { ok: false, error: `could not be read (${(e as Error).message}); please report this as a bug of meter` };
+    }
     if (!r.ok) {
       this.reject(out, file, line, index, r.error, text);
       return;

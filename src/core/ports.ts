@@ -1,0 +1,123 @@
+/**
+ * The ports of the domain: the storage interface and its row types. The domain owns them; the stores (adapters)
+ * implement them: src/store/sqlite.ts (one file on one machine) and src/store/clickhouse.ts (a server, for
+ * scale-out), and every command works with either. All SQL lives behind this interface.
+ */
+import type { UsageEvent } from './event.js';
+import type { Meter } from './meter.js';
+import type { WindowPlan } from './window.js';
+
+/** What happened to each event of a batch. */
+export const enum RowStatus {
+  inserted = 0,
+  duplicate = 1,
+  conflict = 2,
+}
+
+/** The outcome of writing one batch; the batch is committed as a whole before this is returned. */
+export interface WriteOutcome {
+  inserted: number;
+  duplicates: number;
+  /** Duplicates whose content differs from the stored event (a producer bug, usually). */
+  conflicts: number;
+  /** Per event of the batch, a RowStatus. */
+  status: Uint8Array;
+}
+
+/** An event as stored. */
+export interface StoredEvent {
+  id: string;
+  source: string;
+  type: string;
+  subject: string;
+  timeMs: number;
+  data: string | null;
+  ingestedMs: number;
+}
+
+/** Filters of `meter events`. */
+export interface EventFilter {
+  subjects: string[];
+  type?: string;
+  fromMs?: number;
+  toMs?: number;
+  limit: number;
+}
+
+export interface CountBy {
+  key: string;
+  events: number;
+}
+
+/** What `meter stats` shows. */
+export interface StoreStats {
+  location: string;
+  events: number;
+  byType: CountBy[];
+  bySubject: CountBy[];
+  subjects: number;
+  firstMs: number | null;
+  lastMs: number | null;
+  sizeBytes: number | null;
+}
+
+export interface SubjectSummary {
+  subject: string;
+  events: number;
+  firstMs: number;
+  lastMs: number;
+}
+
+/** A dimension rows are grouped or filtered by: a JSON path into data, or an event column. */
+export type Dimension = { key: string; path: string } | { key: string; column: 'type' };
+
+/** A meter query, validated and resolved: everything a store needs and nothing it must interpret. */
+export interface MeterQuery {
+  meter: Meter;
+  /** null: one total per group over the whole range. */
+  window: WindowPlan | null;
+  fromMs?: number;
+  toMs?: number;
+  subjects: string[];
+  groupBy: Dimension[];
+  filters: Array<{ dimension: Dimension; value: string }>;
+  /** false: sum across subjects (the subject of each row is null). */
+  perSubject: boolean;
+}
+
+/**
+ * One aggregated row, ordered by window start, subject, then group values. `value` is exact decimal text
+ * (null when no event of the group had a usable value, for AVG, MIN, MAX and LATEST).
+ */
+export interface AggregateRow {
+  windowStart: number | null;
+  subject: string | null;
+  groups: string[];
+  value: string | null;
+  /** The group's first and last event time; needed (and always given) only for queries without windows. */
+  firstMs: number;
+  lastMs: number;
+}
+
+export interface Store {
+  /** Where the data lives, for messages (a path or a URL without password). */
+  readonly location: string;
+  /** Whether writeBatch needs each event's `fingerprint` (the parse worker computes it then). */
+  readonly needsFingerprints: boolean;
+  /**
+   * Stores a batch: every new (source, id) is inserted, the first stored copy wins. With `commit: false` a store
+   * may keep the batch in an open transaction that a later call (or sync) commits; a batch is never half-written.
+   */
+  writeBatch(events: UsageEvent[], ingestedMs: number, opts?: { commit?: boolean }): Promise<WriteOutcome>;
+  /** Makes every write so far durable (also against power loss) before a run reports it. */
+  sync(): Promise<void>;
+  /** Stored events, newest first. */
+  events(filter: EventFilter): AsyncIterable<StoredEvent>;
+  stats(): Promise<StoreStats>;
+  subjects(): Promise<SubjectSummary[]>;
+  /** The first and last event time (of one type, or all when null); null for no events. */
+  timeExtent(eventType: string | null): Promise<{ minMs: number; maxMs: number } | null>;
+  /** Runs a meter query, streaming rows in order. */
+  aggregate(query: MeterQuery): AsyncIterable<AggregateRow>;
+  close(): Promise<void>;
+}
