@@ -174,6 +174,8 @@ function uniqueSql(p: string): string {
  * a number reaches the decimal functions with every digit (0.12345678901234567890 and 2^63 keep them all).
  */
 const EXACT_VALUES = ['json_type(data, @vp) AS t', 'data ->> @vp AS x', 'data -> @vp AS j'];
+/** A value for the integer fast paths: the integer, or a REAL 0.0 for any other value that may count. */
+const FAST_VALUE = `CASE json_type(data, @vp) WHEN 'integer' THEN data ->> @vp WHEN 'real' THEN 0.0 WHEN 'text' THEN 0.0 END AS v`;
 /** The value's text: a string's own, a number's literal. */
 const LITERAL = `CASE t WHEN 'text' THEN x ELSE j END`;
 /** A JSON integer SQLite holds as a 64-bit integer (not one past 2^63, which it reads as a double). */
@@ -186,8 +188,8 @@ function exactTextSql(p: string): string {
 }
 
 /**
- * How SUM and AVG are computed: 'fast' sums integers in SQLite and only checks that nothing else is there;
- * 'exact' adds every other number in decimal; 'decimal' sums everything in decimal (an integer sum past 2^63).
+ * How SUM, AVG, MIN and MAX are computed: 'fast' takes integers in SQLite and only checks that nothing else is
+ * there; 'exact' takes every other number in decimal; 'decimal' sums everything in decimal (past 2^63).
  */
 export type SumMode = 'fast' | 'exact' | 'decimal';
 
@@ -267,15 +269,21 @@ export function buildAggregateSql(
       // SQLite's min/max of the 64-bit integers (exact), and of the rest by exact decimal order in JS: a REAL
       // comparison would tie 9223372036854775807 with 9223372036854775808.
       const fn = m.aggregation.toLowerCase();
-      values = EXACT_VALUES;
-      agg = `${fn}(x) FILTER (WHERE ${INT64}), meter_d${fn}(${LITERAL}) FILTER (WHERE ${NUMERIC} AND NOT (${INT64})), 0`;
+      if (opts.mode === 'fast') {
+        // Integers only (the usual case): SQLite's min/max, with a flag for a group holding anything else.
+        values = [FAST_VALUE];
+        agg = `${fn}(v) FILTER (WHERE typeof(v) = 'integer'), count(v) FILTER (WHERE typeof(v) != 'integer') > 0, 0`;
+      } else {
+        values = EXACT_VALUES;
+        agg = `${fn}(x) FILTER (WHERE ${INT64}), meter_d${fn}(${LITERAL}) FILTER (WHERE ${NUMERIC} AND NOT (${INT64})), 0`;
+      }
     } else if (opts.mode === 'fast') {
       // A value this cannot sum exactly (a JSON real or string) adds a REAL 0.0, and SQLite's sum of anything but
       // integers is a REAL: so the sum is an integer exactly when every value was one (a JSON integer past 2^63
       // comes through as a REAL too, and +Inf plus -Inf, from integers of 309 digits and more, sums to NULL). The
       // second column says whether the group held anything else: then the query runs again in 'exact' mode. Two
       // JSON look-ups a row.
-      values = [`CASE json_type(data, @vp) WHEN 'integer' THEN data ->> @vp WHEN 'real' THEN 0.0 WHEN 'text' THEN 0.0 END AS v`];
+      values = [FAST_VALUE];
       agg = `CAST(sum(v) AS TEXT), typeof(sum(v)) != 'integer' AND count(v) > 0, 0`;
     } else {
       values = EXACT_VALUES;
@@ -809,7 +817,8 @@ export class SqliteStore implements Store {
     // those were exact, and every mode gives the same rows in the same order, because every attempt reads the
     // same snapshot: one read transaction holds it while an ingest commits meanwhile.
     const agg = q.meter.aggregation;
-    const modes: SumMode[] = agg === 'SUM' ? ['fast', 'exact', 'decimal'] : agg === 'AVG' ? ['exact', 'decimal'] : ['exact'];
+    const modes: SumMode[] =
+      agg === 'SUM' ? ['fast', 'exact', 'decimal'] : agg === 'AVG' ? ['exact', 'decimal'] : agg === 'MIN' || agg === 'MAX' ? ['fast', 'exact'] : ['exact'];
     const own = !this.db.inTransaction;
     if (own) this.exec('BEGIN');
     try {
@@ -852,7 +861,7 @@ export class SqliteStore implements Store {
       if (mode === 'fast') {
         // A sum past 2^63 or a JSON integer SQLite reads as a double comes back as a double.
         if (Number(r[i + 1]) > 0) throw new NeedsExactSum();
-        value = (r[i] as string | null) ?? '0';
+        value = agg === 'SUM' ? ((r[i] as string | null) ?? '0') : r[i] === null ? null : String(r[i]);
         i += 3;
       } else if (agg === 'SUM' || agg === 'AVG') {
         value = exactValue(agg, r[i] as string | null, r[i + 1], Number(r[i + 2]));
