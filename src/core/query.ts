@@ -192,7 +192,9 @@ async function* filled(
     }
     byGroup.get(key)!.set(row.windowStart, row);
   }
-  const order = [...groups.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  // The stores' order (subject, then group values, by their UTF-8 bytes), not that of the keys' JSON text, in which
+  // escapes (`\"`) would sort otherwise than the characters they stand for.
+  const order = [...groups.keys()].sort((a, b) => compareGroups(groups.get(a)!, groups.get(b)!));
   const zero = emptyValue(query.meter);
   for (const start of plan.windows(fromMs, toMs)) {
     const end = plan.end(start);
@@ -201,6 +203,34 @@ async function* filled(
       yield byGroup.get(key)!.get(start) ?? { windowStart: start, windowEnd: end, subject: g.subject, groups: g.groups, value: zero };
     }
   }
+}
+
+function compareGroups(a: { subject: string | null; groups: string[] }, b: { subject: string | null; groups: string[] }): number {
+  const c = compareUtf8(a.subject ?? '', b.subject ?? '');
+  if (c !== 0) return c;
+  for (let i = 0; i < a.groups.length; i++) {
+    const g = compareUtf8(a.groups[i]!, b.groups[i]!);
+    if (g !== 0) return g;
+  }
+  return 0;
+}
+
+/**
+ * Compares strings as their UTF-8 bytes compare (code point order), as SQLite and ClickHouse sort text. UTF-16
+ * code units differ from it only where a surrogate meets a unit of U+E000-U+FFFF.
+ */
+export function compareUtf8(a: string, b: string): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    let x = a.charCodeAt(i), y = b.charCodeAt(i);
+    if (x === y) continue;
+    if (x >= 0xd800 && y >= 0xd800) {
+      x += x < 0xe000 ? 0x2000 : -0x800;
+      y += y < 0xe000 ? 0x2000 : -0x800;
+    }
+    return x < y ? -1 : 1;
+  }
+  return a.length - b.length;
 }
 
 /** Caches a time formatter: result rows repeat the same few window bounds many times. */
