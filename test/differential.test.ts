@@ -4,7 +4,7 @@
  * the reference model of test/reference.ts (plain arithmetic over the raw events, no SQL). All three must agree
  * to the last digit and in row order.
  *
- * METER_SEED fixes the run (printed in every failure), METER_DIFF_CASES the number of cases (default 20),
+ * METER_SEED fixes the run (printed in every failure), METER_DIFF_CASES the number of cases (default 12),
  * METER_DIFF_QUERIES the queries per case (default 14). `npm run fuzz -- --cases N` runs it longer.
  *
  * The ClickHouse server is found as test/backends.e2e.test.ts finds it (127.0.0.1:METER_CH_HTTP_PORT, default
@@ -22,7 +22,7 @@ import { genCase, genQuery, metersYaml, queryArgs, Rng, runSeed, shellLine } fro
 import { firstDifference, groupText, atPath, ingest, parseNdjsonRows, runQuery, type Query, type RefRow, type Row, type StoredEvent } from './reference.js';
 
 const SEED = runSeed();
-const CASES = Number(process.env.METER_DIFF_CASES ?? 20);
+const CASES = Number(process.env.METER_DIFF_CASES ?? 12);
 const QUERIES = Number(process.env.METER_DIFF_QUERIES ?? 14);
 const EVENTS = Number(process.env.METER_DIFF_EVENTS ?? 60);
 const CH_PORT = Number(process.env.METER_CH_HTTP_PORT ?? 18123);
