@@ -182,14 +182,13 @@ const CLASSES: Record<string, (rng: Rng) => Corpus> = {
     for (const where of ['data', 'ext'] as const) {
       for (const depth of [DEPTH_LIMIT, DEPTH_LIMIT + 1, DEPTH_LIMIT + rng.int(2, 50)]) {
         b.good(rng.int(0, 2));
-        // Level 1 is the event; `data` itself is level 2, so data holds depth - 1 nested containers; an
-        // extension attribute's value is level 2 as well.
-        const containers = depth - 1;
-        const deep = rng.chance(0.5) ? nestObj(containers - 1, '{}') : nest(containers - 1, '[]');
+        // As the README counts: `data`'s own object is level 1, so data holds depth - 1 more containers; an
+        // extension attribute's value is level 1 as well.
+        const deep = rng.chance(0.5) ? nestObj(depth - 1, '{}') : nest(depth - 1, '[]');
         const id = `limit-${where}-${depth}`;
         const text =
           where === 'data'
-            ? ev(id, 'acme', `{"v":7,"deep":${nestObj(depth - 2, '1')}}`)
+            ? ev(id, 'acme', `{"v":7,"deep":${nestObj(depth - 2, '{}')}}`)
             : ev(id, 'acme', '{"v":7}', `,"traceext":${deep}`);
         if (depth <= DEPTH_LIMIT) {
           c.good.push(text);

@@ -3,7 +3,7 @@
  * and names the field, so one reject line tells the producer everything that is wrong.
  */
 import { hash53Parts } from './hash.js';
-import { readEventText } from './json.js';
+import { readEventText, scanValue } from './json.js';
 import { MAX_INSTANT_MS, MIN_INSTANT_MS, parseRfc3339, parseRfc3339Fast } from './time.js';
 
 /** A validated event as stored: one row per (source, id). */
@@ -54,6 +54,12 @@ export const MAX_DATA_TEXT = 4 * 1024 * 1024;
 
 const REQUIRED_STRINGS = ['id', 'source', 'type', 'subject'] as const;
 
+function skipSpaceAt(t: string): number {
+  let i = 0;
+  while (i < t.length && ' \t\r\n'.includes(t[i]!)) i++;
+  return i;
+}
+
 function describe(value: unknown): string {
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'an array';
@@ -82,7 +88,9 @@ export function contentFingerprint(type: string, subject: string, time: number |
  */
 export function validateCloudEvent(value: unknown, rules: EventRules, raw?: string): EventParse {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-    return { ok: false, error: `event must be a JSON object, got ${describe(value)}` };
+    // A hostile array says how deep it is too (the scan is iterative, and only long texts can be deep).
+    const deep = raw !== undefined && raw.length > MAX_DATA_DEPTH && scanValue(raw, skipSpaceAt(raw), false, 0, MAX_DATA_DEPTH + 1).error?.startsWith('nested');
+    return { ok: false, error: `event must be a JSON object, got ${describe(value)}${deep ? ` nested deeper than ${MAX_DATA_DEPTH + 1} levels` : ''}` };
   }
   if (raw === undefined) {
     try {
