@@ -727,20 +727,32 @@ function describeError(t: ClickHouseTarget, e: unknown, what: string): StoreErro
 // ---------------------------------------------------------------------------------------------------------------
 // Query SQL.
 
+/**
+ * An Int64 literal. 18.16 types a literal by its value (60000 is a UInt16) and an operation by its operands'
+ * types (`Int64 % UInt16` is an Int16, so 32768 and more wrap to negatives), so every literal of the window
+ * arithmetic is made an Int64: no result can be narrower than its operands.
+ */
+const i64 = (digits: string): string => `toInt64(${digits})`;
+
 export const clickhouseDialect: WindowDialect = {
   cases: (branches, otherwise) => `multiIf(${branches.map(([c, v]) => `${c}, ${v}`).join(', ')}, ${otherwise})`,
   greatest: (a, b) => `greatest(toInt64(${a}), toInt64(${b}))`,
-  intDiv: (a, b) => `intDiv(${a}, ${b})`,
-  // yyyymm of a day number by integer arithmetic (civil_from_days), valid for every year from 0001 to 9999.
+  intDiv: (a, b) => `intDiv(toInt64(${a}), toInt64(${b}))`,
+  mod: (a, b) => `modulo(toInt64(${a}), toInt64(${b}))`,
+  int: i64,
+  // yyyymm of a day number by integer arithmetic (civil_from_days), valid for every year from 0001 to 9999;
+  // every operand an Int64 (see i64).
   monthOfDay: (day) => {
-    const z = `(${day} + 719468)`;
-    const doe = `(${z} - intDiv(${z}, 146097) * 146097)`;
-    const yoe = `intDiv(${doe} - intDiv(${doe}, 1460) + intDiv(${doe}, 36524) - intDiv(${doe}, 146096), 365)`;
-    const doy = `(${doe} - (365 * ${yoe} + intDiv(${yoe}, 4) - intDiv(${yoe}, 100)))`;
-    const mp = `intDiv(5 * ${doy} + 2, 153)`;
-    const m = `(${mp} + multiIf(${mp} < 10, 3, -9))`;
-    const y = `(${yoe} + intDiv(${z}, 146097) * 400 + multiIf(${m} <= 2, 1, 0))`;
-    return `(${y} * 100 + ${m})`;
+    const n = (x: number) => i64(String(x));
+    const div = (a: string, b: number) => `intDiv(${a}, ${n(b)})`;
+    const z = `(toInt64(${day}) + ${n(719468)})`;
+    const doe = `(${z} - ${div(z, 146097)} * ${n(146097)})`;
+    const yoe = div(`(${doe} - ${div(doe, 1460)} + ${div(doe, 36524)} - ${div(doe, 146096)})`, 365);
+    const doy = `(${doe} - (${n(365)} * ${yoe} + ${div(yoe, 4)} - ${div(yoe, 100)}))`;
+    const mp = div(`(${n(5)} * ${doy} + ${n(2)})`, 153);
+    const m = `(${mp} + multiIf(${mp} < ${n(10)}, ${n(3)}, ${n(-9)}))`;
+    const y = `(${yoe} + ${div(z, 146097)} * ${n(400)} + multiIf(${m} <= ${n(2)}, ${n(1)}, ${n(0)}))`;
+    return `(${y} * ${n(100)} + ${m})`;
   },
 };
 
@@ -775,8 +787,8 @@ export function buildAggregateSql(q: MeterQuery, db: string, dedupe: DedupeMode)
   const where: string[] = [];
   const m = q.meter;
   if (m.eventType !== null) where.push(`type = ${sqlString(m.eventType)}`);
-  if (q.fromMs !== undefined) where.push(`time_ms >= ${sqlInt(q.fromMs)}`);
-  if (q.toMs !== undefined) where.push(`time_ms < ${sqlInt(q.toMs)}`);
+  if (q.fromMs !== undefined) where.push(`time_ms >= ${i64(sqlInt(q.fromMs))}`);
+  if (q.toMs !== undefined) where.push(`time_ms < ${i64(sqlInt(q.toMs))}`);
   if (q.subjects.length > 0) where.push(`subject IN (${q.subjects.map(sqlString).join(', ')})`);
   for (const f of q.filters) where.push(`${dimensionSql(f.dimension)} = ${sqlString(f.value)}`);
   const dd = dedupeCondition(db, dedupe);
@@ -1513,8 +1525,8 @@ export class ClickHouseStore implements Store {
     const conds: string[] = [];
     if (f.type !== undefined) conds.push(`type = ${sqlString(f.type)}`);
     if (f.subjects.length > 0) conds.push(`subject IN (${f.subjects.map(sqlString).join(', ')})`);
-    if (f.fromMs !== undefined) conds.push(`time_ms >= ${sqlInt(f.fromMs)}`);
-    if (f.toMs !== undefined) conds.push(`time_ms < ${sqlInt(f.toMs)}`);
+    if (f.fromMs !== undefined) conds.push(`time_ms >= ${i64(sqlInt(f.fromMs))}`);
+    if (f.toMs !== undefined) conds.push(`time_ms < ${i64(sqlInt(f.toMs))}`);
     const sql =
       `SELECT id, source, type, subject, time_ms, isNull(data), ifNull(data, ''), ingested_ms FROM ${this.db}.events` +
       `${await this.where(conds)} ORDER BY time_ms DESC, ingested_ms DESC, seq DESC LIMIT ${sqlInt(f.limit)}`;
