@@ -386,7 +386,7 @@ describe('ClickHouse only', () => {
     ok(w.run(['ingest', 'e.ndjson', '--db', db, '--json']));
     const before = ok(w.run(['query', '-m', 'tokens', '--format', 'csv', '--db', db]));
     // What a crashed writer leaves: its batch marked open, and copies of stored events (a lost race).
-    const cols = 'k, source, id, type, subject, time_ms, data, fp, ingested_ms, run, seq, jp, js, jk, np, nt, nm, ni, nf, nx, nh, nl';
+    const cols = 'k, source, id, type, subject, time_ms, data, fp, ingested_ms, run, seq, jp, js, jk, np, nt, nk, ni, nf, nx';
     await ch(`INSERT INTO \`${name}\`.batches (run, batch, state, at) VALUES (4242, 1, 0, now() - 7200)`);
     await ch(
       `INSERT INTO \`${name}\`.events (${cols}) SELECT ${cols.replace('ingested_ms, run', 'ingested_ms + 1, 4242')} FROM \`${name}\`.events`,
