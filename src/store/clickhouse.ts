@@ -3,22 +3,39 @@
  * with the same answers. All ClickHouse SQL of the project lives here.
  *
  * SQL text: 18.16 has no query parameters, so every string that reaches SQL goes through one function,
- * `sqlString`, every number through `sqlInt`/`sqlIntList`, and database names are validated (`sqlIdent`). Event
+ * `sqlString`, every number through `sqlInt`, and database names are validated (`sqlIdent`). Event
  * rows travel as RowBinary (binary, length-prefixed): no event text is ever parsed as SQL or as a text format.
  *
- * Tables (database from the URL, created on first use, schema version in `meter_meta`):
- * - `events`: one row per stored copy, MergeTree ORDER BY (type, subject, time_ms), times as epoch ms Int64.
- *   Besides `data` (its minified JSON text, as stored by SQLite), each row carries `data` read at ingest the way
- *   SQLite's JSON functions read it (first of duplicate keys, exact int64, verbatim object texts), in arrays,
- *   so meters defined later read values and dimensions by exact path whatever the JSON looked like:
- *     jp/js/jk: every addressable path ($.a, $.a.b, $.a[0]), its text as a group-by value (SQLite's rendering),
- *               and its kind (0 null, 1 scalar, 2 object or array);
- *     np/nt/nm/ni/nf/nx/nh/nl: every path holding a usable number (numericValue); its exact decimal text (what
- *               sums add), the text MIN/MAX/LATEST show when it differs, its integer part and 18-digit fraction
- *               (exact Decimal128 sums; nx = 0 when they cannot hold it: then its text is summed in JS), and an
- *               order key (the double's IEEE bits, made signed-monotonic).
+ * Values follow the value semantics of spec-canonical.md: numbers are exact decimals, never doubles. A store
+ * receives canonical `data` (every number a plain exact decimal literal); the reader below canonicalises every
+ * number it reads anyway (`Decimal.parse(text).toString()`), so data of any spelling gives the spec's answers.
+ *
+ * Tables (database from the URL, created on first use, schema version in `meter_meta`, now 2):
+ * - `events`: one row per stored copy, MergeTree ORDER BY (type, subject, time_ms), times as epoch ms Int64:
+ *     k, source, id: the dedupe key (53-bit hash of source and id) and the two strings it hashes;
+ *     type, subject, time_ms, data: the event (data as the compact JSON text it came with, NULL when absent);
+ *     fp: the content fingerprint (conflicting duplicates); ingested_ms, run, seq: when, by which writer (a
+ *               random id per process) and in which order the copy was stored (first copy, LATEST ties).
+ *   Besides `data`, each row carries `data` read at ingest (flattenData: first of duplicate keys, escapes
+ *   undone, numbers canonical), in parallel arrays, so meters defined later read values and dimensions by exact
+ *   path whatever the JSON looked like:
+ *     jp/js/jk: every addressable path ($.a, $.a.b, $.a[0]); its text as a group-by, filter and UNIQUE_COUNT
+ *               value (a string its value, a number its canonical decimal, `true`/`false`, an object or array
+ *               its JSON text up to MAX_NODE_TEXT, null ''); and its kind (0 null, 1 scalar, 2 object or array);
+ *     np/nt/nk/ni/nf/nx: every path holding a usable value (a number, or a numeric string, whose canonical text
+ *               has at most MAX_NUMBER_TEXT characters); its canonical decimal text (what sums add and what MIN,
+ *               MAX and LATEST show); its exact order key (orderKeyOfCanonical: strings whose byte order is the
+ *               numbers' order, what argMin/argMax compare); its integer part and 18-digit fraction as Int64s
+ *               (exact Decimal128 sums in SQL; nx = 0 when they cannot hold it: then its text is summed in JS).
  * - `event_keys`: (k, source, id, fp, order) sorted by k, filled by a materialized view: the dedupe lookups.
  * - `dropped`: copies that lost a race between concurrent writers; `batches`: open/closed marks of write groups.
+ * A store of schema version 1 (doubles' texts and IEEE bits in place of nt/nk, SQLite's REAL texts in js) is
+ * upgraded in place by the first command that opens it for writing (see upgrade); read-only commands refuse it.
+ *
+ * Integer arithmetic in SQL: 18.16 types a literal by its value and an operation's result by its operands
+ * (`Int64 % 60000` is an Int16), so every literal of the window arithmetic and of the time bounds is an explicit
+ * Int64 (see i64 and clickhouseDialect). A query without matching events gives no row (HAVING count() > 0:
+ * without GROUP BY, an aggregate over no rows is still one row).
  *
  * Dedupe: each batch's keys are looked up (and compared by source and id, so a hash collision never loses an
  * event); duplicates and conflicting duplicates are classified against the first stored copy, as in SQLite, and
@@ -416,7 +433,7 @@ class DataScanner {
         dup = seen.has(key);
         seen.add(key);
       }
-      // SQLite finds the first of duplicate keys; a key a meter path cannot name is never looked up.
+      // The first of duplicate keys counts (the spec; canonical data has none); a key a meter path cannot name is never looked up.
       if (dup || !PATH_KEY.test(key)) this.skip();
       else this.value(path + '.' + key);
       if (t.charCodeAt(this.i) === COMMA) this.i++;
