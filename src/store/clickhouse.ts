@@ -433,7 +433,8 @@ class DataScanner {
         dup = seen.has(key);
         seen.add(key);
       }
-      // The first of duplicate keys counts (the spec; canonical data has none); a key a meter path cannot name is never looked up.
+      // The first of duplicate keys counts (the spec; canonical data has none); a key a meter path cannot name is
+      // never looked up.
       if (dup || !PATH_KEY.test(key)) this.skip();
       else this.value(path + '.' + key);
       if (t.charCodeAt(this.i) === COMMA) this.i++;
@@ -1160,14 +1161,7 @@ export class ClickHouseStore implements Store {
       `SELECT toString(count()) AS n FROM system.tables WHERE database = ${sqlString(this.target.database)} AND name = 'meter_meta'`,
       'opening the store',
     );
-    let version = 0;
-    if (Number(exists[0]?.n ?? 0) > 0) {
-      const v = await this.rows<{ v: string }>(
-        `SELECT toString(max(toUInt32OrZero(value))) AS v FROM ${this.db}.meter_meta WHERE key = 'schema_version'`,
-        'reading the schema version',
-      );
-      version = Number(v[0]?.v ?? 0);
-    }
+    let version = Number(exists[0]?.n ?? 0) > 0 ? await this.schemaVersion() : 0;
     if (version > CLICKHOUSE_SCHEMA_VERSION) {
       throw new StoreError(`${this.location}: store schema version ${version} is newer than this meter (${CLICKHOUSE_SCHEMA_VERSION}); upgrade meter`);
     }
@@ -1193,6 +1187,15 @@ export class ClickHouseStore implements Store {
     if (!readonly) await this.closeStaleBatches();
   }
 
+  /** The version in `meter_meta` (which exists). */
+  private async schemaVersion(): Promise<number> {
+    const v = await this.rows<{ v: string }>(
+      `SELECT toString(max(toUInt32OrZero(value))) AS v FROM ${this.db}.meter_meta WHERE key = 'schema_version'`,
+      'reading the schema version',
+    );
+    return Number(v[0]?.v ?? 0);
+  }
+
   /**
    * Upgrades a version 1 store in place, before any write of this run. Version 1 kept each number's double (its
    * text for MIN/MAX/LATEST and its IEEE bits as order key, SQLite's REAL rendering as group-by text); version 2
@@ -1216,6 +1219,11 @@ export class ClickHouseStore implements Store {
       throw describeError(this.target, e, 'upgrading the store');
     }
     const what = `upgrading the store to schema version ${CLICKHOUSE_SCHEMA_VERSION}`;
+    // Another meter may have finished an upgrade between our reading the version and creating the table.
+    if ((await this.schemaVersion()) >= CLICKHOUSE_SCHEMA_VERSION) {
+      await this.command(`DROP TABLE IF EXISTS ${db}.${UPGRADE_TABLE}`, what);
+      return;
+    }
     const body = new PassThrough();
     body.on('error', () => {});
     const done = this.client
@@ -1259,14 +1267,15 @@ export class ClickHouseStore implements Store {
     }
     // The swap. The view that fills event_keys is made again over the new `events` (a server may tie a view to
     // the table it was created on, not to its name); the copied rows' keys are in event_keys already.
-    await this.command(`RENAME TABLE ${db}.events TO ${db}.events_v1_old, ${db}.${UPGRADE_TABLE} TO ${db}.events`, what);
+    const old = `events_v1_${this.run}`;
+    await this.command(`RENAME TABLE ${db}.events TO ${db}.${old}, ${db}.${UPGRADE_TABLE} TO ${db}.events`, what);
     await this.command(`DROP TABLE IF EXISTS ${db}.event_keys_mv`, what);
     await this.command(eventKeysViewSql(db), what);
     await this.command(
       `INSERT INTO ${db}.meter_meta (key, value) VALUES ('schema_version', ${sqlString(String(CLICKHOUSE_SCHEMA_VERSION))})`,
       what,
     );
-    await this.command(`DROP TABLE IF EXISTS ${db}.events_v1_old`, what);
+    await this.command(`DROP TABLE IF EXISTS ${db}.${old}`, what);
   }
 
   // -- writing
