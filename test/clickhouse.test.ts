@@ -11,7 +11,6 @@ import {
   clickHouseCode,
   decimalParts,
   dedupeCondition,
-  doubleText,
   exactValue,
   flattenData,
   KeyIndex,
@@ -27,10 +26,10 @@ import {
   tsvTuples,
   unescapeTsv,
   type FlatData,
-  type PendingReal,
 } from '../src/store/clickhouse.js';
 import type { MeterQuery } from '../src/store/store.js';
 import { WindowPlan } from '../src/core/window.js';
+import { Decimal } from '../src/core/decimal.js';
 
 /** Strings that have broken naive escaping somewhere. */
 export const HOSTILE = [
@@ -173,12 +172,9 @@ describe('parseClickHouseUrl', () => {
   });
 });
 
-/** Flattens data text, filling reals' texts with a marker (the real texts come from SQLite in the store). */
-function flat(text: string | null): { f: FlatData; reals: string[] } {
-  const reals: PendingReal[] = [];
-  const f = flattenData(text, reals);
-  for (const r of reals) r.flat.js[r.index] = `real(${r.literal})`;
-  return { f, reals: reals.map((r) => r.literal) };
+/** Flattens data text. */
+function flat(text: string | null): { f: FlatData } {
+  return { f: flattenData(text) };
 }
 
 function entries(f: FlatData): Record<string, [string, number]> {
@@ -189,11 +185,11 @@ function entries(f: FlatData): Record<string, [string, number]> {
 
 function numbers(f: FlatData): Record<string, { exact: string; shown: string; fits: boolean }> {
   const o: Record<string, { exact: string; shown: string; fits: boolean }> = {};
-  for (let i = 0; i < f.nn; i++) o[f.np[i]!] = { exact: f.nt[i]!, shown: f.nm[i] || f.nt[i]!, fits: f.nx[i] === 1 };
+  for (let i = 0; i < f.nn; i++) o[f.np[i]!] = { exact: f.nt[i]!, shown: f.nt[i]!, fits: f.nx[i] === 1 };
   return o;
 }
 
-describe('flattenData: data read as the SQLite store reads it', () => {
+describe('flattenData: data read as the spec reads it', () => {
   test('paths of nested objects and arrays, their texts and kinds', () => {
     const { f } = flat('{"a":{"b":1,"c":[true,null,"x"]},"s":"str","o":{}}');
     assert.deepEqual(entries(f), {
@@ -227,24 +223,30 @@ describe('flattenData: data read as the SQLite store reads it', () => {
     const { f } = flat('{"a.b":1,"a b":2,"a[0]":3,"ok-key":4}');
     assert.deepEqual(Object.keys(entries(f)), ['$.ok-key']);
   });
-  test('integers are exact int64 (their text), reals and big integers get SQLite texts', () => {
-    const { f, reals } = flat('{"i":9007199254740993,"m":-0,"big":12345678901234567890,"r":1.50,"e":1E3,"inf":1e400}');
+  test('every number is its canonical decimal text, whatever its spelling in the stored text', () => {
+    const { f } = flat('{"i":9007199254740993,"m":-0,"big":12345678901234567890,"r":1.50,"e":1E3,"x":1e400,"over":1e1000}');
     const e = entries(f);
     assert.deepEqual(e['$.i'], ['9007199254740993', 1]);
     assert.deepEqual(e['$.m'], ['0', 1]);
-    assert.deepEqual(reals, ['12345678901234567890', '1.50', '1E3', '1e400']);
+    assert.deepEqual(e['$.big'], ['12345678901234567890', 1]);
+    assert.deepEqual(e['$.r'], ['1.5', 1]);
+    assert.deepEqual(e['$.e'], ['1000', 1]);
+    assert.deepEqual(e['$.x'], ['1' + '0'.repeat(400), 1]);
     const n = numbers(f);
     assert.deepEqual(n['$.i'], { exact: '9007199254740993', shown: '9007199254740993', fits: true });
     assert.deepEqual(n['$.r'], { exact: '1.5', shown: '1.5', fits: true });
     assert.deepEqual(n['$.e'], { exact: '1000', shown: '1000', fits: true });
-    assert.deepEqual(n['$.big'], { exact: '12345678901234567000', shown: '12345678901234567000', fits: false });
-    assert.equal(n['$.inf'], undefined, 'an infinite number does not count');
+    assert.deepEqual(n['$.big'], { exact: '12345678901234567890', shown: '12345678901234567890', fits: false });
+    assert.deepEqual(n['$.x'], { exact: '1' + '0'.repeat(400), shown: '1' + '0'.repeat(400), fits: false }, 'past a double, still exact');
+    assert.equal(n['$.over'], undefined, 'a canonical text over 1,000 characters does not count');
   });
-  test('numeric strings count; sums take their exact text, MIN/MAX their double', () => {
-    const { f } = flat('{"a":"21","b":"0.1000000000000000055","c":"1e3","d":"NaN","e":" 5","f":"Inf","g":""}');
+  test('numeric strings count as their exact decimal (sums and MIN/MAX alike); the group-by text stays the string', () => {
+    const { f } = flat('{"a":"21","b":"0.1000000000000000055","c":"1e3","d":"NaN","e":" 5","f":"Inf","g":"","h":"1.50"}');
     const n = numbers(f);
     assert.deepEqual(n['$.a'], { exact: '21', shown: '21', fits: true });
-    assert.deepEqual(n['$.b'], { exact: '0.1000000000000000055', shown: '0.1', fits: false });
+    assert.deepEqual(n['$.b'], { exact: '0.1000000000000000055', shown: '0.1000000000000000055', fits: false });
+    assert.deepEqual(n['$.h'], { exact: '1.5', shown: '1.5', fits: true });
+    assert.deepEqual(entries(f)['$.h'], ['1.50', 1]);
     assert.deepEqual(n['$.c'], { exact: '1000', shown: '1000', fits: true });
     for (const k of ['$.d', '$.e', '$.f', '$.g']) assert.equal(n[k], undefined, k);
   });
@@ -271,19 +273,14 @@ describe('numbers', () => {
     assert.equal(decimalParts('1000000000000000000'), null);
     assert.equal(decimalParts('0.0000000000000000001'), null);
   });
-  test('doubleText is the shortest exact decimal of a double', () => {
-    assert.equal(doubleText(0.1), '0.1');
-    assert.equal(doubleText(1e21), '1000000000000000000000');
-    assert.equal(doubleText(2.5e-7), '0.00000025');
-    assert.equal(doubleText(-0), '0');
-  });
-  test('orderKey orders exactly as the doubles', () => {
-    const xs = [-Infinity, -1e308, -5, -1.5, -1e-300, -5e-324, 0, 5e-324, 1e-300, 0.1, 0.30000000000000004, 1, 2 ** 53, 1e308, Infinity];
+  test('orderKey orders the decimals of doubles as the doubles', () => {
+    // Infinities are no decimals (not usable values), so the list runs between the largest finite doubles.
+    const xs = [-1e308, -5, -1.5, -1e-300, -5e-324, 0, 5e-324, 1e-300, 0.1, 0.30000000000000004, 1, 2 ** 53, 1e308];
     for (let i = 0; i + 1 < xs.length; i++) {
-      const [a, b] = [orderKey(xs[i]!), orderKey(xs[i + 1]!)];
-      assert.ok(a[0] < b[0] || (a[0] === b[0] && a[1] < b[1]), `${xs[i]} < ${xs[i + 1]}`);
+      const [a, b] = [orderKey(Decimal.from(xs[i]!)), orderKey(Decimal.from(xs[i + 1]!))];
+      assert.ok(a < b, `${xs[i]} < ${xs[i + 1]}`);
     }
-    assert.deepEqual(orderKey(-0).map((v) => v + 0), orderKey(0), '-0 equals 0');
+    assert.equal(orderKey(Decimal.from(-0)), orderKey(Decimal.from(0)), '-0 equals 0');
   });
   test('exact sums: 0.1 + 0.2 is 0.3', () => {
     // Parts as the query returns them: integer sum, fraction sum (x 1e-18), texts that did not fit, count.

@@ -3,22 +3,39 @@
  * with the same answers. All ClickHouse SQL of the project lives here.
  *
  * SQL text: 18.16 has no query parameters, so every string that reaches SQL goes through one function,
- * `sqlString`, every number through `sqlInt`/`sqlIntList`, and database names are validated (`sqlIdent`). Event
+ * `sqlString`, every number through `sqlInt`, and database names are validated (`sqlIdent`). Event
  * rows travel as RowBinary (binary, length-prefixed): no event text is ever parsed as SQL or as a text format.
  *
- * Tables (database from the URL, created on first use, schema version in `meter_meta`):
- * - `events`: one row per stored copy, MergeTree ORDER BY (type, subject, time_ms), times as epoch ms Int64.
- *   Besides `data` (its minified JSON text, as stored by SQLite), each row carries `data` read at ingest the way
- *   SQLite's JSON functions read it (first of duplicate keys, exact int64, verbatim object texts), in arrays,
- *   so meters defined later read values and dimensions by exact path whatever the JSON looked like:
- *     jp/js/jk: every addressable path ($.a, $.a.b, $.a[0]), its text as a group-by value (SQLite's rendering),
- *               and its kind (0 null, 1 scalar, 2 object or array);
- *     np/nt/nm/ni/nf/nx/nh/nl: every path holding a usable number (numericValue); its exact decimal text (what
- *               sums add), the text MIN/MAX/LATEST show when it differs, its integer part and 18-digit fraction
- *               (exact Decimal128 sums; nx = 0 when they cannot hold it: then its text is summed in JS), and an
- *               order key (the double's IEEE bits, made signed-monotonic).
+ * Values follow the value semantics of spec-canonical.md: numbers are exact decimals, never doubles. A store
+ * receives canonical `data` (every number a plain exact decimal literal); the reader below canonicalises every
+ * number it reads anyway (`Decimal.parse(text).toString()`), so data of any spelling gives the spec's answers.
+ *
+ * Tables (database from the URL, created on first use, schema version in `meter_meta`, now 2):
+ * - `events`: one row per stored copy, MergeTree ORDER BY (type, subject, time_ms), times as epoch ms Int64:
+ *     k, source, id: the dedupe key (53-bit hash of source and id) and the two strings it hashes;
+ *     type, subject, time_ms, data: the event (data as the compact JSON text it came with, NULL when absent);
+ *     fp: the content fingerprint (conflicting duplicates); ingested_ms, run, seq: when, by which writer (a
+ *               random id per process) and in which order the copy was stored (first copy, LATEST ties).
+ *   Besides `data`, each row carries `data` read at ingest (flattenData: first of duplicate keys, escapes
+ *   undone, numbers canonical), in parallel arrays, so meters defined later read values and dimensions by exact
+ *   path whatever the JSON looked like:
+ *     jp/js/jk: every addressable path ($.a, $.a.b, $.a[0]); its text as a group-by, filter and UNIQUE_COUNT
+ *               value (a string its value, a number its canonical decimal, `true`/`false`, an object or array
+ *               its JSON text up to MAX_NODE_TEXT, null ''); and its kind (0 null, 1 scalar, 2 object or array);
+ *     np/nt/nk/ni/nf/nx: every path holding a usable value (a number, or a numeric string, whose canonical text
+ *               has at most MAX_NUMBER_TEXT characters); its canonical decimal text (what sums add and what MIN,
+ *               MAX and LATEST show); its exact order key (orderKeyOfCanonical: strings whose byte order is the
+ *               numbers' order, what argMin/argMax compare); its integer part and 18-digit fraction as Int64s
+ *               (exact Decimal128 sums in SQL; nx = 0 when they cannot hold it: then its text is summed in JS).
  * - `event_keys`: (k, source, id, fp, order) sorted by k, filled by a materialized view: the dedupe lookups.
  * - `dropped`: copies that lost a race between concurrent writers; `batches`: open/closed marks of write groups.
+ * A store of schema version 1 (doubles' texts and IEEE bits in place of nt/nk, SQLite's REAL texts in js) is
+ * upgraded in place by the first command that opens it for writing (see upgrade); read-only commands refuse it.
+ *
+ * Integer arithmetic in SQL: 18.16 types a literal by its value and an operation's result by its operands
+ * (`Int64 % 60000` is an Int16), so every literal of the window arithmetic and of the time bounds is an explicit
+ * Int64 (see i64 and clickhouseDialect). A query without matching events gives no row (HAVING count() > 0:
+ * without GROUP BY, an aggregate over no rows is still one row).
  *
  * Dedupe: each batch's keys are looked up (and compared by source and id, so a hash collision never loses an
  * event); duplicates and conflicting duplicates are classified against the first stored copy, as in SQLite, and
@@ -48,10 +65,9 @@ import http from 'node:http';
 import { once } from 'node:events';
 import { PassThrough, Readable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
-import Database from 'better-sqlite3';
 import { createClient, ClickHouseLogLevel, type ClickHouseClient, type ClickHouseSettings } from '@clickhouse/client';
 import { fingerprintOf, type UsageEvent } from '../core/event.js';
-import { Decimal, numericValue } from '../core/decimal.js';
+import { Decimal } from '../core/decimal.js';
 import { pathSteps } from '../core/meter.js';
 import { StoreError, UsageError } from '../errors.js';
 import { windowKeySql, type WindowDialect } from './sql-dialect.js';
@@ -68,7 +84,7 @@ import {
   type WriteOutcome,
 } from './store.js';
 
-export const CLICKHOUSE_SCHEMA_VERSION = 1;
+export const CLICKHOUSE_SCHEMA_VERSION = 2;
 export const DEFAULT_HTTP_PORT = 8123;
 export const DEFAULT_DATABASE = 'meter';
 /** A write group older than this is committed at the end of the next call, so no INSERT stays open long. */
@@ -200,8 +216,7 @@ const PATH_KEY = /^[^.[\]"'\\\s\u0000-\u001f]+$/;
 
 /**
  * One event's data, flattened (see the module comment). Integers are numbers when safe, else decimal text
- * (written as 64-bit on the wire). `nm` is the text MIN, MAX and LATEST show when it differs from `nt` (a numeric
- * string more precise than a double: SQLite sums its exact text but compares and shows its double).
+ * (written as 64-bit on the wire).
  */
 export interface FlatData {
   /** How many entries of jp/js/jk, and of the numeric arrays, are in use (the arrays are reused). */
@@ -212,52 +227,70 @@ export interface FlatData {
   jk: number[];
   np: string[];
   nt: string[];
-  nm: string[];
+  nk: string[];
   ni: Array<number | string>;
   nf: Array<number | string>;
   nx: number[];
-  nh: number[];
-  nl: number[];
 }
 
 export function emptyFlat(): FlatData {
-  return { jn: 0, nn: 0, jp: [], js: [], jk: [], np: [], nt: [], nm: [], ni: [], nf: [], nx: [], nh: [], nl: [] };
+  return { jn: 0, nn: 0, jp: [], js: [], jk: [], np: [], nt: [], nk: [], ni: [], nf: [], nx: [] };
 }
 
-/** A copy holding only the entries in use. */
-export function copyFlat(f: FlatData): FlatData {
-  const j = f.jn, n = f.nn;
-  return {
-    jn: j, nn: n,
-    jp: f.jp.slice(0, j), js: f.js.slice(0, j), jk: f.jk.slice(0, j),
-    np: f.np.slice(0, n), nt: f.nt.slice(0, n), nm: f.nm.slice(0, n), ni: f.ni.slice(0, n), nf: f.nf.slice(0, n),
-    nx: f.nx.slice(0, n), nh: f.nh.slice(0, n), nl: f.nl.slice(0, n),
-  };
-}
+/** Digits of the exponent in an order key, and the offset that makes every exponent a Decimal can have positive. */
+const KEY_EXP_WIDTH = 7;
+const KEY_EXP_OFFSET = 5_000_000;
+/** Ends a negative number's key: above every digit, so a shorter digit string (a smaller magnitude) sorts later. */
+const KEY_NEGATIVE_END = '~';
 
-const f64 = new Float64Array(1);
-const u32 = new Uint32Array(f64.buffer);
-const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
-let orderHi = 0, orderLo = 0;
-
-/** Sets orderHi/orderLo to a pair of integers ordered exactly as the doubles are (-0 equals 0). */
-function setOrderKey(x: number): void {
-  f64[0] = x;
-  const hi = LITTLE_ENDIAN ? u32[1]! : u32[0]!;
-  const lo = LITTLE_ENDIAN ? u32[0]! : u32[1]!;
-  if (hi >= 0x80000000) {
-    orderHi = -(hi - 0x80000000);
-    orderLo = -lo;
+/**
+ * The order key of a canonical decimal text (see the spec: `-`, digits, `.digits`, no exponent, no leading or
+ * trailing zeros): strings whose byte order is the numbers' exact order, equal exactly when the numbers are.
+ * Zero is "1". A positive number 0.d1d2...dn x 10^e (d1 and dn not 0) is "2", e + KEY_EXP_OFFSET in
+ * KEY_EXP_WIDTH digits, then d1...dn: a larger exponent is a larger number, and at equal exponents the digits
+ * compare as strings (a prefix is the smaller number). A negative number is "0", then the same exponent and digits
+ * with every digit d replaced by 9 - d (larger magnitudes sort first), then KEY_NEGATIVE_END (so that of two
+ * digit strings one of which is a prefix of the other, the prefix, the smaller magnitude, sorts after).
+ */
+export function orderKeyOfCanonical(text: string): string {
+  const neg = text.charCodeAt(0) === 45; // '-'
+  const body = neg ? text.slice(1) : text;
+  if (body === '0') return '1';
+  const dot = body.indexOf('.');
+  const int = dot < 0 ? body : body.slice(0, dot);
+  const frac = dot < 0 ? '' : body.slice(dot + 1);
+  let exp: number, digits: string;
+  if (int !== '0') {
+    exp = int.length;
+    digits = frac === '' ? stripTrailingZeros(int) : int + frac;
   } else {
-    orderHi = hi;
-    orderLo = lo;
+    let z = 0;
+    while (frac.charCodeAt(z) === 48) z++;
+    exp = -z;
+    digits = frac.slice(z);
   }
+  const e = exp + KEY_EXP_OFFSET;
+  if (e < 0 || e >= 10 ** KEY_EXP_WIDTH) throw new RangeError(`number out of the order key's range: ${text.slice(0, 40)}...`);
+  const expText = String(e).padStart(KEY_EXP_WIDTH, '0');
+  if (!neg) return '2' + expText + digits;
+  return '0' + complementDigits(expText) + complementDigits(digits) + KEY_NEGATIVE_END;
 }
 
-/** A pair of integers ordered exactly as the doubles are (-0 equals 0). */
-export function orderKey(x: number): [number, number] {
-  setOrderKey(x);
-  return [orderHi, orderLo];
+/** The order key of a decimal (see orderKeyOfCanonical). */
+export function orderKey(d: Decimal): string {
+  return orderKeyOfCanonical(d.toString());
+}
+
+function stripTrailingZeros(s: string): string {
+  let end = s.length;
+  while (end > 1 && s.charCodeAt(end - 1) === 48) end--;
+  return end === s.length ? s : s.slice(0, end);
+}
+
+function complementDigits(s: string): string {
+  let out = '';
+  for (let i = 0; i < s.length; i++) out += String.fromCharCode(105 - s.charCodeAt(i)); // '0'+'9' - c
+  return out;
 }
 
 /** A decimal integer text as a number when it is safe, else kept as text. */
@@ -281,83 +314,31 @@ export function decimalParts(text: string): { int: number | string; frac: number
   return { int: ip === '0' ? 0 : intValue(sign + ip), frac: f === '0' ? 0 : intValue(sign + f) };
 }
 
-/** The exact decimal text of a double (its shortest round-trip digits, as Decimal.from). */
-export function doubleText(x: number): string {
-  if (x === 0) return '0';
-  const t = String(x);
-  return t.includes('e') ? Decimal.from(x).toString() : t;
+/** A canonical decimal text (what the spec's canonical data holds): checked so that it is used without parsing. */
+const CANONICAL_NUMBER = /^-?(?:0|[1-9]\d*)(?:\.\d*[1-9])?$/;
+/** Strings that are usable meter values when their decimal is (the spec's pattern). */
+const NUMERIC_STRING = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
+/** Longest canonical text of a usable value (the spec). */
+export const MAX_NUMBER_TEXT = 1000;
+
+/**
+ * The canonical decimal text of a JSON number literal or a numeric string (`1.50` -> `1.5`, `1e3` -> `1000`,
+ * `-0` -> `0`); null when it is no finite decimal. A canonical literal is its own text.
+ */
+export function canonicalNumber(text: string): string | null {
+  if (text !== '-0' && CANONICAL_NUMBER.test(text)) return text;
+  return Decimal.parse(text)?.toString() ?? null;
 }
 
 /**
- * How SQLite renders a JSON number it reads as REAL (`CAST(data ->> '$.x' AS TEXT)`, what the SQLite store groups
- * by and counts for UNIQUE_COUNT). SQLite's own rendering is used (a private in-memory database), one call per
- * batch, cached per literal.
+ * Reads `data` (its stored JSON text, compact) as the spec reads it: paths as `$.a.b` / `$.a[0]`, the first of
+ * duplicate keys, escaped keys and strings unescaped, every number as its canonical decimal text (whatever its
+ * spelling in the stored text: old stores and direct writers may hold other spellings), objects and arrays as
+ * their text.
  */
-export class RealText {
-  private db: Database.Database | null = null;
-  private stmt: Database.Statement | null = null;
-  private readonly cache = new Map<string, string>();
-
-  /** Learns the texts of many JSON number literals at once. */
-  fill(literals: string[]): void {
-    const missing = [...new Set(literals.filter((v) => !this.cache.has(v)))];
-    if (missing.length === 0) return;
-    if (this.db === null) {
-      this.db = new Database(':memory:');
-      this.stmt = this.db.prepare('SELECT CAST(value AS TEXT) AS t FROM json_each(?)').pluck();
-    }
-    for (const lit of missing) if (!NUMBER_LITERAL.test(lit)) throw new Error(`not a JSON number: ${lit}`);
-    const texts = this.stmt!.all(`[${missing.join(',')}]`) as string[];
-    if (this.cache.size > 200_000) this.cache.clear();
-    missing.forEach((v, i) => this.cache.set(v, texts[i]!));
-  }
-
-  get(literal: string): string {
-    let t = this.cache.get(literal);
-    if (t === undefined) {
-      this.fill([literal]);
-      t = this.cache.get(literal)!;
-    }
-    return t;
-  }
-
-  close(): void {
-    this.db?.close();
-    this.db = null;
-  }
-}
-
-const NUMBER_LITERAL = /^-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?$/;
-const INT64_MAX = '9223372036854775807';
-
-/** True when SQLite reads this JSON number literal as an exact 64-bit INTEGER. */
-function int64Literal(lit: string): boolean {
-  for (let i = lit.charCodeAt(0) === 45 ? 1 : 0; i < lit.length; i++) {
-    const c = lit.charCodeAt(i);
-    if (c < 48 || c > 57) return false;
-  }
-  const digits = lit.charCodeAt(0) === 45 ? lit.length - 1 : lit.length;
-  if (digits < 19) return true;
-  if (digits > 19) return false;
-  const d = lit.charCodeAt(0) === 45 ? lit.slice(1) : lit;
-  return lit.charCodeAt(0) === 45 ? d <= '9223372036854775808' : d <= INT64_MAX;
-}
-
-/** A number whose SQLite text is still to be filled in at `flat.js[index]`. */
-export interface PendingReal {
-  flat: FlatData;
-  index: number;
-  literal: string;
-}
-
-/**
- * Reads `data` (its stored JSON text, minified) the way the SQLite store does: paths as `$.a.b` / `$.a[0]`, the
- * first of duplicate keys, escaped keys unescaped, integers exact, objects and arrays as their verbatim text.
- * The group-by texts of reals are left empty and listed in `reals`, to be rendered by SQLite per batch.
- */
-export function flattenData(text: string | null, reals: PendingReal[], into: FlatData = emptyFlat()): FlatData {
+export function flattenData(text: string | null, into: FlatData = emptyFlat()): FlatData {
   into.jn = into.nn = 0;
-  if (text !== null) new DataScanner(text, into, reals).top();
+  if (text !== null) new DataScanner(text, into).top();
   return into;
 }
 
@@ -368,7 +349,6 @@ class DataScanner {
   constructor(
     private readonly t: string,
     private readonly f: FlatData,
-    private readonly reals: PendingReal[],
   ) {}
 
   top(): void {
@@ -453,7 +433,8 @@ class DataScanner {
         dup = seen.has(key);
         seen.add(key);
       }
-      // SQLite finds the first of duplicate keys; a key a meter path cannot name is never looked up.
+      // The first of duplicate keys counts (the spec; canonical data has none); a key a meter path cannot name is
+      // never looked up.
       if (dup || !PATH_KEY.test(key)) this.skip();
       else this.value(path + '.' + key);
       if (t.charCodeAt(this.i) === COMMA) this.i++;
@@ -490,7 +471,11 @@ class DataScanner {
       const v = this.string();
       f.js[at] = v;
       f.jk[at] = 1;
-      if (numericValue(v) !== null) addNumber(f, path, Decimal.parse(v)!.toString(), Number(v), false);
+      // A numeric string counts as its decimal; its group-by text stays the string.
+      if (NUMERIC_STRING.test(v)) {
+        const exact = Decimal.parse(v)?.toString();
+        if (exact !== undefined && exact.length <= MAX_NUMBER_TEXT) addNumber(f, path, exact);
+      }
     } else if (c === LBRACE || c === LBRACKET) {
       const start = this.i;
       f.js[at] = '';
@@ -515,35 +500,24 @@ class DataScanner {
       this.skip();
       const lit = t.slice(start, this.i);
       f.jk[at] = 1;
-      if (int64Literal(lit)) {
-        // SQLite's exact INTEGER: the text is its value ("-0" is 0).
-        const exact = lit === '-0' ? '0' : lit;
-        f.js[at] = exact;
-        addNumber(f, path, exact, Number(exact), true);
-      } else {
-        this.reals.push({ flat: f, index: at, literal: lit });
-        f.js[at] = '';
-        const x = Number(lit);
-        if (Number.isFinite(x)) addNumber(f, path, doubleText(x), x, false);
-      }
+      // The number's value is its canonical decimal: its group-by and UNIQUE_COUNT text, and what sums add.
+      const exact = canonicalNumber(lit);
+      f.js[at] = exact ?? lit;
+      if (exact !== null && exact.length <= MAX_NUMBER_TEXT) addNumber(f, path, exact);
     }
   }
 }
 
 /**
- * Adds a usable number: `exact` is what sums add, `x` the double MIN, MAX and LATEST compare and show, unless
- * `int64` (an integer SQLite keeps exactly, which it also shows exactly).
+ * Adds a usable number by its canonical decimal text `exact`: what sums add and MIN, MAX and LATEST show, with
+ * its order key and, when it fits, its split into an integer part and 18 fraction digits.
  */
-function addNumber(f: FlatData, path: string, exact: string, x: number, int64: boolean): void {
+function addNumber(f: FlatData, path: string, exact: string): void {
   const n = f.nn++;
-  setOrderKey(x);
   f.np[n] = path;
   f.nt[n] = exact;
-  const shown = int64 ? exact : doubleText(x);
-  f.nm[n] = shown === exact ? '' : shown;
-  f.nh[n] = orderHi;
-  f.nl[n] = orderLo;
-  if (int64 && exact.length <= 15) {
+  f.nk[n] = orderKeyOfCanonical(exact);
+  if (exact.length <= 15 && exact.indexOf('.') < 0) {
     // The common case, a small integer: no text splitting.
     f.ni[n] = Number(exact);
     f.nf[n] = 0;
@@ -727,20 +701,32 @@ function describeError(t: ClickHouseTarget, e: unknown, what: string): StoreErro
 // ---------------------------------------------------------------------------------------------------------------
 // Query SQL.
 
+/**
+ * An Int64 literal. 18.16 types a literal by its value (60000 is a UInt16) and an operation by its operands'
+ * types (`Int64 % UInt16` is an Int16, so 32768 and more wrap to negatives), so every literal of the window
+ * arithmetic is made an Int64: no result can be narrower than its operands.
+ */
+const i64 = (digits: string): string => `toInt64(${digits})`;
+
 export const clickhouseDialect: WindowDialect = {
   cases: (branches, otherwise) => `multiIf(${branches.map(([c, v]) => `${c}, ${v}`).join(', ')}, ${otherwise})`,
   greatest: (a, b) => `greatest(toInt64(${a}), toInt64(${b}))`,
-  intDiv: (a, b) => `intDiv(${a}, ${b})`,
-  // yyyymm of a day number by integer arithmetic (civil_from_days), valid for every year from 0001 to 9999.
+  intDiv: (a, b) => `intDiv(toInt64(${a}), toInt64(${b}))`,
+  mod: (a, b) => `modulo(toInt64(${a}), toInt64(${b}))`,
+  int: i64,
+  // yyyymm of a day number by integer arithmetic (civil_from_days), valid for every year from 0001 to 9999;
+  // every operand an Int64 (see i64).
   monthOfDay: (day) => {
-    const z = `(${day} + 719468)`;
-    const doe = `(${z} - intDiv(${z}, 146097) * 146097)`;
-    const yoe = `intDiv(${doe} - intDiv(${doe}, 1460) + intDiv(${doe}, 36524) - intDiv(${doe}, 146096), 365)`;
-    const doy = `(${doe} - (365 * ${yoe} + intDiv(${yoe}, 4) - intDiv(${yoe}, 100)))`;
-    const mp = `intDiv(5 * ${doy} + 2, 153)`;
-    const m = `(${mp} + multiIf(${mp} < 10, 3, -9))`;
-    const y = `(${yoe} + intDiv(${z}, 146097) * 400 + multiIf(${m} <= 2, 1, 0))`;
-    return `(${y} * 100 + ${m})`;
+    const n = (x: number) => i64(String(x));
+    const div = (a: string, b: number) => `intDiv(${a}, ${n(b)})`;
+    const z = `(toInt64(${day}) + ${n(719468)})`;
+    const doe = `(${z} - ${div(z, 146097)} * ${n(146097)})`;
+    const yoe = div(`(${doe} - ${div(doe, 1460)} + ${div(doe, 36524)} - ${div(doe, 146096)})`, 365);
+    const doy = `(${doe} - (${n(365)} * ${yoe} + ${div(yoe, 4)} - ${div(yoe, 100)}))`;
+    const mp = div(`(${n(5)} * ${doy} + ${n(2)})`, 153);
+    const m = `(${mp} + multiIf(${mp} < ${n(10)}, ${n(3)}, ${n(-9)}))`;
+    const y = `(${yoe} + ${div(z, 146097)} * ${n(400)} + multiIf(${m} <= ${n(2)}, ${n(1)}, ${n(0)}))`;
+    return `(${y} * ${n(100)} + ${m})`;
   },
 };
 
@@ -775,8 +761,8 @@ export function buildAggregateSql(q: MeterQuery, db: string, dedupe: DedupeMode)
   const where: string[] = [];
   const m = q.meter;
   if (m.eventType !== null) where.push(`type = ${sqlString(m.eventType)}`);
-  if (q.fromMs !== undefined) where.push(`time_ms >= ${sqlInt(q.fromMs)}`);
-  if (q.toMs !== undefined) where.push(`time_ms < ${sqlInt(q.toMs)}`);
+  if (q.fromMs !== undefined) where.push(`time_ms >= ${i64(sqlInt(q.fromMs))}`);
+  if (q.toMs !== undefined) where.push(`time_ms < ${i64(sqlInt(q.toMs))}`);
   if (q.subjects.length > 0) where.push(`subject IN (${q.subjects.map(sqlString).join(', ')})`);
   for (const f of q.filters) where.push(`${dimensionSql(f.dimension)} = ${sqlString(f.value)}`);
   const dd = dedupeCondition(db, dedupe);
@@ -804,8 +790,8 @@ export function buildAggregateSql(q: MeterQuery, db: string, dedupe: DedupeMode)
   } else {
     // The value's index in the numeric arrays, written out in each use (ClickHouse computes it once).
     const i = `indexOf(np, ${sqlString(canonicalPath(m.valueProperty))})`;
-    // What MIN, MAX and LATEST show: the double's text where SQLite compares a double (see FlatData.nm).
-    const shown = `if(nm[${i}] = '', nt[${i}], nm[${i}])`;
+    // What MIN, MAX and LATEST show: the canonical decimal text, chosen by its exact order key.
+    const shown = `nt[${i}]`;
     switch (m.aggregation) {
       case 'SUM':
       case 'AVG':
@@ -817,10 +803,10 @@ export function buildAggregateSql(q: MeterQuery, db: string, dedupe: DedupeMode)
         ];
         break;
       case 'MIN':
-        values = [`argMinIf(${shown}, (nh[${i}], nl[${i}]), ${i} > 0)`, `toString(countIf(${i} > 0))`];
+        values = [`argMinIf(${shown}, nk[${i}], ${i} > 0)`, `toString(countIf(${i} > 0))`];
         break;
       case 'MAX':
-        values = [`argMaxIf(${shown}, (nh[${i}], nl[${i}]), ${i} > 0)`, `toString(countIf(${i} > 0))`];
+        values = [`argMaxIf(${shown}, nk[${i}], ${i} > 0)`, `toString(countIf(${i} > 0))`];
         break;
       case 'LATEST':
         // The value of the latest event that has one; equal times: the later stored copy (as SQLite's seq).
@@ -833,7 +819,10 @@ export function buildAggregateSql(q: MeterQuery, db: string, dedupe: DedupeMode)
   const select = [...cols, ...values.map((v, i) => `${v} AS _v${i}`), 'min(time_ms) AS _t0', 'max(time_ms) AS _t1'];
   return (
     `SELECT ${select.join(', ')} FROM ${db}.events${where.length ? ' WHERE ' + where.join(' AND ') : ''}` +
-    (keys.length ? ` GROUP BY ${keys.join(', ')} ORDER BY ${keys.join(', ')}` : '')
+    (keys.length ? ` GROUP BY ${keys.join(', ')}` : '') +
+    // A group exists only if it has events: without GROUP BY an aggregate over no rows is still one row.
+    ' HAVING count() > 0' +
+    (keys.length ? ` ORDER BY ${keys.join(', ')}` : '')
   );
 }
 
@@ -854,22 +843,77 @@ export function exactValue(agg: 'SUM' | 'AVG', intSum: string, fracSum: string, 
 // ---------------------------------------------------------------------------------------------------------------
 // The store.
 
-const EVENT_COLUMNS = 'k, source, id, type, subject, time_ms, data, fp, ingested_ms, run, seq, jp, js, jk, np, nt, nm, ni, nf, nx, nh, nl';
+export const EVENT_COLUMNS = 'k, source, id, type, subject, time_ms, data, fp, ingested_ms, run, seq, jp, js, jk, np, nt, nk, ni, nf, nx';
+
+/** One row of `events` in RowBinary, columns in EVENT_COLUMNS order. */
+export function encodeEventRow(
+  w: RowBinaryWriter,
+  k: number | string,
+  source: string,
+  id: string,
+  type: string,
+  subject: string,
+  timeMs: number | string,
+  data: string | null,
+  fp: number | string,
+  ingestedMs: number | string,
+  run: string,
+  seq: number | string,
+  f: FlatData,
+): void {
+  w.int64(k);
+  w.str(source);
+  w.str(id);
+  w.str(type);
+  w.str(subject);
+  w.int64(timeMs);
+  if (data === null) w.u8(1);
+  else {
+    w.u8(0);
+    w.str(data);
+  }
+  w.int64(fp);
+  w.int64(ingestedMs);
+  w.int64(run);
+  w.int64(seq);
+  const j = f.jn, n = f.nn;
+  w.strs(f.jp, j);
+  w.strs(f.js, j);
+  w.u8s(f.jk, j);
+  w.strs(f.np, n);
+  w.strs(f.nt, n);
+  w.strs(f.nk, n);
+  w.int64s(f.ni, n);
+  w.int64s(f.nf, n);
+  w.u8s(f.nx, n);
+}
+
+/** The events table (see the module comment); `ifNotExists` false makes creating it fail when it exists. */
+function eventsTableSql(db: string, name: string, ifNotExists: boolean): string {
+  return `CREATE TABLE ${ifNotExists ? 'IF NOT EXISTS ' : ''}${db}.${name} (
+      k UInt64, source String, id String, type String, subject String, time_ms Int64, data Nullable(String),
+      fp UInt64, ingested_ms Int64, run UInt64, seq UInt64,
+      jp Array(String), js Array(String), jk Array(UInt8),
+      np Array(String), nt Array(String), nk Array(String), ni Array(Int64), nf Array(Int64), nx Array(UInt8)
+    ) ENGINE = MergeTree PARTITION BY toYYYYMM(toDateTime(intDiv(time_ms, 1000))) ORDER BY (type, subject, time_ms)`;
+}
+
+function eventKeysViewSql(db: string): string {
+  return `CREATE MATERIALIZED VIEW IF NOT EXISTS ${db}.event_keys_mv TO ${db}.event_keys AS
+      SELECT k, source, id, fp, ingested_ms, run, seq FROM ${db}.events`;
+}
+
+/** The table a schema upgrade fills before it takes the place of `events` (its existence marks an upgrade under way). */
+const UPGRADE_TABLE = 'events_upgrade';
 
 function schemaSql(db: string): string[] {
   return [
     `CREATE DATABASE IF NOT EXISTS ${db}`,
-    `CREATE TABLE IF NOT EXISTS ${db}.events (
-      k UInt64, source String, id String, type String, subject String, time_ms Int64, data Nullable(String),
-      fp UInt64, ingested_ms Int64, run UInt64, seq UInt64,
-      jp Array(String), js Array(String), jk Array(UInt8),
-      np Array(String), nt Array(String), nm Array(String), ni Array(Int64), nf Array(Int64), nx Array(UInt8), nh Array(Int64), nl Array(Int64)
-    ) ENGINE = MergeTree PARTITION BY toYYYYMM(toDateTime(intDiv(time_ms, 1000))) ORDER BY (type, subject, time_ms)`,
+    eventsTableSql(db, 'events', true),
     `CREATE TABLE IF NOT EXISTS ${db}.event_keys (
       k UInt64, source String, id String, fp UInt64, ingested_ms Int64, run UInt64, seq UInt64
     ) ENGINE = MergeTree ORDER BY k`,
-    `CREATE MATERIALIZED VIEW IF NOT EXISTS ${db}.event_keys_mv TO ${db}.event_keys AS
-      SELECT k, source, id, fp, ingested_ms, run, seq FROM ${db}.events`,
+    eventKeysViewSql(db),
     `CREATE TABLE IF NOT EXISTS ${db}.dropped (run UInt64, seq UInt64, at DateTime DEFAULT now()) ENGINE = MergeTree ORDER BY (run, seq)`,
     `CREATE TABLE IF NOT EXISTS ${db}.batches (run UInt64, batch UInt64, state UInt8, at DateTime DEFAULT now())
       ENGINE = MergeTree ORDER BY (run, batch)`,
@@ -1004,7 +1048,6 @@ export class ClickHouseStore implements Store {
   private seq = 0;
   private batchNo = 0;
   private group: Group | null = null;
-  private readonly reals = new RealText();
   /** Bytes per encoded row in the last batch, to size the next buffer. */
   private rowBytes = 256;
   private readonly scratch = emptyFlat();
@@ -1118,16 +1161,19 @@ export class ClickHouseStore implements Store {
       `SELECT toString(count()) AS n FROM system.tables WHERE database = ${sqlString(this.target.database)} AND name = 'meter_meta'`,
       'opening the store',
     );
-    let version = 0;
-    if (Number(exists[0]?.n ?? 0) > 0) {
-      const v = await this.rows<{ v: string }>(
-        `SELECT toString(max(toUInt32OrZero(value))) AS v FROM ${this.db}.meter_meta WHERE key = 'schema_version'`,
-        'reading the schema version',
-      );
-      version = Number(v[0]?.v ?? 0);
-    }
+    let version = Number(exists[0]?.n ?? 0) > 0 ? await this.schemaVersion() : 0;
     if (version > CLICKHOUSE_SCHEMA_VERSION) {
       throw new StoreError(`${this.location}: store schema version ${version} is newer than this meter (${CLICKHOUSE_SCHEMA_VERSION}); upgrade meter`);
+    }
+    if (version > 0 && version < CLICKHOUSE_SCHEMA_VERSION) {
+      if (readonly) {
+        throw new StoreError(
+          `${this.location}: the store has schema version ${version}, older than this meter's (${CLICKHOUSE_SCHEMA_VERSION}); ` +
+            `run \`meter ingest --db ${this.location}\` (no input needed: < /dev/null) once to upgrade it in place`,
+        );
+      }
+      await this.upgrade(version);
+      version = CLICKHOUSE_SCHEMA_VERSION;
     }
     if (version < CLICKHOUSE_SCHEMA_VERSION) {
       if (readonly) throw new StoreError(`${this.location}: no meter store in this database yet (run \`meter ingest\` first, or pass --db)`);
@@ -1139,6 +1185,97 @@ export class ClickHouseStore implements Store {
       );
     }
     if (!readonly) await this.closeStaleBatches();
+  }
+
+  /** The version in `meter_meta` (which exists). */
+  private async schemaVersion(): Promise<number> {
+    const v = await this.rows<{ v: string }>(
+      `SELECT toString(max(toUInt32OrZero(value))) AS v FROM ${this.db}.meter_meta WHERE key = 'schema_version'`,
+      'reading the schema version',
+    );
+    return Number(v[0]?.v ?? 0);
+  }
+
+  /**
+   * Upgrades a version 1 store in place, before any write of this run. Version 1 kept each number's double (its
+   * text for MIN/MAX/LATEST and its IEEE bits as order key, SQLite's REAL rendering as group-by text); version 2
+   * keeps exact canonical decimals and exact order keys (see the module comment). Every stored row is read,
+   * flattened again in JS from its `data`, and written to UPGRADE_TABLE, which then takes the place of `events`
+   * (RENAME TABLE); keys, runs and seqs are kept, so `event_keys`, `dropped` and `batches` stay valid as they are.
+   * Creating UPGRADE_TABLE fails while another meter upgrades the same store, so one of them does it.
+   */
+  private async upgrade(from: number): Promise<void> {
+    if (from !== 1) throw new StoreError(`${this.location}: cannot upgrade a store of schema version ${from}`);
+    const db = this.db;
+    try {
+      await this.client.command({ query: eventsTableSql(db, UPGRADE_TABLE, false) });
+    } catch (e) {
+      if (clickHouseCode(e) === 57) {
+        throw new StoreError(
+          `${this.location}: another meter is upgrading this store to schema version ${CLICKHOUSE_SCHEMA_VERSION}; run again when it is done ` +
+            `(if no meter is running, an upgrade was interrupted: DROP TABLE ${db}.${UPGRADE_TABLE} and run again)`,
+        );
+      }
+      throw describeError(this.target, e, 'upgrading the store');
+    }
+    const what = `upgrading the store to schema version ${CLICKHOUSE_SCHEMA_VERSION}`;
+    // Another meter may have finished an upgrade between our reading the version and creating the table.
+    if ((await this.schemaVersion()) >= CLICKHOUSE_SCHEMA_VERSION) {
+      await this.command(`DROP TABLE IF EXISTS ${db}.${UPGRADE_TABLE}`, what);
+      return;
+    }
+    const body = new PassThrough();
+    body.on('error', () => {});
+    const done = this.client
+      .exec({ query: `INSERT INTO ${db}.${UPGRADE_TABLE} (${EVENT_COLUMNS}) FORMAT RowBinary`, values: body })
+      .then((r) => drain(r.stream));
+    let failed: unknown;
+    done.catch((e: unknown) => {
+      failed = e ?? new Error('insert failed');
+      body.destroy();
+    });
+    let copied = 0;
+    const flat = emptyFlat();
+    try {
+      const sql =
+        `SELECT toString(k), source, id, type, subject, toString(time_ms), isNull(data), ifNull(data, ''), toString(fp), ` +
+        `toString(ingested_ms), toString(run), toString(seq) FROM ${db}.events`;
+      for await (const batch of this.tsv(sql, 12, what)) {
+        const w = new RowBinaryWriter(1 << 16);
+        for (const r of batch) {
+          const data = r[6] === '1' ? null : r[7]!;
+          encodeEventRow(w, r[0]!, r[1]!, r[2]!, r[3]!, r[4]!, r[5]!, data, r[8]!, r[9]!, r[10]!, r[11]!, flattenData(data, flat));
+        }
+        copied += batch.length;
+        if (failed !== undefined) throw failed;
+        if (!body.write(w.take())) await Promise.race([once(body, 'drain'), done]).catch(() => {});
+      }
+      body.end();
+      await done;
+      const n = await this.rows<{ a: string; b: string }>(
+        `SELECT toString((SELECT count() FROM ${db}.events)) AS a, toString((SELECT count() FROM ${db}.${UPGRADE_TABLE})) AS b`,
+        what,
+      );
+      if (n[0]!.a !== String(copied) || n[0]!.b !== String(copied)) {
+        throw new Error(`rows changed during the upgrade (${n[0]!.a} stored, ${copied} read, ${n[0]!.b} written); is an older meter writing?`);
+      }
+    } catch (e) {
+      body.destroy();
+      await done.catch(() => {});
+      await this.command(`DROP TABLE IF EXISTS ${db}.${UPGRADE_TABLE}`, what).catch(() => {});
+      throw describeError(this.target, e, what);
+    }
+    // The swap. The view that fills event_keys is made again over the new `events` (a server may tie a view to
+    // the table it was created on, not to its name); the copied rows' keys are in event_keys already.
+    const old = `events_v1_${this.run}`;
+    await this.command(`RENAME TABLE ${db}.events TO ${db}.${old}, ${db}.${UPGRADE_TABLE} TO ${db}.events`, what);
+    await this.command(`DROP TABLE IF EXISTS ${db}.event_keys_mv`, what);
+    await this.command(eventKeysViewSql(db), what);
+    await this.command(
+      `INSERT INTO ${db}.meter_meta (key, value) VALUES ('schema_version', ${sqlString(String(CLICKHOUSE_SCHEMA_VERSION))})`,
+      what,
+    );
+    await this.command(`DROP TABLE IF EXISTS ${db}.${old}`, what);
   }
 
   // -- writing
@@ -1166,30 +1303,11 @@ export class ClickHouseStore implements Store {
     this.seq += events.length;
     const start = new Array<number>(events.length);
     const end = new Array<number>(events.length);
-    const reals: PendingReal[] = [];
-    const deferred: Array<{ i: number; flat: FlatData }> = [];
     for (let i = 0; i < events.length; i++) {
-      const n = reals.length;
-      const flat = flattenData(events[i]!.data, reals, this.scratch);
-      if (reals.length > n) {
-        // Its reals' group-by texts come from SQLite in one call for the batch: encode it afterwards.
-        const own = copyFlat(flat);
-        for (let r = n; r < reals.length; r++) reals[r]!.flat = own;
-        deferred.push({ i, flat: own });
-        continue;
-      }
+      const e = events[i]!;
       start[i] = w.length;
-      this.encodeRow(w, keys[i]!, events[i]!, flat, ingestedMs, seq0 + i);
+      encodeEventRow(w, keys[i]!, e.source, e.id, e.type, e.subject, e.timeMs, e.data, fingerprintOf(e), ingestedMs, this.run, seq0 + i, flattenData(e.data, this.scratch));
       end[i] = w.length;
-    }
-    if (reals.length > 0) {
-      this.reals.fill(reals.map((r) => r.literal));
-      for (const r of reals) r.flat.js[r.index] = this.reals.get(r.literal);
-      for (const { i, flat } of deferred) {
-        start[i] = w.length;
-        this.encodeRow(w, keys[i]!, events[i]!, flat, ingestedMs, seq0 + i);
-        end[i] = w.length;
-      }
     }
     const stored = await lookup;
     const fresh: Buffer[] = [];
@@ -1236,37 +1354,6 @@ export class ClickHouseStore implements Store {
       }
     }
     return out;
-  }
-
-  /** One row of `events` in RowBinary, columns in EVENT_COLUMNS order. */
-  private encodeRow(w: RowBinaryWriter, k: number, e: UsageEvent, f: FlatData, ingestedMs: number, seq: number): void {
-    w.int64(k);
-    w.str(e.source);
-    w.str(e.id);
-    w.str(e.type);
-    w.str(e.subject);
-    w.int64(e.timeMs);
-    if (e.data === null) w.u8(1);
-    else {
-      w.u8(0);
-      w.str(e.data);
-    }
-    w.int64(fingerprintOf(e));
-    w.int64(ingestedMs);
-    w.int64(this.run);
-    w.int64(seq);
-    const j = f.jn, n = f.nn;
-    w.strs(f.jp, j);
-    w.strs(f.js, j);
-    w.u8s(f.jk, j);
-    w.strs(f.np, n);
-    w.strs(f.nt, n);
-    w.strs(f.nm, n);
-    w.int64s(f.ni, n);
-    w.int64s(f.nf, n);
-    w.u8s(f.nx, n);
-    w.int64s(f.nh, n);
-    w.int64s(f.nl, n);
   }
 
   /** The first stored copy of each key (several rows per key only after races; collisions: several sources/ids). */
@@ -1513,8 +1600,8 @@ export class ClickHouseStore implements Store {
     const conds: string[] = [];
     if (f.type !== undefined) conds.push(`type = ${sqlString(f.type)}`);
     if (f.subjects.length > 0) conds.push(`subject IN (${f.subjects.map(sqlString).join(', ')})`);
-    if (f.fromMs !== undefined) conds.push(`time_ms >= ${sqlInt(f.fromMs)}`);
-    if (f.toMs !== undefined) conds.push(`time_ms < ${sqlInt(f.toMs)}`);
+    if (f.fromMs !== undefined) conds.push(`time_ms >= ${i64(sqlInt(f.fromMs))}`);
+    if (f.toMs !== undefined) conds.push(`time_ms < ${i64(sqlInt(f.toMs))}`);
     const sql =
       `SELECT id, source, type, subject, time_ms, isNull(data), ifNull(data, ''), ingested_ms FROM ${this.db}.events` +
       `${await this.where(conds)} ORDER BY time_ms DESC, ingested_ms DESC, seq DESC LIMIT ${sqlInt(f.limit)}`;
@@ -1605,7 +1692,6 @@ export class ClickHouseStore implements Store {
     // An uncommitted group is dropped, as a rolled-back transaction.
     await this.abandon();
     this.agent.destroy();
-    this.reals.close();
     await this.client.close();
   }
 }

@@ -13,9 +13,16 @@ export interface WindowDialect {
   intDiv(a: string, b: string): string;
   /** `yyyymm` of a day number (days since 1970-01-01) as an integer. */
   monthOfDay(day: string): string;
+  /**
+   * An integer literal as the backend must spell it so that arithmetic with it stays 64-bit (ClickHouse types a
+   * literal by its value, and `Int64 % 60000` is an Int16 there). Absent: the digits as they are.
+   */
+  int?(digits: string): string;
+  /** The remainder of two non-negative integers. Absent: `(a % b)`. */
+  mod?(a: string, b: string): string;
 }
 
-function int(n: number): string {
+function intText(n: number): string {
   if (!Number.isSafeInteger(n)) throw new RangeError(`not an integer: ${n}`);
   return String(n);
 }
@@ -25,11 +32,13 @@ function int(n: number): string {
  * arithmetic on the local clock (see WindowPlan.keyOf, which this mirrors exactly).
  */
 export function windowKeySql(plan: WindowPlan, timeCol: string, d: WindowDialect): string {
+  const int = (n: number): string => (d.int ? d.int(intText(n)) : intText(n));
+  const mod = (a: string, b: string): string => (d.mod ? d.mod(a, b) : `(${a} % ${b})`);
   const key = (offsetMs: number, segStart: number): string => {
     const local = `(${timeCol} + ${int(offsetMs + EPOCH_SHIFT_MS)})`;
     if (plan.size === 'MINUTE' || plan.size === 'HOUR') {
       const size = int(plan.fixedMs);
-      const start = `(${timeCol} - (${local} % ${size}))`;
+      const start = `(${timeCol} - ${mod(local, size)})`;
       return segStart === -Infinity ? start : d.greatest(int(segStart), start);
     }
     const day = `(${d.intDiv(local, int(DAY_MS))} - ${int(EPOCH_SHIFT_MS / DAY_MS)})`;

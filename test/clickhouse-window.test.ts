@@ -1,0 +1,143 @@
+/**
+ * The ClickHouse window key against the JS plan (WindowPlan.keyOf), on the real server: seeded random times from
+ * year 0001 to 9999 (negative epochs included), every second boundary of a minute (around 32.768 s above all,
+ * where an Int16 remainder wraps), every window size and zones with odd offsets and DST rules. All times of one
+ * run go to the server in one query, so the test stays fast.
+ *
+ * Seed: METER_SEED (a number) or random; every failure message prints it.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { clickhouseDialect } from '../src/store/clickhouse.js';
+import { windowKeySql } from '../src/store/sql-dialect.js';
+import { DAY_MS, WindowPlan, type WindowSize } from '../src/core/window.js';
+import { ROOT } from './helpers.js';
+
+const CH_PORT = Number(process.env.METER_CH_HTTP_PORT ?? 18123);
+const CH_HTTP = `http://127.0.0.1:${CH_PORT}`;
+const SEED = process.env.METER_SEED !== undefined ? Number(process.env.METER_SEED) >>> 0 : (Math.random() * 2 ** 32) >>> 0;
+let startedServer = false;
+
+/** mulberry32: a small seeded PRNG, so a failing case can be replayed with METER_SEED. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+async function chAnswers(): Promise<boolean> {
+  try {
+    const r = await fetch(`${CH_HTTP}/?query=SELECT%201`, { signal: AbortSignal.timeout(2000) });
+    return r.ok && (await r.text()).trim() === '1';
+  } catch {
+    return false;
+  }
+}
+
+/** Runs SQL on the test server (long queries allowed); returns the body. */
+async function ch(sql: string): Promise<string> {
+  const r = await fetch(`${CH_HTTP}/?max_query_size=100000000&max_ast_elements=10000000&max_expanded_ast_elements=10000000`, { method: 'POST', body: sql });
+  const body = await r.text();
+  if (!r.ok) throw new Error(`ClickHouse: ${body.slice(0, 2000)}`);
+  return body;
+}
+
+before(async () => {
+  if (!(await chAnswers())) {
+    const r = spawnSync('bash', [path.join(ROOT, 'scripts', 'clickhouse.sh'), 'start'], { encoding: 'utf8', env: { ...process.env } });
+    assert.equal(r.status, 0, `scripts/clickhouse.sh start failed:\n${r.stdout}\n${r.stderr}`);
+    startedServer = true;
+  }
+  assert.ok(await chAnswers(), `no ClickHouse answers on ${CH_HTTP}`);
+});
+
+after(() => {
+  if (startedServer) spawnSync('bash', [path.join(ROOT, 'scripts', 'clickhouse.sh'), 'stop'], { stdio: 'ignore' });
+});
+
+const ZONES = ['UTC', 'Asia/Kathmandu', 'America/St_Johns', 'Europe/Budapest', 'Australia/Lord_Howe'];
+const SIZES: WindowSize[] = ['MINUTE', 'HOUR', 'DAY', 'MONTH'];
+const MIN_MS = -62135596800000; // 0001-01-01T00:00:00Z
+const MAX_MS = 253402300799999; // 9999-12-31T23:59:59.999Z
+
+/** A time span of a plan: around a random instant of years 1..9999, or of 1900..2100 where zones change most. */
+function spans(rand: () => number, n: number): Array<[number, number]> {
+  const out: Array<[number, number]> = [];
+  const modernFrom = Date.UTC(1900, 0, 1), modernTo = Date.UTC(2100, 0, 1);
+  for (let i = 0; i < n; i++) {
+    const modern = i % 2 === 0;
+    const lo = modern ? modernFrom : MIN_MS + 3 * DAY_MS;
+    const hi = modern ? modernTo : MAX_MS - 100 * DAY_MS;
+    const from = Math.floor(lo + rand() * (hi - lo));
+    // Up to 80 days: long enough to hold a DST change now and then, short enough for few offset segments.
+    const len = Math.floor((0.5 + rand() * 79.5) * DAY_MS);
+    out.push([from, Math.min(from + len, MAX_MS - 3 * DAY_MS)]);
+  }
+  // Fixed spans over DST changes (Budapest, St John's, Lord Howe) and the epoch.
+  out.push([Date.UTC(2026, 9, 20), Date.UTC(2026, 10, 5)]);
+  out.push([Date.UTC(2026, 2, 1), Date.UTC(2026, 3, 15)]);
+  out.push([Date.UTC(1969, 11, 20), Date.UTC(1970, 0, 10)]);
+  return out;
+}
+
+/** Times in [from, to]: random ones, and every second boundary (±1 ms) of a random minute, 32.768 s above all. */
+function times(rand: () => number, from: number, to: number): number[] {
+  const out: number[] = [from, to];
+  for (let i = 0; i < 40; i++) out.push(Math.floor(from + rand() * (to - from)));
+  const minute = Math.floor((from + rand() * (to - from - 120_000)) / 60_000) * 60_000;
+  for (let s = 0; s < 60; s++) for (const d of [-1, 0, 1]) out.push(minute + s * 1000 + d);
+  for (const d of [32_767, 32_768, 32_769, 59_999, 60_000, 65_535, 65_536, 92_767, 92_768]) out.push(minute + d);
+  return out.filter((t) => t >= from && t <= to);
+}
+
+describe('ClickHouse window keys equal WindowPlan.keyOf', () => {
+  test(`minute, hour, day and month keys in five zones, years 0001-9999 (seed ${SEED})`, async () => {
+    const rand = prng(SEED);
+    const cases: Array<{ plan: WindowPlan; zone: string; size: WindowSize; ts: number[] }> = [];
+    for (const zone of ZONES) {
+      for (const size of SIZES) {
+        for (const [from, to] of spans(rand, 6)) cases.push({ plan: new WindowPlan(size, zone, from, to), zone, size, ts: times(rand, from, to) });
+      }
+    }
+    // time_ms is an Int64 column in the store; here an Int64 subquery column of the same name.
+    const selects = cases.map(
+      (c, i) =>
+        `SELECT ${i} AS c, toString(time_ms) AS t, toString(${windowKeySql(c.plan, 'time_ms', clickhouseDialect)}) AS k ` +
+        `FROM (SELECT arrayJoin(arrayMap(x -> toInt64(x), [${c.ts.join(',')}])) AS time_ms)`,
+    );
+    const body = await ch(`${selects.join(' UNION ALL ')} FORMAT TabSeparated`);
+    const got = new Map<string, string>();
+    for (const l of body.trimEnd().split('\n')) {
+      const [c, t, k] = l.split('\t');
+      got.set(`${c}|${t}`, k!);
+    }
+    let checked = 0;
+    const wrong: string[] = [];
+    cases.forEach((c, i) => {
+      for (const t of c.ts) {
+        const want = String(c.plan.keyOf(t));
+        const k = got.get(`${i}|${t}`);
+        checked++;
+        if (k !== want && wrong.length < 10) wrong.push(`${c.size} ${c.zone} ${new Date(t).toISOString()} (${t}): ClickHouse ${k}, JS ${want}`);
+      }
+    });
+    assert.deepEqual(wrong, [], `seed ${SEED}: window keys differ (first 10 shown)`);
+    assert.ok(checked > 10_000, `seed ${SEED}: only ${checked} times checked`);
+  });
+
+  test('the two events of issue 11 (10:23:32.768Z and 10:24:59.999Z) are in their own minutes', async () => {
+    const t1 = Date.parse('2026-11-01T10:23:32.768Z'), t2 = Date.parse('2026-11-01T10:24:59.999Z');
+    const plan = new WindowPlan('MINUTE', 'UTC', t1, t2);
+    const body = await ch(
+      `SELECT toString(${windowKeySql(plan, 'time_ms', clickhouseDialect)}) FROM (SELECT arrayJoin([toInt64(${t1}), toInt64(${t2})]) AS time_ms) FORMAT TabSeparated`,
+    );
+    assert.deepEqual(body.trim().split('\n'), [String(Date.parse('2026-11-01T10:23:00Z')), String(Date.parse('2026-11-01T10:24:00Z'))]);
+  });
+});
