@@ -12,7 +12,7 @@ import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Decimal } from '../src/core/decimal.js';
-import { eventKey, type UsageEvent } from '../src/core/event.js';
+import { contentFingerprint, eventKey, type UsageEvent } from '../src/core/event.js';
 import type { Aggregation } from '../src/core/meter.js';
 import { WindowPlan, type WindowSize } from '../src/core/window.js';
 import { ClickHouseStore, CLICKHOUSE_SCHEMA_VERSION } from '../src/store/clickhouse.js';
@@ -352,8 +352,8 @@ describe('upgrading a version 1 store', () => {
   ];
 
   /** A version 1 row: its flattened columns as version 1 kept them (doubles' texts and REAL renderings). */
-  const v1Row = (k: number, id: string, subject: string, data: string, seq: number, js: string, nt: string, nm: string, run = 1) =>
-    `(${k}, 'test', '${id}', 'prompt', '${subject}', ${T0 + seq}, '${data}', ${k + 1}, 1000, ${run}, ${seq}, ` +
+  const v1Row = (k: number, id: string, subject: string, data: string, seq: number, js: string, nt: string, nm: string, run = 1, fp = k + 1) =>
+    `(${k}, 'test', '${id}', 'prompt', '${subject}', ${T0 + seq}, '${data}', ${fp}, 1000, ${run}, ${seq}, ` +
     `['$.v'], ['${js}'], [1], ['$.v'], ['${nt}'], ['${nm}'], [0], [0], [0], [0], [0])`;
 
   async function makeV1(): Promise<string> {
@@ -400,6 +400,28 @@ describe('upgrading a version 1 store', () => {
     const again = await ClickHouseStore.open(url, { readonly: true });
     assert.deepEqual(await bySubject(again, query('COUNT')), { acme: '2', beta: '2', gamma: '1' });
     await again.close();
+  });
+
+  test('the upgrade makes old data canonical, and its fingerprint follows: a re-sent copy in another spelling is a duplicate', async () => {
+    const name = newDatabase();
+    const db = `\`${name}\``;
+    for (const sql of V1(db)) await ch(sql);
+    const old = '{"v":2.0, "o":{"a": 1.0},"v":7}';
+    const fp = contentFingerprint('prompt', 'delta', T0 + 5, old);
+    await ch(
+      `INSERT INTO ${db}.events (k, source, id, type, subject, time_ms, data, fp, ingested_ms, run, seq, jp, js, jk, np, nt, nm, ni, nf, nx, nh, nl) VALUES ` +
+        v1Row(eventKey('test', 'e5'), 'e5', 'delta', old, 5, '2', '2', '', 1, fp),
+    );
+    const store = await ClickHouseStore.open(`clickhouse://127.0.0.1:${CH_PORT}/${name}`, {});
+    try {
+      assert.equal((await ch(`SELECT data FROM ${db}.events`)).trim(), '{"v":2,"o":{"a":1}}');
+      const again = await store.writeBatch([usageEvent({ subject: 'delta', timeMs: T0 + 5, data: '{"v":2,"o":{"a":1}}' }, 5)], Date.now());
+      assert.deepEqual([...again.status], [1], 'a duplicate, not a conflict');
+      const groups = (await rows(store, query('COUNT', { groupBy: [{ key: 'o', path: '$.o' }], perSubject: false }))).map((r) => r.groups[0]);
+      assert.deepEqual(groups, ['{"a":1}']);
+    } finally {
+      await store.close();
+    }
   });
 
   test('an upgrade under way (its table exists) makes another open refuse, saying what to do', async () => {

@@ -340,6 +340,12 @@ export function readEventText(t: string, maxDepth: number, limit: number): Event
   }
 }
 
+/** The canonical form of stored JSON text, or the text itself where it cannot be read (upgrades of old stores). */
+export function canonicalOrSame(text: string): string {
+  const r = scanValue(text, skipSpace(text, 0), true, 0, Infinity);
+  return r.error === null ? r.text : text;
+}
+
 /** The texts of the elements of the JSON array text `t` (each one's own slice of `t`). */
 export function arrayElements(t: string): string[] {
   const out: string[] = [];

@@ -66,7 +66,8 @@ import { once } from 'node:events';
 import { PassThrough, Readable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import { createClient, ClickHouseLogLevel, type ClickHouseClient, type ClickHouseSettings } from '@clickhouse/client';
-import { fingerprintOf, type UsageEvent } from '../core/event.js';
+import { contentFingerprint, fingerprintOf, type UsageEvent } from '../core/event.js';
+import { canonicalOrSame } from '../core/json.js';
 import { Decimal } from '../core/decimal.js';
 import { pathSteps } from '../core/meter.js';
 import { StoreError, UsageError } from '../errors.js';
@@ -1234,7 +1235,7 @@ export class ClickHouseStore implements Store {
       failed = e ?? new Error('insert failed');
       body.destroy();
     });
-    let copied = 0;
+    let copied = 0, refingerprinted = 0;
     const flat = emptyFlat();
     try {
       const sql =
@@ -1243,8 +1244,18 @@ export class ClickHouseStore implements Store {
       for await (const batch of this.tsv(sql, 12, what)) {
         const w = new RowBinaryWriter(1 << 16);
         for (const r of batch) {
-          const data = r[6] === '1' ? null : r[7]!;
-          encodeEventRow(w, r[0]!, r[1]!, r[2]!, r[3]!, r[4]!, r[5]!, data, r[8]!, r[9]!, r[10]!, r[11]!, flattenData(data, flat));
+          // Data written before canonical form becomes canonical, and its content fingerprint follows it, so that
+          // a re-sent copy is still a duplicate.
+          const old = r[6] === '1' ? null : r[7]!;
+          const data = old === null ? null : canonicalOrSame(old);
+          let fp = r[8]!;
+          if (data !== old) {
+            const time = Number(r[5]);
+            if (fp === String(contentFingerprint(r[3]!, r[4]!, time, old))) fp = String(contentFingerprint(r[3]!, r[4]!, time, data));
+            else if (fp === String(contentFingerprint(r[3]!, r[4]!, null, old))) fp = String(contentFingerprint(r[3]!, r[4]!, null, data));
+            if (fp !== r[8]) refingerprinted++;
+          }
+          encodeEventRow(w, r[0]!, r[1]!, r[2]!, r[3]!, r[4]!, r[5]!, data, fp, r[9]!, r[10]!, r[11]!, flattenData(data, flat));
         }
         copied += batch.length;
         if (failed !== undefined) throw failed;
@@ -1269,6 +1280,14 @@ export class ClickHouseStore implements Store {
     // the table it was created on, not to its name); the copied rows' keys are in event_keys already.
     const old = `events_v1_${this.run}`;
     await this.command(`RENAME TABLE ${db}.events TO ${db}.${old}, ${db}.${UPGRADE_TABLE} TO ${db}.events`, what);
+    if (refingerprinted > 0) {
+      // Fingerprints that followed their data into canonical form: the dedupe look-ups are made again from events.
+      const keys = `event_keys_v1_${this.run}`;
+      await this.command(`CREATE TABLE ${db}.event_keys_upgrade AS ${db}.event_keys`, what);
+      await this.command(`INSERT INTO ${db}.event_keys_upgrade SELECT k, source, id, fp, ingested_ms, run, seq FROM ${db}.events`, what);
+      await this.command(`RENAME TABLE ${db}.event_keys TO ${db}.${keys}, ${db}.event_keys_upgrade TO ${db}.event_keys`, what);
+      await this.command(`DROP TABLE IF EXISTS ${db}.${keys}`, what);
+    }
     await this.command(`DROP TABLE IF EXISTS ${db}.event_keys_mv`, what);
     await this.command(eventKeysViewSql(db), what);
     await this.command(

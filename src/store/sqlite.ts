@@ -10,7 +10,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { contentFingerprint, fingerprintOf, type UsageEvent } from '../core/event.js';
 import { Decimal, decimalText } from '../core/decimal.js';
-import { scanValue } from '../core/json.js';
+import { canonicalOrSame } from '../core/json.js';
 import { StoreError } from '../errors.js';
 import { windowKeySql, type WindowDialect } from './sql-dialect.js';
 import {
@@ -143,12 +143,6 @@ function subjectsSql(subjects: string[], params: Record<string, unknown>, subjec
     `seq IN (SELECT j.value FROM subject_rows p, json_each(p.seqs) j WHERE p.subject IN (${list})` +
     `${span.map((c) => ' AND ' + c).join('')}) AND subject IN (${list})`
   );
-}
-
-/** The canonical form of stored `data` text, or the text itself where it cannot be read (see MIGRATE_2_TO_3). */
-function canonicalOrSame(data: string): string {
-  const r = scanValue(data, 0, true, 0, Infinity);
-  return r.error === null ? r.text : data;
 }
 
 /**
