@@ -45,7 +45,6 @@ describe('Decimal.parse and toString', () => {
 
 describe('Decimal arithmetic', () => {
   test('0.1 + 0.2 prints 0.3 (not 0.30000000000000004)', () => {
-    assert.equal(0.1 + 0.2 === 0.3, false, 'the float problem this class exists for');
     assert.equal(sum(0.1, 0.2), '0.3');
     assert.equal(sum('0.1', '0.2'), '0.3');
   });
