@@ -119,3 +119,40 @@ describe('gzip with bytes after a complete member: like gzip -dc', () => {
     });
   }
 });
+
+describe('table output is streamed: any number of rows', () => {
+  test('150,000 subjects as a query table and a subjects table: exit 0, every row once, escapes kept, the total line', () => {
+    const rand = prng(SEED ^ 0x5eed);
+    const w = workdir('table-150k');
+    const N = 150_000;
+    // Subjects of random length; a few far wider than the first page's, and some with control characters.
+    const subjects = Array.from({ length: N }, (_, i) => {
+      const r = rand();
+      if (r < 0.001) return `wide-${i}-${'w'.repeat(50 + Math.floor(rand() * 100))}`;
+      if (r < 0.002) return `esc-${i}\u001b[2J\t`;
+      return `s${i}-${'x'.repeat(Math.floor(rand() * 12))}`;
+    });
+    const lines = subjects.map((subject, i) => line({ id: `t${i}`, subject, data: { tokens: 1 + (i % 7) } }));
+    w.write('t.ndjson', lines);
+    assert.equal(w.run(['ingest', 't.ndjson', '--db', 't.db', '-q']).code, 0);
+    const shown = (s: string) => s.replace(/\u001b/g, '\\u001b').replace(/\t/g, '\\u0009');
+    const check = (r: RunResult, what: string, subjectColumn: number) => {
+      assert.equal(r.code, 0, why(what, r));
+      assert.doesNotMatch(r.stdout, /[\u0000-\u0009\u000b-\u001f]/, why(`${what}: a raw control character`));
+      const rows = r.stdout.split('\n').filter((l) => l.startsWith('│ ')).slice(1);
+      const cells = rows.map((l) => l.split('│').map((c) => c.trim()));
+      const seen = new Map<string, number>();
+      for (const c of cells) seen.set(c[subjectColumn]!, (seen.get(c[subjectColumn]!) ?? 0) + 1);
+      for (const s of subjects) assert.equal(seen.get(shown(s)), 1, why(`${what}: subject ${JSON.stringify(s)} is not printed once`));
+      return cells;
+    };
+    const q = w.run(['query', '--db', 't.db']);
+    const cells = check(q, 'query table', 3);
+    assert.equal(cells.length, N + 1, why('query table: rows and the total line'));
+    assert.deepEqual(cells.at(-1)!.slice(1, 2), ['total'], why('query table: the last line is the total'));
+    assert.equal(cells.at(-1)!.at(-2), String(N), why('query table: the COUNT total'));
+    assert.match(q.stdout, new RegExp(`${N} rows`));
+    const s = w.run(['subjects', '--db', 't.db']);
+    assert.equal(check(s, 'subjects table', 1).length, N, why('subjects table'));
+  });
+});
