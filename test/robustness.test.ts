@@ -156,3 +156,84 @@ describe('table output is streamed: any number of rows', () => {
     assert.equal(check(s, 'subjects table', 1).length, N, why('subjects table'));
   });
 });
+
+describe('clear messages, exit codes as the README says', () => {
+  test('meter events with --from not before --to: exit 2 with the message of meter query', () => {
+    const rand = prng(SEED ^ 0xe7e7);
+    const w = workdir('events-range');
+    w.write('a.ndjson', eventLines(20, 'e', rand));
+    assert.equal(w.run(['ingest', 'a.ndjson', '--db', 'e.db', '-q']).code, 0);
+    for (let i = 0; i < 12; i++) {
+      const a = Date.parse('2026-09-01T00:00:00Z') + Math.floor(rand() * 90) * 86_400_000 + (i % 2 ? Math.floor(rand() * 86_400_000) : 0);
+      const b = i % 3 === 0 ? a : a - 1 - Math.floor(rand() * 30 * 86_400_000);
+      const fmt = (ms: number) => (i % 2 ? new Date(ms).toISOString() : new Date(ms).toISOString().slice(0, 10));
+      const from = fmt(a), to = fmt(b);
+      if (Date.parse(from) < Date.parse(to)) continue; // a date may round an ordered pair back into order
+      for (const cmd of ['events', 'query']) {
+        const r = w.run([cmd, '--db', 'e.db', '--from', from, '--to', to]);
+        assert.equal(r.code, 2, why(`${cmd} --from ${from} --to ${to}`, r));
+        assert.match(r.stderr, new RegExp(`--from ${from} is not before --to ${to}`), why(cmd, r));
+        assert.equal(r.stdout, '', why(cmd, r));
+      }
+    }
+    const ok = w.run(['events', '--db', 'e.db', '--from', '2026-10-01', '--to', '2026-10-02', '--format', 'ndjson']);
+    assert.equal(ok.code, 0, ok.describe());
+    assert.equal(ok.stdout.trim().split('\n').length, 20);
+  });
+
+  test('--db naming a directory: exit 1 saying so, for every command', () => {
+    const w = workdir('db-dir');
+    w.write('a.ndjson', [line()]);
+    fs.mkdirSync(w.path('store.d'));
+    for (const cmd of [['ingest', 'a.ndjson'], ['query'], ['stats'], ['subjects'], ['events']]) {
+      const r = w.run([...cmd, '--db', 'store.d']);
+      assert.equal(r.code, 1, r.describe());
+      assert.match(r.stderr, /^meter: store\.d: is a directory, not a store file/, r.describe());
+      assert.doesNotMatch(r.stderr, /disk I\/O/, r.describe());
+    }
+  });
+
+  test('CR-only line endings: rejected with a reason naming them; CRLF and LF still read', () => {
+    const rand = prng(SEED ^ 0xc4);
+    const w = workdir('cr-only');
+    for (let i = 0; i < 10; i++) {
+      const k = 2 + Math.floor(rand() * 60);
+      const lines = eventLines(k, `r${i}-`, rand);
+      const pad = () => (rand() < 0.3 ? ' ' : '');
+      w.write('cr.ndjson', lines.map((l) => l + pad()).join('\r') + (rand() < 0.5 ? '\r' : ''));
+      const r = w.run(['ingest', 'cr.ndjson', '--db', `cr${i}.db`, '--rejects', 'rej.ndjson', '-q']);
+      assert.equal(r.code, 3, why(`${k} CR-separated events`, r));
+      const rejects = rejectsOf(w.path('rej.ndjson'));
+      assert.equal(rejects.length, 1, why(`${k} CR-separated events: ${JSON.stringify(rejects)}`, r));
+      assert.match(rejects[0]!.error, /lines end with CR only .*convert with tr '\\r' '\\n'/, why('the reason', r));
+      for (const [eol, name] of [['\r\n', 'crlf'], ['\n', 'lf']] as const) {
+        w.write(`${name}.ndjson`, lines.join(eol) + eol);
+        const ok = w.run(['ingest', `${name}.ndjson`, '--db', `${name}${i}.db`, '-q']);
+        assert.equal(ok.code, 0, why(name, ok));
+        assert.equal(storedIds(w.path(`${name}${i}.db`)).length, k);
+      }
+    }
+  });
+
+  test('a byte order mark starting a later line is rejected as such; the other lines are stored', () => {
+    const rand = prng(SEED ^ 0xb0b);
+    const w = workdir('mid-bom');
+    for (let i = 0; i < 8; i++) {
+      const lines = eventLines(5 + Math.floor(rand() * 200), `m${i}-`, rand);
+      const marked = new Set<number>();
+      const text = lines.map((l, j) => (j > 0 && rand() < 0.1 ? (marked.add(j), '\uFEFF' + l) : l));
+      if (marked.size === 0) {
+        text[1] = '\uFEFF' + text[1];
+        marked.add(1);
+      }
+      // Sometimes the file starts with a BOM too, which is fine.
+      w.write('bom.ndjson', (rand() < 0.5 ? '\uFEFF' : '') + text.join('\n') + '\n');
+      const r = w.run(['ingest', 'bom.ndjson', '--db', `b${i}.db`, '--rejects', 'rej.ndjson', '-q']);
+      assert.equal(r.code, 3, why('mid-file BOMs', r));
+      const rejects = rejectsOf(w.path('rej.ndjson'));
+      assert.deepEqual(rejects.map((x) => x.line), [...marked].map((j) => j + 1), why('rejected lines', r));
+      for (const x of rejects) assert.match(x.error, /a UTF-8 byte order mark \(U\+FEFF\) in the middle of the input/, why('reason', r));
+      assert.equal(storedIds(w.path(`b${i}.db`)).length, lines.length - marked.size, why('stored', r));
+    }
+  });
+});

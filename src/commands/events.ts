@@ -2,6 +2,7 @@
 import { Command, Option } from 'commander';
 import { parseQueryTime } from '../core/query.js';
 import { formatRfc3339 } from '../core/time.js';
+import { UsageError } from '../errors.js';
 import { Sink } from '../output/sink.js';
 import { TableWriter, useColor } from '../output/table.js';
 import { addDbOption, collect, formatOption, positiveInt, withStore } from './common.js';
@@ -36,6 +37,10 @@ export function eventsCommand(): Command {
           toMs: flags.to === undefined ? undefined : parseQueryTime(flags.to, 'UTC', '--to'),
           limit: flags.limit,
         };
+        // As `meter query` does: an empty range is a mistake in the flags, not an empty answer.
+        if (filter.fromMs !== undefined && filter.toMs !== undefined && filter.fromMs >= filter.toMs) {
+          throw new UsageError(`--from ${flags.from} is not before --to ${flags.to} (from is inclusive, to is exclusive)`);
+        }
         const sink = Sink.open(undefined);
         const asObject = (e: { id: string; source: string; type: string; subject: string; timeMs: number; data: string | null }) =>
           `{"specversion":"1.0","id":${JSON.stringify(e.id)},"source":${JSON.stringify(e.source)},"type":${JSON.stringify(e.type)},` +

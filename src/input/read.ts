@@ -290,6 +290,21 @@ function decode(buf: Buffer, start = 0, end = buf.length): string | null {
   return text.includes('\uFFFD') && !isUtf8(buf.subarray(start, end)) ? null : text;
 }
 
+export const CR_ONLY = "lines end with CR only (old Mac line endings), so several events are on one line; convert with tr '\\r' '\\n'";
+export const MID_BOM = 'a UTF-8 byte order mark (U+FEFF) in the middle of the input (files with BOMs concatenated?); remove it';
+
+/**
+ * Why an NDJSON line is not an event for a reason worth naming, else null: events separated by CR alone (a CR
+ * between `}` and `{`: inside JSON text a raw CR can only be whitespace), or a byte order mark starting a line
+ * other than the first (JSON.parse would call it an unexpected character).
+ */
+function oddLine(text: string): string | null {
+  if (text.charCodeAt(0) === 0xfeff) return MID_BOM;
+  const cr = text.indexOf('\r');
+  if (cr !== -1 && /\}[ \t]*\r[ \t\r]*\{/.test(text)) return CR_ONLY;
+  return null;
+}
+
 /** Collects the bytes of one element up to a size limit. */
 class Collector {
   parts: Buffer[] = [];
@@ -348,7 +363,10 @@ class LineSplitter implements Splitter {
     }
     const text = decode(bytes, start, end);
     if (text === null) out.push({ line: this.line, index: null, error: INVALID_UTF8, raw: clip(bytes.toString('utf8', start, end)) });
-    else out.push({ line: this.line, index: null, text });
+    else {
+      const odd = oddLine(text);
+      out.push(odd === null ? { line: this.line, index: null, text } : { line: this.line, index: null, error: odd, raw: clip(text) });
+    }
   }
   push(chunk: Buffer, out: InputItem[]): void {
     let pos = 0;
