@@ -41,3 +41,11 @@ export class StoreError extends MeterError {
 
 /** An input file cannot be read at all (not a single bad line: those are rejects). Exit 2. */
 export class InputError extends UsageError {}
+
+/**
+ * Stopped at once by a second Ctrl-C or SIGTERM: the open batch was rolled back, what was committed before it is
+ * kept. Exit 130, as for a first signal (which stops after the current batch and exits 130 from its summary).
+ */
+export class InterruptedError extends MeterError {
+  override readonly exitCode: number = ExitCode.interrupted;
+}

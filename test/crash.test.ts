@@ -217,4 +217,68 @@ describe('crash safety', () => {
       v.remove();
     }
   });
+
+  test('signals: one stops after the current batch, two in a row stop at once rolling it back; exit 130 always, whole batches, a re-run completes', async () => {
+    // Unique events, so committed rows count whole batches: after each interrupt the store must hold exactly
+    // the first k * B input events, and the same command then stores exactly the rest.
+    const seed = Number(process.env.METER_TEST_SEED ?? Date.now() % 2 ** 31);
+    let state = seed >>> 0;
+    const rand = () => ((state = (Math.imul(state, 1103515245) + 12345) >>> 0) / 2 ** 32);
+    const N = 400_000;
+    const B = 27_000; // not a multiple of the parse worker's 5,000-event chunks
+    const v = new Workdir('crash-signals');
+    try {
+      const lines = Array.from({ length: N }, (_, i) =>
+        JSON.stringify({ specversion: '1.0', id: `u${i}`, source: 's', type: 'prompt', subject: `c${i % 50}`, time: new Date(Date.parse('2026-10-01T00:00:00Z') + i * 1000).toISOString(), data: { tokens: i % 1000 } }),
+      );
+      v.write('u.ndjson', lines);
+      const args = ['ingest', 'u.ndjson', '--db', 'u.db', '--batch-size', String(B), '--json'];
+      const kinds: Array<[NodeJS.Signals, NodeJS.Signals | null]> = [['SIGTERM', 'SIGTERM'], ['SIGINT', 'SIGINT'], ['SIGINT', 'SIGTERM'], ['SIGTERM', null], ['SIGINT', null]];
+      let stored = 0;
+      let stoppedAtOnce = 0;
+      for (const [first, second] of kinds) {
+        const label = `seed ${seed} (METER_TEST_SEED to replay): ${first}${second ? ' + ' + second : ''} after ${stored} stored`;
+        const { child, done } = v.spawn(args);
+        // Signal once this run committed a batch of its own, at a random number of batches in.
+        const target = stored + B * (1 + Math.floor(rand() * 2));
+        for (let waited = 0; committed(v.path('u.db')) < target; waited += 5) {
+          assert.ok(waited < 60_000, `${label}: no batch was committed within 60 s`);
+          await sleep(5);
+        }
+        // The second signal follows once the first is acknowledged: two sent back to back can reach the process
+        // as one (a pending signal is not queued twice).
+        const acknowledged = new Promise<void>((resolve) => child.stderr.on('data', (d: Buffer) => d.toString().includes('stopping after') && resolve()));
+        child.kill(first);
+        if (second) {
+          await acknowledged;
+          child.kill(second);
+        }
+        const r = await done;
+        assert.equal(r.code, 130, `${label}\n${r.describe()}`);
+        // Two signals stop at once unless the first one's batch was committed before the second arrived.
+        const atOnce = second !== null && r.stdout === '';
+        if (atOnce) {
+          assert.match(r.stderr, /stopped at once, the open batch was rolled back/, `${label}\n${r.describe()}`);
+          stoppedAtOnce++;
+        } else assert.equal(JSON.parse(r.stdout).interrupted, true, `${label}\n${r.describe()}`);
+        const db = new Database(v.path('u.db'), { readonly: true });
+        const ids = (db.prepare('SELECT id FROM events').pluck().all() as string[]).map((id) => Number(id.slice(1))).sort((a, b) => a - b);
+        db.close();
+        assert.ok(ids.length >= target && ids.length < N, `${label}: ${ids.length} stored\n${r.describe()}`);
+        assert.equal(ids.length % B, 0, `${label}: ${ids.length} stored, not whole batches of ${B}`);
+        assert.ok(ids.every((id, i) => id === i), `${label}: the stored events are not the first ${ids.length} of the input`);
+        if (!atOnce) assert.equal(JSON.parse(r.stdout).inserted, ids.length - stored, `${label}: the summary's inserted`);
+        stored = ids.length;
+      }
+      assert.ok(stoppedAtOnce > 0, `seed ${seed}: no second signal arrived while a batch was open`);
+      const rest = v.run(args);
+      assert.equal(rest.code, 0, rest.describe());
+      assert.equal(JSON.parse(rest.stdout).inserted, N - stored);
+      const db = new Database(v.path('u.db'), { readonly: true });
+      assert.equal(db.prepare('SELECT count(DISTINCT id) FROM events').pluck().get(), N);
+      db.close();
+    } finally {
+      v.remove();
+    }
+  });
 });

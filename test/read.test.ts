@@ -370,6 +370,19 @@ describe('gzip', () => {
     }
   });
 
+  test('bytes after the last member: padding is ignored, garbage is one problem after every decoded event', async () => {
+    // The last line has no newline: it is still read, before the problem.
+    const gz = zlib.gzipSync(`${A}\n${B}\n${C}`);
+    for (const pad of ['\n', '\u0000\u0000\u0000', ' \r\n\t']) {
+      assert.deepEqual(view(await readAll(Buffer.concat([gz, Buffer.from(pad)]), { name: 'p.gz' })), [[1, null, A], [2, null, B], [3, null, C]]);
+    }
+    const items = await readAll(Buffer.concat([gz, Buffer.from('junk after the data')]), { name: 'g.gz' });
+    assert.deepEqual(view(items).slice(0, 3), [[1, null, A], [2, null, B], [3, null, C]]);
+    assert.equal(items.length, 4);
+    assert.match((items[3] as InputProblem).error, /^trailing garbage after gzip data ignored/);
+    assert.equal(items[3]!.line, 4);
+  });
+
   test('an empty file named .gz gives nothing', async () => {
     assert.deepEqual(await read('', { name: 'empty.gz' }), []);
   });

@@ -2,8 +2,9 @@
 import { Command, Option } from 'commander';
 import { parseQueryTime } from '../core/query.js';
 import { formatRfc3339 } from '../core/time.js';
+import { UsageError } from '../errors.js';
 import { Sink } from '../output/sink.js';
-import { makeTable, useColor } from '../output/table.js';
+import { TableWriter, useColor } from '../output/table.js';
 import { addDbOption, collect, formatOption, positiveInt, withStore } from './common.js';
 
 interface EventsFlags {
@@ -36,19 +37,21 @@ export function eventsCommand(): Command {
           toMs: flags.to === undefined ? undefined : parseQueryTime(flags.to, 'UTC', '--to'),
           limit: flags.limit,
         };
+        // As `meter query` does: an empty range is a mistake in the flags, not an empty answer.
+        if (filter.fromMs !== undefined && filter.toMs !== undefined && filter.fromMs >= filter.toMs) {
+          throw new UsageError(`--from ${flags.from} is not before --to ${flags.to} (from is inclusive, to is exclusive)`);
+        }
         const sink = Sink.open(undefined);
         const asObject = (e: { id: string; source: string; type: string; subject: string; timeMs: number; data: string | null }) =>
           `{"specversion":"1.0","id":${JSON.stringify(e.id)},"source":${JSON.stringify(e.source)},"type":${JSON.stringify(e.type)},` +
           `"subject":${JSON.stringify(e.subject)},"time":"${formatRfc3339(e.timeMs)}","data":${e.data ?? 'null'}}`;
         if (flags.format === 'table') {
-          const table = makeTable(['time', 'subject', 'type', 'source', 'id', 'data'], [], useColor(process.stdout));
-          let n = 0;
+          const table = new TableWriter(['time', 'subject', 'type', 'source', 'id', 'data'], new Set(), useColor(process.stdout), sink);
           for await (const e of store.events(filter)) {
             const data = e.data ?? '';
-            table.push([formatRfc3339(e.timeMs), e.subject, e.type, e.source, e.id, data.length > 60 ? data.slice(0, 57) + '...' : data]);
-            n++;
+            await table.row([formatRfc3339(e.timeMs), e.subject, e.type, e.source, e.id, data.length > 60 ? data.slice(0, 57) + '...' : data]);
           }
-          await sink.write(n === 0 ? '(no events)\n' : table.toString() + '\n');
+          if ((await table.end()) === 0) await sink.write('(no events)\n');
         } else {
           let first = true;
           if (flags.format === 'json') await sink.write('[');

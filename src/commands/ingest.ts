@@ -113,12 +113,18 @@ async function runIngest(files: string[], flags: IngestFlags): Promise<number> {
     process.stderr.write(`\r\x1b[Kread ${fmt(s.read)} · inserted ${fmt(s.inserted)} · duplicates ${fmt(s.duplicates)} · rejected ${fmt(s.rejected)}`);
   };
 
+  // The first signal stops after the current batch, the second at once (rolling back the open batch). Neither
+  // exits here: both end the ingest, and the exit code (130) comes from its result like every other code.
   const abort = new AbortController();
+  const abortNow = new AbortController();
   let signals = 0;
   const onSignal = (sig: NodeJS.Signals) => {
     signals++;
-    if (signals > 1) process.exit(sig === 'SIGINT' ? 130 : 143); // the open transaction is rolled back
-    if (!quiet) process.stderr.write(`\n${sig}: stopping after the current batch (again to abort it)\n`);
+    if (signals > 1) {
+      abortNow.abort();
+      return;
+    }
+    if (!quiet) process.stderr.write(`\n${sig}: stopping after the current batch (again to stop at once, rolling it back)\n`);
     abort.abort();
   };
   process.on('SIGINT', onSignal);
@@ -135,6 +141,7 @@ async function runIngest(files: string[], flags: IngestFlags): Promise<number> {
         onReject,
         onProgress,
         signal: abort.signal,
+        stopNow: abortNow.signal,
       }),
     );
   } finally {

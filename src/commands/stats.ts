@@ -1,7 +1,7 @@
 /** meter stats: what the store holds: counts by type and subject, time range, size. */
 import { Command } from 'commander';
 import { formatRfc3339 } from '../core/time.js';
-import { makeTable, useColor } from '../output/table.js';
+import { smallTable, useColor } from '../output/table.js';
 import { addDbOption, withStore } from './common.js';
 
 export function statsCommand(): Command {
@@ -31,11 +31,9 @@ export function statsCommand(): Command {
         `to        ${s.lastMs === null ? '-' : formatRfc3339(s.lastMs)}`,
         `size      ${s.sizeBytes === null ? '-' : (s.sizeBytes / 1048576).toFixed(1) + ' MB'}`,
       ];
-      const byType = makeTable(['type', 'events'], [1], color);
-      s.byType.forEach((r) => byType.push([r.key, r.events.toLocaleString('en-US')]));
-      const bySubject = makeTable(['subject (top 10)', 'events'], [1], color);
-      s.bySubject.forEach((r) => bySubject.push([r.key, r.events.toLocaleString('en-US')]));
-      process.stdout.write(lines.join('\n') + '\n' + (s.events ? byType.toString() + '\n' + bySubject.toString() + '\n' : ''));
+      const byType = await smallTable(['type', 'events'], [1], s.byType.map((r) => [r.key, r.events.toLocaleString('en-US')]), color);
+      const bySubject = await smallTable(['subject (top 10)', 'events'], [1], s.bySubject.map((r) => [r.key, r.events.toLocaleString('en-US')]), color);
+      process.stdout.write(lines.join('\n') + '\n' + (s.events ? byType + bySubject : ''));
     });
   return cmd;
 }

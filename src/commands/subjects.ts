@@ -3,7 +3,7 @@ import { Command } from 'commander';
 import { formatRfc3339 } from '../core/time.js';
 import { csvRecord } from '../output/csv.js';
 import { Sink } from '../output/sink.js';
-import { makeTable, useColor } from '../output/table.js';
+import { TableWriter, useColor } from '../output/table.js';
 import { addDbOption, formatOption, withStore } from './common.js';
 
 export function subjectsCommand(): Command {
@@ -24,9 +24,9 @@ export function subjectsCommand(): Command {
         for (const r of rows) await sink.write(csvRecord([r.subject, String(r.events), formatRfc3339(r.firstMs), formatRfc3339(r.lastMs)], plain));
       } else if (rows.length === 0) await sink.write('(no subjects)\n');
       else {
-        const t = makeTable(['subject', 'events', 'first', 'last'], [1], useColor(process.stdout));
-        rows.forEach((r) => t.push([r.subject, r.events.toLocaleString('en-US'), formatRfc3339(r.firstMs), formatRfc3339(r.lastMs)]));
-        await sink.write(t.toString() + '\n');
+        const t = new TableWriter(['subject', 'events', 'first', 'last'], new Set([1]), useColor(process.stdout), sink);
+        for (const r of rows) await t.row([r.subject, r.events.toLocaleString('en-US'), formatRfc3339(r.firstMs), formatRfc3339(r.lastMs)]);
+        await t.end();
       }
       await sink.close();
     });

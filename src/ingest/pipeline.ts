@@ -5,7 +5,7 @@
  */
 import type { UsageEvent } from '../core/event.js';
 import type { Meter } from '../core/meter.js';
-import { InputError } from '../errors.js';
+import { InputError, InterruptedError } from '../errors.js';
 import { STDIN_NAME, stdinMode } from '../input/read.js';
 import { RowStatus, type Store } from '../store/store.js';
 import { fromColumns, StringDecoder, type ParsedChunk, type RejectRecord } from './parse.js';
@@ -41,7 +41,10 @@ export interface IngestOptions {
   meters: Meter[];
   onReject(r: RejectRecord): void;
   onProgress?(s: IngestSummary): void;
+  /** Stop after the current batch: at its commit, or (reading stdin, which may stay idle) after the current chunk. */
   signal?: AbortSignal;
+  /** Stop at once: the open batch is rolled back and ingest throws InterruptedError. */
+  stopNow?: AbortSignal;
 }
 
 const FUTURE_MS = 24 * 3_600_000;
@@ -80,6 +83,10 @@ export async function ingest(store: Store, o: IngestOptions): Promise<IngestSumm
   worker.postMessage({ kind: 'start', input: workerData });
   if (forwardsStdin) process.stdin.pipe(worker.stdin!);
   let sinceCommit = 0;
+  /** Set by the first signal when reading files: the next commit ends the run. */
+  let stopAtCommit = false;
+  /** Inserted events committed so far (the rest of s.inserted is in the open batch). */
+  let committedInserted = 0;
   const strings = new StringDecoder();
 
   const write = async (chunk: ParsedChunk) => {
@@ -93,7 +100,10 @@ export async function ingest(store: Store, o: IngestOptions): Promise<IngestSumm
     sinceCommit += chunk.events.length;
     const commit = sinceCommit >= o.batchSize;
     await writePart(chunk.events, commit);
-    if (commit) sinceCommit = 0;
+    if (commit) {
+      sinceCommit = 0;
+      committedInserted = s.inserted;
+    }
   };
 
   const writePart = async (events: UsageEvent[], commit: boolean) => {
@@ -111,8 +121,8 @@ export async function ingest(store: Store, o: IngestOptions): Promise<IngestSumm
   };
 
   // Messages are handled one at a time, in order: each chunk is written before the next is looked at.
+  let queue = Promise.resolve();
   const failure = await new Promise<Error | null>((resolve) => {
-    let queue = Promise.resolve();
     let finished = false;
     const finish = (e: Error | null) => {
       if (finished) return;
@@ -121,9 +131,19 @@ export async function ingest(store: Store, o: IngestOptions): Promise<IngestSumm
     };
     const onAbort = () => {
       s.interrupted = true;
-      queue = queue.then(() => finish(null));
+      // Files end, so the open batch is completed and committed; stdin may stay idle, so it stops after the chunk
+      // being written (which is then committed).
+      if (readsStdin || sinceCommit === 0) queue = queue.then(() => finish(null));
+      else stopAtCommit = true;
+    };
+    const onStopNow = () => {
+      s.interrupted = true;
+      const open = s.inserted - committedInserted;
+      finish(new InterruptedError(`interrupted: stopped at once, the open batch was rolled back (${open.toLocaleString('en-US')} event(s)); ` +
+        `${committedInserted.toLocaleString('en-US')} inserted event(s) committed before it are kept; run the same command again to finish`));
     };
     o.signal?.addEventListener('abort', onAbort, { once: true });
+    o.stopNow?.addEventListener('abort', onStopNow, { once: true });
     worker.on('message', (m: WorkerMessage) => {
       queue = queue.then(async () => {
         if (finished) return;
@@ -131,9 +151,16 @@ export async function ingest(store: Store, o: IngestOptions): Promise<IngestSumm
           if (m.kind === 'chunk') {
             await write({ events: fromColumns(m.columns, strings), rejects: m.rejects, read: m.read });
             o.onProgress?.(s);
-            worker.postMessage({ kind: 'credit' });
-          } else if (m.kind === 'done') finish(null);
-          else finish(new InputError(`${m.file}: ${m.message}`));
+            // Back to the event loop between chunks: the worker's messages are otherwise dispatched one after
+            // another in one turn of it for as long as the worker keeps up, and a Ctrl-C waited for the end.
+            await new Promise((r) => setImmediate(r));
+            if (finished) return;
+            if (stopAtCommit && sinceCommit === 0) finish(null);
+            else worker.postMessage({ kind: 'credit' });
+          } else if (m.kind === 'done') {
+            s.interrupted = false; // everything was read: the run is complete after all
+            finish(null);
+          } else finish(new InputError(`${m.file}: ${m.message}`));
         } catch (e) {
           finish(e as Error);
         }
@@ -142,12 +169,15 @@ export async function ingest(store: Store, o: IngestOptions): Promise<IngestSumm
     worker.on('error', (e) => queue.then(() => finish(e)));
     worker.on('exit', () => queue.then(() => finish(s.interrupted ? null : new Error('the parse worker stopped unexpectedly'))));
     if (o.signal?.aborted) onAbort();
+    if (o.stopNow?.aborted) onStopNow();
   });
   if (forwardsStdin) {
     process.stdin.unpipe(worker.stdin!);
     process.stdin.destroy();
   }
   await worker.terminate();
+  // A write still running (a remote store) settles before the caller closes the store, which rolls it back.
+  await queue.catch(() => undefined);
   if (failure) throw failure;
   await store.sync();
   s.elapsedMs = Date.now() - started;

@@ -97,8 +97,17 @@ export function openInput(name: string, stdin: StdinMode = 'forwarded'): Readabl
 
 const GZIP_MAGIC_0 = 0x1f, GZIP_MAGIC_1 = 0x8b;
 
-/** Raw bytes of an input with gzip undone (detected by its magic bytes). */
-async function* decodedBytes(name: string, source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+/** What reading an input noticed without stopping: trailing garbage after the last gzip member. */
+export interface DecodeNotes {
+  trailingGarbage: { offset: number; preview: string } | null;
+}
+
+/**
+ * Raw bytes of an input with gzip undone (detected by its magic bytes). Gzip is decoded as `gzip -dc` does:
+ * every member of a concatenation, then trailing zero bytes and whitespace ignored silently, and anything else
+ * after the last complete member noted in `notes` (every byte decoded before it is still yielded).
+ */
+async function* decodedBytes(name: string, source: AsyncIterable<Buffer>, notes: DecodeNotes): AsyncGenerator<Buffer> {
   const it = source[Symbol.asyncIterator]();
   let head: Buffer = Buffer.alloc(0);
   while (head.length < 2) {
@@ -115,21 +124,154 @@ async function* decodedBytes(name: string, source: AsyncIterable<Buffer>): Async
     for (let n = await it.next(); !n.done; n = await it.next()) yield n.value;
     return;
   }
-  const rest = async function* () {
-    yield head;
-    for (let n = await it.next(); !n.done; n = await it.next()) yield n.value;
-  };
-  const gunzip = zlib.createGunzip();
-  const feeder = Readable.from(rest());
-  feeder.on('error', (e) => gunzip.destroy(e));
-  feeder.pipe(gunzip);
-  try {
-    for await (const chunk of gunzip) yield chunk as Buffer;
-  } catch (e) {
-    throw new GzipError(`gzip data is corrupt or truncated (${(e as Error).message})`);
-  }
+  yield* gunzipMembers(head, it, notes);
 }
 
+/** Zero bytes and whitespace: the padding tools leave after gzip data, ignored as gzip -dc ignores it. */
+function isPadding(b: number): boolean {
+  return b === 0 || isSpace(b);
+}
+
+/**
+ * Gzip members one after another (RFC 1952). zlib's own gunzip stream cannot be used: it treats whatever follows
+ * a member as the next member, and when that fails it drops the output of the whole last write (up to 16 KiB of
+ * decoded events). Here each member's header and trailer are read by hand and its deflate data goes through a
+ * raw inflate stream, which stops where the data ends and says how many input bytes it took (`bytesWritten`).
+ */
+async function* gunzipMembers(first: Buffer, it: AsyncIterator<Buffer>, notes: DecodeNotes): AsyncGenerator<Buffer> {
+  let input = first; // bytes read but not yet consumed
+  let offset = 0; // offset of input[0] in the file
+  let eof = false;
+  const more = async (): Promise<boolean> => {
+    if (eof) return false;
+    const n = await it.next();
+    if (n.done) {
+      eof = true;
+      return false;
+    }
+    input = input.length === 0 ? n.value : Buffer.concat([input, n.value]);
+    return true;
+  };
+  const consume = (n: number) => {
+    input = input.subarray(n);
+    offset += n;
+  };
+  const need = async (n: number): Promise<void> => {
+    while (input.length < n) if (!(await more())) throw new GzipError('gzip data is corrupt or truncated (unexpected end of file)');
+  };
+  for (let member = 0; ; member++) {
+    if (member > 0) {
+      // Between members: another member, padding, or garbage.
+      for (;;) {
+        let p = 0;
+        while (p < input.length && isPadding(input[p]!)) p++;
+        consume(p);
+        if (input.length > 0 || !(await more())) break;
+      }
+      if (input.length === 0) return;
+      if (input.length < 2) await more();
+      if (input[0] !== GZIP_MAGIC_0 || input[1] !== GZIP_MAGIC_1) {
+        while (input.length < 16 && (await more()));
+        notes.trailingGarbage = { offset, preview: input.subarray(0, 16).toString('hex') };
+        return;
+      }
+    }
+    // The header: magic, CM 8 (deflate), flags, mtime, xfl, os, then the optional fields the flags announce.
+    await need(10);
+    const flags = input[3]!;
+    if (input[2] !== 8 || (flags & 0xe0) !== 0) throw new GzipError('gzip data is corrupt or truncated (unknown compression method or header flags)');
+    let h = 10;
+    if (flags & 4) {
+      await need(h + 2);
+      h += 2 + input.readUInt16LE(h);
+    }
+    for (const bit of [8, 16]) {
+      if (!(flags & bit)) continue;
+      for (;;) {
+        await need(h + 1);
+        const z = input.indexOf(0, h);
+        if (z !== -1) {
+          h = z + 1;
+          break;
+        }
+        await need(input.length + 1);
+      }
+    }
+    if (flags & 2) h += 2;
+    await need(h);
+    consume(h);
+    // The deflate data: fed one chunk at a time; after each, bytesWritten < fed means the data ended inside it.
+    const inflate = zlib.createInflateRaw();
+    const out: Buffer[] = [];
+    let size = 0, crc = 0, fed = 0, last: Buffer = input;
+    let writing = false, ended = false, flushed = false, failed: Error | null = null;
+    let wake: (() => void) | null = null;
+    const notify = () => {
+      const w = wake;
+      wake = null;
+      w?.();
+    };
+    inflate.on('data', (d: Buffer) => {
+      out.push(d);
+      notify();
+    });
+    inflate.on('end', () => {
+      ended = true;
+      notify();
+    });
+    inflate.on('error', (e) => {
+      failed = e;
+      notify();
+    });
+    const written = () => {
+      writing = false;
+      notify();
+    };
+    try {
+      for (;;) {
+        while (out.length > 0) {
+          const d = out.shift()!;
+          size += d.length;
+          crc = zlib.crc32(d, crc);
+          yield d;
+        }
+        if (failed) throw new GzipError(`gzip data is corrupt or truncated (${(failed as Error).message})`);
+        if (ended) break;
+        if (!writing && fed === inflate.bytesWritten) {
+          if (input.length === 0 && !eof) await more();
+          if (input.length > 0) {
+            last = input;
+            fed += input.length;
+            input = Buffer.alloc(0);
+            writing = true;
+            inflate.write(last, written);
+          } else if (!flushed) {
+            // The file ends inside the member: decode what there is, then report the truncation.
+            flushed = writing = true;
+            inflate.flush(zlib.constants.Z_SYNC_FLUSH, written);
+          } else {
+            await new Promise((r) => setImmediate(r)); // output of the flush that is still on its way
+            if (out.length > 0) continue;
+            throw new GzipError('gzip data is corrupt or truncated (unexpected end of file)');
+          }
+          continue;
+        }
+        await new Promise<void>((r) => (wake = r));
+      }
+      // What the inflate stream did not take is the trailer and whatever follows.
+      const left = fed - inflate.bytesWritten;
+      offset += inflate.bytesWritten;
+      input = left > 0 ? last.subarray(last.length - left) : Buffer.alloc(0);
+    } finally {
+      inflate.destroy();
+    }
+    await need(8);
+    if (input.readUInt32LE(0) !== crc || input.readUInt32LE(4) !== size % 2 ** 32) {
+      throw new GzipError('gzip data is corrupt or truncated (incorrect data check)');
+    }
+    consume(8);
+  }
+}
 /** A gzip stream broke off: what came before it is kept, the rest of the file is reported. */
 export class GzipError extends Error {}
 
@@ -146,6 +288,21 @@ const INVALID_UTF8 = 'invalid UTF-8 (the input must be UTF-8 text)';
 function decode(buf: Buffer, start = 0, end = buf.length): string | null {
   const text = buf.toString('utf8', start, end);
   return text.includes('\uFFFD') && !isUtf8(buf.subarray(start, end)) ? null : text;
+}
+
+export const CR_ONLY = "lines end with CR only (old Mac line endings), so several events are on one line; convert with tr '\\r' '\\n'";
+export const MID_BOM = 'a UTF-8 byte order mark (U+FEFF) in the middle of the input (files with BOMs concatenated?); remove it';
+
+/**
+ * Why an NDJSON line is not an event for a reason worth naming, else null: events separated by CR alone (a CR
+ * between `}` and `{`: inside JSON text a raw CR can only be whitespace), or a byte order mark starting a line
+ * other than the first (JSON.parse would call it an unexpected character).
+ */
+function oddLine(text: string): string | null {
+  if (text.charCodeAt(0) === 0xfeff) return MID_BOM;
+  const cr = text.indexOf('\r');
+  if (cr !== -1 && /\}[ \t]*\r[ \t\r]*\{/.test(text)) return CR_ONLY;
+  return null;
 }
 
 /** Collects the bytes of one element up to a size limit. */
@@ -206,7 +363,10 @@ class LineSplitter implements Splitter {
     }
     const text = decode(bytes, start, end);
     if (text === null) out.push({ line: this.line, index: null, error: INVALID_UTF8, raw: clip(bytes.toString('utf8', start, end)) });
-    else out.push({ line: this.line, index: null, text });
+    else {
+      const odd = oddLine(text);
+      out.push(odd === null ? { line: this.line, index: null, text } : { line: this.line, index: null, error: odd, raw: clip(text) });
+    }
   }
   push(chunk: Buffer, out: InputItem[]): void {
     let pos = 0;
@@ -379,14 +539,16 @@ function chooseSplitter(firstLine: Buffer, max: number): Splitter {
 
 /**
  * Reads one input as batches of items, in order. A gzip stream that breaks off yields a problem for the rest
- * of the file after the events before it.
+ * of the file after the events before it; trailing garbage after complete gzip data yields one problem after
+ * every event of the data.
  */
 export async function* readItems(name: string, source: AsyncIterable<Buffer>, opts: ReadOptions): AsyncGenerator<InputItem[]> {
   let splitter: Splitter | null = null;
   let head: Buffer[] = [];
   let lines = 0;
+  const notes: DecodeNotes = { trailingGarbage: null };
   try {
-    for await (const chunk of decodedBytes(name, source)) {
+    for await (const chunk of decodedBytes(name, source, notes)) {
       const out: InputItem[] = [];
       if (splitter === null) {
         head.push(chunk);
@@ -417,6 +579,16 @@ export async function* readItems(name: string, source: AsyncIterable<Buffer>, op
       splitter.push(all.subarray(bom), out);
     }
     splitter?.end(out);
+    if (notes.trailingGarbage !== null) {
+      const g = notes.trailingGarbage;
+      const after = out.length > 0 ? out[out.length - 1]!.line : lines;
+      out.push({
+        line: after + 1,
+        index: null,
+        error: `trailing garbage after gzip data ignored (from byte ${g.offset} of the compressed input; every event before it was read)`,
+        raw: `hex: ${g.preview}`,
+      });
+    }
     if (out.length > 0) yield out;
   } catch (e) {
     if (e instanceof GzipError) {
