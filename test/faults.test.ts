@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import { after, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Database from 'better-sqlite3';
-import { Workdir, line, type RunResult } from './helpers.js';
+import { BIN, Workdir, line, type RunResult } from './helpers.js';
 
 const workdirs: Workdir[] = [];
 function workdir(name: string): Workdir {
@@ -265,5 +265,91 @@ describe('environment faults', () => {
     assert.equal(walMode, 0o600, '-wal mode');
     if (shmMode !== null) assert.equal(shmMode, 0o600, '-shm mode');
     child.kill();
+  });
+});
+
+/** Runs bin/meter as the unprivileged user nobody (65534) through setpriv, or null when this is not possible. */
+function runAsNobody(w: Workdir, args: string[]): RunResult | null {
+  const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, BIN, ...args], {
+    cwd: w.dir,
+    encoding: 'utf8',
+    env: { PATH: process.env.PATH, NO_COLOR: '1' },
+  });
+  if (r.error) return null;
+  return { code: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr, describe: () => `(as nobody) meter ${args.join(' ')}\n  in ${w.dir}\n  status ${r.status}\n  stdout: ${r.stdout.slice(0, 2000)}\n  stderr: ${r.stderr.slice(0, 2000)}` };
+}
+
+describe('read-only stores', () => {
+  test('an unprivileged user reads a store it may not write: file 0444 or 0644, folder read-only, with and without a WAL left by a killed run', async (t) => {
+    // As root (CI) the reader is really unprivileged, through setpriv; as another user the store is simply not
+    // its own to write, which is the same situation.
+    const asNobody = IS_ROOT && spawnSync('setpriv', ['--version']).status === 0;
+    const w = workdir('ro-reader');
+    const reader = (args: string[]) => (asNobody ? runAsNobody(w, args)! : w.run(args));
+    if (!asNobody) t.diagnostic(IS_ROOT ? 'setpriv missing: reading as root' : 'reading as this (unprivileged) user');
+    w.write('a.ndjson', events(200_000, 'a'));
+    fs.mkdirSync(w.path('ro'));
+    // A store left by a killed run: committed batches partly in its WAL (no checkpoint yet).
+    const { child, done } = w.spawn(['ingest', 'a.ndjson', '--db', 'ro/live.db', '--batch-size', '1000']);
+    const stored = () => {
+      try {
+        return count(w, 'ro/live.db');
+      } catch {
+        return 0; // not created yet
+      }
+    };
+    for (let i = 0; i < 6000 && stored() < 5000; i++) await sleep(5);
+    child.kill('SIGKILL');
+    await done;
+    assert.equal(w.run(['ingest', 'a.ndjson', '--db', 'ro/clean.db', '-q']).code, 0);
+    // What the killed run committed, read by the owner with SQLite itself (a read-only connection recovers the WAL
+    // without checkpointing it).
+    const live = count(w, 'ro/live.db');
+    assert.ok(live > 0, 'the killed run committed nothing');
+    assert.ok(fs.existsSync(w.path('ro/live.db-wal')), 'the killed run left no WAL');
+    fs.chmodSync(w.dir, 0o755);
+    for (const f of fs.readdirSync(w.path('ro'))) fs.chmodSync(w.path('ro', f), f.endsWith('clean.db') ? 0o444 : 0o644);
+    fs.chmodSync(w.path('ro'), 0o555);
+    try {
+      for (const [db, n] of [['ro/clean.db', 200_000], ['ro/live.db', live]] as const) {
+        for (const cmd of [['stats', '--json'], ['subjects', '--format', 'csv'], ['events', '-n', '3', '--format', 'ndjson'], ['query', '--all-subjects', '--format', 'csv']]) {
+          const r = reader([...cmd, '--db', db]);
+          assert.equal(r.code, 0, r.describe());
+          if (cmd[0] === 'stats') assert.equal(JSON.parse(r.stdout).events, n, r.describe());
+          if (cmd[0] === 'query') assert.match(r.stdout, new RegExp(`,${n}\\n$`), r.describe());
+        }
+        // Writing is still refused, naming the store.
+        if (asNobody || !IS_ROOT) assertStoreFailure(reader(['ingest', 'a.ndjson', '--db', db]), db, /read-only|cannot open|writable/);
+      }
+    } finally {
+      fs.chmodSync(w.path('ro'), 0o755);
+    }
+    assert.equal(count(w, 'ro/live.db'), live, 'reading changed the store');
+  });
+
+  test('a store file of mode 0444 written by root: its -wal and -shm are still 0600', async (t) => {
+    if (!IS_ROOT) {
+      t.diagnostic('only root can write a 0444 file; for other users the store is read-only (tested above)');
+    }
+    const w = workdir('ro-walmode');
+    w.write('seed.ndjson', events(10, 's'));
+    w.write('a.ndjson', events(150_000));
+    assert.equal(w.run(['ingest', 'seed.ndjson', '--db', 'm.db', '-q']).code, 0);
+    fs.chmodSync(w.path('m.db'), 0o444);
+    if (!IS_ROOT) return;
+    const { done } = w.spawn(['ingest', 'a.ndjson', '--db', 'm.db', '--batch-size', '1000', '-q']);
+    let walMode: number | null = null, shmMode: number | null = null;
+    for (let i = 0; i < 2000 && (walMode === null || shmMode === null); i++) {
+      try {
+        walMode = fs.statSync(w.path('m.db-wal')).mode & 0o777;
+        shmMode = fs.statSync(w.path('m.db-shm')).mode & 0o777;
+      } catch {
+        await sleep(5);
+      }
+    }
+    const r = await done;
+    assert.equal(r.code, 0, r.describe());
+    assert.equal(walMode, 0o600, '-wal mode');
+    assert.equal(shmMode, 0o600, '-shm mode');
   });
 });

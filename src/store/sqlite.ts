@@ -6,6 +6,7 @@
  * colliding event is stored with a NULL key and found again through the `collisions` table.
  */
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { contentFingerprint, fingerprintOf, type UsageEvent } from '../core/event.js';
@@ -95,6 +96,47 @@ export interface SqliteOptions {
   readonly?: boolean;
   /** Milliseconds to wait for another writer before failing. */
   busyTimeoutMs?: number;
+}
+
+/**
+ * SQLite gives a store's -wal and -shm files the mode of the store file (a store made 0444 got a 0444 WAL); they
+ * hold the same customer data, so they are made owner-only whatever the store's mode. Files of another user are
+ * left as they are (they are not ours to change).
+ */
+function ownerOnlyWal(file: string): void {
+  for (const suffix of ['-wal', '-shm']) {
+    try {
+      const st = fs.statSync(file + suffix);
+      if ((st.mode & 0o777) !== 0o600 && st.uid === process.getuid?.()) fs.chmodSync(file + suffix, 0o600);
+    } catch {
+      // absent, or not ours
+    }
+  }
+}
+
+/**
+ * A copy of the store and its WAL in a private temporary folder (0700), for a reader that SQLite cannot let read
+ * the store in place: in WAL mode every reader needs the -shm file, and in a read-only folder without one, or
+ * with one it may not open, it has none. The copy is opened normally, so SQLite recovers the WAL into it and the
+ * reader sees the last commit; the WAL is copied right after the store, and a commit made between the two copies
+ * is either wholly in the copied WAL or not in it (frames count only up to a complete commit). The folder is
+ * removed when the process exits. This costs a copy of the file on the temporary disk, not memory.
+ */
+function readableCopy(file: string): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'meter-ro-'));
+  process.once('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
+  const copy = path.join(dir, 'store.db');
+  try {
+    fs.copyFileSync(file, copy);
+    fs.chmodSync(copy, 0o600);
+    if (fs.existsSync(file + '-wal')) {
+      fs.copyFileSync(file + '-wal', copy + '-wal');
+      fs.chmodSync(copy + '-wal', 0o600);
+    }
+  } catch (e) {
+    throw new StoreError(`${file}: cannot read the store (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); check the file's permissions`, e);
+  }
+  return copy;
 }
 
 /** Turns a SQLite failure into a StoreError that names the file and says what to do. */
@@ -458,12 +500,11 @@ export class SqliteStore implements Store {
         db = new Database(file, { readonly: opts.readonly ?? false, fileMustExist: true });
         if (opts.readonly) db.pragma('user_version');
       } catch (e) {
-        // A WAL store in a read-only folder or mount: SQLite cannot create the -shm file it needs to read it.
-        // Read a copy in memory instead (the store is complete on disk: the last writer checkpointed it).
-        if (!opts.readonly || (e as { code?: string }).code !== 'SQLITE_CANTOPEN') throw e;
-        const image = fs.readFileSync(file);
-        if (image.length >= 20 && image[18] === 2) image[18] = image[19] = 1; // WAL -> rollback journal, in the copy only
-        db = new Database(image, { readonly: true });
+        // A reader that cannot use the store's -shm file (a read-only folder without one, or one it may not open:
+        // another user's 0600 file) reads a private copy instead: see readableCopy.
+        const code = (e as { code?: string }).code ?? '';
+        if (!opts.readonly || !/^SQLITE_(CANTOPEN|READONLY|IOERR)/.test(code)) throw e;
+        db = new Database(readableCopy(file), { readonly: false, fileMustExist: true });
       }
       db.pragma(`busy_timeout = ${opts.busyTimeoutMs ?? 60_000}`);
       // Before anything that writes (even journal_mode changes the file header): is this our store? The version
@@ -518,6 +559,8 @@ export class SqliteStore implements Store {
       if (e instanceof StoreError) throw e;
       throw describeSqliteError(file, e);
     }
+    // The -wal and -shm files exist by now: the store was read (and written when new or upgraded).
+    ownerOnlyWal(file);
     // An older store opened read-only is read as it is (version 1: through its index on (subject, time_ms)).
     return new SqliteStore(file, db, version >= 2);
   }
