@@ -5,6 +5,7 @@ import { Command, CommanderError } from 'commander';
 import { ExitCode, MeterError } from './errors.js';
 import { eventsCommand } from './commands/events.js';
 import { ingestCommand } from './commands/ingest.js';
+import { invoiceCommand } from './commands/invoice.js';
 import { metersCommand } from './commands/meters.js';
 import { queryCommand } from './commands/query.js';
 import { statsCommand } from './commands/stats.js';
@@ -33,6 +34,7 @@ Exit codes: 0 ok · 1 failure (store) · 2 usage error · 3 some input rejected 
   for (const cmd of [ingestCommand(), queryCommand(), eventsCommand(), subjectsCommand(), statsCommand(), metersCommand()]) {
     program.addCommand(cmd);
   }
+  program.addCommand(invoiceCommand());
   const configure = (c: Command) => {
     c.exitOverride();
     c.configureOutput({ writeErr: (s) => process.stderr.write(s), writeOut: (s) => process.stdout.write(s) });

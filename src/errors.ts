@@ -21,14 +21,18 @@ export class UsageError extends MeterError {
   override readonly exitCode: number = ExitCode.usage;
 }
 
-/** The meter configuration is invalid; `problems` lists every problem found, not just the first. Exit 2. */
+/**
+ * The meter configuration (or another config file, such as a price file) is invalid; `problems` lists every
+ * problem found, not just the first. Exit 2.
+ */
 export class ConfigError extends MeterError {
   override readonly exitCode: number = ExitCode.usage;
   constructor(
     readonly file: string,
     readonly problems: string[],
+    what = 'meter config',
   ) {
-    super(`invalid meter config ${file}:\n  ${problems.join('\n  ')}`);
+    super(`invalid ${what} ${file}:\n  ${problems.join('\n  ')}`);
   }
 }
 

@@ -160,3 +160,65 @@ describe('numericValue: which meter values count', () => {
     test(`${name} does not count`, () => assert.equal(numericValue(v), null));
   }
 });
+
+describe('Decimal arithmetic for money: mul, sub, quotient, round, divideExact, toFixedMin', () => {
+  test('mul and sub are exact', () => {
+    assert.equal(D('1234567').mul(D('0.0000025')).toString(), '3.0864175');
+    assert.equal(D('0.1').mul(D('0.2')).toString(), '0.02');
+    assert.equal(D('-1.5').mul(D('2')).toString(), '-3');
+    assert.equal(D('10').sub(D('4.6')).toString(), '5.4');
+    assert.equal(D('4.6').sub(D('10')).toString(), '-5.4');
+  });
+
+  test('round half away from zero', () => {
+    const table: Array<[string, number, string]> = [
+      ['0.005', 2, '0.01'],
+      ['0.00455', 2, '0'],
+      ['0.00499999', 2, '0'],
+      ['-0.005', 2, '-0.01'],
+      ['2.5', 0, '3'],
+      ['-2.5', 0, '-3'],
+      ['3.0864175', 2, '3.09'],
+      ['1.0005', 3, '1.001'],
+      ['1.2345', 12, '1.2345'],
+      ['15.432', 2, '15.43'],
+    ];
+    for (const [x, digits, want] of table) assert.equal(D(x).round(digits).toString(), want, `${x} to ${digits}`);
+  });
+
+  test('ceil and floor', () => {
+    assert.equal(D('2.05').round(0, 'ceil').toString(), '3');
+    assert.equal(D('2').round(0, 'ceil').toString(), '2');
+    assert.equal(D('-2.05').round(0, 'ceil').toString(), '-2');
+    assert.equal(D('2.95').round(0, 'floor').toString(), '2');
+    assert.equal(D('-2.05').round(0, 'floor').toString(), '-3');
+  });
+
+  test('quotient rounds the exact quotient', () => {
+    assert.equal(D('2150').quotient(D('1000'), 0, 'ceil').toString(), '3');
+    assert.equal(D('2000').quotient(D('1000'), 0, 'ceil').toString(), '2');
+    assert.equal(D('10').quotient(D('3'), 2).toString(), '3.33');
+    assert.equal(D('20').quotient(D('3'), 2).toString(), '6.67');
+    assert.equal(D('1').quotient(D('-8'), 2).toString(), '-0.13');
+    assert.equal(D('1.5').quotient(D('0.5'), 0).toString(), '3');
+    assert.throws(() => D('1').quotient(D('0'), 2), RangeError);
+  });
+
+  test('divideExact: exact for 2^a*5^b divisors, null otherwise', () => {
+    assert.equal(D('2.50').mul(D('600000')).divideExact(D('1000000'))!.toString(), '1.5');
+    assert.equal(D('1').divideExact(D('1024'))!.toString(), '0.0009765625');
+    assert.equal(D('3').divideExact(D('0.5'))!.toString(), '6');
+    assert.equal(D('9').divideExact(D('3'))!.toString(), '3');
+    assert.equal(D('1').divideExact(D('3')), null);
+    assert.equal(D('1').divideExact(D('60')), null);
+    assert.equal(D('1').divideExact(D('0')), null);
+  });
+
+  test('toFixedMin pads to the minor digits and never cuts', () => {
+    assert.equal(D('4.6').toFixedMin(2), '4.60');
+    assert.equal(D('0').toFixedMin(2), '0.00');
+    assert.equal(D('1200').toFixedMin(0), '1200');
+    assert.equal(D('-5.4').toFixedMin(3), '-5.400');
+    assert.equal(D('0.0000025').toFixedMin(2), '0.0000025');
+  });
+});

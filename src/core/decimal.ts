@@ -75,6 +75,88 @@ export class Decimal {
     return new Decimal(q, digits).normalized();
   }
 
+  /** This minus other, exactly. */
+  sub(other: Decimal): Decimal {
+    return this.add(other.neg());
+  }
+
+  neg(): Decimal {
+    return new Decimal(-this.mantissa, this.scale);
+  }
+
+  /** This times other, exactly. */
+  mul(other: Decimal): Decimal {
+    return new Decimal(this.mantissa * other.mantissa, this.scale + other.scale).normalized();
+  }
+
+  /** -1, 0 or 1. */
+  sign(): -1 | 0 | 1 {
+    return this.mantissa < 0n ? -1 : this.mantissa > 0n ? 1 : 0;
+  }
+
+  isInteger(): boolean {
+    return this.normalized().scale === 0;
+  }
+
+  /**
+   * This divided by `other` (not zero), rounded to `digits` decimal places (0 or more) by `mode`:
+   * `halfAwayFromZero` (0.005 -> 0.01, -0.005 -> -0.01), `ceil` (towards +infinity) or `floor` (towards -infinity).
+   * The rounding sees the exact quotient, so it is never off by a digit cut earlier.
+   */
+  quotient(other: Decimal, digits: number, mode: RoundingMode = 'halfAwayFromZero'): Decimal {
+    if (other.mantissa === 0n) throw new RangeError('division by zero');
+    if (!Number.isSafeInteger(digits) || digits < 0) throw new RangeError('digits must be a whole number >= 0');
+    // this / other = (m1 / 10^s1) / (m2 / 10^s2); scaled by 10^digits: m1 * 10^(s2 + digits) / (m2 * 10^s1).
+    let num = this.mantissa * 10n ** BigInt(other.scale + digits);
+    let den = other.mantissa * 10n ** BigInt(this.scale);
+    if (den < 0n) {
+      num = -num;
+      den = -den;
+    }
+    return new Decimal(roundQuotient(num, den, mode), digits).normalized();
+  }
+
+  /** This rounded to `digits` decimal places by `mode` (see quotient). */
+  round(digits: number, mode: RoundingMode = 'halfAwayFromZero'): Decimal {
+    return this.quotient(ONE, digits, mode);
+  }
+
+  /**
+   * This divided by `other` exactly, or null when the quotient has no finite decimal expansion (x / 3) or
+   * `other` is zero. Dividing by a number whose only prime factors are 2 and 5 (10, 1000, 1000000) is always exact.
+   */
+  divideExact(other: Decimal): Decimal | null {
+    if (other.mantissa === 0n) return null;
+    let num = this.mantissa * 10n ** BigInt(other.scale);
+    let den = other.mantissa * 10n ** BigInt(this.scale);
+    if (den < 0n) {
+      num = -num;
+      den = -den;
+    }
+    const g = gcd(num < 0n ? -num : num, den);
+    num /= g;
+    den /= g;
+    // den = 2^a * 5^b exactly when the quotient terminates; then num / den = num * 10^k / den / 10^k.
+    let twos = 0, fives = 0, rest = den;
+    while (rest % 2n === 0n) (rest /= 2n), twos++;
+    while (rest % 5n === 0n) (rest /= 5n), fives++;
+    if (rest !== 1n) return null;
+    const k = Math.max(twos, fives);
+    return new Decimal((num * 10n ** BigInt(k)) / den, k).normalized();
+  }
+
+  /**
+   * Plain decimal text with at least `digits` fraction digits (`4.6` -> `4.60`, `1200` with 0 -> `1200`,
+   * `0.0000025` with 2 -> `0.0000025`): money in a currency's minor units, never cut.
+   */
+  toFixedMin(digits: number): string {
+    const text = this.toString();
+    const point = text.indexOf('.');
+    const have = point < 0 ? 0 : text.length - point - 1;
+    if (have >= digits) return text;
+    return (point < 0 ? text + '.' : text) + '0'.repeat(digits - have);
+  }
+
   compare(other: Decimal): number {
     const diff = this.add(new Decimal(-other.mantissa, other.scale)).mantissa;
     return diff < 0n ? -1 : diff > 0n ? 1 : 0;
@@ -95,6 +177,26 @@ export class Decimal {
     }
     return (neg ? '-' : '') + digits;
   }
+}
+
+export type RoundingMode = 'halfAwayFromZero' | 'ceil' | 'floor';
+
+const ONE = Decimal.parse('1')!;
+
+function gcd(a: bigint, b: bigint): bigint {
+  while (b !== 0n) [a, b] = [b, a % b];
+  return a;
+}
+
+/** num / den (den > 0) rounded to a whole number by `mode`. */
+function roundQuotient(num: bigint, den: bigint, mode: RoundingMode): bigint {
+  let q = num / den; // truncated towards zero
+  const r = num % den;
+  if (r === 0n) return q;
+  if (mode === 'ceil') return num > 0n ? q + 1n : q;
+  if (mode === 'floor') return num < 0n ? q - 1n : q;
+  if ((r < 0n ? -r : r) * 2n >= den) q += num < 0n ? -1n : 1n;
+  return q;
 }
 
 /** Strict numeric text, as accepted for meter values: optional sign, digits, optional fraction and exponent. */

@@ -1,0 +1,80 @@
+/** meter invoice: a price file and the usage of a period -> one invoice per customer, as a table, CSV or JSON. */
+import fs from 'node:fs';
+import { Command } from 'commander';
+import { buildInvoices } from '../core/invoice.js';
+import { parsePriceFile } from '../core/price.js';
+import { ExitCode, UsageError } from '../errors.js';
+import { renderInvoiceCsv, renderInvoiceJson, renderInvoiceTable } from '../output/invoice.js';
+import { Sink } from '../output/sink.js';
+import { useColor } from '../output/table.js';
+import { addConfigOption, addDbOption, collect, formatOption, loadMeters, withStore } from './common.js';
+
+interface InvoiceFlags {
+  db?: string;
+  config?: string;
+  prices: string;
+  period?: string;
+  from?: string;
+  to?: string;
+  tz: string;
+  subject: string[];
+  format: 'table' | 'csv' | 'json';
+  output?: string;
+}
+
+export function invoiceCommand(): Command {
+  const cmd = new Command('invoice').description('invoices per customer from a price file and the usage of a period');
+  addDbOption(cmd);
+  addConfigOption(cmd);
+  cmd
+    .requiredOption('--prices <file>', 'price file (YAML): currency and unit, tiered, package or flat prices per meter')
+    .option('--period <YYYY-MM>', 'the calendar month in --tz to invoice')
+    .option('--from <time>', 'start, inclusive (instead of --period): RFC 3339, or a date (midnight in --tz)')
+    .option('--to <time>', 'end, exclusive (instead of --period): RFC 3339, or a date (midnight in --tz)')
+    .option('--tz <zone>', 'IANA time zone of the period and printed times', 'UTC')
+    .option('-s, --subject <subject>', 'only this customer (repeatable); default: every customer with usage of a priced meter', collect, [])
+    .addOption(formatOption(['table', 'csv', 'json'], 'table'))
+    .option('-o, --output <file>', 'write to a file instead of stdout')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  meter invoice --config examples/openai-meters.yaml --prices examples/prices.yaml --period 2026-10
+  meter invoice --prices prices.yaml --period 2026-11 --tz Europe/Budapest --format csv -o invoices-2026-11.csv
+  meter invoice --prices prices.yaml --from 2026-11-01 --to 2026-11-16 -s acme --format json
+
+Each line is rounded once, half away from zero, to the currency's minor units; the total is the sum of the
+rounded lines. Usage no price matches is printed as an "unpriced" line and exits 3; a usage row two prices match
+is a price-file error (exit 2, nothing printed).
+
+Exit codes: 0 ok · 1 failure (store) · 2 usage error or invalid price file · 3 unpriced usage`,
+    )
+    .action(async (flags: InvoiceFlags, command: Command) => {
+      const { meters } = loadMeters(flags.config);
+      let text: string;
+      try {
+        text = fs.readFileSync(flags.prices, 'utf8');
+      } catch (e) {
+        throw new UsageError(`${flags.prices}: cannot read price file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+      }
+      const prices = parsePriceFile(text, flags.prices, meters);
+      await withStore(flags.db, true, async (store) => {
+        const result = await buildInvoices(store, {
+          meters, prices, period: flags.period, from: flags.from, to: flags.to, tz: flags.tz, subjects: flags.subject,
+        });
+        const sink = Sink.open(flags.output);
+        if (flags.format === 'csv') await renderInvoiceCsv(result, sink);
+        else if (flags.format === 'json') await renderInvoiceJson(result, sink);
+        else await renderInvoiceTable(result, sink, flags.output === undefined && useColor(process.stdout));
+        await sink.close();
+        if (result.unpriced > 0) {
+          process.stderr.write(
+            `meter: warning: ${result.unpriced} usage row${result.unpriced === 1 ? '' : 's'} of priced meters match no price: ` +
+              `printed as unpriced lines, not billed; add prices for them\n`,
+          );
+          command.setOptionValue('exitCode', ExitCode.rejected);
+        }
+      });
+    });
+  return cmd;
+}

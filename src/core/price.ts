@@ -1,0 +1,267 @@
+/**
+ * The price file of `meter invoice` (YAML) and its validation, free of I/O. Shapes and names are OpenMeter's
+ * rate-card prices (`unit`, `tiered` graduated/volume, `package`, `flat`, `minimumAmount`, `maximumAmount`) plus
+ * `per`. Validation collects every problem of every price, each naming the price and the field, like meter.ts.
+ *
+ * Amounts are decimal strings: YAML reads `0.1` as a binary float, so a YAML number is refused.
+ */
+import { createRequire } from 'node:module';
+import { ConfigError } from '../errors.js';
+import { Decimal } from './decimal.js';
+import type { Meter } from './meter.js';
+import { minorDigits, type PriceModel, type Tier } from './rating.js';
+
+/** One price of the file. */
+export interface Price {
+  /** 1-based position in the file. */
+  index: number;
+  /** How messages name it: `price #2 (output_tokens model=gpt-4o)`. */
+  label: string;
+  meter: Meter;
+  /** groupBy key -> value; a usage row matches when it has every one of these values. */
+  match: Array<[string, string]>;
+  description?: string;
+  model: PriceModel;
+  minimum: Decimal | null;
+  maximum: Decimal | null;
+}
+
+export interface PriceFile {
+  /** The file's name, for messages. */
+  file: string;
+  currency: string;
+  /** The currency's minor digits (ISO 4217). */
+  digits: number;
+  prices: Price[];
+}
+
+const AMOUNT = /^\d+(?:\.\d+)?$/;
+const PRICE_KEYS = ['meter', 'match', 'description', 'price', 'minimumAmount', 'maximumAmount'];
+const MODEL_KEYS: Record<string, string[]> = {
+  unit: ['type', 'amount', 'per'],
+  tiered: ['type', 'mode', 'tiers', 'per'],
+  package: ['type', 'amount', 'quantityPerPackage'],
+  flat: ['type', 'amount'],
+};
+
+const isMapping = (x: unknown): x is Record<string, unknown> => x !== null && typeof x === 'object' && !Array.isArray(x);
+
+/** Validates a parsed price document against the configured meters; throws ConfigError listing every problem. */
+export function validatePrices(doc: unknown, file: string, meters: Meter[]): PriceFile {
+  const problems: string[] = [];
+  if (!isMapping(doc)) throw new ConfigError(file, ['must be a mapping with currency: and prices:'], 'price file');
+  for (const key of Object.keys(doc)) {
+    if (key !== 'currency' && key !== 'prices') problems.push(`${key}: unknown key (a price file has currency: and prices:)`);
+  }
+  let digits = 2;
+  const currency = doc.currency;
+  if (typeof currency !== 'string') problems.push('currency: missing (an ISO 4217 code such as USD, EUR, JPY)');
+  else {
+    const d = minorDigits(currency);
+    if (d === null) problems.push(`currency: "${currency}" is not an ISO 4217 currency code (USD, EUR, JPY, KWD...)`);
+    else digits = d;
+  }
+  const prices: Price[] = [];
+  if (!Array.isArray(doc.prices) || doc.prices.length === 0) problems.push('prices: must be a non-empty list');
+  else {
+    doc.prices.forEach((raw: unknown, i: number) => {
+      const price = validatePrice(raw, i + 1, meters, digits, problems);
+      if (price !== null) prices.push(price);
+    });
+  }
+  if (problems.length > 0) throw new ConfigError(file, problems, 'price file');
+  return { file, currency: currency as string, digits, prices };
+}
+
+function validatePrice(raw: unknown, index: number, meters: Meter[], digits: number, problems: string[]): Price | null {
+  if (!isMapping(raw)) {
+    problems.push(`price #${index}: must be a mapping with meter: and price:`);
+    return null;
+  }
+  const before = problems.length;
+  const matchText =
+    isMapping(raw.match) && Object.keys(raw.match).length > 0
+      ? ' ' + Object.entries(raw.match).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`).join(' ')
+      : '';
+  const label = `price #${index} (${typeof raw.meter === 'string' ? raw.meter : '?'}${matchText})`;
+  const at = (field: string, text: string) => problems.push(`${label} ${field}: ${text}`);
+  for (const key of Object.keys(raw)) if (!PRICE_KEYS.includes(key)) at(key, `unknown field (use ${PRICE_KEYS.join(', ')})`);
+  let meter: Meter | undefined;
+  if (typeof raw.meter !== 'string') at('meter', 'missing (the slug of a meter of the config)');
+  else {
+    meter = meters.find((m) => m.slug === raw.meter);
+    if (meter === undefined) {
+      at('meter', `"${raw.meter}" is not a meter of the config (${meters.length ? meters.map((m) => m.slug).join(', ') : 'none configured; see --config'})`);
+    }
+  }
+  const match: Array<[string, string]> = [];
+  if (raw.match !== undefined && raw.match !== null) {
+    if (!isMapping(raw.match)) at('match', 'must be a mapping of groupBy key: value');
+    else {
+      for (const [key, value] of Object.entries(raw.match)) {
+        if (meter !== undefined && !meter.groupBy.some((g) => g.key === key)) {
+          at(`match.${key}`, `meter ${meter.slug} has ${meter.groupBy.length ? `groupBy keys ${meter.groupBy.map((g) => g.key).join(', ')}` : 'no groupBy keys'}`);
+        }
+        if (typeof value !== 'string') at(`match.${key}`, `must be a string (write ${JSON.stringify(String(value))}): group values are compared as text`);
+        else match.push([key, value]);
+      }
+    }
+  }
+  if (raw.description !== undefined && raw.description !== null && typeof raw.description !== 'string') at('description', 'must be text');
+  const amount = (field: string, value: unknown, required = true): Decimal | null => {
+    if (value === undefined || value === null) {
+      if (required) at(field, 'missing (a decimal string such as "2.50")');
+      return null;
+    }
+    if (typeof value === 'number') {
+      at(field, `write the amount as a string ("${value}"): YAML reads a number as a binary float`);
+      return null;
+    }
+    if (typeof value !== 'string' || !AMOUNT.test(value)) {
+      at(field, `${JSON.stringify(value)} is not a decimal amount such as "2.50" (digits, optional fraction, not negative)`);
+      return null;
+    }
+    return Decimal.parse(value);
+  };
+  const model = validateModel(raw.price, at, amount);
+  const commitment = (field: string): Decimal | null => {
+    const d = amount(field, raw[field], false);
+    if (d !== null && d.round(digits).compare(d) !== 0) at(field, `has more decimals than the currency's ${digits}`);
+    return d;
+  };
+  const minimum = commitment('minimumAmount');
+  const maximum = commitment('maximumAmount');
+  if (minimum !== null && maximum !== null && minimum.compare(maximum) > 0) at('minimumAmount', `${minimum} is above maximumAmount ${maximum}`);
+  if (problems.length > before || meter === undefined || model === null) return null;
+  const price: Price = { index, label, meter, match, model, minimum, maximum };
+  if (typeof raw.description === 'string') price.description = raw.description;
+  return price;
+}
+
+type At = (field: string, text: string) => void;
+type Amount = (field: string, value: unknown, required?: boolean) => Decimal | null;
+
+function validateModel(raw: unknown, at: At, amount: Amount): PriceModel | null {
+  if (!isMapping(raw)) {
+    at('price', 'missing (a mapping with type: unit, tiered, package or flat)');
+    return null;
+  }
+  const type = raw.type;
+  if (typeof type !== 'string' || !Object.hasOwn(MODEL_KEYS, type)) {
+    at('price.type', `${JSON.stringify(type ?? null)} is not one of unit, tiered, package, flat`);
+    return null;
+  }
+  for (const key of Object.keys(raw)) {
+    if (!MODEL_KEYS[type]!.includes(key)) at(`price.${key}`, `not a field of a ${type} price (${MODEL_KEYS[type]!.join(', ')})`);
+  }
+  const per = perOf(raw.per, at);
+  switch (type) {
+    case 'unit': {
+      const a = amount('price.amount', raw.amount);
+      return a === null || per === null ? null : { type, amount: a, per };
+    }
+    case 'flat': {
+      const a = amount('price.amount', raw.amount);
+      return a === null ? null : { type, amount: a };
+    }
+    case 'package': {
+      const a = amount('price.amount', raw.amount);
+      const size = amount('price.quantityPerPackage', raw.quantityPerPackage);
+      if (size !== null && size.isZero()) at('price.quantityPerPackage', 'must be above 0');
+      return a === null || size === null || size.isZero() ? null : { type, amount: a, quantityPerPackage: size };
+    }
+    default: {
+      const mode = raw.mode;
+      if (mode !== 'graduated' && mode !== 'volume') at('price.mode', `${JSON.stringify(mode ?? null)} is not graduated or volume`);
+      const tiers = validateTiers(raw.tiers, at, amount);
+      if (tiers === null || per === null || (mode !== 'graduated' && mode !== 'volume')) return null;
+      return { type: 'tiered', mode, tiers, per };
+    }
+  }
+}
+
+/** `per`: a positive whole number whose only prime factors are 2 and 5 (1, 1000, 1000000), so division is exact. */
+function perOf(raw: unknown, at: At): Decimal | null {
+  if (raw === undefined || raw === null) return Decimal.parse('1');
+  const text = typeof raw === 'number' && Number.isSafeInteger(raw) ? String(raw) : typeof raw === 'string' ? raw : null;
+  const d = text !== null && /^\d+$/.test(text) ? Decimal.parse(text) : null;
+  if (d === null || d.isZero()) {
+    at('price.per', `${JSON.stringify(raw)} is not a positive whole number (amounts are per this many units, e.g. 1000000)`);
+    return null;
+  }
+  if (Decimal.parse('1')!.divideExact(d) === null) {
+    at('price.per', `${text}: amounts per ${text} units would be endless decimals; use a number whose only prime factors are 2 and 5 (10, 1000, 1000000)`);
+    return null;
+  }
+  return d;
+}
+
+function validateTiers(raw: unknown, at: At, amount: Amount): Tier[] | null {
+  if (!Array.isArray(raw) || raw.length === 0) {
+    at('price.tiers', 'must be a non-empty list of { upToAmount, unitPrice: { amount }, flatPrice: { amount } }');
+    return null;
+  }
+  const tiers: Tier[] = [];
+  let ok = true;
+  let previous: Decimal | null = null;
+  raw.forEach((t: unknown, i: number) => {
+    const where = `price.tiers[${i + 1}]`;
+    if (!isMapping(t)) {
+      at(where, 'must be a mapping');
+      ok = false;
+      return;
+    }
+    for (const key of Object.keys(t)) if (!['upToAmount', 'unitPrice', 'flatPrice'].includes(key)) at(`${where}.${key}`, 'unknown field (upToAmount, unitPrice, flatPrice)');
+    const last = i === raw.length - 1;
+    let upTo: Decimal | null = null;
+    if (t.upToAmount !== undefined && t.upToAmount !== null) {
+      upTo = amount(`${where}.upToAmount`, t.upToAmount);
+      if (upTo === null) ok = false;
+      else if (last) {
+        at(`${where}.upToAmount`, 'the last tier must be open-ended (no upToAmount), so every quantity has a tier');
+        ok = false;
+      } else if (previous !== null && upTo.compare(previous) <= 0) {
+        at(`${where}.upToAmount`, `${upTo} is not above the previous tier's ${previous}`);
+        ok = false;
+      } else if (upTo.isZero()) {
+        at(`${where}.upToAmount`, 'must be above 0');
+        ok = false;
+      }
+      if (upTo !== null) previous = upTo;
+    } else if (!last) {
+      at(`${where}.upToAmount`, 'missing: only the last tier is open-ended');
+      ok = false;
+    }
+    const sub = (field: 'unitPrice' | 'flatPrice'): Decimal | null => {
+      const v = t[field];
+      if (v === undefined || v === null) return null;
+      if (!isMapping(v)) {
+        at(`${where}.${field}`, 'must be a mapping { amount: "..." }');
+        ok = false;
+        return null;
+      }
+      const a = amount(`${where}.${field}.amount`, v.amount);
+      if (a === null) ok = false;
+      return a;
+    };
+    const unitAmount = sub('unitPrice');
+    const flatAmount = sub('flatPrice');
+    if ((t.unitPrice === undefined || t.unitPrice === null) && (t.flatPrice === undefined || t.flatPrice === null)) {
+      at(where, 'needs a unitPrice, a flatPrice or both');
+      ok = false;
+    }
+    tiers.push({ upTo, unitAmount, flatAmount });
+  });
+  return ok ? tiers : null;
+}
+
+/** Parses a price file's text (YAML or JSON) and validates it against the meters. */
+export function parsePriceFile(text: string, file: string, meters: Meter[]): PriceFile {
+  let doc: unknown;
+  try {
+    doc = (createRequire(import.meta.url)('yaml') as typeof import('yaml')).parse(text);
+  } catch (e) {
+    throw new ConfigError(file, [`not valid YAML: ${(e as Error).message.split('\n')[0]}`], 'price file');
+  }
+  return validatePrices(doc, file, meters);
+}

@@ -1,0 +1,81 @@
+/**
+ * Invoice renderers: a table (one block per customer: its lines, then the total), CSV with the columns finance
+ * imports (formula-safe like `meter query`'s), and JSON `{currency, period, invoices: [{customer, lines, total}]}`.
+ * Amounts are printed as exact decimal text with at least the currency's minor digits (`4.60`, `0.00`, `1200`).
+ */
+import type { InvoiceLine, InvoiceResult } from '../core/invoice.js';
+import { csvRecord } from './csv.js';
+import type { Sink } from './sink.js';
+import { makeTable } from './table.js';
+
+export const INVOICE_CSV_COLUMNS = [
+  'customer', 'period_start', 'period_end', 'meter', 'group', 'line_type', 'tier', 'quantity', 'unit_amount', 'per',
+  'amount_exact', 'amount', 'currency',
+];
+
+/** Group values as one cell: `model=gpt-4o;service_tier=flex` (keys are identifiers, so `=` ends a key). */
+export function groupText(group: Array<[string, string]>): string {
+  return group.map(([k, v]) => `${k}=${v}`).join(';');
+}
+
+export async function renderInvoiceCsv(result: InvoiceResult, sink: Sink): Promise<void> {
+  // Times, numbers and the currency code never start with a formula character; numbers must stay numbers.
+  const plain = new Set([1, 2, 6, 7, 8, 9, 10, 11, 12]);
+  const start = result.formatTime(result.fromMs), end = result.formatTime(result.toMs);
+  await sink.write(csvRecord(INVOICE_CSV_COLUMNS));
+  for (const inv of result.invoices) {
+    for (const l of inv.lines) {
+      await sink.write(
+        csvRecord(
+          [inv.customer, start, end, l.meter, groupText(l.group), l.lineType, l.tier === null ? '' : String(l.tier),
+            l.quantity ?? '', l.unitAmount ?? '', l.per ?? '', l.amountExact ?? '', l.amount ?? '', result.currency],
+          plain,
+        ),
+      );
+    }
+  }
+}
+
+function lineJson(l: InvoiceLine): Record<string, unknown> {
+  return {
+    meter: l.meter,
+    description: l.description,
+    group: Object.fromEntries(l.group),
+    lineType: l.lineType,
+    tier: l.tier,
+    quantity: l.quantity,
+    unitAmount: l.unitAmount,
+    per: l.per,
+    amountExact: l.amountExact,
+    amount: l.amount,
+  };
+}
+
+/** JSON; amounts and quantities are strings holding exact decimals (a JSON parser would turn 4.60 into 4.6). */
+export async function renderInvoiceJson(result: InvoiceResult, sink: Sink): Promise<void> {
+  const doc = {
+    currency: result.currency,
+    period: { from: result.formatTime(result.fromMs), to: result.formatTime(result.toMs), timeZone: result.zone },
+    invoices: result.invoices.map((inv) => ({ customer: inv.customer, lines: inv.lines.map(lineJson), total: inv.total })),
+  };
+  await sink.write(JSON.stringify(doc, null, 2) + '\n');
+}
+
+export async function renderInvoiceTable(result: InvoiceResult, sink: Sink, color: boolean): Promise<void> {
+  const start = result.formatTime(result.fromMs), end = result.formatTime(result.toMs);
+  if (result.invoices.length === 0) {
+    await sink.write(`(no usage of a priced meter from ${start} to ${end})\n`);
+    return;
+  }
+  const head = ['meter', 'group', 'description', 'line', 'tier', 'quantity', 'unit_amount', 'per', 'amount'];
+  for (const [n, inv] of result.invoices.entries()) {
+    const table = makeTable(head, [4, 5, 6, 7, 8], color);
+    for (const l of inv.lines) {
+      table.push([l.meter, groupText(l.group), l.description ?? '', l.lineType, l.tier === null ? '' : String(l.tier),
+        l.quantity ?? '', l.unitAmount ?? '', l.per ?? '', l.amount ?? '']);
+    }
+    table.push(['total', '', '', '', '', '', '', '', `${inv.total} ${result.currency}`]);
+    await sink.write(`${n ? '\n' : ''}${inv.customer} · ${start} to ${end} (${result.zone})\n${table.toString()}\n`);
+  }
+  await sink.write(`\n${result.invoices.length} invoice${result.invoices.length === 1 ? '' : 's'} · ${result.currency}\n`);
+}

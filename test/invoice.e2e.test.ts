@@ -1,0 +1,225 @@
+/**
+ * End to end: a small log ingested, then the real bin/meter invoicing November 2026 in Europe/Budapest, with
+ * events exactly on the period's edges (an event at the start counts, one at the end does not). Checks stdout,
+ * stderr and the exit code for table, CSV and JSON, identical bytes on a second run and on ClickHouse, and that
+ * the quantities are what `meter query` gives.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, before, describe, test } from 'node:test';
+import { line, workdirs, type Workdir } from './helpers.js';
+
+const workdir = workdirs();
+
+const CH_HTTP = `http://127.0.0.1:${Number(process.env.METER_CH_HTTP_PORT ?? 18123)}`;
+
+async function chAnswers(): Promise<boolean> {
+  try {
+    const r = await fetch(`${CH_HTTP}/?query=SELECT%201`, { signal: AbortSignal.timeout(2000) });
+    return r.ok && (await r.text()).trim() === '1';
+  } catch {
+    return false;
+  }
+}
+
+// Asked before any test runs: the SQLite tests block the event loop in spawnSync, which would time this out.
+const up = await chAnswers();
+
+const METERS = `meters:
+  - slug: tokens
+    eventType: prompt
+    aggregation: SUM
+    valueProperty: $.tokens
+    groupBy:
+      model: $.model
+  - slug: calls
+    eventType: prompt
+    aggregation: COUNT
+`;
+
+const PRICES = `currency: USD
+prices:
+  - meter: tokens
+    match: { model: gpt-4o }
+    description: GPT-4o tokens
+    price: { type: unit, amount: "2.50", per: 1000 }
+  - meter: tokens
+    match: { model: gpt-4.1 }
+    price:
+      type: tiered
+      mode: graduated
+      per: 1000
+      tiers:
+        - { upToAmount: "1000", unitPrice: { amount: "1.00" } }
+        - { unitPrice: { amount: "0.50" }, flatPrice: { amount: "0.25" } }
+  - meter: calls
+    price: { type: package, amount: "0.10", quantityPerPackage: "2" }
+`;
+
+const ev = (id: string, subject: string, time: string, model: string, tokens: number) => line({ id, subject, time, data: { model, tokens } });
+
+// November 2026 in Europe/Budapest (CET, +01:00): [2026-10-31T23:00:00Z, 2026-11-30T23:00:00Z).
+const EVENTS = [
+  ev('before', 'acme', '2026-10-31T22:59:59.999Z', 'gpt-4o', 100000),
+  ev('start', 'acme', '2026-10-31T23:00:00Z', 'gpt-4o', 1000),
+  ev('last', 'acme', '2026-11-30T22:59:59.999Z', 'gpt-4.1', 1500),
+  ev('end', 'acme', '2026-11-30T23:00:00Z', 'gpt-4o', 100000),
+  ev('new-model', 'acme', '2026-11-15T12:00:00+01:00', 'o3-mini', 7),
+  ev('g1', 'globex', '2026-11-10T10:00:00Z', 'gpt-4o', 2),
+];
+
+const P = '2026-11-01T00:00:00+01:00,2026-12-01T00:00:00+01:00';
+const CSV = [
+  'customer,period_start,period_end,meter,group,line_type,tier,quantity,unit_amount,per,amount_exact,amount,currency',
+  `acme,${P},tokens,model=gpt-4o,usage,,1000,2.50,1000,2.50,2.50,USD`,
+  `acme,${P},tokens,model=gpt-4.1,usage,1,1000,1.00,1000,1.00,1.00,USD`,
+  `acme,${P},tokens,model=gpt-4.1,usage,2,500,0.50,1000,0.25,0.25,USD`,
+  `acme,${P},tokens,model=gpt-4.1,flat,2,,0.25,,0.25,0.25,USD`,
+  `acme,${P},calls,,usage,,3,0.10,2,0.20,0.20,USD`,
+  `acme,${P},tokens,model=o3-mini,unpriced,,7,,,,,USD`,
+  `globex,${P},tokens,model=gpt-4o,usage,,2,2.50,1000,0.005,0.01,USD`,
+  `globex,${P},calls,,usage,,1,0.10,2,0.10,0.10,USD`,
+].join('\n') + '\n';
+
+const WARNING = 'meter: warning: 1 usage row of priced meters match no price: printed as unpriced lines, not billed; add prices for them\n';
+
+function setup(name: string, db = 'meter.db'): Workdir {
+  const w = workdir(name);
+  w.write('meter.yaml', METERS);
+  w.write('prices.yaml', PRICES);
+  w.write('events.ndjson', EVENTS);
+  const r = w.run(['ingest', '--db', db, 'events.ndjson', '--quiet']);
+  assert.equal(r.code, 0, r.describe());
+  return w;
+}
+
+const invoiceArgs = (format: string, db = 'meter.db') => ['invoice', '--db', db, '--prices', 'prices.yaml', '--period', '2026-11', '--tz', 'Europe/Budapest', '--format', format];
+
+describe('meter invoice end to end (SQLite)', () => {
+  let w: Workdir;
+  before(() => (w = setup('invoice')));
+
+  test('CSV: the period edges, every line type, unpriced usage with a warning and exit 3', () => {
+    const r = w.run(invoiceArgs('csv'));
+    assert.equal(r.stdout, CSV, r.describe());
+    assert.equal(r.stderr, WARNING, r.describe());
+    assert.equal(r.code, 3, r.describe());
+  });
+
+  test('the same store and price file give identical bytes, in every format', () => {
+    for (const format of ['csv', 'json', 'table']) {
+      const a = w.run(invoiceArgs(format)), b = w.run(invoiceArgs(format));
+      assert.equal(a.stdout, b.stdout, a.describe());
+      assert.ok(a.stdout.length > 100, a.describe());
+    }
+  });
+
+  test('JSON: the issue shape, amounts as exact decimal strings', () => {
+    const r = w.run(invoiceArgs('json'));
+    assert.equal(r.code, 3, r.describe());
+    const doc = JSON.parse(r.stdout);
+    assert.deepEqual(Object.keys(doc), ['currency', 'period', 'invoices']);
+    assert.deepEqual(doc.period, { from: '2026-11-01T00:00:00+01:00', to: '2026-12-01T00:00:00+01:00', timeZone: 'Europe/Budapest' });
+    assert.deepEqual(doc.invoices.map((i: { customer: string; total: string }) => [i.customer, i.total]), [['acme', '4.20'], ['globex', '0.11']]);
+    assert.deepEqual(doc.invoices[0].lines[0], {
+      meter: 'tokens', description: 'GPT-4o tokens', group: { model: 'gpt-4o' }, lineType: 'usage', tier: null,
+      quantity: '1000', unitAmount: '2.50', per: '1000', amountExact: '2.50', amount: '2.50',
+    });
+    assert.deepEqual(doc.invoices[0].lines[5], {
+      meter: 'tokens', description: null, group: { model: 'o3-mini' }, lineType: 'unpriced', tier: null,
+      quantity: '7', unitAmount: null, per: null, amountExact: null, amount: null,
+    });
+  });
+
+  test('table: one block per customer, lines then the total', () => {
+    const r = w.run([...invoiceArgs('table'), '-s', 'globex']);
+    assert.equal(r.code, 0, r.describe());
+    assert.equal(r.stderr, '', r.describe());
+    assert.equal(
+      r.stdout,
+      [
+        'globex · 2026-11-01T00:00:00+01:00 to 2026-12-01T00:00:00+01:00 (Europe/Budapest)',
+        '┌────────┬──────────────┬───────────────┬───────┬──────┬──────────┬─────────────┬──────┬──────────┐',
+        '│ meter  │ group        │ description   │ line  │ tier │ quantity │ unit_amount │  per │   amount │',
+        '│ tokens │ model=gpt-4o │ GPT-4o tokens │ usage │      │        2 │        2.50 │ 1000 │     0.01 │',
+        '│ calls  │              │               │ usage │      │        1 │        0.10 │    2 │     0.10 │',
+        '│ total  │              │               │       │      │          │             │      │ 0.11 USD │',
+        '└────────┴──────────────┴───────────────┴───────┴──────┴──────────┴─────────────┴──────┴──────────┘',
+        '',
+        '1 invoice · USD',
+        '',
+      ].join('\n'),
+    );
+  });
+
+  test('quantities are what meter query gives for the period', () => {
+    const q = w.run(['query', '-m', 'tokens', '-g', 'model', '--tz', 'Europe/Budapest', '--from', '2026-11-01', '--to', '2026-12-01', '--format', 'csv']);
+    assert.equal(q.code, 0, q.describe());
+    assert.deepEqual(q.stdout.trimEnd().split('\n').slice(1).map((l) => l.split(',').slice(2).join(',')), [
+      'acme,gpt-4.1,1500', 'acme,gpt-4o,1000', 'acme,o3-mini,7', 'globex,gpt-4o,2',
+    ]);
+  });
+
+  test('-o writes the file; --from/--to work like --period', () => {
+    const r = w.run(['invoice', '--prices', 'prices.yaml', '--from', '2026-11-01', '--to', '2026-12-01', '--tz', 'Europe/Budapest', '--format', 'csv', '-o', 'inv.csv']);
+    assert.equal(r.code, 3, r.describe());
+    assert.equal(r.stdout, '', r.describe());
+    assert.equal(w.read('inv.csv'), CSV);
+  });
+
+  test('a usage row matched by two prices: exit 2 naming both, nothing on stdout', () => {
+    w.write('overlap.yaml', PRICES + '  - { meter: tokens, price: { type: unit, amount: "1" } }\n');
+    const r = w.run(['invoice', '--prices', 'overlap.yaml', '--period', '2026-11', '--tz', 'Europe/Budapest']);
+    assert.equal(r.code, 2, r.describe());
+    assert.equal(r.stdout, '', r.describe());
+    assert.equal(
+      r.stderr,
+      'meter: invalid price file overlap.yaml:\n' +
+        '  usage of "acme" on tokens model=gpt-4.1 is matched by price #2 (tokens model=gpt-4.1) and price #4 (tokens): narrow their match so each usage row has one price\n' +
+        '  usage of "acme" on tokens model=gpt-4o is matched by price #1 (tokens model=gpt-4o) and price #4 (tokens): narrow their match so each usage row has one price\n',
+    );
+  });
+
+  test('an invalid price file: exit 2 before the store is read, with every problem', () => {
+    w.write('bad.yaml', 'currency: EURO\nprices:\n  - { meter: tokens, price: { type: unit, amount: 0.1 } }\n');
+    const r = w.run(['invoice', '--db', 'missing/dir/x.db', '--prices', 'bad.yaml', '--period', '2026-11']);
+    assert.equal(r.code, 2, r.describe());
+    assert.equal(
+      r.stderr,
+      'meter: invalid price file bad.yaml:\n' +
+        '  currency: "EURO" is not an ISO 4217 currency code (USD, EUR, JPY, KWD...)\n' +
+        '  price #1 (tokens) price.amount: write the amount as a string ("0.1"): YAML reads a number as a binary float\n',
+    );
+  });
+
+  test('usage errors: no period, a bad month, a missing price file', () => {
+    for (const args of [['--prices', 'prices.yaml'], ['--prices', 'prices.yaml', '--period', '2026-13'], ['--prices', 'nope.yaml', '--period', '2026-11'], ['--period', '2026-11']]) {
+      const r = w.run(['invoice', ...args]);
+      assert.equal(r.code, 2, r.describe());
+      assert.equal(r.stdout, '', r.describe());
+    }
+  });
+
+  test('--help has examples', () => {
+    const r = w.run(['invoice', '--help']);
+    assert.equal(r.code, 0, r.describe());
+    assert.match(r.stdout, /Examples:\n {2}meter invoice --config examples\/openai-meters.yaml --prices examples\/prices.yaml --period 2026-10/);
+  });
+});
+
+describe('meter invoice on ClickHouse gives the same bytes', () => {
+  const database = `meter_test_invoice_${randomBytes(4).toString('hex')}`;
+  after(async () => {
+    if (up) await fetch(`${CH_HTTP}/`, { method: 'POST', body: `DROP DATABASE IF EXISTS ${database}` });
+  });
+  test('CSV and JSON as on SQLite', { skip: up ? false : `no ClickHouse server on ${CH_HTTP}` }, () => {
+    const url = `clickhouse://127.0.0.1:${new URL(CH_HTTP).port}/${database}`;
+    const w = setup('invoice-ch', url);
+    const r = w.run(invoiceArgs('csv', url));
+    assert.equal(r.stdout, CSV, r.describe());
+    assert.equal(r.stderr, WARNING, r.describe());
+    assert.equal(r.code, 3, r.describe());
+    const sqlite = setup('invoice-ch-sqlite');
+    assert.equal(w.run(invoiceArgs('json', url)).stdout, sqlite.run(invoiceArgs('json')).stdout);
+  });
+});
