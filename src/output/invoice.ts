@@ -6,7 +6,7 @@
 import type { InvoiceLine, InvoiceResult } from '../core/invoice.js';
 import { csvRecord } from './csv.js';
 import type { Sink } from './sink.js';
-import { makeTable } from './table.js';
+import { smallTable } from './table.js';
 
 export const INVOICE_CSV_COLUMNS = [
   'customer', 'period_start', 'period_end', 'meter', 'group', 'line_type', 'tier', 'quantity', 'unit_amount', 'per',
@@ -69,13 +69,11 @@ export async function renderInvoiceTable(result: InvoiceResult, sink: Sink, colo
   }
   const head = ['meter', 'group', 'description', 'line', 'tier', 'quantity', 'unit_amount', 'per', 'amount'];
   for (const [n, inv] of result.invoices.entries()) {
-    const table = makeTable(head, [4, 5, 6, 7, 8], color);
-    for (const l of inv.lines) {
-      table.push([l.meter, groupText(l.group), l.description ?? '', l.lineType, l.tier === null ? '' : String(l.tier),
-        l.quantity ?? '', l.unitAmount ?? '', l.per ?? '', l.amount ?? '']);
-    }
-    table.push(['total', '', '', '', '', '', '', '', `${inv.total} ${result.currency}`]);
-    await sink.write(`${n ? '\n' : ''}${inv.customer} · ${start} to ${end} (${result.zone})\n${table.toString()}\n`);
+    const rows = inv.lines.map((l) => [l.meter, groupText(l.group), l.description ?? '', l.lineType, l.tier === null ? '' : String(l.tier),
+      l.quantity ?? '', l.unitAmount ?? '', l.per ?? '', l.amount ?? '']);
+    rows.push(['total', '', '', '', '', '', '', '', `${inv.total} ${result.currency}`]);
+    const table = await smallTable(head, [4, 5, 6, 7, 8], rows, color);
+    await sink.write(`${n ? '\n' : ''}${inv.customer} · ${start} to ${end} (${result.zone})\n${table}`);
   }
   await sink.write(`\n${result.invoices.length} invoice${result.invoices.length === 1 ? '' : 's'} · ${result.currency}\n`);
 }
