@@ -27,8 +27,9 @@ export class ConfigError extends MeterError {
   constructor(
     readonly file: string,
     readonly problems: string[],
+    what = 'meter config',
   ) {
-    super(`invalid meter config ${file}:\n  ${problems.join('\n  ')}`);
+    super(`invalid ${what} ${file}:\n  ${problems.join('\n  ')}`);
   }
 }
 
