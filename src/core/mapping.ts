@@ -282,9 +282,10 @@ function eventTime(rule: Rule & { format: TimeFormat }, record: unknown, text: s
     if (rule.format === 'rfc3339') return { problem: `time: ${JSON.stringify(v.slice(0, 64))} ${t.reason}` };
   }
   const canonical = rule.format === 'rfc3339' ? null : typeof v === 'number' ? canonicalNumber(lit) : typeof v === 'string' ? canonicalNumber(v) : null;
-  if (canonical === null || canonical.length > 30) return { problem: `time: must be ${expected}, got ${describe(v, () => lit)}` };
-  const ms = epochMs(canonical, rule.format === 'unix' ? 3 : 0);
-  if (!(ms >= MIN_INSTANT_MS && ms <= MAX_INSTANT_MS)) return { problem: `time: ${canonical} is out of range as ${expected} (years 0000-9999)` };
+  if (canonical === null) return { problem: `time: must be ${expected}, got ${describe(v, () => lit)}` };
+  // A long number is out of range anyway; its text is not worth converting (or printing in full).
+  const ms = canonical.length > 30 ? NaN : epochMs(canonical, rule.format === 'unix' ? 3 : 0);
+  if (!(ms >= MIN_INSTANT_MS && ms <= MAX_INSTANT_MS)) return { problem: `time: ${lit.slice(0, 40)} is out of range as ${expected} (years 0000-9999)` };
   return formatRfc3339(ms);
 }
 
