@@ -62,6 +62,8 @@ export interface Rule {
   default?: Scalar;
   as: ValueKind;
   required: boolean;
+  /** Data fields: the key's JSON text and colon, made once (the event text is built per record). */
+  keyText?: string;
 }
 export interface Mapping {
   id: Rule;
@@ -176,7 +178,7 @@ export function compileMapping(raw: unknown, file: string, o: MapOverrides = {})
     if (typeof spec.data !== 'object' || Array.isArray(spec.data)) problems.push('data: must be a mapping of field: rule');
     else for (const [key, input] of Object.entries(spec.data)) {
       if (key.length === 0) problems.push('data: a field has an empty name');
-      data.push(compileField(`data.${key}`, input, problems, { required: false }));
+      data.push({ ...compileField(`data.${key}`, input, problems, { required: false }), keyText: `${JSON.stringify(key)}:` });
     }
   }
   if (problems.length > 0) throw new ConfigError(file, problems, 'mapping');
@@ -220,17 +222,19 @@ export function evaluateRule(rule: Rule, record: unknown, text: string): FieldVa
     if (rule.default !== undefined) return [JSON.stringify(rule.default), rule.default];
     return rule.required ? { problem: `${rule.name}: missing (${rule.paths.map((p) => p.text).join(', ')})` } : undefined;
   }
-  const { value: v, path } = found;
+  const v = found.value;
+  // The usual case first, without a closure: this runs for every field of every record.
+  if (typeof v === 'number' && Number.isSafeInteger(v) && (v >= 0 || rule.as !== 'count') && rule.as !== 'string' && rule.as !== 'boolean') return [String(v), v];
+  const path = found.path;
   const literal = () => valueTextAt(text, path.steps);
   const bad = (what: string) => ({ problem: `${rule.name}: ${path.text} must be ${what}, got ${describe(v, literal)}` });
   const number = (): FieldValue => {
-    if (Number.isSafeInteger(v)) return [String(v), v];
     const lit = literal();
     return lit === undefined ? bad('a number') : [lit, v];
   };
   switch (rule.as) {
     case 'count':
-      return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 ? [String(v), v] : bad('a non-negative whole number');
+      return bad('a non-negative whole number');
     case 'number':
       if (typeof v === 'number') return number();
       if (typeof v === 'string') {
@@ -296,8 +300,8 @@ export interface MappedFields {
   type: string;
   subject: string;
   time?: string;
-  /** Data fields in order: [key, JSON text, value]. */
-  data: Array<[string, string, unknown]>;
+  /** Data fields in order: [key, JSON text, value, the key's JSON text and colon when known]. */
+  data: Array<[string, string, unknown, string?]>;
 }
 
 /** Applies a mapping to one parsed record (`text` is its JSON text); every problem is listed. */
@@ -327,11 +331,11 @@ export function applyMapping(m: Mapping, record: unknown, text: string): MappedF
     if (typeof t === 'string') time = t;
     else if (t !== undefined) problems.push(t.problem);
   }
-  const data: Array<[string, string, unknown]> = [];
+  const data: Array<[string, string, unknown, string?]> = [];
   for (const rule of m.data) {
     const r = evaluateRule(rule, record, text);
     if (r === undefined) continue;
-    if (Array.isArray(r)) data.push([rule.name.slice(5), r[0], r[1]]);
+    if (Array.isArray(r)) data.push([rule.name.slice(5), r[0], r[1], rule.keyText]);
     else problems.push(r.problem);
   }
   if (problems.length > 0) return { problems };
@@ -342,9 +346,9 @@ export function applyMapping(m: Mapping, record: unknown, text: string): MappedF
 export function buildEvent(f: MappedFields): { value: Record<string, unknown>; text: string } {
   const data: Record<string, unknown> = {};
   let dataText = '';
-  for (const [key, text, value] of f.data) {
+  for (const [key, text, value, keyText] of f.data) {
     data[key] = value;
-    dataText += `${dataText === '' ? '' : ','}${JSON.stringify(key)}:${text}`;
+    dataText += (dataText === '' ? '' : ',') + (keyText ?? JSON.stringify(key) + ':') + text;
   }
   const value: Record<string, unknown> = { specversion: '1.0', id: f.id, source: f.source, type: f.type, subject: f.subject };
   let text = `{"specversion":"1.0","id":${JSON.stringify(f.id)},"source":${JSON.stringify(f.source)},"type":${JSON.stringify(f.type)},"subject":${JSON.stringify(f.subject)}`;

@@ -20,12 +20,6 @@ export const OPENAI_SKIPS = {
   no_usage: 'completed responses without usage (text_completion stream chunks, usage not asked for)',
 } as const;
 
-/** The order of the event's data fields: the contract users write meters against. */
-const DATA_ORDER = [
-  'model', 'api', 'input_tokens', 'cached_input_tokens', 'uncached_input_tokens', 'output_tokens', 'reasoning_tokens',
-  'total_tokens', 'tokens', 'service_tier', 'batch',
-];
-
 const at = (p: string, rest: string) => (p === '$' ? `$.${rest}` : `${p}.${rest}`);
 const count = (path: string, required = false) => (required ? { path, as: 'count' as const, required } : { path, as: 'count' as const, default: 0 });
 
@@ -40,6 +34,10 @@ export function defaultSubjectPaths(p: string): string[] {
 }
 
 /** The spec of one shape: the response at path `p` (`$`, `$.response`, `$.response.body`, ...). */
+/**
+ * The data fields come in the contract's order (model, api, input_tokens, cached_input_tokens, then
+ * uncached_input_tokens, made by code, output_tokens, reasoning_tokens, total_tokens, tokens, service_tier, batch).
+ */
 export function openaiSpec(p: string, api: Api, batch: boolean): MappingSpec {
   const usage = (f: string) => at(p, `usage.${f}`);
   const chatLike = api !== 'responses';
@@ -176,20 +174,18 @@ export function openaiMapper(o: MapOverrides = {}): RecordMapper {
         open.delete(r.id);
         if (billed.size < MAX_TRACKED_STREAMS) billed.add(r.id);
       }
+      // The spec's fields 0-5 are always there: model, api, input, cached, output, reasoning (see openaiSpec).
+      const d = f.data;
+      const input = d[2]![2] as number, cached = d[3]![2] as number, output = d[4]![2] as number, reasoning = d[5]![2] as number;
       // Cached tokens are inside input tokens and reasoning tokens inside output tokens: more is impossible.
-      const fields = new Map(f.data.map((d) => [d[0], d]));
-      const n = (key: string) => (fields.get(key)?.[2] as number | undefined) ?? 0;
-      const input = n('input_tokens'), cached = n('cached_input_tokens'), output = n('output_tokens'), reasoning = n('reasoning_tokens');
       if (cached > input) return { kind: 'reject', error: `cached tokens (${cached}) exceed input tokens (${input}), which include them` };
       if (reasoning > output) return { kind: 'reject', error: `reasoning tokens (${reasoning}) exceed output tokens (${output}), which include them` };
-      fields.set('uncached_input_tokens', ['uncached_input_tokens', String(input - cached), input - cached]);
-      if (!fields.has('total_tokens')) {
+      d.splice(4, 0, ['uncached_input_tokens', String(input - cached), input - cached, '"uncached_input_tokens":']);
+      if (d[7]?.[0] !== 'total_tokens') {
         const total = input + output;
         if (!Number.isSafeInteger(total)) return { kind: 'reject', error: `input + output tokens (${input} + ${output}) are over 2^53-1` };
-        fields.set('total_tokens', ['total_tokens', String(total), total]);
-        fields.set('tokens', ['tokens', String(total), total]);
+        d.splice(7, 0, ['total_tokens', String(total), total], ['tokens', String(total), total]);
       }
-      f.data = DATA_ORDER.flatMap((k) => (fields.has(k) ? [fields.get(k)!] : []));
       return { kind: 'event', ...buildEvent(f) };
     },
     finish: () => ({ unbilledStreams: open.size }),
