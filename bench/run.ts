@@ -88,6 +88,51 @@ async function ensureLog(n: number): Promise<string> {
   return file;
 }
 
+/**
+ * The same number of records as raw OpenAI responses, for `ingest --map openai`: the same ids, subjects and
+ * times as the plain log's events, as Chat Completions responses (one in 10 a Responses object, one in 20 a
+ * request/response log record), with usage details.
+ */
+async function ensureOpenAiLog(plain: string, n: number): Promise<string> {
+  const file = path.join(DATA, `openai-${n}.ndjson`);
+  if (fs.existsSync(file)) return file;
+  process.stderr.write(`generating ${file} ...\n`);
+  const tmp = file + '.tmp';
+  const out = fs.createWriteStream(tmp);
+  let buf = '';
+  let i = 0;
+  for await (const l of (await import('node:readline')).createInterface({ input: fs.createReadStream(plain) })) {
+    const e = JSON.parse(l) as { id: string; subject: string; time: string; data: { tokens: number; model: string } };
+    const created = Math.floor(Date.parse(e.time) / 1000);
+    const input = e.data.tokens, output = (i * 7919) % 900, cached = input % 3 === 0 ? Math.floor(input / 2) : 0;
+    const chat = {
+      id: `chatcmpl-${e.id}`, object: 'chat.completion', created, model: e.data.model, customer_id: e.subject,
+      choices: [{ index: 0, message: { role: 'assistant', content: 'Hello! How can I help you today?', refusal: null, annotations: [] }, logprobs: null, finish_reason: 'stop' }],
+      usage: {
+        prompt_tokens: input, completion_tokens: output, total_tokens: input + output,
+        prompt_tokens_details: { cached_tokens: cached, audio_tokens: 0 },
+        completion_tokens_details: { reasoning_tokens: output % 64, audio_tokens: 0, accepted_prediction_tokens: 0, rejected_prediction_tokens: 0 },
+      },
+      service_tier: 'default', system_fingerprint: 'fp_44709d6fcb',
+    };
+    const rec =
+      i % 10 === 1
+        ? { id: `resp_${e.id}`, object: 'response', created_at: created, status: 'completed', model: e.data.model, output: [], usage: { input_tokens: input, input_tokens_details: { cached_tokens: cached }, output_tokens: output, output_tokens_details: { reasoning_tokens: 0 }, total_tokens: input + output }, user: null, metadata: { customer_id: e.subject }, service_tier: 'default' }
+        : i % 20 === 2
+          ? { ts: e.time, customer_id: e.subject, request: { model: e.data.model, user: e.subject }, response: { ...chat, customer_id: undefined } }
+          : chat;
+    buf += JSON.stringify(rec) + '\n';
+    if (buf.length > 1 << 20) {
+      if (!out.write(buf)) await new Promise<void>((resolve) => out.once('drain', () => resolve()));
+      buf = '';
+    }
+    i++;
+  }
+  await new Promise<void>((resolve) => out.end(buf, resolve));
+  fs.renameSync(tmp, file);
+  return file;
+}
+
 function row(label: string, seconds: number, rate: string, extra = ''): void {
   process.stdout.write(`${label.padEnd(44)} ${seconds.toFixed(2).padStart(8)} s  ${rate.padStart(16)}  ${extra}\n`);
 }
@@ -122,6 +167,16 @@ async function main(): Promise<void> {
   row('meter ingest again (all duplicates)', r, rate(r), `x${(f / r).toFixed(2)} of floor (target >= 0.40)`);
   row('meter query --window hour --format csv', q, '', `x${(q / d).toFixed(2)} of DuckDB (target < 1.0)`);
   row('DuckDB on the raw file (hourly, deduped)', d, '');
+
+  // The same records as raw OpenAI responses: the mapping runs in the parse worker, in ingest's speed class.
+  const raw = await ensureOpenAiLog(file, EVENTS);
+  const mapped: number[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    rmStore(db);
+    mapped.push(timed(process.execPath, [BIN, 'ingest', '--db', db, '--quiet', '--map', 'openai', raw]).seconds);
+  }
+  const m = median(mapped);
+  row('meter ingest --map openai (new store)', m, rate(m), `x${(g / m).toFixed(2)} of plain ingest's events/s (target >= 0.80), ${(fs.statSync(raw).size / 1e6).toFixed(0)} MB`);
 
   if (CLICKHOUSE) {
     // A new database each run: ingest must find an empty store.

@@ -6,6 +6,7 @@ import { ExitCode, MeterError } from './errors.js';
 import { eventsCommand } from './commands/events.js';
 import { ingestCommand } from './commands/ingest.js';
 import { invoiceCommand } from './commands/invoice.js';
+import { mapCommand } from './commands/map.js';
 import { metersCommand } from './commands/meters.js';
 import { queryCommand } from './commands/query.js';
 import { statsCommand } from './commands/stats.js';
@@ -31,7 +32,7 @@ Meters: --config FILE (OpenMeter's meters: YAML); default $METER_CONFIG, else ./
 
 Exit codes: 0 ok · 1 failure (store) · 2 usage error · 3 some input rejected · 130 interrupted`,
     );
-  for (const cmd of [ingestCommand(), queryCommand(), eventsCommand(), subjectsCommand(), statsCommand(), metersCommand()]) {
+  for (const cmd of [ingestCommand(), queryCommand(), eventsCommand(), subjectsCommand(), statsCommand(), metersCommand(), mapCommand()]) {
     program.addCommand(cmd);
   }
   program.addCommand(invoiceCommand());

@@ -203,7 +203,7 @@ describe('meter invoice end to end (SQLite)', () => {
   test('--help has examples', () => {
     const r = w.run(['invoice', '--help']);
     assert.equal(r.code, 0, r.describe());
-    assert.match(r.stdout, /Examples:\n {2}meter invoice --config examples\/openai-meters.yaml --prices examples\/prices.yaml --period 2026-10/);
+    assert.match(r.stdout, /Examples:\n {2}meter invoice --config examples\/invoice-meters.yaml --prices examples\/prices.yaml --period 2026-10/);
   });
 });
 

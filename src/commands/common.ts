@@ -1,8 +1,11 @@
 /** Options and helpers shared by the commands, so the same flag means the same thing everywhere. */
 import fs from 'node:fs';
+import { createRequire } from 'node:module';
 import { Option, type Command } from 'commander';
-import { parseMeterConfig, type Meter } from '../core/meter.js';
-import { UsageError } from '../errors.js';
+import { checkPattern } from '../core/mapping.js';
+import { BUILT_IN_MAPS, createMapper, type MapChoice } from '../core/maps/index.js';
+import { checkJsonPath, parseMeterConfig, type Meter } from '../core/meter.js';
+import { ConfigError, UsageError } from '../errors.js';
 import { openStore, resolveDb } from '../store/open.js';
 import type { Store } from '../store/store.js';
 
@@ -54,4 +57,55 @@ export async function withStore<T>(db: string | undefined, readonly: boolean, fn
 /** Output formats of the commands that print rows. */
 export function formatOption(choices: string[], dflt: string): Option {
   return new Option('--format <format>', 'output format').choices(choices).default(dflt);
+}
+
+/** `--map` and the options that adjust a map (ingest and map). */
+export function addMapOptions(cmd: Command): Command {
+  return cmd
+    .option('--map <name|file>', `map raw records to events: ${BUILT_IN_MAPS.join(', ')}, or a mapping file (YAML)`)
+    .option('--source <name>', 'with --map: the events\' source (default: the map\'s, e.g. openai); keep it stable across files')
+    .option('--subject-path <path>', 'with --map: JSON path of the subject in the input record (default: the map\'s order)')
+    .option('--subject-pattern <regex>', 'with --map: the subject is the first capture group of this regex on the subject found');
+}
+
+export interface MapFlags {
+  map?: string;
+  source?: string;
+  subjectPath?: string;
+  subjectPattern?: string;
+}
+
+/** The map the flags ask for, checked (every problem of a mapping file is listed; exit 2); null without --map. */
+export function loadMap(flags: MapFlags): MapChoice | null {
+  if (flags.map === undefined) {
+    const stray = (['source', 'subjectPath', 'subjectPattern'] as const).find((k) => flags[k] !== undefined);
+    if (stray) throw new UsageError(`--${stray.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())} needs --map`);
+    return null;
+  }
+  if (flags.source !== undefined && (flags.source === '' || flags.source.includes('\u0000'))) throw new UsageError('--source: must be a non-empty name');
+  if (flags.subjectPath !== undefined) {
+    const p = checkJsonPath(flags.subjectPath);
+    if (p) throw new UsageError(`--subject-path: ${p}`);
+  }
+  if (flags.subjectPattern !== undefined) {
+    const p = checkPattern(flags.subjectPattern);
+    if (p) throw new UsageError(`--subject-pattern: ${p}`);
+  }
+  const choice: MapChoice = { name: flags.map, source: flags.source, subjectPath: flags.subjectPath, subjectPattern: flags.subjectPattern };
+  if (!(BUILT_IN_MAPS as readonly string[]).includes(flags.map)) {
+    let text: string;
+    try {
+      text = fs.readFileSync(flags.map, 'utf8');
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+      throw new UsageError(`--map ${flags.map}: not a built-in map (${BUILT_IN_MAPS.join(', ')}) and cannot be read as a mapping file (${code})`);
+    }
+    try {
+      choice.spec = (createRequire(import.meta.url)('yaml') as typeof import('yaml')).parse(text) as unknown;
+    } catch (e) {
+      throw new ConfigError(flags.map, [`not valid YAML: ${(e as Error).message.split('\n')[0]}`], 'mapping');
+    }
+  }
+  createMapper(choice); // throws ConfigError listing every problem
+  return choice;
 }

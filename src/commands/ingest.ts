@@ -6,11 +6,12 @@ import { Command, Option } from 'commander';
 import { ExitCode, UsageError } from '../errors.js';
 import { ingest, type IngestSummary, type RejectRecord } from '../ingest/pipeline.js';
 import { checkInputs, STDIN_NAME } from '../input/read.js';
-import { addConfigOption, addDbOption, loadMeters, positiveInt, withStore } from './common.js';
+import { addConfigOption, addDbOption, addMapOptions, loadMap, loadMeters, positiveInt, withStore, type MapFlags } from './common.js';
+import { skipSummaryLines } from './map.js';
 
 const SHOWN_REJECTS = 10;
 
-interface IngestFlags {
+interface IngestFlags extends MapFlags {
   db?: string;
   config?: string;
   rejects?: string;
@@ -38,6 +39,7 @@ export function summaryText(s: IngestSummary): string {
   for (const [slug, n] of Object.entries(s.unusable)) {
     if (n) lines.push(`warning: meter ${slug}: ${fmt(n)} new event(s) of its type have no usable value`);
   }
+  lines.push(...skipSummaryLines(s.skipped, s.unbilledStreams));
   if (s.interrupted) lines.push('interrupted: everything reported above is committed; run the same command again to finish');
   return lines.join('\n');
 }
@@ -48,6 +50,7 @@ export function ingestCommand(): Command {
     .argument('[files...]', 'input files; - or none reads stdin');
   addDbOption(cmd);
   addConfigOption(cmd);
+  addMapOptions(cmd);
   cmd
     .option('--rejects <file>', 'write every rejected input as an NDJSON line {file,line,error,raw}')
     .addOption(new Option('--batch-size <n>', 'events per transaction').argParser(positiveInt('--batch-size')).default(200_000))
@@ -64,6 +67,7 @@ Examples:
   meter ingest events.ndjson                       # NDJSON, a JSON array or one object
   meter ingest logs/*.ndjson.gz --rejects bad.ndjson
   kubectl logs usage-agent | meter ingest -        # stdin
+  meter ingest --map openai responses.ndjson       # raw OpenAI responses, batch output or logs (see meter map)
   meter ingest --db /var/lib/meter.db --json day.ndjson | jq .inserted
 
 Re-ingesting the same events changes nothing: an event is identified by (source, id), the first stored wins.
@@ -86,6 +90,7 @@ async function runIngest(files: string[], flags: IngestFlags): Promise<number> {
   if (inputs.filter((f) => f === STDIN_NAME).length > 1) throw new UsageError('stdin (-) can be read only once');
   checkInputs(inputs);
   const { meters } = loadMeters(flags.config);
+  const map = loadMap(flags);
   const quiet = flags.quiet ?? false;
   let rejectsOut: fs.WriteStream | null = null;
   if (flags.rejects !== undefined) {
@@ -142,6 +147,7 @@ async function runIngest(files: string[], flags: IngestFlags): Promise<number> {
         onProgress,
         signal: abort.signal,
         stopNow: abortNow.signal,
+        map,
       }),
     );
   } finally {

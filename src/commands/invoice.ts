@@ -39,7 +39,7 @@ export function invoiceCommand(): Command {
       'after',
       `
 Examples:
-  meter invoice --config examples/openai-meters.yaml --prices examples/prices.yaml --period 2026-10
+  meter invoice --config examples/invoice-meters.yaml --prices examples/prices.yaml --period 2026-10
   meter invoice --prices prices.yaml --period 2026-11 --tz Europe/Budapest --format csv -o invoices-2026-11.csv
   meter invoice --prices prices.yaml --from 2026-11-01 --to 2026-11-16 -s acme --format json
 

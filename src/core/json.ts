@@ -362,3 +362,53 @@ export function arrayElements(t: string): string[] {
     i = skipSpace(t, i + 1);
   }
 }
+
+/**
+ * The text of the value at `steps` (object keys and array indexes) inside the JSON text `t`, or undefined when
+ * there is none: a mapping takes a number's literal from here, so a decimal such as `0.000123` never goes through
+ * a double. Of duplicate keys the last is taken, as JSON.parse takes it, so the literal always belongs to the
+ * value the mapping checked. `t` is valid JSON (JSON.parse accepted it); the walk is iterative.
+ */
+export function valueTextAt(t: string, steps: ReadonlyArray<string | number>): string | undefined {
+  let start = skipSpace(t, 0);
+  for (const step of steps) {
+    const open = t.charCodeAt(start);
+    let i = skipSpace(t, start + 1);
+    let found = -1;
+    if (typeof step === 'string') {
+      if (open !== LBRACE) return undefined;
+      if (t.charCodeAt(i) === RBRACE) return undefined;
+      for (;;) {
+        const close = stringClose(t, i);
+        if (close < 0) return undefined;
+        const key = hasBackslash(t, i, close) ? (JSON.parse(t.slice(i, close + 1)) as string) : t.slice(i + 1, close);
+        i = skipSpace(t, close + 1) + 1; // past the colon
+        i = skipSpace(t, i);
+        if (key === step) found = i;
+        const end = valueEnd(t, i);
+        if (end < 0) return undefined;
+        i = skipSpace(t, end);
+        if (t.charCodeAt(i) !== COMMA) break;
+        i = skipSpace(t, i + 1);
+      }
+    } else {
+      if (open !== LBRACKET) return undefined;
+      if (t.charCodeAt(i) === RBRACKET) return undefined;
+      for (let n = 0; ; n++) {
+        if (n === step) {
+          found = i;
+          break;
+        }
+        const end = valueEnd(t, i);
+        if (end < 0) return undefined;
+        i = skipSpace(t, end);
+        if (t.charCodeAt(i) !== COMMA) break;
+        i = skipSpace(t, i + 1);
+      }
+    }
+    if (found < 0) return undefined;
+    start = found;
+  }
+  const end = valueEnd(t, start);
+  return end < 0 ? undefined : t.slice(start, end);
+}

@@ -4,6 +4,7 @@
 import { validateCloudEvent, type EventRules, type UsageEvent } from '../core/event.js';
 import { arrayElements } from '../core/json.js';
 import { meterCanUse, type Meter } from '../core/meter.js';
+import type { RecordMapper } from '../core/mapping.js';
 import { clip, isProblem, type InputItem } from '../input/read.js';
 
 /** One rejected input, as written to --rejects. */
@@ -23,10 +24,12 @@ export interface ParsedChunk {
   read: number;
 }
 
-/** Where EventParser puts what it parses: accepted events, rejects, and how many inputs were read. */
+/** Where EventParser puts what it parses: accepted events, rejects, skips by reason, and how many inputs were read. */
 export interface ParseSink {
   rejects: RejectRecord[];
   read: number;
+  /** Records a mapping skipped (they carry no usage), by reason. */
+  skipped: Record<string, number>;
   add(e: UsageEvent): void;
 }
 
@@ -35,6 +38,8 @@ export class EventParser {
   constructor(
     private readonly rules: EventRules,
     meters: Meter[],
+    /** With `--map`, each input record is first turned into a CloudEvent by this (here, in the worker). */
+    private readonly mapper: RecordMapper | null = null,
   ) {
     this.checked = meters.map((meter, index) => ({ index, meter })).filter((m) => m.meter.valueProperty !== undefined);
   }
@@ -43,7 +48,22 @@ export class EventParser {
     out.rejects.push(index === null ? { file, line, error, raw: clip(raw) } : { file, line, index, error, raw: clip(raw) });
   }
 
-  private accept(out: ParseSink, file: string, line: number, index: number | null, value: unknown, text: string): void {
+  /** Maps a raw record, then accepts its event; a skip or a mapping problem is counted here. */
+  private mapAndAccept(out: ParseSink, file: string, line: number, index: number | null, value: unknown, text: string): void {
+    let r: ReturnType<RecordMapper['map']>;
+    try {
+      r = this.mapper!.map(value, text);
+    } catch (e) {
+      r = { kind: 'reject', error: `could not be mapped (${(e as Error).message}); please report this as a bug of meter` };
+    }
+    if (r.kind === 'event') return this.accept(out, file, line, index, r.value, r.text, text);
+    out.read++;
+    if (r.kind === 'skip') out.skipped[r.reason] = (out.skipped[r.reason] ?? 0) + 1;
+    else this.reject(out, file, line, index, r.error, text);
+  }
+
+  /** Validates one event; `raw` is what a reject shows (the input record, when the event was mapped from one). */
+  private accept(out: ParseSink, file: string, line: number, index: number | null, value: unknown, text: string, raw = text): void {
     out.read++;
     let r: ReturnType<typeof validateCloudEvent>;
     try {
@@ -53,7 +73,7 @@ export class EventParser {
       r = { ok: false, error: `could not be read (${(e as Error).message}); please report this as a bug of meter` };
     }
     if (!r.ok) {
-      this.reject(out, file, line, index, r.error, text);
+      this.reject(out, file, line, index, r.error, raw);
       return;
     }
     const e = r.event;
@@ -83,7 +103,10 @@ export class EventParser {
         // A line holding a JSON array of events (a whole batch on one line): each is validated with its own text,
         // which keeps every digit of its numbers.
         const texts = arrayElements(item.text);
-        value.forEach((v, i) => this.accept(out, file, item.line, i, v, texts[i]!));
+        if (this.mapper) value.forEach((v, i) => this.mapAndAccept(out, file, item.line, i, v, texts[i]!));
+        else value.forEach((v, i) => this.accept(out, file, item.line, i, v, texts[i]!));
+      } else if (this.mapper) {
+        this.mapAndAccept(out, file, item.line, item.index, value, item.text);
       } else {
         this.accept(out, file, item.line, item.index, value, item.text);
       }
@@ -211,6 +234,7 @@ export interface EventColumns {
 export class ChunkBuilder implements ParseSink {
   rejects: RejectRecord[] = [];
   read = 0;
+  skipped: Record<string, number> = {};
   private readonly id: string[] = [];
   private readonly data: Array<string | null> = [];
   private readonly source: number[] = [];
@@ -292,6 +316,7 @@ export class ChunkBuilder implements ParseSink {
     }
     this.rejects = [];
     this.read = 0;
+    this.skipped = {};
     return {
       id: id.join(SEPARATOR), data: data.join(SEPARATOR), length: n,
       source, type, subject, key, fingerprint, timeMs, timeMissing, unusable, strings: this.enc.take(),

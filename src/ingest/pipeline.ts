@@ -4,6 +4,7 @@
  * here: the command supplies where rejects and progress go.
  */
 import type { UsageEvent } from '../core/event.js';
+import type { MapChoice } from '../core/maps/index.js';
 import type { Meter } from '../core/meter.js';
 import { InputError, InterruptedError } from '../errors.js';
 import { STDIN_NAME, stdinMode } from '../input/read.js';
@@ -27,6 +28,10 @@ export interface IngestSummary {
   futureTime: number;
   /** Per meter slug: new events of its type whose value it cannot use. */
   unusable: Record<string, number>;
+  /** With --map: records that carry no usage, by reason (read = inserted + duplicates + rejected + these). */
+  skipped: Record<string, number>;
+  /** With --map: streams whose chunks were read but whose usage chunk never came (they cannot be billed). */
+  unbilledStreams: number;
   elapsedMs: number;
   eventsPerSec: number;
   interrupted: boolean;
@@ -45,6 +50,8 @@ export interface IngestOptions {
   signal?: AbortSignal;
   /** Stop at once: the open batch is rolled back and ingest throws InterruptedError. */
   stopNow?: AbortSignal;
+  /** `--map`: raw records to map to events in the parse worker. */
+  map?: MapChoice | null;
 }
 
 const FUTURE_MS = 24 * 3_600_000;
@@ -60,7 +67,7 @@ export async function ingest(store: Store, o: IngestOptions): Promise<IngestSumm
   const s: IngestSummary = {
     read: 0, inserted: 0, duplicates: 0, conflicts: 0, rejected: 0, missingTime: 0, futureTime: 0,
     unusable: Object.fromEntries(o.meters.filter((m) => m.valueProperty).map((m) => [m.slug, 0])),
-    elapsedMs: 0, eventsPerSec: 0, interrupted: false,
+    skipped: {}, unbilledStreams: 0, elapsedMs: 0, eventsPerSec: 0, interrupted: false,
   };
   // Stdin that the worker cannot read itself (a terminal) is forwarded from this thread's stdin.
   const readsStdin = o.inputs.includes(STDIN_NAME);
@@ -78,6 +85,7 @@ export async function ingest(store: Store, o: IngestOptions): Promise<IngestSumm
     chunkSize: CHUNK_SIZE,
     batchSize: o.batchSize,
     credits: CREDITS,
+    map: o.map ?? null,
   };
   const worker = takeParseWorker();
   worker.postMessage({ kind: 'start', input: workerData });
@@ -89,8 +97,9 @@ export async function ingest(store: Store, o: IngestOptions): Promise<IngestSumm
   let committedInserted = 0;
   const strings = new StringDecoder();
 
-  const write = async (chunk: ParsedChunk) => {
+  const write = async (chunk: ParsedChunk, skipped: Record<string, number>) => {
     s.read += chunk.read;
+    for (const [reason, n] of Object.entries(skipped)) s.skipped[reason] = (s.skipped[reason] ?? 0) + n;
     for (const r of chunk.rejects) {
       s.rejected++;
       o.onReject(r);
@@ -149,7 +158,7 @@ export async function ingest(store: Store, o: IngestOptions): Promise<IngestSumm
         if (finished) return;
         try {
           if (m.kind === 'chunk') {
-            await write({ events: fromColumns(m.columns, strings), rejects: m.rejects, read: m.read });
+            await write({ events: fromColumns(m.columns, strings), rejects: m.rejects, read: m.read }, m.skipped);
             o.onProgress?.(s);
             // Back to the event loop between chunks: the worker's messages are otherwise dispatched one after
             // another in one turn of it for as long as the worker keeps up, and a Ctrl-C waited for the end.
@@ -159,6 +168,7 @@ export async function ingest(store: Store, o: IngestOptions): Promise<IngestSumm
             else worker.postMessage({ kind: 'credit' });
           } else if (m.kind === 'done') {
             s.interrupted = false; // everything was read: the run is complete after all
+            s.unbilledStreams = m.unbilledStreams;
             finish(null);
           } else finish(new InputError(`${m.file}: ${m.message}`));
         } catch (e) {

@@ -4,6 +4,7 @@
  * lets parsed events pile up in memory.
  */
 import { parentPort } from 'node:worker_threads';
+import { createMapper, type MapChoice } from '../core/maps/index.js';
 import type { Meter } from '../core/meter.js';
 import { openInput, readItems, type StdinMode } from '../input/read.js';
 import { ChunkBuilder, EventParser, StringEncoder, transferList, type EventColumns, type RejectRecord } from './parse.js';
@@ -26,12 +27,14 @@ export interface WorkerInput {
   batchSize: number;
   /** Chunks that may be posted but not yet written. */
   credits: number;
+  /** `--map`: records are mapped to events here, in the worker. */
+  map?: MapChoice | null;
 }
 
 /** Messages from the worker. */
 export type WorkerMessage =
-  | { kind: 'chunk'; columns: EventColumns; rejects: RejectRecord[]; read: number }
-  | { kind: 'done' }
+  | { kind: 'chunk'; columns: EventColumns; rejects: RejectRecord[]; read: number; skipped: Record<string, number> }
+  | { kind: 'done'; unbilledStreams: number }
   | { kind: 'error'; file: string; message: string; code?: string };
 
 const port = parentPort!;
@@ -58,14 +61,15 @@ async function post(chunk: ChunkBuilder): Promise<void> {
     posted += n;
     while (credits <= 0) await new Promise<void>((resolve) => (wake = resolve));
     credits--;
-    const { rejects, read } = chunk;
+    const { rejects, read, skipped } = chunk;
     const columns = chunk.finish(n);
-    port.postMessage({ kind: 'chunk', columns, rejects, read } satisfies WorkerMessage, transferList(columns));
+    port.postMessage({ kind: 'chunk', columns, rejects, read, skipped } satisfies WorkerMessage, transferList(columns));
   }
 }
 
 async function run(): Promise<void> {
-  const parser = new EventParser({ requireTime: input.requireTime, nowMs: input.nowMs, fingerprints: input.fingerprints }, input.meters);
+  const mapper = input.map ? createMapper(input.map) : null;
+  const parser = new EventParser({ requireTime: input.requireTime, nowMs: input.nowMs, fingerprints: input.fingerprints }, input.meters, mapper);
   let current = '';
   let size = input.firstChunkSize;
   try {
@@ -86,7 +90,7 @@ async function run(): Promise<void> {
       }
       if (chunk.read > 0) await post(chunk);
     }
-    port.postMessage({ kind: 'done' } satisfies WorkerMessage);
+    port.postMessage({ kind: 'done', unbilledStreams: mapper?.finish().unbilledStreams ?? 0 } satisfies WorkerMessage);
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
     port.postMessage({ kind: 'error', file: current, message: err.message ?? String(e), code: err.code } satisfies WorkerMessage);

@@ -1,0 +1,386 @@
+/**
+ * Mappings: how one raw log record (an OpenAI response, a gateway's log line) becomes a CloudEvent. A mapping has
+ * a rule for each attribute (`id`, `time`, `subject`, `source`, `type`) and for each `data` field: a list of JSON
+ * paths into the record (the first present, non-null one wins) or a literal. The built-in maps (core/maps) are
+ * compiled from the same specs as a mapping file, so there is one mechanism. Pure: no I/O.
+ *
+ * The event is built as text as well as a value, and numbers in that text are exact: safe integers print as JS
+ * prints them, any other number is cut from the record's own text (never through a double).
+ */
+import { ConfigError } from '../errors.js';
+import { canonicalNumber } from './decimal.js';
+import { valueTextAt } from './json.js';
+import { checkJsonPath, pathSteps } from './meter.js';
+import { formatRfc3339, MAX_INSTANT_MS, MIN_INSTANT_MS, parseRfc3339 } from './time.js';
+
+export type Scalar = string | number | boolean;
+export const TIME_FORMATS = ['rfc3339', 'unix', 'unix_ms'] as const;
+export type TimeFormat = (typeof TIME_FORMATS)[number];
+/** What a data field must hold: `count` is a non-negative safe integer (token counts); `number` any exact number. */
+export const VALUE_KINDS = ['any', 'string', 'number', 'count', 'boolean'] as const;
+export type ValueKind = (typeof VALUE_KINDS)[number];
+
+/** One field as written: a path (`$.a.b`), a list of paths, a literal, or the long form. */
+export type FieldInput = Scalar | string[] | FieldSpec;
+export interface FieldSpec {
+  path?: string | string[];
+  value?: Scalar;
+  /** Used when no path is present. */
+  default?: Scalar;
+  as?: ValueKind;
+  /** A record without the field is rejected (default: true for id, subject, time; false for data fields). */
+  required?: boolean;
+  /** `time` only. */
+  timeFormat?: TimeFormat;
+  /** `subject` only: a regular expression whose first capture group is the subject. */
+  pattern?: string;
+}
+export interface MappingSpec {
+  id: FieldInput;
+  time?: FieldInput;
+  subject: FieldInput;
+  source?: FieldInput;
+  type: FieldInput;
+  data?: Record<string, FieldInput>;
+}
+
+/** The command line's say over a mapping (`--source`, `--subject-path`, `--subject-pattern`). */
+export interface MapOverrides {
+  source?: string;
+  subjectPath?: string;
+  subjectPattern?: string;
+}
+
+interface Path {
+  text: string;
+  steps: Array<string | number>;
+}
+export interface Rule {
+  name: string;
+  paths: Path[];
+  value?: Scalar;
+  default?: Scalar;
+  as: ValueKind;
+  required: boolean;
+  /** Data fields: the key's JSON text and colon, made once (the event text is built per record). */
+  keyText?: string;
+}
+export interface Mapping {
+  id: Rule;
+  time: (Rule & { format: TimeFormat }) | null;
+  subject: Rule & { pattern: RegExp | null };
+  source: Rule;
+  type: Rule;
+  data: Rule[];
+}
+
+const SPEC_KEYS = ['id', 'time', 'subject', 'source', 'type', 'data'];
+const FIELD_KEYS = ['path', 'value', 'default', 'as', 'required', 'timeFormat', 'pattern'];
+
+/** A problem with a --subject-pattern or `pattern:` (null when fine): it must compile and capture. */
+export function checkPattern(p: string): string | null {
+  let re: RegExp;
+  try {
+    re = new RegExp(p);
+  } catch (e) {
+    return `not a regular expression (${(e as Error).message})`;
+  }
+  return new RegExp(`${re.source}|`).exec('')!.length > 1 ? null : 'needs a capture group, e.g. ^(cust_[0-9]+):';
+}
+
+function isScalar(v: unknown): v is Scalar {
+  return typeof v === 'string' || typeof v === 'boolean' || (typeof v === 'number' && Number.isFinite(v));
+}
+
+/** Compiles one field, adding its problems (named by `name`) to `problems`. */
+function compileField(name: string, input: unknown, problems: string[], dflt: { required: boolean }): Rule & { format: TimeFormat; pattern: RegExp | null } {
+  const rule: Rule & { format: TimeFormat; pattern: RegExp | null } = {
+    name, paths: [], as: 'any', required: dflt.required, format: 'rfc3339', pattern: null,
+  };
+  const addPath = (p: unknown) => {
+    const problem = checkJsonPath(p);
+    if (problem) problems.push(`${name}: ${problem}${typeof p === 'string' && p.startsWith('$') ? ' (write {value: ...} for a literal starting with $)' : ''}`);
+    else rule.paths.push({ text: p as string, steps: pathSteps(p as string) });
+  };
+  let spec: FieldSpec;
+  if (typeof input === 'string' && input.startsWith('$')) spec = { path: input };
+  else if (isScalar(input)) spec = { value: input };
+  else if (Array.isArray(input)) spec = { path: input as string[] };
+  else if (input !== null && typeof input === 'object') spec = input as FieldSpec;
+  else {
+    problems.push(`${name}: must be a JSON path, a list of paths, a literal or a mapping with path/value`);
+    return rule;
+  }
+  for (const key of Object.keys(spec)) if (!FIELD_KEYS.includes(key)) problems.push(`${name}.${key}: unknown (expected ${FIELD_KEYS.join(', ')})`);
+  if (spec.path !== undefined) {
+    const list = Array.isArray(spec.path) ? spec.path : [spec.path];
+    if (list.length === 0) problems.push(`${name}.path: empty list`);
+    list.forEach(addPath);
+  }
+  if (spec.value !== undefined) {
+    if (!isScalar(spec.value)) problems.push(`${name}.value: must be a string, number or boolean`);
+    else rule.value = spec.value;
+    if (spec.path !== undefined) problems.push(`${name}: give either path or value, not both`);
+  } else if (spec.path === undefined) problems.push(`${name}: needs a path or a value`);
+  if (spec.default !== undefined) {
+    if (!isScalar(spec.default)) problems.push(`${name}.default: must be a string, number or boolean`);
+    else rule.default = spec.default;
+  }
+  if (spec.as !== undefined) {
+    if (!VALUE_KINDS.includes(spec.as)) problems.push(`${name}.as: ${JSON.stringify(spec.as)} is not one of ${VALUE_KINDS.join(', ')}`);
+    else rule.as = spec.as;
+  }
+  if (spec.required !== undefined) {
+    if (typeof spec.required !== 'boolean') problems.push(`${name}.required: must be true or false`);
+    else rule.required = spec.required;
+  }
+  if (spec.timeFormat !== undefined) {
+    if (name !== 'time') problems.push(`${name}.timeFormat: only time takes a timeFormat`);
+    else if (!TIME_FORMATS.includes(spec.timeFormat)) problems.push(`time.timeFormat: ${JSON.stringify(spec.timeFormat)} is not one of ${TIME_FORMATS.join(', ')}`);
+    else rule.format = spec.timeFormat;
+  }
+  if (spec.pattern !== undefined) {
+    const problem = name !== 'subject' ? 'only subject takes a pattern' : typeof spec.pattern !== 'string' ? 'must be text' : checkPattern(spec.pattern);
+    if (problem) problems.push(`${name}.pattern: ${problem}`);
+    else rule.pattern = new RegExp(spec.pattern);
+  }
+  return rule;
+}
+
+/**
+ * Compiles a mapping spec (a parsed mapping file, or a built-in spec); throws ConfigError listing every problem.
+ * `--source` and `--subject-path` replace the spec's rules; `--subject-pattern` its subject pattern.
+ */
+export function compileMapping(raw: unknown, file: string, o: MapOverrides = {}): Mapping {
+  const problems: string[] = [];
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new ConfigError(file, ['must be a mapping with id, subject, type and data'], 'mapping');
+  const spec = raw as Record<string, unknown>;
+  for (const key of Object.keys(spec)) if (!SPEC_KEYS.includes(key)) problems.push(`${key}: unknown (expected ${SPEC_KEYS.join(', ')})`);
+  const field = (name: string, input: unknown, required: boolean) => {
+    if (input === undefined || input === null) {
+      problems.push(`${name}: missing${name === 'source' ? ' (or give --source)' : ''}`);
+      return compileField(name, '', [], { required });
+    }
+    return compileField(name, input, problems, { required });
+  };
+  const id = field('id', spec.id, true);
+  const time = spec.time === undefined || spec.time === null ? null : field('time', spec.time, true);
+  const subject = field('subject', o.subjectPath ?? spec.subject, true);
+  if (o.subjectPattern !== undefined) {
+    const problem = checkPattern(o.subjectPattern);
+    if (problem) problems.push(`--subject-pattern: ${problem}`);
+    else subject.pattern = new RegExp(o.subjectPattern);
+  }
+  const source = o.source !== undefined ? field('source', { value: o.source }, true) : field('source', spec.source, true);
+  const type = field('type', spec.type, true);
+  const data: Rule[] = [];
+  if (spec.data !== undefined && spec.data !== null) {
+    if (typeof spec.data !== 'object' || Array.isArray(spec.data)) problems.push('data: must be a mapping of field: rule');
+    else for (const [key, input] of Object.entries(spec.data)) {
+      if (key.length === 0) problems.push('data: a field has an empty name');
+      data.push({ ...compileField(`data.${key}`, input, problems, { required: false }), keyText: `${JSON.stringify(key)}:` });
+    }
+  }
+  if (problems.length > 0) throw new ConfigError(file, problems, 'mapping');
+  return { id, time, subject, source, type, data };
+}
+
+/** A rule's value in the record: the first present, non-null path (null is absent: APIs send `"user": null`). */
+function lookup(rule: Rule, record: unknown): { value: unknown; path: Path } | undefined {
+  for (const path of rule.paths) {
+    let v: unknown = record;
+    for (const step of path.steps) {
+      if (v === null || typeof v !== 'object' || (typeof step === 'number') !== Array.isArray(v)) {
+        v = undefined;
+        break;
+      }
+      v = (v as Record<string | number, unknown>)[step];
+    }
+    // An empty attribute is no attribute (LiteLLM logs `"end_user": ""`): the next path is tried.
+    if (v !== undefined && v !== null && (v !== '' || rule.name.startsWith('data.'))) return { value: v, path };
+  }
+  return undefined;
+}
+
+function describe(v: unknown, literal: () => string | undefined): string {
+  if (typeof v === 'string') return `a string (${JSON.stringify(v.length > 40 ? v.slice(0, 40) + '...' : v)})`;
+  if (typeof v === 'number') {
+    const text = literal() ?? String(v);
+    return Number.isInteger(v) && !Number.isSafeInteger(v) ? `${text}, over 2^53-1 (not a safe integer)` : text;
+  }
+  return Array.isArray(v) ? 'an array' : v === null ? 'null' : `a ${typeof v}`;
+}
+
+/** A field's value: [JSON text, value], undefined to leave it out, or a problem. */
+export type FieldValue = [string, unknown] | undefined | { problem: string };
+
+/** Evaluates one rule against the record (`text` is the record's JSON text, for literals). */
+export function evaluateRule(rule: Rule, record: unknown, text: string): FieldValue {
+  if (rule.value !== undefined) return [JSON.stringify(rule.value), rule.value];
+  const found = lookup(rule, record);
+  if (found === undefined) {
+    if (rule.default !== undefined) return [JSON.stringify(rule.default), rule.default];
+    return rule.required ? { problem: `${rule.name}: missing (${rule.paths.map((p) => p.text).join(', ')})` } : undefined;
+  }
+  const v = found.value;
+  // The usual case first, without a closure: this runs for every field of every record.
+  if (typeof v === 'number' && Number.isSafeInteger(v) && (v >= 0 || rule.as !== 'count') && rule.as !== 'string' && rule.as !== 'boolean') return [String(v), v];
+  const path = found.path;
+  const literal = () => valueTextAt(text, path.steps);
+  const bad = (what: string) => ({ problem: `${rule.name}: ${path.text} must be ${what}, got ${describe(v, literal)}` });
+  const number = (): FieldValue => {
+    const lit = literal();
+    return lit === undefined ? bad('a number') : [lit, v];
+  };
+  switch (rule.as) {
+    case 'count':
+      return bad('a non-negative whole number');
+    case 'number':
+      if (typeof v === 'number') return number();
+      if (typeof v === 'string') {
+        const c = canonicalNumber(v);
+        return c === null ? bad('a number') : [c, Number(c)];
+      }
+      return bad('a number');
+    case 'string':
+      return typeof v === 'string' ? [JSON.stringify(v), v] : bad('a string');
+    case 'boolean':
+      return typeof v === 'boolean' ? [String(v), v] : bad('true or false');
+    default:
+      if (typeof v === 'number') return number();
+      if (typeof v === 'object') {
+        const lit = literal();
+        return lit === undefined ? bad('a value') : [lit, v];
+      }
+      return [JSON.stringify(v), v];
+  }
+}
+
+/** An attribute's string: a string, or a safe integer as its decimal text (numeric ids and customer numbers). */
+function attribute(rule: Rule, record: unknown, text: string): string | { problem: string } | undefined {
+  const r = evaluateRule(rule, record, text);
+  if (r === undefined || !Array.isArray(r)) return r;
+  const v = r[1];
+  if (typeof v === 'string') return v;
+  if (Number.isSafeInteger(v)) return String(v);
+  return { problem: `${rule.name}: must be a string, got ${describe(v, () => undefined)}` };
+}
+
+/** Epoch milliseconds of a numeric time literal in seconds (scale 3) or milliseconds (scale 0); sub-ms truncated. */
+function epochMs(canonical: string, scale: number): number {
+  const [int, frac = ''] = canonical.replace('-', '').split('.');
+  const ms = Number(int) * 10 ** scale + (scale > 0 ? Number((frac + '000').slice(0, scale)) : 0);
+  return canonical.startsWith('-') ? -ms - (frac.length > scale ? 1 : 0) : ms;
+}
+
+/** The event time as RFC 3339, from a time rule; undefined when absent and not required. */
+function eventTime(rule: Rule & { format: TimeFormat }, record: unknown, text: string): string | { problem: string } | undefined {
+  const r = evaluateRule(rule, record, text);
+  if (r === undefined || !Array.isArray(r)) return r;
+  const [lit, v] = r;
+  const expected = rule.format === 'rfc3339' ? 'an RFC 3339 string' : `a number of ${rule.format === 'unix' ? 'seconds' : 'milliseconds'} since 1970`;
+  if (typeof v === 'string') {
+    // An RFC 3339 string is taken whatever the format: it cannot be mistaken for anything else.
+    const t = parseRfc3339(v);
+    if (t.ok) return v;
+    if (rule.format === 'rfc3339') return { problem: `time: ${JSON.stringify(v.slice(0, 64))} ${t.reason}` };
+  }
+  const canonical = rule.format === 'rfc3339' ? null : typeof v === 'number' ? canonicalNumber(lit) : typeof v === 'string' ? canonicalNumber(v) : null;
+  if (canonical === null) return { problem: `time: must be ${expected}, got ${describe(v, () => lit)}` };
+  // A long number is out of range anyway; its text is not worth converting (or printing in full).
+  const ms = canonical.length > 30 ? NaN : epochMs(canonical, rule.format === 'unix' ? 3 : 0);
+  if (!(ms >= MIN_INSTANT_MS && ms <= MAX_INSTANT_MS)) return { problem: `time: ${lit.slice(0, 40)} is out of range as ${expected} (years 0000-9999)` };
+  return formatRfc3339(ms);
+}
+
+/** What a mapping makes of one record before it is an event. */
+export interface MappedFields {
+  id: string;
+  source: string;
+  type: string;
+  subject: string;
+  time?: string;
+  /** Data fields in order: [key, JSON text, value, the key's JSON text and colon when known]. */
+  data: Array<[string, string, unknown, string?]>;
+}
+
+/** Applies a mapping to one parsed record (`text` is its JSON text); every problem is listed. */
+export function applyMapping(m: Mapping, record: unknown, text: string): MappedFields | { problems: string[] } {
+  if (record === null || typeof record !== 'object' || Array.isArray(record)) {
+    return { problems: [`record must be a JSON object, got ${describe(record, () => undefined)}`] };
+  }
+  const problems: string[] = [];
+  const str = (rule: Rule): string => {
+    const r = attribute(rule, record, text);
+    if (typeof r === 'string') return r;
+    if (r !== undefined) problems.push(r.problem);
+    return '';
+  };
+  const id = str(m.id), source = str(m.source), type = str(m.type);
+  let subject = str(m.subject);
+  if (m.subject.pattern !== null && subject !== '') {
+    const match = m.subject.pattern.exec(subject);
+    if (match === null || match[1] === undefined) {
+      problems.push(`subject: ${JSON.stringify(subject.slice(0, 64))} does not match the subject pattern /${m.subject.pattern.source}/`);
+    }
+    subject = match?.[1] ?? '';
+  }
+  let time: string | undefined;
+  if (m.time !== null) {
+    const t = eventTime(m.time, record, text);
+    if (typeof t === 'string') time = t;
+    else if (t !== undefined) problems.push(t.problem);
+  }
+  const data: Array<[string, string, unknown, string?]> = [];
+  for (const rule of m.data) {
+    const r = evaluateRule(rule, record, text);
+    if (r === undefined) continue;
+    if (Array.isArray(r)) data.push([rule.name.slice(5), r[0], r[1], rule.keyText]);
+    else problems.push(r.problem);
+  }
+  if (problems.length > 0) return { problems };
+  return time === undefined ? { id, source, type, subject, data } : { id, source, type, subject, time, data };
+}
+
+/** The CloudEvent of mapped fields, as a value and as the text validateCloudEvent reads its exact data from. */
+export function buildEvent(f: MappedFields): { value: Record<string, unknown>; text: string } {
+  const data: Record<string, unknown> = {};
+  let dataText = '';
+  for (const [key, text, value, keyText] of f.data) {
+    data[key] = value;
+    dataText += (dataText === '' ? '' : ',') + (keyText ?? JSON.stringify(key) + ':') + text;
+  }
+  const value: Record<string, unknown> = { specversion: '1.0', id: f.id, source: f.source, type: f.type, subject: f.subject };
+  let text = `{"specversion":"1.0","id":${JSON.stringify(f.id)},"source":${JSON.stringify(f.source)},"type":${JSON.stringify(f.type)},"subject":${JSON.stringify(f.subject)}`;
+  if (f.time !== undefined) {
+    value.time = f.time;
+    text += `,"time":${JSON.stringify(f.time)}`;
+  }
+  value.data = data;
+  text += `,"data":{${dataText}}}`;
+  return { value, text };
+}
+
+/** What a mapper makes of one record: an event to validate, a skip (no usage to bill) with its reason, or a reject. */
+export type MapOutcome =
+  | { kind: 'event'; value: Record<string, unknown>; text: string }
+  | { kind: 'skip'; reason: string }
+  | { kind: 'reject'; error: string };
+
+/** Turns records into events; `finish` tells what is only known at the end: streams that never got their usage. */
+export interface RecordMapper {
+  map(record: unknown, text: string): MapOutcome;
+  finish(): { unbilledStreams: number };
+}
+
+/** The mapper of a mapping file: every record is mapped; nothing is skipped. */
+export function mappingMapper(m: Mapping): RecordMapper {
+  return {
+    map(record, text) {
+      const f = applyMapping(m, record, text);
+      if ('problems' in f) return { kind: 'reject', error: f.problems.join('; ') };
+      return { kind: 'event', ...buildEvent(f) };
+    },
+    finish: () => ({ unbilledStreams: 0 }),
+  };
+}

@@ -1,0 +1,193 @@
+/**
+ * The built-in `openai` map: OpenAI API responses as they show up in logs (see README, "Metering OpenAI usage").
+ * Each shape is a mapping spec, compiled like a mapping file; code does only what a path list cannot say: which
+ * shape a record is (and where in it the response sits), which records carry no usage (skips, by reason),
+ * uncached = input - cached, and the checks that tie counts together.
+ */
+import { applyMapping, buildEvent, compileMapping, type MapOverrides, type Mapping, type MappingSpec, type MapOutcome, type RecordMapper } from '../mapping.js';
+
+export type Api = 'chat.completions' | 'responses' | 'completions' | 'embeddings';
+
+/** Why a record is skipped: the keys of the summary's `skipped` object. */
+export const OPENAI_SKIPS = {
+  stream_chunk_without_usage: 'streamed chunks before the one with usage',
+  stream_event_without_usage: 'Responses stream events other than response.completed',
+  response_failed: 'responses with status failed',
+  response_not_completed: 'responses still queued or in progress, or cancelled, without usage',
+  batch_error: 'Batch API lines with an error',
+  batch_non_200: 'Batch API lines with a status other than 200',
+  error_response: 'logged API errors (no usage)',
+  no_usage: 'completed responses without usage (text_completion stream chunks, usage not asked for)',
+} as const;
+
+const at = (p: string, rest: string) => (p === '$' ? `$.${rest}` : `${p}.${rest}`);
+const count = (path: string, required = false) => (required ? { path, as: 'count' as const, required } : { path, as: 'count' as const, default: 0 });
+
+/** Where the customer is looked for, in order (see README): the record, its request, then what a response echoes. */
+export function defaultSubjectPaths(p: string): string[] {
+  const paths = [
+    '$.subject', '$.customer_id', '$.user',
+    '$.request.subject', '$.request.customer_id', '$.request.user', '$.request.metadata.customer_id', '$.request.safety_identifier',
+    at(p, 'metadata.customer_id'), at(p, 'safety_identifier'), at(p, 'user'),
+  ];
+  return [...new Set(paths)];
+}
+
+/** The spec of one shape: the response at path `p` (`$`, `$.response`, `$.response.body`, ...). */
+/**
+ * The data fields come in the contract's order (model, api, input_tokens, cached_input_tokens, then
+ * uncached_input_tokens, made by code, output_tokens, reasoning_tokens, total_tokens, tokens, service_tier, batch).
+ */
+export function openaiSpec(p: string, api: Api, batch: boolean): MappingSpec {
+  const usage = (f: string) => at(p, `usage.${f}`);
+  const chatLike = api !== 'responses';
+  const [input, output, details] = chatLike ? ['prompt_tokens', 'completion_tokens', ['prompt_tokens_details', 'completion_tokens_details']] : ['input_tokens', 'output_tokens', ['input_tokens_details', 'output_tokens_details']];
+  const embeddings = api === 'embeddings';
+  return {
+    // Embeddings carry no id: the wrapper's request id, or a batch line's.
+    id: embeddings ? (batch ? ['$.response.request_id', '$.id'] : ['$.request_id', '$.x_request_id', '$.id']) : batch ? [at(p, 'id'), '$.id'] : at(p, 'id'),
+    time: embeddings
+      ? { path: [at(p, 'created'), '$.created', '$.time', '$.ts', '$.timestamp'], timeFormat: 'unix', required: false }
+      : { path: [at(p, 'created'), at(p, 'created_at')], timeFormat: 'unix' },
+    subject: defaultSubjectPaths(p),
+    source: { value: 'openai' },
+    type: { value: 'openai' },
+    data: {
+      model: { path: at(p, 'model'), as: 'string', required: true },
+      api: { value: api },
+      input_tokens: count(usage(input!), true),
+      cached_input_tokens: embeddings ? { value: 0 } : count(usage(`${details![0]}.cached_tokens`)),
+      output_tokens: embeddings ? { value: 0 } : count(usage(output!), true),
+      reasoning_tokens: embeddings ? { value: 0 } : count(usage(`${details![1]}.reasoning_tokens`)),
+      // Missing totals are input + output (below).
+      total_tokens: { path: usage('total_tokens'), as: 'count' },
+      tokens: { path: usage('total_tokens'), as: 'count' },
+      service_tier: { path: at(p, 'service_tier'), as: 'string' },
+      batch: { value: batch },
+    },
+  };
+}
+
+type Obj = Record<string, unknown>;
+const isObj = (v: unknown): v is Obj => v !== null && typeof v === 'object' && !Array.isArray(v);
+
+/** What recognising a record found: the response's path and API, or a skip or reject. */
+type Shape = { p: string; api: Api; batch: boolean; response: Obj } | { kind: 'skip'; reason: keyof typeof OPENAI_SKIPS } | { kind: 'reject'; error: string };
+
+const EXPECTED = 'expected chat.completion, a chat.completion.chunk with usage, response, a response.completed event, text_completion, an embeddings list, a Batch API output line, or a log record holding one of these under "response"';
+
+/** Finds the response in a record, and what kind it is. */
+function recognise(record: Obj): Shape {
+  let p = '$';
+  let r: Obj = record;
+  let batch = false;
+  if (typeof r.object !== 'string' && typeof r.type !== 'string' && ('response' in r || 'request' in r || 'custom_id' in r)) {
+    // A Batch API line or a log record: the response is under `response` (a batch line's under response.body).
+    batch = 'custom_id' in r;
+    if (r.error !== undefined && r.error !== null) return { kind: 'skip', reason: batch ? 'batch_error' : 'error_response' };
+    const inner = r.response;
+    if (inner === undefined || inner === null) return { kind: 'reject', error: `${batch ? 'batch line' : 'log record'} without a response (and without an error): nothing to bill` };
+    if (!isObj(inner)) return { kind: 'reject', error: `response: must be a JSON object, got ${Array.isArray(inner) ? 'an array' : `a ${typeof inner}`}` };
+    if ('status_code' in inner && 'body' in inner) {
+      if (inner.status_code !== 200) return { kind: 'skip', reason: batch ? 'batch_non_200' : 'error_response' };
+      if (!isObj(inner.body)) return { kind: 'reject', error: 'response.body: must be a JSON object' };
+      p = '$.response.body';
+      r = inner.body;
+    } else if (batch) {
+      return { kind: 'reject', error: 'batch line: response has no status_code and body' };
+    } else {
+      p = '$.response';
+      r = inner;
+    }
+  }
+  if (typeof r.type === 'string' && r.type.startsWith('response.') && typeof r.object !== 'string') {
+    // A Responses stream event: the last one carries the whole response, with usage.
+    if (r.type === 'response.failed') return { kind: 'skip', reason: 'response_failed' };
+    if (r.type !== 'response.completed' && r.type !== 'response.incomplete') return { kind: 'skip', reason: 'stream_event_without_usage' };
+    if (!isObj(r.response)) return { kind: 'reject', error: `${r.type} event without a response object` };
+    p = at(p, 'response');
+    r = r.response;
+  }
+  if (typeof r.object !== 'string') {
+    if (isObj(r.error)) return { kind: 'skip', reason: 'error_response' };
+    return { kind: 'reject', error: `not an OpenAI response: no "object" field (${EXPECTED})` };
+  }
+  switch (r.object) {
+    case 'chat.completion':
+    case 'chat.completion.chunk':
+      return { p, api: 'chat.completions', batch, response: r };
+    case 'text_completion':
+      return { p, api: 'completions', batch, response: r };
+    case 'response':
+      if (r.status === 'failed') return { kind: 'skip', reason: 'response_failed' };
+      return { p, api: 'responses', batch, response: r };
+    case 'list':
+      if (Array.isArray(r.data) && (r.data.length === 0 || (isObj(r.data[0]) && r.data[0].object === 'embedding'))) {
+        return { p, api: 'embeddings', batch, response: r };
+      }
+      return { kind: 'reject', error: `not an OpenAI response: a list that is not of embeddings (${EXPECTED})` };
+    default:
+      return { kind: 'reject', error: `not an OpenAI response: object ${JSON.stringify(String(r.object).slice(0, 64))} (${EXPECTED})` };
+  }
+}
+
+/** Streams remembered (by id) to find those that never got their usage chunk; beyond this, no more are tracked. */
+const MAX_TRACKED_STREAMS = 1_000_000;
+
+export function openaiMapper(o: MapOverrides = {}): RecordMapper {
+  const compiled = new Map<string, Mapping>();
+  const mapping = (p: string, api: Api, batch: boolean): Mapping => {
+    const key = `${p}|${api}|${batch}`;
+    let m = compiled.get(key);
+    if (m === undefined) compiled.set(key, (m = compileMapping(openaiSpec(p, api, batch), 'built-in map openai', o)));
+    return m;
+  };
+  // One shape now, so that a bad --subject-path or --subject-pattern is reported before anything is read.
+  mapping('$', 'chat.completions', false);
+  // Chunk ids of streams without a usage chunk yet, and of those that had one (chunks may come in any order).
+  const open = new Set<string>();
+  const billed = new Set<string>();
+  const skip = (reason: keyof typeof OPENAI_SKIPS): MapOutcome => ({ kind: 'skip', reason });
+
+  return {
+    map(record: unknown, text: string): MapOutcome {
+      if (!isObj(record)) return { kind: 'reject', error: `not an OpenAI response: a record must be a JSON object` };
+      const shape = recognise(record);
+      if ('kind' in shape) return shape;
+      const { p, api, batch, response: r } = shape;
+      const chunk = r.object === 'chat.completion.chunk';
+      if (r.usage === undefined || r.usage === null) {
+        if (chunk) {
+          if (typeof r.id === 'string' && !billed.has(r.id) && open.size < MAX_TRACKED_STREAMS) open.add(r.id);
+          return skip('stream_chunk_without_usage');
+        }
+        if (api === 'responses' && r.status !== 'completed' && r.status !== 'incomplete') return skip('response_not_completed');
+        return skip('no_usage');
+      }
+      if (!isObj(r.usage)) return { kind: 'reject', error: `${at(p, 'usage')}: must be an object, got ${Array.isArray(r.usage) ? 'an array' : `a ${typeof r.usage}`}` };
+      if (api === 'embeddings' && p === '$') {
+        return { kind: 'reject', error: 'embeddings response without an id: log it inside a record with a request_id (OpenAI\'s x-request-id) so that it counts once' };
+      }
+      const f = applyMapping(mapping(p, api, batch), record, text);
+      if ('problems' in f) return { kind: 'reject', error: f.problems.join('; ') };
+      if (chunk && typeof r.id === 'string') {
+        open.delete(r.id);
+        if (billed.size < MAX_TRACKED_STREAMS) billed.add(r.id);
+      }
+      // The spec's fields 0-5 are always there: model, api, input, cached, output, reasoning (see openaiSpec).
+      const d = f.data;
+      const input = d[2]![2] as number, cached = d[3]![2] as number, output = d[4]![2] as number, reasoning = d[5]![2] as number;
+      // Cached tokens are inside input tokens and reasoning tokens inside output tokens: more is impossible.
+      if (cached > input) return { kind: 'reject', error: `cached tokens (${cached}) exceed input tokens (${input}), which include them` };
+      if (reasoning > output) return { kind: 'reject', error: `reasoning tokens (${reasoning}) exceed output tokens (${output}), which include them` };
+      d.splice(4, 0, ['uncached_input_tokens', String(input - cached), input - cached, '"uncached_input_tokens":']);
+      if (d[7]?.[0] !== 'total_tokens') {
+        const total = input + output;
+        if (!Number.isSafeInteger(total)) return { kind: 'reject', error: `input + output tokens (${input} + ${output}) are over 2^53-1` };
+        d.splice(7, 0, ['total_tokens', String(total), total], ['tokens', String(total), total]);
+      }
+      return { kind: 'event', ...buildEvent(f) };
+    },
+    finish: () => ({ unbilledStreams: open.size }),
+  };
+}

@@ -1,0 +1,194 @@
+/**
+ * `meter ingest --map openai` and `meter map` on a generated corpus of every OpenAI shape: exact per-customer,
+ * per-model totals of each token kind, skips by reason, re-ingests that add nothing, and hostile records that are
+ * rejected with a reason while the run goes on. The seed is printed on every failure (SEED=... reruns it).
+ */
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { describe, test } from 'node:test';
+import { csvRows, ROOT, workdirs, type RunResult } from './helpers.js';
+import { generate, KINDS, type Kind } from './openai-corpus.js';
+
+const SEED = Number(process.env.SEED ?? Math.floor(Math.random() * 2 ** 31));
+const workdir = workdirs();
+const METERS = path.join(ROOT, 'examples', 'openai-meters.yaml');
+const BATCH_FLAGS = ['--subject-path', '$.custom_id', '--subject-pattern', '^(cust_[^:]+):'];
+
+function ok(r: RunResult, codes = [0]): string {
+  assert.ok(codes.includes(r.code ?? -1), `seed ${SEED}: ${r.describe()}`);
+  return r.stdout;
+}
+
+interface Summary {
+  read: number;
+  inserted: number;
+  duplicates: number;
+  conflicts: number;
+  rejected: number;
+  skipped: Record<string, number>;
+  unbilledStreams: number;
+}
+
+describe(`ingest --map openai (seed ${SEED})`, () => {
+  const c = generate(SEED, 1500);
+  const w = workdir('openai-map');
+  w.write('log.ndjson', c.log);
+  w.writeGzip('batch.jsonl.gz', c.batch);
+  w.write('relogged.ndjson', c.relogged);
+  const ingest = (file: string, extra: string[] = []): Summary =>
+    JSON.parse(ok(w.run(['ingest', '--db', 'm.db', '--map', 'openai', '--json', '-q', ...extra, file]), [0, 3])) as Summary;
+  /** Per `subject|model`, the totals of every token kind, read back with `meter query`. */
+  const stored = () => {
+    const out = new Map<string, Record<Kind, number>>();
+    for (const kind of KINDS) {
+      const rows = csvRows(ok(w.run(['query', '--db', 'm.db', '--config', METERS, '-m', kind, '-g', 'model', '--format', 'csv'])));
+      assert.deepEqual(rows[0], ['window_start', 'window_end', 'subject', 'model', 'value']);
+      for (const [, , subject, model, value] of rows.slice(1)) {
+        const key = `${subject}|${model}`;
+        const t = out.get(key) ?? ({} as Record<Kind, number>);
+        t[kind] = (t[kind] ?? 0) + Number(value);
+        out.set(key, t);
+      }
+    }
+    return out;
+  };
+  const expected = () => new Map([...c.totals].map(([k, t]) => [k, { ...t }]));
+  const batchEvents = c.batch.length - (c.skipped.batch_error ?? 0) - (c.skipped.batch_non_200 ?? 0);
+
+  test('every shape counts once, exactly, per customer and model; skips are counted by reason', () => {
+    const a = ingest('log.ndjson');
+    const logSkips = Object.fromEntries(Object.entries(c.skipped).filter(([r]) => !r.startsWith('batch_')));
+    assert.deepEqual(a.skipped, logSkips, `seed ${SEED}`);
+    assert.equal(a.unbilledStreams, c.unbilledStreams, `seed ${SEED}`);
+    assert.equal(a.rejected, c.rejected, `seed ${SEED}`);
+    assert.equal(a.inserted, c.events - batchEvents, `seed ${SEED}`);
+    assert.equal(a.read, a.inserted + a.rejected + Object.values(a.skipped).reduce((x, y) => x + y, 0));
+    const b = ingest('batch.jsonl.gz', BATCH_FLAGS);
+    assert.equal(b.inserted, batchEvents, `seed ${SEED}`);
+    assert.equal(b.rejected, 0, `seed ${SEED}`);
+    assert.deepEqual(b.skipped, Object.fromEntries(Object.entries(c.skipped).filter(([r]) => r.startsWith('batch_'))));
+    assert.deepEqual(stored(), expected(), `seed ${SEED}`);
+  });
+
+  test('re-ingesting the corpus, or a second log of the same responses, adds nothing', () => {
+    const again = ingest('log.ndjson');
+    assert.equal(again.inserted, 0, `seed ${SEED}`);
+    assert.equal(again.duplicates, c.events - batchEvents, `seed ${SEED}: ${JSON.stringify(again)}`);
+    assert.equal(ingest('batch.jsonl.gz', BATCH_FLAGS).inserted, 0);
+    const relogged = ingest('relogged.ndjson');
+    assert.equal(relogged.inserted, 0, `seed ${SEED}: relogged responses were stored twice`);
+    assert.equal(relogged.rejected, 0, `seed ${SEED}`);
+    assert.equal(relogged.duplicates, c.relogged.length, `seed ${SEED}: ${JSON.stringify(relogged)}`);
+    assert.equal(relogged.conflicts, 0, `seed ${SEED}: the same responses mapped to other content`);
+    assert.deepEqual(stored(), expected(), `seed ${SEED}`);
+  });
+
+  test('meter map prints the same events as NDJSON, with the same skip counts', () => {
+    const r = w.run(['map', '--map', 'openai', '--json', 'log.ndjson']);
+    ok(r, [0, 3]);
+    const events = r.stdout.trimEnd().split('\n').map((l) => JSON.parse(l) as { type: string; source: string; data: Record<string, unknown> });
+    assert.equal(events.length, c.events - batchEvents);
+    assert.ok(events.every((e) => e.type === 'openai' && e.source === 'openai'));
+    const sum = events.reduce((a, e) => a + (e.data.total_tokens as number), 0);
+    const want = [...c.totals.values()].reduce((a, t) => a + t.total_tokens, 0);
+    const batchTotal = c.batch.map((l) => JSON.parse(l) as { response?: { body?: { usage?: { total_tokens?: number } } } }).reduce((a, l) => a + (l.response?.body?.usage?.total_tokens ?? 0), 0);
+    assert.equal(sum, want - batchTotal, `seed ${SEED}`);
+    const summary = JSON.parse(r.stderr.trim().split('\n').pop()!) as { skipped: Record<string, number>; unbilledStreams: number };
+    assert.equal(summary.unbilledStreams, c.unbilledStreams);
+  });
+});
+
+describe('the openai event contract', () => {
+  const w = workdir('openai-contract');
+  const map = (records: unknown[], extra: string[] = []) => {
+    w.write('in.ndjson', records.map((r) => (typeof r === 'string' ? r : JSON.stringify(r))));
+    const r = w.run(['map', '--map', 'openai', ...extra, 'in.ndjson']);
+    return { r, events: r.stdout === '' ? [] : r.stdout.trimEnd().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>) };
+  };
+
+  test('a chat completion: id, time, subject, every data field in order', () => {
+    const { r, events } = map([
+      '{"id":"chatcmpl-B9MBs8","object":"chat.completion","created":1741569952,"model":"gpt-5.4","customer_id":"acme",' +
+        '"usage":{"prompt_tokens":19,"completion_tokens":10,"total_tokens":29,"prompt_tokens_details":{"cached_tokens":3},' +
+        '"completion_tokens_details":{"reasoning_tokens":4}},"service_tier":"default"}',
+    ]);
+    assert.equal(r.code, 0, r.describe());
+    assert.equal(
+      r.stdout,
+      '{"specversion":"1.0","id":"chatcmpl-B9MBs8","source":"openai","type":"openai","subject":"acme","time":"2025-03-10T01:25:52Z",' +
+        '"data":{"model":"gpt-5.4","api":"chat.completions","input_tokens":19,"cached_input_tokens":3,"uncached_input_tokens":16,' +
+        '"output_tokens":10,"reasoning_tokens":4,"total_tokens":29,"tokens":29,"service_tier":"default","batch":false}}\n',
+    );
+    assert.equal(events.length, 1);
+  });
+
+  test('--source, --subject-path and --subject-pattern', () => {
+    const line = { id: 'batch_req_1', custom_id: 'cust_42:row_9', response: { status_code: 200, request_id: 'req_1', body: { id: 'chatcmpl-1', object: 'chat.completion', created: 1711652795, model: 'gpt-3.5-turbo-0125', usage: { prompt_tokens: 22, completion_tokens: 2, total_tokens: 24 } } }, error: null };
+    const { r, events } = map([line], ['--source', 'openai://org-x', ...BATCH_FLAGS]);
+    assert.equal(r.code, 0, r.describe());
+    assert.equal(events[0]!.id, 'chatcmpl-1');
+    assert.equal(events[0]!.source, 'openai://org-x');
+    assert.equal(events[0]!.subject, 'cust_42');
+    assert.equal((events[0]!.data as Record<string, unknown>).batch, true);
+    const miss = map([{ ...line, custom_id: 'row_9' }], BATCH_FLAGS);
+    assert.equal(miss.r.code, 3);
+    assert.match(miss.r.stderr, /in\.ndjson:1: subject: "row_9" does not match the subject pattern/);
+    const bad = w.run(['map', '--map', 'openai', '--subject-pattern', 'cust_\\d+', 'in.ndjson']);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /--subject-pattern: needs a capture group/);
+    assert.equal(w.run(['map', '--map', 'openai', '--subject-path', 'custom_id', 'in.ndjson']).code, 2);
+    assert.equal(w.run(['ingest', '--subject-path', '$.x', 'in.ndjson']).code, 2);
+  });
+
+  test('hostile records are rejected with reasons and never stop the run', () => {
+    const chat = (usage: unknown, over: Record<string, unknown> = {}) => ({ id: `chatcmpl-${Math.random()}`, object: 'chat.completion', created: 1741569952, model: 'gpt-5.4', customer_id: 'acme', usage, ...over });
+    let deep = '1';
+    for (let i = 0; i < 5000; i++) deep = `{"a":${deep}}`;
+    const hostile: Array<[unknown, RegExp]> = [
+      [chat({ prompt_tokens: '19', completion_tokens: 1, total_tokens: 20 }), /input_tokens: \$\.usage\.prompt_tokens must be a non-negative whole number, got a string \("19"\)/],
+      [chat({ prompt_tokens: -5, completion_tokens: 1, total_tokens: 20 }), /prompt_tokens must be a non-negative whole number, got -5/],
+      ['{"id":"chatcmpl-big","object":"chat.completion","created":1741569952,"model":"m","customer_id":"a","usage":{"prompt_tokens":1152921504606846976,"completion_tokens":1}}', /got 1152921504606846976, over 2\^53-1/],
+      [chat({ prompt_tokens: 1.5, completion_tokens: 1 }), /got 1\.5/],
+      [chat({ prompt_tokens: 10, completion_tokens: 1 }, { model: undefined }), /model: missing/],
+      [chat({ prompt_tokens: 10, completion_tokens: 1, prompt_tokens_details: { cached_tokens: 11 } }), /cached tokens \(11\) exceed input tokens \(10\)/],
+      [chat({ prompt_tokens: 10, completion_tokens: 1 }, { customer_id: undefined }), /subject: missing/],
+      [chat({ prompt_tokens: 10, completion_tokens: 1 }, { created: 'yesterday' }), /time: must be a number of seconds since 1970, got a string/],
+      [chat({ prompt_tokens: 10, completion_tokens: 1 }, { created: 1e15 }), /time: 1000000000000000 is out of range/],
+      [chat('lots'), /usage: must be an object, got a string/],
+      [chat({ prompt_tokens: 10, completion_tokens: 1 }, { customer_id: { nested: true } }), /subject: must be a string, got a object/],
+      [{ request: { model: 'gpt-5.4', user: 'acme' } }, /log record without a response/],
+      [{ customer_id: 'a', response: 'HTTP 200 {...}' }, /response: must be a JSON object, got a string/],
+      [{ object: 'thread.run', id: 'run_1' }, /not an OpenAI response: object "thread.run"/],
+      [{ hello: 'world' }, /not an OpenAI response: no "object" field/],
+      [42, /a record must be a JSON object/],
+      [`{"customer_id":"a","response":${deep}}`, /not an OpenAI response/],
+      [chat({ prompt_tokens: 10, completion_tokens: 1 }, { customer_id: 'bad\u0000' }), /subject: contains a NUL character/],
+      ['{"id":"x", "object":', /invalid JSON/],
+    ];
+    const good = chat({ prompt_tokens: 7, completion_tokens: 3, total_tokens: 10 }, { id: 'chatcmpl-good' });
+    const records = [...hostile.map(([rec]) => rec), good];
+    w.write('hostile.ndjson', records.map((rec) => (typeof rec === 'string' ? rec : JSON.stringify(rec))));
+    const r = w.run(['ingest', '--db', 'h.db', '--map', 'openai', '--json', '--rejects', 'rejects.ndjson', 'hostile.ndjson']);
+    assert.equal(r.code, 3, r.describe());
+    const s = JSON.parse(r.stdout) as Summary;
+    assert.equal(s.inserted, 1);
+    assert.equal(s.rejected, hostile.length);
+    const rejects = w.read('rejects.ndjson').trimEnd().split('\n').map((l) => JSON.parse(l) as { file: string; line: number; error: string });
+    hostile.forEach(([, reason], i) => {
+      assert.equal(rejects[i]!.file, 'hostile.ndjson');
+      assert.equal(rejects[i]!.line, i + 1);
+      assert.match(rejects[i]!.error, reason, `line ${i + 1}: ${rejects[i]!.error}`);
+    });
+  });
+
+  test('embeddings count only with a wrapper id; a wrapper time is taken', () => {
+    const body = { object: 'list', data: [{ object: 'embedding', embedding: [0.1], index: 0 }], model: 'text-embedding-3-small', usage: { prompt_tokens: 8, total_tokens: 8 } };
+    const { r, events } = map([body, { request_id: 'req_9', ts: '2026-03-01T10:00:00Z', customer_id: 'acme', response: body }]);
+    assert.equal(r.code, 3);
+    assert.match(r.stderr, /in\.ndjson:1: embeddings response without an id/);
+    assert.deepEqual(events, [{
+      specversion: '1.0', id: 'req_9', source: 'openai', type: 'openai', subject: 'acme', time: '2026-03-01T10:00:00Z',
+      data: { model: 'text-embedding-3-small', api: 'embeddings', input_tokens: 8, cached_input_tokens: 0, uncached_input_tokens: 8, output_tokens: 0, reasoning_tokens: 0, total_tokens: 8, tokens: 8, batch: false },
+    }]);
+  });
+});
