@@ -9,7 +9,8 @@ import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { validateCloudEvent } from '../src/core/event.js';
-import { ClickHouseStore, sqlString } from '../src/store/clickhouse.js';
+import { sqlString } from '../src/store/clickhouse/literals.js';
+import { ClickHouseStore } from '../src/store/clickhouse/store.js';
 import { ROOT, Workdir, line, type RunResult } from './helpers.js';
 
 /** Strings that have broken naive escaping somewhere (as in test/clickhouse.test.ts). */
@@ -321,7 +322,7 @@ describe('ClickHouse only', () => {
   });
 
   test('the window arithmetic agrees with the JS plan on month keys from year 1 to 9999', async () => {
-    const { clickhouseDialect } = await import('../src/store/clickhouse.js');
+    const { clickhouseDialect } = await import('../src/store/clickhouse/aggregate-sql.js');
     const days = [-719162, -1, 0, 1, 59, 60, 365, 10956, 11016, 20000, 20454, 47482, 2932896];
     const sql = `SELECT ${days.map((d) => `toString(${clickhouseDialect.monthOfDay(String(d))})`).join(', ')} FORMAT TabSeparated`;
     const got = (await ch(sql)).trim().split('\t').map(Number);

@@ -8,7 +8,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { Decimal } from '../src/core/decimal.js';
-import { canonicalNumber, orderKey, orderKeyOfCanonical } from '../src/store/clickhouse.js';
+import { canonicalNumber } from '../src/store/clickhouse/flatten.js';
+import { orderKey, orderKeyOfCanonical } from '../src/store/clickhouse/order-key.js';
 
 const SEED = process.env.METER_SEED !== undefined ? Number(process.env.METER_SEED) >>> 0 : (Math.random() * 2 ** 32) >>> 0;
 

@@ -15,8 +15,9 @@ import { Decimal } from '../src/core/decimal.js';
 import { contentFingerprint, eventKey, type UsageEvent } from '../src/core/event.js';
 import type { Aggregation } from '../src/core/meter.js';
 import { WindowPlan, type WindowSize } from '../src/core/window.js';
-import { ClickHouseStore, CLICKHOUSE_SCHEMA_VERSION } from '../src/store/clickhouse.js';
-import type { AggregateRow, MeterQuery, Store } from '../src/store/store.js';
+import { CLICKHOUSE_SCHEMA_VERSION } from '../src/store/clickhouse/schema.js';
+import { ClickHouseStore } from '../src/store/clickhouse/store.js';
+import type { AggregateRow, MeterQuery, Store } from '../src/core/ports.js';
 import { ROOT } from './helpers.js';
 
 const CH_PORT = Number(process.env.METER_CH_HTTP_PORT ?? 18123);

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { clickhouseDialect } from '../src/store/clickhouse.js';
+import { clickhouseDialect } from '../src/store/clickhouse/aggregate-sql.js';
 import { windowKeySql } from '../src/store/sql-dialect.js';
 import { DAY_MS, WindowPlan, type WindowSize } from '../src/core/window.js';
 import { ROOT } from './helpers.js';

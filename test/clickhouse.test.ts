@@ -5,29 +5,17 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import {
-  buildAggregateSql,
-  canonicalPath,
-  clickHouseCode,
-  decimalParts,
-  dedupeCondition,
-  exactValue,
-  flattenData,
-  KeyIndex,
-  orderKey,
-  parseClickHouseUrl,
-  parseTsv,
-  redact,
-  RowBinaryWriter,
-  sqlIdent,
-  sqlInt,
-  sqlString,
-  tsvTextArray,
-  tsvTuples,
-  unescapeTsv,
-  type FlatData,
-} from '../src/store/clickhouse.js';
-import type { MeterQuery } from '../src/store/store.js';
+import { buildAggregateSql, exactValue } from '../src/store/clickhouse/aggregate-sql.js';
+import { clickHouseCode } from '../src/store/clickhouse/errors.js';
+import { canonicalPath, decimalParts, flattenData, type FlatData } from '../src/store/clickhouse/flatten.js';
+import { sqlIdent, sqlInt, sqlString } from '../src/store/clickhouse/literals.js';
+import { orderKey } from '../src/store/clickhouse/order-key.js';
+import { dedupeCondition } from '../src/store/clickhouse/races.js';
+import { RowBinaryWriter } from '../src/store/clickhouse/rowbinary.js';
+import { parseTsv, tsvTextArray, tsvTuples, unescapeTsv } from '../src/store/clickhouse/tsv.js';
+import { parseClickHouseUrl, redact } from '../src/store/clickhouse/url.js';
+import { KeyIndex } from '../src/store/clickhouse/write-groups.js';
+import type { MeterQuery } from '../src/core/ports.js';
 import { WindowPlan } from '../src/core/window.js';
 import { Decimal } from '../src/core/decimal.js';
 

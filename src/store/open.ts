@@ -15,7 +15,7 @@ export function isClickHouseUrl(spec: string): boolean {
 
 export async function openStore(spec: string, opts: { readonly?: boolean } = {}): Promise<Store> {
   if (isClickHouseUrl(spec)) {
-    const { ClickHouseStore } = await import('./clickhouse.js');
+    const { ClickHouseStore } = await import('./clickhouse/store.js');
     return ClickHouseStore.open(spec, opts);
   }
   return SqliteStore.open(spec, opts);
