@@ -9,21 +9,11 @@ import { describe, test } from 'node:test';
 import { canonicalNumber, Decimal, MAX_NUMBER_TEXT } from '../src/core/decimal.js';
 import { MAX_DATA_DEPTH, parseCloudEvent } from '../src/core/event.js';
 import { arrayElements, readEventText } from '../src/core/json.js';
+import { prng } from '../bench/generate.js';
 
 const SEED = Number(process.env.METER_SEED ?? Math.floor(Math.random() * 2 ** 31));
 const why = (s: string) => `${s} (METER_SEED=${SEED})`;
 
-/** mulberry32: a small seeded PRNG. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const rand = prng(SEED);
 const int = (n: number) => Math.floor(rand() * n);
 const pick = <T>(xs: readonly T[]): T => xs[int(xs.length)]!;

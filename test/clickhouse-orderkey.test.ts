@@ -10,20 +10,10 @@ import { describe, test } from 'node:test';
 import { Decimal } from '../src/core/decimal.js';
 import { canonicalNumber } from '../src/store/clickhouse/flatten.js';
 import { orderKey, orderKeyOfCanonical } from '../src/store/clickhouse/order-key.js';
+import { prng } from '../bench/generate.js';
 
 const SEED = process.env.METER_SEED !== undefined ? Number(process.env.METER_SEED) >>> 0 : (Math.random() * 2 ** 32) >>> 0;
 
-/** mulberry32: a small seeded PRNG, so a failing case can be replayed with METER_SEED. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Byte order of two keys (ClickHouse compares String values as bytes; keys are ASCII). */
 function byteCompare(a: string, b: string): number {

@@ -19,6 +19,7 @@ import { CLICKHOUSE_SCHEMA_VERSION } from '../src/store/clickhouse/schema.js';
 import { ClickHouseStore } from '../src/store/clickhouse/store.js';
 import type { AggregateRow, MeterQuery, Store } from '../src/core/ports.js';
 import { ROOT } from './helpers.js';
+import { prng } from '../bench/generate.js';
 
 const CH_PORT = Number(process.env.METER_CH_HTTP_PORT ?? 18123);
 const CH_HTTP = `http://127.0.0.1:${CH_PORT}`;
@@ -27,17 +28,6 @@ const RUN_ID = randomBytes(4).toString('hex');
 const databases: string[] = [];
 let startedServer = false;
 
-/** mulberry32: a small seeded PRNG, so a failing case can be replayed with METER_SEED. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 async function chAnswers(): Promise<boolean> {
   try {

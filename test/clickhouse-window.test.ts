@@ -14,23 +14,13 @@ import { clickhouseDialect } from '../src/store/clickhouse/aggregate-sql.js';
 import { windowKeySql } from '../src/store/sql-dialect.js';
 import { DAY_MS, WindowPlan, type WindowSize } from '../src/core/window.js';
 import { ROOT } from './helpers.js';
+import { prng } from '../bench/generate.js';
 
 const CH_PORT = Number(process.env.METER_CH_HTTP_PORT ?? 18123);
 const CH_HTTP = `http://127.0.0.1:${CH_PORT}`;
 const SEED = process.env.METER_SEED !== undefined ? Number(process.env.METER_SEED) >>> 0 : (Math.random() * 2 ** 32) >>> 0;
 let startedServer = false;
 
-/** mulberry32: a small seeded PRNG, so a failing case can be replayed with METER_SEED. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 async function chAnswers(): Promise<boolean> {
   try {

@@ -4,6 +4,7 @@
  * JSON.stringify of a parsed value), meters, and random queries with their command lines. Every case is a pure
  * function of its seed, so a failure is reproduced by METER_SEED=<seed>.
  */
+import { prng } from '../bench/generate.js';
 import { dayStart, localParts, offsetMinutes, parseBound, type Aggregation, type MeterDef, type Query, type Size } from './reference.js';
 
 /**
@@ -13,17 +14,11 @@ import { dayStart, localParts, offsetMinutes, parseBound, type Aggregation, type
  */
 export const TAME = process.env.METER_DIFF_TAME === '1';
 
-/** mulberry32: small, fast and good enough to pick test inputs. */
+/** The log generator's mulberry32, with the picks test inputs need. */
 export class Rng {
-  private s: number;
+  readonly next: () => number;
   constructor(readonly seed: number) {
-    this.s = seed >>> 0;
-  }
-  next(): number {
-    let t = (this.s = (this.s + 0x6d2b79f5) >>> 0);
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    this.next = prng(seed);
   }
   int(lo: number, hi: number): number {
     return lo + Math.floor(this.next() * (hi - lo + 1));

@@ -15,6 +15,7 @@ import { ConfigError, UsageError } from '../src/errors.js';
 import { renderInvoiceCsv, renderInvoiceJson, renderInvoiceTable } from '../src/output/invoice.js';
 import { Sink } from '../src/output/sink.js';
 import type { AggregateRow, MeterQuery, Store } from '../src/store/store.js';
+import { prng as rng } from '../bench/generate.js';
 
 const METERS: Meter[] = validateMeters(
   [
@@ -278,17 +279,6 @@ prices:
   });
 });
 
-/** mulberry32, seeded. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('property: totals are the sum of the lines; the same store and prices give the same bytes', () => {
   const seed = Number(process.env.METER_TEST_SEED ?? Date.now() % 1_000_000);

@@ -4,17 +4,10 @@
  * records are generated too, with how many of each to expect.
  */
 
-/** mulberry32: a small seeded generator, so a failing corpus can be made again from its seed. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { prng } from '../bench/generate.js';
+
+/** mulberry32 (the log generator's), so a failing corpus can be made again from its seed. */
+export const rng = prng;
 
 export const KINDS = ['input_tokens', 'cached_input_tokens', 'uncached_input_tokens', 'output_tokens', 'reasoning_tokens', 'total_tokens'] as const;
 export type Kind = (typeof KINDS)[number];

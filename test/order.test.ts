@@ -4,18 +4,13 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { prng } from '../bench/generate.js';
 import { compareUtf8 } from '../src/core/query.js';
 
 const SEED = Number(process.env.METER_SEED ?? Math.floor(Math.random() * 2 ** 31));
 
 test('compareUtf8 orders as UTF-8 bytes do, for random strings with quotes, astral and private-use characters', () => {
-  let a = SEED >>> 0;
-  const rand = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const rand = prng(SEED);
   const chars = ['a', 'b', '"', '\\', '1', '{', 'é', '\ue000', '\uffff', '😀', '\u{10ffff}', '\u0000', ' '];
   const word = () => Array.from({ length: Math.floor(rand() * 5) }, () => chars[Math.floor(rand() * chars.length)]).join('');
   for (let i = 0; i < 20_000; i++) {

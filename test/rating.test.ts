@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { Decimal } from '../src/core/decimal.js';
 import { commitments, minorDigits, rateUsage, type PriceModel, type RatedLine, type Tier } from '../src/core/rating.js';
+import { prng as rng } from '../bench/generate.js';
 
 const D = (text: string): Decimal => {
   const d = Decimal.parse(text);
@@ -181,17 +182,6 @@ describe('commitments', () => {
   });
 });
 
-/** mulberry32: a small seeded generator, so a failing case can be replayed from its seed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** BigInt x / 10^scale as a Decimal. */
 const dec = (x: bigint, scale: number): Decimal => D(x.toString()).divideExact(D((10n ** BigInt(scale)).toString()))!;

@@ -9,21 +9,11 @@ import { describe, test } from 'node:test';
 import zlib from 'node:zlib';
 import Database from 'better-sqlite3';
 import { line, workdirs, type RunResult } from './helpers.js';
+import { prng } from '../bench/generate.js';
 
 const SEED = Number(process.env.METER_TEST_SEED ?? Date.now() % 2 ** 31);
 const workdir = workdirs();
 
-/** mulberry32: small, seedable, good enough to pick cases. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function why(label: string, r?: RunResult): string {
   return `seed ${SEED} (METER_TEST_SEED=${SEED} to replay): ${label}${r ? '\n' + r.describe() : ''}`;
