@@ -4,14 +4,13 @@
  * each backend, asserts the values worked out by hand, and asserts that both backends print the same bytes.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { validateCloudEvent } from '../src/core/event.js';
 import { sqlString } from '../src/store/clickhouse/literals.js';
 import { ClickHouseStore } from '../src/store/clickhouse/store.js';
-import { ROOT, Workdir, line, type RunResult } from './helpers.js';
+import { Workdir, line, type RunResult } from './helpers.js';
+import { CH_HTTP, CH_PORT, ensureClickHouse, stopClickHouse } from './clickhouse-server.js';
 
 /** Strings that have broken naive escaping somewhere (as in test/clickhouse.test.ts). */
 const HOSTILE = [
@@ -21,20 +20,9 @@ const HOSTILE = [
   ' leading and trailing ', '',
 ];
 
-const CH_PORT = Number(process.env.METER_CH_HTTP_PORT ?? 18123);
-const CH_HTTP = `http://127.0.0.1:${CH_PORT}`;
 const RUN_ID = randomBytes(4).toString('hex');
 const databases: string[] = [];
 let startedServer = false;
-
-async function chAnswers(): Promise<boolean> {
-  try {
-    const r = await fetch(`${CH_HTTP}/?query=SELECT%201`, { signal: AbortSignal.timeout(2000) });
-    return r.ok && (await r.text()).trim() === '1';
-  } catch {
-    return false;
-  }
-}
 
 /** Runs SQL on the test server over HTTP; returns the body. */
 async function ch(sql: string): Promise<string> {
@@ -140,17 +128,12 @@ const METERS = `meters:
 `;
 
 before(async () => {
-  if (!(await chAnswers())) {
-    const r = spawnSync('bash', [path.join(ROOT, 'scripts', 'clickhouse.sh'), 'start'], { encoding: 'utf8', env: { ...process.env } });
-    assert.equal(r.status, 0, `scripts/clickhouse.sh start failed:\n${r.stdout}\n${r.stderr}`);
-    startedServer = true;
-  }
-  assert.ok(await chAnswers(), `no ClickHouse answers on ${CH_HTTP}`);
+  startedServer = await ensureClickHouse();
 });
 
 after(async () => {
   for (const d of databases) await ch(`DROP DATABASE IF EXISTS \`${d}\``).catch(() => {});
-  if (startedServer) spawnSync('bash', [path.join(ROOT, 'scripts', 'clickhouse.sh'), 'stop'], { stdio: 'ignore' });
+  if (startedServer) stopClickHouse();
 });
 
 describe('both backends, end to end', () => {

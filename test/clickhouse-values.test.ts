@@ -7,9 +7,7 @@
  * Seed: METER_SEED (a number) or random; every failure message prints it.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Decimal } from '../src/core/decimal.js';
 import { contentFingerprint, eventKey, type UsageEvent } from '../src/core/event.js';
@@ -18,25 +16,14 @@ import { WindowPlan, type WindowSize } from '../src/core/window.js';
 import { CLICKHOUSE_SCHEMA_VERSION } from '../src/store/clickhouse/schema.js';
 import { ClickHouseStore } from '../src/store/clickhouse/store.js';
 import type { AggregateRow, MeterQuery, Store } from '../src/core/ports.js';
-import { ROOT } from './helpers.js';
 import { prng } from '../bench/generate.js';
+import { CH_HTTP, CH_PORT, ensureClickHouse, stopClickHouse } from './clickhouse-server.js';
 
-const CH_PORT = Number(process.env.METER_CH_HTTP_PORT ?? 18123);
-const CH_HTTP = `http://127.0.0.1:${CH_PORT}`;
 const SEED = process.env.METER_SEED !== undefined ? Number(process.env.METER_SEED) >>> 0 : (Math.random() * 2 ** 32) >>> 0;
 const RUN_ID = randomBytes(4).toString('hex');
 const databases: string[] = [];
 let startedServer = false;
 
-
-async function chAnswers(): Promise<boolean> {
-  try {
-    const r = await fetch(`${CH_HTTP}/?query=SELECT%201`, { signal: AbortSignal.timeout(2000) });
-    return r.ok && (await r.text()).trim() === '1';
-  } catch {
-    return false;
-  }
-}
 
 async function ch(sql: string): Promise<string> {
   const r = await fetch(`${CH_HTTP}/`, { method: 'POST', body: sql });
@@ -46,17 +33,12 @@ async function ch(sql: string): Promise<string> {
 }
 
 before(async () => {
-  if (!(await chAnswers())) {
-    const r = spawnSync('bash', [path.join(ROOT, 'scripts', 'clickhouse.sh'), 'start'], { encoding: 'utf8', env: { ...process.env } });
-    assert.equal(r.status, 0, `scripts/clickhouse.sh start failed:\n${r.stdout}\n${r.stderr}`);
-    startedServer = true;
-  }
-  assert.ok(await chAnswers(), `no ClickHouse answers on ${CH_HTTP}`);
+  startedServer = await ensureClickHouse();
 });
 
 after(async () => {
   for (const d of databases) await ch(`DROP DATABASE IF EXISTS \`${d}\``).catch(() => {});
-  if (startedServer) spawnSync('bash', [path.join(ROOT, 'scripts', 'clickhouse.sh'), 'stop'], { stdio: 'ignore' });
+  if (startedServer) stopClickHouse();
 });
 
 function newDatabase(): string {

@@ -7,29 +7,16 @@
  * Seed: METER_SEED (a number) or random; every failure message prints it.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { clickhouseDialect } from '../src/store/clickhouse/aggregate-sql.js';
 import { windowKeySql } from '../src/store/sql-dialect.js';
 import { DAY_MS, WindowPlan, type WindowSize } from '../src/core/window.js';
-import { ROOT } from './helpers.js';
 import { prng } from '../bench/generate.js';
+import { CH_HTTP, ensureClickHouse, stopClickHouse } from './clickhouse-server.js';
 
-const CH_PORT = Number(process.env.METER_CH_HTTP_PORT ?? 18123);
-const CH_HTTP = `http://127.0.0.1:${CH_PORT}`;
 const SEED = process.env.METER_SEED !== undefined ? Number(process.env.METER_SEED) >>> 0 : (Math.random() * 2 ** 32) >>> 0;
 let startedServer = false;
 
-
-async function chAnswers(): Promise<boolean> {
-  try {
-    const r = await fetch(`${CH_HTTP}/?query=SELECT%201`, { signal: AbortSignal.timeout(2000) });
-    return r.ok && (await r.text()).trim() === '1';
-  } catch {
-    return false;
-  }
-}
 
 /** Runs SQL on the test server (long queries allowed); returns the body. */
 async function ch(sql: string): Promise<string> {
@@ -40,16 +27,11 @@ async function ch(sql: string): Promise<string> {
 }
 
 before(async () => {
-  if (!(await chAnswers())) {
-    const r = spawnSync('bash', [path.join(ROOT, 'scripts', 'clickhouse.sh'), 'start'], { encoding: 'utf8', env: { ...process.env } });
-    assert.equal(r.status, 0, `scripts/clickhouse.sh start failed:\n${r.stdout}\n${r.stderr}`);
-    startedServer = true;
-  }
-  assert.ok(await chAnswers(), `no ClickHouse answers on ${CH_HTTP}`);
+  startedServer = await ensureClickHouse();
 });
 
 after(() => {
-  if (startedServer) spawnSync('bash', [path.join(ROOT, 'scripts', 'clickhouse.sh'), 'stop'], { stdio: 'ignore' });
+  if (startedServer) stopClickHouse();
 });
 
 const ZONES = ['UTC', 'Asia/Kathmandu', 'America/St_Johns', 'Europe/Budapest', 'Australia/Lord_Howe'];

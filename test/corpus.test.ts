@@ -16,42 +16,24 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import zlib from 'node:zlib';
-import { BIN, ROOT, Workdir } from './helpers.js';
+import { BIN, Workdir } from './helpers.js';
 import { metersYaml, Rng, runSeed } from './gen.js';
 import { ingest as refIngest, runQuery, type MeterDef, type Query } from './reference.js';
+import { CH_HTTP, CH_PORT, ensureClickHouse, stopClickHouse } from './clickhouse-server.js';
 
 const SEED = runSeed();
-const CH_PORT = Number(process.env.METER_CH_HTTP_PORT ?? 18123);
-const CH_HTTP = `http://127.0.0.1:${CH_PORT}`;
 const RUN_ID = randomBytes(4).toString('hex');
 const databases: string[] = [];
 let startedServer = false;
 
-async function chAnswers(): Promise<boolean> {
-  try {
-    const r = await fetch(`${CH_HTTP}/?query=SELECT%201`, { signal: AbortSignal.timeout(2000) });
-    return r.ok && (await r.text()).trim() === '1';
-  } catch {
-    return false;
-  }
-}
-
 before(async () => {
   console.log(`corpus: seed ${SEED} (reproduce with METER_SEED=${SEED} node --test dist/test/corpus.test.js)`);
-  if (!(await chAnswers())) {
-    const r = spawnSync('bash', [path.join(ROOT, 'scripts', 'clickhouse.sh'), 'start'], { encoding: 'utf8', env: { ...process.env } });
-    startedServer = r.status === 0;
-    assert.ok(
-      startedServer && (await chAnswers()),
-      `no ClickHouse server answers on ${CH_HTTP} and scripts/clickhouse.sh start failed; start one with ` +
-        `\`bash scripts/clickhouse.sh start\` (or set METER_CH_HTTP_PORT to a running server's HTTP port)\n${r.stdout}\n${r.stderr}`,
-    );
-  }
+  startedServer = await ensureClickHouse();
 });
 
 after(async () => {
   for (const d of databases) await fetch(`${CH_HTTP}/`, { method: 'POST', body: `DROP DATABASE IF EXISTS \`${d}\`` }).catch(() => {});
-  if (startedServer) spawnSync('bash', [path.join(ROOT, 'scripts', 'clickhouse.sh'), 'stop'], { stdio: 'ignore' });
+  if (startedServer) stopClickHouse();
 });
 
 const METERS: MeterDef[] = [

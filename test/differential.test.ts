@@ -20,46 +20,28 @@ import { after, before, describe, test } from 'node:test';
 import { BIN, ROOT, Workdir } from './helpers.js';
 import { genCase, genQuery, metersYaml, queryArgs, Rng, runSeed, shellLine } from './gen.js';
 import { firstDifference, groupText, atPath, ingest, parseNdjsonRows, runQuery, type Query, type RefRow, type Row, type StoredEvent } from './reference.js';
+import { CH_HTTP, CH_PORT, ensureClickHouse, stopClickHouse } from './clickhouse-server.js';
 
 const SEED = runSeed();
 const CASES = Number(process.env.METER_DIFF_CASES ?? 12);
 const QUERIES = Number(process.env.METER_DIFF_QUERIES ?? 14);
 const EVENTS = Number(process.env.METER_DIFF_EVENTS ?? 60);
-const CH_PORT = Number(process.env.METER_CH_HTTP_PORT ?? 18123);
-const CH_HTTP = `http://127.0.0.1:${CH_PORT}`;
 const RUN_ID = randomBytes(4).toString('hex');
 const databases: string[] = [];
 let startedServer = false;
 
 const REPRO = `reproduce with METER_SEED=${SEED} METER_DIFF_CASES=${CASES} METER_DIFF_QUERIES=${QUERIES} node --test dist/test/differential.test.js`;
 
-async function chAnswers(): Promise<boolean> {
-  try {
-    const r = await fetch(`${CH_HTTP}/?query=SELECT%201`, { signal: AbortSignal.timeout(2000) });
-    return r.ok && (await r.text()).trim() === '1';
-  } catch {
-    return false;
-  }
-}
-
 before(async () => {
   console.log(`differential: seed ${SEED}, ${CASES} cases x ${QUERIES} queries, ${EVENTS} events each (${REPRO})`);
-  if (!(await chAnswers())) {
-    const r = spawnSync('bash', [path.join(ROOT, 'scripts', 'clickhouse.sh'), 'start'], { encoding: 'utf8', env: { ...process.env } });
-    startedServer = r.status === 0;
-    assert.ok(
-      startedServer && (await chAnswers()),
-      `no ClickHouse server answers on ${CH_HTTP} and scripts/clickhouse.sh start failed; start one with ` +
-        `\`bash scripts/clickhouse.sh start\` (or set METER_CH_HTTP_PORT to a running server's HTTP port)\n${r.stdout}\n${r.stderr}`,
-    );
-  }
+  startedServer = await ensureClickHouse();
 });
 
 after(async () => {
   for (const d of databases) {
     await fetch(`${CH_HTTP}/`, { method: 'POST', body: `DROP DATABASE IF EXISTS \`${d}\`` }).catch(() => {});
   }
-  if (startedServer) spawnSync('bash', [path.join(ROOT, 'scripts', 'clickhouse.sh'), 'stop'], { stdio: 'ignore' });
+  if (startedServer) stopClickHouse();
 });
 
 interface Proc {
