@@ -114,6 +114,43 @@ function ownerOnlyWal(file: string): void {
   }
 }
 
+/** Whether a SQLite file's header says WAL mode (its write version, byte 18, is 2): only such a file gets a -wal. */
+function inWalMode(file: string): boolean {
+  const head = Buffer.alloc(20);
+  const fd = fs.openSync(file, 'r');
+  try {
+    return fs.readSync(fd, head, 0, 20, 0) === 20 && head[18] === 2;
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/**
+ * Makes a writer's -wal and -shm owner-only from their first byte. SQLite creates each with the store file's mode
+ * and chmods an empty one it opens to that mode, but leaves a non-empty one as it is; so, for a store whose mode is
+ * not 0600, an absent -wal or -shm is created here (exclusively, 0600) holding one byte. SQLite reads a WAL shorter
+ * than its 32-byte header as empty, and the first connection truncates and rebuilds the -shm, so the byte is never
+ * read as data. ownerOnlyWal still mends files that another process created.
+ */
+function precreateOwnerOnlyWal(file: string): void {
+  const st = fs.statSync(file);
+  if ((st.mode & 0o777) === 0o600 || st.uid !== process.getuid?.() || !inWalMode(file)) return;
+  for (const suffix of ['-wal', '-shm']) {
+    let fd: number;
+    try {
+      fd = fs.openSync(file + suffix, 'wx', 0o600);
+    } catch {
+      continue; // exists (another connection's), or the folder is not writable: SQLite decides
+    }
+    try {
+      fs.fchmodSync(fd, 0o600); // whatever the umask
+      fs.writeSync(fd, Buffer.of(0));
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+}
+
 /**
  * A copy of the store and its WAL in a private temporary folder (0700), for a reader that SQLite cannot let read
  * the store in place: in WAL mode every reader needs the -shm file, and in a read-only folder without one, or
@@ -497,6 +534,7 @@ export class SqliteStore implements Store {
     let version = 0;
     try {
       try {
+        if (!opts.readonly) precreateOwnerOnlyWal(file);
         db = new Database(file, { readonly: opts.readonly ?? false, fileMustExist: true });
         if (opts.readonly) db.pragma('user_version');
       } catch (e) {
