@@ -3,7 +3,7 @@
  *   node dist/bench/store-query.js STORE.db SUBJECT FROM TO
  */
 import { runQuery } from '../src/core/query.js';
-import { SqliteStore } from '../src/store/sqlite.js';
+import { SqliteStore } from '../src/store/sqlite/store.js';
 
 const [db, subject, from, to] = process.argv.slice(2) as [string, string, string, string];
 const store = SqliteStore.open(db, { readonly: true });

@@ -11,7 +11,7 @@ import Database from 'better-sqlite3';
 import type { UsageEvent } from '../src/core/event.js';
 import type { Meter } from '../src/core/meter.js';
 import type { MeterQuery } from '../src/store/store.js';
-import { SqliteStore } from '../src/store/sqlite.js';
+import { SqliteStore } from '../src/store/sqlite/store.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'meter-sqlite-store-'));
 after(() => fs.rmSync(dir, { recursive: true, force: true }));

@@ -1,5 +1,5 @@
 /** Opens the store a `--db` value names: a SQLite file path, or a clickhouse:// URL. */
-import { SqliteStore } from './sqlite.js';
+import { SqliteStore } from './sqlite/store.js';
 import type { Store } from './store.js';
 
 export const DEFAULT_DB = 'meter.db';

@@ -1,0 +1,44 @@
+/** The JavaScript functions that the SQLite store's SQL calls (registered per connection). */
+import type Database from 'better-sqlite3';
+import { Decimal, decimalText } from '../../core/decimal.js';
+import { contentFingerprint } from '../../core/event.js';
+
+/** meter_fp: the content fingerprint of version 1 rows (see UPSERT in writer.ts and MIGRATE_2_TO_3). */
+export function registerFingerprint(db: Database.Database): void {
+  db.function('meter_fp', { deterministic: true }, (type: unknown, subject: unknown, time: unknown, data: unknown) =>
+    contentFingerprint(type as string, subject as string, time as number | null, data as string | null),
+  );
+}
+
+/** The exact-decimal functions of the aggregate SQL (see aggregate-sql.ts). */
+export function registerDecimalFunctions(db: Database.Database): void {
+  // The exact decimal text of a value's literal (a number's JSON text or a string), NULL when it does not count.
+  db.function('meter_dec', { deterministic: true }, (v: unknown) => (typeof v === 'string' ? decimalText(v) : null));
+  // Exact decimal sum of the values SQLite cannot sum exactly, from their literal text: reals, numeric strings,
+  // integers past 2^63. Result: "sum count".
+  db.aggregate('meter_dsum', {
+    start: () => ({ sum: Decimal.ZERO, n: 0 }),
+    step: (acc: { sum: Decimal; n: number }, v: unknown) => {
+      const text = typeof v === 'string' ? decimalText(v) : null;
+      if (text !== null) {
+        acc.sum = acc.sum.add(Decimal.parse(text)!);
+        acc.n++;
+      }
+      return acc;
+    },
+    result: (acc: { sum: Decimal; n: number }) => `${acc.sum.toString()} ${acc.n}`,
+  });
+  // The least and greatest of such values by exact decimal order, as canonical text.
+  for (const [name, sign] of [['meter_dmin', -1], ['meter_dmax', 1]] as const) {
+    db.aggregate(name, {
+      start: () => null,
+      step: (best: Decimal | null, v: unknown) => {
+        const text = typeof v === 'string' ? decimalText(v) : null;
+        if (text === null) return best;
+        const d = Decimal.parse(text)!;
+        return best === null || d.compare(best) === sign ? d : best;
+      },
+      result: (best: Decimal | null) => (best === null ? null : best.toString()),
+    });
+  }
+}

@@ -1,0 +1,234 @@
+/**
+ * The SQLite store: one file, WAL mode, every (source, id) stored once. All SQLite SQL of the project lives in
+ * this folder, one concern per file:
+ * - store.ts (this file): the Store port's methods; the reads (events, stats, subjects) are here.
+ * - connection.ts: opening a file (is it a meter store? settings, upgrade); schema.ts: tables and migrations.
+ * - writer.ts: the write path (one UPSERT per event is the dedupe, subject_rows, transactions).
+ * - aggregate-sql.ts and aggregate-rows.ts: the SQL of a meter query and the reading of its rows, exactly.
+ * - functions.ts: the JavaScript functions that SQL calls; files.ts: -wal/-shm modes and the read-only copy;
+ *   errors.ts: SQLite failures as StoreErrors.
+ *
+ * Dedupe key: a 53-bit hash of (source, id) under a UNIQUE index, which is far smaller and faster to probe than a
+ * text key. On a hash hit the stored source and id are compared, so a hash collision never loses an event: the
+ * colliding event is stored with a NULL key and found again through the `collisions` table.
+ */
+import type Database from 'better-sqlite3';
+import type { UsageEvent } from '../../core/event.js';
+import type {
+  AggregateRow,
+  EventFilter,
+  MeterQuery,
+  Store,
+  StoredEvent,
+  StoreStats,
+  SubjectSummary,
+  WriteOutcome,
+} from '../../core/ports.js';
+import { readAggregateRow } from './aggregate-rows.js';
+import { buildAggregateSql, MAX_CASE_SEGMENTS, NeedsExactSum, subjectsSql, type SumMode } from './aggregate-sql.js';
+import { openDatabase, type SqliteOptions } from './connection.js';
+import { describeSqliteError } from './errors.js';
+import { registerDecimalFunctions } from './functions.js';
+import { SqliteWriter } from './writer.js';
+
+export type { SqliteOptions } from './connection.js';
+export { SCHEMA_VERSION } from './schema.js';
+
+export class SqliteStore implements Store {
+  readonly location: string;
+  /** Copies are compared by content (see sameContent in writer.ts). */
+  readonly needsFingerprints = false;
+  private readonly db: Database.Database;
+  private readonly writer: SqliteWriter;
+
+  private constructor(
+    file: string,
+    db: Database.Database,
+    /** False for a version 1 store read as it is. */
+    private readonly hasSubjectRows: boolean,
+  ) {
+    this.location = file;
+    this.db = db;
+    registerDecimalFunctions(db);
+    this.writer = new SqliteWriter(db, file, hasSubjectRows);
+  }
+
+  /** Opens (creating when allowed) the store at `file`. */
+  static open(file: string, opts: SqliteOptions = {}): SqliteStore {
+    const { db, version } = openDatabase(file, opts);
+    // An older store opened read-only is read as it is (version 1: through its index on (subject, time_ms)).
+    return new SqliteStore(file, db, version >= 2);
+  }
+
+  /**
+   * Writes a batch inside the open transaction (opening one when none is), and commits when `commit` is set.
+   * See SqliteWriter.
+   */
+  writeBatch(events: UsageEvent[], ingestedMs: number, opts: { commit?: boolean } = {}): Promise<WriteOutcome> {
+    return this.writer.writeBatch(events, ingestedMs, opts);
+  }
+
+  /** Makes every commit so far durable against power loss (synchronous=NORMAL alone survives process crashes). */
+  sync(): Promise<void> {
+    return this.writer.sync();
+  }
+
+  async *events(f: EventFilter): AsyncIterable<StoredEvent> {
+    const where: string[] = [];
+    const params: Record<string, unknown> = { limit: f.limit };
+    if (f.type !== undefined) {
+      where.push('type = @type');
+      params.type = f.type;
+    }
+    if (f.fromMs !== undefined) {
+      where.push('time_ms >= @from');
+      params.from = f.fromMs;
+    }
+    if (f.toMs !== undefined) {
+      where.push('time_ms < @to');
+      params.to = f.toMs;
+    }
+    if (f.subjects.length > 0) where.push(subjectsSql(f.subjects, params, this.hasSubjectRows));
+    const sql =
+      `SELECT id, source, type, subject, time_ms AS timeMs, data, ingested_ms AS ingestedMs FROM events` +
+      `${where.length ? ' WHERE ' + where.join(' AND ') : ''} ORDER BY time_ms DESC, seq DESC LIMIT @limit`;
+    yield* this.iterate<StoredEvent>(sql, params);
+  }
+
+  private *iterate<T>(sql: string, params: Record<string, unknown>, raw = false, safeIntegers = false): Generator<T> {
+    try {
+      const stmt = this.db.prepare(sql);
+      if (raw) stmt.raw(true).safeIntegers(safeIntegers);
+      for (const row of stmt.iterate(params)) yield row as T;
+    } catch (e) {
+      throw describeSqliteError(this.location, e);
+    }
+  }
+
+  private exec(sql: string): void {
+    try {
+      this.db.exec(sql);
+    } catch (e) {
+      throw describeSqliteError(this.location, e);
+    }
+  }
+
+  private get<T>(sql: string, ...params: unknown[]): T {
+    try {
+      return this.db.prepare(sql).get(...params) as T;
+    } catch (e) {
+      throw describeSqliteError(this.location, e);
+    }
+  }
+
+  private all<T>(sql: string, ...params: unknown[]): T[] {
+    try {
+      return this.db.prepare(sql).all(...params) as T[];
+    } catch (e) {
+      throw describeSqliteError(this.location, e);
+    }
+  }
+
+  /** The rows per subject: subject_rows, or the events themselves in a version 1 store. */
+  private get subjectTotals(): string {
+    return this.hasSubjectRows
+      ? 'SELECT subject, sum(n) AS events, min(min_time) AS firstMs, max(max_time) AS lastMs FROM subject_rows GROUP BY subject'
+      : 'SELECT subject, count(*) AS events, min(time_ms) AS firstMs, max(time_ms) AS lastMs FROM events GROUP BY subject';
+  }
+
+  async stats(): Promise<StoreStats> {
+    const totals = this.get<{ n: number; first: number | null; last: number | null; subjects: number }>(
+      `SELECT coalesce(sum(events), 0) AS n, min(firstMs) AS first, max(lastMs) AS last, count(*) AS subjects FROM (${this.subjectTotals})`,
+    );
+    const size = this.get<{ size: number }>(
+      'SELECT page_count * page_size AS size FROM pragma_page_count(), pragma_page_size()',
+    );
+    return {
+      location: this.location,
+      events: totals.n,
+      byType: this.all<{ key: string; events: number }>(
+        'SELECT type AS key, count(*) AS events FROM events GROUP BY type ORDER BY events DESC, key',
+      ),
+      bySubject: this.all<{ key: string; events: number }>(
+        `SELECT subject AS key, events FROM (${this.subjectTotals}) ORDER BY events DESC, key LIMIT 10`,
+      ),
+      subjects: totals.subjects,
+      firstMs: totals.first,
+      lastMs: totals.last,
+      sizeBytes: size.size,
+    };
+  }
+
+  async subjects(): Promise<SubjectSummary[]> {
+    return this.all<SubjectSummary>(`${this.subjectTotals} ORDER BY subject`);
+  }
+
+  async timeExtent(eventType: string | null): Promise<{ minMs: number; maxMs: number } | null> {
+    const r =
+      eventType === null
+        ? this.get<{ lo: number | null; hi: number | null }>(
+            this.hasSubjectRows
+              ? 'SELECT min(min_time) AS lo, max(max_time) AS hi FROM subject_rows'
+              : 'SELECT min(time_ms) AS lo, max(time_ms) AS hi FROM events',
+          )
+        : this.get<{ lo: number | null; hi: number | null }>(
+            'SELECT min(time_ms) AS lo, max(time_ms) AS hi FROM events WHERE type = ?',
+            eventType,
+          );
+    return r.lo === null || r.hi === null ? null : { minMs: r.lo, maxMs: r.hi };
+  }
+
+  async *aggregate(q: MeterQuery): AsyncIterable<AggregateRow> {
+    const jsWindow = q.window !== null && q.window.segments.length > MAX_CASE_SEGMENTS;
+    if (jsWindow) {
+      const plan = q.window!;
+      this.db.function('meter_window', { deterministic: true }, (t: unknown) => plan.keyOf(Number(t)));
+    }
+    // Each mode that fails over to the next (see SumMode) restarts the query and skips the rows already given:
+    // those were exact, and every mode gives the same rows in the same order, because every attempt reads the
+    // same snapshot: one read transaction holds it while an ingest commits meanwhile.
+    const agg = q.meter.aggregation;
+    const modes: SumMode[] =
+      agg === 'SUM' ? ['fast', 'exact', 'decimal'] : agg === 'AVG' ? ['exact', 'decimal'] : agg === 'MIN' || agg === 'MAX' ? ['fast', 'exact'] : ['exact'];
+    const own = !this.db.inTransaction;
+    if (own) this.exec('BEGIN');
+    try {
+      let yielded = 0;
+      for (let m = 0; ; m++) {
+        let skip = yielded;
+        try {
+          for (const row of this.aggregateRows(q, jsWindow, modes[m]!)) {
+            if (skip > 0) {
+              skip--;
+              continue;
+            }
+            yielded++;
+            yield row;
+          }
+          return;
+        } catch (e) {
+          const retry = e instanceof NeedsExactSum || /integer overflow/.test(String((e as Error).message));
+          if (!retry || m + 1 >= modes.length) throw e;
+        }
+      }
+    } finally {
+      if (own && this.db.inTransaction) this.exec('COMMIT');
+    }
+  }
+
+
+  private *aggregateRows(q: MeterQuery, jsWindow: boolean, mode: SumMode): Generator<AggregateRow> {
+    const { sql, params } = buildAggregateSql(q, { jsWindow, mode, subjectRows: this.hasSubjectRows });
+    const agg = q.meter.aggregation;
+    // MIN, MAX and LATEST may return integers past 2^53: only they need BigInt.
+    const bigints = agg === 'MIN' || agg === 'MAX' || agg === 'LATEST';
+    for (const r of this.iterate<unknown[]>(sql, params, true, bigints)) yield readAggregateRow(q, mode, r);
+  }
+
+  async close(): Promise<void> {
+    if (!this.db.open) return;
+    // Whatever is still uncommitted was never reported: roll it back, never commit half a batch.
+    this.writer.rollback();
+    this.db.close();
+  }
+}
