@@ -7,7 +7,8 @@ import { describe, test } from 'node:test';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import zlib from 'node:zlib';
-import { MAX_RAW_CHARS, isProblem, readItems, type InputItem, type InputProblem, type InputRecord } from '../src/input/read.js';
+import { MAX_RAW_CHARS, isProblem, type InputItem, type InputProblem, type InputRecord } from '../src/input/items.js';
+import { readItems } from '../src/input/read.js';
 
 v8.setFlagsFromString('--expose-gc');
 

@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import { Command, Option } from 'commander';
 import { ExitCode, UsageError } from '../errors.js';
 import { ingest, type IngestSummary, type RejectRecord } from '../ingest/pipeline.js';
-import { checkInputs, STDIN_NAME } from '../input/read.js';
+import { checkInputs, STDIN_NAME } from '../input/open.js';
 import { addConfigOption, addDbOption, addMapOptions, loadMap, loadMeters, positiveInt, withStore, type MapFlags } from './common.js';
 import { skipSummaryLines } from './map.js';
 

@@ -10,7 +10,9 @@ import { createMapper } from '../core/maps/index.js';
 import { formatRfc3339 } from '../core/time.js';
 import { ExitCode, InputError, UsageError } from '../errors.js';
 import { EventParser, type ParseSink, type RejectRecord } from '../ingest/parse.js';
-import { checkInputs, openInput, readItems, STDIN_NAME, type InputItem } from '../input/read.js';
+import type { InputItem } from '../input/items.js';
+import { checkInputs, openInput, STDIN_NAME } from '../input/open.js';
+import { readItems } from '../input/read.js';
 import { addMapOptions, loadMap, positiveInt, type MapFlags } from './common.js';
 
 const SHOWN_REJECTS = 10;

@@ -5,7 +5,7 @@ import { validateCloudEvent, type EventRules, type UsageEvent } from '../core/ev
 import { arrayElements } from '../core/json.js';
 import { meterCanUse, type Meter } from '../core/meter.js';
 import type { RecordMapper } from '../core/mapping.js';
-import { clip, isProblem, type InputItem } from '../input/read.js';
+import { clip, isProblem, type InputItem } from '../input/items.js';
 
 /** One rejected input, as written to --rejects. */
 export interface RejectRecord {

@@ -7,7 +7,7 @@ import type { UsageEvent } from '../core/event.js';
 import type { MapChoice } from '../core/maps/index.js';
 import type { Meter } from '../core/meter.js';
 import { InputError, InterruptedError } from '../errors.js';
-import { STDIN_NAME, stdinMode } from '../input/read.js';
+import { STDIN_NAME, stdinMode } from '../input/open.js';
 import { RowStatus, type Store } from '../store/store.js';
 import { fromColumns, StringDecoder, type ParsedChunk, type RejectRecord } from './parse.js';
 import { takeParseWorker } from './prestart.js';

@@ -6,7 +6,8 @@
 import { parentPort } from 'node:worker_threads';
 import { createMapper, type MapChoice } from '../core/maps/index.js';
 import type { Meter } from '../core/meter.js';
-import { openInput, readItems, type StdinMode } from '../input/read.js';
+import { openInput, type StdinMode } from '../input/open.js';
+import { readItems } from '../input/read.js';
 import { ChunkBuilder, EventParser, StringEncoder, transferList, type EventColumns, type RejectRecord } from './parse.js';
 
 /** What the main thread hands the worker. */

@@ -1,0 +1,258 @@
+/**
+ * Splitting decoded bytes into candidate events. Three forms are recognised from the first line: newline-delimited
+ * JSON (one event per line), JSON arrays of events, and pretty-printed objects (a first line holding only `{`).
+ * Memory is bounded by the largest event (a Collector keeps only a prefix of a larger one), not the input.
+ */
+import { INVALID_UTF8, isSpace, utf8Text } from './decode.js';
+import { clip, MAX_RAW_CHARS, type InputItem } from './items.js';
+
+export const LF = 0x0a;
+const CR = 0x0d, COMMA = 0x2c;
+const LBRACE = 0x7b, RBRACE = 0x7d, LBRACKET = 0x5b, RBRACKET = 0x5d, QUOTE = 0x22, BACKSLASH = 0x5c;
+
+export const CR_ONLY = "lines end with CR only (old Mac line endings), so several events are on one line; convert with tr '\\r' '\\n'";
+export const MID_BOM = 'a UTF-8 byte order mark (U+FEFF) in the middle of the input (files with BOMs concatenated?); remove it';
+
+/**
+ * Why an NDJSON line is not an event for a reason worth naming, else null: events separated by CR alone (a CR
+ * between `}` and `{`: inside JSON text a raw CR can only be whitespace), or a byte order mark starting a line
+ * other than the first (JSON.parse would call it an unexpected character).
+ */
+function oddLine(text: string): string | null {
+  if (text.charCodeAt(0) === 0xfeff) return MID_BOM;
+  const cr = text.indexOf('\r');
+  if (cr !== -1 && /\}[ \t]*\r[ \t\r]*\{/.test(text)) return CR_ONLY;
+  return null;
+}
+
+/** Collects the bytes of one element up to a size limit. */
+class Collector {
+  parts: Buffer[] = [];
+  length = 0;
+  oversize = false;
+  constructor(private readonly max: number) {}
+  add(buf: Buffer, from: number, to: number): void {
+    if (to <= from) return;
+    this.length += to - from;
+    if (this.oversize || this.length > this.max) {
+      // Keep a prefix of MAX_RAW_CHARS bytes for the reject report (whatever the chunking), drop the rest.
+      const kept = this.oversize ? this.parts[0]! : Buffer.concat(this.parts);
+      this.oversize = true;
+      this.parts = [kept.length < MAX_RAW_CHARS ? Buffer.concat([kept, buf.subarray(from, Math.min(to, from + MAX_RAW_CHARS - kept.length))]) : kept.subarray(0, MAX_RAW_CHARS)];
+      return;
+    }
+    this.parts.push(buf.subarray(from, to));
+  }
+  take(): Buffer {
+    const b = this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts);
+    this.parts = [];
+    this.length = 0;
+    this.oversize = false;
+    return b;
+  }
+}
+
+export interface Splitter {
+  push(chunk: Buffer, out: InputItem[]): void;
+  end(out: InputItem[]): void;
+}
+
+/** Newline-delimited JSON: one event per line; CRLF and blank lines accepted. */
+class LineSplitter implements Splitter {
+  private line = 0;
+  private readonly pending: Collector;
+  constructor(private readonly max: number) {
+    this.pending = new Collector(max);
+  }
+  /** One line: bytes[from, to) (no subarray per line: a Buffer view is an allocation on the hottest path). */
+  private emit(bytes: Buffer, oversize: boolean, totalLength: number, out: InputItem[], from = 0, to = bytes.length): void {
+    this.line++;
+    let end = to;
+    if (end > from && bytes[end - 1] === CR) end--;
+    let start = from;
+    while (start < end && isSpace(bytes[start]!)) start++;
+    if (start === end) return;
+    if (oversize) {
+      out.push({
+        line: this.line,
+        index: null,
+        error: `event too large: ${totalLength} bytes (the limit is ${this.max}, see --max-event-size)`,
+        raw: clip(bytes.toString('utf8', start, Math.min(end, start + MAX_RAW_CHARS))),
+      });
+      return;
+    }
+    const text = utf8Text(bytes, start, end);
+    if (text === null) out.push({ line: this.line, index: null, error: INVALID_UTF8, raw: clip(bytes.toString('utf8', start, end)) });
+    else {
+      const odd = oddLine(text);
+      out.push(odd === null ? { line: this.line, index: null, text } : { line: this.line, index: null, error: odd, raw: clip(text) });
+    }
+  }
+  push(chunk: Buffer, out: InputItem[]): void {
+    let pos = 0;
+    for (let nl = chunk.indexOf(LF, pos); nl !== -1; nl = chunk.indexOf(LF, pos)) {
+      if (this.pending.length === 0 && !this.pending.oversize) {
+        if (nl - pos > this.max) this.emit(chunk.subarray(pos, Math.min(nl, pos + MAX_RAW_CHARS)), true, nl - pos, out);
+        else this.emit(chunk, false, nl - pos, out, pos, nl);
+      } else {
+        this.pending.add(chunk, pos, nl);
+        const total = this.pending.length;
+        const oversize = this.pending.oversize;
+        this.emit(this.pending.take(), oversize, total, out);
+      }
+      pos = nl + 1;
+    }
+    if (pos < chunk.length) this.pending.add(chunk, pos, chunk.length);
+  }
+  end(out: InputItem[]): void {
+    if (this.pending.length > 0 || this.pending.oversize) {
+      const total = this.pending.length;
+      const oversize = this.pending.oversize;
+      this.emit(this.pending.take(), oversize, total, out);
+    }
+  }
+}
+
+/**
+ * A stream of JSON values: arrays are opened and their elements are the events, top-level objects are events.
+ * Only structure is tracked here (strings, escapes, nesting); each element is then parsed by JSON.parse.
+ */
+class ValueSplitter implements Splitter {
+  private line = 1;
+  private inArray = false;
+  private arrayIndex = 0;
+  private collecting = false;
+  private scalar = false;
+  private depth = 0;
+  private inString = false;
+  private escaped = false;
+  private startLine = 0;
+  private startIndex: number | null = null;
+  private readonly elem: Collector;
+  constructor(private readonly max: number) {
+    this.elem = new Collector(max);
+  }
+  private finish(out: InputItem[]): void {
+    const oversize = this.elem.oversize;
+    const bytes = this.elem.take();
+    this.collecting = false;
+    this.scalar = false;
+    const base = { line: this.startLine, index: this.startIndex };
+    if (oversize) {
+      out.push({ ...base, error: `event too large: more than ${this.max} bytes (see --max-event-size)`, raw: clip(bytes.toString('utf8')) });
+      return;
+    }
+    const text = utf8Text(bytes);
+    if (text === null) out.push({ ...base, error: INVALID_UTF8, raw: clip(bytes.toString('utf8')) });
+    else out.push({ ...base, text });
+  }
+  private begin(): void {
+    this.collecting = true;
+    this.startLine = this.line;
+    this.startIndex = this.inArray ? this.arrayIndex++ : null;
+  }
+  push(chunk: Buffer, out: InputItem[]): void {
+    let from = 0; // start of the part of chunk belonging to the current element
+    for (let i = 0; i < chunk.length; i++) {
+      const b = chunk[i]!;
+      if (this.collecting) {
+        if (this.scalar) {
+          if (isSpace(b) || b === COMMA || b === RBRACKET || b === RBRACE || b === LBRACE || b === LBRACKET || b === QUOTE) {
+            this.elem.add(chunk, from, i);
+            this.finish(out);
+            // fall through: b belongs to the outer level
+          } else continue;
+        } else {
+          if (b === LF) this.line++;
+          if (this.inString) {
+            if (this.escaped) this.escaped = false;
+            else if (b === BACKSLASH) this.escaped = true;
+            else if (b === QUOTE) {
+              this.inString = false;
+              if (this.depth === 0) {
+                this.elem.add(chunk, from, i + 1);
+                this.finish(out);
+              }
+            }
+          } else if (b === QUOTE) this.inString = true;
+          else if (b === LBRACE || b === LBRACKET) this.depth++;
+          else if (b === RBRACE || b === RBRACKET) {
+            this.depth--;
+            if (this.depth === 0) {
+              this.elem.add(chunk, from, i + 1);
+              this.finish(out);
+            }
+          }
+          continue;
+        }
+      }
+      // Outer level: between elements.
+      if (b === LF) {
+        this.line++;
+        continue;
+      }
+      if (isSpace(b) || b === COMMA) continue;
+      if (b === LBRACKET && !this.inArray) {
+        this.inArray = true;
+        this.arrayIndex = 0;
+        continue;
+      }
+      if (b === RBRACKET && this.inArray) {
+        this.inArray = false;
+        continue;
+      }
+      if (b === RBRACE || b === RBRACKET) {
+        out.push({ line: this.line, index: null, error: `invalid JSON: unexpected "${String.fromCharCode(b)}"`, raw: String.fromCharCode(b) });
+        continue;
+      }
+      if (b === 0xef && chunk[i + 1] === 0xbb && chunk[i + 2] === 0xbf) {
+        i += 2; // a byte order mark
+        continue;
+      }
+      this.begin();
+      from = i;
+      if (b === LBRACE || b === LBRACKET) {
+        this.depth = 1;
+      } else if (b === QUOTE) {
+        this.depth = 0;
+        this.inString = true;
+      } else {
+        this.scalar = true;
+      }
+    }
+    if (this.collecting) this.elem.add(chunk, from, chunk.length);
+  }
+  end(out: InputItem[]): void {
+    if (this.collecting) {
+      const bytes = this.elem.take();
+      this.collecting = false;
+      if (this.scalar) {
+        this.elem.add(bytes, 0, bytes.length);
+        this.collecting = true;
+        this.finish(out);
+      } else {
+        out.push({
+          line: this.startLine,
+          index: this.startIndex,
+          error: 'invalid JSON: unexpected end of input (unclosed object, array or string)',
+          raw: clip(bytes.toString('utf8')),
+        });
+      }
+    }
+    if (this.inArray) {
+      out.push({ line: this.line, index: null, error: 'invalid JSON: array not closed at end of input (missing "]")', raw: '' });
+    }
+  }
+}
+
+/** Picks the splitter from the first line: `[` opens arrays, a lone `{` a pretty-printed object, else NDJSON. */
+export function chooseSplitter(firstLine: Buffer, max: number): Splitter {
+  let s = 0;
+  if (firstLine[0] === 0xef && firstLine[1] === 0xbb && firstLine[2] === 0xbf) s = 3;
+  let e = firstLine.length;
+  while (s < e && isSpace(firstLine[s]!)) s++;
+  while (e > s && isSpace(firstLine[e - 1]!)) e--;
+  if (firstLine[s] === LBRACKET) return new ValueSplitter(max);
+  if (e - s === 1 && firstLine[s] === LBRACE) return new ValueSplitter(max);
+  return new LineSplitter(max);
+}
