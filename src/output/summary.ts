@@ -1,0 +1,75 @@
+/** What ingest and map print on stderr about a run: the progress line, the summary and its warnings. */
+import type { IngestSummary } from '../ingest/pipeline.js';
+
+/** A count as people read it: 1,234,567. */
+export function count(n: number): string {
+  return n.toLocaleString('en-US');
+}
+
+/** The summary line(s) of an ingest. */
+export function summaryText(s: IngestSummary): string {
+  const lines = [
+    `read ${count(s.read)} · inserted ${count(s.inserted)} · duplicates ${count(s.duplicates)}` +
+      (s.conflicts ? ` · conflicting duplicates ${count(s.conflicts)}` : '') +
+      ` · rejected ${count(s.rejected)} · ${(s.elapsedMs / 1000).toFixed(2)} s · ${count(s.eventsPerSec)} events/s`,
+  ];
+  if (s.conflicts) lines.push(`warning: ${count(s.conflicts)} duplicate(s) had the (source, id) of a stored event but other content; the stored one was kept`);
+  if (s.missingTime) lines.push(`warning: ${count(s.missingTime)} event(s) had no time and were stamped with the ingestion time (--require-time rejects them)`);
+  if (s.futureTime) lines.push(`warning: ${count(s.futureTime)} event(s) are more than a day in the future: check the producer's clock`);
+  for (const [slug, n] of Object.entries(s.unusable)) {
+    if (n) lines.push(`warning: meter ${slug}: ${count(n)} new event(s) of its type have no usable value`);
+  }
+  lines.push(...skipSummaryLines(s.skipped, s.unbilledStreams));
+  if (s.interrupted) lines.push('interrupted: everything reported above is committed; run the same command again to finish');
+  return lines.join('\n');
+}
+
+/** The numbers a `meter map` run reports. */
+export interface MapSummary {
+  read: number;
+  mapped: number;
+  rejected: number;
+  skipped: Record<string, number>;
+  unbilledStreams: number;
+}
+
+/** The summary line(s) of a map run. */
+export function mapSummaryText(s: MapSummary): string {
+  const skipped = Object.values(s.skipped).reduce((a, n) => a + n, 0);
+  return [
+    `read ${count(s.read)} · mapped ${count(s.mapped)} · skipped ${count(skipped)} · rejected ${count(s.rejected)}`,
+    ...skipSummaryLines(s.skipped, s.unbilledStreams),
+  ].join('\n');
+}
+
+/** The skip and unbilled-stream lines of a summary (ingest's and map's). */
+export function skipSummaryLines(skipped: Record<string, number>, unbilledStreams: number): string[] {
+  const lines: string[] = [];
+  const entries = Object.entries(skipped).filter(([, n]) => n > 0);
+  if (entries.length > 0) {
+    const total = entries.reduce((a, [, n]) => a + n, 0);
+    lines.push(`skipped ${count(total)} record(s) without usage: ${entries.map(([r, n]) => `${r} ${count(n)}`).join(' · ')}`);
+  }
+  if (unbilledStreams > 0) {
+    lines.push(`warning: ${count(unbilledStreams)} stream(s) ended without a usage chunk and cannot be billed (request them with stream_options: {"include_usage": true})`);
+  }
+  return lines;
+}
+
+/** The progress line of an ingest, on a terminal only, redrawn at most every 250 ms. */
+export class ProgressLine {
+  private last = 0;
+  constructor(private readonly shown: boolean) {}
+
+  update(s: IngestSummary): void {
+    const now = Date.now();
+    if (!this.shown || now - this.last < 250) return;
+    this.last = now;
+    process.stderr.write(`\r\x1b[Kread ${count(s.read)} · inserted ${count(s.inserted)} · duplicates ${count(s.duplicates)} · rejected ${count(s.rejected)}`);
+  }
+
+  /** Erases the line before the summary is printed. */
+  clear(): void {
+    if (this.shown) process.stderr.write('\r\x1b[K');
+  }
+}
