@@ -3,6 +3,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { ExitCode, MeterError } from './errors.js';
+import { outcomeOf } from './commands/common.js';
 import { eventsCommand } from './commands/events.js';
 import { ingestCommand } from './commands/ingest.js';
 import { invoiceCommand } from './commands/invoice.js';
@@ -45,19 +46,22 @@ Exit codes: 0 ok · 1 failure (store) · 2 usage error · 3 some input rejected 
   return program;
 }
 
-/** Runs the CLI and returns its exit code. */
+/**
+ * Runs the CLI and returns its exit code; bin/meter exits with it. A closed stdout (meter query | head) ends the
+ * run too, as a success: the reader has what it wanted.
+ */
 export async function main(argv: string[]): Promise<number> {
-  // A closed pipe (meter query | head) is a normal end, not an error.
-  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
-    if (e.code === 'EPIPE') process.exit(ExitCode.ok);
-    throw e;
-  });
   const program = buildProgram();
   try {
-    await program.parseAsync(argv);
-    const leaf = program.commands.find((c) => c.name() === program.args[0]);
-    const code = leaf?.getOptionValue('exitCode');
-    return typeof code === 'number' ? code : ExitCode.ok;
+    const stdoutClosed = new Promise<number>((resolve, reject) => {
+      process.stdout.on('error', (e: NodeJS.ErrnoException) => (e.code === 'EPIPE' ? resolve(ExitCode.ok) : reject(e)));
+    });
+    const run = async () => {
+      await program.parseAsync(argv);
+      const leaf = program.commands.find((c) => c.name() === program.args[0]);
+      return leaf === undefined ? ExitCode.ok : outcomeOf(leaf);
+    };
+    return await Promise.race([run(), stdoutClosed]);
   } catch (e) {
     if (e instanceof CommanderError) {
       if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return ExitCode.ok;

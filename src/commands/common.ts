@@ -45,6 +45,20 @@ export function loadMeters(flag: string | undefined): { meters: Meter[]; file: s
   return { meters: parseMeterConfig(text, file), file };
 }
 
+/** The exit code each command's run ended with, when it is not 0 (errors are thrown instead). */
+const outcomes = new WeakMap<Command, number>();
+
+/** Records the exit code a command's run ends with; src/cli.ts turns it into the process's. */
+export function setOutcome(cmd: Command, code: number): void {
+  outcomes.set(cmd, code);
+}
+
+/** The exit code a command's run ended with: 0 unless it set another. */
+export function outcomeOf(cmd: Command): number {
+  return outcomes.get(cmd) ?? 0;
+}
+
+/** Runs `fn` with the store `--db` names, open for reading only or for writing, and closes it whatever happens. */
 export async function withStore<T>(db: string | undefined, readonly: boolean, fn: (store: Store) => Promise<T>): Promise<T> {
   const store = await openStore(resolveDb(db), { readonly });
   try {

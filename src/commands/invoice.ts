@@ -4,10 +4,10 @@ import { Command } from 'commander';
 import { buildInvoices } from '../core/invoice.js';
 import { parsePriceFile } from '../core/price.js';
 import { ExitCode, UsageError } from '../errors.js';
-import { renderInvoiceCsv, renderInvoiceJson, renderInvoiceTable } from '../output/invoice.js';
+import { renderInvoiceCsv, renderInvoiceJson, renderInvoiceTable, unpricedWarning } from '../output/invoice.js';
 import { Sink } from '../output/sink.js';
 import { useColor } from '../output/table.js';
-import { addConfigOption, addDbOption, collect, formatOption, loadMeters, withStore } from './common.js';
+import { addConfigOption, addDbOption, collect, formatOption, loadMeters, setOutcome, withStore } from './common.js';
 
 interface InvoiceFlags {
   db?: string;
@@ -68,11 +68,8 @@ Exit codes: 0 ok · 1 failure (store) · 2 usage error or invalid price file · 
         else await renderInvoiceTable(result, sink, flags.output === undefined && useColor(process.stdout));
         await sink.close();
         if (result.unpriced > 0) {
-          process.stderr.write(
-            `meter: warning: ${result.unpriced} usage row${result.unpriced === 1 ? '' : 's'} of priced meters match no price: ` +
-              `printed as unpriced lines, not billed; add prices for them\n`,
-          );
-          command.setOptionValue('exitCode', ExitCode.rejected);
+          process.stderr.write(unpricedWarning(result.unpriced));
+          setOutcome(command, ExitCode.rejected);
         }
       });
     });

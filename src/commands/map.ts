@@ -3,19 +3,17 @@
  * (to inspect a mapping, or to send the events elsewhere). The events are exactly those `ingest --map` stores:
  * validated, with `data` in canonical form. Skips and rejects are reported on stderr as ingest reports them.
  */
-import fs from 'node:fs';
 import { Command, Option } from 'commander';
-import type { UsageEvent } from '../core/event.js';
 import { createMapper } from '../core/maps/index.js';
-import { formatRfc3339 } from '../core/time.js';
 import { ExitCode, InputError, UsageError } from '../errors.js';
-import { EventParser, type ParseSink, type RejectRecord } from '../ingest/parse.js';
+import { EventParser, type ParseSink } from '../ingest/parse.js';
 import type { InputItem } from '../input/items.js';
 import { checkInputs, openInput, STDIN_NAME } from '../input/open.js';
 import { readItems } from '../input/read.js';
-import { addMapOptions, loadMap, positiveInt, type MapFlags } from './common.js';
-
-const SHOWN_REJECTS = 10;
+import { eventJson } from '../output/events.js';
+import { RejectReport } from '../output/rejects.js';
+import { mapSummaryText, type MapSummary } from '../output/summary.js';
+import { addMapOptions, loadMap, positiveInt, setOutcome, type MapFlags } from './common.js';
 
 interface MapCommandFlags extends MapFlags {
   rejects?: string;
@@ -23,33 +21,6 @@ interface MapCommandFlags extends MapFlags {
   requireTime?: boolean;
   json?: boolean;
   quiet?: boolean;
-}
-
-function fmt(n: number): string {
-  return n.toLocaleString('en-US');
-}
-
-/** The skip and unbilled-stream lines of a summary (ingest's and map's). */
-export function skipSummaryLines(skipped: Record<string, number>, unbilledStreams: number): string[] {
-  const lines: string[] = [];
-  const entries = Object.entries(skipped).filter(([, n]) => n > 0);
-  if (entries.length > 0) {
-    const total = entries.reduce((a, [, n]) => a + n, 0);
-    lines.push(`skipped ${fmt(total)} record(s) without usage: ${entries.map(([r, n]) => `${r} ${fmt(n)}`).join(' · ')}`);
-  }
-  if (unbilledStreams > 0) {
-    lines.push(`warning: ${fmt(unbilledStreams)} stream(s) ended without a usage chunk and cannot be billed (request them with stream_options: {"include_usage": true})`);
-  }
-  return lines;
-}
-
-/** One event as CloudEvents JSON text: the stored form (canonical data, the time as stored). */
-export function eventLine(e: UsageEvent): string {
-  const time = e.timeMissing ? '' : `,"time":${JSON.stringify(formatRfc3339(e.timeMs))}`;
-  return (
-    `{"specversion":"1.0","id":${JSON.stringify(e.id)},"source":${JSON.stringify(e.source)},"type":${JSON.stringify(e.type)},` +
-    `"subject":${JSON.stringify(e.subject)}${time}${e.data === null ? '' : `,"data":${e.data}`}}`
-  );
 }
 
 export function mapCommand(): Command {
@@ -74,7 +45,7 @@ Examples:
 Exit codes: 0 all input mapped or skipped · 3 some input rejected · 2 usage error (bad flag, invalid mapping file)`,
     )
     .action(async (files: string[], flags: MapCommandFlags, command: Command) => {
-      command.setOptionValue('exitCode', await runMap(files, flags));
+      setOutcome(command, await runMap(files, flags));
     });
   return cmd;
 }
@@ -87,25 +58,9 @@ async function runMap(files: string[], flags: MapCommandFlags): Promise<number> 
   checkInputs(inputs);
   const mapper = createMapper(choice);
   const parser = new EventParser({ requireTime: flags.requireTime ?? false, nowMs: Date.now(), fingerprints: false }, [], mapper);
-  const quiet = flags.quiet ?? false;
-  let rejectsOut: number | null = null;
-  if (flags.rejects !== undefined) {
-    try {
-      rejectsOut = fs.openSync(flags.rejects, 'w', 0o600);
-    } catch (e) {
-      throw new UsageError(`--rejects ${flags.rejects}: cannot write (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
-    }
-  }
-  let read = 0, mapped = 0, rejected = 0, shown = 0;
+  const rejects = RejectReport.open(flags.rejects, flags.quiet ?? false);
+  let read = 0, mapped = 0, rejected = 0;
   const skipped: Record<string, number> = {};
-  const onReject = (r: RejectRecord) => {
-    rejected++;
-    if (rejectsOut !== null) fs.writeSync(rejectsOut, JSON.stringify(r) + '\n');
-    else if (!quiet && shown < SHOWN_REJECTS) {
-      shown++;
-      process.stderr.write(`${r.file}:${r.line}${r.index !== undefined ? `[${r.index}]` : ''}: ${r.error}\n`);
-    }
-  };
   try {
     for (const file of inputs) {
       try {
@@ -115,13 +70,14 @@ async function runMap(files: string[], flags: MapCommandFlags): Promise<number> 
           const sink: ParseSink = {
             rejects: [], read: 0, skipped,
             add(e) {
-              out += eventLine(e) + '\n';
+              out += eventJson(e) + '\n';
               mapped++;
             },
           };
           parser.parse(file, batch, sink);
           read += sink.read;
-          sink.rejects.forEach(onReject);
+          rejected += sink.rejects.length;
+          sink.rejects.forEach((r) => rejects.add(r));
           if (out !== '' && !process.stdout.write(out)) await new Promise((resolve) => process.stdout.once('drain', resolve));
         }
       } catch (e) {
@@ -129,15 +85,13 @@ async function runMap(files: string[], flags: MapCommandFlags): Promise<number> 
       }
     }
   } finally {
-    if (rejectsOut !== null) fs.closeSync(rejectsOut);
+    rejects.close();
   }
-  const { unbilledStreams } = mapper.finish();
-  if (flags.json) process.stderr.write(JSON.stringify({ read, mapped, rejected, skipped, unbilledStreams }) + '\n');
-  else if (!quiet) {
-    if (rejected > shown && rejectsOut === null) process.stderr.write(`... ${fmt(rejected - shown)} more rejected; --rejects FILE writes them all\n`);
-    const total = Object.values(skipped).reduce((a, n) => a + n, 0);
-    process.stderr.write(`read ${fmt(read)} · mapped ${fmt(mapped)} · skipped ${fmt(total)} · rejected ${fmt(rejected)}\n`);
-    for (const line of skipSummaryLines(skipped, unbilledStreams)) process.stderr.write(line + '\n');
+  const summary: MapSummary = { read, mapped, rejected, skipped, unbilledStreams: mapper.finish().unbilledStreams };
+  if (flags.json) process.stderr.write(JSON.stringify(summary) + '\n');
+  else if (!flags.quiet) {
+    rejects.reportRest(rejected);
+    process.stderr.write(mapSummaryText(summary) + '\n');
   }
   return rejected > 0 ? ExitCode.rejected : ExitCode.ok;
 }

@@ -77,3 +77,11 @@ export async function renderInvoiceTable(result: InvoiceResult, sink: Sink, colo
   }
   await sink.write(`\n${result.invoices.length} invoice${result.invoices.length === 1 ? '' : 's'} · ${result.currency}\n`);
 }
+
+/** The warning of an invoice run with usage that no price matches (it then exits 3). */
+export function unpricedWarning(unpriced: number): string {
+  return (
+    `meter: warning: ${unpriced} usage row${unpriced === 1 ? '' : 's'} of priced meters match no price: ` +
+    `printed as unpriced lines, not billed; add prices for them\n`
+  );
+}
