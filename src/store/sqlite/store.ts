@@ -27,7 +27,7 @@ import type {
 import { readAggregateRow } from './aggregate-rows.js';
 import { buildAggregateSql, MAX_CASE_SEGMENTS, NeedsExactSum, subjectsSql, type SumMode } from './aggregate-sql.js';
 import { openDatabase, type SqliteOptions } from './connection.js';
-import { describeSqliteError } from './errors.js';
+import { describeSqliteError, isIntegerOverflow } from './errors.js';
 import { registerDecimalFunctions } from './functions.js';
 import { SqliteWriter } from './writer.js';
 
@@ -207,7 +207,7 @@ export class SqliteStore implements Store {
           }
           return;
         } catch (e) {
-          const retry = e instanceof NeedsExactSum || /integer overflow/.test(String((e as Error).message));
+          const retry = e instanceof NeedsExactSum || isIntegerOverflow(e);
           if (!retry || m + 1 >= modes.length) throw e;
         }
       }
