@@ -52,18 +52,32 @@ ON CONFLICT (k) DO UPDATE SET k = events.k WHERE CASE WHEN
   END
 THEN 0 ELSE meter_taken() END`;
 
+/** Longest string sqliteString writes into SQL (a longer one is bound). */
+const MAX_LITERAL_LENGTH = 200;
+
 /**
- * UPSERT with a source and a type written into it as SQL string literals: binding them is most of the cost of
- * two of its nine parameters, and an ingest sees few of each. (A quote is doubled; see ownStatement for which
- * strings qualify.)
+ * The only escaper of the project's SQLite SQL: a SQLite string literal holding exactly `v` (single quotes around
+ * it, a quote doubled; SQLite has no other escapes), or null for a string that must be bound instead: one with
+ * U+0000 (it would end the text), a surrogate (SQL text would encode a lone one otherwise than a bound string), or
+ * over MAX_LITERAL_LENGTH characters. Only upsertWith uses it; every other value reaching SQLite is bound.
  */
-function upsertWith(source: string, type: string): string {
-  const literal = (v: string) => `'${v.replace(/'/g, "''")}'`;
-  return UPSERT.replace('VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)', `VALUES (?, ${literal(source)}, ?, ${literal(type)}, ?, ?, ?, ?, ?)`);
+export function sqliteString(v: string): string | null {
+  if (v.length > MAX_LITERAL_LENGTH || /[\u0000\ud800-\udfff]/.test(v)) return null;
+  return `'${v.replace(/'/g, "''")}'`;
 }
 
-/** (source, type) pairs that get their own statement (see upsertWith); other events use UPSERT. */
-const MAX_OWN_STATEMENTS = 16, MAX_LITERAL_LENGTH = 200;
+/**
+ * UPSERT with a source and a type written into it as SQL string literals, or null when either must be bound:
+ * binding them is most of the cost of two of its nine parameters, and an ingest sees few of each.
+ */
+function upsertWith(source: string, type: string): string | null {
+  const s = sqliteString(source), t = sqliteString(type);
+  if (s === null || t === null) return null;
+  return UPSERT.replace('VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)', `VALUES (?, ${s}, ?, ${t}, ?, ?, ?, ?, ?)`);
+}
+
+/** How many (source, type) pairs get their own statement (see upsertWith); other events use UPSERT. */
+const MAX_OWN_STATEMENTS = 16;
 
 /** Whether a copy has the content (type, subject, time, data) of the stored event. */
 function sameContent(e: UsageEvent, [, , , type, subject, timeMs, data, fp]: StoredKey): boolean {
@@ -188,11 +202,8 @@ export class SqliteWriter {
     const id = `${source}\u0000${type}`;
     let st = this.own.get(id);
     if (st === undefined) {
-      // Not with U+0000 or any surrogate: SQL text would encode a lone surrogate otherwise than a bound string.
-      const fits = (v: string) => v.length <= MAX_LITERAL_LENGTH && !/[\u0000\ud800-\udfff]/.test(v);
-      st = this.own.size < MAX_OWN_STATEMENTS && fits(source) && fits(type)
-        ? this.db.prepare(upsertWith(source, type))
-        : null;
+      const sql = this.own.size < MAX_OWN_STATEMENTS ? upsertWith(source, type) : null;
+      st = sql === null ? null : this.db.prepare(sql);
       this.own.set(id, st);
     }
     this.lastSource = source;
