@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { validateCloudEvent, type UsageEvent } from '../src/core/event.js';
-import { ChunkBuilder, fromColumns, StringDecoder, StringEncoder, subjectOrder, toColumns } from '../src/ingest/parse.js';
+import { ChunkBuilder, fromColumns, StringDecoder, StringEncoder, subjectOrder, toColumns } from '../src/ingest/columns.js';
 import { event } from './helpers.js';
 
 const rules = { requireTime: false, nowMs: 1_790_000_000_000 };

@@ -9,7 +9,8 @@ import type { Meter } from '../core/meter.js';
 import { InputError, InterruptedError } from '../errors.js';
 import { STDIN_NAME, stdinMode } from '../input/open.js';
 import { RowStatus, type Store } from '../store/store.js';
-import { fromColumns, StringDecoder, type ParsedChunk, type RejectRecord } from './parse.js';
+import { fromColumns, StringDecoder } from './columns.js';
+import type { ParsedChunk, RejectRecord } from './parse.js';
 import { takeParseWorker } from './prestart.js';
 import type { WorkerInput, WorkerMessage } from './worker.js';
 

@@ -8,7 +8,8 @@ import { createMapper, type MapChoice } from '../core/maps/index.js';
 import type { Meter } from '../core/meter.js';
 import { openInput, type StdinMode } from '../input/open.js';
 import { readItems } from '../input/read.js';
-import { ChunkBuilder, EventParser, StringEncoder, transferList, type EventColumns, type RejectRecord } from './parse.js';
+import { ChunkBuilder, StringEncoder, transferList, type EventColumns } from './columns.js';
+import { EventParser, type RejectRecord } from './parse.js';
 
 /** What the main thread hands the worker. */
 export interface WorkerInput {
