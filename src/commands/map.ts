@@ -5,14 +5,12 @@
  */
 import { Command, Option } from 'commander';
 import { createMapper } from '../core/maps/index.js';
-import { ExitCode, InputError, UsageError } from '../errors.js';
-import { EventParser, type ParseSink } from '../ingest/parse.js';
-import type { InputItem } from '../input/items.js';
-import { checkInputs, openInput, STDIN_NAME } from '../input/open.js';
-import { readItems } from '../input/read.js';
-import { eventJson } from '../output/events.js';
+import { ExitCode, UsageError } from '../errors.js';
+import { mapInputs, type MapSummary } from '../ingest/map-run.js';
+import { checkInputs, STDIN_NAME } from '../input/open.js';
+import { writeEvents } from '../output/events.js';
 import { RejectReport } from '../output/rejects.js';
-import { mapSummaryText, type MapSummary } from '../output/summary.js';
+import { mapSummaryText } from '../output/summary.js';
 import { addMapOptions, loadMap, positiveInt, setOutcome, type MapFlags } from './common.js';
 
 interface MapCommandFlags extends MapFlags {
@@ -56,42 +54,24 @@ async function runMap(files: string[], flags: MapCommandFlags): Promise<number> 
   const inputs = files.length === 0 ? [STDIN_NAME] : files;
   if (inputs.filter((f) => f === STDIN_NAME).length > 1) throw new UsageError('stdin (-) can be read only once');
   checkInputs(inputs);
-  const mapper = createMapper(choice);
-  const parser = new EventParser({ requireTime: flags.requireTime ?? false, nowMs: Date.now(), fingerprints: false }, [], mapper);
   const rejects = RejectReport.open(flags.rejects, flags.quiet ?? false);
-  let read = 0, mapped = 0, rejected = 0;
-  const skipped: Record<string, number> = {};
+  let summary: MapSummary;
   try {
-    for (const file of inputs) {
-      try {
-        const items: AsyncGenerator<InputItem[]> = readItems(file, openInput(file), { maxEventBytes: flags.maxEventSize });
-        for await (const batch of items) {
-          let out = '';
-          const sink: ParseSink = {
-            rejects: [], read: 0, skipped,
-            add(e) {
-              out += eventJson(e) + '\n';
-              mapped++;
-            },
-          };
-          parser.parse(file, batch, sink);
-          read += sink.read;
-          rejected += sink.rejects.length;
-          sink.rejects.forEach((r) => rejects.add(r));
-          if (out !== '' && !process.stdout.write(out)) await new Promise((resolve) => process.stdout.once('drain', resolve));
-        }
-      } catch (e) {
-        throw new InputError(`${file}: ${(e as Error).message}`);
-      }
-    }
+    summary = await mapInputs({
+      inputs,
+      mapper: createMapper(choice),
+      requireTime: flags.requireTime ?? false,
+      maxEventBytes: flags.maxEventSize,
+      onEvents: (events) => writeEvents(events),
+      onReject: (r) => rejects.add(r),
+    });
   } finally {
     rejects.close();
   }
-  const summary: MapSummary = { read, mapped, rejected, skipped, unbilledStreams: mapper.finish().unbilledStreams };
   if (flags.json) process.stderr.write(JSON.stringify(summary) + '\n');
   else if (!flags.quiet) {
-    rejects.reportRest(rejected);
+    rejects.reportRest(summary.rejected);
     process.stderr.write(mapSummaryText(summary) + '\n');
   }
-  return rejected > 0 ? ExitCode.rejected : ExitCode.ok;
+  return summary.rejected > 0 ? ExitCode.rejected : ExitCode.ok;
 }

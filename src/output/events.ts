@@ -20,8 +20,15 @@ function cloudEventJson(e: { id: string; source: string; type: string; subject: 
 }
 
 /** An event as `meter map` prints it, in the form it is stored: without a time when it had none, without null data. */
-export function eventJson(e: UsageEvent): string {
+function eventJson(e: UsageEvent): string {
   return cloudEventJson(e, e.timeMissing ? null : e.timeMs, e.data ?? undefined);
+}
+
+/** Writes events to stdout as NDJSON (`meter map`), waiting when the reader is slower. */
+export async function writeEvents(events: UsageEvent[]): Promise<void> {
+  let out = '';
+  for (const e of events) out += eventJson(e) + '\n';
+  if (!process.stdout.write(out)) await new Promise((resolve) => process.stdout.once('drain', resolve));
 }
 
 /** A stored event: always with its time (the ingestion time when it had none) and its data, null included. */

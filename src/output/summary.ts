@@ -1,4 +1,5 @@
 /** What ingest and map print on stderr about a run: the progress line, the summary and its warnings. */
+import type { MapSummary } from '../ingest/map-run.js';
 import type { IngestSummary } from '../ingest/pipeline.js';
 
 /** A count as people read it: 1,234,567. */
@@ -22,15 +23,6 @@ export function summaryText(s: IngestSummary): string {
   lines.push(...skipSummaryLines(s.skipped, s.unbilledStreams));
   if (s.interrupted) lines.push('interrupted: everything reported above is committed; run the same command again to finish');
   return lines.join('\n');
-}
-
-/** The numbers a `meter map` run reports. */
-export interface MapSummary {
-  read: number;
-  mapped: number;
-  rejected: number;
-  skipped: Record<string, number>;
-  unbilledStreams: number;
 }
 
 /** The summary line(s) of a map run. */
