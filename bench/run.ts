@@ -5,12 +5,14 @@
  *   npm run bench -- --events 200000 --runs 5
  *   npm run bench -- --big 10000000        # also: one-subject, one-month query in a 10M-event store
  *
- * Whole-process wall times for every CLI run (what a user waits for); peak RSS from the process itself.
+ * Whole-process wall times for every CLI run (what a user waits for); peak RSS from the process itself. The first
+ * run installs DuckDB (see duckdb-package.ts).
  */
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ensureDuckDb } from './duckdb-package.js';
 import { writeLog } from './generate.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -138,6 +140,7 @@ function row(label: string, seconds: number, rate: string, extra = ''): void {
 }
 
 async function main(): Promise<void> {
+  ensureDuckDb(ROOT);
   const file = await ensureLog(EVENTS);
   let lines = 0;
   for await (const chunk of fs.createReadStream(file)) {
