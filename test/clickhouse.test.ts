@@ -254,7 +254,7 @@ describe('flattenData: data read as the spec reads it', () => {
 
 describe('numbers', () => {
   test('decimalParts splits into an integer part and 18 fraction digits', () => {
-    assert.deepEqual(decimalParts('123.456'), { int: 123, frac: 456000000000000000 > 2 ** 53 ? '456000000000000000' : 456000000000000000 });
+    assert.deepEqual(decimalParts('123.456'), { int: 123, frac: '456000000000000000' });
     assert.deepEqual(decimalParts('-0.5'), { int: 0, frac: '-500000000000000000' });
     assert.deepEqual(decimalParts('7'), { int: 7, frac: 0 });
     assert.deepEqual(decimalParts('999999999999999999'), { int: '999999999999999999', frac: 0 });

@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import { describe, test } from 'node:test';
 import zlib from 'node:zlib';
 import Database from 'better-sqlite3';
-import { BIN, Workdir, event, line, workdirs } from './helpers.js';
+import { BIN, type Workdir, event, line, workdirs } from './helpers.js';
 
 const TIMEOUT_MS = 60_000;
 const HAS_TIME = fs.existsSync('/usr/bin/time');

@@ -271,7 +271,7 @@ describe('rejected input', { concurrency: 4 }, () => {
     const text = JSON.stringify([event({ id: 'a' }), bad, 'not an event', event({ id: 'b' })], null, 2) + '\n';
     w.write('batch.json', text);
     // The line each element starts on (elements are indented by two spaces).
-    const starts = text.split('\n').flatMap((l, i) => (/^  [{"]/.test(l) ? [i + 1] : []));
+    const starts = text.split('\n').flatMap((l, i) => (/^ {2}[{"]/.test(l) ? [i + 1] : []));
     assert.equal(starts.length, 4);
     const r = await run(w, ['ingest', 'batch.json', '--rejects', 'rejects.ndjson', '--json'], 3);
     assert.deepEqual(counts(r), c(4, 2, 0, 0, 2));

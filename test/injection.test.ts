@@ -42,7 +42,6 @@ const FORMULA_MODELS = ['=1+1', '+gpt', '-gpt', '@gpt', '\tgpt', '\rgpt'];
 /** Data keys that are SQL-ish yet valid JSON path steps. */
 const ODD_KEYS = ['a;b', 'c--d', 'e)OR(1=1', 'f=1', 'g*/'];
 
-let total = 0;
 let rows = 0;
 /** Expected per-subject token totals. */
 const bySubject = new Map<string, number>();
@@ -65,10 +64,7 @@ before(() => {
   const add = (subject: string, tokens: number, model: string, extra: Record<string, unknown> = {}, type = 'prompt') => {
     lines.push(line({ id: `i${n++}`, subject, type, data: { tokens, model, ...extra } }));
     rows++;
-    if (type === 'prompt') {
-      total += tokens;
-      bySubject.set(subject, (bySubject.get(subject) ?? 0) + tokens);
-    }
+    if (type === 'prompt') bySubject.set(subject, (bySubject.get(subject) ?? 0) + tokens);
   };
   SQL_SUBJECTS.forEach((s, i) => add(s, 10 + i, 'gpt-4o'));
   FORMULA_SUBJECTS.forEach((s, i) => add(s, 100 + i, FORMULA_MODELS[i % FORMULA_MODELS.length]!));

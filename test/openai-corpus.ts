@@ -163,6 +163,7 @@ export function generate(seed: number, n: number): Corpus {
       if (chance(0.1)) {
         c.batch.push(JSON.stringify({ id: id('batch_req_'), custom_id: row, response: null, error: { code: 'batch_expired', message: 'expired' } }));
         skip('batch_error');
+        // biome-ignore lint/suspicious/noDuplicateElseIf: each chance() draws a new number
       } else if (chance(0.1)) {
         c.batch.push(JSON.stringify({ id: id('batch_req_'), custom_id: row, response: { status_code: 429, request_id: id('req_'), body: { error: { message: 'rate limited', type: 'requests' } } }, error: null }));
         skip('batch_non_200');

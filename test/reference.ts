@@ -294,7 +294,7 @@ export function atPath(data: JV | undefined, path: string): JV | undefined {
 // ---------------------------------------------------------------------------------------------------------------
 // Time and zones
 
-const MINUTE = 60_000, HOUR = 3_600_000, DAY = 86_400_000;
+const MINUTE = 60_000, HOUR = 3_600_000;
 
 /** RFC 3339 with an offset -> epoch ms, fractions truncated to the millisecond; null when not valid. */
 export function parseTime(text: string): number | null {

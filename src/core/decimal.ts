@@ -216,7 +216,7 @@ export const MAX_NUMBER_TEXT = 1000;
 export function canonicalNumber(text: string): string | null {
   const m = NUMERIC.exec(text);
   if (m === null) return null;
-  let int = m[2] ?? '', frac = m[3] ?? '';
+  const int = m[2] ?? '', frac = m[3] ?? '';
   if (int === '' && frac === '') return null;
   let exp = 0;
   if (m[4] !== undefined) {

@@ -167,7 +167,7 @@ function validateModel(raw: unknown, at: At, amount: Amount): PriceModel | null 
     case 'package': {
       const a = amount('price.amount', raw.amount);
       const size = amount('price.quantityPerPackage', raw.quantityPerPackage);
-      if (size !== null && size.isZero()) at('price.quantityPerPackage', 'must be above 0');
+      if (size?.isZero()) at('price.quantityPerPackage', 'must be above 0');
       return a === null || size === null || size.isZero() ? null : { type, amount: a, quantityPerPackage: size };
     }
     default: {

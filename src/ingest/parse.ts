@@ -57,7 +57,10 @@ export class EventParser {
     } catch (e) {
       r = { kind: 'reject', error: `could not be mapped (${(e as Error).message}); please report this as a bug of meter` };
     }
-    if (r.kind === 'event') return this.accept(out, file, line, index, r.value, r.text, text);
+    if (r.kind === 'event') {
+      this.accept(out, file, line, index, r.value, r.text, text);
+      return;
+    }
     out.read++;
     if (r.kind === 'skip') out.skipped[r.reason] = (out.skipped[r.reason] ?? 0) + 1;
     else this.reject(out, file, line, index, r.error, text);

@@ -34,7 +34,7 @@ export function litellmMapper(o: MapOverrides = {}): RecordMapper {
       const f = applyMapping(m, record, text);
       if ('problems' in f) return { kind: 'reject', error: f.problems.join('; ') };
       const cost = f.data.find((d) => d[0] === 'cost');
-      if (cost !== undefined && cost[1].startsWith('-')) return { kind: 'reject', error: `cost: spend ${cost[1]} is negative` };
+      if (cost?.[1].startsWith('-')) return { kind: 'reject', error: `cost: spend ${cost[1]} is negative` };
       if (!f.data.some((d) => d[0] === 'total_tokens')) {
         const sum = f.data.filter((d) => d[0] === 'input_tokens' || d[0] === 'output_tokens').reduce((a, d) => a + (d[2] as number), 0);
         if (!Number.isSafeInteger(sum)) return { kind: 'reject', error: 'prompt + completion tokens are over 2^53-1' };
