@@ -13,7 +13,7 @@ import { parseQueryTime, runQuery } from './query.js';
 import { commitments, rateFlat, rateUsage, type LineType, type RatedLine } from './rating.js';
 import { formatRfc3339 } from './time.js';
 import { checkTimeZone, zoneOffsetMinutes } from './window.js';
-import type { Store } from '../store/store.js';
+import type { Store } from './ports.js';
 
 export interface InvoiceOptions {
   meters: Meter[];

@@ -1,6 +1,6 @@
 /**
  * The ports of the domain: the storage interface and its row types. The domain owns them; the stores (adapters)
- * implement them: src/store/sqlite.ts (one file on one machine) and src/store/clickhouse/ (a server, for
+ * implement them: src/store/sqlite/ (one file on one machine) and src/store/clickhouse/ (a server, for
  * scale-out), and every command works with either. All SQL lives behind this interface.
  */
 import type { UsageEvent } from './event.js';
