@@ -1,6 +1,7 @@
 /**
- * Unit tests of input reading (src/input/: decode, split, read): bytes in, candidate events with their positions out. Every case
- * is fed in several chunkings (down to one byte), so chunk boundaries fall inside lines, CRLFs and UTF-8 characters.
+ * Unit tests of input reading (src/input/: decode, split, read): bytes in, candidate events with their positions
+ * out. Every case is fed in several chunkings (down to one byte), so chunk boundaries fall inside lines, CRLFs and
+ * UTF-8 characters.
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';

@@ -7,7 +7,7 @@ import { ingest, type IngestSummary } from '../ingest/pipeline.js';
 import { withStopSignals } from '../ingest/signals.js';
 import { checkInputs, STDIN_NAME } from '../input/open.js';
 import { RejectReport } from '../output/rejects.js';
-import { ProgressLine, summaryText } from '../output/summary.js';
+import { ProgressLine, stoppingText, summaryText } from '../output/summary.js';
 import { addConfigOption, addDbOption, addMapOptions, loadMap, loadMeters, positiveInt, setOutcome, withStore, type MapFlags } from './common.js';
 
 interface IngestFlags extends MapFlags {
@@ -75,7 +75,7 @@ async function runIngest(files: string[], flags: IngestFlags): Promise<number> {
   try {
     summary = await withStopSignals(
       (sig) => {
-        if (!quiet) process.stderr.write(`\n${sig}: stopping after the current batch (again to stop at once, rolling it back)\n`);
+        if (!quiet) process.stderr.write(stoppingText(sig));
       },
       (stop) =>
         withStore(flags.db, false, (store) =>

@@ -48,6 +48,11 @@ export function skipSummaryLines(skipped: Record<string, number>, unbilledStream
   return lines;
 }
 
+/** What an ingest says on the first Ctrl-C or SIGTERM. */
+export function stoppingText(sig: NodeJS.Signals): string {
+  return `\n${sig}: stopping after the current batch (again to stop at once, rolling it back)\n`;
+}
+
 /** The progress line of an ingest, on a terminal only, redrawn at most every 250 ms. */
 export class ProgressLine {
   private last = 0;
