@@ -10,6 +10,7 @@ import { invoiceCommand } from './commands/invoice.js';
 import { mapCommand } from './commands/map.js';
 import { metersCommand } from './commands/meters.js';
 import { queryCommand } from './commands/query.js';
+import { reportCommand } from './commands/report.js';
 import { statsCommand } from './commands/stats.js';
 import { subjectsCommand } from './commands/subjects.js';
 
@@ -37,6 +38,7 @@ Exit codes: 0 ok · 1 failure (store) · 2 usage error · 3 some input rejected 
     program.addCommand(cmd);
   }
   program.addCommand(invoiceCommand());
+  program.addCommand(reportCommand());
   const configure = (c: Command) => {
     c.exitOverride();
     c.configureOutput({ writeErr: (s) => process.stderr.write(s), writeOut: (s) => process.stdout.write(s) });

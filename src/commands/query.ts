@@ -1,10 +1,11 @@
 /** meter query: per-subject totals of a meter per window, as a table, CSV, JSON or NDJSON. */
 import { Command, Option } from 'commander';
-import { runQuery } from '../core/query.js';
+import { runQuery, type QueryOptions } from '../core/query.js';
 import { renderCsv } from '../output/csv.js';
 import { renderJson, renderNdjson } from '../output/json.js';
 import { Sink } from '../output/sink.js';
 import { renderTable, useColor } from '../output/table.js';
+import { sparkColumn } from './sparklines.js';
 import { addConfigOption, addDbOption, collect, formatOption, loadMeters, withStore } from './common.js';
 
 interface QueryFlags {
@@ -22,6 +23,7 @@ interface QueryFlags {
   allSubjects?: boolean;
   format: 'table' | 'csv' | 'json' | 'ndjson';
   output?: string;
+  sparklines?: boolean;
 }
 
 export function queryCommand(): Command {
@@ -41,6 +43,8 @@ export function queryCommand(): Command {
     .option('--all-subjects', 'sum across subjects instead of one row per subject')
     .addOption(formatOption(['table', 'csv', 'json', 'ndjson'], 'table'))
     .option('-o, --output <file>', 'write to a file instead of stdout')
+    .option('--sparklines', 'table without --window: a column with each row\'s usage over the range (default: when stdout is a terminal)')
+    .option('--no-sparklines', 'no sparkline column, also on a terminal')
     .addHelpText(
       'after',
       `
@@ -49,6 +53,7 @@ Examples:
   meter query -m tokens_total -w day --tz Europe/Budapest --from 2026-11-01 --to 2026-12-01
   meter query -m tokens_total -w month -g model --format csv -o invoice.csv
   meter query -m tokens_total -s acme -f model=gpt-4o --format json
+  meter query -m tokens_total --from 2026-11-01 --to 2026-12-01 --sparklines   # per subject: total and ▁▃▅█ per day
 
 Windows: --from is inclusive, --to is exclusive; either may be unaligned (the first and last windows are then
 partial). Days and months are calendar days and months in --tz (23 or 25 hours long on DST changes).`,
@@ -56,7 +61,7 @@ partial). Days and months are calendar days and months in --tz (23 or 25 hours l
     .action(async (flags: QueryFlags) => {
       const { meters } = loadMeters(flags.config);
       await withStore(flags.db, true, async (store) => {
-        const result = await runQuery(store, {
+        const options: QueryOptions = {
           meters,
           meter: flags.meter,
           window: flags.window,
@@ -68,12 +73,14 @@ partial). Days and months are calendar days and months in --tz (23 or 25 hours l
           filters: flags.filter,
           fill: flags.fill ?? false,
           allSubjects: flags.allSubjects ?? false,
-        });
+        };
+        const spark = await sparkColumn(store, options, flags);
+        const result = await runQuery(store, options);
         const sink = Sink.open(flags.output);
         if (flags.format === 'csv') await renderCsv(result, sink);
         else if (flags.format === 'json') await renderJson(result, sink);
         else if (flags.format === 'ndjson') await renderNdjson(result, sink);
-        else await renderTable(result, sink, flags.output === undefined && useColor(process.stdout));
+        else await renderTable(result, sink, flags.output === undefined && useColor(process.stdout), spark);
         await sink.close();
       });
     });

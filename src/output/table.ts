@@ -7,7 +7,7 @@
  * overflow at 150,000).
  */
 import { Decimal } from '../core/decimal.js';
-import type { QueryResult } from '../core/query.js';
+import type { QueryResult, ResultRow } from '../core/query.js';
 import type { Sink } from './sink.js';
 
 export function useColor(stream: NodeJS.WriteStream): boolean {
@@ -105,14 +105,24 @@ export async function smallTable(head: string[], right: number[], rows: string[]
   return text;
 }
 
-export async function renderTable(result: QueryResult, sink: Sink, color: boolean): Promise<void> {
+/** A sparkline column: its heading and each row's sparkline. */
+export interface SparkColumn {
+  head: string;
+  line(row: Pick<ResultRow, 'subject' | 'groups'>): string;
+}
+
+export async function renderTable(result: QueryResult, sink: Sink, color: boolean, spark?: SparkColumn): Promise<void> {
   const windowed = result.windowSize !== null;
   const head = [...(windowed ? ['window_start', 'window_end'] : ['from', 'to']), 'subject', ...result.groupKeys, 'value'];
-  const table = new TableWriter(head, new Set([head.length - 1]), color, sink);
+  const value = head.length - 1;
+  if (spark) head.push(spark.head);
+  const table = new TableWriter(head, new Set([value]), color, sink);
   const additive = result.meter.aggregation === 'SUM' || result.meter.aggregation === 'COUNT';
   let total = Decimal.ZERO;
   for await (const r of result.rows) {
-    await table.row([result.formatTime(r.windowStart), result.formatTime(r.windowEnd), r.subject ?? '', ...r.groups, r.value ?? '']);
+    const cells = [result.formatTime(r.windowStart), result.formatTime(r.windowEnd), r.subject ?? '', ...r.groups, r.value ?? ''];
+    if (spark) cells.push(spark.line(r));
+    await table.row(cells);
     if (r.value !== null && additive) total = total.add(Decimal.parse(r.value)!);
   }
   const n = table.rows;
