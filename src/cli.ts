@@ -9,6 +9,7 @@ import { invoiceCommand } from './commands/invoice.js';
 import { mapCommand } from './commands/map.js';
 import { metersCommand } from './commands/meters.js';
 import { queryCommand } from './commands/query.js';
+import { serveCommand } from './commands/serve.js';
 import { statsCommand } from './commands/stats.js';
 import { subjectsCommand } from './commands/subjects.js';
 
@@ -36,6 +37,7 @@ Exit codes: 0 ok · 1 failure (store) · 2 usage error · 3 some input rejected 
     program.addCommand(cmd);
   }
   program.addCommand(invoiceCommand());
+  program.addCommand(serveCommand());
   const configure = (c: Command) => {
     c.exitOverride();
     c.configureOutput({ writeErr: (s) => process.stderr.write(s), writeOut: (s) => process.stdout.write(s) });
