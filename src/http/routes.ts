@@ -84,24 +84,22 @@ export async function route(api: Api, req: IncomingMessage): Promise<Reply> {
   const url = req.url ?? '/';
   const q = url.indexOf('?');
   const path = q < 0 ? url : url.slice(0, q);
-  for (const r of ROUTES) {
-    const m = r.pattern.exec(path);
-    if (!m) continue;
-    const handler = r.methods[req.method ?? 'GET'];
-    if (!r.portal && api.token !== null) {
-      const given = bearerOf(req);
-      if (given === null || !sameSecret(given, api.token)) throw unauthorized();
-    }
-    if (!handler) throw new HttpProblem(405, `method ${req.method} is not allowed on ${path}`, undefined, { Allow: Object.keys(r.methods).join(', ') });
-    let params: string[];
-    try {
-      params = m.slice(1).map((s) => decodeURIComponent(s));
-    } catch {
-      throw badRequest(`malformed percent-encoding in path ${path}`);
-    }
-    return handler(api, req, params, new URLSearchParams(q < 0 ? '' : url.slice(q + 1)));
+  const match = ROUTES.find((r) => r.pattern.test(path));
+  // Everything but the portal's own route needs the admin token, unknown paths included (they reveal nothing then).
+  if (api.token !== null && !match?.portal) {
+    const given = bearerOf(req);
+    if (given === null || !sameSecret(given, api.token)) throw unauthorized();
   }
-  throw notFound(`no route for ${path}`);
+  if (!match) throw notFound(`no route for ${path}`);
+  const handler = match.methods[req.method ?? 'GET'];
+  if (!handler) throw new HttpProblem(405, `method ${req.method} is not allowed on ${path}`, undefined, { Allow: Object.keys(match.methods).join(', ') });
+  let params: string[];
+  try {
+    params = match.pattern.exec(path)!.slice(1).map((s) => decodeURIComponent(s));
+  } catch {
+    throw badRequest(`malformed percent-encoding in path ${path}`);
+  }
+  return handler(api, req, params, new URLSearchParams(q < 0 ? '' : url.slice(q + 1)));
 }
 
 // --- events

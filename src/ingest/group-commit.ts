@@ -59,6 +59,9 @@ export class GroupCommitter {
   private async loop(): Promise<void> {
     try {
       while (this.waiting.length > 0) {
+        // Wait for the end of this turn of the event loop: every request whose body arrived in it joins the commit.
+        // (A SQLite commit is synchronous, so without this each request would commit alone.)
+        await new Promise((resolve) => setImmediate(resolve));
         const group = this.waiting;
         this.waiting = [];
         this.queued = 0;
