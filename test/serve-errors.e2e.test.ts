@@ -194,6 +194,11 @@ describe('portal tokens', () => {
     assert.equal(r.status, 200);
     const rows = ((await r.json()) as { data: Array<{ subject: string; value: number }> }).data;
     assert.deepEqual(rows.map((x) => [x.subject, x.value]), [['bob', 7]]);
+    assert.equal(r.headers.get('access-control-allow-origin'), '*', 'a usage page on another origin may call it');
+    const pre = await fetch(`${open.url}/api/v1/portal/meters/tokens_total/query`, { method: 'OPTIONS' });
+    assert.equal(pre.status, 204);
+    assert.match(pre.headers.get('access-control-allow-headers') ?? '', /Authorization/);
+    assert.equal((await fetch(`${open.url}/api/v1/meters`)).headers.get('access-control-allow-origin'), null, 'the admin API stays same-origin');
     await problem(await fetch(`${open.url}/api/v1/portal/meters/requests/query`, { headers: auth }), 403);
     await problem(await fetch(`${open.url}/api/v1/portal/meters/tokens_total/query`), 401);
     const forged = token.replace(/\.(.)/, (_m, c: string) => `.${c === 'A' ? 'B' : 'A'}`);

@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Command, Option } from 'commander';
 import { formatRfc3339 } from '../core/time.js';
-import { UsageError } from '../errors.js';
+import { MeterError, UsageError } from '../errors.js';
 import { PortalSigner } from '../http/auth.js';
 import { ApiServer } from '../http/server.js';
 import { GroupCommitter, storeLock } from '../ingest/group-commit.js';
@@ -100,7 +100,7 @@ async function runServe(flags: ServeFlags): Promise<void> {
     try {
       url = await server.listen();
     } catch (e) {
-      throw new UsageError(`cannot listen on ${host}:${flags.port} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+      throw new MeterError(`cannot listen on ${host}:${flags.port} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
     }
     log(`meter serve: listening on ${url} (store ${store.location}, ${meters.length} meter(s))`);
     if (token === null) {

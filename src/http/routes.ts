@@ -71,6 +71,8 @@ const ROUTES: Route[] = [
     methods: { GET: getMeter, PUT: notImplemented('updating a meter'), PATCH: notImplemented('updating a meter'), DELETE: notImplemented('deleting a meter') },
   },
   { pattern: new RegExp(`^/api/v1/meters/${SEG}/query$`), methods: { GET: queryGet, POST: queryPost } },
+  // SDK beta.8's deprecated values(): an alias of the query, as OpenMeter's document suggests.
+  { pattern: new RegExp(`^/api/v1/meters/${SEG}/values$`), methods: { GET: queryGet } },
   { pattern: new RegExp(`^/api/v1/meters/${SEG}/subjects$`), methods: { GET: meterSubjects } },
   { pattern: new RegExp(`^/api/v1/meters/${SEG}/group-by/${SEG}/values$`), methods: { GET: groupByValues } },
   { pattern: /^\/api\/v1\/subjects$/, methods: { GET: listSubjects } },
@@ -78,6 +80,22 @@ const ROUTES: Route[] = [
   { pattern: /^\/api\/v1\/portal\/tokens$/, methods: { POST: createPortalToken } },
   { pattern: new RegExp(`^/api/v1/portal/meters/${SEG}/query$`), methods: { GET: portalQuery }, portal: true },
 ];
+
+/**
+ * A usage page calls the portal route from the browser, often from another origin. Portal tokens are bearer tokens,
+ * never cookies, so any origin may call with one: a page without the token can read nothing.
+ */
+const PORTAL_PREFLIGHT = {
+  'Access-Control-Allow-Origin': '*',
+  'Access-Control-Allow-Methods': 'GET',
+  'Access-Control-Allow-Headers': 'Authorization, Accept',
+  'Access-Control-Max-Age': '600',
+};
+
+/** The CORS header of every answer on the portal route (errors included, so that a page can read them). */
+export function corsHeaders(url: string | undefined): Record<string, string> | undefined {
+  return url !== undefined && url.startsWith('/api/v1/portal/meters/') ? { 'Access-Control-Allow-Origin': '*' } : undefined;
+}
 
 /** Finds the route of a request and runs it: 404 for an unknown path, 405 for a known path with another method. */
 export async function route(api: Api, req: IncomingMessage): Promise<Reply> {
@@ -91,6 +109,7 @@ export async function route(api: Api, req: IncomingMessage): Promise<Reply> {
     if (given === null || !sameSecret(given, api.token)) throw unauthorized();
   }
   if (!match) throw notFound(`no route for ${path}`);
+  if (match.portal && req.method === 'OPTIONS') return { status: 204, headers: PORTAL_PREFLIGHT };
   const handler = match.methods[req.method ?? 'GET'];
   if (!handler) throw new HttpProblem(405, `method ${req.method} is not allowed on ${path}`, undefined, { Allow: Object.keys(match.methods).join(', ') });
   let params: string[];

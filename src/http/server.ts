@@ -6,7 +6,7 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { problemBody, problemOf, HttpProblem } from './problem.js';
-import { route, type Api, type Reply } from './routes.js';
+import { corsHeaders, route, type Api, type Reply } from './routes.js';
 
 export interface ServeOptions {
   host: string;
@@ -71,7 +71,7 @@ export class ApiServer {
   }
 
   private respond(req: IncomingMessage, res: ServerResponse, reply: Reply): void {
-    const headers: Record<string, string | number> = { ...reply.headers };
+    const headers: Record<string, string | number> = { ...corsHeaders(req.url), ...reply.headers };
     if (reply.type !== undefined) headers['Content-Type'] = reply.type;
     const body = reply.body === undefined ? undefined : Buffer.from(reply.body, 'utf8');
     headers['Content-Length'] = body?.length ?? 0;
