@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { OpenMeter } from '@openmeter/sdk';
+import { OpenMeter as OpenMeterPortal } from '@openmeter/sdk/portal';
 import { prng } from '../bench/generate.js';
 import { CH_PORT, ensureClickHouse, stopClickHouse } from './clickhouse-server.js';
 import { Workdir } from './helpers.js';
@@ -132,6 +133,12 @@ for (const backend of BACKENDS) {
         );
         const subjects = await om.subjects.list();
         assert.deepEqual(subjects!.map((s) => s.key), SUBJECTS.filter((s) => events.some((e) => e.subject === s)));
+
+        // A portal token from the SDK, used by the SDK's portal client: its subject's usage only.
+        const portalToken = await om.portal.create({ subject: 'c2', allowedMeterSlugs: ['tokens_total'], expiresAt: new Date(Date.now() + 3_600_000) } as never);
+        const portal = new OpenMeterPortal({ baseUrl: server.url, portalToken: portalToken!.token! });
+        const mine = await portal.query('tokens_total', { windowSize: 'DAY', groupBy: ['model'] });
+        assert.deepEqual(sortRows(sdkRows(mine.data as never)), sortRows(cliRows(w, db, ['-m', 'tokens_total', '-w', 'day', '-s', 'c2', '-g', 'model'])));
 
         const stopped = await server.stop();
         assert.equal(stopped.code, 0, stopped.describe());
