@@ -174,3 +174,32 @@ test('exact values: a JSON body with a 20-digit integer and decimals is summed e
     w.remove();
   }
 });
+
+test('meter ingest and meter query work on the SQLite file while meter serve writes to it', async () => {
+  const w = new Workdir('serve-shared');
+  w.write('meter.yaml', SERVE_CONFIG);
+  const db = w.path('shared.db');
+  const server = await startServe(w, ['--db', db, '--config', w.path('meter.yaml')]);
+  try {
+    const events = usage(2000, SEED + 1);
+    w.write('file.ndjson', events.slice(1000).map((e) => JSON.stringify(e)));
+    // The server takes the first half in batches while the CLI ingests the second half from a file.
+    const cli = w.spawn(['ingest', '--db', db, '--batch-size', '100', 'file.ndjson']);
+    for (let i = 0; i < 1000; i += 50) {
+      const r = await fetch(`${server.url}/api/v1/events`, {
+        method: 'POST', headers: { 'Content-Type': 'application/cloudevents-batch+json' }, body: JSON.stringify(events.slice(i, i + 50)),
+      });
+      assert.equal(r.status, 204);
+    }
+    const ingested = await cli.done;
+    assert.equal(ingested.code, 0, ingested.describe());
+    const query = w.run(['query', '--db', db, '--config', w.path('meter.yaml'), '-m', 'requests', '--all-subjects', '--format', 'json']);
+    assert.equal(query.code, 0, query.describe());
+    assert.equal((JSON.parse(query.stdout) as { data: Array<{ value: number }> }).data[0]!.value, 2000);
+    const viaApi = (await (await fetch(`${server.url}/api/v1/meters/requests/query`)).json()) as { data: Array<{ value: number }> };
+    assert.equal(viaApi.data[0]!.value, 2000, 'the server reads what the CLI committed');
+  } finally {
+    await server.kill();
+    w.remove();
+  }
+});
