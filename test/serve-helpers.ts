@@ -52,6 +52,23 @@ export async function startServe(w: Workdir, args: string[], env: Record<string,
   };
 }
 
+/**
+ * Runs a test body against a server; on failure the error carries the cause (a fetch failure's socket error) and
+ * the server's status and stderr, so that a failure explains itself.
+ */
+export async function explained<T>(server: Served, body: () => Promise<T>): Promise<T> {
+  try {
+    return await body();
+  } catch (e) {
+    const err = e as Error & { cause?: unknown };
+    const cause = err.cause ? ` (cause: ${String((err.cause as Error).message ?? err.cause)} ${(err.cause as { code?: string }).code ?? ''})` : '';
+    server.child.kill('SIGKILL');
+    const r = await server.done;
+    err.message = `${err.message}${cause}\nserver: ${r.describe()}`;
+    throw err;
+  }
+}
+
 /** Kills every server still running (a test that failed before stopping its own). */
 export async function stopAll(): Promise<void> {
   for (const c of running) c.kill('SIGKILL');

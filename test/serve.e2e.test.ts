@@ -10,7 +10,7 @@ import { OpenMeter as OpenMeterPortal } from '@openmeter/sdk/portal';
 import { prng } from '../bench/generate.js';
 import { CH_PORT, ensureClickHouse, stopClickHouse } from './clickhouse-server.js';
 import { Workdir } from './helpers.js';
-import { SERVE_CONFIG, startServe, stopAll } from './serve-helpers.js';
+import { explained, SERVE_CONFIG, startServe, stopAll } from './serve-helpers.js';
 
 const SEED = Number(process.env.METER_SEED ?? Date.now() % 1_000_000);
 const RUN_ID = `${process.pid}_${Date.now() % 100000}`;
@@ -87,26 +87,27 @@ for (const backend of BACKENDS) {
       const db = backend.db(w);
       const server = await startServe(w, ['--db', db, '--config', w.path('meter.yaml')]);
       try {
-        const om = new OpenMeter({ baseUrl: server.url });
-        const events = usage(400, SEED);
-        // One event alone (the SDK still sends a batch of one), then batches of 100, then all of them again.
-        await om.events.ingest({ ...events[0]!, time: new Date(events[0]!.time as string) } as never);
-        for (let i = 1; i < events.length; i += 100) await om.events.ingest(events.slice(i, i + 100) as never);
-        await om.events.ingest(events.slice(0, 150) as never);
-        const stats = w.run(['stats', '--db', db, '--json']);
-        assert.equal(stats.code, 0, stats.describe());
-        assert.equal((JSON.parse(stats.stdout) as { events: number }).events, 400, 'every event once, re-sent copies ignored');
+        await explained(server, async () => {
+          const om = new OpenMeter({ baseUrl: server.url });
+          const events = usage(400, SEED);
+          // One event alone (the SDK still sends a batch of one), then batches of 100, then all of them again.
+          await om.events.ingest({ ...events[0]!, time: new Date(events[0]!.time as string) } as never);
+          for (let i = 1; i < events.length; i += 100) await om.events.ingest(events.slice(i, i + 100) as never);
+          await om.events.ingest(events.slice(0, 150) as never);
+          const stats = w.run(['stats', '--db', db, '--json']);
+          assert.equal(stats.code, 0, stats.describe());
+          assert.equal((JSON.parse(stats.stdout) as { events: number }).events, 400, 'every event once, re-sent copies ignored');
 
-        const meters = await om.meters.list();
-        assert.deepEqual(meters!.map((m) => m.slug), ['latency_max', 'requests', 'tokens_total']);
-        const tokens = await om.meters.get('tokens_total');
-        assert.equal(tokens!.aggregation, 'SUM');
-        assert.match(tokens!.id, /^[0-7][0-9A-HJKMNP-TV-Z]{25}$/);
-        assert.equal((await om.meters.get(tokens!.id))!.slug, 'tokens_total', 'a meter is found by its id too');
+          const meters = await om.meters.list();
+          assert.deepEqual(meters!.map((m) => m.slug), ['latency_max', 'requests', 'tokens_total']);
+          const tokens = await om.meters.get('tokens_total');
+          assert.equal(tokens!.aggregation, 'SUM');
+          assert.match(tokens!.id, /^[0-7][0-9A-HJKMNP-TV-Z]{25}$/);
+          assert.equal((await om.meters.get(tokens!.id))!.slug, 'tokens_total', 'a meter is found by its id too');
 
-        const from = new Date('2026-11-03T00:00:00Z'), to = new Date('2026-11-15T12:00:00Z');
-        const q1 = await om.meters.query('tokens_total', {
-          from, to, windowSize: 'HOUR', windowTimeZone: 'Asia/Kathmandu', subject: ['c1', 'c2'], groupBy: ['model'], filterGroupBy: { type: 'input' },
+          const from = new Date('2026-11-03T00:00:00Z'), to = new Date('2026-11-15T12:00:00Z');
+          const q1 = await om.meters.query('tokens_total', {
+            from, to, windowSize: 'HOUR', windowTimeZone: 'Asia/Kathmandu', subject: ['c1', 'c2'], groupBy: ['model'], filterGroupBy: { type: 'input' },
         });
         const want1 = cliRows(w, db, ['-m', 'tokens_total', '-w', 'hour', '--tz', 'Asia/Kathmandu', '--from', from.toISOString(), '--to', to.toISOString(),
           '-s', 'c1', '-s', 'c2', '-g', 'model', '-f', 'type=input']);
@@ -143,6 +144,7 @@ for (const backend of BACKENDS) {
         const stopped = await server.stop();
         assert.equal(stopped.code, 0, stopped.describe());
         assert.match(stopped.stderr, /stopped; /);
+        });
       } finally {
         await server.kill();
         w.remove();

@@ -11,6 +11,7 @@ import { PortalSigner } from '../http/auth.js';
 import { ApiServer } from '../http/server.js';
 import { GroupCommitter, storeLock } from '../ingest/group-commit.js';
 import { isClickHouseUrl, openStore, resolveDb } from '../store/open.js';
+import type { Store } from '../store/store.js';
 import { addConfigOption, addDbOption, loadMeters, positiveInt } from './common.js';
 
 interface ServeFlags {
@@ -67,6 +68,24 @@ SIGINT/SIGTERM: stop accepting, answer every request in flight, commit, close th
   return cmd;
 }
 
+/**
+ * How the API reads. SQLite: through the server's own connection, in turn with commits (a read holds a transaction
+ * while its rows stream, and a commit must not begin inside it). ClickHouse: through a read-only handle per
+ * request, as each `meter query` has one: a handle settles once how reads must deduplicate (which depends on
+ * concurrent writers, see src/store/clickhouse/races.ts), and a server's handle lives for days.
+ */
+function readerFor(db: string, store: Store, lock: <T>(fn: () => Promise<T>) => Promise<T>) {
+  if (!isClickHouseUrl(db)) return <T>(fn: (s: Store) => Promise<T>): Promise<T> => lock(() => fn(store));
+  return async <T>(fn: (s: Store) => Promise<T>): Promise<T> => {
+    const reader = await openStore(db, { readonly: true });
+    try {
+      return await fn(reader);
+    } finally {
+      await reader.close();
+    }
+  };
+}
+
 function portNumber(value: string): number {
   const n = Number(value);
   if (!/^\d+$/.test(value) || n > 65535) throw new UsageError(`--port "${value}": must be a port number from 0 to 65535`);
@@ -75,7 +94,8 @@ function portNumber(value: string): number {
 
 async function runServe(flags: ServeFlags): Promise<void> {
   const { meters, file } = loadMeters(flags.config);
-  const token = flags.token ?? process.env.METER_TOKEN ?? null;
+  // A METER_TOKEN set but left empty means no token.
+  const token = flags.token ?? (process.env.METER_TOKEN || null);
   if (token !== null && token.length < 8) throw new UsageError('--token: use at least 8 characters');
   const db = resolveDb(flags.db);
   const keyFile = flags.portalKey ?? (isClickHouseUrl(db) ? 'meter-portal.key' : `${path.resolve(db)}.portal-key`);
@@ -93,7 +113,7 @@ async function runServe(flags: ServeFlags): Promise<void> {
     const metersCreatedAt = formatRfc3339(file === null ? 0 : Math.floor(fs.statSync(file).mtimeMs));
     const host = flags.host ?? LOOPBACK;
     const server = new ApiServer(
-      { store, meters, metersCreatedAt, committer, lock, limits: { maxBytes: flags.maxBody, timeoutMs: flags.bodyTimeout }, token, signer },
+      { store, meters, metersCreatedAt, committer, read: readerFor(db, store, lock), limits: { maxBytes: flags.maxBody, timeoutMs: flags.bodyTimeout }, token, signer },
       { host, port: flags.port, log },
     );
     let url: string;

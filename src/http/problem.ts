@@ -3,7 +3,7 @@
  * problem body only when the content type is exactly `application/problem+json`, so that is what every error sends.
  */
 import { STATUS_CODES } from 'node:http';
-import { ConfigError, MeterError, StoreError, UsageError } from '../errors.js';
+import { ConfigError, UsageError } from '../errors.js';
 
 /** One entry of `extensions.validationErrors`: which event of the request, which field, and what is wrong. */
 export interface ValidationIssue {
@@ -33,8 +33,8 @@ export const notFound = (detail: string) => new HttpProblem(404, detail);
 export function problemOf(e: unknown): HttpProblem {
   if (e instanceof HttpProblem) return e;
   if (e instanceof UsageError || e instanceof ConfigError) return badRequest(e.message);
-  // A store failure says nothing to the client about the store (its path or server): the log has it.
-  if (e instanceof StoreError || e instanceof MeterError) return new HttpProblem(500, '');
+  // Anything else (a StoreError, a defect) tells the client nothing about the store, its path or its server: the
+  // server's log has it.
   return new HttpProblem(500, '');
 }
 

@@ -11,7 +11,7 @@ import { formatRfc3339 } from '../core/time.js';
 import { GroupCommitter, QueueFullError } from '../ingest/group-commit.js';
 import { bearerOf, sameSecret, unauthorized, type PortalClaims, type PortalSigner } from './auth.js';
 import { readBody, type BodyLimits } from './body.js';
-import { stableUlid } from './ids.js';
+import { newUlid, stableUlid } from './ids.js';
 import { parseIngestBody } from './ingest-body.js';
 import {
   checkMeterIdOrSlug,
@@ -32,7 +32,8 @@ export interface Api {
   /** When the meters were defined (the config file's modification time): their createdAt/updatedAt. */
   metersCreatedAt: string;
   committer: GroupCommitter;
-  lock: <T>(fn: () => Promise<T>) => Promise<T>;
+  /** Runs a read of the store (see readerFor in commands/serve.ts). */
+  read: <T>(fn: (store: Store) => Promise<T>) => Promise<T>;
   limits: BodyLimits;
   /** The admin token; null: no auth (loopback by default). */
   token: string | null;
@@ -168,9 +169,9 @@ async function listEvents(api: Api, _req: IncomingMessage, _p: string[], q: URLS
     (ingestedTo === undefined || e.ingestedMs <= ingestedTo);
   const filtered = idPart !== null || ingestedFrom !== undefined || ingestedTo !== undefined;
   const out: string[] = [];
-  await api.lock(async () => {
+  await api.read(async (store) => {
     const filter = { subjects: subject === null ? [] : [subject], fromMs, toMs, limit: filtered ? Number.MAX_SAFE_INTEGER : limit };
-    for await (const e of api.store.events(filter)) {
+    for await (const e of store.events(filter)) {
       if (!keep(e)) continue;
       out.push(storedEventJson(e));
       if (out.length >= limit) break;
@@ -212,8 +213,8 @@ async function answerQuery(api: Api, req: IncomingMessage, meter: Meter, p: Mete
     opts.subjects = [portal.subject];
     opts.allSubjects = false;
   }
-  const { result, rows } = await api.lock(async () => {
-    const result = await runQuery(api.store, opts);
+  const { result, rows } = await api.read(async (store) => {
+    const result = await runQuery(store, opts);
     return { result, rows: await resultRows(result) };
   });
   if (wantsCsv(req)) {
@@ -252,8 +253,8 @@ async function distinct(api: Api, meter: Meter, q: URLSearchParams, groupBy: str
   if (defaultLastDay && from === undefined && to === undefined) from = formatRfc3339(Date.now() - 86_400_000);
   const p: MeterQueryParams = { from, to, subject: [], groupBy: [groupBy], filterGroupBy: {}, filterCustomerId: [] };
   const opts = toQueryOptions(meter, api.meters, p);
-  const values = await api.lock(async () => {
-    const result = await runQuery(api.store, opts);
+  const values = await api.read(async (store) => {
+    const result = await runQuery(store, opts);
     const seen = new Set<string>();
     for await (const r of result.rows) seen.add(groupBy === 'subject' ? r.subject! : r.groups[0]!);
     return [...seen].sort();
@@ -274,12 +275,12 @@ async function groupByValues(api: Api, _req: IncomingMessage, [id, key]: string[
 // --- subjects (synthesised from the stored events)
 
 async function listSubjects(api: Api): Promise<Reply> {
-  const rows = await api.lock(() => api.store.subjects());
+  const rows = await api.read((store) => store.subjects());
   return json(rows.map(subjectJson));
 }
 
 async function getSubject(api: Api, _req: IncomingMessage, [key]: string[]): Promise<Reply> {
-  const rows = await api.lock(() => api.store.subjects());
+  const rows = await api.read((store) => store.subjects());
   const s = rows.find((r) => r.subject === key || stableUlid('subject', r.subject) === key);
   if (!s) throw notFound(`subject not found: ${key}`);
   return json(subjectJson(s));
@@ -307,7 +308,7 @@ async function createPortalToken(api: Api, req: IncomingMessage): Promise<Reply>
   const now = Date.now();
   const expiresAt = b.expiresAt === undefined || b.expiresAt === null ? undefined : timeParam('expiresAt', String(b.expiresAt));
   if (expiresAt !== undefined && expiresAt <= now) throw badRequest('request body has an error: expiresAt: must be in the future');
-  const claims: PortalClaims = { id: stableUlid('subject', `${b.subject}\u0000${now}\u0000${Math.random()}`), subject: b.subject, createdAt: now };
+  const claims: PortalClaims = { id: newUlid(now), subject: b.subject, createdAt: now };
   if (slugs !== undefined) claims.allowedMeterSlugs = slugs as string[];
   if (expiresAt !== undefined) claims.expiresAt = expiresAt;
   const out: Record<string, unknown> = { id: claims.id, subject: claims.subject };

@@ -25,7 +25,9 @@ export class ApiServer {
     private readonly api: Api,
     private readonly o: ServeOptions,
   ) {
-    this.server = http.createServer({ keepAliveTimeout: 5000, headersTimeout: 10_000, requestTimeout: 0 }, (req, res) => this.handle(req, res));
+    // Idle connections are kept longer than clients keep theirs (undici: 4 s, load balancers: 60 s), so that a
+    // client never sends on a connection the server is closing at that moment.
+    this.server = http.createServer({ keepAliveTimeout: 65_000, headersTimeout: 10_000, requestTimeout: 0 }, (req, res) => this.handle(req, res));
   }
 
   /** Listens; resolves with the URL. */
