@@ -123,3 +123,46 @@ for (const backend of BACKENDS) {
     }
   });
 }
+
+test('SIGTERM while clients send: requests in flight get their committed answer, then exit 0', async () => {
+  const w = new Workdir('serve-sigterm');
+  w.write('meter.yaml', SERVE_CONFIG);
+  const db = w.path('term.db');
+  try {
+    const server = await startServe(w, ['--db', db, '--config', w.path('meter.yaml')]);
+    const acked = new Set<string>();
+    const statuses = new Map<number, number>();
+    let sent = 0;
+    let stopping: Promise<unknown> | null = null;
+    const client = async (c: number) => {
+      for (let i = 0; i < 40; i++) {
+        const batch = Array.from({ length: 20 }, (_, k) => ({
+          specversion: '1.0', id: `t${c}-${i}-${k}`, source: 'term', type: 'prompt', subject: `s${c}`, time: '2026-11-01T00:00:00Z', data: { tokens: 1 },
+        }));
+        sent++;
+        if (sent === 30) stopping = server.stop();
+        let r: Response;
+        try {
+          r = await fetch(`${server.url}/api/v1/events`, { method: 'POST', headers: { 'Content-Type': 'application/cloudevents-batch+json' }, body: JSON.stringify(batch) });
+        } catch {
+          return; // refused: the server stopped accepting
+        }
+        statuses.set(r.status, (statuses.get(r.status) ?? 0) + 1);
+        if (r.status === 204) for (const e of batch) acked.add(e.id);
+      }
+    };
+    await Promise.all(Array.from({ length: 8 }, (_, c) => client(c)));
+    await stopping;
+    const end = await server.done;
+    assert.equal(end.code, 0, end.describe());
+    assert.deepEqual([...statuses.keys()].filter((s) => s !== 204), [], `statuses: ${JSON.stringify([...statuses])}`);
+    assert.ok(acked.size > 0);
+    const r = w.run(['events', '--db', db, '--limit', '100000', '--format', 'ndjson']);
+    assert.equal(r.code, 0, r.describe());
+    const stored = new Set(r.stdout.split('\n').filter(Boolean).map((l) => (JSON.parse(l) as { id: string }).id));
+    for (const id of acked) assert.ok(stored.has(id), `acknowledged ${id} is not stored`);
+  } finally {
+    await stopAll();
+    w.remove();
+  }
+});
