@@ -34,7 +34,7 @@ export function serveCommand(): Command {
   addDbOption(cmd);
   addConfigOption(cmd);
   cmd
-    .option('--host <host>', `address to listen on (default ${LOOPBACK}; another needs --token or is said to be open)`)
+    .option('--host <host>', `address to listen on (default ${LOOPBACK}; without --token, another address is open to whoever reaches it)`)
     .addOption(new Option('--port <n>', 'port (0: any free port)').argParser(portNumber).default(8888))
     .option('--token <token>', 'require Authorization: Bearer <token> on every route (default: $METER_TOKEN)')
     .addOption(new Option('--max-body <bytes>', 'largest request body; larger ones get 413').argParser(positiveInt('--max-body')).default(4 << 20))
