@@ -1,7 +1,7 @@
 /**
  * The routes of OpenMeter's v1 API that `meter serve` answers, and their handlers. Handlers return a Reply or throw
- * an HttpProblem (or a typed error of the core); server.ts writes either. Every read of the store goes through the
- * store lock, every write through the group committer.
+ * an HttpProblem (or a typed error of the core); server.ts writes either. Every read of the store goes through
+ * `api.read`, every write through the group committer.
  */
 import type { IncomingMessage } from 'node:http';
 import type { Meter } from '../core/meter.js';
