@@ -11,6 +11,7 @@ import { mapCommand } from './commands/map.js';
 import { metersCommand } from './commands/meters.js';
 import { queryCommand } from './commands/query.js';
 import { reportCommand } from './commands/report.js';
+import { serveCommand } from './commands/serve.js';
 import { statsCommand } from './commands/stats.js';
 import { subjectsCommand } from './commands/subjects.js';
 
@@ -39,6 +40,7 @@ Exit codes: 0 ok · 1 failure (store) · 2 usage error · 3 some input rejected 
   }
   program.addCommand(invoiceCommand());
   program.addCommand(reportCommand());
+  program.addCommand(serveCommand());
   const configure = (c: Command) => {
     c.exitOverride();
     c.configureOutput({ writeErr: (s) => process.stderr.write(s), writeOut: (s) => process.stdout.write(s) });

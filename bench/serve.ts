@@ -1,0 +1,112 @@
+/**
+ * Load benchmark of `meter serve` (npm run bench:serve): autocannon from a second process on loopback, 50
+ * connections, single-event requests and 100-event batches into a new SQLite store, next to `meter ingest` of the
+ * same kind of events from a file. Prints events/s and p50/p99 latency.
+ *
+ *   npm run bench:serve -- --duration 10 --connections 50 --events 1000000 [--sync-each-commit]
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { benchEvent } from './serve-events.js';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const BIN = path.resolve(HERE, '..', '..', 'bin', 'meter');
+
+function arg(name: string, dflt: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1]! : dflt;
+}
+
+const duration = arg('duration', '10');
+const connections = arg('connections', '50');
+const fileEvents = Number(arg('events', '1000000'));
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'meter-bench-serve-'));
+
+interface Load {
+  requests: number;
+  non2xx: number;
+  errors: number;
+  eventsPerSec: number;
+  p50ms: number;
+  p99ms: number;
+}
+
+/** Starts a server on a new store, runs the load process against it, stops the server. */
+async function load(label: string, batch: number, serveArgs: string[] = [], floor = false): Promise<Load> {
+  const db = path.join(dir, `${label.replace(/\W+/g, '-')}.db`);
+  const cmd = floor ? [path.join(HERE, 'serve-floor.js')] : [BIN, 'serve', '--db', db, '--port', '0', ...serveArgs];
+  const server = spawn(process.execPath, cmd, { stdio: ['ignore', 'ignore', 'pipe'] });
+  try {
+    let err = '';
+    const url = await new Promise<string>((resolve, reject) => {
+      server.stderr.setEncoding('utf8').on('data', (d: string) => {
+        err += d;
+        const m = /listening on (\S+)/.exec(err);
+        if (m) resolve(m[1]!);
+      });
+      server.on('exit', () => reject(new Error(`meter serve exited: ${err}`)));
+    });
+    const r = spawnSync(process.execPath, [path.join(HERE, 'serve-load.js'), '--url', url, '--batch', String(batch), '--connections', connections, '--duration', duration, '--prefix', label], {
+      encoding: 'utf8',
+    });
+    if (r.status !== 0) throw new Error(`load process failed: ${r.stderr}`);
+    const result = JSON.parse(r.stdout) as Load;
+    const stopped = new Promise((resolve) => server.on('exit', resolve));
+    server.kill('SIGTERM');
+    await stopped;
+    const stored = floor ? null : spawnSync(process.execPath, [BIN, 'stats', '--db', db, '--json'], { encoding: 'utf8' });
+    const events = stored === null ? 0 : (JSON.parse(stored.stdout) as { events: number }).events;
+    console.log(
+      `${label.padEnd(28)} ${String(result.eventsPerSec).padStart(9)} events/s  p50 ${result.p50ms} ms  p99 ${result.p99ms} ms  ` +
+        `(${result.requests} requests, ${result.non2xx} not 204, ${result.errors} errors; ${events} events stored)`,
+    );
+    return result;
+  } finally {
+    if (server.exitCode === null) server.kill('SIGKILL');
+    fs.rmSync(db, { force: true });
+    fs.rmSync(`${db}-wal`, { force: true });
+    fs.rmSync(`${db}-shm`, { force: true });
+  }
+}
+
+function ingestRate(): number {
+  const file = path.join(dir, 'events.ndjson');
+  const out = fs.openSync(file, 'w');
+  let buf: string[] = [];
+  for (let i = 0; i < fileEvents; i++) {
+    buf.push(benchEvent('file', i));
+    if (buf.length === 10_000) {
+      fs.writeSync(out, buf.join('\n') + '\n');
+      buf = [];
+    }
+  }
+  if (buf.length) fs.writeSync(out, buf.join('\n') + '\n');
+  fs.closeSync(out);
+  const db = path.join(dir, 'ingest.db');
+  const t0 = process.hrtime.bigint();
+  const r = spawnSync(process.execPath, [BIN, 'ingest', '--db', db, '--quiet', file], { encoding: 'utf8' });
+  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  if (r.status !== 0) throw new Error(`ingest failed: ${r.stderr}`);
+  const rate = Math.round(fileEvents / seconds);
+  console.log(`${'meter ingest (file)'.padEnd(28)} ${String(rate).padStart(9)} events/s  (${fileEvents} events in ${seconds.toFixed(2)} s, whole process)`);
+  return rate;
+}
+
+try {
+  console.log(`meter serve load: ${connections} connections, ${duration} s each, autocannon in a second process, new SQLite store each`);
+  await load('floor: bare node:http, 1 event', 1, [], true);
+  const single = await load('single events', 1);
+  const batched = await load('100-event batches', 100);
+  if (process.argv.includes('--sync-each-commit')) {
+    await load('single, --sync-each-commit', 1, ['--sync-each-commit']);
+    await load('batches, --sync-each-commit', 100, ['--sync-each-commit']);
+  }
+  const ingest = ingestRate();
+  console.log(`single events: ${single.eventsPerSec >= 20_000 ? 'meets' : 'misses'} the 20,000 events/s target; ` +
+    `batches: ${(batched.eventsPerSec / ingest).toFixed(2)} of ingest's rate (target >= 0.50)`);
+} finally {
+  fs.rmSync(dir, { recursive: true, force: true });
+}

@@ -1,0 +1,54 @@
+/**
+ * Reading a request body with a size limit and a deadline: a body over `--max-body` is refused with 413 before it
+ * is buffered, and one that never finishes is cut off with 408, so a slow or hostile client holds no memory long.
+ */
+import type { IncomingMessage } from 'node:http';
+import { HttpProblem } from './problem.js';
+
+export interface BodyLimits {
+  maxBytes: number;
+  timeoutMs: number;
+}
+
+export function readBody(req: IncomingMessage, limits: BodyLimits): Promise<string> {
+  const declared = req.headers['content-length'];
+  if (declared !== undefined && Number(declared) > limits.maxBytes) {
+    return Promise.reject(tooLarge(limits.maxBytes));
+  }
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let done = false;
+    const finish = (e: HttpProblem | null) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', onError);
+      if (e) {
+        // Stop reading what is left: the answer closes the connection (see respond in server.ts).
+        req.pause();
+        reject(e);
+      } else resolve(Buffer.concat(chunks, size).toString('utf8'));
+    };
+    const onData = (c: Buffer) => {
+      size += c.length;
+      if (size > limits.maxBytes) finish(tooLarge(limits.maxBytes));
+      else chunks.push(c);
+    };
+    const onEnd = () => finish(null);
+    const onError = () => finish(new HttpProblem(400, 'the request body could not be read'));
+    const timer = setTimeout(
+      () => finish(new HttpProblem(408, `the request body did not arrive within ${limits.timeoutMs} ms`)),
+      limits.timeoutMs,
+    );
+    req.on('data', onData);
+    req.on('end', onEnd);
+    req.on('error', onError);
+  });
+}
+
+function tooLarge(max: number): HttpProblem {
+  return new HttpProblem(413, `request body too large: at most ${max} bytes (--max-body)`);
+}

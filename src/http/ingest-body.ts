@@ -1,0 +1,71 @@
+/**
+ * POST /api/v1/events: the body, by content type, into validated events, with the same validator as `meter ingest`
+ * (src/core/event.ts). Every event of the request is checked before anything is stored, and every problem of every
+ * event is reported (index and field), so one 400 tells the producer everything.
+ */
+import { validateCloudEvent, type UsageEvent } from '../core/event.js';
+import { arrayElements } from '../core/json.js';
+import { badRequest, type ValidationIssue } from './problem.js';
+
+type BodyShape = 'one' | 'batch' | 'either';
+
+const SHAPES: Record<string, BodyShape> = {
+  'application/cloudevents+json': 'one',
+  'application/cloudevents-batch+json': 'batch',
+  'application/json': 'either',
+};
+
+/**
+ * The shape a Content-Type announces. OpenMeter compares the raw header exactly; a `charset` parameter (utf-8) is
+ * accepted as a harmless extension, since many HTTP clients add it.
+ */
+export function bodyShape(contentType: string | undefined): BodyShape {
+  const raw = contentType ?? '';
+  const [type, ...params] = raw.split(';');
+  const shape = SHAPES[type!.trim().toLowerCase()];
+  const harmless = params.every((p) => /^\s*charset\s*=\s*"?utf-8"?\s*$/i.test(p));
+  if (shape === undefined || !harmless) throw badRequest(`invalid content type: ${raw}`);
+  return shape;
+}
+
+/** The events of a request body, all valid, or a 400 problem listing every invalid one. */
+export function parseIngestBody(text: string, contentType: string | undefined, nowMs: number, fingerprints: boolean): UsageEvent[] {
+  const shape = bodyShape(contentType);
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (e) {
+    throw badRequest(`invalid event: invalid JSON: ${(e as Error).message}`);
+  }
+  const rules = { requireTime: false, nowMs, fingerprints };
+  let items: Array<{ value: unknown; text: string }>;
+  if (Array.isArray(value)) {
+    if (shape === 'one') throw badRequest('invalid event: application/cloudevents+json takes one event; send a batch as application/cloudevents-batch+json');
+    if (value.length === 0 && shape === 'either') throw badRequest('invalid event: no events found');
+    const texts = arrayElements(text);
+    items = value.map((v, i) => ({ value: v, text: texts[i]! }));
+  } else {
+    if (shape === 'batch') throw badRequest('invalid event: application/cloudevents-batch+json takes a JSON array of events');
+    items = [{ value, text }];
+  }
+  const events: UsageEvent[] = [];
+  const issues: ValidationIssue[] = [];
+  items.forEach((item, index) => {
+    const r = validateCloudEvent(item.value, rules, item.text);
+    if (r.ok) events.push(r.event);
+    else for (const problem of splitProblems(r.error)) issues.push({ code: 'invalid_event', index, ...problem });
+  });
+  if (issues.length > 0) {
+    const n = new Set(issues.map((i) => i.index)).size;
+    throw badRequest(`invalid event: ${n} of ${items.length} event(s) are invalid; nothing was stored`, { validationErrors: issues });
+  }
+  return events;
+}
+
+/** The validator joins an event's problems as `field: reason; field: reason`: one issue each, with its field. */
+function splitProblems(error: string): Array<{ field?: string; message: string }> {
+  return error.split(/; (?=[a-z_]+: )/).map((message) => {
+    const m = /^([a-z_]+): /.exec(message);
+    return m ? { field: m[1]!, message } : { message };
+  });
+}

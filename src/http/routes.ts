@@ -1,0 +1,331 @@
+/**
+ * The routes of OpenMeter's v1 API that `meter serve` answers, and their handlers. Handlers return a Reply or throw
+ * an HttpProblem (or a typed error of the core); server.ts writes either. Every read of the store goes through
+ * `api.read`, every write through the group committer.
+ */
+import type { IncomingMessage } from 'node:http';
+import type { Meter } from '../core/meter.js';
+import type { Store, StoredEvent } from '../core/ports.js';
+import { runQuery, type QueryOptions } from '../core/query.js';
+import { formatRfc3339 } from '../core/time.js';
+import { type GroupCommitter, QueueFullError } from '../ingest/group-commit.js';
+import { bearerOf, sameSecret, unauthorized, type PortalClaims, type PortalSigner } from './auth.js';
+import { readBody, type BodyLimits } from './body.js';
+import { newUlid, stableUlid } from './ids.js';
+import { parseIngestBody } from './ingest-body.js';
+import {
+  checkMeterIdOrSlug,
+  checkRange,
+  meterQueryFromBody,
+  meterQueryFromSearch,
+  timeParam,
+  toQueryOptions,
+  type MeterQueryParams,
+} from './params.js';
+import { badRequest, HttpProblem, notFound } from './problem.js';
+import { meterJson, queryResultCsv, queryResultJson, resultRows, storedEventJson, subjectJson } from './render.js';
+
+/** What the handlers share: the store, the meters, the committer and the server's settings. */
+export interface Api {
+  store: Store;
+  meters: Meter[];
+  /** When the meters were defined (the config file's modification time): their createdAt/updatedAt. */
+  metersCreatedAt: string;
+  committer: GroupCommitter;
+  /** Runs a read of the store (see readerFor in commands/serve.ts). */
+  read: <T>(fn: (store: Store) => Promise<T>) => Promise<T>;
+  limits: BodyLimits;
+  /** The admin token; null: no auth (loopback by default). */
+  token: string | null;
+  signer: PortalSigner;
+}
+
+export interface Reply {
+  status: number;
+  /** A body of this content type (none for 204). */
+  type?: string;
+  body?: string;
+  headers?: Record<string, string>;
+}
+
+const JSON_TYPE = 'application/json';
+const json = (value: unknown, status = 200): Reply => ({ status, type: JSON_TYPE, body: JSON.stringify(value) });
+const notImplemented = (what: string) => () => {
+  throw new HttpProblem(501, `${what}: meters come from the config file (--config) in meter serve; edit it and restart`);
+};
+
+type Handler = (api: Api, req: IncomingMessage, params: string[], query: URLSearchParams) => Promise<Reply>;
+
+interface Route {
+  pattern: RegExp;
+  methods: Partial<Record<string, Handler>>;
+  /** Portal routes take a portal token instead of the admin token. */
+  portal?: boolean;
+}
+
+const SEG = '([^/]+)';
+const ROUTES: Route[] = [
+  { pattern: /^\/api\/v1\/events$/, methods: { POST: ingestEvents, GET: listEvents } },
+  { pattern: /^\/api\/v1\/meters$/, methods: { GET: listMeters, POST: notImplemented('creating a meter') } },
+  {
+    pattern: new RegExp(`^/api/v1/meters/${SEG}$`),
+    methods: { GET: getMeter, PUT: notImplemented('updating a meter'), PATCH: notImplemented('updating a meter'), DELETE: notImplemented('deleting a meter') },
+  },
+  { pattern: new RegExp(`^/api/v1/meters/${SEG}/query$`), methods: { GET: queryGet, POST: queryPost } },
+  // SDK beta.8's deprecated values(): an alias of the query, as OpenMeter's document suggests.
+  { pattern: new RegExp(`^/api/v1/meters/${SEG}/values$`), methods: { GET: queryGet } },
+  { pattern: new RegExp(`^/api/v1/meters/${SEG}/subjects$`), methods: { GET: meterSubjects } },
+  { pattern: new RegExp(`^/api/v1/meters/${SEG}/group-by/${SEG}/values$`), methods: { GET: groupByValues } },
+  { pattern: /^\/api\/v1\/subjects$/, methods: { GET: listSubjects } },
+  { pattern: new RegExp(`^/api/v1/subjects/${SEG}$`), methods: { GET: getSubject } },
+  { pattern: /^\/api\/v1\/portal\/tokens$/, methods: { POST: createPortalToken } },
+  { pattern: new RegExp(`^/api/v1/portal/meters/${SEG}/query$`), methods: { GET: portalQuery }, portal: true },
+];
+
+/**
+ * A usage page calls the portal route from the browser, often from another origin. Portal tokens are bearer tokens,
+ * never cookies, so any origin may call with one: a page without the token can read nothing.
+ */
+const PORTAL_PREFLIGHT = {
+  'Access-Control-Allow-Origin': '*',
+  'Access-Control-Allow-Methods': 'GET',
+  'Access-Control-Allow-Headers': 'Authorization, Accept',
+  'Access-Control-Max-Age': '600',
+};
+
+/** The CORS header of every answer on the portal route (errors included, so that a page can read them). */
+export function corsHeaders(url: string | undefined): Record<string, string> | undefined {
+  return url?.startsWith('/api/v1/portal/meters/') ? { 'Access-Control-Allow-Origin': '*' } : undefined;
+}
+
+/** Finds the route of a request and runs it: 404 for an unknown path, 405 for a known path with another method. */
+export async function route(api: Api, req: IncomingMessage): Promise<Reply> {
+  const url = req.url ?? '/';
+  const q = url.indexOf('?');
+  const path = q < 0 ? url : url.slice(0, q);
+  const match = ROUTES.find((r) => r.pattern.test(path));
+  // Everything but the portal's own route needs the admin token, unknown paths included (they reveal nothing then).
+  if (api.token !== null && !match?.portal) {
+    const given = bearerOf(req);
+    if (given === null || !sameSecret(given, api.token)) throw unauthorized();
+  }
+  if (!match) throw notFound(`no route for ${path}`);
+  if (match.portal && req.method === 'OPTIONS') return { status: 204, headers: PORTAL_PREFLIGHT };
+  const handler = match.methods[req.method ?? 'GET'];
+  if (!handler) throw new HttpProblem(405, `method ${req.method} is not allowed on ${path}`, undefined, { Allow: Object.keys(match.methods).join(', ') });
+  let params: string[];
+  try {
+    params = match.pattern.exec(path)!.slice(1).map((s) => decodeURIComponent(s));
+  } catch {
+    throw badRequest(`malformed percent-encoding in path ${path}`);
+  }
+  return handler(api, req, params, new URLSearchParams(q < 0 ? '' : url.slice(q + 1)));
+}
+
+// --- events
+
+async function ingestEvents(api: Api, req: IncomingMessage): Promise<Reply> {
+  const text = await readBody(req, api.limits);
+  const events = parseIngestBody(text, req.headers['content-type'], Date.now(), api.store.needsFingerprints);
+  try {
+    await api.committer.submit(events);
+  } catch (e) {
+    if (e instanceof QueueFullError) {
+      throw new HttpProblem(503, 'too many events are waiting to be committed; retry later', undefined, { 'Retry-After': '1' });
+    }
+    throw e;
+  }
+  return { status: 204 };
+}
+
+const THIRTY_TWO_DAYS_MS = 32 * 86_400_000;
+
+function limitParam(q: URLSearchParams): number {
+  const raw = q.get('limit');
+  if (raw === null) return 100;
+  const n = Number(raw);
+  if (!/^\d+$/.test(raw) || n < 1 || n > 100) throw badRequest(`parameter "limit" in query has an error: must be a whole number from 1 to 100`);
+  return n;
+}
+
+/**
+ * GET /api/v1/events, newest first. `from` defaults to 32 days back as in OpenMeter; an older `from` is allowed,
+ * since `meter` keeps events for good. `id` is a partial match, `subject` an exact one.
+ */
+async function listEvents(api: Api, _req: IncomingMessage, _p: string[], q: URLSearchParams): Promise<Reply> {
+  if (q.getAll('customerId').length > 0) throw badRequest('customerId: meter serve has no customers; filter by subject');
+  const now = Date.now();
+  const fromMs = timeParam('from', q.get('from') ?? undefined) ?? now - THIRTY_TWO_DAYS_MS + 1000;
+  const toMs = timeParam('to', q.get('to') ?? undefined);
+  if (toMs !== undefined && toMs < fromMs) throw badRequest('from must be before to');
+  const ingestedFrom = timeParam('ingestedAtFrom', q.get('ingestedAtFrom') ?? undefined);
+  const ingestedTo = timeParam('ingestedAtTo', q.get('ingestedAtTo') ?? undefined);
+  const idPart = q.get('id');
+  const limit = limitParam(q);
+  const subject = q.get('subject');
+  const keep = (e: StoredEvent) =>
+    (idPart === null || e.id.includes(idPart)) &&
+    (ingestedFrom === undefined || e.ingestedMs >= ingestedFrom) &&
+    (ingestedTo === undefined || e.ingestedMs <= ingestedTo);
+  const filtered = idPart !== null || ingestedFrom !== undefined || ingestedTo !== undefined;
+  const out: string[] = [];
+  await api.read(async (store) => {
+    const filter = { subjects: subject === null ? [] : [subject], fromMs, toMs, limit: filtered ? Number.MAX_SAFE_INTEGER : limit };
+    for await (const e of store.events(filter)) {
+      if (!keep(e)) continue;
+      out.push(storedEventJson(e));
+      if (out.length >= limit) break;
+    }
+  });
+  return { status: 200, type: JSON_TYPE, body: `[${out.join(',')}]` };
+}
+
+// --- meters
+
+function findMeter(api: Api, idOrSlug: string): Meter {
+  checkMeterIdOrSlug(idOrSlug);
+  const m = api.meters.find((x) => x.slug === idOrSlug || stableUlid('meter', x.slug) === idOrSlug);
+  if (!m) throw notFound(`meter not found: ${idOrSlug}`);
+  return m;
+}
+
+async function listMeters(api: Api): Promise<Reply> {
+  const sorted = [...api.meters].sort((a, b) => (a.slug < b.slug ? -1 : a.slug > b.slug ? 1 : 0));
+  return json(sorted.map((m) => meterJson(m, api.metersCreatedAt)));
+}
+
+async function getMeter(api: Api, _req: IncomingMessage, [id]: string[]): Promise<Reply> {
+  return json(meterJson(findMeter(api, id!), api.metersCreatedAt));
+}
+
+/** CSV when the whole Accept header is one media type, text/csv (a list falls back to JSON, as in OpenMeter). */
+function wantsCsv(req: IncomingMessage): boolean {
+  const accept = req.headers.accept;
+  if (accept === undefined) return false;
+  const [type, ...params] = accept.split(';');
+  return type!.trim().toLowerCase() === 'text/csv' && params.every((p) => /^\s*[!#$%&'*+.^_`|~0-9A-Za-z-]+=("[^"]*"|[^\s",;]+)\s*$/.test(p));
+}
+
+async function answerQuery(api: Api, req: IncomingMessage, meter: Meter, p: MeterQueryParams, portal?: PortalClaims): Promise<Reply> {
+  const opts: QueryOptions = toQueryOptions(meter, api.meters, p);
+  if (portal) {
+    // Whatever subject was asked for, a portal token sees its own subject's usage only.
+    opts.subjects = [portal.subject];
+    opts.allSubjects = false;
+  }
+  const { result, rows } = await api.read(async (store) => {
+    const result = await runQuery(store, opts);
+    return { result, rows: await resultRows(result) };
+  });
+  if (wantsCsv(req)) {
+    return {
+      status: 200,
+      type: 'text/csv',
+      body: queryResultCsv(result, rows),
+      headers: { 'Content-Disposition': `attachment; filename=${meter.slug}.csv` },
+    };
+  }
+  return { status: 200, type: JSON_TYPE, body: queryResultJson(result, rows, p) };
+}
+
+async function queryGet(api: Api, req: IncomingMessage, [id]: string[], q: URLSearchParams): Promise<Reply> {
+  const meter = findMeter(api, id!);
+  return answerQuery(api, req, meter, meterQueryFromSearch(q));
+}
+
+async function queryPost(api: Api, req: IncomingMessage, [id]: string[]): Promise<Reply> {
+  const meter = findMeter(api, id!);
+  const text = await readBody(req, api.limits);
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch (e) {
+    throw badRequest(`request body has an error: invalid JSON: ${(e as Error).message}`);
+  }
+  return answerQuery(api, req, meter, meterQueryFromBody(body));
+}
+
+/** The distinct values of one dimension of a meter's rows over a range (subjects, or a group-by key). */
+async function distinct(api: Api, meter: Meter, q: URLSearchParams, groupBy: string, defaultLastDay: boolean): Promise<Reply> {
+  let from = q.get('from') ?? undefined;
+  const to = q.get('to') ?? undefined;
+  checkRange(timeParam('from', from), timeParam('to', to));
+  if (defaultLastDay && from === undefined && to === undefined) from = formatRfc3339(Date.now() - 86_400_000);
+  const p: MeterQueryParams = { from, to, subject: [], groupBy: [groupBy], filterGroupBy: {}, filterCustomerId: [] };
+  const opts = toQueryOptions(meter, api.meters, p);
+  const values = await api.read(async (store) => {
+    const result = await runQuery(store, opts);
+    const seen = new Set<string>();
+    for await (const r of result.rows) seen.add(groupBy === 'subject' ? r.subject! : r.groups[0]!);
+    return [...seen].sort();
+  });
+  return json(values);
+}
+
+async function meterSubjects(api: Api, _req: IncomingMessage, [id]: string[], q: URLSearchParams): Promise<Reply> {
+  return distinct(api, findMeter(api, id!), q, 'subject', false);
+}
+
+async function groupByValues(api: Api, _req: IncomingMessage, [id, key]: string[], q: URLSearchParams): Promise<Reply> {
+  const meter = findMeter(api, id!);
+  if (!meter.groupBy.some((g) => g.key === key)) throw badRequest(`invalid group by: ${key}`);
+  return distinct(api, meter, q, key!, true);
+}
+
+// --- subjects (synthesised from the stored events)
+
+async function listSubjects(api: Api): Promise<Reply> {
+  const rows = await api.read((store) => store.subjects());
+  return json(rows.map(subjectJson));
+}
+
+async function getSubject(api: Api, _req: IncomingMessage, [key]: string[]): Promise<Reply> {
+  const rows = await api.read((store) => store.subjects());
+  const s = rows.find((r) => r.subject === key || stableUlid('subject', r.subject) === key);
+  if (!s) throw notFound(`subject not found: ${key}`);
+  return json(subjectJson(s));
+}
+
+// --- portal
+
+async function createPortalToken(api: Api, req: IncomingMessage): Promise<Reply> {
+  const text = await readBody(req, api.limits);
+  let b: Record<string, unknown>;
+  try {
+    b = JSON.parse(text) as Record<string, unknown>;
+  } catch (e) {
+    throw badRequest(`request body has an error: invalid JSON: ${(e as Error).message}`);
+  }
+  if (b === null || typeof b !== 'object' || Array.isArray(b)) throw badRequest('request body has an error: must be a JSON object');
+  if (typeof b.subject !== 'string' || b.subject.length === 0) throw badRequest('request body has an error: subject: a non-empty string is required');
+  const slugs = b.allowedMeterSlugs;
+  if (slugs !== undefined && (!Array.isArray(slugs) || slugs.some((s) => typeof s !== 'string'))) {
+    throw badRequest('request body has an error: allowedMeterSlugs: must be an array of meter slugs');
+  }
+  for (const s of (slugs as string[] | undefined) ?? []) {
+    if (!api.meters.some((m) => m.slug === s)) throw badRequest(`request body has an error: allowedMeterSlugs: unknown meter ${s}`);
+  }
+  const now = Date.now();
+  const expiresAt = b.expiresAt === undefined || b.expiresAt === null ? undefined : timeParam('expiresAt', String(b.expiresAt));
+  if (expiresAt !== undefined && expiresAt <= now) throw badRequest('request body has an error: expiresAt: must be in the future');
+  const claims: PortalClaims = { id: newUlid(now), subject: b.subject, createdAt: now };
+  if (slugs !== undefined) claims.allowedMeterSlugs = slugs as string[];
+  if (expiresAt !== undefined) claims.expiresAt = expiresAt;
+  const out: Record<string, unknown> = { id: claims.id, subject: claims.subject };
+  if (claims.allowedMeterSlugs) out.allowedMeterSlugs = claims.allowedMeterSlugs;
+  if (expiresAt !== undefined) out.expiresAt = formatRfc3339(expiresAt);
+  out.createdAt = formatRfc3339(now);
+  out.token = api.signer.sign(claims);
+  return json(out);
+}
+
+async function portalQuery(api: Api, req: IncomingMessage, [id]: string[], q: URLSearchParams): Promise<Reply> {
+  const token = bearerOf(req);
+  const claims = token === null ? null : api.signer.verify(token, Date.now());
+  if (claims === null) throw unauthorized('missing, invalid or expired portal token');
+  const meter = findMeter(api, id!);
+  if (claims.allowedMeterSlugs && !claims.allowedMeterSlugs.includes(meter.slug)) {
+    throw new HttpProblem(403, `this portal token does not allow meter ${meter.slug}`);
+  }
+  return answerQuery(api, req, meter, meterQueryFromSearch(q), claims);
+}

@@ -1,0 +1,116 @@
+/**
+ * The pure parts of the HTTP adapter, one line per case: content types, problem splitting, CSV values, Accept
+ * negotiation helpers, query parameters into QueryOptions, stable ids and portal token signatures.
+ */
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { test } from 'node:test';
+import { parseMeterConfig } from '../src/core/meter.js';
+import { PortalSigner, sameSecret } from '../src/http/auth.js';
+import { newUlid, stableUlid } from '../src/http/ids.js';
+import { bodyShape, parseIngestBody } from '../src/http/ingest-body.js';
+import { checkMeterIdOrSlug, meterQueryFromBody, meterQueryFromSearch, toQueryOptions } from '../src/http/params.js';
+import { HttpProblem, problemBody } from '../src/http/problem.js';
+import { sixDecimals } from '../src/http/render.js';
+
+const problemOf = (fn: () => unknown): HttpProblem => {
+  try {
+    fn();
+  } catch (e) {
+    if (e instanceof HttpProblem) return e;
+    throw e;
+  }
+  assert.fail('no problem thrown');
+};
+
+test('content types: three shapes, a utf-8 charset accepted, anything else refused with the raw header', () => {
+  assert.equal(bodyShape('application/cloudevents+json'), 'one');
+  assert.equal(bodyShape('application/cloudevents-batch+json'), 'batch');
+  assert.equal(bodyShape('application/json'), 'either');
+  assert.equal(bodyShape('Application/JSON; charset=UTF-8'), 'either');
+  assert.equal(problemOf(() => bodyShape('application/json; charset=utf-16')).detail, 'invalid content type: application/json; charset=utf-16');
+  assert.equal(problemOf(() => bodyShape(undefined)).detail, 'invalid content type: ');
+  assert.equal(problemOf(() => bodyShape('application/x-ndjson')).detail, 'invalid content type: application/x-ndjson');
+});
+
+test('ingest bodies: the validator of meter ingest, every digit kept, every problem listed with its index', () => {
+  const ev = '{"specversion":"1.0","id":"1","source":"s","type":"t","subject":"a","time":"2026-11-01T00:00:00.123Z","data":{"v":12345678901234567891}}';
+  const [e] = parseIngestBody(ev, 'application/cloudevents+json', 0, false);
+  assert.equal(e!.data, '{"v":12345678901234567891}');
+  assert.equal(e!.timeMs, Date.UTC(2026, 10, 1, 0, 0, 0, 123));
+  const noTime = parseIngestBody('{"specversion":"1.0","id":"1","source":"s","type":"t","subject":"a"}', 'application/json', 42, false);
+  assert.equal(noTime[0]!.timeMs, 42);
+  const p = problemOf(() => parseIngestBody(`[${ev},{"id":""}]`, 'application/json', 0, false));
+  assert.equal(p.status, 400);
+  const issues = (p.extensions!.validationErrors as Array<{ index: number; field: string }>).map((i) => `${i.index}:${i.field}`);
+  assert.deepEqual(issues, ['1:specversion', '1:id', '1:source', '1:type', '1:subject']);
+  assert.equal(problemOf(() => parseIngestBody('[]', 'application/json', 0, false)).detail, 'invalid event: no events found');
+  assert.deepEqual(parseIngestBody('[]', 'application/cloudevents-batch+json', 0, false), []);
+});
+
+test('problem bodies: OpenMeter fields, blank detail for 500, extensions only when there are some', () => {
+  assert.equal(problemBody(new HttpProblem(404, 'meter not found: x')), '{"type":"about:blank","title":"Not Found","status":404,"detail":"meter not found: x"}');
+  assert.equal(problemBody(new HttpProblem(500, '/secret/path.db: disk I/O error')), '{"type":"about:blank","title":"Internal Server Error","status":500,"detail":""}');
+  assert.match(problemBody(new HttpProblem(400, 'x', { validationErrors: [] })), /"extensions":\{"validationErrors":\[\]\}/);
+});
+
+test('CSV values: Go %f for short decimals, every digit of longer ones', () => {
+  assert.deepEqual(['12', '0.5', '-3.25', '0.1234567', '12345678901234567890.3'].map(sixDecimals),
+    ['12.000000', '0.500000', '-3.250000', '0.1234567', '12345678901234567890.300000']);
+});
+
+test('meter id or slug: slugs and ULIDs up to 64 characters, anything else 400', () => {
+  for (const ok of ['tokens_total', 'a', 'a1_b2', stableUlid('meter', 'x')]) assert.equal(checkMeterIdOrSlug(ok), ok);
+  for (const bad of ['Tokens', 'a__b', '_a', 'a-b', '', 'a'.repeat(65), '8ZZZZZZZZZZZZZZZZZZZZZZZZZ']) assert.equal(problemOf(() => checkMeterIdOrSlug(bad)).status, 400, bad);
+});
+
+test('stable ids: the same ULID for the same name, ULID-shaped, different per kind; new ULIDs sort by time', () => {
+  assert.equal(stableUlid('meter', 'tokens_total'), stableUlid('meter', 'tokens_total'));
+  assert.notEqual(stableUlid('meter', 'x'), stableUlid('subject', 'x'));
+  assert.match(stableUlid('subject', 'acme'), /^[0-7][0-9A-HJKMNP-TV-Z]{25}$/);
+  assert.ok(newUlid(1_000) < newUlid(2_000));
+});
+
+const METERS = parseMeterConfig('meters:\n  - {slug: m, eventType: p, aggregation: SUM, valueProperty: $.v, groupBy: {model: $.model, tier: $.tier}}\n', 'x.yaml');
+
+test('query parameters: OpenMeter names into QueryOptions; subject filters group by subject', () => {
+  const q = (s: string) => toQueryOptions(METERS[0]!, METERS, meterQueryFromSearch(new URLSearchParams(s)));
+  const o = q('windowSize=HOUR&windowTimeZone=Asia/Kathmandu&subject=a&subject=b&groupBy=model&filterGroupBy[tier]=1');
+  assert.deepEqual([o.window, o.tz, o.subjects, o.groupBy, o.filters, o.allSubjects], ['HOUR', 'Asia/Kathmandu', ['a', 'b'], ['model'], ['tier=1'], false]);
+  assert.equal(q('groupBy=subject').allSubjects, false);
+  assert.equal(q('').allSubjects, true);
+  assert.deepEqual(q('subject=c1,c2').subjects, ['c1,c2'], 'comma-joined values are one literal value, as in OpenMeter');
+  assert.deepEqual(q('advancedMeterGroupByFilters=' + encodeURIComponent('{"model":{"$eq":"gpt-4o"}}')).filters, ['model=gpt-4o']);
+  assert.equal(problemOf(() => q('advancedMeterGroupByFilters=' + encodeURIComponent('{"model":{"$ne":"x"}}'))).status, 400);
+  assert.equal(problemOf(() => q('filterGroupBy[model]=a&filterGroupBy[model]=b')).status, 400);
+  assert.equal(problemOf(() => q('filterCustomerId=01H')).status, 400);
+  assert.equal(problemOf(() => q('groupBy=customer_id')).detail, 'invalid group by: customer_id');
+  const post = toQueryOptions(METERS[0]!, METERS, meterQueryFromBody({ from: '2026-11-01T00:00:00Z', subject: ['a'], filterGroupBy: { model: ['x'] } }));
+  assert.deepEqual([post.from, post.subjects, post.filters], ['2026-11-01T00:00:00Z', ['a'], ['model=x']]);
+  assert.equal(problemOf(() => meterQueryFromBody({ subject: Array.from({ length: 101 }, () => 'a') })).status, 400);
+  assert.equal(problemOf(() => meterQueryFromBody([])).status, 400);
+});
+
+test('portal tokens: verified with the key, refused when forged, expired or signed by another key', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'meter-portal-'));
+  try {
+    const file = path.join(dir, 'k');
+    const a = PortalSigner.fromFile(file);
+    assert.equal(fs.statSync(file).mode & 0o777, 0o600);
+    const claims = { id: 'x', subject: 'acme', createdAt: 0, expiresAt: 10_000 };
+    const token = a.sign(claims);
+    assert.deepEqual(PortalSigner.fromFile(file).verify(token, 5_000), claims, 'the same key after a restart');
+    assert.equal(a.verify(token, 10_000), null, 'expired');
+    const [body, mac] = token.slice('om_portal_'.length).split('.');
+    const forged = `om_portal_${Buffer.from(JSON.stringify({ ...claims, subject: 'globex' })).toString('base64url')}.${mac}`;
+    assert.equal(a.verify(forged, 0), null);
+    assert.equal(a.verify(`om_portal_${body}.${mac}x`, 0), null);
+    assert.equal(PortalSigner.fromFile(path.join(dir, 'other')).verify(token, 0), null);
+    assert.equal(sameSecret('abc', 'abc'), true);
+    assert.equal(sameSecret('abc', 'abcd'), false);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});

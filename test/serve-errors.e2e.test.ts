@@ -1,0 +1,216 @@
+/**
+ * Every error path of `meter serve` with plain fetch: exact status, content type and problem detail for content
+ * types, bad JSON, invalid events (all listed, nothing stored), auth, unknown meters and routes, malformed slugs,
+ * body limits, query parameter rules, CSV negotiation, and portal tokens.
+ */
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { after, before, describe, test } from 'node:test';
+import { Workdir } from './helpers.js';
+import { SERVE_CONFIG, startServe, stopAll, type Served } from './serve-helpers.js';
+
+const TOKEN = 'test-token-0123456789';
+let w: Workdir;
+let open: Served;
+let authed: Served;
+
+before(async () => {
+  w = new Workdir('serve-errors');
+  w.write('meter.yaml', SERVE_CONFIG);
+  open = await startServe(w, ['--db', w.path('open.db'), '--config', w.path('meter.yaml'), '--max-body', '2000', '--body-timeout', '300']);
+  authed = await startServe(w, ['--db', w.path('authed.db'), '--config', w.path('meter.yaml')], { METER_TOKEN: TOKEN });
+});
+
+after(async () => {
+  await stopAll();
+  w.remove();
+});
+
+const ev = (over: Record<string, unknown> = {}) => ({
+  specversion: '1.0', id: 'e1', source: 'test', type: 'prompt', subject: 'acme', time: '2026-11-01T10:00:00Z', data: { tokens: 10, model: 'gpt-4o', type: 'input' }, ...over,
+});
+
+async function post(base: Served, path: string, body: string, headers: Record<string, string> = {}) {
+  return fetch(`${base.url}${path}`, { method: 'POST', body, headers });
+}
+
+/** Asserts a problem response: status, the exact content type, OpenMeter's fields; returns the body. */
+async function problem(r: Response, status: number, detail?: string | RegExp): Promise<Record<string, unknown>> {
+  assert.equal(r.status, status);
+  assert.equal(r.headers.get('content-type'), 'application/problem+json');
+  const body = (await r.json()) as Record<string, unknown>;
+  assert.equal(body.type, 'about:blank');
+  assert.equal(body.status, status);
+  assert.equal(typeof body.title, 'string');
+  if (typeof detail === 'string') assert.equal(body.detail, detail);
+  else if (detail) assert.match(String(body.detail), detail);
+  return body;
+}
+
+async function eventCount(base: Served): Promise<number> {
+  const r = await fetch(`${base.url}/api/v1/events?from=2000-01-01T00:00:00Z&limit=100`, { headers: base === authed ? { Authorization: `Bearer ${TOKEN}` } : {} });
+  return ((await r.json()) as unknown[]).length;
+}
+
+describe('POST /api/v1/events', () => {
+  test('content types: the three of OpenMeter, a utf-8 charset accepted, anything else 400', async () => {
+    const one = JSON.stringify(ev({ id: 'ct1' }));
+    assert.equal((await post(open, '/api/v1/events', one, { 'Content-Type': 'application/cloudevents+json' })).status, 204);
+    assert.equal((await post(open, '/api/v1/events', `[${JSON.stringify(ev({ id: 'ct2' }))}]`, { 'Content-Type': 'application/cloudevents-batch+json' })).status, 204);
+    assert.equal((await post(open, '/api/v1/events', JSON.stringify(ev({ id: 'ct3' })), { 'Content-Type': 'application/json' })).status, 204);
+    assert.equal((await post(open, '/api/v1/events', `[${JSON.stringify(ev({ id: 'ct4' }))}]`, { 'Content-Type': 'application/json; charset=utf-8' })).status, 204);
+    assert.equal((await post(open, '/api/v1/events', '[]', { 'Content-Type': 'application/cloudevents-batch+json' })).status, 204);
+    await problem(await post(open, '/api/v1/events', '[]', { 'Content-Type': 'application/json' }), 400, 'invalid event: no events found');
+    await problem(await post(open, '/api/v1/events', one, { 'Content-Type': 'text/plain' }), 400, 'invalid content type: text/plain');
+    await problem(await post(open, '/api/v1/events', one, { 'Content-Type': 'application/json; charset=latin1' }), 400, 'invalid content type: application/json; charset=latin1');
+    await problem(await post(open, '/api/v1/events', `[${one}]`, { 'Content-Type': 'application/cloudevents+json' }), 400, /takes one event/);
+    await problem(await post(open, '/api/v1/events', one, { 'Content-Type': 'application/cloudevents-batch+json' }), 400, /takes a JSON array/);
+    await problem(await post(open, '/api/v1/events', '{"specversion":', { 'Content-Type': 'application/json' }), 400, /^invalid event: invalid JSON: /);
+    assert.equal(await eventCount(open), 4);
+  });
+
+  test('one invalid event: 400 listing every problem with index and field, and nothing of the request stored', async () => {
+    const before = await eventCount(open);
+    const body = JSON.stringify([ev({ id: 'v1' }), ev({ id: 'v2', subject: '', data: 5 }), ev({ id: 'v3' }), { ...ev({ id: 'v4', time: '2026-02-30T00:00:00Z' }), specversion: undefined }]);
+    const p = await problem(await post(open, '/api/v1/events', body, { 'Content-Type': 'application/cloudevents-batch+json' }), 400,
+      'invalid event: 2 of 4 event(s) are invalid; nothing was stored');
+    const issues = (p.extensions as { validationErrors: Array<{ index: number; field: string; code: string }> }).validationErrors;
+    assert.deepEqual(issues.map((i) => [i.index, i.field, i.code]), [
+      [1, 'subject', 'invalid_event'], [1, 'data', 'invalid_event'], [3, 'specversion', 'invalid_event'], [3, 'time', 'invalid_event'],
+    ]);
+    assert.equal(await eventCount(open), before);
+  });
+
+  test('a re-sent event answers 204 and changes nothing', async () => {
+    const body = JSON.stringify(ev({ id: 'dup' }));
+    const h = { 'Content-Type': 'application/cloudevents+json' };
+    assert.equal((await post(open, '/api/v1/events', body, h)).status, 204);
+    const n = await eventCount(open);
+    assert.equal((await post(open, '/api/v1/events', body, h)).status, 204);
+    assert.equal((await post(open, '/api/v1/events', JSON.stringify(ev({ id: 'dup', data: { tokens: 99 } })), h)).status, 204);
+    assert.equal(await eventCount(open), n);
+  });
+
+  test('a body over --max-body is 413; one that never finishes is cut off with 408', async () => {
+    const big = JSON.stringify(ev({ id: 'big', data: { pad: 'x'.repeat(3000) } }));
+    await problem(await post(open, '/api/v1/events', big, { 'Content-Type': 'application/json' }), 413, 'request body too large: at most 2000 bytes (--max-body)');
+    const port = Number(new URL(open.url).port);
+    const raw = await new Promise<string>((resolve, reject) => {
+      const s = net.connect(port, '127.0.0.1');
+      let got = '';
+      s.setEncoding('utf8');
+      s.on('data', (d: string) => (got += d));
+      s.on('close', () => resolve(got));
+      s.on('error', reject);
+      s.setTimeout(10_000, () => s.destroy());
+      s.write('POST /api/v1/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"specversion"');
+    });
+    assert.match(raw, /^HTTP\/1\.1 408 /);
+    assert.match(raw, /content-type: application\/problem\+json/i);
+  });
+});
+
+describe('auth', () => {
+  test('with a token: 401 problem without it or with another; the token is never printed', async () => {
+    const r1 = await fetch(`${authed.url}/api/v1/meters`);
+    await problem(r1, 401);
+    assert.equal(r1.headers.get('www-authenticate'), 'Bearer');
+    await problem(await fetch(`${authed.url}/api/v1/meters`, { headers: { Authorization: 'Bearer wrong-token-0000000' } }), 401);
+    await problem(await post(authed, '/api/v1/events', JSON.stringify(ev()), { 'Content-Type': 'application/json' }), 401);
+    await problem(await fetch(`${authed.url}/api/v1/nothing-here`), 401);
+    const ok = await fetch(`${authed.url}/api/v1/meters`, { headers: { Authorization: `Bearer ${TOKEN}` } });
+    assert.equal(ok.status, 200);
+    assert.equal(ok.headers.get('content-type'), 'application/json');
+    const stopped = await authed.stop();
+    assert.equal(stopped.code, 0, stopped.describe());
+    assert.ok(!stopped.stderr.includes(TOKEN) && !stopped.stdout.includes(TOKEN), stopped.describe());
+    assert.match(stopped.stderr, /every route needs Authorization: Bearer <token>/);
+  });
+
+  test('without a token: loopback only, and said so', async () => {
+    const r = await fetch(`${open.url}/api/v1/meters`);
+    assert.equal(r.status, 200);
+    assert.match(open.url, /^http:\/\/127\.0\.0\.1:\d+$/);
+  });
+});
+
+describe('routes and parameters', () => {
+  const q = (path: string, headers: Record<string, string> = {}) => fetch(`${open.url}${path}`, { headers });
+
+  test('unknown meter 404, malformed slug 400, unknown route 404, wrong method 405, meter changes 501', async () => {
+    await problem(await q('/api/v1/meters/tokens_totl'), 404, 'meter not found: tokens_totl');
+    await problem(await q('/api/v1/meters/tokens_totl/query'), 404, 'meter not found: tokens_totl');
+    await problem(await q('/api/v1/meters/Tokens-Total/query'), 400, /meterIdOrSlug/);
+    await problem(await q(`/api/v1/meters/${'a'.repeat(65)}`), 400, /meterIdOrSlug/);
+    await problem(await q('/api/v1/meters/a__b'), 400, /meterIdOrSlug/);
+    await problem(await q('/api/v1/nothing'), 404, 'no route for /api/v1/nothing');
+    await problem(await fetch(`${open.url}/api/v1/meters/tokens_total/subjects`, { method: 'DELETE' }), 405);
+    await problem(await post(open, '/api/v1/meters', '{}', { 'Content-Type': 'application/json' }), 501, /config file/);
+    await problem(await fetch(`${open.url}/api/v1/meters/tokens_total`, { method: 'DELETE' }), 501, /config file/);
+    await problem(await q('/api/v1/subjects/nobody'), 404, 'subject not found: nobody');
+  });
+
+  test('query parameters: from/to rules, window sizes, zones, group-by keys, filters, a + in an offset', async () => {
+    const base = '/api/v1/meters/tokens_total/query';
+    await problem(await q(`${base}?from=2026-11-01T00:00:00Z&to=2026-11-01T00:00:00Z`), 400, 'from and to cannot be equal');
+    await problem(await q(`${base}?from=2026-11-02T00:00:00Z&to=2026-11-01T00:00:00Z`), 400, 'from must be before to');
+    await problem(await q(`${base}?windowSize=WEEK`), 400, /windowSize/);
+    await problem(await q(`${base}?windowSize=hour`), 400, /windowSize/);
+    await problem(await q(`${base}?windowSize=DAY&windowTimeZone=Mars/Olympus`), 400, 'invalid time zone: Mars/Olympus');
+    await problem(await q(`${base}?groupBy=nope`), 400, 'invalid group by: nope');
+    await problem(await q(`${base}?filterGroupBy[nope]=x`), 400, 'invalid filter group by: nope');
+    await problem(await q(`${base}?from=2026-11-01T00:00:00+01:00`), 400, /%2B/);
+    assert.equal((await q(`${base}?from=2026-11-01T00:00:00%2B01:00`)).status, 200);
+    await problem(await q(`${base}?from=yesterday`), 400, /RFC 3339/);
+    const literal = await (await q(`${base}?groupBy=model&filterGroupBy[type]=input`)).text();
+    const encoded = await (await q(`${base}?groupBy=model&filterGroupBy%5Btype%5D=input`)).text();
+    assert.equal(literal, encoded);
+    assert.match(literal, /"groupBy":\{"model":"gpt-4o"\}/);
+    await problem(await q('/api/v1/events?limit=101'), 400, /limit/);
+    await problem(await q('/api/v1/events?from=2026-11-02T00:00:00Z&to=2026-11-01T00:00:00Z'), 400, 'from must be before to');
+  });
+
+  test('CSV only when the whole Accept header is text/csv', async () => {
+    const base = '/api/v1/meters/tokens_total/query?groupBy=subject&from=2026-11-01T00:00:00Z&to=2026-11-02T00:00:00Z';
+    const csv = await q(base, { Accept: 'text/csv' });
+    assert.equal(csv.headers.get('content-type'), 'text/csv');
+    assert.match(await csv.text(), /^window_start,window_end,subject,value\n2026-11-01T00:00:00Z,2026-11-02T00:00:00Z,acme,\d+\.000000\n$/);
+    assert.equal((await q(base, { Accept: 'text/csv; charset=utf-8' })).headers.get('content-type'), 'text/csv');
+    assert.equal((await q(base, { Accept: 'text/csv, application/json' })).headers.get('content-type'), 'application/json');
+    assert.equal((await q(base, { Accept: '*/*' })).headers.get('content-type'), 'application/json');
+  });
+});
+
+describe('portal tokens', () => {
+  test('a token answers for its subject only, whatever subject is asked, on its meters only; forged ones are 401', async () => {
+    const h = { 'Content-Type': 'application/json' };
+    await post(open, '/api/v1/events', JSON.stringify([ev({ id: 'p1', subject: 'alice' }), ev({ id: 'p2', subject: 'bob', data: { tokens: 7, model: 'o3', type: 'input' } })]), h);
+    const created = await post(open, '/api/v1/portal/tokens', JSON.stringify({ subject: 'bob', allowedMeterSlugs: ['tokens_total'] }), h);
+    assert.equal(created.status, 200);
+    const { token, subject } = (await created.json()) as { token: string; subject: string };
+    assert.equal(subject, 'bob');
+    const auth = { Authorization: `Bearer ${token}` };
+    const r = await fetch(`${open.url}/api/v1/portal/meters/tokens_total/query?subject=alice&groupBy=subject`, { headers: auth });
+    assert.equal(r.status, 200);
+    const rows = ((await r.json()) as { data: Array<{ subject: string; value: number }> }).data;
+    assert.deepEqual(rows.map((x) => [x.subject, x.value]), [['bob', 7]]);
+    assert.equal(r.headers.get('access-control-allow-origin'), '*', 'a usage page on another origin may call it');
+    const pre = await fetch(`${open.url}/api/v1/portal/meters/tokens_total/query`, { method: 'OPTIONS' });
+    assert.equal(pre.status, 204);
+    assert.match(pre.headers.get('access-control-allow-headers') ?? '', /Authorization/);
+    assert.equal((await fetch(`${open.url}/api/v1/meters`)).headers.get('access-control-allow-origin'), null, 'the admin API stays same-origin');
+    await problem(await fetch(`${open.url}/api/v1/portal/meters/requests/query`, { headers: auth }), 403);
+    await problem(await fetch(`${open.url}/api/v1/portal/meters/tokens_total/query`), 401);
+    const forged = token.replace(/\.(.)/, (_m, c: string) => `.${c === 'A' ? 'B' : 'A'}`);
+    await problem(await fetch(`${open.url}/api/v1/portal/meters/tokens_total/query`, { headers: { Authorization: `Bearer ${forged}` } }), 401);
+    await problem(await post(open, '/api/v1/portal/tokens', JSON.stringify({ subject: 'bob', expiresAt: '2020-01-01T00:00:00Z' }), h), 400, /expiresAt/);
+    // The key is in a file: a token issued before a restart still works after it.
+    const again = await startServe(w, ['--db', w.path('open.db'), '--config', w.path('meter.yaml')]);
+    try {
+      const r2 = await fetch(`${again.url}/api/v1/portal/meters/tokens_total/query`, { headers: auth });
+      assert.equal(r2.status, 200);
+    } finally {
+      await again.stop();
+    }
+  });
+});
