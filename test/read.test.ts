@@ -340,6 +340,41 @@ describe('gzip', () => {
     }
   });
 
+  test('a member broken before it gives any text: the complete member is read to its end, last line included', async () => {
+    // Like gzip -dc, which prints the complete member's text whole before it complains. The last line of that text
+    // may lack a newline, and the text may be shorter than one line: neither may be lost.
+    for (const first of [[A], [A, B, C], manyLines(3_000)]) {
+      for (const newline of ['', '\n']) {
+        const complete = zlib.gzipSync(first.join('\n') + newline);
+        const next = zlib.gzipSync(`\n${B}\n`);
+        // Every cut of the next member that decodes nothing: inside its header (past its two magic bytes: one byte
+        // alone is trailing garbage), or with deflate bytes too few to give a byte (a cut after some text is the
+        // next test).
+        for (let cut = 2; cut < next.length - 8; cut++) {
+          const input = Buffer.concat([complete, next.subarray(0, cut)]);
+          for (const chunk of [3, 4096, Infinity]) {
+            const items = await read(input, { name: 'two.gz', chunk });
+            const recs = records(items);
+            if (recs.length > first.length) continue; // this cut gave text of the next member
+            const label = `${first.length} lines${newline ? ' + LF' : ''}, next member cut at ${cut}, chunk ${chunk}`;
+            assert.deepEqual(recs.map((r) => r.text), first, label);
+            assert.equal(problems(items).length, 1, label);
+            assert.match(problems(items)[0]!.error, /gzip data is corrupt or truncated/, label);
+            assert.equal(items[items.length - 1]!.line, first.length + 1, label);
+          }
+        }
+      }
+    }
+  });
+
+  test('a member broken after some text: the line it cut is not read as an event', async () => {
+    // The complete member's last line continues in the broken member, which is cut inside that line.
+    const complete = zlib.gzipSync(`${A}\n{"specversion":"1.0","id":"x",`);
+    const next = zlib.gzipSync(`"source":"s","type":"t","subject":"c"}\n${B}\n`, { level: 0 });
+    const items = await read(Buffer.concat([complete, next.subarray(0, 20)]), { name: 'cut.gz' });
+    assert.deepEqual(view(items), [[1, null, A], [2, null, 'ERROR', 'gzip data is corrupt or truncated (unexpected end of file)']]);
+  });
+
   test('corrupt in the middle: the events before are kept, the corruption is reported', async () => {
     const lines = manyLines(20_000);
     const gz = Buffer.from(zlib.gzipSync(lines.join('\n') + '\n'));

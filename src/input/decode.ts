@@ -33,7 +33,13 @@ export async function* decodedBytes(name: string, source: AsyncIterable<Buffer>,
     for (let n = await it.next(); !n.done; n = await it.next()) yield n.value;
     return;
   }
-  yield* gunzipMembers(head, it, notes);
+  const member = { gaveText: false };
+  try {
+    yield* gunzipMembers(head, it, notes, member);
+  } catch (e) {
+    if (e instanceof GzipError && !member.gaveText) e.atMemberEnd = true;
+    throw e;
+  }
 }
 
 /** Zero bytes and whitespace: the padding tools leave after gzip data, ignored as gzip -dc ignores it. */
@@ -47,7 +53,13 @@ function isPadding(b: number): boolean {
  * decoded events). Here each member's header and trailer are read by hand and its deflate data goes through a
  * raw inflate stream, which stops where the data ends and says how many input bytes it took (`bytesWritten`).
  */
-async function* gunzipMembers(first: Buffer, it: AsyncIterator<Buffer>, notes: DecodeNotes): AsyncGenerator<Buffer> {
+async function* gunzipMembers(
+  first: Buffer,
+  it: AsyncIterator<Buffer>,
+  notes: DecodeNotes,
+  /** Whether the member being read has given any text yet. */
+  current: { gaveText: boolean },
+): AsyncGenerator<Buffer> {
   let input = first; // bytes read but not yet consumed
   let offset = 0; // offset of input[0] in the file
   let eof = false;
@@ -69,6 +81,7 @@ async function* gunzipMembers(first: Buffer, it: AsyncIterator<Buffer>, notes: D
     while (input.length < n) if (!(await more())) throw new GzipError('gzip data is corrupt or truncated (unexpected end of file)');
   };
   for (let member = 0; ; member++) {
+    current.gaveText = false;
     if (member > 0) {
       // Between members: another member, padding, or garbage.
       for (;;) {
@@ -142,6 +155,7 @@ async function* gunzipMembers(first: Buffer, it: AsyncIterator<Buffer>, notes: D
           const d = out.shift()!;
           size += d.length;
           crc = zlib.crc32(d, crc);
+          current.gaveText = true;
           yield d;
         }
         if (failed) throw new GzipError(`gzip data is corrupt or truncated (${(failed as Error).message})`);
@@ -182,8 +196,14 @@ async function* gunzipMembers(first: Buffer, it: AsyncIterator<Buffer>, notes: D
   }
 }
 
-/** A gzip stream broke off: what came before it is kept, the rest of the file is reported. */
-export class GzipError extends Error {}
+/**
+ * A gzip stream broke off: what came before it is kept, the rest of the file is reported. `atMemberEnd`: nothing
+ * of the broken member was decoded, so the text so far ends where a complete member ends and its last line is
+ * whole (as `gzip -dc` prints it); otherwise the text ends inside the broken member, in a line that was cut.
+ */
+export class GzipError extends Error {
+  atMemberEnd = false;
+}
 
 /** JSON whitespace (space, tab, LF, CR). */
 export function isSpace(b: number): boolean {

@@ -41,13 +41,7 @@ export async function* readItems(name: string, source: AsyncIterable<Buffer>, op
       }
     }
     const out: InputItem[] = [];
-    if (splitter === null && head.length > 0) {
-      const all = Buffer.concat(head);
-      const bom = all[0] === 0xef && all[1] === 0xbb && all[2] === 0xbf ? 3 : 0;
-      splitter = chooseSplitter(all.subarray(bom), opts.maxEventBytes);
-      splitter.push(all.subarray(bom), out);
-    }
-    splitter?.end(out);
+    end(out);
     if (notes.trailingGarbage !== null) {
       const g = notes.trailingGarbage;
       const after = out.length > 0 ? out[out.length - 1]!.line : lines;
@@ -61,9 +55,26 @@ export async function* readItems(name: string, source: AsyncIterable<Buffer>, op
     if (out.length > 0) yield out;
   } catch (e) {
     if (e instanceof GzipError) {
-      yield [{ line: lines + 1, index: null, error: e.message, raw: '' }];
+      // Text that ends where a complete member ends is read to its end, its last line included; a line cut
+      // inside the broken member is part of what the problem reports.
+      const out: InputItem[] = [];
+      if (e.atMemberEnd) end(out);
+      const after = out.length > 0 ? out[out.length - 1]!.line : lines;
+      out.push({ line: after + 1, index: null, error: e.message, raw: '' });
+      yield out;
       return;
     }
     throw e;
+  }
+
+  /** The end of the text: what is still held (a head shorter than one line, or a last line without LF) is split. */
+  function end(out: InputItem[]): void {
+    if (splitter === null && head.length > 0) {
+      const all = Buffer.concat(head);
+      const bom = all[0] === 0xef && all[1] === 0xbb && all[2] === 0xbf ? 3 : 0;
+      splitter = chooseSplitter(all.subarray(bom), opts.maxEventBytes);
+      splitter.push(all.subarray(bom), out);
+    }
+    splitter?.end(out);
   }
 }
