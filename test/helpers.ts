@@ -62,6 +62,11 @@ export class Workdir {
     let stdout = '', stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
     child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    // A test that stops the child may do so while input it wrote is still on its way: the child has closed its
+    // end, which is not a failure of the test (what the child did is checked from its exit and the store).
+    child.stdin.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code !== 'EPIPE' && e.code !== 'ECONNRESET') throw e;
+    });
     if (opts.input !== undefined) child.stdin.end(opts.input);
     const done = new Promise<RunResult>((resolve) =>
       child.on('close', (code, signal) => resolve(result(args, this.dir, code, signal, stdout, stderr))),
