@@ -14,6 +14,7 @@ import path from 'node:path';
 import { after, before, describe, test, type TestContext } from 'node:test';
 import { reportShell } from '../src/output/report-html.js';
 import { Browser, type OpenedPage } from './browser.js';
+import { startServe, stopAll } from './serve-helpers.js';
 import { workdirs, type Workdir } from './helpers.js';
 
 const workdir = workdirs();
@@ -267,6 +268,67 @@ describe('the report page fed by a JSON URL (for meter serve)', () => {
     } finally {
       await browser.close();
       server.close();
+    }
+  });
+});
+
+describe('meter serve: the report page at / and a customer\'s page at /portal', () => {
+  after(stopAll);
+  test('with a token: the pages need none, their data does; / equals meter query, /portal shows only the token\'s customer', async (t) => {
+    const w = workdir('report-serve');
+    w.write('meter.yaml', METERS);
+    w.write('events.ndjson', events());
+    assert.equal(w.run(['ingest', 'events.ndjson']).code, 0);
+    const served = await startServe(w, ['--token', 'admin-secret']);
+    const range = `?tz=${encodeURIComponent(TZ)}&from=${FROM}&to=${TO}`;
+    const admin = { authorization: 'Bearer admin-secret' };
+    // The page holds no data, so it needs no token; the data does.
+    const page = await fetch(`${served.url}/`);
+    assert.equal(page.status, 200);
+    assert.equal(page.headers.get('content-type'), 'text/html; charset=utf-8');
+    assert.equal((await fetch(`${served.url}/api/v1/report${range}`)).status, 401);
+    const doc = await fetch(`${served.url}/api/v1/report${range}&top=3`, { headers: admin });
+    assert.equal(doc.status, 200);
+    // The document is the one meter report writes into its file for the same options.
+    const file = w.run(['report', '--tz', TZ, '--from', FROM, '--to', TO, '--top', '3', '-o', 'report.html']);
+    assert.equal(file.code, 0, file.describe());
+    const inline = /<script type="application\/json" id="report-data">([^<]*)<\/script>/.exec(w.read('report.html'))![1]!;
+    const strip = (d: Record<string, unknown>) => ({ ...d, generator: null });
+    assert.deepEqual(strip((await doc.json()) as Record<string, unknown>), strip(JSON.parse(inline) as Record<string, unknown>));
+    const bad = await fetch(`${served.url}/api/v1/report?tz=Mars/Olympus`, { headers: admin });
+    assert.equal(bad.status, 400);
+    assert.equal(bad.headers.get('content-type'), 'application/problem+json');
+    // A customer's token: whatever subject the URL asks for, the page is that customer's.
+    const created = await fetch(`${served.url}/api/v1/portal/tokens`, {
+      method: 'POST',
+      headers: { ...admin, 'content-type': 'application/json' },
+      body: JSON.stringify({ subject: 'customer-07', allowedMeterSlugs: ['tokens', 'calls'] }),
+    });
+    assert.equal(created.status, 200);
+    const { token } = (await created.json()) as { token: string };
+    const mine = await fetch(`${served.url}/api/v1/portal/report${range}&subject=customer-01`, { headers: { authorization: `Bearer ${token}` } });
+    assert.equal(mine.status, 200);
+    const portal = (await mine.json()) as { subject: string; meters: Array<{ slug: string }> };
+    assert.equal(portal.subject, 'customer-07');
+    assert.deepEqual(portal.meters.map((m) => m.slug), ['tokens', 'calls']);
+    assert.equal((await fetch(`${served.url}/api/v1/portal/report${range}&meter=biggest`, { headers: { authorization: `Bearer ${token}` } })).status, 400);
+    assert.equal((await fetch(`${served.url}/api/v1/portal/report${range}`, { headers: admin })).status, 401, 'the admin token is no portal token');
+    // In Chromium, each page draws from its data with the token from the fragment, requesting nothing else (a
+    // request's URL has no fragment).
+    const browser = await Browser.launch();
+    try {
+      const all = await browser.open(`${served.url}/${range}#token=admin-secret`, [`${served.url}/${range}`, `${served.url}/api/v1/report${range}`]);
+      await all.page.waitForSelector('section.meter[data-meter="calls"] table.rows');
+      await checkPage(t, all, 'served-admin', w);
+      const want = new Map(query(w, ['-m', 'tokens']).map((q) => [q.subject!, q.value!]));
+      assert.deepEqual(await tableTotals(all.page, 'tokens'), want);
+      const own = await browser.open(`${served.url}/portal${range}#token=${token}`, [`${served.url}/portal${range}`, `${served.url}/api/v1/portal/report${range}`]);
+      await own.page.waitForSelector('section.meter[data-meter="calls"]');
+      await checkPage(t, own, 'served-portal', w);
+      assert.match(await own.page.title(), /customer-07/);
+    } finally {
+      await browser.close();
+      await served.stop();
     }
   });
 });

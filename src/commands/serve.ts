@@ -57,6 +57,7 @@ Examples:
   curl -X POST localhost:8888/api/v1/events -H 'Content-Type: application/cloudevents+json' \\
     -d '{"specversion":"1.0","id":"1","source":"app","type":"prompt","subject":"acme","data":{"tokens":5}}'
   curl 'localhost:8888/api/v1/meters/tokens_total/query?windowSize=DAY&groupBy=subject'
+  open 'http://localhost:8888/?period=2026-11&tz=Europe/Budapest'   # the usage report page (#token=... with --token)
 
 A 204 from POST /api/v1/events means every event of the request is committed (a crash of the process loses none);
 an error means none is stored. Re-sent events (same source and id) answer 204 and change nothing.

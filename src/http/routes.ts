@@ -13,6 +13,7 @@ import { bearerOf, sameSecret, unauthorized, type PortalClaims, type PortalSigne
 import { readBody, type BodyLimits } from './body.js';
 import { newUlid, stableUlid } from './ids.js';
 import { parseIngestBody } from './ingest-body.js';
+import { portalReportJson, reportJson, reportPage } from './report-routes.js';
 import {
   checkMeterIdOrSlug,
   checkRange,
@@ -61,6 +62,8 @@ interface Route {
   methods: Partial<Record<string, Handler>>;
   /** Portal routes take a portal token instead of the admin token. */
   portal?: boolean;
+  /** A page without data: no token needed (its script sends one with each request for data). */
+  page?: boolean;
 }
 
 const SEG = '([^/]+)';
@@ -80,6 +83,12 @@ const ROUTES: Route[] = [
   { pattern: new RegExp(`^/api/v1/subjects/${SEG}$`), methods: { GET: getSubject } },
   { pattern: /^\/api\/v1\/portal\/tokens$/, methods: { POST: createPortalToken } },
   { pattern: new RegExp(`^/api/v1/portal/meters/${SEG}/query$`), methods: { GET: portalQuery }, portal: true },
+  // The usage report of `meter report`, as a page that fetches its document: the pages hold no data, so they
+  // need no token; their script sends the one given in the URL's fragment (never sent to a server) to the JSON.
+  { pattern: /^\/$/, methods: { GET: reportPage('/api/v1/report') }, page: true },
+  { pattern: /^\/portal$/, methods: { GET: reportPage('/api/v1/portal/report') }, page: true },
+  { pattern: /^\/api\/v1\/report$/, methods: { GET: reportJson } },
+  { pattern: /^\/api\/v1\/portal\/report$/, methods: { GET: portalReportJson }, portal: true },
 ];
 
 /**
@@ -105,7 +114,7 @@ export async function route(api: Api, req: IncomingMessage): Promise<Reply> {
   const path = q < 0 ? url : url.slice(0, q);
   const match = ROUTES.find((r) => r.pattern.test(path));
   // Everything but the portal's own route needs the admin token, unknown paths included (they reveal nothing then).
-  if (api.token !== null && !match?.portal) {
+  if (api.token !== null && !match?.portal && !match?.page) {
     const given = bearerOf(req);
     if (given === null || !sameSecret(given, api.token)) throw unauthorized();
   }

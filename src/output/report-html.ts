@@ -74,13 +74,16 @@ export function renderReportHtml(doc: ReportDoc): string {
 
 /**
  * The same page fed by a URL that answers with a report document (reportDoc's JSON), fetched when the page opens:
- * for `meter serve` to answer at `/` (same origin: the page's policy allows fetches to its own origin only).
+ * for `meter serve` to answer at `/` (same origin: the page's policy allows fetches to its own origin only). The
+ * page's own query string (the report's parameters) goes along, and a `token` in its fragment is sent as a bearer
+ * token: a fragment never reaches a server, so the page itself needs none.
  */
 export function reportShell(dataUrl: string, title = 'Usage report'): string {
   return page(
     title,
     `<script>
-fetch(${jsonForScript(dataUrl)}, { headers: { accept: 'application/json' } })
+const token = new URLSearchParams(location.hash.slice(1)).get('token');
+fetch(${jsonForScript(dataUrl)} + location.search, { headers: token ? { accept: 'application/json', authorization: 'Bearer ' + token } : { accept: 'application/json' } })
   .then((r) => { if (!r.ok) throw new Error(r.status + ' ' + r.statusText); return r.json(); })
   .then((doc) => { document.title = doc.title; reportClient(uPlot, doc, document.getElementById('report')); performance.mark('meter-report-drawn'); })
   .catch((e) => { document.getElementById('report').textContent = 'The report could not be loaded: ' + e.message; });

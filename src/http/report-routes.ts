@@ -1,0 +1,58 @@
+/**
+ * The usage report of `meter report` over HTTP: the page at `/` (every subject, admin token) and at `/portal` (one
+ * customer, portal token), and the report documents they fetch. The document is built by the same use case as the
+ * command's file (core/report.ts), so the page shows the same exact values as `meter report` and `meter query`.
+ */
+import type { IncomingMessage } from 'node:http';
+import { buildReport, type ReportOptions } from '../core/report.js';
+import { reportDoc } from '../output/report-doc.js';
+import { reportShell } from '../output/report-html.js';
+import { bearerOf, unauthorized } from './auth.js';
+import { badRequest } from './problem.js';
+import type { Api, Reply } from './routes.js';
+
+/** Series of their own in a chart; the rest are "others". */
+const DEFAULT_TOP = 8;
+
+/** The page of a report document at `dataPath`. */
+export function reportPage(dataPath: string) {
+  return async (): Promise<Reply> => ({ status: 200, type: 'text/html; charset=utf-8', body: reportShell(dataPath) });
+}
+
+/** `GET /api/v1/report`: `meter report`'s options as parameters (`period` or `from`/`to`, `tz`, `window`, `meter`, `subject`, `groupBy`, `top`). */
+export async function reportJson(api: Api, _req: IncomingMessage, _params: string[], q: URLSearchParams): Promise<Reply> {
+  return answer(api, reportOptions(api, q, q.getAll('subject'), q.getAll('meter')));
+}
+
+/** `GET /api/v1/portal/report`: the token's customer only, and only the meters the token allows. */
+export async function portalReportJson(api: Api, req: IncomingMessage, _params: string[], q: URLSearchParams): Promise<Reply> {
+  const token = bearerOf(req);
+  const claims = token === null ? null : api.signer.verify(token, Date.now());
+  if (claims === null) throw unauthorized('missing, invalid or expired portal token');
+  const allowed = claims.allowedMeterSlugs;
+  const asked = q.getAll('meter');
+  const meters = allowed ? (asked.length > 0 ? asked.filter((m) => allowed.includes(m)) : allowed) : asked;
+  if (allowed && meters.length === 0) throw badRequest('none of the meters asked for is allowed by this portal token');
+  return answer(api, reportOptions(api, q, [claims.subject], meters));
+}
+
+function reportOptions(api: Api, q: URLSearchParams, subjects: string[], meterSlugs: string[]): ReportOptions {
+  const one = (name: string): string | undefined => {
+    const all = q.getAll(name);
+    if (all.length > 1) throw badRequest(`parameter "${name}" in query has an error: give it once`);
+    return all[0];
+  };
+  const top = one('top') ?? String(DEFAULT_TOP);
+  if (!/^[1-9]\d{0,2}$/.test(top)) throw badRequest('parameter "top" in query has an error: must be a whole number from 1 to 999');
+  const opts: ReportOptions = { meters: api.meters, meterSlugs, tz: one('tz') ?? 'UTC', subjects, top: Number(top) };
+  for (const key of ['period', 'from', 'to', 'window', 'groupBy'] as const) {
+    const v = one(key);
+    if (v !== undefined) opts[key] = v;
+  }
+  return opts;
+}
+
+async function answer(api: Api, opts: ReportOptions): Promise<Reply> {
+  const doc = await api.read(async (store) => reportDoc(await buildReport(store, opts), 'meter serve'));
+  return { status: 200, type: 'application/json', body: JSON.stringify(doc) };
+}
