@@ -94,6 +94,8 @@ function withOverflow<T>(build: (mode: MergeMode) => T): T {
  * read under the write lock). Throws SQLITE_BUSY when another writer holds the lock past the busy timeout.
  */
 export function catchUp(db: Database.Database, def: RollupDef): void {
+  // Sorts and deltas in memory: a new rollup of 1M events sorts about 1M state rows.
+  db.pragma('temp_store = MEMORY');
   db.transaction(() => {
     db.exec(ROLLUPS);
     let r = db.prepare('SELECT id, seq FROM rollups WHERE def = ?').get(def.key) as { id: number; seq: number } | undefined;
@@ -124,28 +126,35 @@ export function catchUp(db: Database.Database, def: RollupDef): void {
     const cols = ['subject AS s', `${bucketSql('time_ms', BUCKET_MS)} AS b`, ...def.dims.map((d, i) => `${dimensionSql(d, `@g${i}`)} AS g${i}`)];
     const rows = `SELECT ${[...cols, ...eventValuesSql(agg), 'time_ms'].join(', ')} FROM events WHERE ${where.join(' AND ')} LIMIT -1`;
     const list = [...keys, ...STATE].join(', ');
-    db.exec('DROP TABLE IF EXISTS temp.rollup_d0; DROP TABLE IF EXISTS temp.rollup_d1');
-    withOverflow((mode) => db.prepare(`CREATE TEMP TABLE rollup_d0 AS ${eventGroupSql(agg, mode, rows, keys)}`).run(params));
-    const days = `SELECT s, ${bucketSql('b', DAY_MS)} AS b, ${[...gcols(def), ...STATE].join(', ')} FROM temp.rollup_d0 LIMIT -1`;
-    withOverflow((mode) => db.exec(`CREATE TEMP TABLE rollup_d1 AS ${mergeGroupSql(agg, mode, days, keys)}`));
-    for (const lvl of [0, 1]) {
-      const delta = `temp.rollup_d${lvl}`;
-      if (r.seq === 0) {
-        db.exec(`INSERT INTO ${table} (lvl, ${list}) SELECT ${lvl}, ${list} FROM ${delta}`);
-        continue;
+    const days = (from: string) => `SELECT s, ${bucketSql('b', DAY_MS)} AS b, ${[...gcols(def), ...STATE].join(', ')} FROM ${from} LIMIT -1`;
+    let span: string;
+    if (r.seq === 0) {
+      // A new rollup: its levels straight from the events (level 1 from level 0).
+      withOverflow((mode) => db.prepare(`INSERT INTO ${table} (lvl, ${list}) SELECT 0, ${list} FROM (${eventGroupSql(agg, mode, rows, keys)})`).run(params));
+      withOverflow((mode) => db.exec(`INSERT INTO ${table} (lvl, ${list}) SELECT 1, ${list} FROM (${mergeGroupSql(agg, mode, days(`${table} WHERE lvl = 0`), keys)})`));
+      span = `SELECT min(t0) AS lo, max(t1) AS hi FROM ${table} WHERE lvl = 1`;
+    } else {
+      // The rows above the watermark as deltas per level, each merged with the stored rows of its groups (found by
+      // primary key), which it replaces.
+      db.exec('DROP TABLE IF EXISTS temp.rollup_d0; DROP TABLE IF EXISTS temp.rollup_d1');
+      withOverflow((mode) => db.prepare(`CREATE TEMP TABLE rollup_d0 AS ${eventGroupSql(agg, mode, rows, keys)}`).run(params));
+      withOverflow((mode) => db.exec(`CREATE TEMP TABLE rollup_d1 AS ${mergeGroupSql(agg, mode, days('temp.rollup_d0'), keys)}`));
+      for (const lvl of [0, 1]) {
+        const delta = `temp.rollup_d${lvl}`;
+        const on = keys.map((k) => `o.${k} = d.${k}`).join(' AND ');
+        const both =
+          `SELECT ${list} FROM ${delta} UNION ALL ` +
+          `SELECT ${[...keys, ...STATE].map((c) => 'o.' + c).join(', ')} FROM ${delta} d JOIN ${table} o ON o.lvl = ${lvl} AND ${on}`;
+        withOverflow((mode) => db.exec(`INSERT OR REPLACE INTO ${table} (lvl, ${list}) SELECT ${lvl}, ${list} FROM (${mergeGroupSql(agg, mode, both, keys)})`));
       }
-      // The delta's groups merged with their stored rows (found by primary key), replacing those.
-      const on = keys.map((k) => `o.${k} = d.${k}`).join(' AND ');
-      const both =
-        `SELECT ${list} FROM ${delta} UNION ALL ` +
-        `SELECT ${[...keys, ...STATE].map((c) => 'o.' + c).join(', ')} FROM ${delta} d JOIN ${table} o ON o.lvl = ${lvl} AND ${on}`;
-      withOverflow((mode) => db.exec(`INSERT OR REPLACE INTO ${table} (lvl, ${list}) SELECT ${lvl}, ${list} FROM (${mergeGroupSql(agg, mode, both, keys)})`));
+      span = 'SELECT min(t0) AS lo, max(t1) AS hi FROM temp.rollup_d1';
     }
     db.prepare(
-      'UPDATE rollups SET seq = @m, min_time = (SELECT min(x) FROM (SELECT min_time AS x FROM rollups WHERE id = @id UNION ALL SELECT min(t0) FROM temp.rollup_d1)), ' +
-        'max_time = (SELECT max(x) FROM (SELECT max_time AS x FROM rollups WHERE id = @id UNION ALL SELECT max(t1) FROM temp.rollup_d1)) WHERE id = @id',
+      `WITH d AS (${span}) UPDATE rollups SET seq = @m, ` +
+        'min_time = coalesce(min(min_time, (SELECT lo FROM d)), min_time, (SELECT lo FROM d)), ' +
+        'max_time = coalesce(max(max_time, (SELECT hi FROM d)), max_time, (SELECT hi FROM d)) WHERE id = @id',
     ).run({ m: max, id: r.id });
-    db.exec('DROP TABLE temp.rollup_d0; DROP TABLE temp.rollup_d1');
+    db.exec('DROP TABLE IF EXISTS temp.rollup_d0; DROP TABLE IF EXISTS temp.rollup_d1');
   }).immediate();
 }
 
