@@ -33,7 +33,7 @@ import { openDatabase, type SqliteOptions } from './connection.js';
 import { StoreError } from '../../errors.js';
 import { describeSqliteError } from './errors.js';
 import { registerDecimalFunctions } from './functions.js';
-import { buildRollupSql, catchUp, freshRollup, planRollup, type RollupPlan } from './rollup.js';
+import { buildRollupSql, catchUp, freshRollup, planRollup, rollupPays, type RollupPlan } from './rollup.js';
 import { SCHEMA_VERSION } from './schema.js';
 import { SqliteWriter } from './writer.js';
 
@@ -209,7 +209,7 @@ export class SqliteStore implements Store {
     try {
       // Read in the same snapshot as the freshness check: a rollup is read only when it holds every event.
       const fresh = rollup === null ? null : this.tryRead(() => freshRollup(this.db, rollup.def));
-      if (rollup !== null && fresh !== null) {
+      if (rollup !== null && fresh !== null && rollupPays(q, fresh)) {
         const rows = (mode: SumMode) => {
           const { sql, params } = buildRollupSql(q, rollup, fresh, { jsWindow, mode: mode === 'decimal' ? 'decimal' : 'exact' });
           return this.rows(q, sql, params, 'exact', bigints);
