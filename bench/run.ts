@@ -3,7 +3,9 @@
  *
  *   npm run bench                          # 1M events, 3 runs each, medians
  *   npm run bench -- --events 200000 --runs 5
- *   npm run bench -- --big 10000000        # also: one-subject, one-month query in a 10M-event store
+ *   npm run bench -- --big 10000000        # also: every query shape in a 10M-event store, once
+ *   npm run bench -- --no-sqlite-utils     # without the sqlite-utils ingest
+ *   npm run bench -- --big 10000000 --only-big
  *
  * Whole-process wall times for every CLI run (what a user waits for); peak RSS from the process itself. The first
  * run installs DuckDB (see duckdb-package.ts).
@@ -14,6 +16,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ensureDuckDb } from './duckdb-package.js';
 import { writeLog } from './generate.js';
+import { chooseDedupe, load, runShapes, type ShapeResult } from './shapes.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const BIN = path.join(ROOT, 'bin', 'meter');
@@ -29,6 +32,12 @@ const EVENTS = Number(arg('events', '1000000'));
 const RUNS = Number(arg('runs', '3'));
 const BIG = Number(arg('big', '0'));
 const CLICKHOUSE = arg('clickhouse', '');
+/** sqlite-utils (from the OS packages) ingests the same file once per benchmark: it takes about 10x meter's time. */
+const SQLITE_UTILS = !process.argv.includes('--no-sqlite-utils');
+/** Only the --big part (its store and query shapes). */
+const ONLY_BIG = process.argv.includes('--only-big');
+/** DuckDB's dedupe variant (see duckdb-shapes.ts); default: the fastest of the three on this file, tried first. */
+const DEDUPE = arg('dedupe', '');
 
 const METERS = `meters:
   - slug: tokens_total
@@ -141,6 +150,7 @@ function row(label: string, seconds: number, rate: string, extra = ''): void {
 
 async function main(): Promise<void> {
   ensureDuckDb(ROOT);
+  if (ONLY_BIG) return big();
   const file = await ensureLog(EVENTS);
   let lines = 0;
   for await (const chunk of fs.createReadStream(file)) {
@@ -152,7 +162,8 @@ async function main(): Promise<void> {
   const db = path.join(DATA, 'bench.db');
   process.stdout.write(`meter benchmark: ${lines.toLocaleString('en-US')} lines (${EVENTS.toLocaleString('en-US')} unique events), ${mb.toFixed(0)} MB, ${RUNS} runs, medians\n\n`);
 
-  const floor: number[] = [], ingest: number[] = [], rss: number[] = [], reingest: number[] = [], query: number[] = [], duck: number[] = [];
+  process.stdout.write(`${load()}\n`);
+  const floor: number[] = [], ingest: number[] = [], rss: number[] = [], reingest: number[] = [];
   for (let i = 0; i < RUNS; i++) {
     floor.push(timed(process.execPath, [path.join(DIST, 'floor.js'), file]).seconds);
     rmStore(db);
@@ -160,16 +171,21 @@ async function main(): Promise<void> {
     ingest.push(ing.seconds);
     if (ing.rssMb !== null) rss.push(ing.rssMb);
     reingest.push(timed(process.execPath, [BIN, 'ingest', '--db', db, '--quiet', file]).seconds);
-    query.push(timed(process.execPath, [BIN, 'query', '--db', db, '--config', config, '--window', 'hour', '--format', 'csv'], { stdoutTo: '/dev/null' }).seconds);
-    duck.push(timed(process.execPath, [path.join(DIST, 'duckdb-hourly.js'), file], { stdoutTo: '/dev/null' }).seconds);
   }
-  const f = median(floor), g = median(ingest), r = median(reingest), q = median(query), d = median(duck);
+  const f = median(floor), g = median(ingest), r = median(reingest);
   const rate = (s: number) => `${Math.round(lines / s).toLocaleString('en-US')} ev/s`;
   row('parse floor (split + JSON.parse)', f, rate(f));
   row('meter ingest (new store)', g, rate(g), `x${(f / g).toFixed(2)} of floor (target >= 0.35)` + (rss.length ? `, peak RSS ${median(rss).toFixed(0)} MB` : ''));
   row('meter ingest again (all duplicates)', r, rate(r), `x${(f / r).toFixed(2)} of floor (target >= 0.40)`);
-  row('meter query --window hour --format csv', q, '', `x${(q / d).toFixed(2)} of DuckDB (target < 1.0)`);
-  row('DuckDB on the raw file (hourly, deduped)', d, '');
+  if (SQLITE_UTILS) {
+    const su = path.join(DATA, 'sqlite-utils.db');
+    rmStore(su);
+    const t = timed('sqlite-utils', ['insert', su, 'events', file, '--nl', '--pk', 'source', '--pk', 'id', '--ignore']).seconds;
+    row('sqlite-utils insert --nl --pk source --pk id --ignore', t, rate(t), `meter ingest x${(t / g).toFixed(1)} faster (target >= 5)`);
+    rmStore(su);
+  }
+  process.stdout.write(`${load()}\n\n`);
+  shapes(file, db, EVENTS, RUNS);
 
   // The same records as raw OpenAI responses: the mapping runs in the parse worker, in ingest's speed class.
   const raw = await ensureOpenAiLog(file, EVENTS);
@@ -190,17 +206,55 @@ async function main(): Promise<void> {
     row('ClickHouse: meter query --window hour --format csv', chq.seconds, '');
   }
 
-  if (BIG > 0) {
-    const big = await ensureLog(BIG);
-    const bigDb = path.join(DATA, `bench-${BIG}.db`);
-    if (!fs.existsSync(bigDb)) {
-      const t = timed(process.execPath, [BIN, 'ingest', '--db', bigDb, '--quiet', big]);
-      const rateBig = `${Math.round(BIG / t.seconds).toLocaleString('en-US')} ev/s`;
-      row(`meter ingest ${BIG.toLocaleString('en-US')} events`, t.seconds, rateBig, t.rssMb !== null ? `peak RSS ${t.rssMb.toFixed(0)} MB` : '');
-    }
-    const one = timed(process.execPath, [path.join(DIST, 'store-query.js'), bigDb, 'customer-0042', '2026-10-01T00:00:00Z', '2026-11-01T00:00:00Z']);
-    process.stdout.write(`one subject, one month, hourly, in the store (${BIG.toLocaleString('en-US')} events): ${one.stdout.trim()}\n`);
+  if (BIG > 0) await big();
+}
+
+/** A --big store: its ingest (once: the store is kept) and every query shape in it, once. */
+async function big(): Promise<void> {
+  const big = await ensureLog(BIG);
+  const bigDb = path.join(DATA, `bench-${BIG}.db`);
+  process.stdout.write(`${load()}\n`);
+  if (!fs.existsSync(bigDb)) {
+    const t = timed(process.execPath, [BIN, 'ingest', '--db', bigDb, '--quiet', big]);
+    const rateBig = `${Math.round(BIG / t.seconds).toLocaleString('en-US')} ev/s`;
+    row(`meter ingest ${BIG.toLocaleString('en-US')} events`, t.seconds, rateBig, t.rssMb !== null ? `peak RSS ${t.rssMb.toFixed(0)} MB` : '');
   }
+  fs.writeFileSync(path.join(DATA, 'meter.yaml'), METERS);
+  shapes(big, bigDb, BIG, 1);
+}
+
+/**
+ * The query shapes on a store and its raw log: the first query after the ingest (which catches the rollups up),
+ * the in-process invoice queries, then every shape next to DuckDB.
+ */
+function shapes(file: string, db: string, events: number, runs: number): void {
+  const config = path.join(DATA, 'meter.yaml');
+  const dir = path.join(DATA, 'out');
+  fs.mkdirSync(dir, { recursive: true });
+  const timer = (cmd: string, args: string[]) => timed(cmd, args);
+  const meter = (args: string[]): [string, string[]] => [process.execPath, [BIN, 'query', '--db', db, '--config', config, ...args]];
+  const duck = (shape: string, dedupe: string, out: string): [string, string[]] => [process.execPath, [path.join(DIST, 'duckdb-shapes.js'), file, shape, dedupe, out]];
+  const n = events.toLocaleString('en-US');
+  process.stdout.write(`query shapes at ${n} events (${runs} run${runs === 1 ? '' : 's'}, medians)\n`);
+  const size = (f: string) => (fs.existsSync(f) ? fs.statSync(f).size : 0);
+  const before = size(db) + size(db + '-wal');
+  const first = timed(...meter(['--window', 'month', '--format', 'csv', '-o', path.join(dir, 'first.csv')])).seconds;
+  const after = size(db) + size(db + '-wal');
+  row('first query after the ingest (catches up)', first, '', `store grew ${((after - before) / 1e6).toFixed(1)} MB`);
+  const inproc = timed(process.execPath, [path.join(DIST, 'store-query.js'), db]).stdout.trim();
+  process.stdout.write(`${inproc}\n`);
+  const dedupe = DEDUPE || chooseDedupe(timer, duck, dir);
+  process.stdout.write(`  DuckDB dedupe used: ${dedupe}\n`);
+  const results: ShapeResult[] = runShapes(timer, meter, (shape, out) => duck(shape, dedupe, out), runs, dir);
+  process.stdout.write(`${'shape'.padEnd(32)} ${'rows'.padStart(8)} ${'meter'.padStart(8)} ${'--no-rollup'.padStart(12)} ${'DuckDB'.padStart(8)}  meter/DuckDB\n`);
+  for (const r of results) {
+    const m = median(r.meter), raw = median(r.raw), d = median(r.duck);
+    process.stdout.write(
+      `${r.shape.label.padEnd(32)} ${String(r.rows).padStart(8)} ${m.toFixed(2).padStart(7)}s ${raw.toFixed(2).padStart(11)}s ${d.toFixed(2).padStart(7)}s  ` +
+        `x${(m / d).toFixed(2)}${r.equal ? '' : '  VALUES DIFFER'}\n`,
+    );
+  }
+  process.stdout.write(`${load()}\n\n`);
 }
 
 await main();

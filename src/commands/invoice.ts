@@ -18,6 +18,7 @@ interface InvoiceFlags {
   to?: string;
   tz: string;
   subject: string[];
+  rollup: boolean;
   format: 'table' | 'csv' | 'json';
   output?: string;
 }
@@ -33,6 +34,7 @@ export function invoiceCommand(): Command {
     .option('--to <time>', 'end, exclusive (instead of --period): RFC 3339, or a date (midnight in --tz)')
     .option('--tz <zone>', 'IANA time zone of the period and printed times', 'UTC')
     .option('-s, --subject <subject>', 'only this customer (repeatable); default: every customer with usage of a priced meter', collect, [])
+    .option('--no-rollup', "read the stored events themselves, not the store's pre-aggregated rollups")
     .addOption(formatOption(['table', 'csv', 'json'], 'table'))
     .option('-o, --output <file>', 'write to a file instead of stdout')
     .addHelpText(
@@ -61,6 +63,7 @@ Exit codes: 0 ok · 1 failure (store) · 2 usage error or invalid price file · 
       await withStore(flags.db, true, async (store) => {
         const result = await buildInvoices(store, {
           meters, prices, period: flags.period, from: flags.from, to: flags.to, tz: flags.tz, subjects: flags.subject,
+          rollup: flags.rollup,
         });
         const sink = Sink.open(flags.output);
         if (flags.format === 'csv') await renderInvoiceCsv(result, sink);

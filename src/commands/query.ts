@@ -21,6 +21,7 @@ interface QueryFlags {
   filter: string[];
   fill?: boolean;
   allSubjects?: boolean;
+  rollup: boolean;
   format: 'table' | 'csv' | 'json' | 'ndjson';
   output?: string;
   sparklines?: boolean;
@@ -41,6 +42,7 @@ export function queryCommand(): Command {
     .option('-f, --filter <key=value>', 'only events whose group-by key has this value (repeatable)', collect, [])
     .option('--fill', 'also print empty windows (0 for SUM, COUNT, UNIQUE_COUNT) for every group present')
     .option('--all-subjects', 'sum across subjects instead of one row per subject')
+    .option('--no-rollup', "read the stored events themselves, not the store's pre-aggregated rollups")
     .addOption(formatOption(['table', 'csv', 'json', 'ndjson'], 'table'))
     .option('-o, --output <file>', 'write to a file instead of stdout')
     .option('--sparklines', 'table without --window: a column with each row\'s usage over the range (default: when stdout is a terminal)')
@@ -73,6 +75,7 @@ partial). Days and months are calendar days and months in --tz (23 or 25 hours l
           filters: flags.filter,
           fill: flags.fill ?? false,
           allSubjects: flags.allSubjects ?? false,
+          rollup: flags.rollup,
         };
         const spark = await sparkColumn(store, options, flags);
         const result = await runQuery(store, options);

@@ -25,6 +25,8 @@ export interface InvoiceOptions {
   tz: string;
   /** Only these subjects; none: every subject with usage of a priced meter. */
   subjects: string[];
+  /** false: read the events themselves, never a store's rollups (`--no-rollup`). */
+  rollup?: boolean;
 }
 
 /** One invoice line; numbers are exact decimal text, amounts with at least the currency's minor digits. */
@@ -101,7 +103,7 @@ export async function buildInvoices(store: Store, o: InvoiceOptions): Promise<In
   const zone = checkTimeZone(o.tz);
   const { fromMs, toMs } = invoicePeriod(o, zone);
   const { prices, digits } = o.prices;
-  const base = { meters: o.meters, tz: zone, from: new Date(fromMs).toISOString(), to: new Date(toMs).toISOString(), fill: false, allSubjects: false };
+  const base = { meters: o.meters, tz: zone, from: new Date(fromMs).toISOString(), to: new Date(toMs).toISOString(), fill: false, allSubjects: false, rollup: o.rollup };
   const usage = new Map<string, Usage>();
   const of = (subject: string): Usage => {
     let u = usage.get(subject);

@@ -83,6 +83,8 @@ export interface MeterQuery {
   filters: Array<{ dimension: Dimension; value: string }>;
   /** false: sum across subjects (the subject of each row is null). */
   perSubject: boolean;
+  /** Read the events themselves, never a store's pre-aggregated rollups (`--no-rollup`). */
+  noRollup?: boolean;
 }
 
 /**

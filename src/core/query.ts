@@ -21,6 +21,8 @@ export interface QueryOptions {
   filters: string[];
   fill: boolean;
   allSubjects: boolean;
+  /** false: read the events themselves, never a store's rollups (`--no-rollup`). */
+  rollup?: boolean;
 }
 
 /** One result row, ready for a renderer. */
@@ -117,7 +119,10 @@ export function planQuery(o: QueryOptions): { query: MeterQuery; windowSize: Win
     return { dimension: find(f.slice(0, eq), '--filter'), value: f.slice(eq + 1) };
   });
   return {
-    query: { meter, window: null, fromMs, toMs, subjects: [...new Set(o.subjects)], groupBy, filters, perSubject: !o.allSubjects },
+    query: {
+      meter, window: null, fromMs, toMs, subjects: [...new Set(o.subjects)], groupBy, filters, perSubject: !o.allSubjects,
+      ...(o.rollup === false ? { noRollup: true } : {}),
+    },
     windowSize,
   };
 }

@@ -11,7 +11,7 @@ import type { Dimension, MeterQuery } from '../../core/ports.js';
 import { windowKeySql, type WindowDialect } from '../sql-dialect.js';
 
 /** How SQLite spells the window arithmetic of sql-dialect.ts. */
-const sqliteDialect: WindowDialect = {
+export const sqliteDialect: WindowDialect = {
   cases: (branches, otherwise) =>
     `CASE ${branches.map(([c, v]) => `WHEN ${c} THEN ${v}`).join(' ')} ELSE ${otherwise} END`,
   greatest: (a, b) => `max(${a}, ${b})`,
@@ -41,7 +41,7 @@ export function subjectsSql(subjects: string[], params: Record<string, unknown>,
  * else, which in canonical data is a number's canonical decimal, `true`/`false`, or an object's canonical text.
  * `p` is the parameter holding its JSON path.
  */
-function dimensionSql(dim: Dimension, p: string): string {
+export function dimensionSql(dim: Dimension, p: string): string {
   if ('column' in dim) return dim.column;
   return `coalesce(CASE json_type(data, ${p}) WHEN 'text' THEN data ->> ${p} WHEN 'null' THEN NULL ELSE data -> ${p} END, '')`;
 }
@@ -58,17 +58,17 @@ function uniqueSql(p: string): string {
  * The columns an exact aggregate reads of a value: t, its JSON type; x, its SQL value; j, its JSON text, so that
  * a number reaches the decimal functions with every digit (0.12345678901234567890 and 2^63 keep them all).
  */
-const EXACT_VALUES = ['json_type(data, @vp) AS t', 'data ->> @vp AS x', 'data -> @vp AS j'];
+export const EXACT_VALUES = ['json_type(data, @vp) AS t', 'data ->> @vp AS x', 'data -> @vp AS j'];
 /** A value for the integer fast paths: the integer, or a REAL 0.0 for any other value that may count. */
 const FAST_VALUE = `CASE json_type(data, @vp) WHEN 'integer' THEN data ->> @vp WHEN 'real' THEN 0.0 WHEN 'text' THEN 0.0 END AS v`;
 /** The value's text: a string's own, a number's literal. */
-const LITERAL = `CASE t WHEN 'text' THEN x ELSE j END`;
+export const LITERAL = `CASE t WHEN 'text' THEN x ELSE j END`;
 /** A JSON integer SQLite holds as a 64-bit integer (not one past 2^63, which it reads as a double). */
-const INT64 = `t = 'integer' AND typeof(x) = 'integer'`;
-const NUMERIC = `t IN ('integer', 'real', 'text')`;
+export const INT64 = `t = 'integer' AND typeof(x) = 'integer'`;
+export const NUMERIC = `t IN ('integer', 'real', 'text')`;
 
 /** SQL of a meter value's exact decimal text, NULL when it does not count (see decimalText). */
-function exactTextSql(p: string): string {
+export function exactTextSql(p: string): string {
   return `meter_dec(CASE json_type(data, ${p}) WHEN 'text' THEN data ->> ${p} WHEN 'integer' THEN data -> ${p} WHEN 'real' THEN data -> ${p} END)`;
 }
 

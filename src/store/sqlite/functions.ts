@@ -28,6 +28,23 @@ export function registerDecimalFunctions(db: Database.Database): void {
     },
     result: (acc: { sum: Decimal; n: number }) => `${acc.sum.toString()} ${acc.n}`,
   });
+  // The exact sum of "sum count" parts (meter_dsum's results, kept in rollups): "sum count", NULL when every part
+  // is NULL. Each argument is a part or NULL.
+  db.aggregate('meter_dmerge', {
+    varargs: true,
+    start: () => null,
+    step: (acc: { sum: Decimal; n: number } | null, ...parts: unknown[]) => {
+      for (const p of parts) {
+        if (typeof p !== 'string') continue;
+        const sp = p.indexOf(' ');
+        acc ??= { sum: Decimal.ZERO, n: 0 };
+        acc.sum = acc.sum.add(Decimal.parse(p.slice(0, sp))!);
+        acc.n += Number(p.slice(sp + 1));
+      }
+      return acc;
+    },
+    result: (acc: { sum: Decimal; n: number } | null) => (acc === null ? null : `${acc.sum.toString()} ${acc.n}`),
+  });
   // The least and greatest of such values by exact decimal order, as canonical text.
   for (const [name, sign] of [['meter_dmin', -1], ['meter_dmax', 1]] as const) {
     db.aggregate(name, {

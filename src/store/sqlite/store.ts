@@ -5,6 +5,7 @@
  * - connection.ts: opening a file (is it a meter store? settings, upgrade); schema.ts: tables and migrations.
  * - writer.ts: the write path (one UPSERT per event is the dedupe, subject_rows, transactions).
  * - aggregate-sql.ts and aggregate-rows.ts: the SQL of a meter query and the reading of its rows, exactly.
+ * - rollup.ts and rollup-sql.ts: pre-aggregated state rows per meter, caught up by queries and read when fresh.
  * - functions.ts: the JavaScript functions that SQL calls; files.ts: -wal/-shm modes and the read-only copy;
  *   errors.ts: SQLite failures as StoreErrors.
  *
@@ -12,6 +13,8 @@
  * text key. On a hash hit the stored source and id are compared, so a hash collision never loses an event: the
  * colliding event is stored with a NULL key and found again through the `collisions` table.
  */
+import fs from 'node:fs';
+import path from 'node:path';
 import type Database from 'better-sqlite3';
 import type { UsageEvent } from '../../core/event.js';
 import type {
@@ -27,12 +30,21 @@ import type {
 import { readAggregateRow } from './aggregate-rows.js';
 import { buildAggregateSql, MAX_CASE_SEGMENTS, NeedsExactSum, subjectsSql, type SumMode } from './aggregate-sql.js';
 import { openDatabase, type SqliteOptions } from './connection.js';
+import { StoreError } from '../../errors.js';
 import { describeSqliteError, isIntegerOverflow } from './errors.js';
 import { registerDecimalFunctions } from './functions.js';
+import { buildRollupSql, catchUp, freshRollup, planRollup, rollupPays, type RollupPlan } from './rollup.js';
+import { SCHEMA_VERSION } from './schema.js';
 import { SqliteWriter } from './writer.js';
 
 export type { SqliteOptions } from './connection.js';
 export { SCHEMA_VERSION } from './schema.js';
+
+/** Whether a failure to catch a rollup up means only that this process cannot write the store now. */
+function lockedOrUnwritable(e: unknown): boolean {
+  if (e instanceof StoreError) return true;
+  return /^SQLITE_(BUSY|LOCKED|READONLY|CANTOPEN|PERM|FULL|IOERR|AUTH)/.test(String((e as { code?: string }).code ?? ''));
+}
 
 export class SqliteStore implements Store {
   readonly location: string;
@@ -46,6 +58,9 @@ export class SqliteStore implements Store {
     db: Database.Database,
     /** False for a version 1 store read as it is. */
     private readonly hasSubjectRows: boolean,
+    /** The store's schema version: rollups are kept in a current store only. */
+    private readonly version: number,
+    private readonly readonly: boolean,
   ) {
     this.location = file;
     this.db = db;
@@ -57,7 +72,7 @@ export class SqliteStore implements Store {
   static open(file: string, opts: SqliteOptions = {}): SqliteStore {
     const { db, version } = openDatabase(file, opts);
     // An older store opened read-only is read as it is (version 1: through its index on (subject, time_ms)).
-    return new SqliteStore(file, db, version >= 2);
+    return new SqliteStore(file, db, version >= 2, version, opts.readonly ?? false);
   }
 
   /**
@@ -184,45 +199,110 @@ export class SqliteStore implements Store {
       const plan = q.window!;
       this.db.function('meter_window', { deterministic: true }, (t: unknown) => plan.keyOf(Number(t)));
     }
-    // Each mode that fails over to the next (see SumMode) restarts the query and skips the rows already given:
-    // those were exact, and every mode gives the same rows in the same order, because every attempt reads the
-    // same snapshot: one read transaction holds it while an ingest commits meanwhile.
+    const rollup = this.version === SCHEMA_VERSION ? planRollup(q) : null;
+    if (rollup !== null) this.catchUp(rollup);
     const agg = q.meter.aggregation;
-    const modes: SumMode[] =
-      agg === 'SUM' ? ['fast', 'exact', 'decimal'] : agg === 'AVG' ? ['exact', 'decimal'] : agg === 'MIN' || agg === 'MAX' ? ['fast', 'exact'] : ['exact'];
+    // MIN, MAX and LATEST may return integers past 2^53: only they need BigInt.
+    const bigints = agg === 'MIN' || agg === 'MAX' || agg === 'LATEST';
     const own = !this.db.inTransaction;
     if (own) this.exec('BEGIN');
     try {
-      let yielded = 0;
-      for (let m = 0; ; m++) {
-        let skip = yielded;
-        try {
-          for (const row of this.aggregateRows(q, jsWindow, modes[m]!)) {
-            if (skip > 0) {
-              skip--;
-              continue;
-            }
-            yielded++;
-            yield row;
-          }
-          return;
-        } catch (e) {
-          const retry = e instanceof NeedsExactSum || isIntegerOverflow(e);
-          if (!retry || m + 1 >= modes.length) throw e;
-        }
+      // Read in the same snapshot as the freshness check: a rollup is read only when it holds every event.
+      const fresh = rollup === null ? null : this.tryRead(() => freshRollup(this.db, rollup.def));
+      if (rollup !== null && fresh !== null && rollupPays(q, fresh)) {
+        const rows = (mode: SumMode) => {
+          const { sql, params } = buildRollupSql(q, rollup, fresh, { jsWindow, mode: mode === 'decimal' ? 'decimal' : 'exact' });
+          return this.rows(q, sql, params, 'exact', bigints);
+        };
+        yield* this.withModes(['exact', 'decimal'], rows);
+        return;
       }
+      // SUM starts with the cheapest mode (see SumMode).
+      const modes: SumMode[] =
+        agg === 'SUM' ? ['fast', 'exact', 'decimal'] : agg === 'AVG' ? ['exact', 'decimal'] : agg === 'MIN' || agg === 'MAX' ? ['fast', 'exact'] : ['exact'];
+      yield* this.withModes(modes, (mode) => {
+        const { sql, params } = buildAggregateSql(q, { jsWindow, mode, subjectRows: this.hasSubjectRows });
+        return this.rows(q, sql, params, mode, bigints);
+      });
     } finally {
       if (own && this.db.inTransaction) this.exec('COMMIT');
     }
   }
 
+  /**
+   * Rows of the first mode that does not fail over to the next (see SumMode). Each retry restarts the query and
+   * skips the rows already given: those were exact, and every mode gives the same rows in the same order, because
+   * every attempt reads the same snapshot (the caller's read transaction holds it while an ingest commits).
+   */
+  private *withModes(modes: SumMode[], rows: (mode: SumMode) => Generator<AggregateRow>): Generator<AggregateRow> {
+    let yielded = 0;
+    for (let m = 0; ; m++) {
+      let skip = yielded;
+      try {
+        for (const row of rows(modes[m]!)) {
+          if (skip > 0) {
+            skip--;
+            continue;
+          }
+          yielded++;
+          yield row;
+        }
+        return;
+      } catch (e) {
+        const retry = e instanceof NeedsExactSum || isIntegerOverflow(e);
+        if (!retry || m + 1 >= modes.length) throw e;
+      }
+    }
+  }
 
-  private *aggregateRows(q: MeterQuery, jsWindow: boolean, mode: SumMode): Generator<AggregateRow> {
-    const { sql, params } = buildAggregateSql(q, { jsWindow, mode, subjectRows: this.hasSubjectRows });
-    const agg = q.meter.aggregation;
-    // MIN, MAX and LATEST may return integers past 2^53: only they need BigInt.
-    const bigints = agg === 'MIN' || agg === 'MAX' || agg === 'LATEST';
+  private *rows(q: MeterQuery, sql: string, params: Record<string, unknown>, mode: SumMode, bigints: boolean): Generator<AggregateRow> {
     for (const r of this.iterate<unknown[]>(sql, params, true, bigints)) yield readAggregateRow(q, mode, r);
+  }
+
+  private tryRead<T>(read: () => T): T | null {
+    try {
+      return read();
+    } catch {
+      return null;
+    }
+  }
+
+  /**
+   * Brings a rollup up to date before a query, when this process may write the store: through this connection
+   * when it is a writer between transactions, else through a short-lived writing connection. Best effort: a store
+   * it may not write, or another writer holding the lock for more than a moment, leaves the rollup as it is (the
+   * query then reads the events unless the rollup is fresh anyway).
+   */
+  private catchUp(plan: RollupPlan): void {
+    if (!this.readonly) {
+      if (this.db.inTransaction) return;
+      try {
+        catchUp(this.db, plan.def);
+      } catch (e) {
+        if (!lockedOrUnwritable(e)) throw describeSqliteError(this.location, e);
+      }
+      return;
+    }
+    // A reader of a private copy (see readableCopy) has no store to write to.
+    if (path.resolve(this.db.name) !== path.resolve(this.location)) return;
+    if (this.tryRead(() => freshRollup(this.db, plan.def)) !== null) return;
+    try {
+      fs.accessSync(this.location, fs.constants.W_OK);
+      fs.accessSync(path.dirname(path.resolve(this.location)), fs.constants.W_OK);
+    } catch {
+      return;
+    }
+    let writer: Database.Database | undefined;
+    try {
+      writer = openDatabase(this.location, { busyTimeoutMs: 200 }).db;
+      registerDecimalFunctions(writer);
+      catchUp(writer, plan.def);
+    } catch (e) {
+      // The rollup stays as it is; freshRollup decides whether it can be read.
+      if (!lockedOrUnwritable(e)) throw e instanceof StoreError ? e : describeSqliteError(this.location, e);
+    } finally {
+      writer?.close();
+    }
   }
 
   async close(): Promise<void> {

@@ -1,0 +1,294 @@
+/**
+ * Rollups: a meter's events pre-aggregated into exact state rows (rollup-sql.ts) per subject, group values and UTC
+ * bucket, so that a query reads about days x subjects rows instead of every event.
+ *
+ * - One rollup per meter definition (event type, aggregation, value path, group-by dimensions): the definition's
+ *   text is its key in `rollups`, so a changed meter gets a new rollup, built from the first event.
+ * - Two levels in one table `rollup_<id>`: 15-minute buckets (level 0) and UTC days (level 1).
+ * - Kept up to `rollups.seq`, a watermark on the events' seq (their rowid: SQLite's single writer assigns it in
+ *   commit order, so every row up to max(seq) is committed and a later commit only adds rows above it). Catching
+ *   up aggregates the rows above the watermark and merges them into the stored state rows, in one write
+ *   transaction with the new watermark. The store is append-only: a stored row never changes.
+ * - A query catches up first (when the store file is writable and no other writer holds the lock) and reads the
+ *   rollup only when its watermark is max(seq) in the query's own snapshot; otherwise it reads the events.
+ * - What a rollup serves is decided from the query (planRollup): UNIQUE_COUNT, minute windows, a --from/--to off
+ *   the quarter hour and window plans with a boundary off the quarter hour (zone offsets of whole minutes) read
+ *   the events. A UTC day is read at level 1 when it lies in one window and inside the range.
+ */
+import type Database from 'better-sqlite3';
+import type { Dimension, MeterQuery } from '../../core/ports.js';
+import { DAY_MS } from '../../core/window.js';
+import { windowKeySql } from '../sql-dialect.js';
+import { dimensionSql, sqliteDialect } from './aggregate-sql.js';
+import { BUCKET_MS, bucketSql, eventGroupSql, eventValuesSql, mergeGroupSql, resultColumns, STATE, type MergeMode } from './rollup-sql.js';
+
+/** A rollup that is up to date: its id, its events' time span, its number of events and of 15-minute rows. */
+export interface FreshRollup {
+  id: number;
+  minMs: number | null;
+  maxMs: number | null;
+  events: number;
+  rows0: number;
+}
+
+/** What a rollup is kept for: everything of a meter that decides its state rows. */
+export interface RollupDef {
+  key: string;
+  eventType: string | null;
+  aggregation: MeterQuery['meter']['aggregation'];
+  valueProperty?: string;
+  dims: Dimension[];
+}
+
+/** A query a rollup can answer: its definition and where the query's dimensions are among the rollup's. */
+export interface RollupPlan {
+  def: RollupDef;
+  groupIdx: number[];
+  filterIdx: number[];
+}
+
+const mod = (a: number, m: number) => ((a % m) + m) % m;
+
+/** The rollup definition of a query's meter: its group-by paths, and the event type when the meter counts every type. */
+export function rollupDef(q: MeterQuery): RollupDef {
+  const m = q.meter;
+  const dims: Dimension[] = m.groupBy.map((g) => ({ key: g.key, path: g.path }));
+  if (m.eventType === null) dims.push({ key: 'type', column: 'type' });
+  const key = JSON.stringify({
+    type: m.eventType,
+    aggregation: m.aggregation,
+    value: m.valueProperty ?? null,
+    dims: dims.map((d) => ('path' in d ? d.path : `#${d.column}`)),
+  });
+  return { key, eventType: m.eventType, aggregation: m.aggregation, valueProperty: m.valueProperty, dims };
+}
+
+/** The rollup plan of a query, or null when the query reads the events (see the file's comment). */
+export function planRollup(q: MeterQuery): RollupPlan | null {
+  if (q.noRollup || q.meter.aggregation === 'UNIQUE_COUNT') return null;
+  for (const t of [q.fromMs, q.toMs]) if (t !== undefined && mod(t, BUCKET_MS) !== 0) return null;
+  const w = q.window;
+  if (w !== null) {
+    if (w.size === 'MINUTE') return null;
+    for (const s of w.segments) {
+      if (mod(s.offsetMs, BUCKET_MS) !== 0 || (s.start !== -Infinity && mod(s.start, BUCKET_MS) !== 0)) return null;
+    }
+  }
+  const def = rollupDef(q);
+  const same = (a: Dimension, b: Dimension) => ('path' in a && 'path' in b ? a.path === b.path : 'column' in a && 'column' in b);
+  const idx = (d: Dimension) => def.dims.findIndex((x) => same(x, d));
+  const groupIdx = q.groupBy.map(idx), filterIdx = q.filters.map((f) => idx(f.dimension));
+  if ([...groupIdx, ...filterIdx].some((i) => i < 0)) return null;
+  return { def, groupIdx, filterIdx };
+}
+
+const tableOf = (id: number) => `rollup_${id | 0}`;
+const gcols = (def: RollupDef) => def.dims.map((_, i) => `g${i}`);
+
+const ROLLUPS = `CREATE TABLE IF NOT EXISTS rollups (
+  id INTEGER PRIMARY KEY, def TEXT NOT NULL UNIQUE, seq INTEGER NOT NULL, min_time INTEGER, max_time INTEGER,
+  events INTEGER NOT NULL DEFAULT 0, rows0 INTEGER NOT NULL DEFAULT 0)`;
+
+/** Runs `build(mode)` in 'exact' mode, and again in 'decimal' mode when a sum of 64-bit integers passed 2^63. */
+function withOverflow<T>(build: (mode: MergeMode) => T): T {
+  try {
+    return build('exact');
+  } catch (e) {
+    if (!/integer overflow/.test(String((e as Error).message))) throw e;
+    return build('decimal');
+  }
+}
+
+/**
+ * Brings the rollup of `def` up to max(seq), in one write transaction (IMMEDIATE: the watermark and max(seq) are
+ * read under the write lock). Throws SQLITE_BUSY when another writer holds the lock past the busy timeout.
+ */
+export function catchUp(db: Database.Database, def: RollupDef): void {
+  // Sorts and deltas in memory: a new rollup of 1M events sorts about 1M state rows.
+  db.pragma('temp_store = MEMORY');
+  db.transaction(() => {
+    db.exec(ROLLUPS);
+    let r = db.prepare('SELECT id, seq FROM rollups WHERE def = ?').get(def.key) as { id: number; seq: number } | undefined;
+    if (r === undefined) {
+      const id = Number(db.prepare('INSERT INTO rollups (def, seq) VALUES (?, 0)').run(def.key).lastInsertRowid);
+      const g = gcols(def).map((c) => `${c} TEXT NOT NULL, `).join('');
+      db.exec(
+        `CREATE TABLE ${tableOf(id)} (lvl INTEGER NOT NULL, s TEXT NOT NULL, b INTEGER NOT NULL, ${g}` +
+          `n INTEGER NOT NULL, t0 INTEGER NOT NULL, t1 INTEGER NOT NULL, iv INTEGER, cv INTEGER, xv TEXT, ` +
+          `PRIMARY KEY (lvl, s, b${gcols(def).map((c) => ', ' + c).join('')})) WITHOUT ROWID`,
+      );
+      r = { id, seq: 0 };
+    }
+    const max = (db.prepare('SELECT coalesce(max(seq), 0) AS m FROM events').get() as { m: number }).m;
+    if (r.seq >= max) return;
+    const table = tableOf(r.id), agg = def.aggregation;
+    const keys = ['s', 'b', ...gcols(def)];
+    const params: Record<string, unknown> = { w: r.seq, m: max };
+    const where = ['seq > @w', 'seq <= @m'];
+    if (def.eventType !== null) {
+      where.push('type = @type');
+      params.type = def.eventType;
+    }
+    if (def.valueProperty !== undefined) params.vp = def.valueProperty;
+    def.dims.forEach((d, i) => {
+      if ('path' in d) params[`g${i}`] = d.path;
+    });
+    const cols = ['subject AS s', `${bucketSql('time_ms', BUCKET_MS)} AS b`, ...def.dims.map((d, i) => `${dimensionSql(d, `@g${i}`)} AS g${i}`)];
+    const rows = `SELECT ${[...cols, ...eventValuesSql(agg), 'time_ms'].join(', ')} FROM events WHERE ${where.join(' AND ')} LIMIT -1`;
+    const list = [...keys, ...STATE].join(', ');
+    const days = (from: string) => `SELECT s, ${bucketSql('b', DAY_MS)} AS b, ${[...gcols(def), ...STATE].join(', ')} FROM ${from} LIMIT -1`;
+    let span: string;
+    const added = { rows0: 0, events: 0 };
+    if (r.seq === 0) {
+      // A new rollup: its levels straight from the events (level 1 from level 0).
+      added.rows0 = withOverflow((mode) => db.prepare(`INSERT INTO ${table} (lvl, ${list}) SELECT 0, ${list} FROM (${eventGroupSql(agg, mode, rows, keys)})`).run(params)).changes;
+      withOverflow((mode) => db.exec(`INSERT INTO ${table} (lvl, ${list}) SELECT 1, ${list} FROM (${mergeGroupSql(agg, mode, days(`${table} WHERE lvl = 0`), keys)})`));
+      span = `SELECT min(t0) AS lo, max(t1) AS hi FROM ${table} WHERE lvl = 1`;
+      added.events = (db.prepare(`SELECT coalesce(sum(n), 0) AS e FROM ${table} WHERE lvl = 1`).get() as { e: number }).e;
+    } else {
+      // The rows above the watermark as deltas per level, each merged with the stored rows of its groups (found by
+      // primary key), which it replaces.
+      db.exec('DROP TABLE IF EXISTS temp.rollup_d0; DROP TABLE IF EXISTS temp.rollup_d1');
+      withOverflow((mode) => db.prepare(`CREATE TEMP TABLE rollup_d0 AS ${eventGroupSql(agg, mode, rows, keys)}`).run(params));
+      withOverflow((mode) => db.exec(`CREATE TEMP TABLE rollup_d1 AS ${mergeGroupSql(agg, mode, days('temp.rollup_d0'), keys)}`));
+      const on = keys.map((k) => `o.${k} = d.${k}`).join(' AND ');
+      const d0 = db
+        .prepare(`SELECT count(*) AS c, coalesce(sum(n), 0) AS e, (SELECT count(*) FROM temp.rollup_d0 d JOIN ${table} o ON o.lvl = 0 AND ${on}) AS old FROM temp.rollup_d0`)
+        .get() as { c: number; e: number; old: number };
+      added.rows0 = d0.c - d0.old;
+      added.events = d0.e;
+      for (const lvl of [0, 1]) {
+        const delta = `temp.rollup_d${lvl}`;
+        const both =
+          `SELECT ${list} FROM ${delta} UNION ALL ` +
+          `SELECT ${[...keys, ...STATE].map((c) => 'o.' + c).join(', ')} FROM ${delta} d JOIN ${table} o ON o.lvl = ${lvl} AND ${on}`;
+        withOverflow((mode) => db.exec(`INSERT OR REPLACE INTO ${table} (lvl, ${list}) SELECT ${lvl}, ${list} FROM (${mergeGroupSql(agg, mode, both, keys)})`));
+      }
+      span = 'SELECT min(t0) AS lo, max(t1) AS hi FROM temp.rollup_d1';
+    }
+    db.prepare(
+      `WITH d AS (${span}) UPDATE rollups SET seq = @m, events = events + @events, rows0 = rows0 + @rows0, ` +
+        'min_time = coalesce(min(min_time, (SELECT lo FROM d)), min_time, (SELECT lo FROM d)), ' +
+        'max_time = coalesce(max(max_time, (SELECT hi FROM d)), max_time, (SELECT hi FROM d)) WHERE id = @id',
+    ).run({ m: max, id: r.id, ...added });
+    db.exec('DROP TABLE IF EXISTS temp.rollup_d0; DROP TABLE IF EXISTS temp.rollup_d1');
+  }).immediate();
+}
+
+/** The rollup of `def` when it is up to date in the connection's current snapshot: its id and time span. */
+export function freshRollup(db: Database.Database, def: RollupDef): FreshRollup | null {
+  const has = db.prepare("SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'rollups'").get();
+  if (has === undefined) return null;
+  const r = db
+    .prepare(
+      'SELECT id, seq, min_time AS minMs, max_time AS maxMs, events, rows0, (SELECT coalesce(max(seq), 0) FROM events) AS top FROM rollups WHERE def = ?',
+    )
+    .get(def.key) as (FreshRollup & { seq: number; top: number }) | undefined;
+  return r !== undefined && r.seq === r.top ? { id: r.id, minMs: r.minMs, maxMs: r.maxMs, events: r.events, rows0: r.rows0 } : null;
+}
+
+/**
+ * Whether a query is answered faster from the rollup than from the events. A query that reads only the 15-minute
+ * level reads about as many rows as there are events when a meter's groups hold about one event per quarter hour
+ * (1,000 subjects x 4 models over a month at 1M events), and each state row costs more than an event's values:
+ * such a store's events are read instead. (Small stores read the rollup: either is fast there.)
+ */
+export function rollupPays(q: MeterQuery, rollup: FreshRollup): boolean {
+  if (rollup.events < 50_000 || rollup.rows0 * 2 <= rollup.events) return true;
+  return levelRanges(q, rollup).days.length > 0;
+}
+
+/**
+ * Where a query reads: the UTC days [start, end) ms, as ranges, that it reads at level 1 (whole days inside its
+ * range that lie in one window: within one offset segment, where the window key is monotonic, and with the same
+ * key at both ends), and the ranges of its span that it reads at level 0 (the rest).
+ */
+export function levelRanges(
+  q: MeterQuery,
+  span: { minMs: number | null; maxMs: number | null },
+): { days: Array<[number, number]>; buckets: Array<[number, number]> } {
+  if (span.minMs === null || span.maxMs === null) return { days: [], buckets: [] };
+  const lo = Math.max(q.fromMs ?? -Infinity, span.minMs - mod(span.minMs, BUCKET_MS));
+  const hi = Math.min(q.toMs ?? Infinity, span.maxMs - mod(span.maxMs, BUCKET_MS) + BUCKET_MS);
+  if (hi <= lo) return { days: [], buckets: [] };
+  const first = Math.ceil(lo / DAY_MS), last = Math.floor(hi / DAY_MS); // days [first, last)
+  const w = q.window;
+  let days: Array<[number, number]> = [];
+  if (last > first && w === null) days = [[first * DAY_MS, last * DAY_MS]];
+  else if (last > first && last - first <= 50_000) {
+    const starts = w!.segments.map((s) => s.start);
+    for (let d = first; d < last; d++) {
+      const a = d * DAY_MS, b = a + DAY_MS;
+      if (starts.some((s) => s > a && s < b) || w!.keyOf(a) !== w!.keyOf(b - 1)) continue;
+      const prev = days[days.length - 1];
+      if (prev !== undefined && prev[1] === a) prev[1] = b;
+      else days.push([a, b]);
+    }
+  }
+  if (days.length > 100) days = [];
+  const buckets: Array<[number, number]> = [];
+  let at = lo;
+  for (const [a, b] of days) {
+    if (a > at) buckets.push([at, a]);
+    at = b;
+  }
+  if (hi > at) buckets.push([at, hi]);
+  return { days, buckets };
+}
+
+/**
+ * The SQL of a query over a fresh rollup: its rows give the keys then resultColumns, as buildAggregateSql's do,
+ * so readAggregateRow (mode 'exact') reads both.
+ */
+export function buildRollupSql(
+  q: MeterQuery,
+  plan: RollupPlan,
+  rollup: FreshRollup,
+  opts: { jsWindow: boolean; mode: MergeMode },
+): { sql: string; params: Record<string, unknown> } {
+  const params: Record<string, unknown> = {};
+  const where: string[] = [];
+  if (q.fromMs !== undefined) {
+    params.from = q.fromMs;
+    where.push('b >= @from');
+  }
+  if (q.toMs !== undefined) {
+    params.to = q.toMs;
+    where.push('b < @to');
+  }
+  if (q.subjects.length > 0) where.push(`s IN (${q.subjects.map((s, i) => ((params[`s${i}`] = s), `@s${i}`)).join(', ')})`);
+  q.filters.forEach((f, i) => {
+    params[`fv${i}`] = f.value;
+    where.push(`g${plan.filterIdx[i]} = @fv${i}`);
+  });
+  const cols: string[] = [];
+  const keys: string[] = [];
+  if (q.window) {
+    cols.push(`${opts.jsWindow ? 'meter_window(b)' : windowKeySql(q.window, 'b', sqliteDialect)} AS w`);
+    keys.push('w');
+  }
+  if (q.perSubject) {
+    cols.push('s');
+    keys.push('s');
+  }
+  plan.groupIdx.forEach((g, i) => {
+    cols.push(`g${g} AS k${i}`);
+    keys.push(`k${i}`);
+  });
+  // One SELECT per range, each an index range per subject: the primary key is (lvl, s, b, ...), and without a
+  // subject filter every subject of the store is looked up (subject_rows lists them).
+  const { days, buckets } = levelRanges(q, rollup);
+  const table = tableOf(rollup.id);
+  const subjects = q.subjects.length > 0 ? [] : ['s IN (SELECT DISTINCT subject FROM subject_rows)'];
+  const select = (lvl: number, [a, b]: [number, number]) =>
+    `SELECT ${[...cols, ...STATE].join(', ')} FROM ${table} WHERE ` +
+    [`lvl = ${lvl}`, ...subjects, ...where, `b >= ${a}`, `b < ${b}`].join(' AND ');
+  const parts = [...buckets.map((r) => select(0, r)), ...days.map((r) => select(1, r))];
+  const rows = parts.length ? parts.join(' UNION ALL ') : `SELECT ${[...cols, ...STATE].join(', ')} FROM ${table} WHERE 0`;
+  const agg = q.meter.aggregation;
+  const merged = mergeGroupSql(agg, opts.mode, rows, keys);
+  const times = q.window ? [] : ['t0', 't1'];
+  const order = keys.length ? ` ORDER BY ${keys.join(', ')}` : '';
+  const sql = `SELECT ${[...keys, ...resultColumns(agg, opts.mode), ...times].join(', ')} FROM (${merged})${order}`;
+  return { sql, params };
+}

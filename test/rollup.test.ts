@@ -1,0 +1,211 @@
+/**
+ * Rollups against the events themselves: every query is run twice through the real CLI (in this process), once
+ * as it is (reading a rollup where one serves it) and once with --no-rollup, and the two outputs must be
+ * byte-equal. Seeded random cases (test/gen.ts: integers, decimals, numeric strings, exponent forms, values past
+ * 2^63, hostile subjects, duplicates and conflicts, DST and quarter-hour zones) are ingested in three parts with
+ * queries after each, so rollups are built, caught up and merged; ranges are mostly aligned to the quarter hour
+ * so that rollups serve them, some not. Also: an ingest running while queries catch up, sums past 2^63, and a
+ * changed meter definition.
+ *
+ * METER_SEED fixes the run (printed), METER_ROLLUP_CASES the number of cases (default 8).
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import { before, describe, test } from 'node:test';
+import Database from 'better-sqlite3';
+import { main } from '../src/cli.js';
+import { BIN, Workdir } from './helpers.js';
+import { genCase, genQuery, metersYaml, queryArgs, Rng, runSeed, shellLine, ZONES, GROUP_BY, METERS } from './gen.js';
+import { atPath, groupText, ingest as refIngest, parseBound } from './reference.js';
+
+const SEED = runSeed();
+const CASES = Number(process.env.METER_ROLLUP_CASES ?? 8);
+const QUERIES = 16;
+const REPRO = `reproduce with METER_SEED=${SEED} node --test dist/test/rollup.test.js`;
+const MIN15 = 900_000, HOUR = 3_600_000, DAY = 86_400_000;
+/** Zones beyond gen.ts's: +05:30, and one whose offsets are not whole quarter hours in the past. */
+const MORE_ZONES = ['Asia/Kolkata', 'Africa/Monrovia', 'Pacific/Chatham'];
+
+before(() => console.log(`rollup: seed ${SEED}, ${CASES} cases x 3 parts x ${QUERIES} queries (${REPRO})`));
+
+/** Runs the CLI in this process; its exit code and what it wrote to stderr. */
+async function cli(args: string[]): Promise<{ code: number; stderr: string }> {
+  let stderr = '';
+  const write = process.stderr.write.bind(process.stderr);
+  process.stderr.write = ((s: string | Uint8Array) => ((stderr += String(s)), true)) as typeof process.stderr.write;
+  try {
+    return { code: await main([process.execPath, 'meter', ...args]), stderr };
+  } finally {
+    process.stderr.write = write;
+  }
+}
+
+/** The output of one query with and without rollups. */
+async function both(w: Workdir, args: string[]): Promise<{ rollup: string; raw: string; errors: string }> {
+  const common = [...args, '--db', w.path('meter.db'), '--config', w.path('meter.yaml')];
+  const a = await cli([...common, '-o', w.path('a.out')]);
+  const b = await cli([...common, '--no-rollup', '-o', w.path('b.out')]);
+  const errors = a.code !== 0 || b.code !== 0 ? `exit ${a.code}/${b.code}: ${a.stderr} ${b.stderr}` : '';
+  const read = (f: string) => (fs.existsSync(w.path(f)) ? fs.readFileSync(w.path(f), 'utf8') : '');
+  return { rollup: read('a.out'), raw: read('b.out'), errors };
+}
+
+/** A bound on the quarter hour, hour or UTC day near the case's focus, as RFC 3339 in UTC. */
+function alignedBound(rng: Rng, focus: number): string {
+  const unit = rng.pick([MIN15, HOUR, DAY]);
+  const t = focus + rng.int(-3 * DAY, 3 * DAY);
+  return new Date(t - (((t % unit) + unit) % unit)).toISOString();
+}
+
+/** The definitions of the store's rollups and whether each is caught up. */
+function rollupState(file: string): Array<{ def: string; fresh: boolean }> {
+  const db = new Database(file, { readonly: true });
+  try {
+    const has = db.prepare("SELECT 1 FROM sqlite_schema WHERE name = 'rollups'").get();
+    if (has === undefined) return [];
+    const top = (db.prepare('SELECT coalesce(max(seq), 0) AS m FROM events').get() as { m: number }).m;
+    return (db.prepare('SELECT def, seq FROM rollups').all() as Array<{ def: string; seq: number }>).map((r) => ({ def: r.def, fresh: r.seq === top }));
+  } finally {
+    db.close();
+  }
+}
+
+describe(`rollups answer as the events do (seed ${SEED})`, () => {
+  for (let k = 0; k < CASES; k++) {
+    const caseSeed = new Rng(SEED).fork(7_000 + k).seed;
+    test(`case ${k} (case seed ${caseSeed})`, async () => {
+      const c = genCase(caseSeed, 90);
+      const w = new Workdir(`rollup-${k}`);
+      try {
+        w.write('meter.yaml', metersYaml());
+        const rng = new Rng(caseSeed).fork(31);
+        const cut1 = rng.int(1, c.lines.length - 2), cut2 = rng.int(cut1 + 1, c.lines.length - 1);
+        const parts = [c.lines.slice(0, cut1), c.lines.slice(cut1, cut2), c.lines.slice(cut2)];
+        const problems: string[] = [];
+        let served = 0;
+        for (let p = 0; p < parts.length; p++) {
+          w.write(`part${p}.ndjson`, parts[p]!);
+          const ing = await cli(['ingest', '--quiet', '--db', w.path('meter.db'), w.path(`part${p}.ndjson`)]);
+          assert.equal(ing.code, 0, `ingest of part ${p}: ${ing.stderr}`);
+          const events = refIngest(c.lines.slice(0, p === 0 ? cut1 : p === 1 ? cut2 : c.lines.length)).events;
+          const values = new Map(GROUP_BY.map(([key, p2]) => [key, [...new Set(events.map((e) => groupText(atPath(e.data, p2))))]]));
+          for (let i = 0; i < QUERIES; i++) {
+            const q = genQuery(rng, c, values);
+            if (rng.chance(0.3)) q.tz = rng.pick([...ZONES, ...MORE_ZONES]);
+            // Mostly quarter-hour bounds, which rollups serve.
+            if (rng.chance(0.7)) {
+              q.from = rng.chance(0.7) ? alignedBound(rng, c.focus) : undefined;
+              q.to = rng.chance(0.7) ? alignedBound(rng, c.focus) : undefined;
+            }
+            // A bound written as a local date moves with the zone: --from must stay before --to.
+            if (q.from !== undefined && q.to !== undefined && parseBound(q.from, q.tz) >= parseBound(q.to, q.tz)) q.to = undefined;
+            if (rng.chance(0.5) && q.window === 'minute') q.window = 'hour';
+            if (rng.chance(0.3)) q.meter = rng.pick(METERS.filter((m) => m.aggregation !== 'UNIQUE_COUNT'));
+            if (rng.chance(0.4) || q.window === 'minute') q.fill = false;
+            const args = queryArgs(q);
+            const r = await both(w, args);
+            if (r.errors) problems.push(`part ${p}, query ${i}: ${r.errors}: ${shellLine(args)}`);
+            else if (r.rollup !== r.raw) {
+              problems.push(`part ${p}, query ${i} differs: ${shellLine(args)}\n  rollup: ${r.rollup.slice(0, 600)}\n  raw:    ${r.raw.slice(0, 600)}`);
+            }
+          }
+          served += rollupState(w.path('meter.db')).filter((s) => s.fresh).length;
+        }
+        assert.ok(problems.length === 0, `seed ${SEED}, case ${k} (zone ${c.zone}); ${REPRO}\n${problems.slice(0, 6).join('\n')}`);
+        assert.ok(served > 0, `seed ${SEED}, case ${k}: no query caught a rollup up`);
+      } finally {
+        w.remove();
+      }
+    });
+  }
+});
+
+describe('rollups: catching up, sums past 2^63, definitions', () => {
+  test('an ingest running while queries catch up is reflected exactly by the next query', async () => {
+    const w = new Workdir('rollup-concurrent');
+    try {
+      w.write('meter.yaml', metersYaml());
+      const lines = (n: number, from: number) =>
+        Array.from({ length: n }, (_, i) => {
+          const t = Date.parse('2026-03-29T00:00:00Z') + ((i + from) * 7919 % 200) * 450_000;
+          const v = [(i % 7) + 1, '0.1', '"2.5"', '9223372036854775807'][i % 4];
+          return `{"specversion":"1.0","id":"c${from + i}","source":"s","type":"usage","subject":"cust-${i % 5}","time":"${new Date(t).toISOString()}","data":{"v":${v},"tier":"t${i % 3}"}}`;
+        });
+      w.write('a.ndjson', lines(2_000, 0));
+      w.write('b.ndjson', lines(40_000, 2_000));
+      assert.equal((await cli(['ingest', '--quiet', '--db', w.path('meter.db'), w.path('a.ndjson')])).code, 0);
+      const queries = [['query', '--meter=sum_v', '--window=hour', '--format=csv'], ['query', '--meter=max_v', '--window=day', '--tz=Europe/Budapest', '--format=csv'], ['query', '--meter=latest_v', '--group-by=tier', '--format=csv']];
+      for (const q of queries) assert.equal((await both(w, q)).errors, '');
+      const child = spawn(process.execPath, [BIN, 'ingest', '--quiet', '--db', w.path('meter.db'), w.path('b.ndjson')], { stdio: 'ignore' });
+      const done = new Promise<number | null>((resolve) => child.on('close', resolve));
+      let running = true;
+      void done.then(() => (running = false));
+      let during = 0;
+      while (running) {
+        const r = await cli([...queries[during % queries.length]!, '--db', w.path('meter.db'), '--config', w.path('meter.yaml'), '-o', w.path('during.out')]);
+        assert.equal(r.code, 0, r.stderr);
+        during++;
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      assert.equal(await done, 0);
+      for (const q of queries) {
+        const r = await both(w, q);
+        assert.equal(r.errors, '');
+        assert.equal(r.rollup, r.raw, `after the concurrent ingest (${during} queries during it): ${q.join(' ')}`);
+      }
+      const state = rollupState(w.path('meter.db'));
+      assert.ok(state.length >= 3 && state.every((s) => s.fresh), JSON.stringify(state));
+    } finally {
+      w.remove();
+    }
+  });
+
+  test('sums past 2^63 in one bucket, across buckets and in later parts stay exact', async () => {
+    const w = new Workdir('rollup-big');
+    try {
+      w.write('meter.yaml', metersYaml());
+      const ev = (i: number, v: string, t: string) =>
+        `{"specversion":"1.0","id":"b${i}","source":"s","type":"usage","subject":"x","time":"${t}","data":{"v":${v}}}`;
+      const max = '9223372036854775807';
+      w.write('a.ndjson', [ev(1, max, '2026-01-01T00:01:00Z'), ev(2, max, '2026-01-01T00:02:00Z'), ev(3, '-1', '2026-01-01T05:00:00Z')]);
+      w.write('b.ndjson', [ev(4, max, '2026-01-01T05:01:00Z'), ev(5, '0.5', '2026-01-02T00:00:00Z'), ev(6, '-9223372036854775808', '2026-01-01T00:03:00Z')]);
+      for (const f of ['a.ndjson', 'b.ndjson']) {
+        assert.equal((await cli(['ingest', '--quiet', '--db', w.path('meter.db'), w.path(f)])).code, 0);
+        for (const m of ['sum_v', 'avg_v', 'max_v', 'min_v', 'latest_v', 'count_all']) {
+          for (const win of [[], ['--window=hour'], ['--window=month'], ['--window=day', '--tz=Asia/Kathmandu']]) {
+            const args = ['query', `--meter=${m}`, '--format=csv', ...win];
+            const r = await both(w, args);
+            assert.equal(r.errors, '');
+            assert.equal(r.rollup, r.raw, args.join(' '));
+          }
+        }
+      }
+      const r = await both(w, ['query', '--meter=sum_v', '--format=csv', '--from=2026-01-01', '--to=2026-02-01']);
+      assert.match(r.rollup, /,18446744073709551612\.5\n$/);
+    } finally {
+      w.remove();
+    }
+  });
+
+  test('a changed meter definition gets its own rollup, built from the first event', async () => {
+    const w = new Workdir('rollup-def');
+    try {
+      const yaml = (p: string) => `meters:\n  - slug: m\n    eventType: usage\n    aggregation: SUM\n    valueProperty: "${p}"\n`;
+      w.write('e.ndjson', ['{"specversion":"1.0","id":"1","source":"s","type":"usage","subject":"x","time":"2026-01-01T00:00:00Z","data":{"a":1,"b":10}}']);
+      assert.equal((await cli(['ingest', '--quiet', '--db', w.path('meter.db'), w.path('e.ndjson')])).code, 0);
+      const sums: string[] = [];
+      for (const p of ['$.a', '$.b']) {
+        w.write('meter.yaml', yaml(p));
+        const r = await both(w, ['query', '--format=csv']);
+        assert.equal(r.rollup, r.raw);
+        sums.push(r.rollup.trim().split(',').pop()!);
+      }
+      assert.deepEqual(sums, ['1', '10']);
+      assert.equal(rollupState(w.path('meter.db')).length, 2);
+    } finally {
+      w.remove();
+    }
+  });
+});
+
