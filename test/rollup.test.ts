@@ -207,5 +207,29 @@ describe('rollups: catching up, sums past 2^63, definitions', () => {
       w.remove();
     }
   });
+
+  test('rollups of another layout (another build of meter) are dropped and rebuilt, never read', async () => {
+    const w = new Workdir('rollup-layout');
+    try {
+      w.write('meter.yaml', 'meters:\n  - slug: m\n    eventType: usage\n    aggregation: SUM\n    valueProperty: $.a\n    groupBy:\n      k: $.k\n');
+      w.write('e.ndjson', ['{"specversion":"1.0","id":"1","source":"s","type":"usage","subject":"x","time":"2026-01-01T00:00:00Z","data":{"a":1,"k":"p"}}']);
+      assert.equal((await cli(['ingest', '--quiet', '--db', w.path('meter.db'), w.path('e.ndjson')])).code, 0);
+      // A catalogue without today's columns, claiming a fresh rollup whose table holds a wrong sum.
+      const db = new Database(w.path('meter.db'));
+      db.exec(
+        'CREATE TABLE rollups (id INTEGER PRIMARY KEY, def TEXT NOT NULL UNIQUE, seq INTEGER NOT NULL, min_time INTEGER, max_time INTEGER);' +
+          'CREATE TABLE rollup_1 (lvl INTEGER, s TEXT, b INTEGER, g0 TEXT, n INTEGER, t0 INTEGER, t1 INTEGER, iv INTEGER, cv INTEGER, xv TEXT);' +
+          "INSERT INTO rollups VALUES (1, 'old', 1, 0, 0); INSERT INTO rollup_1 VALUES (1, 'x', 0, 'p', 1, 0, 0, 999, 1, NULL);",
+      );
+      db.close();
+      const r = await both(w, ['query', '--format=csv', '-w', 'month', '-g', 'k']);
+      assert.equal(r.errors, '');
+      assert.equal(r.rollup, r.raw);
+      assert.match(r.rollup, /,1\n$/);
+      assert.deepEqual(rollupState(w.path('meter.db')).map((x) => x.fresh), [true], 'one rollup, of today\'s layout, caught up');
+    } finally {
+      w.remove();
+    }
+  });
 });
 

@@ -88,6 +88,21 @@ const gcols = (def: RollupDef) => def.dims.map((_, i) => `g${i}`);
 const ROLLUPS = `CREATE TABLE IF NOT EXISTS rollups (
   id INTEGER PRIMARY KEY, def TEXT NOT NULL UNIQUE, seq INTEGER NOT NULL, min_time INTEGER, max_time INTEGER,
   events INTEGER NOT NULL DEFAULT 0, rows0 INTEGER NOT NULL DEFAULT 0)`;
+const ROLLUPS_COLUMNS = 'id,def,seq,min_time,max_time,events,rows0';
+
+/**
+ * Makes the rollups' catalogue the one this meter writes. Rollups are derived from the events, so a catalogue of
+ * another layout (written by another build of meter) is dropped with every rollup table and rebuilt, never read.
+ */
+function ensureCatalogue(db: Database.Database): void {
+  db.exec(ROLLUPS);
+  const cols = (db.prepare("SELECT name FROM pragma_table_info('rollups')").pluck().all() as string[]).join(',');
+  if (cols === ROLLUPS_COLUMNS) return;
+  const tables = db.prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name GLOB 'rollup_[0-9]*'").pluck().all() as string[];
+  for (const t of tables) if (/^rollup_\d+$/.test(t)) db.exec(`DROP TABLE ${t}`);
+  db.exec('DROP TABLE rollups');
+  db.exec(ROLLUPS);
+}
 
 /** Runs `build(mode)` in 'exact' mode, and again in 'decimal' mode when a sum of 64-bit integers passed 2^63. */
 function withOverflow<T>(build: (mode: MergeMode) => T): T {
@@ -107,7 +122,7 @@ export function catchUp(db: Database.Database, def: RollupDef): void {
   // Sorts and deltas in memory: a new rollup of 1M events sorts about 1M state rows.
   db.pragma('temp_store = MEMORY');
   db.transaction(() => {
-    db.exec(ROLLUPS);
+    ensureCatalogue(db);
     let r = db.prepare('SELECT id, seq FROM rollups WHERE def = ?').get(def.key) as { id: number; seq: number } | undefined;
     if (r === undefined) {
       const id = Number(db.prepare('INSERT INTO rollups (def, seq) VALUES (?, 0)').run(def.key).lastInsertRowid);
