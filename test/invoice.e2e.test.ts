@@ -7,20 +7,11 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
+import { CH_HTTP, chAnswers } from './clickhouse-server.js';
 import { line, workdirs, type Workdir } from './helpers.js';
 
 const workdir = workdirs();
 
-const CH_HTTP = `http://127.0.0.1:${Number(process.env.METER_CH_HTTP_PORT ?? 18123)}`;
-
-async function chAnswers(): Promise<boolean> {
-  try {
-    const r = await fetch(`${CH_HTTP}/?query=SELECT%201`, { signal: AbortSignal.timeout(2000) });
-    return r.ok && (await r.text()).trim() === '1';
-  } catch {
-    return false;
-  }
-}
 
 // Asked before any test runs: the SQLite tests block the event loop in spawnSync, which would time this out.
 const up = await chAnswers();

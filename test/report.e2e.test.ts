@@ -15,19 +15,11 @@ import { after, before, describe, test, type TestContext } from 'node:test';
 import { reportShell } from '../src/output/report-html.js';
 import { Browser, type OpenedPage } from './browser.js';
 import { startServe, stopAll } from './serve-helpers.js';
+import { CH_HTTP, chAnswers } from './clickhouse-server.js';
 import { workdirs, type Workdir } from './helpers.js';
 
 const workdir = workdirs();
 
-const CH_HTTP = `http://127.0.0.1:${Number(process.env.METER_CH_HTTP_PORT ?? 18123)}`;
-async function chAnswers(): Promise<boolean> {
-  try {
-    const r = await fetch(`${CH_HTTP}/?query=SELECT%201`, { signal: AbortSignal.timeout(2000) });
-    return r.ok && (await r.text()).trim() === '1';
-  } catch {
-    return false;
-  }
-}
 // Asked before any test runs: the tests block the event loop in spawnSync, which would time this out.
 const up = await chAnswers();
 const ARTIFACTS = process.env.METER_ARTIFACTS ?? path.join(os.tmpdir(), 'meter-artifacts');
