@@ -20,6 +20,7 @@ import type { Dimension, MeterQuery } from '../../core/ports.js';
 import { DAY_MS } from '../../core/window.js';
 import { windowKeySql } from '../sql-dialect.js';
 import { dimensionSql, sqliteDialect } from './aggregate-sql.js';
+import { isIntegerOverflow } from './errors.js';
 import { BUCKET_MS, bucketSql, eventGroupSql, eventValuesSql, mergeGroupSql, resultColumns, STATE, type MergeMode } from './rollup-sql.js';
 
 /** A rollup that is up to date: its id, its events' time span, its number of events and of 15-minute rows. */
@@ -109,7 +110,7 @@ function withOverflow<T>(build: (mode: MergeMode) => T): T {
   try {
     return build('exact');
   } catch (e) {
-    if (!/integer overflow/.test(String((e as Error).message))) throw e;
+    if (!isIntegerOverflow(e)) throw e;
     return build('decimal');
   }
 }
