@@ -91,3 +91,11 @@ export class PortalSigner {
     return b64url(createHmac('sha256', this.key).update(body).digest());
   }
 }
+
+/** The claims of the request's portal token; a 401 problem when it has none, or a forged or expired one. */
+export function portalClaimsOf(req: IncomingMessage, signer: PortalSigner): PortalClaims {
+  const token = bearerOf(req);
+  const claims = token === null ? null : signer.verify(token, Date.now());
+  if (claims === null) throw unauthorized('missing, invalid or expired portal token');
+  return claims;
+}

@@ -7,7 +7,7 @@ import type { IncomingMessage } from 'node:http';
 import { buildReport, type ReportOptions } from '../core/report.js';
 import { reportDoc } from '../output/report-doc.js';
 import { reportShell } from '../output/report-html.js';
-import { bearerOf, unauthorized } from './auth.js';
+import { portalClaimsOf } from './auth.js';
 import { badRequest } from './problem.js';
 import type { Api, Reply } from './routes.js';
 
@@ -26,9 +26,7 @@ export async function reportJson(api: Api, _req: IncomingMessage, _params: strin
 
 /** `GET /api/v1/portal/report`: the token's customer only, and only the meters the token allows. */
 export async function portalReportJson(api: Api, req: IncomingMessage, _params: string[], q: URLSearchParams): Promise<Reply> {
-  const token = bearerOf(req);
-  const claims = token === null ? null : api.signer.verify(token, Date.now());
-  if (claims === null) throw unauthorized('missing, invalid or expired portal token');
+  const claims = portalClaimsOf(req, api.signer);
   const allowed = claims.allowedMeterSlugs;
   const asked = q.getAll('meter');
   const meters = allowed ? (asked.length > 0 ? asked.filter((m) => allowed.includes(m)) : allowed) : asked;
