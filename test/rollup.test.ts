@@ -15,6 +15,7 @@ import fs from 'node:fs';
 import { before, describe, test } from 'node:test';
 import Database from 'better-sqlite3';
 import { main } from '../src/cli.js';
+import { catchUpLimits } from '../src/store/sqlite/rollup.js';
 import { BIN, Workdir } from './helpers.js';
 import { genCase, genQuery, metersYaml, queryArgs, Rng, runSeed, shellLine, ZONES, GROUP_BY, METERS } from './gen.js';
 import { atPath, groupText, ingest as refIngest, parseBound } from './reference.js';
@@ -25,6 +26,7 @@ const QUERIES = 16;
 const REPRO = `reproduce with METER_SEED=${SEED} node --test dist/test/rollup.test.js`;
 const MIN15 = 900_000, HOUR = 3_600_000, DAY = 86_400_000;
 /** Zones beyond gen.ts's: +05:30, and one whose offsets are not whole quarter hours in the past. */
+const DEFAULT_LIMITS = { ...catchUpLimits };
 const MORE_ZONES = ['Asia/Kolkata', 'Africa/Monrovia', 'Pacific/Chatham'];
 
 before(() => console.log(`rollup: seed ${SEED}, ${CASES} cases x 3 parts x ${QUERIES} queries (${REPRO})`));
@@ -80,6 +82,8 @@ describe(`rollups answer as the events do (seed ${SEED})`, () => {
       try {
         w.write('meter.yaml', metersYaml());
         const rng = new Rng(caseSeed).fork(31);
+        // Catch-ups cut into chunks of a few events in half the cases, so chunks end inside buckets and days.
+        catchUpLimits.chunkEvents = rng.chance(0.5) ? rng.int(1, 40) : DEFAULT_LIMITS.chunkEvents;
         const cut1 = rng.int(1, c.lines.length - 2), cut2 = rng.int(cut1 + 1, c.lines.length - 1);
         const parts = [c.lines.slice(0, cut1), c.lines.slice(cut1, cut2), c.lines.slice(cut2)];
         const problems: string[] = [];
@@ -115,6 +119,7 @@ describe(`rollups answer as the events do (seed ${SEED})`, () => {
         assert.ok(problems.length === 0, `seed ${SEED}, case ${k} (zone ${c.zone}); ${REPRO}\n${problems.slice(0, 6).join('\n')}`);
         assert.ok(served > 0, `seed ${SEED}, case ${k}: no query caught a rollup up`);
       } finally {
+        Object.assign(catchUpLimits, DEFAULT_LIMITS);
         w.remove();
       }
     });
@@ -204,6 +209,33 @@ describe('rollups: catching up, sums past 2^63, definitions', () => {
       assert.deepEqual(sums, ['1', '10']);
       assert.equal(rollupState(w.path('meter.db')).length, 2);
     } finally {
+      w.remove();
+    }
+  });
+
+  test('a rollup no query caught up while events arrived is dropped by the next catch-up of another', async () => {
+    const w = new Workdir('rollup-unused');
+    try {
+      const yaml = (p: string) => `meters:\n  - slug: m\n    eventType: usage\n    aggregation: SUM\n    valueProperty: "${p}"\n`;
+      const ev = (i: number) => `{"specversion":"1.0","id":"${i}","source":"s","type":"usage","subject":"x","time":"2026-01-01T00:00:00Z","data":{"a":1,"b":10}}`;
+      const step = async (i: number, p: string) => {
+        w.write('e.ndjson', [ev(i)]);
+        assert.equal((await cli(['ingest', '--quiet', '--db', w.path('meter.db'), w.path('e.ndjson')])).code, 0);
+        w.write('meter.yaml', yaml(p));
+        const r = await both(w, ['query', '--format=csv']);
+        assert.equal(r.rollup, r.raw);
+        return rollupState(w.path('meter.db')).map((s) => JSON.parse(s.def).value as string);
+      };
+      assert.deepEqual(await step(1, '$.a'), ['$.a']);
+      // Used a moment ago: kept.
+      assert.deepEqual(await step(2, '$.b'), ['$.a', '$.b']);
+      catchUpLimits.unusedMs = -1;
+      // $.a was not caught up since events arrived: dropped when $.b catches up.
+      assert.deepEqual(await step(3, '$.b'), ['$.b']);
+      // And rebuilt from the first event when a query needs it again.
+      assert.deepEqual(await step(4, '$.a'), ['$.a']);
+    } finally {
+      Object.assign(catchUpLimits, DEFAULT_LIMITS);
       w.remove();
     }
   });
