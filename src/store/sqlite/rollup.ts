@@ -9,8 +9,9 @@
  *   commit order, so every row up to max(seq) is committed and a later commit only adds rows above it). Catching
  *   up aggregates the rows above the watermark and merges them into the stored state rows, in one write
  *   transaction with the new watermark. The store is append-only: a stored row never changes.
- * - A query catches up first (when the store file is writable and no other writer holds the lock) and reads the
- *   rollup only when its watermark is max(seq) in the query's own snapshot; otherwise it reads the events.
+ * - A query catches up first (when the store file is writable and no other writer holds the lock), then reads the
+ *   rollup together with its tail: the events above its watermark up to max(seq) in the query's own snapshot,
+ *   aggregated as a catch-up would. A tail longer than the rollup is not worth it: the query reads the events.
  * - What a rollup serves is decided from the query (planRollup): UNIQUE_COUNT, minute windows, a --from/--to off
  *   the quarter hour and window plans with a boundary off the quarter hour (zone offsets of whole minutes) read
  *   the events. A UTC day is read at level 1 when it lies in one window and inside the range.
@@ -23,13 +24,18 @@ import { dimensionSql, sqliteDialect } from './aggregate-sql.js';
 import { isIntegerOverflow } from './errors.js';
 import { BUCKET_MS, bucketSql, eventGroupSql, eventValuesSql, mergeGroupSql, resultColumns, STATE, type MergeMode } from './rollup-sql.js';
 
-/** A rollup that is up to date: its id, its events' time span, its number of events and of 15-minute rows. */
-export interface FreshRollup {
+/**
+ * A stored rollup as one snapshot sees it: its id, its events' time span, its number of events and of 15-minute
+ * rows, its watermark `seq` and the snapshot's max(seq) `top` (the events above the watermark are its tail).
+ */
+export interface StoredRollup {
   id: number;
   minMs: number | null;
   maxMs: number | null;
   events: number;
   rows0: number;
+  seq: number;
+  top: number;
 }
 
 /** What a rollup is kept for: everything of a meter that decides its state rows. */
@@ -123,6 +129,11 @@ function withOverflow<T>(build: (mode: MergeMode) => T): T {
   }
 }
 
+/** The key columns of an event's state row: subject, 15-minute bucket and group values (paths bound as @g0...). */
+function eventColumns(def: RollupDef): string[] {
+  return ['subject AS s', `${bucketSql('time_ms', BUCKET_MS)} AS b`, ...def.dims.map((d, i) => `${dimensionSql(d, `@g${i}`)} AS g${i}`)];
+}
+
 /** The catalogue row of `def`, made (with its empty table) when absent. Runs in a write transaction. */
 function catalogueRow(db: Database.Database, def: RollupDef): { id: number; seq: number } {
   ensureCatalogue(db);
@@ -178,8 +189,7 @@ export function catchUp(db: Database.Database, def: RollupDef): void {
   def.dims.forEach((d, i) => {
     if ('path' in d) base[`g${i}`] = d.path;
   });
-  const cols = ['subject AS s', `${bucketSql('time_ms', BUCKET_MS)} AS b`, ...def.dims.map((d, i) => `${dimensionSql(d, `@g${i}`)} AS g${i}`)];
-  const rows = `SELECT ${[...cols, ...eventValuesSql(agg), 'time_ms'].join(', ')} FROM events WHERE ${where.join(' AND ')} LIMIT -1`;
+  const rows = `SELECT ${[...eventColumns(def), ...eventValuesSql(agg), 'time_ms'].join(', ')} FROM events WHERE ${where.join(' AND ')} LIMIT -1`;
   const days = `SELECT s, ${bucketSql('b', DAY_MS)} AS b, ${[...gcols(def), ...STATE].join(', ')} FROM temp.rollup_d0 LIMIT -1`;
   const on = keys.map((k) => `o.${k} = d.${k}`).join(' AND ');
   const dropDeltas = () => db.exec('DROP TABLE IF EXISTS temp.rollup_d0; DROP TABLE IF EXISTS temp.rollup_d1');
@@ -237,16 +247,21 @@ export function catchUp(db: Database.Database, def: RollupDef): void {
   }
 }
 
-/** The rollup of `def` when it is up to date in the connection's current snapshot: its id and time span. */
-export function freshRollup(db: Database.Database, def: RollupDef): FreshRollup | null {
+/**
+ * The rollup of `def` in the connection's current snapshot, when a query may read it: its tail (the events above
+ * its watermark, which the query aggregates from the events) is no longer than what it holds, so that reading
+ * it is cheaper than reading the events. A rollup is read with its tail when a catch-up could not run (a store
+ * this process cannot write, an ingest holding the lock) or an ingest committed since.
+ */
+export function storedRollup(db: Database.Database, def: RollupDef): StoredRollup | null {
   const has = db.prepare("SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'rollups'").get();
   if (has === undefined) return null;
   const r = db
     .prepare(
       'SELECT id, seq, min_time AS minMs, max_time AS maxMs, events, rows0, (SELECT coalesce(max(seq), 0) FROM events) AS top FROM rollups WHERE def = ?',
     )
-    .get(def.key) as (FreshRollup & { seq: number; top: number }) | undefined;
-  return r !== undefined && r.seq === r.top ? { id: r.id, minMs: r.minMs, maxMs: r.maxMs, events: r.events, rows0: r.rows0 } : null;
+    .get(def.key) as StoredRollup | undefined;
+  return r !== undefined && r.seq > 0 && r.top - r.seq <= Math.max(r.events, 10_000) ? r : null;
 }
 
 /**
@@ -255,7 +270,7 @@ export function freshRollup(db: Database.Database, def: RollupDef): FreshRollup 
  * (1,000 subjects x 4 models over a month at 1M events), and each state row costs more than an event's values:
  * such a store's events are read instead. (Small stores read the rollup: either is fast there.)
  */
-export function rollupPays(q: MeterQuery, rollup: FreshRollup): boolean {
+export function rollupPays(q: MeterQuery, rollup: StoredRollup): boolean {
   if (rollup.events < 50_000 || rollup.rows0 * 2 <= rollup.events) return true;
   return levelRanges(q, rollup).days.length > 0;
 }
@@ -299,13 +314,14 @@ export function levelRanges(
 }
 
 /**
- * The SQL of a query over a fresh rollup: its rows give the keys then resultColumns, as buildAggregateSql's do,
- * so readAggregateRow (mode 'exact') reads both.
+ * The SQL of a query over a rollup and its tail: its rows give the keys then resultColumns, as buildAggregateSql's
+ * do, so readAggregateRow (mode 'exact') reads both. The tail's events are aggregated into 15-minute state rows
+ * as a catch-up would, and merged with the rollup's.
  */
 export function buildRollupSql(
   q: MeterQuery,
   plan: RollupPlan,
-  rollup: FreshRollup,
+  rollup: StoredRollup,
   opts: { jsWindow: boolean; mode: MergeMode },
 ): { sql: string; params: Record<string, unknown> } {
   const params: Record<string, unknown> = {};
@@ -346,6 +362,7 @@ export function buildRollupSql(
     `SELECT ${[...cols, ...STATE].join(', ')} FROM ${table} WHERE ` +
     [`lvl = ${lvl}`, ...subjects, ...where, `b >= ${a}`, `b < ${b}`].join(' AND ');
   const parts = [...buckets.map((r) => select(0, r)), ...days.map((r) => select(1, r))];
+  if (rollup.top > rollup.seq) parts.push(tailSql(plan.def, opts.mode, [...cols, ...STATE], where, params, rollup));
   const rows = parts.length ? parts.join(' UNION ALL ') : `SELECT ${[...cols, ...STATE].join(', ')} FROM ${table} WHERE 0`;
   const agg = q.meter.aggregation;
   const merged = mergeGroupSql(agg, opts.mode, rows, keys);
@@ -353,4 +370,22 @@ export function buildRollupSql(
   const order = keys.length ? ` ORDER BY ${keys.join(', ')}` : '';
   const sql = `SELECT ${[...keys, ...resultColumns(agg, opts.mode), ...times].join(', ')} FROM (${merged})${order}`;
   return { sql, params };
+}
+
+/** The tail of a rollup (its events above the watermark, up to `top`) as 15-minute state rows, selected as `out`. */
+function tailSql(def: RollupDef, mode: MergeMode, out: string[], where: string[], params: Record<string, unknown>, r: StoredRollup): string {
+  params.tw = r.seq;
+  params.tm = r.top;
+  const from = ['seq > @tw', 'seq <= @tm'];
+  if (def.eventType !== null) {
+    params.type = def.eventType;
+    from.push('type = @type');
+  }
+  if (def.valueProperty !== undefined) params.vp = def.valueProperty;
+  def.dims.forEach((d, i) => {
+    if ('path' in d) params[`g${i}`] = d.path;
+  });
+  const rows = `SELECT ${[...eventColumns(def), ...eventValuesSql(def.aggregation), 'time_ms'].join(', ')} FROM events WHERE ${from.join(' AND ')} LIMIT -1`;
+  const states = eventGroupSql(def.aggregation, mode, rows, ['s', 'b', ...gcols(def)]);
+  return `SELECT ${out.join(', ')} FROM (${states})${where.length ? ' WHERE ' + where.join(' AND ') : ''}`;
 }

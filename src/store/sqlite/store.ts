@@ -5,7 +5,8 @@
  * - connection.ts: opening a file (is it a meter store? settings, upgrade); schema.ts: tables and migrations.
  * - writer.ts: the write path (one UPSERT per event is the dedupe, subject_rows, transactions).
  * - aggregate-sql.ts and aggregate-rows.ts: the SQL of a meter query and the reading of its rows, exactly.
- * - rollup.ts and rollup-sql.ts: pre-aggregated state rows per meter, caught up by queries and read when fresh.
+ * - rollup.ts and rollup-sql.ts: pre-aggregated state rows per meter, caught up by queries and read with the events above
+ *   their watermark.
  * - functions.ts: the JavaScript functions that SQL calls; files.ts: -wal/-shm modes and the read-only copy;
  *   errors.ts: SQLite failures as StoreErrors.
  *
@@ -33,7 +34,7 @@ import { openDatabase, type SqliteOptions } from './connection.js';
 import { StoreError } from '../../errors.js';
 import { describeSqliteError, isIntegerOverflow } from './errors.js';
 import { registerDecimalFunctions } from './functions.js';
-import { buildRollupSql, catchUp, freshRollup, planRollup, rollupPays, type RollupPlan } from './rollup.js';
+import { buildRollupSql, catchUp, planRollup, rollupPays, storedRollup, type RollupPlan } from './rollup.js';
 import { SCHEMA_VERSION } from './schema.js';
 import { SqliteWriter } from './writer.js';
 
@@ -207,11 +208,11 @@ export class SqliteStore implements Store {
     const own = !this.db.inTransaction;
     if (own) this.exec('BEGIN');
     try {
-      // Read in the same snapshot as the freshness check: a rollup is read only when it holds every event.
-      const fresh = rollup === null ? null : this.tryRead(() => freshRollup(this.db, rollup.def));
-      if (rollup !== null && fresh !== null && rollupPays(q, fresh)) {
+      // Read in the snapshot whose max(seq) bounds the rollup's tail: every event is in the rollup or in the tail.
+      const stored = rollup === null ? null : this.tryRead(() => storedRollup(this.db, rollup.def));
+      if (rollup !== null && stored !== null && rollupPays(q, stored)) {
         const rows = (mode: SumMode) => {
-          const { sql, params } = buildRollupSql(q, rollup, fresh, { jsWindow, mode: mode === 'decimal' ? 'decimal' : 'exact' });
+          const { sql, params } = buildRollupSql(q, rollup, stored, { jsWindow, mode: mode === 'decimal' ? 'decimal' : 'exact' });
           return this.rows(q, sql, params, 'exact', bigints);
         };
         yield* this.withModes(['exact', 'decimal'], rows);
@@ -271,7 +272,7 @@ export class SqliteStore implements Store {
    * Brings a rollup up to date before a query, when this process may write the store: through this connection
    * when it is a writer between transactions, else through a short-lived writing connection. Best effort: a store
    * it may not write, or another writer holding the lock for more than a moment, leaves the rollup as it is (the
-   * query then reads the events unless the rollup is fresh anyway).
+   * query then reads it with its tail, or the events when the tail is long).
    */
   private catchUp(plan: RollupPlan): void {
     if (!this.readonly) {
@@ -285,7 +286,8 @@ export class SqliteStore implements Store {
     }
     // A reader of a private copy (see readableCopy) has no store to write to.
     if (path.resolve(this.db.name) !== path.resolve(this.location)) return;
-    if (this.tryRead(() => freshRollup(this.db, plan.def)) !== null) return;
+    const stored = this.tryRead(() => storedRollup(this.db, plan.def));
+    if (stored !== null && stored.seq === stored.top) return;
     try {
       fs.accessSync(this.location, fs.constants.W_OK);
       fs.accessSync(path.dirname(path.resolve(this.location)), fs.constants.W_OK);
@@ -298,7 +300,7 @@ export class SqliteStore implements Store {
       registerDecimalFunctions(writer);
       catchUp(writer, plan.def);
     } catch (e) {
-      // The rollup stays as it is; freshRollup decides whether it can be read.
+      // The rollup stays as it is; storedRollup decides whether it is read (with its tail).
       if (!lockedOrUnwritable(e)) throw e instanceof StoreError ? e : describeSqliteError(this.location, e);
     } finally {
       writer?.close();
