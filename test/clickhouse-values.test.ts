@@ -257,7 +257,7 @@ describe('ClickHouse values are exact (spec-canonical.md)', () => {
       for (const r of await rows(store, query('SUM', { groupBy: [{ key: 'v', path: '$.v' }] }, '$.n'))) got.set(`${r.subject}|${r.groups[0]}`, Number(r.value));
       assert.deepEqual([...got].sort(), [...groups].sort(), `seed ${SEED}: group-by texts`);
       // A filter compares with the same text.
-      const one = await rows(store, query('COUNT', { filters: [{ dimension: { key: 'v', path: '$.v' }, value: '1' }], perSubject: false }));
+      const one = await rows(store, query('COUNT', { filters: [{ dimension: { key: 'v', path: '$.v' }, values: ['1'] }], perSubject: false }));
       // Number 1 in any spelling and the string "1" alike.
       const wantOne = [...groups].filter(([k]) => k.endsWith('|1')).reduce((a, [, c]) => a + c, 0);
       assert.deepEqual(one.map((r) => r.value), wantOne === 0 ? [] : [String(wantOne)], `seed ${SEED}: filter v=1`);
@@ -277,7 +277,7 @@ describe('ClickHouse values are exact (spec-canonical.md)', () => {
     const misses: Array<[string, Partial<MeterQuery>]> = [
       ['-s nobody', { subjects: ['nobody'] }],
       ['a range without events', { fromMs: T0 + 86_400_000, toMs: T0 + 2 * 86_400_000 }],
-      ['a filter no event matches', { filters: [{ dimension: { key: 'g', path: '$.g' }, value: 'zzz' }] }],
+      ['a filter no event matches', { filters: [{ dimension: { key: 'g', path: '$.g' }, values: ['zzz'] }] }],
     ];
     // Every combination, run a few at a time (the store's client keeps several connections).
     const checks: Array<() => Promise<void>> = [];

@@ -385,7 +385,7 @@ describe('query SQL', () => {
     window: null,
     subjects: HOSTILE,
     groupBy: [{ key: 'model', path: '$.model' }],
-    filters: HOSTILE.map((value) => ({ dimension: { key: 'model', path: '$.model' }, value })),
+    filters: HOSTILE.map((value) => ({ dimension: { key: 'model', path: '$.model' }, values: [value] })),
     perSubject: true,
   };
   test('every user string is in a literal', () => {

@@ -372,7 +372,15 @@ export function genQuery(rng: Rng, c: Case, groupValues: Map<string, string[]>):
   if (rng.chance(0.25)) {
     const [k] = rng.pick(GROUP_BY);
     const present = groupValues.get(k!) ?? [];
-    filters.push([k!, present.length && rng.chance(0.85) ? rng.pick(present) : rng.pick(['', 'none'])]);
+    const value = () => (present.length && rng.chance(0.85) ? rng.pick(present) : rng.pick(['', 'none']));
+    filters.push([k!, value()]);
+    // A second value of the same key (an alternative), or a filter on another key.
+    if (rng.chance(0.3)) filters.push([k!, value()]);
+    if (rng.chance(0.2)) {
+      const [k2] = rng.pick(GROUP_BY);
+      const more = groupValues.get(k2!) ?? [];
+      filters.push([k2!, more.length ? rng.pick(more) : 'none']);
+    }
   }
   // --fill only where the result stays small: with minute windows the range is hours at most.
   // (and one group-by key at most: every group present gets every window).

@@ -85,10 +85,13 @@ test('query parameters: OpenMeter names into QueryOptions; subject filters group
   assert.deepEqual(q('advancedMeterGroupByFilters=' + encodeURIComponent('{"model":{"$eq":"gpt-4o"}}')).filters, ['model=gpt-4o']);
   assert.equal(problemOf(() => q('advancedMeterGroupByFilters=' + encodeURIComponent('{"model":{"$ne":"x"}}'))).status, 400);
   assert.equal(problemOf(() => q('filterGroupBy[model]=a&filterGroupBy[model]=b')).status, 400);
+  assert.deepEqual(q('advancedMeterGroupByFilters=' + encodeURIComponent('{"model":{"$in":["a","b"]}}')).filters, ['model=a', 'model=b']);
+  assert.equal(problemOf(() => q('advancedMeterGroupByFilters=' + encodeURIComponent('{"model":{"$in":[]}}'))).status, 400);
   assert.equal(problemOf(() => q('filterCustomerId=01H')).status, 400);
   assert.equal(problemOf(() => q('groupBy=customer_id')).detail, 'invalid group by: customer_id');
-  const post = toQueryOptions(METERS[0]!, METERS, meterQueryFromBody({ from: '2026-11-01T00:00:00Z', subject: ['a'], filterGroupBy: { model: ['x'] } }));
-  assert.deepEqual([post.from, post.subjects, post.filters], ['2026-11-01T00:00:00Z', ['a'], ['model=x']]);
+  const post = toQueryOptions(METERS[0]!, METERS, meterQueryFromBody({ from: '2026-11-01T00:00:00Z', subject: ['a'], filterGroupBy: { model: ['x', 'y'] } }));
+  assert.deepEqual([post.from, post.subjects, post.filters], ['2026-11-01T00:00:00Z', ['a'], ['model=x', 'model=y']]);
+  assert.equal(problemOf(() => toQueryOptions(METERS[0]!, METERS, meterQueryFromBody({ filterGroupBy: { model: [] } }))).status, 400);
   assert.equal(problemOf(() => meterQueryFromBody({ subject: Array.from({ length: 101 }, () => 'a') })).status, 400);
   assert.equal(problemOf(() => meterQueryFromBody([])).status, 400);
 });

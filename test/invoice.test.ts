@@ -173,7 +173,7 @@ function fakeStore(events: FakeEvent[]): Store {
         if (e.type !== q.meter.eventType || (q.fromMs !== undefined && e.timeMs < q.fromMs) || (q.toMs !== undefined && e.timeMs >= q.toMs)) continue;
         if (q.subjects.length && !q.subjects.includes(e.subject)) continue;
         const text = (d: { key: string }) => String(e.data[q.meter.groupBy.find((g) => g.key === d.key)!.path.slice(2)] ?? '');
-        if (!q.filters.every((f) => text(f.dimension) === f.value)) continue;
+        if (!q.filters.every((f) => f.values.includes(text(f.dimension)))) continue;
         const groups = q.groupBy.map(text);
         const key = JSON.stringify([e.subject, groups]);
         const v = q.meter.valueProperty === undefined ? Decimal.parse('1')! : Decimal.parse(String(e.data[q.meter.valueProperty.slice(2)]))!;

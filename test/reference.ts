@@ -587,7 +587,8 @@ export function runQuery(events: StoredEvent[], q: Query): RefRow[] {
       (fromMs === undefined || e.time >= fromMs) &&
       (toMs === undefined || e.time < toMs) &&
       (q.subjects.length === 0 || q.subjects.includes(e.subject)) &&
-      q.filters.every(([k, val]) => groupText(atPath(e.data, keyPath(k))) === val),
+      // The values of one key are alternatives; filters on different keys all apply.
+      q.filters.every(([k]) => q.filters.some(([k2, val]) => k2 === k && groupText(atPath(e.data, keyPath(k))) === val)),
   );
   const groupKeys = [...new Set(q.groupBy)];
   const groups = new Map<string, Group>();

@@ -120,6 +120,11 @@ for (const backend of BACKENDS) {
 
         const q3 = await om.meters.queryPost('requests', { from: new Date('2026-11-05T00:00:00Z'), windowSize: 'DAY', subject: ['c3'], filterGroupBy: { model: ['o3'] } } as never);
         assert.deepEqual(sortRows(sdkRows((q3 as { data: never }).data)), sortRows(cliRows(w, db, ['-m', 'requests', '-w', 'day', '--from', '2026-11-05T00:00:00Z', '-s', 'c3', '-f', 'model=o3'])));
+        // Several values of a key are alternatives (an $in), as repeated -f of one key in meter query.
+        const q3b = await om.meters.queryPost('requests', { windowSize: 'DAY', groupBy: ['model'], filterGroupBy: { model: ['o3', 'gpt-4o'] } } as never);
+        const want3b = cliRows(w, db, ['-m', 'requests', '-w', 'day', '-g', 'model', '-f', 'model=o3', '-f', 'model=gpt-4o', '--all-subjects']);
+        assert.deepEqual(new Set(want3b.map((r) => (r.groupBy as { model: string }).model)), new Set(['o3', 'gpt-4o']));
+        assert.deepEqual(sortRows(sdkRows((q3b as { data: never }).data)), sortRows(want3b));
 
         // No groupBy, no window: one total across subjects (subject null).
         const q4 = await om.meters.query('latency_max', { from, to });

@@ -37,7 +37,7 @@ describe('SQLite aggregate SQL', () => {
       toMs: NOV_2,
       subjects: ['acme'],
       groupBy: [{ key: 'model', path: '$.model' }],
-      filters: [{ dimension: { key: 'model', path: '$.model' }, value: 'gpt-4o' }],
+      filters: [{ dimension: { key: 'model', path: '$.model' }, values: ['gpt-4o'] }],
       perSubject: true,
     };
     const { sql, params } = buildAggregateSql(q, { jsWindow: false, mode: 'fast' });
@@ -46,12 +46,12 @@ describe('SQLite aggregate SQL', () => {
       `CASE json_type(data, @vp) WHEN 'integer' THEN data ->> @vp WHEN 'real' THEN 0.0 WHEN 'text' THEN 0.0 END AS v ` +
       'FROM events WHERE type = @type AND time_ms >= @from AND time_ms < @to AND ' +
       'seq IN (SELECT j.value FROM subject_rows p, json_each(p.seqs) j WHERE p.subject IN (@s0) AND p.max_time >= @from AND p.min_time < @to) ' +
-      `AND subject IN (@s0) AND ${dim('@fp0')} = @fv0 LIMIT -1`;
+      `AND subject IN (@s0) AND ${dim('@fp0')} IN (@fv0_0) LIMIT -1`;
     assert.equal(
       sql,
       `SELECT w, s, g0, CAST(sum(v) AS TEXT), typeof(sum(v)) != 'integer' AND count(v) > 0, 0 FROM (${inner}) GROUP BY w, s, g0 ORDER BY w, s, g0`,
     );
-    assert.deepEqual(params, { type: 'prompt', from: NOV_1, to: NOV_2, s0: 'acme', fp0: '$.model', fv0: 'gpt-4o', g0: '$.model', vp: '$.tokens' });
+    assert.deepEqual(params, { type: 'prompt', from: NOV_1, to: NOV_2, s0: 'acme', fp0: '$.model', fv0_0: 'gpt-4o', g0: '$.model', vp: '$.tokens' });
   });
 
   test('SUM, exact: 64-bit integers in SQLite, every other number in decimal (meter_dsum)', () => {
@@ -88,7 +88,7 @@ describe('SQLite aggregate SQL', () => {
       window: null,
       subjects: hostile,
       groupBy: [{ key: 'g', path: '$.x' }],
-      filters: hostile.map((value) => ({ dimension: { key: 'g', path: '$.x' }, value })),
+      filters: hostile.map((value) => ({ dimension: { key: 'g', path: '$.x' }, values: [value] })),
       perSubject: true,
     };
     for (const mode of ['fast', 'exact', 'decimal'] as const) {

@@ -191,7 +191,7 @@ describe('SQLite store: exact values (issue "Exact everywhere")', () => {
       assert.deepEqual(await values(s, query(meter('UNIQUE_COUNT'))), [['a', '3']]);
       const byT = query(meter('COUNT', [{ key: 't', path: '$.t' }]));
       assert.deepEqual(await values(s, byT), [['a', '0.5', '1'], ['a', '1', '2'], ['a', '10000000000000000000001', '1']]);
-      assert.deepEqual(await values(s, { ...byT, filters: [{ dimension: byT.groupBy[0]!, value: '10000000000000000000001' }] }), [
+      assert.deepEqual(await values(s, { ...byT, filters: [{ dimension: byT.groupBy[0]!, values: ['10000000000000000000001'] }] }), [
         ['a', '10000000000000000000001', '1'],
       ]);
     } finally {

@@ -39,7 +39,7 @@ export function queryCommand(): Command {
     .option('--to <time>', 'end, exclusive: RFC 3339, or a date (midnight in --tz)')
     .option('-s, --subject <subject>', 'only this subject (repeatable)', collect, [])
     .option('-g, --group-by <key>', "group by one of the meter's groupBy keys (repeatable)", collect, [])
-    .option('-f, --filter <key=value>', 'only events whose group-by key has this value (repeatable)', collect, [])
+    .option('-f, --filter <key=value>', 'only events whose group-by key has this value (repeatable; values of one key are alternatives)', collect, [])
     .option('--fill', 'also print empty windows (0 for SUM, COUNT, UNIQUE_COUNT) for every group present')
     .option('--all-subjects', 'sum across subjects instead of one row per subject')
     .option('--no-rollup', "read the stored events themselves, not the store's pre-aggregated rollups")

@@ -80,7 +80,8 @@ export interface MeterQuery {
   toMs?: number;
   subjects: string[];
   groupBy: Dimension[];
-  filters: Array<{ dimension: Dimension; value: string }>;
+  /** Only events whose value of each filter's dimension is one of its `values` (every filter applies). */
+  filters: Array<{ dimension: Dimension; values: string[] }>;
   /** false: sum across subjects (the subject of each row is null). */
   perSubject: boolean;
   /** Read the events themselves, never a store's pre-aggregated rollups (`--no-rollup`). */

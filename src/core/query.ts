@@ -113,11 +113,16 @@ export function planQuery(o: QueryOptions): { query: MeterQuery; windowSize: Win
   };
   const groupKeys = o.groupBy.length > 0 || meter !== EVENTS_METER ? o.groupBy : ['type'];
   const groupBy = [...new Set(groupKeys)].map((k) => find(k, '--group-by'));
-  const filters = o.filters.map((f) => {
+  // The values of one key are alternatives: `-f model=a -f model=b` keeps the events of either model.
+  const byKey = new Map<string, { dimension: Dimension; values: string[] }>();
+  for (const f of o.filters) {
     const eq = f.indexOf('=');
     if (eq <= 0) throw new UsageError(`--filter "${f}": use KEY=VALUE with a group-by key of the meter`);
-    return { dimension: find(f.slice(0, eq), '--filter'), value: f.slice(eq + 1) };
-  });
+    const key = f.slice(0, eq), value = f.slice(eq + 1);
+    const entry = byKey.get(key) ?? byKey.set(key, { dimension: find(key, '--filter'), values: [] }).get(key)!;
+    if (!entry.values.includes(value)) entry.values.push(value);
+  }
+  const filters = [...byKey.values()];
   return {
     query: {
       meter, window: null, fromMs, toMs, subjects: [...new Set(o.subjects)], groupBy, filters, perSubject: !o.allSubjects,

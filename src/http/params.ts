@@ -48,7 +48,10 @@ export function meterQueryFromSearch(q: URLSearchParams): MeterQueryParams {
   }
   for (const [k, v] of q) {
     const m = FILTER_KEY.exec(k);
-    if (m) (p.filterGroupBy[m[1]!] ??= []).push(v);
+    if (!m) continue;
+    // deepObject holds one value per key: a repeated key is ambiguous (lists go through POST or $in).
+    if (p.filterGroupBy[m[1]!] !== undefined) throw badRequest(`filterGroupBy[${m[1]}]: one value per key; send several values with POST or advancedMeterGroupByFilters $in`);
+    p.filterGroupBy[m[1]!] = [v];
   }
   if (q.has('advancedMeterGroupByFilters')) applyAdvanced(p, q.get('advancedMeterGroupByFilters')!);
   return p;
@@ -95,8 +98,8 @@ export function meterQueryFromBody(body: unknown): MeterQueryParams {
 }
 
 /**
- * `advancedMeterGroupByFilters`: only what the core's exact-match filter can answer, `{"k": {"$eq": "v"}}` and a
- * one-value `$in`; anything else is refused rather than answered wrongly.
+ * `advancedMeterGroupByFilters`: only what the core's filter (a key's value is one of a list) can answer,
+ * `{"k": {"$eq": "v"}}` and `{"k": {"$in": ["v", ...]}}`; anything else is refused rather than answered wrongly.
  */
 function applyAdvanced(p: MeterQueryParams, raw: unknown): void {
   let v = raw;
@@ -112,8 +115,8 @@ function applyAdvanced(p: MeterQueryParams, raw: unknown): void {
     const ops = f !== null && typeof f === 'object' ? Object.entries(f as Record<string, unknown>) : [];
     const [op, val] = ops[0] ?? [];
     if (ops.length === 1 && op === '$eq' && typeof val === 'string') (p.filterGroupBy[k] ??= []).push(val);
-    else if (ops.length === 1 && op === '$in' && Array.isArray(val) && val.length === 1 && typeof val[0] === 'string') (p.filterGroupBy[k] ??= []).push(val[0]);
-    else throw badRequest(`advancedMeterGroupByFilters: ${k}: meter serve supports only {"$eq": "value"} (or a one-value $in)`);
+    else if (ops.length === 1 && op === '$in' && Array.isArray(val) && val.length > 0 && val.every((x) => typeof x === 'string')) (p.filterGroupBy[k] ??= []).push(...val);
+    else throw badRequest(`advancedMeterGroupByFilters: ${k}: meter serve supports only {"$eq": "value"} and {"$in": ["value", ...]}`);
   }
 }
 
@@ -159,9 +162,9 @@ export function toQueryOptions(meter: Meter, meters: Meter[], p: MeterQueryParam
   const filters: string[] = [];
   for (const [k, values] of Object.entries(p.filterGroupBy)) {
     if (!keys.has(k)) throw badRequest(`invalid filter group by: ${k}`);
-    const distinct = [...new Set(values)];
-    if (distinct.length !== 1) throw badRequest(`filterGroupBy[${k}]: exactly one value per key is supported`);
-    filters.push(`${k}=${distinct[0]}`);
+    if (values.length === 0) throw badRequest(`filterGroupBy[${k}]: at least one value`);
+    // The values of one key are alternatives (an $in), as the core reads repeated filters of a key.
+    for (const v of values) filters.push(`${k}=${v}`);
   }
   const perSubject = p.subject.length > 0 || p.groupBy.includes('subject');
   return {

@@ -60,7 +60,7 @@ export function buildAggregateSql(q: MeterQuery, db: string, dedupe: DedupeMode)
   if (q.fromMs !== undefined) where.push(`time_ms >= ${i64(sqlInt(q.fromMs))}`);
   if (q.toMs !== undefined) where.push(`time_ms < ${i64(sqlInt(q.toMs))}`);
   if (q.subjects.length > 0) where.push(`subject IN (${q.subjects.map(sqlString).join(', ')})`);
-  for (const f of q.filters) where.push(`${dimensionSql(f.dimension)} = ${sqlString(f.value)}`);
+  for (const f of q.filters) where.push(`${dimensionSql(f.dimension)} IN (${f.values.map(sqlString).join(', ')})`);
   const dd = dedupeCondition(db, dedupe);
   if (dd) where.push(dd);
   const cols: string[] = [];

@@ -104,8 +104,8 @@ export function buildAggregateSql(
   if (q.subjects.length > 0) where.push(subjectsSql(q.subjects, params, opts.subjectRows ?? true));
   q.filters.forEach((f, i) => {
     if ('path' in f.dimension) params[`fp${i}`] = f.dimension.path;
-    params[`fv${i}`] = f.value;
-    where.push(`${dimensionSql(f.dimension, `@fp${i}`)} = @fv${i}`);
+    const values = f.values.map((v, j) => ((params[`fv${i}_${j}`] = v), `@fv${i}_${j}`));
+    where.push(`${dimensionSql(f.dimension, `@fp${i}`)} IN (${values.join(', ')})`);
   });
   const cols: string[] = [];
   const keys: string[] = [];

@@ -336,8 +336,8 @@ export function buildRollupSql(
   }
   if (q.subjects.length > 0) where.push(`s IN (${q.subjects.map((s, i) => ((params[`s${i}`] = s), `@s${i}`)).join(', ')})`);
   q.filters.forEach((f, i) => {
-    params[`fv${i}`] = f.value;
-    where.push(`g${plan.filterIdx[i]} = @fv${i}`);
+    const values = f.values.map((v, j) => ((params[`fv${i}_${j}`] = v), `@fv${i}_${j}`));
+    where.push(`g${plan.filterIdx[i]} IN (${values.join(', ')})`);
   });
   const cols: string[] = [];
   const keys: string[] = [];
