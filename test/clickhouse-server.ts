@@ -88,6 +88,16 @@ async function ensureClickHouse(): Promise<void> {
   );
 }
 
+/** The pids of the test processes using the server now (files of processes that died are removed). */
+function liveUsers(): string[] {
+  if (!fs.existsSync(USERS)) return [];
+  return fs.readdirSync(USERS).filter((f) => {
+    if (alive(Number(f))) return true;
+    fs.rmSync(path.join(USERS, f), { force: true });
+    return false;
+  });
+}
+
 /**
  * Hooks of this test file: before its first test a ClickHouse server answers on CH_HTTP (or the file's tests fail,
  * saying why); after its last, a server the tests started is stopped unless another test file still uses it.
@@ -97,6 +107,8 @@ export function useClickHouse(): void {
   before(async () => {
     await locked(async () => {
       fs.mkdirSync(USERS, { recursive: true });
+      // With no other test file running, a marker is left by a run that was killed: what runs now is not ours.
+      if (liveUsers().length === 0) fs.rmSync(STARTED_BY_TESTS, { force: true });
       fs.writeFileSync(me, '');
       await ensureClickHouse();
     });
@@ -104,8 +116,7 @@ export function useClickHouse(): void {
   after(async () => {
     await locked(() => {
       fs.rmSync(me, { force: true });
-      const users = fs.existsSync(USERS) ? fs.readdirSync(USERS).filter((f) => alive(Number(f))) : [];
-      if (users.length > 0 || !fs.existsSync(STARTED_BY_TESTS)) return;
+      if (liveUsers().length > 0 || !fs.existsSync(STARTED_BY_TESTS)) return;
       spawnSync('bash', [SCRIPT, 'stop'], { stdio: 'ignore' });
       fs.rmSync(STARTED_BY_TESTS, { force: true });
     });
