@@ -7,20 +7,11 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import type { Meter } from '../src/core/meter.js';
 import type { MeterQuery } from '../src/core/ports.js';
 import { WindowPlan } from '../src/core/window.js';
 import { buildAggregateSql } from '../src/store/clickhouse/aggregate-sql.js';
+import { BASE_QUERY as base, HOURLY_SUM_QUERY, NOV_1, NOV_2, queryMeter as meter } from './fixtures.js';
 
-const meter = (aggregation: Meter['aggregation'], valueProperty?: string): Meter => ({
-  slug: 't',
-  eventType: 'prompt',
-  aggregation,
-  valueProperty,
-  groupBy: [{ key: 'model', path: '$.model' }],
-});
-const base: MeterQuery = { meter: meter('COUNT'), window: null, subjects: [], groupBy: [], filters: [], perSubject: false };
-const NOV_1 = Date.parse('2026-11-01T00:00:00Z'), NOV_2 = Date.parse('2026-11-02T00:00:00Z');
 /** The index of a value's path in the numeric arrays (np, and ni/nf/nt/nx/nk beside it). */
 const num = (path: string) => `indexOf(np, '${path}')`;
 /** The first and last event time of a group, and the rest of every query. */
@@ -44,16 +35,7 @@ describe('ClickHouse aggregate SQL', () => {
     },
     {
       name: 'SUM: hourly, one subject, a filter and a group-by; every bound an Int64',
-      q: {
-        meter: meter('SUM', '$.tokens'),
-        window: new WindowPlan('HOUR', 'UTC', NOV_1, NOV_2),
-        fromMs: NOV_1,
-        toMs: NOV_2,
-        subjects: ['acme'],
-        groupBy: [{ key: 'model', path: '$.model' }],
-        filters: [{ dimension: { key: 'model', path: '$.model' }, value: 'gpt-4o' }],
-        perSubject: true,
-      },
+      q: HOURLY_SUM_QUERY,
       sql:
         'SELECT (time_ms - modulo(toInt64((time_ms + toInt64(86400000000000))), toInt64(toInt64(3600000)))) AS _w, ' +
         `subject AS _s, js[indexOf(jp, '$.model')] AS _g0, ${sumParts('$.tokens')}, ${TIMES} FROM \`db\`.events ` +

@@ -3,6 +3,9 @@
  * and `model`: the meters below are those, written once, and `meterConfig` writes any list of them as the YAML a
  * user would (the same text the tests used to spell out by hand).
  */
+import type { Meter } from '../src/core/meter.js';
+import type { MeterQuery } from '../src/core/ports.js';
+import { WindowPlan } from '../src/core/window.js';
 
 /** One meter of a config, as its YAML states it. */
 export interface MeterSpec {
@@ -42,3 +45,25 @@ export function promptMeter(slug: string, aggregation: MeterSpec['aggregation'],
 
 /** A SUM of data.tokens (`tokens`) and a COUNT (`events`) of `prompt` events, neither with group-by keys. */
 export const TOKENS_AND_COUNT_METERS = meterConfig({ ...TOKENS, groupBy: undefined }, { ...CALLS, slug: 'events' });
+
+/** A meter as the stores get it: of prompt events, grouped by model (the tests of the stores' query SQL). */
+export function queryMeter(aggregation: Meter['aggregation'], valueProperty?: string): Meter {
+  return { slug: 't', eventType: 'prompt', aggregation, valueProperty, groupBy: [{ key: 'model', path: '$.model' }] };
+}
+
+/** A COUNT of every prompt event: the query the SQL tests vary. */
+export const BASE_QUERY: MeterQuery = { meter: queryMeter('COUNT'), window: null, subjects: [], groupBy: [], filters: [], perSubject: false };
+
+export const NOV_1 = Date.parse('2026-11-01T00:00:00Z'), NOV_2 = Date.parse('2026-11-02T00:00:00Z');
+
+/** A SUM of tokens per hour of 2026-11-01 (UTC), per subject, of one subject, filtered and grouped by model. */
+export const HOURLY_SUM_QUERY: MeterQuery = {
+  meter: queryMeter('SUM', '$.tokens'),
+  window: new WindowPlan('HOUR', 'UTC', NOV_1, NOV_2),
+  fromMs: NOV_1,
+  toMs: NOV_2,
+  subjects: ['acme'],
+  groupBy: [{ key: 'model', path: '$.model' }],
+  filters: [{ dimension: { key: 'model', path: '$.model' }, value: 'gpt-4o' }],
+  perSubject: true,
+};
