@@ -17,6 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { ensureDuckDb } from './duckdb-package.js';
 import { writeLog } from './generate.js';
 import { chooseDedupe, load, runShapes, type ShapeResult } from './shapes.js';
+import { meterConfig, TOKENS } from '../test/fixtures.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const BIN = path.join(ROOT, 'bin', 'meter');
@@ -39,14 +40,7 @@ const ONLY_BIG = process.argv.includes('--only-big');
 /** DuckDB's dedupe variant (see duckdb-shapes.ts); default: the fastest of the three on this file, tried first. */
 const DEDUPE = arg('dedupe', '');
 
-const METERS = `meters:
-  - slug: tokens_total
-    eventType: prompt
-    aggregation: SUM
-    valueProperty: $.tokens
-    groupBy:
-      model: $.model
-`;
+const METERS = meterConfig({ ...TOKENS, slug: 'tokens_total' });
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);

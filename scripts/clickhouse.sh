@@ -8,7 +8,8 @@
 #
 # DIR defaults to .clickhouse/ in the repository. Ports: METER_CH_HTTP_PORT (default 18123, the port meter uses)
 # and METER_CH_TCP_PORT (default 19000, for clickhouse-client). The `default` user has no password and is only
-# reachable from this machine.
+# reachable from this machine. METER_CH_NO_INSTALL=1 makes start fail (exit 3) with how to install it instead of
+# installing (the tests set it: `npm test` never asks for root).
 set -euo pipefail
 
 cmd=${1:-}
@@ -52,6 +53,12 @@ running_pid() {
 install_clickhouse() {
   command -v clickhouse-server >/dev/null 2>&1 && return 0
   [[ -x /usr/sbin/clickhouse-server ]] && return 0
+  if [[ -n ${METER_CH_NO_INSTALL:-} ]]; then
+    echo "clickhouse.sh: ClickHouse is not installed. Install it once with \`bash scripts/clickhouse.sh start\` (Debian's" \
+      "clickhouse-server package, through sudo), or \`sudo apt-get install clickhouse-server clickhouse-client\`, or see" \
+      "https://clickhouse.com/docs/install; or set METER_CH_HTTP_PORT to the HTTP port of a running server" >&2
+    exit 3
+  fi
   echo "clickhouse.sh: installing clickhouse-server and clickhouse-client from the OS packages" >&2
   local sudo=()
   ((EUID == 0)) || sudo=(sudo)

@@ -5,12 +5,12 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { after, before, describe, test } from 'node:test';
+import { after, describe, test } from 'node:test';
 import { validateCloudEvent } from '../src/core/event.js';
 import { sqlString } from '../src/store/clickhouse/literals.js';
 import { ClickHouseStore } from '../src/store/clickhouse/store.js';
 import { Workdir, line, type RunResult } from './helpers.js';
-import { CH_HTTP, CH_PORT, ensureClickHouse, stopClickHouse } from './clickhouse-server.js';
+import { CH_HTTP, CH_PORT, useClickHouse } from './clickhouse-server.js';
 
 /** Strings that have broken naive escaping somewhere (as in test/clickhouse.test.ts). */
 const HOSTILE = [
@@ -22,7 +22,6 @@ const HOSTILE = [
 
 const RUN_ID = randomBytes(4).toString('hex');
 const databases: string[] = [];
-let startedServer = false;
 
 /** Runs SQL on the test server over HTTP; returns the body. */
 async function ch(sql: string): Promise<string> {
@@ -127,14 +126,11 @@ const METERS = `meters:
     valueProperty: $.cost.usd
 `;
 
-before(async () => {
-  startedServer = await ensureClickHouse();
-});
-
 after(async () => {
   for (const d of databases) await ch(`DROP DATABASE IF EXISTS \`${d}\``).catch(() => {});
-  if (startedServer) stopClickHouse();
 });
+// Registered after the hooks above, so that a server the tests started stops after the databases are dropped.
+useClickHouse();
 
 describe('both backends, end to end', () => {
   test('ingest: duplicates and conflicting duplicates, first wins, across batches and runs', () => {

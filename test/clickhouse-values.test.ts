@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { after, before, describe, test } from 'node:test';
+import { after, describe, test } from 'node:test';
 import { Decimal } from '../src/core/decimal.js';
 import { contentFingerprint, eventKey, type UsageEvent } from '../src/core/event.js';
 import type { Aggregation } from '../src/core/meter.js';
@@ -17,12 +17,11 @@ import { CLICKHOUSE_SCHEMA_VERSION } from '../src/store/clickhouse/schema.js';
 import { ClickHouseStore } from '../src/store/clickhouse/store.js';
 import type { AggregateRow, MeterQuery, Store } from '../src/core/ports.js';
 import { prng } from '../bench/generate.js';
-import { CH_HTTP, CH_PORT, ensureClickHouse, stopClickHouse } from './clickhouse-server.js';
+import { CH_HTTP, CH_PORT, useClickHouse } from './clickhouse-server.js';
 
 const SEED = process.env.METER_SEED !== undefined ? Number(process.env.METER_SEED) >>> 0 : (Math.random() * 2 ** 32) >>> 0;
 const RUN_ID = randomBytes(4).toString('hex');
 const databases: string[] = [];
-let startedServer = false;
 
 
 async function ch(sql: string): Promise<string> {
@@ -32,14 +31,11 @@ async function ch(sql: string): Promise<string> {
   return body;
 }
 
-before(async () => {
-  startedServer = await ensureClickHouse();
-});
-
 after(async () => {
   for (const d of databases) await ch(`DROP DATABASE IF EXISTS \`${d}\``).catch(() => {});
-  if (startedServer) stopClickHouse();
 });
+// Registered after the hooks above, so that a server the tests started stops after the databases are dropped.
+useClickHouse();
 
 function newDatabase(): string {
   const name = `meter_chvalues_${RUN_ID}_${databases.length}`;

@@ -7,16 +7,14 @@
  * Seed: METER_SEED (a number) or random; every failure message prints it.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { clickhouseDialect } from '../src/store/clickhouse/aggregate-sql.js';
 import { windowKeySql } from '../src/store/sql-dialect.js';
 import { DAY_MS, WindowPlan, type WindowSize } from '../src/core/window.js';
 import { prng } from '../bench/generate.js';
-import { CH_HTTP, ensureClickHouse, stopClickHouse } from './clickhouse-server.js';
+import { CH_HTTP, useClickHouse } from './clickhouse-server.js';
 
 const SEED = process.env.METER_SEED !== undefined ? Number(process.env.METER_SEED) >>> 0 : (Math.random() * 2 ** 32) >>> 0;
-let startedServer = false;
-
 
 /** Runs SQL on the test server (long queries allowed); returns the body. */
 async function ch(sql: string): Promise<string> {
@@ -26,13 +24,7 @@ async function ch(sql: string): Promise<string> {
   return body;
 }
 
-before(async () => {
-  startedServer = await ensureClickHouse();
-});
-
-after(() => {
-  if (startedServer) stopClickHouse();
-});
+useClickHouse();
 
 const ZONES = ['UTC', 'Asia/Kathmandu', 'America/St_Johns', 'Europe/Budapest', 'Australia/Lord_Howe'];
 const SIZES: WindowSize[] = ['MINUTE', 'HOUR', 'DAY', 'MONTH'];

@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Database from 'better-sqlite3';
-import { subjectRowsListing, type Workdir, line, type RunResult, workdirs, TOKENS_AND_COUNT_METERS } from './helpers.js';
+import { TOKENS_AND_COUNT_METERS } from './fixtures.js';
+import { subjectRowsListing, type Workdir, line, type RunResult, workdirs } from './helpers.js';
 
 const workdir = workdirs();
 

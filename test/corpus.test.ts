@@ -19,22 +19,21 @@ import zlib from 'node:zlib';
 import { BIN, Workdir } from './helpers.js';
 import { metersYaml, Rng, runSeed } from './gen.js';
 import { ingest as refIngest, runQuery, type MeterDef, type Query } from './reference.js';
-import { CH_HTTP, CH_PORT, ensureClickHouse, stopClickHouse } from './clickhouse-server.js';
+import { CH_HTTP, CH_PORT, useClickHouse } from './clickhouse-server.js';
 
 const SEED = runSeed();
 const RUN_ID = randomBytes(4).toString('hex');
 const databases: string[] = [];
-let startedServer = false;
 
 before(async () => {
   console.log(`corpus: seed ${SEED} (reproduce with METER_SEED=${SEED} node --test dist/test/corpus.test.js)`);
-  startedServer = await ensureClickHouse();
 });
 
 after(async () => {
   for (const d of databases) await fetch(`${CH_HTTP}/`, { method: 'POST', body: `DROP DATABASE IF EXISTS \`${d}\`` }).catch(() => {});
-  if (startedServer) stopClickHouse();
 });
+// Registered after the hooks above, so that a server the tests started stops after the databases are dropped.
+useClickHouse();
 
 const METERS: MeterDef[] = [
   { slug: 'count_all', eventType: 'usage', aggregation: 'COUNT', groupBy: [] },

@@ -9,7 +9,8 @@ import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Database from 'better-sqlite3';
 import { generateLines } from '../bench/generate.js';
-import { subjectRowsListing, Workdir, TOKENS_AND_COUNT_METERS } from './helpers.js';
+import { TOKENS_AND_COUNT_METERS } from './fixtures.js';
+import { subjectRowsListing, Workdir } from './helpers.js';
 
 const EVENTS = 200_000;
 const KILLS = 6;

@@ -20,7 +20,7 @@ import { after, before, describe, test } from 'node:test';
 import { BIN, ROOT, Workdir } from './helpers.js';
 import { genCase, genQuery, metersYaml, queryArgs, Rng, runSeed, shellLine } from './gen.js';
 import { firstDifference, groupText, atPath, ingest, parseNdjsonRows, runQuery, type Query, type RefRow, type Row, type StoredEvent } from './reference.js';
-import { CH_HTTP, CH_PORT, ensureClickHouse, stopClickHouse } from './clickhouse-server.js';
+import { CH_HTTP, CH_PORT, useClickHouse } from './clickhouse-server.js';
 
 const SEED = runSeed();
 const CASES = Number(process.env.METER_DIFF_CASES ?? 12);
@@ -28,21 +28,20 @@ const QUERIES = Number(process.env.METER_DIFF_QUERIES ?? 14);
 const EVENTS = Number(process.env.METER_DIFF_EVENTS ?? 60);
 const RUN_ID = randomBytes(4).toString('hex');
 const databases: string[] = [];
-let startedServer = false;
 
 const REPRO = `reproduce with METER_SEED=${SEED} METER_DIFF_CASES=${CASES} METER_DIFF_QUERIES=${QUERIES} node --test dist/test/differential.test.js`;
 
 before(async () => {
   console.log(`differential: seed ${SEED}, ${CASES} cases x ${QUERIES} queries, ${EVENTS} events each (${REPRO})`);
-  startedServer = await ensureClickHouse();
 });
 
 after(async () => {
   for (const d of databases) {
     await fetch(`${CH_HTTP}/`, { method: 'POST', body: `DROP DATABASE IF EXISTS \`${d}\`` }).catch(() => {});
   }
-  if (startedServer) stopClickHouse();
 });
+// Registered after the hooks above, so that a server the tests started stops after the databases are dropped.
+useClickHouse();
 
 interface Proc {
   code: number | null;

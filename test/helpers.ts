@@ -150,16 +150,3 @@ export function workdirs(): (name: string) => Workdir {
     return w;
   };
 }
-
-/** A meter config with a SUM of data.tokens (`tokens`) and a COUNT (`events`) of `prompt` events. */
-export const TOKENS_AND_COUNT_METERS = [
-  'meters:',
-  '  - slug: tokens',
-  '    eventType: prompt',
-  '    aggregation: SUM',
-  '    valueProperty: $.tokens',
-  '  - slug: events',
-  '    eventType: prompt',
-  '    aggregation: COUNT',
-  '',
-].join('\n');

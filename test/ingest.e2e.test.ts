@@ -10,7 +10,8 @@ import { describe, test } from 'node:test';
 import zlib from 'node:zlib';
 import Database from 'better-sqlite3';
 import { contentFingerprint, eventKey } from '../src/core/event.js';
-import { BIN, TOKENS_AND_COUNT_METERS, Workdir, event, line, type RunResult } from './helpers.js';
+import { TOKENS_AND_COUNT_METERS } from './fixtures.js';
+import { BIN, Workdir, event, line, type RunResult } from './helpers.js';
 
 interface Row {
   source: string;

@@ -7,26 +7,13 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import { CH_HTTP, chAnswers } from './clickhouse-server.js';
+import { CH_HTTP, useClickHouse } from './clickhouse-server.js';
 import { line, workdirs, type Workdir } from './helpers.js';
+import { CALLS, meterConfig, TOKENS } from './fixtures.js';
 
 const workdir = workdirs();
 
-
-// Asked before any test runs: the SQLite tests block the event loop in spawnSync, which would time this out.
-const up = await chAnswers();
-
-const METERS = `meters:
-  - slug: tokens
-    eventType: prompt
-    aggregation: SUM
-    valueProperty: $.tokens
-    groupBy:
-      model: $.model
-  - slug: calls
-    eventType: prompt
-    aggregation: COUNT
-`;
+const METERS = meterConfig(TOKENS, CALLS);
 
 const PRICES = `currency: USD
 prices:
@@ -201,9 +188,11 @@ describe('meter invoice end to end (SQLite)', () => {
 describe('meter invoice on ClickHouse gives the same bytes', () => {
   const database = `meter_test_invoice_${randomBytes(4).toString('hex')}`;
   after(async () => {
-    if (up) await fetch(`${CH_HTTP}/`, { method: 'POST', body: `DROP DATABASE IF EXISTS ${database}` });
+    await fetch(`${CH_HTTP}/`, { method: 'POST', body: `DROP DATABASE IF EXISTS ${database}` }).catch(() => {});
   });
-  test('CSV and JSON as on SQLite', { skip: up ? false : `no ClickHouse server on ${CH_HTTP}` }, () => {
+  // Registered after the hook above, so that a server the tests started stops after the database is dropped.
+  useClickHouse();
+  test('CSV and JSON as on SQLite', () => {
     const url = `clickhouse://127.0.0.1:${new URL(CH_HTTP).port}/${database}`;
     const w = setup('invoice-ch', url);
     const r = w.run(invoiceArgs('csv', url));

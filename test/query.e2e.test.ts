@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { Workdir, csvRows, line, type RunResult } from './helpers.js';
+import { CALLS, meterConfig, promptMeter, TOKENS } from './fixtures.js';
 
 /** One event line: id, subject, time and data (null: no data at all), type `prompt` unless given. */
 function ev(id: string, subject: string, time: string, data: Record<string, unknown> | null, type = 'prompt'): string {
@@ -57,39 +58,15 @@ const csvDoc = (...lines: string[]): string => lines.join('\n') + '\n';
 // ---------------------------------------------------------------------------------------------------------------
 // Aggregations
 
-const AGG_METERS = `meters:
-  - slug: tokens_sum
-    eventType: prompt
-    aggregation: SUM
-    valueProperty: $.tokens
-    groupBy:
-      model: $.model
-  - slug: calls
-    eventType: prompt
-    aggregation: COUNT
-    groupBy:
-      model: $.model
-  - slug: tokens_avg
-    eventType: prompt
-    aggregation: AVG
-    valueProperty: $.tokens
-  - slug: tokens_min
-    eventType: prompt
-    aggregation: MIN
-    valueProperty: $.tokens
-  - slug: tokens_max
-    eventType: prompt
-    aggregation: MAX
-    valueProperty: $.tokens
-  - slug: users
-    eventType: prompt
-    aggregation: UNIQUE_COUNT
-    valueProperty: $.user
-  - slug: tokens_latest
-    eventType: prompt
-    aggregation: LATEST
-    valueProperty: $.tokens
-`;
+const AGG_METERS = meterConfig(
+  { ...TOKENS, slug: 'tokens_sum' },
+  { ...CALLS, groupBy: { model: '$.model' } },
+  promptMeter('tokens_avg', 'AVG'),
+  promptMeter('tokens_min', 'MIN'),
+  promptMeter('tokens_max', 'MAX'),
+  promptMeter('users', 'UNIQUE_COUNT', '$.user'),
+  promptMeter('tokens_latest', 'LATEST'),
+);
 
 /**
  * acme's usable token values: 10, "21", 0.5, -4, 100 (a10 comes last in the file but has the earliest time).

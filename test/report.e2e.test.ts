@@ -15,31 +15,15 @@ import { after, before, describe, test, type TestContext } from 'node:test';
 import { reportShell } from '../src/output/report-html.js';
 import { Browser, type OpenedPage } from './browser.js';
 import { startServe, stopAll } from './serve-helpers.js';
-import { CH_HTTP, chAnswers } from './clickhouse-server.js';
+import { CH_HTTP, useClickHouse } from './clickhouse-server.js';
 import { workdirs, type Workdir } from './helpers.js';
+import { CALLS, meterConfig, promptMeter, TOKENS } from './fixtures.js';
 
 const workdir = workdirs();
 
-// Asked before any test runs: the tests block the event loop in spawnSync, which would time this out.
-const up = await chAnswers();
 const ARTIFACTS = process.env.METER_ARTIFACTS ?? path.join(os.tmpdir(), 'meter-artifacts');
 
-const METERS = `meters:
-  - slug: tokens
-    description: Tokens used (prompt and completion)
-    eventType: prompt
-    aggregation: SUM
-    valueProperty: $.tokens
-    groupBy:
-      model: $.model
-  - slug: calls
-    eventType: prompt
-    aggregation: COUNT
-  - slug: biggest
-    eventType: prompt
-    aggregation: MAX
-    valueProperty: $.tokens
-`;
+const METERS = meterConfig({ ...TOKENS, description: 'Tokens used (prompt and completion)' }, CALLS, promptMeter('biggest', 'MAX'));
 
 const PRICES = `currency: USD
 prices:
@@ -328,9 +312,11 @@ describe('meter serve: the report page at / and a customer\'s page at /portal', 
 describe('meter report on ClickHouse', () => {
   const database = `meter_test_report_${randomBytes(4).toString('hex')}`;
   after(async () => {
-    if (up) await fetch(`${CH_HTTP}/`, { method: 'POST', body: `DROP DATABASE IF EXISTS ${database}` });
+    await fetch(`${CH_HTTP}/`, { method: 'POST', body: `DROP DATABASE IF EXISTS ${database}` }).catch(() => {});
   });
-  test('the same bytes as on SQLite', { skip: up ? false : `no ClickHouse server on ${CH_HTTP}` }, () => {
+  // Registered after the hook above, so that a server the tests started stops after the database is dropped.
+  useClickHouse();
+  test('the same bytes as on SQLite', () => {
     const url = `clickhouse://127.0.0.1:${new URL(CH_HTTP).port}/${database}`;
     const w = workdir('report-ch');
     w.write('meter.yaml', METERS);

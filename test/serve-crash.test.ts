@@ -3,9 +3,9 @@
  * exactly once after each crash, and re-sending everything afterwards stores exactly what was missing.
  */
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { after, test } from 'node:test';
 import { prng } from '../bench/generate.js';
-import { CH_PORT, ensureClickHouse, stopClickHouse } from './clickhouse-server.js';
+import { CH_PORT, useClickHouse } from './clickhouse-server.js';
 import { Workdir } from './helpers.js';
 import { SERVE_CONFIG, startServe, stopAll } from './serve-helpers.js';
 
@@ -15,17 +15,13 @@ const ROUNDS = 4;
 const CLIENTS = 6;
 
 const CH_DB = `meter_serve_crash_${process.pid}_${Date.now() % 100000}`;
-let startedClickHouse = false;
-
-before(async () => {
-  startedClickHouse = await ensureClickHouse();
-});
 
 after(async () => {
   await stopAll();
   await fetch(`http://127.0.0.1:${CH_PORT}/`, { method: 'POST', body: `DROP DATABASE IF EXISTS \`${CH_DB}\`` }).catch(() => {});
-  if (startedClickHouse) stopClickHouse();
 });
+// Registered after the hooks above, so that a server the tests started stops after the databases are dropped.
+useClickHouse();
 
 const BACKENDS = [
   { name: 'sqlite', db: (w: Workdir) => w.path('crash.db') },

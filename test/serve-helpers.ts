@@ -4,6 +4,7 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import type { Workdir, RunResult } from './helpers.js';
+import { CALLS, meterConfig, promptMeter, TOKENS } from './fixtures.js';
 
 export interface Served {
   url: string;
@@ -76,21 +77,8 @@ export async function stopAll(): Promise<void> {
 }
 
 /** A meter config the serve tests share. */
-export const SERVE_CONFIG = `meters:
-  - slug: tokens_total
-    eventType: prompt
-    aggregation: SUM
-    valueProperty: $.tokens
-    groupBy:
-      model: $.model
-      type: $.type
-  - slug: requests
-    eventType: prompt
-    aggregation: COUNT
-    groupBy:
-      model: $.model
-  - slug: latency_max
-    eventType: prompt
-    aggregation: MAX
-    valueProperty: $.ms
-`;
+export const SERVE_CONFIG = meterConfig(
+  { ...TOKENS, slug: 'tokens_total', groupBy: { model: '$.model', type: '$.type' } },
+  { ...CALLS, slug: 'requests', groupBy: { model: '$.model' } },
+  promptMeter('latency_max', 'MAX', '$.ms'),
+);

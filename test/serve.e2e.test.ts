@@ -8,18 +8,16 @@ import { after, before, describe, test } from 'node:test';
 import { OpenMeter } from '@openmeter/sdk';
 import { OpenMeter as OpenMeterPortal } from '@openmeter/sdk/portal';
 import { prng } from '../bench/generate.js';
-import { CH_PORT, ensureClickHouse, stopClickHouse } from './clickhouse-server.js';
+import { CH_PORT, useClickHouse } from './clickhouse-server.js';
 import { Workdir } from './helpers.js';
 import { explained, SERVE_CONFIG, startServe, stopAll } from './serve-helpers.js';
 
 const SEED = Number(process.env.METER_SEED ?? Date.now() % 1_000_000);
 const RUN_ID = `${process.pid}_${Date.now() % 100000}`;
 const databases: string[] = [];
-let startedClickHouse = false;
 
 before(async () => {
   console.log(`serve.e2e seed ${SEED} (METER_SEED=${SEED} repeats it)`);
-  startedClickHouse = await ensureClickHouse();
 });
 
 after(async () => {
@@ -27,8 +25,9 @@ after(async () => {
   for (const d of databases) {
     await fetch(`http://127.0.0.1:${CH_PORT}/`, { method: 'POST', body: `DROP DATABASE IF EXISTS \`${d}\`` }).catch(() => {});
   }
-  if (startedClickHouse) stopClickHouse();
 });
+// Registered after the hooks above, so that a server the tests started stops after the databases are dropped.
+useClickHouse();
 
 const BACKENDS = [
   { name: 'sqlite', db: (w: Workdir) => w.path('meter.db') },

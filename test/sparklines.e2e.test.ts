@@ -5,7 +5,8 @@
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
 import { sparkline } from '../src/core/sparkline.js';
-import { csvRows, line, TOKENS_AND_COUNT_METERS, workdirs, type Workdir } from './helpers.js';
+import { TOKENS_AND_COUNT_METERS } from './fixtures.js';
+import { csvRows, line, workdirs, type Workdir } from './helpers.js';
 
 const workdir = workdirs();
 

@@ -5,20 +5,10 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import type { Meter } from '../src/core/meter.js';
 import type { MeterQuery } from '../src/core/ports.js';
-import { WindowPlan } from '../src/core/window.js';
 import { buildAggregateSql } from '../src/store/sqlite/aggregate-sql.js';
+import { BASE_QUERY as base, HOURLY_SUM_QUERY, NOV_1, NOV_2, queryMeter as meter } from './fixtures.js';
 
-const meter = (aggregation: Meter['aggregation'], valueProperty?: string): Meter => ({
-  slug: 't',
-  eventType: 'prompt',
-  aggregation,
-  valueProperty,
-  groupBy: [{ key: 'model', path: '$.model' }],
-});
-const base: MeterQuery = { meter: meter('COUNT'), window: null, subjects: [], groupBy: [], filters: [], perSubject: false };
-const NOV_1 = Date.parse('2026-11-01T00:00:00Z'), NOV_2 = Date.parse('2026-11-02T00:00:00Z');
 /** A dimension's text: a string's value, the JSON text of anything else, '' for missing or null. */
 const dim = (p: string) => `coalesce(CASE json_type(data, ${p}) WHEN 'text' THEN data ->> ${p} WHEN 'null' THEN NULL ELSE data -> ${p} END, '')`;
 
@@ -30,17 +20,7 @@ describe('SQLite aggregate SQL', () => {
   });
 
   test('SUM, fast path: hourly, one subject through subject_rows, a filter and a group-by', () => {
-    const q: MeterQuery = {
-      meter: meter('SUM', '$.tokens'),
-      window: new WindowPlan('HOUR', 'UTC', NOV_1, NOV_2),
-      fromMs: NOV_1,
-      toMs: NOV_2,
-      subjects: ['acme'],
-      groupBy: [{ key: 'model', path: '$.model' }],
-      filters: [{ dimension: { key: 'model', path: '$.model' }, values: ['gpt-4o'] }],
-      perSubject: true,
-    };
-    const { sql, params } = buildAggregateSql(q, { jsWindow: false, mode: 'fast' });
+    const { sql, params } = buildAggregateSql(HOURLY_SUM_QUERY, { jsWindow: false, mode: 'fast' });
     const inner =
       `SELECT (time_ms - ((time_ms + 86400000000000) % 3600000)) AS w, subject AS s, ${dim('@g0')} AS g0, ` +
       `CASE json_type(data, @vp) WHEN 'integer' THEN data ->> @vp WHEN 'real' THEN 0.0 WHEN 'text' THEN 0.0 END AS v ` +

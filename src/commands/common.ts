@@ -5,6 +5,7 @@ import { Option, type Command } from 'commander';
 import { checkPattern } from '../core/mapping.js';
 import { BUILT_IN_MAPS, createMapper, type MapChoice } from '../core/maps/index.js';
 import { checkJsonPath, parseMeterConfig, type Meter } from '../core/meter.js';
+import { parsePriceFile, type PriceFile } from '../core/price.js';
 import { ConfigError, UsageError } from '../errors.js';
 import { openStore, resolveDb } from '../store/open.js';
 import type { Store } from '../store/store.js';
@@ -43,6 +44,17 @@ export function loadMeters(flag: string | undefined): { meters: Meter[]; file: s
     throw new UsageError(`${file}: cannot read meter config (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
   }
   return { meters: parseMeterConfig(text, file), file };
+}
+
+/** The price file `file`, checked against the meters (every problem is listed; exit 2). */
+export function loadPrices(file: string, meters: Meter[]): PriceFile {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new UsageError(`${file}: cannot read price file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+  return parsePriceFile(text, file, meters);
 }
 
 /** The exit code each command's run ended with, when it is not 0 (errors are thrown instead). */

@@ -7,7 +7,7 @@ import { ingest, type IngestSummary } from '../ingest/pipeline.js';
 import { withStopSignals } from '../ingest/signals.js';
 import { checkInputs, STDIN_NAME } from '../input/open.js';
 import { RejectReport } from '../output/rejects.js';
-import { ProgressLine, stoppingText, summaryText } from '../output/summary.js';
+import { ProgressLine, reportIngest, stoppingText } from '../output/summary.js';
 import { addConfigOption, addDbOption, addMapOptions, loadMap, loadMeters, positiveInt, setOutcome, withStore, type MapFlags } from './common.js';
 
 interface IngestFlags extends MapFlags {
@@ -97,9 +97,7 @@ async function runIngest(files: string[], flags: IngestFlags): Promise<number> {
     rejects.close();
   }
   progress.clear();
-  if (flags.json) process.stdout.write(JSON.stringify(summary) + '\n');
-  rejects.reportRest(summary.rejected);
-  if (!quiet) process.stderr.write(summaryText(summary) + '\n');
+  reportIngest(summary, rejects, { json: flags.json ?? false, quiet });
   if (summary.interrupted) return ExitCode.interrupted;
   return summary.rejected > 0 ? ExitCode.rejected : ExitCode.ok;
 }

@@ -1,13 +1,11 @@
 /** meter invoice: a price file and the usage of a period -> one invoice per customer, as a table, CSV or JSON. */
-import fs from 'node:fs';
 import { Command } from 'commander';
 import { buildInvoices } from '../core/invoice.js';
-import { parsePriceFile } from '../core/price.js';
-import { ExitCode, UsageError } from '../errors.js';
-import { renderInvoiceCsv, renderInvoiceJson, renderInvoiceTable, unpricedWarning } from '../output/invoice.js';
+import { ExitCode } from '../errors.js';
+import { renderInvoice, unpricedWarning, type InvoiceFormat } from '../output/invoice.js';
 import { Sink } from '../output/sink.js';
 import { useColor } from '../output/table.js';
-import { addConfigOption, addDbOption, collect, formatOption, loadMeters, setOutcome, withStore } from './common.js';
+import { addConfigOption, addDbOption, collect, formatOption, loadMeters, loadPrices, setOutcome, withStore } from './common.js';
 
 interface InvoiceFlags {
   db?: string;
@@ -19,7 +17,7 @@ interface InvoiceFlags {
   tz: string;
   subject: string[];
   rollup: boolean;
-  format: 'table' | 'csv' | 'json';
+  format: InvoiceFormat;
   output?: string;
 }
 
@@ -53,22 +51,14 @@ Exit codes: 0 ok · 1 failure (store) · 2 usage error or invalid price file · 
     )
     .action(async (flags: InvoiceFlags, command: Command) => {
       const { meters } = loadMeters(flags.config);
-      let text: string;
-      try {
-        text = fs.readFileSync(flags.prices, 'utf8');
-      } catch (e) {
-        throw new UsageError(`${flags.prices}: cannot read price file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
-      }
-      const prices = parsePriceFile(text, flags.prices, meters);
+      const prices = loadPrices(flags.prices, meters);
       await withStore(flags.db, true, async (store) => {
         const result = await buildInvoices(store, {
           meters, prices, period: flags.period, from: flags.from, to: flags.to, tz: flags.tz, subjects: flags.subject,
           rollup: flags.rollup,
         });
         const sink = Sink.open(flags.output);
-        if (flags.format === 'csv') await renderInvoiceCsv(result, sink);
-        else if (flags.format === 'json') await renderInvoiceJson(result, sink);
-        else await renderInvoiceTable(result, sink, flags.output === undefined && useColor(process.stdout));
+        await renderInvoice(result, flags.format, sink, flags.output === undefined && useColor(process.stdout));
         await sink.close();
         if (result.unpriced > 0) {
           process.stderr.write(unpricedWarning(result.unpriced));

@@ -10,7 +10,7 @@ import { mapInputs, type MapSummary } from '../ingest/map-run.js';
 import { checkInputs, STDIN_NAME } from '../input/open.js';
 import { writeEvents } from '../output/events.js';
 import { RejectReport } from '../output/rejects.js';
-import { mapSummaryText } from '../output/summary.js';
+import { reportMap } from '../output/summary.js';
 import { addMapOptions, loadMap, positiveInt, setOutcome, type MapFlags } from './common.js';
 
 interface MapCommandFlags extends MapFlags {
@@ -68,10 +68,6 @@ async function runMap(files: string[], flags: MapCommandFlags): Promise<number> 
   } finally {
     rejects.close();
   }
-  if (flags.json) process.stderr.write(JSON.stringify(summary) + '\n');
-  else if (!flags.quiet) {
-    rejects.reportRest(summary.rejected);
-    process.stderr.write(mapSummaryText(summary) + '\n');
-  }
+  reportMap(summary, rejects, { json: flags.json ?? false, quiet: flags.quiet ?? false });
   return summary.rejected > 0 ? ExitCode.rejected : ExitCode.ok;
 }

@@ -1,11 +1,11 @@
 /** meter query: per-subject totals of a meter per window, as a table, CSV, JSON or NDJSON. */
 import { Command, Option } from 'commander';
-import { runQuery, type QueryOptions } from '../core/query.js';
-import { renderCsv } from '../output/csv.js';
-import { renderJson, renderNdjson } from '../output/json.js';
+import type { QueryOptions } from '../core/query.js';
+import { runQueryWithSparklines } from '../core/usage-sparklines.js';
+import { renderQuery, type QueryFormat } from '../output/query.js';
 import { Sink } from '../output/sink.js';
-import { renderTable, useColor } from '../output/table.js';
-import { sparkColumn } from './sparklines.js';
+import { sparkColumn, useColor } from '../output/table.js';
+import { wantSparklines } from './sparklines.js';
 import { addConfigOption, addDbOption, collect, formatOption, loadMeters, withStore } from './common.js';
 
 interface QueryFlags {
@@ -22,7 +22,7 @@ interface QueryFlags {
   fill?: boolean;
   allSubjects?: boolean;
   rollup: boolean;
-  format: 'table' | 'csv' | 'json' | 'ndjson';
+  format: QueryFormat;
   output?: string;
   sparklines?: boolean;
 }
@@ -77,13 +77,9 @@ partial). Days and months are calendar days and months in --tz (23 or 25 hours l
           allSubjects: flags.allSubjects ?? false,
           rollup: flags.rollup,
         };
-        const spark = await sparkColumn(store, options, flags);
-        const result = await runQuery(store, options);
+        const { result, sparklines } = await runQueryWithSparklines(store, options, wantSparklines(flags));
         const sink = Sink.open(flags.output);
-        if (flags.format === 'csv') await renderCsv(result, sink);
-        else if (flags.format === 'json') await renderJson(result, sink);
-        else if (flags.format === 'ndjson') await renderNdjson(result, sink);
-        else await renderTable(result, sink, flags.output === undefined && useColor(process.stdout), spark);
+        await renderQuery(result, flags.format, sink, flags.output === undefined && useColor(process.stdout), sparkColumn(sparklines));
         await sink.close();
       });
     });

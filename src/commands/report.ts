@@ -1,13 +1,11 @@
 /** meter report: one self-contained HTML page of usage over a range, with charts, per-subject tables and invoices. */
-import fs from 'node:fs';
 import { Command } from 'commander';
-import { parsePriceFile, type PriceFile } from '../core/price.js';
 import { buildReport } from '../core/report.js';
-import { ExitCode, UsageError } from '../errors.js';
-import { reportDoc } from '../output/report-doc.js';
-import { renderReportHtml } from '../output/report-html.js';
+import { ExitCode } from '../errors.js';
+import { reportUnpricedWarning } from '../output/invoice.js';
+import { renderReport } from '../output/report-html.js';
 import { Sink } from '../output/sink.js';
-import { addConfigOption, addDbOption, collect, loadMeters, positiveInt, setOutcome, withStore } from './common.js';
+import { addConfigOption, addDbOption, collect, loadMeters, loadPrices, positiveInt, setOutcome, withStore } from './common.js';
 
 interface ReportFlags {
   db?: string;
@@ -57,27 +55,18 @@ Exit codes: 0 ok · 1 failure (store) · 2 usage error or invalid config · 3 un
     )
     .action(async (flags: ReportFlags, command: Command) => {
       const { meters } = loadMeters(flags.config);
-      let prices: PriceFile | undefined;
-      if (flags.prices !== undefined) {
-        let text: string;
-        try {
-          text = fs.readFileSync(flags.prices, 'utf8');
-        } catch (e) {
-          throw new UsageError(`${flags.prices}: cannot read price file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
-        }
-        prices = parsePriceFile(text, flags.prices, meters);
-      }
+      const prices = flags.prices === undefined ? undefined : loadPrices(flags.prices, meters);
       await withStore(flags.db, true, async (store) => {
         const report = await buildReport(store, {
           meters, meterSlugs: flags.meter, tz: flags.tz, period: flags.period, from: flags.from, to: flags.to,
           subjects: flags.subject, groupBy: flags.groupBy, window: flags.window, top: flags.top, prices,
         });
         const sink = Sink.open(flags.output);
-        await sink.write(renderReportHtml(reportDoc(report, 'meter report')));
+        await renderReport(report, sink);
         await sink.close();
         const unpriced = report.invoices?.unpriced ?? 0;
         if (unpriced > 0) {
-          process.stderr.write(`meter: warning: ${unpriced} usage row${unpriced === 1 ? '' : 's'} of priced meters match no price: shown as unpriced lines, not billed\n`);
+          process.stderr.write(reportUnpricedWarning(unpriced));
           setOutcome(command, ExitCode.rejected);
         }
       });

@@ -1,9 +1,5 @@
-/** When the terminal tables of `meter query` and `meter subjects` get a sparkline column, and the column itself. */
-import type { QueryOptions } from '../core/query.js';
-import type { Store } from '../core/ports.js';
-import { sparkKey, usageSparklines } from '../core/usage-sparklines.js';
+/** When the terminal tables of `meter query` and `meter subjects` get a sparkline column. */
 import { UsageError } from '../errors.js';
-import type { SparkColumn } from '../output/table.js';
 
 interface SparkFlags {
   /** true: --sparklines; false: --no-sparklines; undefined: when stdout is a terminal. */
@@ -25,12 +21,4 @@ export function wantSparklines(flags: SparkFlags): boolean {
   }
   return flags.sparklines === undefined && flags.format === 'table' && (flags.window === undefined || flags.window === 'none')
     && flags.output === undefined && Boolean(process.stdout.isTTY);
-}
-
-/** The sparkline column of a query's table, or undefined when there is none to draw. */
-export async function sparkColumn(store: Store, options: QueryOptions, flags: SparkFlags, bySubject = false): Promise<SparkColumn | undefined> {
-  if (!wantSparklines(flags)) return undefined;
-  const s = await usageSparklines(store, options, { bySubject });
-  if (s.window === null) return undefined;
-  return { head: `per ${s.window.toLowerCase()}`, line: (r) => s.lines.get(sparkKey(r, bySubject)) ?? '' };
 }

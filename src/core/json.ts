@@ -55,7 +55,7 @@ interface Frame {
 }
 
 /** The index of the closing quote of the string whose opening quote is at `i`; -1 when unterminated. */
-function stringClose(t: string, i: number): number {
+export function stringClose(t: string, i: number): number {
   let j = i;
   for (;;) {
     j = t.indexOf('"', j + 1);
@@ -250,7 +250,7 @@ export function scanValue(t: string, start: number, emit: boolean, depth: number
 }
 
 /** The index just past the JSON value at `i` (not whitespace), without any check; -1 when it does not end. */
-function valueEnd(t: string, i: number): number {
+export function valueEnd(t: string, i: number): number {
   const c = t.charCodeAt(i);
   if (c === QUOTE) {
     const close = stringClose(t, i);

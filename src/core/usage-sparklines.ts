@@ -4,8 +4,8 @@
  * table beside it prints the exact totals.
  */
 import { Decimal } from './decimal.js';
-import type { Store } from './ports.js';
-import { planQuery, runQuery, type QueryOptions, type ResultRow } from './query.js';
+import type { Store, SubjectSummary } from './ports.js';
+import { planQuery, runQuery, type QueryOptions, type QueryResult, type ResultRow } from './query.js';
 import { chooseWindow } from './report-shape.js';
 import { sparkline } from './sparkline.js';
 import { WindowPlan, type WindowSize } from './window.js';
@@ -58,4 +58,24 @@ export async function usageSparklines(store: Store, o: QueryOptions, opts: { byS
   const lines = new Map<string, string>();
   for (const [key, v] of values) lines.set(key, sparkline(v.map((d) => (d === null ? null : d.toString())), opts.width ?? TERMINAL_SPARK_WIDTH));
   return { window: size, lines };
+}
+
+/** A query's result and, when asked, the sparklines of its rows. */
+export async function runQueryWithSparklines(
+  store: Store,
+  o: QueryOptions,
+  sparklines: boolean,
+): Promise<{ result: QueryResult; sparklines: UsageSparklines | null }> {
+  // The sparklines run a query of their own; they are read before the result's rows start streaming.
+  const lines = sparklines ? await usageSparklines(store, o) : null;
+  return { result: await runQuery(store, o), sparklines: lines };
+}
+
+/** Every stored event, counted (the meter used without a config), over the whole store in UTC. */
+const ALL_EVENTS: QueryOptions = { meters: [], tz: 'UTC', subjects: [], groupBy: [], filters: [], fill: false, allSubjects: false };
+
+/** Every subject with its event count and first and last event time and, when asked, a sparkline of its events. */
+export async function listSubjects(store: Store, sparklines: boolean): Promise<{ rows: SubjectSummary[]; sparklines: UsageSparklines | null }> {
+  const rows = await store.subjects();
+  return { rows, sparklines: sparklines ? await usageSparklines(store, ALL_EVENTS, { bySubject: true }) : null };
 }

@@ -78,10 +78,24 @@ export async function renderInvoiceTable(result: InvoiceResult, sink: Sink, colo
   await sink.write(`\n${result.invoices.length} invoice${result.invoices.length === 1 ? '' : 's'} · ${result.currency}\n`);
 }
 
+export type InvoiceFormat = 'table' | 'csv' | 'json';
+
+/** `color` applies to tables only. */
+export async function renderInvoice(result: InvoiceResult, format: InvoiceFormat, sink: Sink, color: boolean): Promise<void> {
+  if (format === 'csv') await renderInvoiceCsv(result, sink);
+  else if (format === 'json') await renderInvoiceJson(result, sink);
+  else await renderInvoiceTable(result, sink, color);
+}
+
 /** The warning of an invoice run with usage that no price matches (it then exits 3). */
 export function unpricedWarning(unpriced: number): string {
   return (
     `meter: warning: ${unpriced} usage row${unpriced === 1 ? '' : 's'} of priced meters match no price: ` +
     `printed as unpriced lines, not billed; add prices for them\n`
   );
+}
+
+/** The same warning for a report page, whose invoices show unpriced usage as lines of their own. */
+export function reportUnpricedWarning(unpriced: number): string {
+  return `meter: warning: ${unpriced} usage row${unpriced === 1 ? '' : 's'} of priced meters match no price: shown as unpriced lines, not billed\n`;
 }

@@ -6,7 +6,9 @@
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import { reportClient } from './report-client.js';
-import type { ReportDoc } from './report-doc.js';
+import type { Report } from '../core/report.js';
+import { reportDoc, type ReportDoc } from './report-doc.js';
+import type { Sink } from './sink.js';
 import { REPORT_CSS } from './report-style.js';
 
 const require = createRequire(import.meta.url);
@@ -64,6 +66,11 @@ ${body}
 }
 
 /** The self-contained report: data inline, drawn when the page opens. */
+/** `meter report`: the report as one self-contained HTML page. */
+export async function renderReport(report: Report, sink: Sink): Promise<void> {
+  await sink.write(renderReportHtml(reportDoc(report, 'meter report')));
+}
+
 export function renderReportHtml(doc: ReportDoc): string {
   return page(
     doc.title,

@@ -1,6 +1,7 @@
-/** What ingest and map print on stderr about a run: the progress line, the summary and its warnings. */
+/** What ingest and map print about a run: the progress line, the summary and its warnings. */
 import type { MapSummary } from '../ingest/map-run.js';
 import type { IngestSummary } from '../ingest/pipeline.js';
+import type { RejectReport } from './rejects.js';
 
 /** A count as people read it: 1,234,567. */
 export function count(n: number): string {
@@ -23,6 +24,25 @@ export function summaryText(s: IngestSummary): string {
   lines.push(...skipSummaryLines(s.skipped, s.unbilledStreams));
   if (s.interrupted) lines.push('interrupted: everything reported above is committed; run the same command again to finish');
   return lines.join('\n');
+}
+
+/**
+ * The end of an ingest: with --json the summary as one JSON object on stdout; then how many rejects stderr did not
+ * show, and the summary on stderr unless quiet.
+ */
+export function reportIngest(summary: IngestSummary, rejects: RejectReport, o: { json: boolean; quiet: boolean }): void {
+  if (o.json) process.stdout.write(JSON.stringify(summary) + '\n');
+  rejects.reportRest(summary.rejected);
+  if (!o.quiet) process.stderr.write(summaryText(summary) + '\n');
+}
+
+/** The end of a map run, on stderr (stdout holds the events): the JSON summary with --json, else the summary. */
+export function reportMap(summary: MapSummary, rejects: RejectReport, o: { json: boolean; quiet: boolean }): void {
+  if (o.json) process.stderr.write(JSON.stringify(summary) + '\n');
+  else if (!o.quiet) {
+    rejects.reportRest(summary.rejected);
+    process.stderr.write(mapSummaryText(summary) + '\n');
+  }
 }
 
 /** The summary line(s) of a map run. */

@@ -8,6 +8,7 @@
  */
 import { Decimal } from '../core/decimal.js';
 import type { QueryResult, ResultRow } from '../core/query.js';
+import { sparkKey, type UsageSparklines } from '../core/usage-sparklines.js';
 import type { Sink } from './sink.js';
 
 export function useColor(stream: NodeJS.WriteStream): boolean {
@@ -109,6 +110,12 @@ export async function smallTable(head: string[], right: number[], rows: string[]
 export interface SparkColumn {
   head: string;
   line(row: Pick<ResultRow, 'subject' | 'groups'>): string;
+}
+
+/** The sparkline column of a table, or undefined when there is none to draw; `bySubject` keys rows by subject. */
+export function sparkColumn(s: UsageSparklines | null, bySubject = false): SparkColumn | undefined {
+  if (s === null || s.window === null) return undefined;
+  return { head: `per ${s.window.toLowerCase()}`, line: (r) => s.lines.get(sparkKey(r, bySubject)) ?? '' };
 }
 
 export async function renderTable(result: QueryResult, sink: Sink, color: boolean, spark?: SparkColumn): Promise<void> {

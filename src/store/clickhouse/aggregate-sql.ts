@@ -12,7 +12,7 @@
  * numbers too large for those, which exactValue adds in JS; MIN, MAX and LATEST show a canonical text chosen by
  * its exact order key. Column names: see the reader's guide in store.ts.
  */
-import { Decimal } from '../../core/decimal.js';
+import { groupKeys, readGroupKeys, sumOrAverage } from '../../core/aggregate.js';
 import type { AggregateRow, Dimension, MeterQuery } from '../../core/ports.js';
 import { windowKeySql, type WindowDialect } from '../sql-dialect.js';
 import { type DedupeMode, dedupeCondition } from './races.js';
@@ -65,18 +65,12 @@ export function buildAggregateSql(q: MeterQuery, db: string, dedupe: DedupeMode)
   if (dd) where.push(dd);
   const cols: string[] = [];
   const keys: string[] = [];
-  if (q.window) {
-    cols.push(`${windowKeySql(q.window, 'time_ms', clickhouseDialect)} AS _w`);
-    keys.push('_w');
+  for (const k of groupKeys(q)) {
+    const name = k.kind === 'window' ? '_w' : k.kind === 'subject' ? '_s' : `_g${k.index}`;
+    const sql = k.kind === 'window' ? windowKeySql(q.window!, 'time_ms', clickhouseDialect) : k.kind === 'subject' ? 'subject' : dimensionSql(k.dimension);
+    cols.push(`${sql} AS ${name}`);
+    keys.push(name);
   }
-  if (q.perSubject) {
-    cols.push('subject AS _s');
-    keys.push('_s');
-  }
-  q.groupBy.forEach((g, i) => {
-    cols.push(`${dimensionSql(g)} AS _g${i}`);
-    keys.push(`_g${i}`);
-  });
   let values: string[];
   if (m.aggregation === 'COUNT' || m.valueProperty === undefined) {
     values = ['toString(count())'];
@@ -124,16 +118,7 @@ export function buildAggregateSql(q: MeterQuery, db: string, dedupe: DedupeMode)
 
 /** Exact SUM or AVG from the parts a query returns: integer-part sum, fraction sum (x 1e-18), texts, count. */
 export function exactValue(agg: 'SUM' | 'AVG', intSum: string, fracSum: string, rest: string[], count: number): string | null {
-  if (agg === 'AVG' && count === 0) return null;
-  if (fracSum === '0' && rest.length === 0) {
-    // The common case, integers only.
-    if (agg === 'SUM') return /^(?:0|-?[1-9]\d*)$/.test(intSum) ? intSum : Decimal.parse(intSum)!.toString();
-    return Decimal.parse(intSum)!.divide(count).toString();
-  }
-  let total = Decimal.parse(intSum)!.add(Decimal.parse(`${fracSum}e-18`)!);
-  for (const t of rest) total = total.add(Decimal.parse(t)!);
-  if (agg === 'SUM') return total.toString();
-  return total.divide(count).toString();
+  return sumOrAverage(agg, fracSum === '0' ? [intSum, ...rest] : [intSum, `${fracSum}e-18`, ...rest], count);
 }
 
 /** How many value columns buildAggregateSql gives the query's aggregation. */
@@ -152,12 +137,8 @@ export function aggregateColumns(q: MeterQuery): number {
 export function readAggregateRow(q: MeterQuery, r: string[]): AggregateRow {
   const agg = q.meter.aggregation;
   const nValues = valueColumns(q);
-  const nGroups = q.groupBy.length;
-  let i = 0;
-  const windowStart = q.window ? q.window.startOfKey(Number(r[i++])) : null;
-  const subject = q.perSubject ? r[i++]! : null;
-  const groups = r.slice(i, i + nGroups);
-  i += nGroups;
+  const { windowStart, subject, groups, next } = readGroupKeys(q, r);
+  let i = next;
   let value: string | null;
   if (nValues === 1) value = r[i]!;
   else if (nValues === 4) value = exactValue(agg as 'SUM' | 'AVG', r[i]!, r[i + 1]!, tsvTextArray(r[i + 2]!), Number(r[i + 3]));

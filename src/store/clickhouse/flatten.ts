@@ -13,8 +13,14 @@
  *             at most MAX_NUMBER_TEXT characters); its canonical decimal text (what sums add and what MIN, MAX and
  *             LATEST show); its exact order key (order-key.ts); its integer part and 18-digit fraction as Int64s
  *             (exact Decimal128 sums in SQL; nx = 0 when they cannot hold it: then its text is summed in JS).
+ *
+ * The tokens (where a string or a value ends) are read by core/json.ts's scanner, the one that makes `data`
+ * canonical. The walk here is its own: it visits every path to fill the arrays, where core/json.ts writes one
+ * canonical text with depth and size checks; a walk serving both would call back per node, and this walk is the
+ * CPU cost of every ClickHouse ingest (bench/flatten.ts measures it).
  */
 import { Decimal, MAX_NUMBER_TEXT } from '../../core/decimal.js';
+import { stringClose, valueEnd } from '../../core/json.js';
 import { pathSteps } from '../../core/meter.js';
 import { orderKeyOfCanonical } from './order-key.js';
 
@@ -95,7 +101,7 @@ export function flattenData(text: string | null, into: FlatData = emptyFlat()): 
   return into;
 }
 
-const QUOTE = 34, BACKSLASH = 92, LBRACE = 123, RBRACE = 125, LBRACKET = 91, RBRACKET = 93, COMMA = 44;
+const QUOTE = 34, LBRACE = 123, RBRACE = 125, LBRACKET = 91, RBRACKET = 93, COMMA = 44;
 
 class DataScanner {
   private i = 0;
@@ -113,54 +119,18 @@ class DataScanner {
   private string(): string {
     const t = this.t;
     const start = this.i;
-    let escaped = false;
-    let j = start + 1;
-    for (;;) {
-      const c = t.charCodeAt(j);
-      if (c === BACKSLASH) {
-        escaped = true;
-        j += 2;
-      } else if (c === QUOTE) break;
-      else if (Number.isNaN(c)) throw new Error('unterminated string in data');
-      else j++;
-    }
-    this.i = j + 1;
-    return escaped ? (JSON.parse(t.slice(start, j + 1)) as string) : t.slice(start + 1, j);
+    const close = stringClose(t, start);
+    if (close < 0) throw new Error('unterminated string in data');
+    this.i = close + 1;
+    const raw = t.slice(start + 1, close);
+    return raw.includes('\\') ? (JSON.parse(t.slice(start, close + 1)) as string) : raw;
   }
 
   /** Moves i past the value at i. */
   private skip(): void {
-    const t = this.t;
-    const c = t.charCodeAt(this.i);
-    if (c === QUOTE) {
-      this.string();
-      return;
-    }
-    if (c === LBRACE || c === LBRACKET) {
-      let depth = 0;
-      for (let j = this.i; j < t.length; j++) {
-        const d = t.charCodeAt(j);
-        if (d === QUOTE) {
-          this.i = j;
-          this.string();
-          j = this.i - 1;
-        } else if (d === LBRACE || d === LBRACKET) depth++;
-        else if (d === RBRACE || d === RBRACKET) {
-          if (--depth === 0) {
-            this.i = j + 1;
-            return;
-          }
-        }
-      }
-      throw new Error('unterminated object in data');
-    }
-    let j = this.i;
-    while (j < t.length) {
-      const d = t.charCodeAt(j);
-      if (d === COMMA || d === RBRACE || d === RBRACKET) break;
-      j++;
-    }
-    this.i = j;
+    const end = valueEnd(this.t, this.i);
+    if (end < 0) throw new Error(this.t.charCodeAt(this.i) === QUOTE ? 'unterminated string in data' : 'unterminated object in data');
+    this.i = end;
   }
 
   private object(path: string): void {

@@ -1,5 +1,6 @@
 /** Reading a row of the SQLite aggregate SQL (aggregate-sql.ts) as the Store's AggregateRow, with exact values. */
 import { Decimal } from '../../core/decimal.js';
+import { readGroupKeys, sumOrAverage } from '../../core/aggregate.js';
 import type { AggregateRow, MeterQuery } from '../../core/ports.js';
 import { NeedsExactSum, type SumMode } from './aggregate-sql.js';
 
@@ -7,20 +8,15 @@ import { NeedsExactSum, type SumMode } from './aggregate-sql.js';
  * Exact value of a SUM or AVG from its parts: the integer sum and count (SQLite's), and meter_dsum's
  * "sum count" of the other values.
  */
-export function exactValue(agg: string, isum: string | null, dsum: unknown, icount: unknown): string | null {
+export function exactValue(agg: 'SUM' | 'AVG', isum: unknown, dsum: unknown, icount: unknown): string | null {
+  const parts = isum === null || isum === undefined ? [] : [String(isum)];
   let count = Number(icount ?? 0);
-  if (dsum === null || dsum === undefined) {
-    // The common case, integers only: no decimal arithmetic needed for a sum.
-    if (agg === 'SUM') return isum ?? '0';
-    if (count === 0) return null;
-    return Decimal.parse(isum!)!.divide(count).toString();
+  if (dsum !== null && dsum !== undefined) {
+    const [text, n] = String(dsum).split(' ');
+    parts.push(text!);
+    count += Number(n);
   }
-  const [text, n] = String(dsum).split(' ');
-  let total = Decimal.parse(text!)!;
-  if (isum !== null) total = total.add(Decimal.parse(isum)!);
-  if (agg === 'SUM') return total.toString();
-  count += Number(n);
-  return count === 0 ? null : total.divide(count).toString();
+  return sumOrAverage(agg, parts, count);
 }
 
 /** MIN or MAX from its parts: the 64-bit integers' (SQLite's) and the other values' (meter_dmin/meter_dmax). */
@@ -44,11 +40,8 @@ function scalarText(v: unknown): string | null {
  */
 export function readAggregateRow(q: MeterQuery, mode: SumMode, r: unknown[]): AggregateRow {
   const agg = q.meter.aggregation;
-  let i = 0;
-  const windowStart = q.window ? q.window.startOfKey(Number(r[i++])) : null;
-  const subject = q.perSubject ? (r[i++] as string) : null;
-  const groups: string[] = [];
-  for (let g = 0; g < q.groupBy.length; g++) groups.push(String(r[i++] ?? ''));
+  const { windowStart, subject, groups, next } = readGroupKeys(q, r);
+  let i = next;
   let value: string | null;
   if (mode === 'fast') {
     // A sum past 2^63 or a JSON integer SQLite reads as a double comes back as a double.

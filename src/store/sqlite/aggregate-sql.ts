@@ -7,6 +7,7 @@
  * SumMode says how much of that a query attempts: SqliteStore.aggregate starts with the cheapest and falls over to
  * the next when a group needs it.
  */
+import { groupKeys } from '../../core/aggregate.js';
 import type { Dimension, MeterQuery } from '../../core/ports.js';
 import { windowKeySql, type WindowDialect } from '../sql-dialect.js';
 
@@ -109,19 +110,20 @@ export function buildAggregateSql(
   });
   const cols: string[] = [];
   const keys: string[] = [];
-  if (q.window) {
-    cols.push(`${opts.jsWindow ? 'meter_window(time_ms)' : windowKeySql(q.window, 'time_ms', sqliteDialect)} AS w`);
-    keys.push('w');
+  for (const k of groupKeys(q)) {
+    if (k.kind === 'window') {
+      cols.push(`${opts.jsWindow ? 'meter_window(time_ms)' : windowKeySql(q.window!, 'time_ms', sqliteDialect)} AS w`);
+      keys.push('w');
+    } else if (k.kind === 'subject') {
+      cols.push('subject AS s');
+      keys.push('s');
+    } else {
+      const { dimension: g, index: i } = k;
+      if ('path' in g) params[`g${i}`] = g.path;
+      cols.push(`${dimensionSql(g, `@g${i}`)} AS g${i}`);
+      keys.push(`g${i}`);
+    }
   }
-  if (q.perSubject) {
-    cols.push('subject AS s');
-    keys.push('s');
-  }
-  q.groupBy.forEach((g, i) => {
-    if ('path' in g) params[`g${i}`] = g.path;
-    cols.push(`${dimensionSql(g, `@g${i}`)} AS g${i}`);
-    keys.push(`g${i}`);
-  });
   if (m.valueProperty !== undefined) params.vp = m.valueProperty;
   const filter = where.length ? ' WHERE ' + where.join(' AND ') : '';
   const keyList = keys.join(', ');
