@@ -4,7 +4,9 @@
  * shape a record is (and where in it the response sits), which records carry no usage (skips, by reason),
  * uncached = input - cached, and the checks that tie counts together.
  */
-import { applyMapping, buildEvent, compileMapping, type MapOverrides, type Mapping, type MappingSpec, type MapOutcome, type RecordMapper } from '../mapping.js';
+import { applyMapping, buildEvent, compileMapping, mapFields, type MapOverrides, type Mapping, type MappingSpec, type MapOutcome, type RecordMapper, type TextOutcome } from '../mapping.js';
+import { pathSteps } from '../meter.js';
+import { addWanted, sparseParse, type Wanted } from '../sparse-json.js';
 
 export type Api = 'chat.completions' | 'responses' | 'completions' | 'embeddings';
 
@@ -131,15 +133,47 @@ function recognise(record: Obj): Shape {
   }
 }
 
+/** Every path the response can be found at (see recognise): a record, a log record's, a batch line's, a stream event's. */
+const RESPONSE_PATHS = ['$', '$.response', '$.response.body', '$.response.response', '$.response.body.response'];
+const APIS: Api[] = ['chat.completions', 'responses', 'completions', 'embeddings'];
+
+/**
+ * What the map reads of a record, for sparseParse: every path of every shape's spec, and what recognise and the
+ * mapper look at (keys whose presence or kind tells the shape). Anything else in a record is only checked.
+ */
+function openaiWanted(o: MapOverrides): Wanted {
+  const w: Wanted = new Map();
+  const add = (path: string) => addWanted(w, pathSteps(path));
+  for (const p of RESPONSE_PATHS) {
+    for (const api of APIS) {
+      for (const batch of [false, true]) {
+        const spec = openaiSpec(p, api, batch);
+        for (const field of [spec.id, spec.time, spec.subject, ...Object.values(spec.data ?? {})]) {
+          const path = typeof field === 'object' && field !== null && !Array.isArray(field) ? field.path : field;
+          for (const one of Array.isArray(path) ? path : [path]) if (typeof one === 'string' && one.startsWith('$')) add(one);
+        }
+      }
+    }
+    // `usage`, `response` and `body` are objects read member by member, through the specs' paths above.
+    for (const key of ['object', 'type', 'status', 'id', 'error', 'data', 'custom_id', 'status_code']) add(at(p, key));
+  }
+  if (o.subjectPath !== undefined) add(o.subjectPath);
+  return w;
+}
+
 /** Streams remembered (by id) to find those that never got their usage chunk; beyond this, no more are tracked. */
 const MAX_TRACKED_STREAMS = 1_000_000;
 
 export function openaiMapper(o: MapOverrides = {}): RecordMapper {
   const compiled = new Map<string, Mapping>();
+  // Records of one log are mostly of one shape: the last one's mapping is kept at hand.
+  let last: { p: string; api: Api; batch: boolean; m: Mapping } | null = null;
   const mapping = (p: string, api: Api, batch: boolean): Mapping => {
+    if (last !== null && last.p === p && last.api === api && last.batch === batch) return last.m;
     const key = `${p}|${api}|${batch}`;
     let m = compiled.get(key);
     if (m === undefined) compiled.set(key, (m = compileMapping(openaiSpec(p, api, batch), 'built-in map openai', o)));
+    last = { p, api, batch, m };
     return m;
   };
   // One shape now, so that a bad --subject-path or --subject-pattern is reported before anything is read.
@@ -149,44 +183,53 @@ export function openaiMapper(o: MapOverrides = {}): RecordMapper {
   const billed = new Set<string>();
   const skip = (reason: keyof typeof OPENAI_SKIPS): MapOutcome => ({ kind: 'skip', reason });
 
+  const wanted = openaiWanted(o);
+
+  /** The mapping of one record; `fast`: from sparseParse, events as fields (TextOutcome), else as event text. */
+  function mapRecord(record: unknown, text: string, fast: boolean): TextOutcome {
+    if (!isObj(record)) return { kind: 'reject', error: `not an OpenAI response: a record must be a JSON object` };
+    const shape = recognise(record);
+    if ('kind' in shape) return shape;
+    const { p, api, batch, response: r } = shape;
+    const chunk = r.object === 'chat.completion.chunk';
+    if (r.usage === undefined || r.usage === null) {
+      if (chunk) {
+        if (typeof r.id === 'string' && !billed.has(r.id) && open.size < MAX_TRACKED_STREAMS) open.add(r.id);
+        return skip('stream_chunk_without_usage');
+      }
+      if (api === 'responses' && r.status !== 'completed' && r.status !== 'incomplete') return skip('response_not_completed');
+      return skip('no_usage');
+    }
+    if (!isObj(r.usage)) return { kind: 'reject', error: `${at(p, 'usage')}: must be an object, got ${Array.isArray(r.usage) ? 'an array' : `a ${typeof r.usage}`}` };
+    if (api === 'embeddings' && p === '$') {
+      return { kind: 'reject', error: 'embeddings response without an id: log it inside a record with a request_id (OpenAI\'s x-request-id) so that it counts once' };
+    }
+    const f = fast ? mapFields(mapping(p, api, batch), record, text) : applyMapping(mapping(p, api, batch), record, text);
+    if ('problems' in f) return { kind: 'reject', error: f.problems.join('; ') };
+    if (chunk && typeof r.id === 'string') {
+      open.delete(r.id);
+      if (billed.size < MAX_TRACKED_STREAMS) billed.add(r.id);
+    }
+    // The spec's fields 0-5 are always there: model, api, input, cached, output, reasoning (see openaiSpec).
+    const d = f.data;
+    const input = d[2]![2] as number, cached = d[3]![2] as number, output = d[4]![2] as number, reasoning = d[5]![2] as number;
+    // Cached tokens are inside input tokens and reasoning tokens inside output tokens: more is impossible.
+    if (cached > input) return { kind: 'reject', error: `cached tokens (${cached}) exceed input tokens (${input}), which include them` };
+    if (reasoning > output) return { kind: 'reject', error: `reasoning tokens (${reasoning}) exceed output tokens (${output}), which include them` };
+    d.splice(4, 0, ['uncached_input_tokens', String(input - cached), input - cached, '"uncached_input_tokens":']);
+    if (d[7]?.[0] !== 'total_tokens') {
+      const total = input + output;
+      if (!Number.isSafeInteger(total)) return { kind: 'reject', error: `input + output tokens (${input} + ${output}) are over 2^53-1` };
+      d.splice(7, 0, ['total_tokens', String(total), total], ['tokens', String(total), total]);
+    }
+    return fast ? { kind: 'fields', fields: f } : { kind: 'event', ...buildEvent(f) };
+  }
+
   return {
-    map(record: unknown, text: string): MapOutcome {
-      if (!isObj(record)) return { kind: 'reject', error: `not an OpenAI response: a record must be a JSON object` };
-      const shape = recognise(record);
-      if ('kind' in shape) return shape;
-      const { p, api, batch, response: r } = shape;
-      const chunk = r.object === 'chat.completion.chunk';
-      if (r.usage === undefined || r.usage === null) {
-        if (chunk) {
-          if (typeof r.id === 'string' && !billed.has(r.id) && open.size < MAX_TRACKED_STREAMS) open.add(r.id);
-          return skip('stream_chunk_without_usage');
-        }
-        if (api === 'responses' && r.status !== 'completed' && r.status !== 'incomplete') return skip('response_not_completed');
-        return skip('no_usage');
-      }
-      if (!isObj(r.usage)) return { kind: 'reject', error: `${at(p, 'usage')}: must be an object, got ${Array.isArray(r.usage) ? 'an array' : `a ${typeof r.usage}`}` };
-      if (api === 'embeddings' && p === '$') {
-        return { kind: 'reject', error: 'embeddings response without an id: log it inside a record with a request_id (OpenAI\'s x-request-id) so that it counts once' };
-      }
-      const f = applyMapping(mapping(p, api, batch), record, text);
-      if ('problems' in f) return { kind: 'reject', error: f.problems.join('; ') };
-      if (chunk && typeof r.id === 'string') {
-        open.delete(r.id);
-        if (billed.size < MAX_TRACKED_STREAMS) billed.add(r.id);
-      }
-      // The spec's fields 0-5 are always there: model, api, input, cached, output, reasoning (see openaiSpec).
-      const d = f.data;
-      const input = d[2]![2] as number, cached = d[3]![2] as number, output = d[4]![2] as number, reasoning = d[5]![2] as number;
-      // Cached tokens are inside input tokens and reasoning tokens inside output tokens: more is impossible.
-      if (cached > input) return { kind: 'reject', error: `cached tokens (${cached}) exceed input tokens (${input}), which include them` };
-      if (reasoning > output) return { kind: 'reject', error: `reasoning tokens (${reasoning}) exceed output tokens (${output}), which include them` };
-      d.splice(4, 0, ['uncached_input_tokens', String(input - cached), input - cached, '"uncached_input_tokens":']);
-      if (d[7]?.[0] !== 'total_tokens') {
-        const total = input + output;
-        if (!Number.isSafeInteger(total)) return { kind: 'reject', error: `input + output tokens (${input} + ${output}) are over 2^53-1` };
-        d.splice(7, 0, ['total_tokens', String(total), total], ['tokens', String(total), total]);
-      }
-      return { kind: 'event', ...buildEvent(f) };
+    map: (record, text) => mapRecord(record, text, false) as MapOutcome,
+    mapText(text) {
+      const record = sparseParse(text, wanted);
+      return record === null ? null : mapRecord(record, text, true);
     },
     finish: () => ({ unbilledStreams: open.size }),
   };
