@@ -236,7 +236,8 @@ function plainAttribute(s: string): boolean {
  * The event of a mapping's fields (core/mapping.ts), without building its text and reading it again, when that
  * text would be canonical and valid as built: attributes validFast takes (and without lone surrogates, which
  * readEventText refuses), a time in epoch milliseconds, and data of safe integers, booleans and well-formed
- * strings, whose texts (String(n), JSON.stringify(s), as evaluateRule makes them) are their canonical forms. The
+ * strings, whose texts (String(n), JSON.stringify(s), as evaluateRule makes them) are their canonical forms, under
+ * keys with a canonical text (keyText). The
  * event equals what validateCloudEvent makes of buildEvent's text. Otherwise null: build that text and validate it,
  * which explains any problem. `dataValue`: whether the parsed data is wanted (meters to check).
  */
@@ -255,13 +256,13 @@ export function mappedEvent(
   const value: Record<string, unknown> | null = dataValue ? {} : null;
   for (let k = 0; k < f.data.length; k++) {
     const [key, text, v, keyText] = f.data[k]!;
+    if (keyText === undefined) return null;
     if (typeof v === 'number') {
       if (!Number.isSafeInteger(v) || text !== String(v)) return null;
     } else if (typeof v === 'string') {
       if (!v.isWellFormed()) return null;
     } else if (typeof v !== 'boolean') return null;
-    if (!key.isWellFormed()) return null;
-    parts[k] = (keyText ?? JSON.stringify(key) + ':') + text;
+    parts[k] = keyText + text;
     if (value !== null) value[key] = v;
   }
   const data = '{' + parts.join(',') + '}';

@@ -62,7 +62,9 @@ export interface Rule {
   default?: Scalar;
   as: ValueKind;
   required: boolean;
-  /** Data fields: the key's JSON text and colon, made once (the event text is built per record). */
+  /** Data fields: the key. */
+  key?: string;
+  /** Data fields: the key's JSON text and colon, made once (the event text is built per record), when canonical. */
   keyText?: string;
   /** A literal's [JSON text, value], made once. */
   literal?: [string, Scalar];
@@ -183,15 +185,23 @@ export function compileMapping(raw: unknown, file: string, o: MapOverrides = {})
     if (typeof spec.data !== 'object' || Array.isArray(spec.data)) problems.push('data: must be a mapping of field: rule');
     else for (const [key, input] of Object.entries(spec.data)) {
       if (key.length === 0) problems.push('data: a field has an empty name');
-      data.push({ ...compileField(`data.${key}`, input, problems, { required: false }), keyText: `${JSON.stringify(key)}:` });
+      // A key holding a lone surrogate has no canonical text: it is left to validation, which refuses it.
+      const keyText = key.isWellFormed() ? `${JSON.stringify(key)}:` : undefined;
+      data.push({ ...compileField(`data.${key}`, input, problems, { required: false }), key, keyText });
     }
   }
   if (problems.length > 0) throw new ConfigError(file, problems, 'mapping');
   return { id, time, subject, source, type, data };
 }
 
-/** A rule's value in the record: the first present, non-null path (null is absent: APIs send `"user": null`). */
-function lookup(rule: Rule, record: unknown): { value: unknown; path: Path } | undefined {
+/** The path at which `lookup` found its value (a variable, not a result object: this runs for every field). */
+let foundPath: Path | null = null;
+
+/**
+ * A rule's value in the record: the first present, non-null path (null is absent: APIs send `"user": null`);
+ * undefined when none. The path is left in foundPath.
+ */
+function lookup(rule: Rule, record: unknown): unknown {
   for (const path of rule.paths) {
     let v: unknown = record;
     for (const step of path.steps) {
@@ -202,7 +212,10 @@ function lookup(rule: Rule, record: unknown): { value: unknown; path: Path } | u
       v = (v as Record<string | number, unknown>)[step];
     }
     // An empty attribute is no attribute (LiteLLM logs `"end_user": ""`): the next path is tried.
-    if (v !== undefined && v !== null && (v !== '' || rule.name.startsWith('data.'))) return { value: v, path };
+    if (v !== undefined && v !== null && (v !== '' || rule.name.startsWith('data.'))) {
+      foundPath = path;
+      return v;
+    }
   }
   return undefined;
 }
@@ -222,15 +235,15 @@ export type FieldValue = [string, unknown] | undefined | { problem: string };
 /** Evaluates one rule against the record (`text` is the record's JSON text, for literals). */
 export function evaluateRule(rule: Rule, record: unknown, text: string): FieldValue {
   if (rule.literal !== undefined) return rule.literal;
-  const found = lookup(rule, record);
-  if (found === undefined) {
+  const v = lookup(rule, record);
+  if (v === undefined) {
     if (rule.default !== undefined) return [JSON.stringify(rule.default), rule.default];
     return rule.required ? { problem: `${rule.name}: missing (${rule.paths.map((p) => p.text).join(', ')})` } : undefined;
   }
-  const v = found.value;
-  // The usual case first, without a closure: this runs for every field of every record.
+  // The usual cases first, without a closure: this runs for every field of every record.
   if (typeof v === 'number' && Number.isSafeInteger(v) && (v >= 0 || rule.as !== 'count') && rule.as !== 'string' && rule.as !== 'boolean') return [String(v), v];
-  const path = found.path;
+  if (typeof v === 'string' && (rule.as === 'string' || rule.as === 'any')) return [JSON.stringify(v), v];
+  const path = foundPath!;
   const literal = () => valueTextAt(text, path.steps);
   const bad = (what: string) => ({ problem: `${rule.name}: ${path.text} must be ${what}, got ${describe(v, literal)}` });
   const number = (): FieldValue => {
@@ -266,8 +279,8 @@ function attribute(rule: Rule, record: unknown, text: string): string | { proble
   // The usual cases first, without making a JSON text that is not used: a literal, or a string found as it is.
   if (typeof rule.value === 'string') return rule.value;
   if (rule.value === undefined && rule.as === 'any') {
-    const found = lookup(rule, record);
-    if (typeof found?.value === 'string') return found.value;
+    const v = lookup(rule, record);
+    if (typeof v === 'string') return v;
   }
   const r = evaluateRule(rule, record, text);
   if (r === undefined || !Array.isArray(r)) return r;
@@ -323,7 +336,7 @@ export interface MappedFields {
   time?: string;
   /** The time of a numeric time field, in epoch milliseconds. */
   timeMs?: number;
-  /** Data fields in order: [key, JSON text, value, the key's JSON text and colon when known]. */
+  /** Data fields in order: [key, JSON text, value, the key's canonical JSON text and colon when it has one]. */
   data: Array<[string, string, unknown, string?]>;
 }
 
@@ -369,7 +382,7 @@ export function mapFields(m: Mapping, record: unknown, text: string): MappedFiel
   for (const rule of m.data) {
     const r = evaluateRule(rule, record, text);
     if (r === undefined) continue;
-    if (Array.isArray(r)) data.push([rule.name.slice(5), r[0], r[1], rule.keyText]);
+    if (Array.isArray(r)) data.push([rule.key!, r[0], r[1], rule.keyText]);
     else problems.push(r.problem);
   }
   if (problems.length > 0) return { problems };

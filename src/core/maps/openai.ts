@@ -220,7 +220,7 @@ export function openaiMapper(o: MapOverrides = {}): RecordMapper {
     if (d[7]?.[0] !== 'total_tokens') {
       const total = input + output;
       if (!Number.isSafeInteger(total)) return { kind: 'reject', error: `input + output tokens (${input} + ${output}) are over 2^53-1` };
-      d.splice(7, 0, ['total_tokens', String(total), total], ['tokens', String(total), total]);
+      d.splice(7, 0, ['total_tokens', String(total), total, '"total_tokens":'], ['tokens', String(total), total, '"tokens":']);
     }
     return fast ? { kind: 'fields', fields: f } : { kind: 'event', ...buildEvent(f) };
   }
