@@ -228,7 +228,7 @@ export function parseCloudEvent(text: string, rules: EventRules): EventParse {
 }
 
 /** An attribute a mapping made is taken as it is when validFast would take it and its text needs no look. */
-function plainAttribute(s: string): boolean {
+export function plainAttribute(s: string): boolean {
   return s.length > 0 && !s.includes('\u0000') && s.isWellFormed();
 }
 
@@ -276,6 +276,27 @@ export function mappedEvent(
     timeMissing: false,
     data,
     dataValue: value,
+    fingerprint: rules.fingerprints === false ? undefined : contentFingerprint(type, subject, timeMs, data),
+    key: eventKey(source, id),
+  };
+}
+
+/**
+ * The event of a mapper's canonical event (core/mapping.ts CanonicalEvent): attributes that plainAttribute takes,
+ * a time in range, and data already in canonical form whose JSON.parse is the data a validation would keep.
+ * `dataValue`: whether the parsed data is wanted (meters to check).
+ */
+export function canonicalEvent(c: { id: string; source: string; type: string; subject: string; timeMs: number; data: string }, rules: EventRules, dataValue: boolean): UsageEvent {
+  const { id, source, type, subject, timeMs, data } = c;
+  return {
+    id,
+    source,
+    type,
+    subject,
+    timeMs,
+    timeMissing: false,
+    data,
+    dataValue: dataValue ? (JSON.parse(data) as Record<string, unknown>) : null,
     fingerprint: rules.fingerprints === false ? undefined : contentFingerprint(type, subject, timeMs, data),
     key: eventKey(source, id),
   };

@@ -201,7 +201,7 @@ let foundPath: Path | null = null;
  * A rule's value in the record: the first present, non-null path (null is absent: APIs send `"user": null`);
  * undefined when none. The path is left in foundPath.
  */
-function lookup(rule: Rule, record: unknown): unknown {
+export function lookup(rule: Rule, record: unknown): unknown {
   for (const path of rule.paths) {
     let v: unknown = record;
     for (const step of path.steps) {
@@ -416,8 +416,21 @@ export type MapOutcome =
   | { kind: 'skip'; reason: string }
   | { kind: 'reject'; error: string };
 
-/** What a mapper's fast path makes of a record's text: an outcome, or mapped fields that still need their event. */
-export type TextOutcome = MapOutcome | { kind: 'fields'; fields: MappedFields };
+/** An event's attributes and canonical data text, as a mapper's fast path makes them: valid as they are. */
+export interface CanonicalEvent {
+  id: string;
+  source: string;
+  type: string;
+  subject: string;
+  timeMs: number;
+  data: string;
+}
+
+/**
+ * What a mapper's fast path makes of a record's text: an outcome, mapped fields that still need their event, or an
+ * event ready to take (see canonicalEvent, core/event.ts).
+ */
+export type TextOutcome = MapOutcome | { kind: 'fields'; fields: MappedFields } | { kind: 'canonical'; event: CanonicalEvent };
 
 /** Turns records into events; `finish` tells what is only known at the end: streams that never got their usage. */
 export interface RecordMapper {

@@ -2,7 +2,7 @@
  * Turns input items into validated events and reject records. Runs in the parse worker; free of I/O. How the
  * events then travel to the writer thread is columns.ts.
  */
-import { mappedEvent, validateCloudEvent, type EventRules, type UsageEvent } from '../core/event.js';
+import { canonicalEvent, mappedEvent, validateCloudEvent, type EventRules, type UsageEvent } from '../core/event.js';
 import { arrayElements } from '../core/json.js';
 import { meterCanUse, type Meter } from '../core/meter.js';
 import { buildEvent, type RecordMapper, type TextOutcome } from '../core/mapping.js';
@@ -63,6 +63,11 @@ export class EventParser {
       return false;
     }
     if (r === null) return false;
+    if (r.kind === 'canonical') {
+      out.read++;
+      this.add(out, canonicalEvent(r.event, this.rules, this.checked.length > 0));
+      return true;
+    }
     if (r.kind === 'fields') {
       const e = mappedEvent(r.fields, this.rules, this.checked.length > 0);
       if (e === null) {

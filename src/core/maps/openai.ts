@@ -4,7 +4,12 @@
  * shape a record is (and where in it the response sits), which records carry no usage (skips, by reason),
  * uncached = input - cached, and the checks that tie counts together.
  */
-import { applyMapping, buildEvent, compileMapping, mapFields, type MapOverrides, type Mapping, type MappingSpec, type MapOutcome, type RecordMapper, type TextOutcome } from '../mapping.js';
+import { plainAttribute } from '../event.js';
+import {
+  applyMapping, buildEvent, type CanonicalEvent, compileMapping, lookup, mapFields, type MapOverrides, type Mapping, type MappingSpec, type MapOutcome,
+  type RecordMapper, type Rule, type TextOutcome,
+} from '../mapping.js';
+import { MAX_INSTANT_MS, MIN_INSTANT_MS } from '../time.js';
 import { pathSteps } from '../meter.js';
 import { addWanted, sparseParse, type Wanted } from '../sparse-json.js';
 
@@ -161,6 +166,61 @@ function openaiWanted(o: MapOverrides): Wanted {
   return w;
 }
 
+/** A count field's value when it is a plain count, or its default (undefined: none); null for anything else. */
+function plainCount(rule: Rule, record: Obj): number | undefined | null {
+  const v = lookup(rule, record);
+  if (v === undefined) return rule.default === undefined ? (rule.required ? null : undefined) : (rule.default as number);
+  // -0 is left to the generic path: the data it parses keeps the sign.
+  return typeof v === 'number' && Number.isSafeInteger(v) && (v > 0 || Object.is(v, 0)) ? v : null;
+}
+
+/** A string field's value when it is a well-formed string (undefined: absent and not required); null otherwise. */
+function plainString(rule: Rule, record: Obj): string | undefined | null {
+  const v = lookup(rule, record);
+  if (v === undefined) return rule.required ? null : undefined;
+  return typeof v === 'string' && v.isWellFormed() ? v : null;
+}
+
+/**
+ * The usual record's event, made in one go: every field present as the spec expects it (strings, safe counts, a
+ * whole-second time in range), so that the data's text, written here in the order of openaiSpec plus
+ * uncached_input_tokens (and the totals when missing) as the generic path inserts them, is canonical as written.
+ * Null for anything else (a problem, a default subject by number, an embeddings shape): the generic path maps it
+ * and says what is wrong.
+ */
+function canonical(m: Mapping, record: Obj): CanonicalEvent | null {
+  const source = m.source.value, type = m.type.value;
+  if (typeof source !== 'string' || typeof type !== 'string' || m.time === null || m.time.format !== 'unix') return null;
+  const id = lookup(m.id, record), t = lookup(m.time, record), found = lookup(m.subject, record);
+  if (typeof id !== 'string' || typeof found !== 'string' || typeof t !== 'number' || !Number.isSafeInteger(t)) return null;
+  let subject = found;
+  if (m.subject.pattern !== null) {
+    const match = m.subject.pattern.exec(subject);
+    if (match === null || match[1] === undefined) return null;
+    subject = match[1];
+  }
+  const timeMs = t * 1000 + 0;
+  if (!(timeMs >= MIN_INSTANT_MS && timeMs <= MAX_INSTANT_MS)) return null;
+  if (!plainAttribute(id) || !plainAttribute(subject) || !plainAttribute(source) || !plainAttribute(type)) return null;
+  // openaiSpec's data: model, api, input, cached, output, reasoning, total_tokens, tokens, service_tier, batch.
+  const d = m.data;
+  if (d.length !== 10 || d[1]!.literal === undefined || d[9]!.literal === undefined) return null;
+  const model = plainString(d[0]!, record), tier = plainString(d[8]!, record);
+  const input = plainCount(d[2]!, record), cached = plainCount(d[3]!, record), output = plainCount(d[4]!, record), reasoning = plainCount(d[5]!, record);
+  let total = plainCount(d[6]!, record);
+  if (model == null || input == null || cached == null || output == null || reasoning == null || total === null || tier === null) return null;
+  if (cached > input || reasoning > output) return null;
+  if (total === undefined) {
+    total = input + output;
+    if (!Number.isSafeInteger(total)) return null;
+  }
+  const data =
+    `{${d[0]!.keyText}${JSON.stringify(model)},${d[1]!.keyText}${d[1]!.literal[0]},${d[2]!.keyText}${input},${d[3]!.keyText}${cached},` +
+    `"uncached_input_tokens":${input - cached},${d[4]!.keyText}${output},${d[5]!.keyText}${reasoning},${d[6]!.keyText}${total},${d[7]!.keyText}${total}` +
+    `${tier === undefined ? '' : `,${d[8]!.keyText}${JSON.stringify(tier)}`},${d[9]!.keyText}${d[9]!.literal[0]}}`;
+  return { id, source, type, subject, timeMs, data };
+}
+
 /** Streams remembered (by id) to find those that never got their usage chunk; beyond this, no more are tracked. */
 const MAX_TRACKED_STREAMS = 1_000_000;
 
@@ -204,12 +264,22 @@ export function openaiMapper(o: MapOverrides = {}): RecordMapper {
     if (api === 'embeddings' && p === '$') {
       return { kind: 'reject', error: 'embeddings response without an id: log it inside a record with a request_id (OpenAI\'s x-request-id) so that it counts once' };
     }
+    const billedStream = () => {
+      if (chunk && typeof r.id === 'string') {
+        open.delete(r.id);
+        if (billed.size < MAX_TRACKED_STREAMS) billed.add(r.id);
+      }
+    };
+    if (fast && api !== 'embeddings') {
+      const event = canonical(mapping(p, api, batch), record);
+      if (event !== null) {
+        billedStream();
+        return { kind: 'canonical', event };
+      }
+    }
     const f = fast ? mapFields(mapping(p, api, batch), record, text) : applyMapping(mapping(p, api, batch), record, text);
     if ('problems' in f) return { kind: 'reject', error: f.problems.join('; ') };
-    if (chunk && typeof r.id === 'string') {
-      open.delete(r.id);
-      if (billed.size < MAX_TRACKED_STREAMS) billed.add(r.id);
-    }
+    billedStream();
     // The spec's fields 0-5 are always there: model, api, input, cached, output, reasoning (see openaiSpec).
     const d = f.data;
     const input = d[2]![2] as number, cached = d[3]![2] as number, output = d[4]![2] as number, reasoning = d[5]![2] as number;
