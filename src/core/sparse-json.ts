@@ -49,7 +49,11 @@ function members(w: Wanted): Members {
 function member(m: Members, a: number, b: number): [string, Members | null] | undefined {
   const list = m.byLength[b - a];
   if (list === undefined) return undefined;
-  for (let k = 0; k < list.length; k++) if (text.startsWith(list[k]![0], a)) return list[k];
+  const first = text.charCodeAt(a);
+  for (let k = 0; k < list.length; k++) {
+    const key = list[k]![0];
+    if (key.charCodeAt(0) === first && text.startsWith(key, a)) return list[k];
+  }
   return undefined;
 }
 
