@@ -265,7 +265,12 @@ export function mappedEvent(
     parts[k] = keyText + text;
     if (value !== null) value[key] = v;
   }
-  const data = '{' + parts.join(',') + '}';
+  if (parts.length === 0) parts.push('{}');
+  else {
+    parts[0] = '{' + parts[0];
+    parts[parts.length - 1] += '}';
+  }
+  const data = parts.join(',');
   if (data.length > MAX_DATA_TEXT) return null;
   return {
     id,
