@@ -226,3 +226,83 @@ export function parseCloudEvent(text: string, rules: EventRules): EventParse {
   }
   return validateCloudEvent(value, rules, text);
 }
+
+/** An attribute a mapping made is taken as it is when validFast would take it and its text needs no look. */
+export function plainAttribute(s: string): boolean {
+  return s.length > 0 && !s.includes('\u0000') && s.isWellFormed();
+}
+
+/**
+ * The event of a mapping's fields (core/mapping.ts), without building its text and reading it again, when that
+ * text would be canonical and valid as built: attributes validFast takes (and without lone surrogates, which
+ * readEventText refuses), a time in epoch milliseconds, and data of safe integers, booleans and well-formed
+ * strings, whose texts (String(n), JSON.stringify(s), as evaluateRule makes them) are their canonical forms, under
+ * keys with a canonical text (keyText). The
+ * event equals what validateCloudEvent makes of buildEvent's text. Otherwise null: build that text and validate it,
+ * which explains any problem. `dataValue`: whether the parsed data is wanted (meters to check).
+ */
+export function mappedEvent(
+  f: { id: string; source: string; type: string; subject: string; time?: string; timeMs?: number; data: ReadonlyArray<readonly [string, string, unknown, string?]> },
+  rules: EventRules,
+  dataValue: boolean,
+): UsageEvent | null {
+  const { id, source, type, subject, timeMs } = f;
+  if (timeMs === undefined || f.time !== undefined) return null;
+  if (!(timeMs >= MIN_INSTANT_MS && timeMs <= MAX_INSTANT_MS)) return null;
+  if (!plainAttribute(id) || !plainAttribute(source) || !plainAttribute(type) || !plainAttribute(subject)) return null;
+  // The text is joined once, not concatenated: a chunk holds thousands of these, and a concatenation is a tree of
+  // small strings for the garbage collector to copy until the chunk is posted.
+  const parts = new Array<string>(f.data.length);
+  const value: Record<string, unknown> | null = dataValue ? {} : null;
+  for (let k = 0; k < f.data.length; k++) {
+    const [key, text, v, keyText] = f.data[k]!;
+    if (keyText === undefined) return null;
+    if (typeof v === 'number') {
+      if (!Number.isSafeInteger(v) || text !== String(v)) return null;
+    } else if (typeof v === 'string') {
+      if (!v.isWellFormed()) return null;
+    } else if (typeof v !== 'boolean') return null;
+    parts[k] = keyText + text;
+    if (value !== null) value[key] = v;
+  }
+  if (parts.length === 0) parts.push('{}');
+  else {
+    parts[0] = '{' + parts[0];
+    parts[parts.length - 1] += '}';
+  }
+  const data = parts.join(',');
+  if (data.length > MAX_DATA_TEXT) return null;
+  return {
+    id,
+    source,
+    type,
+    subject,
+    timeMs,
+    timeMissing: false,
+    data,
+    dataValue: value,
+    fingerprint: rules.fingerprints === false ? undefined : contentFingerprint(type, subject, timeMs, data),
+    key: eventKey(source, id),
+  };
+}
+
+/**
+ * The event of a mapper's canonical event (core/mapping.ts CanonicalEvent): attributes that plainAttribute takes,
+ * a time in range, and data already in canonical form whose JSON.parse is the data a validation would keep.
+ * `dataValue`: whether the parsed data is wanted (meters to check).
+ */
+export function canonicalEvent(c: { id: string; source: string; type: string; subject: string; timeMs: number; data: string }, rules: EventRules, dataValue: boolean): UsageEvent {
+  const { id, source, type, subject, timeMs, data } = c;
+  return {
+    id,
+    source,
+    type,
+    subject,
+    timeMs,
+    timeMissing: false,
+    data,
+    dataValue: dataValue ? (JSON.parse(data) as Record<string, unknown>) : null,
+    fingerprint: rules.fingerprints === false ? undefined : contentFingerprint(type, subject, timeMs, data),
+    key: eventKey(source, id),
+  };
+}

@@ -62,8 +62,12 @@ export interface Rule {
   default?: Scalar;
   as: ValueKind;
   required: boolean;
-  /** Data fields: the key's JSON text and colon, made once (the event text is built per record). */
+  /** Data fields: the key. */
+  key?: string;
+  /** Data fields: the key's JSON text and colon, made once (the event text is built per record), when canonical. */
   keyText?: string;
+  /** A literal's [JSON text, value], made once. */
+  literal?: [string, Scalar];
 }
 export interface Mapping {
   id: Rule;
@@ -119,7 +123,10 @@ function compileField(name: string, input: unknown, problems: string[], dflt: { 
   }
   if (spec.value !== undefined) {
     if (!isScalar(spec.value)) problems.push(`${name}.value: must be a string, number or boolean`);
-    else rule.value = spec.value;
+    else {
+      rule.value = spec.value;
+      rule.literal = [JSON.stringify(spec.value), spec.value];
+    }
     if (spec.path !== undefined) problems.push(`${name}: give either path or value, not both`);
   } else if (spec.path === undefined) problems.push(`${name}: needs a path or a value`);
   if (spec.default !== undefined) {
@@ -178,15 +185,23 @@ export function compileMapping(raw: unknown, file: string, o: MapOverrides = {})
     if (typeof spec.data !== 'object' || Array.isArray(spec.data)) problems.push('data: must be a mapping of field: rule');
     else for (const [key, input] of Object.entries(spec.data)) {
       if (key.length === 0) problems.push('data: a field has an empty name');
-      data.push({ ...compileField(`data.${key}`, input, problems, { required: false }), keyText: `${JSON.stringify(key)}:` });
+      // A key holding a lone surrogate has no canonical text: it is left to validation, which refuses it.
+      const keyText = key.isWellFormed() ? `${JSON.stringify(key)}:` : undefined;
+      data.push({ ...compileField(`data.${key}`, input, problems, { required: false }), key, keyText });
     }
   }
   if (problems.length > 0) throw new ConfigError(file, problems, 'mapping');
   return { id, time, subject, source, type, data };
 }
 
-/** A rule's value in the record: the first present, non-null path (null is absent: APIs send `"user": null`). */
-function lookup(rule: Rule, record: unknown): { value: unknown; path: Path } | undefined {
+/** The path at which `lookup` found its value (a variable, not a result object: this runs for every field). */
+let foundPath: Path | null = null;
+
+/**
+ * A rule's value in the record: the first present, non-null path (null is absent: APIs send `"user": null`);
+ * undefined when none. The path is left in foundPath.
+ */
+export function lookup(rule: Rule, record: unknown): unknown {
   for (const path of rule.paths) {
     let v: unknown = record;
     for (const step of path.steps) {
@@ -197,7 +212,10 @@ function lookup(rule: Rule, record: unknown): { value: unknown; path: Path } | u
       v = (v as Record<string | number, unknown>)[step];
     }
     // An empty attribute is no attribute (LiteLLM logs `"end_user": ""`): the next path is tried.
-    if (v !== undefined && v !== null && (v !== '' || rule.name.startsWith('data.'))) return { value: v, path };
+    if (v !== undefined && v !== null && (v !== '' || rule.name.startsWith('data.'))) {
+      foundPath = path;
+      return v;
+    }
   }
   return undefined;
 }
@@ -216,16 +234,16 @@ export type FieldValue = [string, unknown] | undefined | { problem: string };
 
 /** Evaluates one rule against the record (`text` is the record's JSON text, for literals). */
 export function evaluateRule(rule: Rule, record: unknown, text: string): FieldValue {
-  if (rule.value !== undefined) return [JSON.stringify(rule.value), rule.value];
-  const found = lookup(rule, record);
-  if (found === undefined) {
+  if (rule.literal !== undefined) return rule.literal;
+  const v = lookup(rule, record);
+  if (v === undefined) {
     if (rule.default !== undefined) return [JSON.stringify(rule.default), rule.default];
     return rule.required ? { problem: `${rule.name}: missing (${rule.paths.map((p) => p.text).join(', ')})` } : undefined;
   }
-  const v = found.value;
-  // The usual case first, without a closure: this runs for every field of every record.
+  // The usual cases first, without a closure: this runs for every field of every record.
   if (typeof v === 'number' && Number.isSafeInteger(v) && (v >= 0 || rule.as !== 'count') && rule.as !== 'string' && rule.as !== 'boolean') return [String(v), v];
-  const path = found.path;
+  if (typeof v === 'string' && (rule.as === 'string' || rule.as === 'any')) return [JSON.stringify(v), v];
+  const path = foundPath!;
   const literal = () => valueTextAt(text, path.steps);
   const bad = (what: string) => ({ problem: `${rule.name}: ${path.text} must be ${what}, got ${describe(v, literal)}` });
   const number = (): FieldValue => {
@@ -258,6 +276,12 @@ export function evaluateRule(rule: Rule, record: unknown, text: string): FieldVa
 
 /** An attribute's string: a string, or a safe integer as its decimal text (numeric ids and customer numbers). */
 function attribute(rule: Rule, record: unknown, text: string): string | { problem: string } | undefined {
+  // The usual cases first, without making a JSON text that is not used: a literal, or a string found as it is.
+  if (typeof rule.value === 'string') return rule.value;
+  if (rule.value === undefined && rule.as === 'any') {
+    const v = lookup(rule, record);
+    if (typeof v === 'string') return v;
+  }
   const r = evaluateRule(rule, record, text);
   if (r === undefined || !Array.isArray(r)) return r;
   const v = r[1];
@@ -273,11 +297,20 @@ function epochMs(canonical: string, scale: number): number {
   return canonical.startsWith('-') ? -ms - (frac.length > scale ? 1 : 0) : ms;
 }
 
-/** The event time as RFC 3339, from a time rule; undefined when absent and not required. */
-function eventTime(rule: Rule & { format: TimeFormat }, record: unknown, text: string): string | { problem: string } | undefined {
+/**
+ * The event time from a time rule: an RFC 3339 string as given, or epoch milliseconds (formatted only where the
+ * event's text is built: ingest needs the number); undefined when absent and not required.
+ */
+function eventTime(rule: Rule & { format: TimeFormat }, record: unknown, text: string): string | { ms: number } | { problem: string } | undefined {
   const r = evaluateRule(rule, record, text);
   if (r === undefined || !Array.isArray(r)) return r;
   const [lit, v] = r;
+  if (rule.format !== 'rfc3339' && typeof v === 'number' && Number.isSafeInteger(v)) {
+    // The usual case (`created`: whole seconds), without the decimal text: exact, as the product stays below 2^53.
+    // + 0: -0 is 0, as it is once printed as RFC 3339.
+    const ms = (rule.format === 'unix' ? v * 1000 : v) + 0;
+    if (ms >= MIN_INSTANT_MS && ms <= MAX_INSTANT_MS) return { ms };
+  }
   const expected = rule.format === 'rfc3339' ? 'an RFC 3339 string' : `a number of ${rule.format === 'unix' ? 'seconds' : 'milliseconds'} since 1970`;
   if (typeof v === 'string') {
     // An RFC 3339 string is taken whatever the format: it cannot be mistaken for anything else.
@@ -290,7 +323,7 @@ function eventTime(rule: Rule & { format: TimeFormat }, record: unknown, text: s
   // A long number is out of range anyway; its text is not worth converting (or printing in full).
   const ms = canonical.length > 30 ? NaN : epochMs(canonical, rule.format === 'unix' ? 3 : 0);
   if (!(ms >= MIN_INSTANT_MS && ms <= MAX_INSTANT_MS)) return { problem: `time: ${lit.slice(0, 40)} is out of range as ${expected} (years 0000-9999)` };
-  return formatRfc3339(ms);
+  return { ms };
 }
 
 /** What a mapping makes of one record before it is an event. */
@@ -299,13 +332,23 @@ export interface MappedFields {
   source: string;
   type: string;
   subject: string;
+  /** The time as RFC 3339 text: as the record gave it, or (applyMapping) formatted from timeMs. */
   time?: string;
-  /** Data fields in order: [key, JSON text, value, the key's JSON text and colon when known]. */
+  /** The time of a numeric time field, in epoch milliseconds. */
+  timeMs?: number;
+  /** Data fields in order: [key, JSON text, value, the key's canonical JSON text and colon when it has one]. */
   data: Array<[string, string, unknown, string?]>;
 }
 
 /** Applies a mapping to one parsed record (`text` is its JSON text); every problem is listed. */
 export function applyMapping(m: Mapping, record: unknown, text: string): MappedFields | { problems: string[] } {
+  const f = mapFields(m, record, text);
+  if (!('problems' in f) && f.time === undefined && f.timeMs !== undefined) f.time = formatRfc3339(f.timeMs);
+  return f;
+}
+
+/** applyMapping, but a numeric time stays a number (timeMs) and has no text. */
+export function mapFields(m: Mapping, record: unknown, text: string): MappedFields | { problems: string[] } {
   if (record === null || typeof record !== 'object' || Array.isArray(record)) {
     return { problems: [`record must be a JSON object, got ${describe(record, () => undefined)}`] };
   }
@@ -326,20 +369,25 @@ export function applyMapping(m: Mapping, record: unknown, text: string): MappedF
     subject = match?.[1] ?? '';
   }
   let time: string | undefined;
+  let timeMs: number | undefined;
   if (m.time !== null) {
     const t = eventTime(m.time, record, text);
     if (typeof t === 'string') time = t;
-    else if (t !== undefined) problems.push(t.problem);
+    else if (t !== undefined) {
+      if ('ms' in t) timeMs = t.ms;
+      else problems.push(t.problem);
+    }
   }
   const data: Array<[string, string, unknown, string?]> = [];
   for (const rule of m.data) {
     const r = evaluateRule(rule, record, text);
     if (r === undefined) continue;
-    if (Array.isArray(r)) data.push([rule.name.slice(5), r[0], r[1], rule.keyText]);
+    if (Array.isArray(r)) data.push([rule.key!, r[0], r[1], rule.keyText]);
     else problems.push(r.problem);
   }
   if (problems.length > 0) return { problems };
-  return time === undefined ? { id, source, type, subject, data } : { id, source, type, subject, time, data };
+  if (time !== undefined) return { id, source, type, subject, time, data };
+  return timeMs === undefined ? { id, source, type, subject, data } : { id, source, type, subject, timeMs, data };
 }
 
 /** The CloudEvent of mapped fields, as a value and as the text validateCloudEvent reads its exact data from. */
@@ -352,9 +400,10 @@ export function buildEvent(f: MappedFields): { value: Record<string, unknown>; t
   }
   const value: Record<string, unknown> = { specversion: '1.0', id: f.id, source: f.source, type: f.type, subject: f.subject };
   let text = `{"specversion":"1.0","id":${JSON.stringify(f.id)},"source":${JSON.stringify(f.source)},"type":${JSON.stringify(f.type)},"subject":${JSON.stringify(f.subject)}`;
-  if (f.time !== undefined) {
-    value.time = f.time;
-    text += `,"time":${JSON.stringify(f.time)}`;
+  const time = f.time ?? (f.timeMs === undefined ? undefined : formatRfc3339(f.timeMs));
+  if (time !== undefined) {
+    value.time = time;
+    text += `,"time":${JSON.stringify(time)}`;
   }
   value.data = data;
   text += `,"data":{${dataText}}}`;
@@ -367,9 +416,30 @@ export type MapOutcome =
   | { kind: 'skip'; reason: string }
   | { kind: 'reject'; error: string };
 
+/** An event's attributes and canonical data text, as a mapper's fast path makes them: valid as they are. */
+export interface CanonicalEvent {
+  id: string;
+  source: string;
+  type: string;
+  subject: string;
+  timeMs: number;
+  data: string;
+}
+
+/**
+ * What a mapper's fast path makes of a record's text: an outcome, mapped fields that still need their event, or an
+ * event ready to take (see canonicalEvent, core/event.ts).
+ */
+export type TextOutcome = MapOutcome | { kind: 'fields'; fields: MappedFields } | { kind: 'canonical'; event: CanonicalEvent };
+
 /** Turns records into events; `finish` tells what is only known at the end: streams that never got their usage. */
 export interface RecordMapper {
   map(record: unknown, text: string): MapOutcome;
+  /**
+   * The same answer as `map` on JSON.parse(text), reading only what the mapping needs (see sparse-json.ts); null
+   * where that reader gives up (then `map` is used). Events come as fields: see mappedEvent (core/event.ts).
+   */
+  mapText?(text: string): TextOutcome | null;
   finish(): { unbilledStreams: number };
 }
 

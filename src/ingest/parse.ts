@@ -2,10 +2,10 @@
  * Turns input items into validated events and reject records. Runs in the parse worker; free of I/O. How the
  * events then travel to the writer thread is columns.ts.
  */
-import { validateCloudEvent, type EventRules, type UsageEvent } from '../core/event.js';
+import { canonicalEvent, mappedEvent, validateCloudEvent, type EventRules, type UsageEvent } from '../core/event.js';
 import { arrayElements } from '../core/json.js';
 import { meterCanUse, type Meter } from '../core/meter.js';
-import type { RecordMapper } from '../core/mapping.js';
+import { buildEvent, type RecordMapper, type TextOutcome } from '../core/mapping.js';
 import { clip, isProblem, type InputItem } from '../input/items.js';
 
 /** One rejected input, as written to --rejects. */
@@ -49,6 +49,40 @@ export class EventParser {
     out.rejects.push(index === null ? { file, line, error, raw: clip(raw) } : { file, line, index, error, raw: clip(raw) });
   }
 
+  /**
+   * The fast path of a mapped record (RecordMapper.mapText): the record read from its text without building all of
+   * it, and its event made without a second read (mappedEvent). False where the mapper's reader gives up: then the
+   * record takes the generic path (JSON.parse, map, validate), which gives the same answer.
+   */
+  private mapText(out: ParseSink, file: string, line: number, index: number | null, text: string): boolean {
+    let r: TextOutcome | null;
+    try {
+      r = this.mapper!.mapText!(text);
+    } catch {
+      // A defect of the fast path: the generic path maps the record (and reports a defect of its own).
+      return false;
+    }
+    if (r === null) return false;
+    if (r.kind === 'canonical') {
+      out.read++;
+      this.add(out, canonicalEvent(r.event, this.rules, this.checked.length > 0));
+      return true;
+    }
+    if (r.kind === 'fields') {
+      const e = mappedEvent(r.fields, this.rules, this.checked.length > 0);
+      if (e === null) {
+        const built = buildEvent(r.fields);
+        this.accept(out, file, line, index, built.value, built.text, text);
+      } else {
+        out.read++;
+        this.add(out, e);
+      }
+      return true;
+    }
+    this.mapped(out, file, line, index, r, text);
+    return true;
+  }
+
   /** Maps a raw record, then accepts its event; a skip or a mapping problem is counted here. */
   private mapAndAccept(out: ParseSink, file: string, line: number, index: number | null, value: unknown, text: string): void {
     let r: ReturnType<RecordMapper['map']>;
@@ -57,6 +91,10 @@ export class EventParser {
     } catch (e) {
       r = { kind: 'reject', error: `could not be mapped (${(e as Error).message}); please report this as a bug of meter` };
     }
+    this.mapped(out, file, line, index, r, text);
+  }
+
+  private mapped(out: ParseSink, file: string, line: number, index: number | null, r: ReturnType<RecordMapper['map']>, text: string): void {
     if (r.kind === 'event') {
       this.accept(out, file, line, index, r.value, r.text, text);
       return;
@@ -80,7 +118,11 @@ export class EventParser {
       this.reject(out, file, line, index, r.error, raw);
       return;
     }
-    const e = r.event;
+    this.add(out, r.event);
+  }
+
+  /** Hands on a valid event, with the meters that cannot use its value. */
+  private add(out: ParseSink, e: UsageEvent): void {
     for (const { index: i, meter } of this.checked) {
       if (meter.eventType === e.type && !meterCanUse(meter, e.dataValue)) (e.unusable ??= []).push(i);
     }
@@ -95,6 +137,7 @@ export class EventParser {
         this.reject(out, file, item.line, item.index, item.error, item.raw);
         continue;
       }
+      if (this.mapper?.mapText !== undefined && this.mapText(out, file, item.line, item.index, item.text)) continue;
       let value: unknown;
       try {
         value = JSON.parse(item.text);

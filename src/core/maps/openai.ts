@@ -4,7 +4,14 @@
  * shape a record is (and where in it the response sits), which records carry no usage (skips, by reason),
  * uncached = input - cached, and the checks that tie counts together.
  */
-import { applyMapping, buildEvent, compileMapping, type MapOverrides, type Mapping, type MappingSpec, type MapOutcome, type RecordMapper } from '../mapping.js';
+import { plainAttribute } from '../event.js';
+import {
+  applyMapping, buildEvent, type CanonicalEvent, compileMapping, lookup, mapFields, type MapOverrides, type Mapping, type MappingSpec, type MapOutcome,
+  type RecordMapper, type Rule, type TextOutcome,
+} from '../mapping.js';
+import { MAX_INSTANT_MS, MIN_INSTANT_MS } from '../time.js';
+import { pathSteps } from '../meter.js';
+import { addWanted, sparseParse, type Wanted } from '../sparse-json.js';
 
 export type Api = 'chat.completions' | 'responses' | 'completions' | 'embeddings';
 
@@ -131,15 +138,105 @@ function recognise(record: Obj): Shape {
   }
 }
 
+/** Every path the response can be found at (see recognise): a record, a log record's, a batch line's, a stream event's. */
+const RESPONSE_PATHS = ['$', '$.response', '$.response.body', '$.response.response', '$.response.body.response'];
+const APIS: Api[] = ['chat.completions', 'responses', 'completions', 'embeddings'];
+
+/**
+ * What the map reads of a record, for sparseParse: every path of every shape's spec, and what recognise and the
+ * mapper look at (keys whose presence or kind tells the shape). Anything else in a record is only checked.
+ */
+function openaiWanted(o: MapOverrides): Wanted {
+  const w: Wanted = new Map();
+  const add = (path: string) => addWanted(w, pathSteps(path));
+  for (const p of RESPONSE_PATHS) {
+    for (const api of APIS) {
+      for (const batch of [false, true]) {
+        const spec = openaiSpec(p, api, batch);
+        for (const field of [spec.id, spec.time, spec.subject, ...Object.values(spec.data ?? {})]) {
+          const path = typeof field === 'object' && field !== null && !Array.isArray(field) ? field.path : field;
+          for (const one of Array.isArray(path) ? path : [path]) if (typeof one === 'string' && one.startsWith('$')) add(one);
+        }
+      }
+    }
+    // `usage`, `response` and `body` are objects read member by member, through the specs' paths above.
+    for (const key of ['object', 'type', 'status', 'id', 'error', 'data', 'custom_id', 'status_code']) add(at(p, key));
+  }
+  if (o.subjectPath !== undefined) add(o.subjectPath);
+  return w;
+}
+
+/** A count field's value when it is a plain count, or its default (undefined: none); null for anything else. */
+function plainCount(rule: Rule, record: Obj): number | undefined | null {
+  const v = lookup(rule, record);
+  if (v === undefined) return rule.default === undefined ? (rule.required ? null : undefined) : (rule.default as number);
+  // -0 is left to the generic path: the data it parses keeps the sign.
+  return typeof v === 'number' && Number.isSafeInteger(v) && (v > 0 || Object.is(v, 0)) ? v : null;
+}
+
+/** A string field's value when it is a well-formed string (undefined: absent and not required); null otherwise. */
+function plainString(rule: Rule, record: Obj): string | undefined | null {
+  const v = lookup(rule, record);
+  if (v === undefined) return rule.required ? null : undefined;
+  return typeof v === 'string' && v.isWellFormed() ? v : null;
+}
+
+/**
+ * The usual record's event, made in one go: every field present as the spec expects it (strings, safe counts, a
+ * whole-second time in range), so that the data's text, written here in the order of openaiSpec plus
+ * uncached_input_tokens (and the totals when missing) as the generic path inserts them, is canonical as written.
+ * Null for anything else (a problem, a default subject by number, an embeddings shape): the generic path maps it
+ * and says what is wrong.
+ */
+function canonical(m: Mapping, record: Obj): CanonicalEvent | null {
+  const source = m.source.value, type = m.type.value;
+  if (typeof source !== 'string' || typeof type !== 'string' || m.time === null || m.time.format !== 'unix') return null;
+  const id = lookup(m.id, record), t = lookup(m.time, record), found = lookup(m.subject, record);
+  if (typeof id !== 'string' || typeof found !== 'string' || typeof t !== 'number' || !Number.isSafeInteger(t)) return null;
+  let subject = found;
+  if (m.subject.pattern !== null) {
+    const match = m.subject.pattern.exec(subject);
+    if (match === null || match[1] === undefined) return null;
+    subject = match[1];
+  }
+  const timeMs = t * 1000 + 0;
+  if (!(timeMs >= MIN_INSTANT_MS && timeMs <= MAX_INSTANT_MS)) return null;
+  if (!plainAttribute(id) || !plainAttribute(subject) || !plainAttribute(source) || !plainAttribute(type)) return null;
+  // openaiSpec's data: model, api, input, cached, output, reasoning, total_tokens, tokens, service_tier, batch.
+  const d = m.data;
+  if (d.length !== 10 || d[1]!.literal === undefined || d[9]!.literal === undefined) return null;
+  const model = plainString(d[0]!, record), tier = plainString(d[8]!, record);
+  const input = plainCount(d[2]!, record), cached = plainCount(d[3]!, record), output = plainCount(d[4]!, record), reasoning = plainCount(d[5]!, record);
+  let total = plainCount(d[6]!, record);
+  if (model == null || input == null || cached == null || output == null || reasoning == null || total === null || tier === null) return null;
+  if (cached > input || reasoning > output) return null;
+  if (total === undefined) {
+    total = input + output;
+    if (!Number.isSafeInteger(total)) return null;
+  }
+  // Joined, not concatenated: a concatenation is a tree of strings, which the garbage collector copies as long as the
+  // event waits in its chunk (thousands of events), unless something reads it flat first.
+  const data = [
+    `{${d[0]!.keyText}${JSON.stringify(model)},${d[1]!.keyText}${d[1]!.literal[0]},${d[2]!.keyText}${input},${d[3]!.keyText}${cached},`,
+    `"uncached_input_tokens":${input - cached},${d[4]!.keyText}${output},${d[5]!.keyText}${reasoning},${d[6]!.keyText}${total},${d[7]!.keyText}${total}`,
+    `${tier === undefined ? '' : `,${d[8]!.keyText}${JSON.stringify(tier)}`},${d[9]!.keyText}${d[9]!.literal[0]}}`,
+  ].join('');
+  return { id, source, type, subject, timeMs, data };
+}
+
 /** Streams remembered (by id) to find those that never got their usage chunk; beyond this, no more are tracked. */
 const MAX_TRACKED_STREAMS = 1_000_000;
 
 export function openaiMapper(o: MapOverrides = {}): RecordMapper {
   const compiled = new Map<string, Mapping>();
+  // Records of one log are mostly of one shape: the last one's mapping is kept at hand.
+  let last: { p: string; api: Api; batch: boolean; m: Mapping } | null = null;
   const mapping = (p: string, api: Api, batch: boolean): Mapping => {
+    if (last !== null && last.p === p && last.api === api && last.batch === batch) return last.m;
     const key = `${p}|${api}|${batch}`;
     let m = compiled.get(key);
     if (m === undefined) compiled.set(key, (m = compileMapping(openaiSpec(p, api, batch), 'built-in map openai', o)));
+    last = { p, api, batch, m };
     return m;
   };
   // One shape now, so that a bad --subject-path or --subject-pattern is reported before anything is read.
@@ -149,44 +246,63 @@ export function openaiMapper(o: MapOverrides = {}): RecordMapper {
   const billed = new Set<string>();
   const skip = (reason: keyof typeof OPENAI_SKIPS): MapOutcome => ({ kind: 'skip', reason });
 
-  return {
-    map(record: unknown, text: string): MapOutcome {
-      if (!isObj(record)) return { kind: 'reject', error: `not an OpenAI response: a record must be a JSON object` };
-      const shape = recognise(record);
-      if ('kind' in shape) return shape;
-      const { p, api, batch, response: r } = shape;
-      const chunk = r.object === 'chat.completion.chunk';
-      if (r.usage === undefined || r.usage === null) {
-        if (chunk) {
-          if (typeof r.id === 'string' && !billed.has(r.id) && open.size < MAX_TRACKED_STREAMS) open.add(r.id);
-          return skip('stream_chunk_without_usage');
-        }
-        if (api === 'responses' && r.status !== 'completed' && r.status !== 'incomplete') return skip('response_not_completed');
-        return skip('no_usage');
+  const wanted = openaiWanted(o);
+
+  /** The mapping of one record; `fast`: from sparseParse, events as fields (TextOutcome), else as event text. */
+  function mapRecord(record: unknown, text: string, fast: boolean): TextOutcome {
+    if (!isObj(record)) return { kind: 'reject', error: `not an OpenAI response: a record must be a JSON object` };
+    const shape = recognise(record);
+    if ('kind' in shape) return shape;
+    const { p, api, batch, response: r } = shape;
+    const chunk = r.object === 'chat.completion.chunk';
+    if (r.usage === undefined || r.usage === null) {
+      if (chunk) {
+        if (typeof r.id === 'string' && !billed.has(r.id) && open.size < MAX_TRACKED_STREAMS) open.add(r.id);
+        return skip('stream_chunk_without_usage');
       }
-      if (!isObj(r.usage)) return { kind: 'reject', error: `${at(p, 'usage')}: must be an object, got ${Array.isArray(r.usage) ? 'an array' : `a ${typeof r.usage}`}` };
-      if (api === 'embeddings' && p === '$') {
-        return { kind: 'reject', error: 'embeddings response without an id: log it inside a record with a request_id (OpenAI\'s x-request-id) so that it counts once' };
-      }
-      const f = applyMapping(mapping(p, api, batch), record, text);
-      if ('problems' in f) return { kind: 'reject', error: f.problems.join('; ') };
+      if (api === 'responses' && r.status !== 'completed' && r.status !== 'incomplete') return skip('response_not_completed');
+      return skip('no_usage');
+    }
+    if (!isObj(r.usage)) return { kind: 'reject', error: `${at(p, 'usage')}: must be an object, got ${Array.isArray(r.usage) ? 'an array' : `a ${typeof r.usage}`}` };
+    if (api === 'embeddings' && p === '$') {
+      return { kind: 'reject', error: 'embeddings response without an id: log it inside a record with a request_id (OpenAI\'s x-request-id) so that it counts once' };
+    }
+    const billedStream = () => {
       if (chunk && typeof r.id === 'string') {
         open.delete(r.id);
         if (billed.size < MAX_TRACKED_STREAMS) billed.add(r.id);
       }
-      // The spec's fields 0-5 are always there: model, api, input, cached, output, reasoning (see openaiSpec).
-      const d = f.data;
-      const input = d[2]![2] as number, cached = d[3]![2] as number, output = d[4]![2] as number, reasoning = d[5]![2] as number;
-      // Cached tokens are inside input tokens and reasoning tokens inside output tokens: more is impossible.
-      if (cached > input) return { kind: 'reject', error: `cached tokens (${cached}) exceed input tokens (${input}), which include them` };
-      if (reasoning > output) return { kind: 'reject', error: `reasoning tokens (${reasoning}) exceed output tokens (${output}), which include them` };
-      d.splice(4, 0, ['uncached_input_tokens', String(input - cached), input - cached, '"uncached_input_tokens":']);
-      if (d[7]?.[0] !== 'total_tokens') {
-        const total = input + output;
-        if (!Number.isSafeInteger(total)) return { kind: 'reject', error: `input + output tokens (${input} + ${output}) are over 2^53-1` };
-        d.splice(7, 0, ['total_tokens', String(total), total], ['tokens', String(total), total]);
+    };
+    if (fast && api !== 'embeddings') {
+      const event = canonical(mapping(p, api, batch), record);
+      if (event !== null) {
+        billedStream();
+        return { kind: 'canonical', event };
       }
-      return { kind: 'event', ...buildEvent(f) };
+    }
+    const f = fast ? mapFields(mapping(p, api, batch), record, text) : applyMapping(mapping(p, api, batch), record, text);
+    if ('problems' in f) return { kind: 'reject', error: f.problems.join('; ') };
+    billedStream();
+    // The spec's fields 0-5 are always there: model, api, input, cached, output, reasoning (see openaiSpec).
+    const d = f.data;
+    const input = d[2]![2] as number, cached = d[3]![2] as number, output = d[4]![2] as number, reasoning = d[5]![2] as number;
+    // Cached tokens are inside input tokens and reasoning tokens inside output tokens: more is impossible.
+    if (cached > input) return { kind: 'reject', error: `cached tokens (${cached}) exceed input tokens (${input}), which include them` };
+    if (reasoning > output) return { kind: 'reject', error: `reasoning tokens (${reasoning}) exceed output tokens (${output}), which include them` };
+    d.splice(4, 0, ['uncached_input_tokens', String(input - cached), input - cached, '"uncached_input_tokens":']);
+    if (d[7]?.[0] !== 'total_tokens') {
+      const total = input + output;
+      if (!Number.isSafeInteger(total)) return { kind: 'reject', error: `input + output tokens (${input} + ${output}) are over 2^53-1` };
+      d.splice(7, 0, ['total_tokens', String(total), total, '"total_tokens":'], ['tokens', String(total), total, '"tokens":']);
+    }
+    return fast ? { kind: 'fields', fields: f } : { kind: 'event', ...buildEvent(f) };
+  }
+
+  return {
+    map: (record, text) => mapRecord(record, text, false) as MapOutcome,
+    mapText(text) {
+      const record = sparseParse(text, wanted);
+      return record === null ? null : mapRecord(record, text, true);
     },
     finish: () => ({ unbilledStreams: open.size }),
   };
