@@ -19,5 +19,6 @@ export function ensureDuckDb(root: string): void {
   const spec = `${DUCKDB_PACKAGE.name}@${DUCKDB_PACKAGE.version}`;
   process.stderr.write(`installing ${spec} for the DuckDB comparison (npm install --no-save) ...\n`);
   const r = spawnSync('npm', ['install', '--no-save', spec], { cwd: root, stdio: ['ignore', 'inherit', 'inherit'] });
-  if (r.status !== 0) throw new Error(`npm install --no-save ${spec} failed (exit ${r.status ?? r.signal}); install it by hand and run again`);
+  if (r.status !== 0)
+    throw new Error(`npm install --no-save ${spec} failed (exit ${r.status ?? r.signal}); install it by hand and run again`);
 }

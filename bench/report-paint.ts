@@ -16,7 +16,9 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 const browser = await Browser.launch();
 try {
   for (const file of files) {
-    const fp: number[] = [], fcp: number[] = [], drawn: number[] = [];
+    const fp: number[] = [],
+      fcp: number[] = [],
+      drawn: number[] = [];
     for (let i = 0; i < runs; i++) {
       const { page, errors, requests } = await browser.open(path.resolve(file));
       // The page's content is built by its script: the first contentful paint comes after load.
@@ -30,7 +32,9 @@ try {
       await page.close();
     }
     const ms = (x: number) => `${Math.round(x)} ms`;
-    console.log(`${file}: first paint ${ms(median(fp))}, first contentful paint ${ms(median(fcp))}, all drawn ${ms(median(drawn))} (median of ${runs})`);
+    console.log(
+      `${file}: first paint ${ms(median(fp))}, first contentful paint ${ms(median(fcp))}, all drawn ${ms(median(drawn))} (median of ${runs})`,
+    );
   }
 } finally {
   await browser.close();

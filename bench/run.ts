@@ -86,7 +86,10 @@ async function ensureLog(n: number): Promise<string> {
     process.stderr.write(`generating ${file} ...\n`);
     const tmp = file + '.tmp';
     const out = fs.createWriteStream(tmp);
-    await writeLog({ events: n, duplicateRate: 0.02, subjects: 1000, seed: 42, startMs: Date.parse('2026-10-01T00:00:00Z'), withBadLines: false }, out);
+    await writeLog(
+      { events: n, duplicateRate: 0.02, subjects: 1000, seed: 42, startMs: Date.parse('2026-10-01T00:00:00Z'), withBadLines: false },
+      out,
+    );
     await new Promise<void>((resolve) => out.end(resolve));
     fs.renameSync(tmp, file);
   }
@@ -109,22 +112,65 @@ async function ensureOpenAiLog(plain: string, n: number): Promise<string> {
   for await (const l of (await import('node:readline')).createInterface({ input: fs.createReadStream(plain) })) {
     const e = JSON.parse(l) as { id: string; subject: string; time: string; data: { tokens: number; model: string } };
     const created = Math.floor(Date.parse(e.time) / 1000);
-    const input = e.data.tokens, output = (i * 7919) % 900, cached = input % 3 === 0 ? Math.floor(input / 2) : 0;
+    const input = e.data.tokens,
+      output = (i * 7919) % 900,
+      cached = input % 3 === 0 ? Math.floor(input / 2) : 0;
     const chat = {
-      id: `chatcmpl-${e.id}`, object: 'chat.completion', created, model: e.data.model, customer_id: e.subject,
-      choices: [{ index: 0, message: { role: 'assistant', content: 'Hello! How can I help you today?', refusal: null, annotations: [] }, logprobs: null, finish_reason: 'stop' }],
+      id: `chatcmpl-${e.id}`,
+      object: 'chat.completion',
+      created,
+      model: e.data.model,
+      customer_id: e.subject,
+      choices: [
+        {
+          index: 0,
+          message: { role: 'assistant', content: 'Hello! How can I help you today?', refusal: null, annotations: [] },
+          logprobs: null,
+          finish_reason: 'stop',
+        },
+      ],
       usage: {
-        prompt_tokens: input, completion_tokens: output, total_tokens: input + output,
+        prompt_tokens: input,
+        completion_tokens: output,
+        total_tokens: input + output,
         prompt_tokens_details: { cached_tokens: cached, audio_tokens: 0 },
-        completion_tokens_details: { reasoning_tokens: output % 64, audio_tokens: 0, accepted_prediction_tokens: 0, rejected_prediction_tokens: 0 },
+        completion_tokens_details: {
+          reasoning_tokens: output % 64,
+          audio_tokens: 0,
+          accepted_prediction_tokens: 0,
+          rejected_prediction_tokens: 0,
+        },
       },
-      service_tier: 'default', system_fingerprint: 'fp_44709d6fcb',
+      service_tier: 'default',
+      system_fingerprint: 'fp_44709d6fcb',
     };
     const rec =
       i % 10 === 1
-        ? { id: `resp_${e.id}`, object: 'response', created_at: created, status: 'completed', model: e.data.model, output: [], usage: { input_tokens: input, input_tokens_details: { cached_tokens: cached }, output_tokens: output, output_tokens_details: { reasoning_tokens: 0 }, total_tokens: input + output }, user: null, metadata: { customer_id: e.subject }, service_tier: 'default' }
+        ? {
+            id: `resp_${e.id}`,
+            object: 'response',
+            created_at: created,
+            status: 'completed',
+            model: e.data.model,
+            output: [],
+            usage: {
+              input_tokens: input,
+              input_tokens_details: { cached_tokens: cached },
+              output_tokens: output,
+              output_tokens_details: { reasoning_tokens: 0 },
+              total_tokens: input + output,
+            },
+            user: null,
+            metadata: { customer_id: e.subject },
+            service_tier: 'default',
+          }
         : i % 20 === 2
-          ? { ts: e.time, customer_id: e.subject, request: { model: e.data.model, user: e.subject }, response: { ...chat, customer_id: undefined } }
+          ? {
+              ts: e.time,
+              customer_id: e.subject,
+              request: { model: e.data.model, user: e.subject },
+              response: { ...chat, customer_id: undefined },
+            }
           : chat;
     buf += JSON.stringify(rec) + '\n';
     if (buf.length > 1 << 20) {
@@ -154,10 +200,15 @@ async function main(): Promise<void> {
   const config = path.join(DATA, 'meter.yaml');
   fs.writeFileSync(config, METERS);
   const db = path.join(DATA, 'bench.db');
-  process.stdout.write(`meter benchmark: ${lines.toLocaleString('en-US')} lines (${EVENTS.toLocaleString('en-US')} unique events), ${mb.toFixed(0)} MB, ${RUNS} runs, medians\n\n`);
+  process.stdout.write(
+    `meter benchmark: ${lines.toLocaleString('en-US')} lines (${EVENTS.toLocaleString('en-US')} unique events), ${mb.toFixed(0)} MB, ${RUNS} runs, medians\n\n`,
+  );
 
   process.stdout.write(`${load()}\n`);
-  const floor: number[] = [], ingest: number[] = [], rss: number[] = [], reingest: number[] = [];
+  const floor: number[] = [],
+    ingest: number[] = [],
+    rss: number[] = [],
+    reingest: number[] = [];
   for (let i = 0; i < RUNS; i++) {
     floor.push(timed(process.execPath, [path.join(DIST, 'floor.js'), file]).seconds);
     rmStore(db);
@@ -166,10 +217,17 @@ async function main(): Promise<void> {
     if (ing.rssMb !== null) rss.push(ing.rssMb);
     reingest.push(timed(process.execPath, [BIN, 'ingest', '--db', db, '--quiet', file]).seconds);
   }
-  const f = median(floor), g = median(ingest), r = median(reingest);
+  const f = median(floor),
+    g = median(ingest),
+    r = median(reingest);
   const rate = (s: number) => `${Math.round(lines / s).toLocaleString('en-US')} ev/s`;
   row('parse floor (split + JSON.parse)', f, rate(f));
-  row('meter ingest (new store)', g, rate(g), `x${(f / g).toFixed(2)} of floor (target >= 0.35)` + (rss.length ? `, peak RSS ${median(rss).toFixed(0)} MB` : ''));
+  row(
+    'meter ingest (new store)',
+    g,
+    rate(g),
+    `x${(f / g).toFixed(2)} of floor (target >= 0.35)` + (rss.length ? `, peak RSS ${median(rss).toFixed(0)} MB` : ''),
+  );
   row('meter ingest again (all duplicates)', r, rate(r), `x${(f / r).toFixed(2)} of floor (target >= 0.40)`);
   if (SQLITE_UTILS) {
     const su = path.join(DATA, 'sqlite-utils.db');
@@ -189,14 +247,21 @@ async function main(): Promise<void> {
     mapped.push(timed(process.execPath, [BIN, 'ingest', '--db', db, '--quiet', '--map', 'openai', raw]).seconds);
   }
   const m = median(mapped);
-  row('meter ingest --map openai (new store)', m, rate(m), `x${(g / m).toFixed(2)} of plain ingest's events/s (target >= 0.80), ${(fs.statSync(raw).size / 1e6).toFixed(0)} MB`);
+  row(
+    'meter ingest --map openai (new store)',
+    m,
+    rate(m),
+    `x${(g / m).toFixed(2)} of plain ingest's events/s (target >= 0.80), ${(fs.statSync(raw).size / 1e6).toFixed(0)} MB`,
+  );
 
   if (CLICKHOUSE) {
     // A new database each run: ingest must find an empty store.
     const chDb = `${CLICKHOUSE.replace(/\/+$/, '')}_${Date.now()}`;
     const ch = timed(process.execPath, [BIN, 'ingest', '--db', chDb, '--quiet', file]);
     row('ClickHouse: meter ingest', ch.seconds, rate(ch.seconds));
-    const chq = timed(process.execPath, [BIN, 'query', '--db', chDb, '--config', config, '--window', 'hour', '--format', 'csv'], { stdoutTo: '/dev/null' });
+    const chq = timed(process.execPath, [BIN, 'query', '--db', chDb, '--config', config, '--window', 'hour', '--format', 'csv'], {
+      stdoutTo: '/dev/null',
+    });
     row('ClickHouse: meter query --window hour --format csv', chq.seconds, '');
   }
 
@@ -211,7 +276,12 @@ async function big(): Promise<void> {
   if (!fs.existsSync(bigDb)) {
     const t = timed(process.execPath, [BIN, 'ingest', '--db', bigDb, '--quiet', big]);
     const rateBig = `${Math.round(BIG / t.seconds).toLocaleString('en-US')} ev/s`;
-    row(`meter ingest ${BIG.toLocaleString('en-US')} events`, t.seconds, rateBig, t.rssMb !== null ? `peak RSS ${t.rssMb.toFixed(0)} MB` : '');
+    row(
+      `meter ingest ${BIG.toLocaleString('en-US')} events`,
+      t.seconds,
+      rateBig,
+      t.rssMb !== null ? `peak RSS ${t.rssMb.toFixed(0)} MB` : '',
+    );
   }
   fs.writeFileSync(path.join(DATA, 'meter.yaml'), METERS);
   shapes(big, bigDb, BIG, 1);
@@ -227,7 +297,10 @@ function shapes(file: string, db: string, events: number, runs: number): void {
   fs.mkdirSync(dir, { recursive: true });
   const timer = (cmd: string, args: string[]) => timed(cmd, args);
   const meter = (args: string[]): [string, string[]] => [process.execPath, [BIN, 'query', '--db', db, '--config', config, ...args]];
-  const duck = (shape: string, dedupe: string, out: string): [string, string[]] => [process.execPath, [path.join(DIST, 'duckdb-shapes.js'), file, shape, dedupe, out]];
+  const duck = (shape: string, dedupe: string, out: string): [string, string[]] => [
+    process.execPath,
+    [path.join(DIST, 'duckdb-shapes.js'), file, shape, dedupe, out],
+  ];
   const n = events.toLocaleString('en-US');
   process.stdout.write(`query shapes at ${n} events (${runs} run${runs === 1 ? '' : 's'}, medians)\n`);
   const size = (f: string) => (fs.existsSync(f) ? fs.statSync(f).size : 0);
@@ -240,9 +313,13 @@ function shapes(file: string, db: string, events: number, runs: number): void {
   const dedupe = DEDUPE || chooseDedupe(timer, duck, dir);
   process.stdout.write(`  DuckDB dedupe used: ${dedupe}\n`);
   const results: ShapeResult[] = runShapes(timer, meter, (shape, out) => duck(shape, dedupe, out), runs, dir);
-  process.stdout.write(`${'shape'.padEnd(32)} ${'rows'.padStart(8)} ${'meter'.padStart(8)} ${'--no-rollup'.padStart(12)} ${'DuckDB'.padStart(8)}  meter/DuckDB\n`);
+  process.stdout.write(
+    `${'shape'.padEnd(32)} ${'rows'.padStart(8)} ${'meter'.padStart(8)} ${'--no-rollup'.padStart(12)} ${'DuckDB'.padStart(8)}  meter/DuckDB\n`,
+  );
   for (const r of results) {
-    const m = median(r.meter), raw = median(r.raw), d = median(r.duck);
+    const m = median(r.meter),
+      raw = median(r.raw),
+      d = median(r.duck);
     process.stdout.write(
       `${r.shape.label.padEnd(32)} ${String(r.rows).padStart(8)} ${m.toFixed(2).padStart(7)}s ${raw.toFixed(2).padStart(11)}s ${d.toFixed(2).padStart(7)}s  ` +
         `x${(m / d).toFixed(2)}${r.equal ? '' : '  VALUES DIFFER'}\n`,

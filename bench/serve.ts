@@ -40,7 +40,11 @@ interface Load {
   p99ms: number;
 }
 
-const loadAverage = () => `load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')} (${os.cpus().length} cores)`;
+const loadAverage = () =>
+  `load average ${os
+    .loadavg()
+    .map((x) => x.toFixed(2))
+    .join(' ')} (${os.cpus().length} cores)`;
 
 /** CPU time (user + system, every thread) of a running process, in ms, or null where /proc is not there. */
 function cpuMs(pid: number): number | null {
@@ -73,9 +77,25 @@ async function load(label: string, batch: number, serveArgs: string[] = [], floo
       });
       server.on('exit', () => reject(new Error(`meter serve exited: ${err}`)));
     });
-    const r = spawnSync(process.execPath, [path.join(HERE, 'serve-load.js'), '--url', url, '--batch', String(batch), '--connections', connections, '--duration', duration, '--prefix', label], {
-      encoding: 'utf8',
-    });
+    const r = spawnSync(
+      process.execPath,
+      [
+        path.join(HERE, 'serve-load.js'),
+        '--url',
+        url,
+        '--batch',
+        String(batch),
+        '--connections',
+        connections,
+        '--duration',
+        duration,
+        '--prefix',
+        label,
+      ],
+      {
+        encoding: 'utf8',
+      },
+    );
     if (r.status !== 0) throw new Error(`load process failed: ${r.stderr}`);
     const result = JSON.parse(r.stdout) as Load;
     const cpu = cpuMs(server.pid!);
@@ -84,7 +104,8 @@ async function load(label: string, batch: number, serveArgs: string[] = [], floo
     await stopped;
     const stored = floor ? null : spawnSync(process.execPath, [BIN, 'stats', '--db', db, '--json'], { encoding: 'utf8' });
     const events = stored === null ? 0 : (JSON.parse(stored.stdout) as { events: number }).events - preload;
-    const cpuPerEvent = cpu === null ? '' : `  ${((cpu * 1000) / Math.max(1, result.eventsPerSec * Number(duration))).toFixed(1)} us CPU/event`;
+    const cpuPerEvent =
+      cpu === null ? '' : `  ${((cpu * 1000) / Math.max(1, result.eventsPerSec * Number(duration))).toFixed(1)} us CPU/event`;
     console.log(
       `${label.padEnd(28)} ${String(result.eventsPerSec).padStart(9)} events/s  p50 ${result.p50ms} ms  p99 ${result.p99ms} ms${cpuPerEvent}  ` +
         `(${result.requests} requests, ${result.non2xx} not 204, ${result.errors} errors; ${events} events stored)`,
@@ -109,7 +130,9 @@ function ingestRate(): number {
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
   if (r.status !== 0) throw new Error(`ingest failed: ${r.stderr}`);
   const rate = Math.round(fileEvents / seconds);
-  console.log(`${'meter ingest (file)'.padEnd(28)} ${String(rate).padStart(9)} events/s  (${fileEvents} events in ${seconds.toFixed(2)} s, whole process)`);
+  console.log(
+    `${'meter ingest (file)'.padEnd(28)} ${String(rate).padStart(9)} events/s  (${fileEvents} events in ${seconds.toFixed(2)} s, whole process)`,
+  );
   return rate;
 }
 
@@ -130,8 +153,12 @@ function writeEvents(file: string, prefix: string, n: number): void {
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 try {
-  console.log(`meter serve load: ${connections} connections, ${duration} s each, autocannon in a second process, new SQLite store each${preload > 0 ? ` holding ${preload} events first` : ''}, ${rounds} round(s)`);
-  const ofFloor: number[] = [], ofIngest: number[] = [], singles: number[] = [];
+  console.log(
+    `meter serve load: ${connections} connections, ${duration} s each, autocannon in a second process, new SQLite store each${preload > 0 ? ` holding ${preload} events first` : ''}, ${rounds} round(s)`,
+  );
+  const ofFloor: number[] = [],
+    ofIngest: number[] = [],
+    singles: number[] = [];
   for (let round = 1; round <= rounds; round++) {
     console.log(`--- round ${round}: ${loadAverage()}`);
     const floor = await load('floor: bare node:http, 1 event', 1, [], true);
@@ -145,11 +172,15 @@ try {
     singles.push(single.eventsPerSec);
     ofFloor.push(single.eventsPerSec / floor.eventsPerSec);
     ofIngest.push(batched.eventsPerSec / ingest);
-    console.log(`round ${round}: single events ${(single.eventsPerSec / floor.eventsPerSec).toFixed(2)} of the floor; ` +
-      `batches ${(batched.eventsPerSec / ingest).toFixed(2)} of ingest's rate; ${loadAverage()}`);
+    console.log(
+      `round ${round}: single events ${(single.eventsPerSec / floor.eventsPerSec).toFixed(2)} of the floor; ` +
+        `batches ${(batched.eventsPerSec / ingest).toFixed(2)} of ingest's rate; ${loadAverage()}`,
+    );
   }
-  console.log(`medians of ${rounds} round(s): single events ${median(singles)} events/s (${median(singles) >= 20_000 ? 'meets' : 'misses'} the 20,000 target), ` +
-    `${median(ofFloor).toFixed(2)} of the floor; batches ${median(ofIngest).toFixed(2)} of ingest's rate (target >= 0.50)`);
+  console.log(
+    `medians of ${rounds} round(s): single events ${median(singles)} events/s (${median(singles) >= 20_000 ? 'meets' : 'misses'} the 20,000 target), ` +
+      `${median(ofFloor).toFixed(2)} of the floor; batches ${median(ofIngest).toFixed(2)} of ingest's rate (target >= 0.50)`,
+  );
 } finally {
   fs.rmSync(dir, { recursive: true, force: true });
 }

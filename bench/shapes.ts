@@ -25,7 +25,10 @@ export const SHAPES: Shape[] = [
 export type Timer = (cmd: string, args: string[]) => { seconds: number };
 
 export function load(): string {
-  return `load ${os.loadavg().map((x) => x.toFixed(2)).join(' ')} on ${os.cpus().length} cores`;
+  return `load ${os
+    .loadavg()
+    .map((x) => x.toFixed(2))
+    .join(' ')} on ${os.cpus().length} cores`;
 }
 
 /**
@@ -47,14 +50,18 @@ function normalized(file: string, tool: 'meter' | 'duckdb', windowed: boolean): 
 
 /** Runs one DuckDB dedupe variant per name on one shape; the fastest whose values equal the first one's wins. */
 export function chooseDedupe(timer: Timer, duck: (shape: string, dedupe: string, out: string) => [string, string[]], dir: string): string {
-  let best = '', bestS = Infinity, ref = '';
+  let best = '',
+    bestS = Infinity,
+    ref = '';
   for (const d of ['distinct-on', 'qualify', 'arg_min']) {
     const out = path.join(dir, `dedupe-${d}.csv`);
     const t = timer(...duck('monthly', d, out)).seconds;
     const text = fs.readFileSync(out, 'utf8');
     const same = ref === '' || text === ref;
     if (ref === '') ref = text;
-    process.stdout.write(`  DuckDB dedupe ${d.padEnd(12)} ${t.toFixed(2).padStart(7)} s  ${same ? 'same totals' : 'DIFFERENT totals: not used'}\n`);
+    process.stdout.write(
+      `  DuckDB dedupe ${d.padEnd(12)} ${t.toFixed(2).padStart(7)} s  ${same ? 'same totals' : 'DIFFERENT totals: not used'}\n`,
+    );
     if (same && t < bestS) [best, bestS] = [d, t];
   }
   return best;
@@ -83,14 +90,16 @@ export function runShapes(
   const results: ShapeResult[] = SHAPES.map((shape) => ({ shape, meter: [], raw: [], duck: [], rows: 0, equal: false }));
   for (let i = 0; i < runs; i++) {
     for (const r of results) {
-      const mOut = path.join(dir, `${r.shape.name}.meter.csv`), rOut = path.join(dir, `${r.shape.name}.raw.csv`);
+      const mOut = path.join(dir, `${r.shape.name}.meter.csv`),
+        rOut = path.join(dir, `${r.shape.name}.raw.csv`);
       const dOut = path.join(dir, `${r.shape.name}.duckdb.csv`);
       r.meter.push(timer(...meter([...r.shape.args, '--format', 'csv', '-o', mOut])).seconds);
       r.duck.push(timer(...duck(r.shape.name, dOut)).seconds);
       r.raw.push(timer(...meter([...r.shape.args, '--no-rollup', '--format', 'csv', '-o', rOut])).seconds);
       if (i === 0) {
         const windowed = r.shape.args.includes('--window');
-        const m = normalized(mOut, 'meter', windowed), d = normalized(dOut, 'duckdb', windowed);
+        const m = normalized(mOut, 'meter', windowed),
+          d = normalized(dOut, 'duckdb', windowed);
         r.rows = m.length;
         r.equal = m.join('\n') === d.join('\n') && fs.readFileSync(mOut, 'utf8') === fs.readFileSync(rOut, 'utf8');
       }

@@ -21,7 +21,17 @@ for (const [label, c] of cases) {
   let rows = 0;
   for (let i = 0; i < 7; i++) {
     const t0 = performance.now();
-    const result = await runQuery(store, { meters, tz: 'UTC', ...month, ...c, groupBy: [], filters: [], fill: false, allSubjects: false, rollup: !raw });
+    const result = await runQuery(store, {
+      meters,
+      tz: 'UTC',
+      ...month,
+      ...c,
+      groupBy: [],
+      filters: [],
+      fill: false,
+      allSubjects: false,
+      rollup: !raw,
+    });
     rows = 0;
     for await (const _ of result.rows) rows++;
     times.push(performance.now() - t0);

@@ -14,10 +14,34 @@ import { CH_HTTP, CH_PORT, useClickHouse } from './clickhouse-server.js';
 
 /** Strings that have broken naive escaping somewhere (as in test/clickhouse.test.ts). */
 const HOSTILE = [
-  "'", "''", "\\'", '\\', '\\\\', "') OR 1=1 --", "x' OR '1'='1", "'; DROP TABLE events; --", 'a\u0000b', '\u0000',
-  'line\nbreak', 'cr\rlf\r\n', 'tab\there', '\b\f\v\u0007', '\\n', '\\0', '\\x41', '`backtick`', '"double"',
-  '{param:String}', '$1 ? :name', '/* comment */', '-- comment', 'é ü 中文 😀', '\u2028\u2029', '\ud800',
-  ' leading and trailing ', '',
+  "'",
+  "''",
+  "\\'",
+  '\\',
+  '\\\\',
+  "') OR 1=1 --",
+  "x' OR '1'='1",
+  "'; DROP TABLE events; --",
+  'a\u0000b',
+  '\u0000',
+  'line\nbreak',
+  'cr\rlf\r\n',
+  'tab\there',
+  '\b\f\v\u0007',
+  '\\n',
+  '\\0',
+  '\\x41',
+  '`backtick`',
+  '"double"',
+  '{param:String}',
+  '$1 ? :name',
+  '/* comment */',
+  '-- comment',
+  'é ü 中文 😀',
+  '\u2028\u2029',
+  '\ud800',
+  ' leading and trailing ',
+  '',
 ];
 
 const RUN_ID = randomBytes(4).toString('hex');
@@ -69,7 +93,11 @@ function summary(r: RunResult, code = 0): Record<string, unknown> {
  * Runs `scenario` once per backend, each in its own folder with the same files, and returns the outputs by
  * backend after asserting they are identical.
  */
-function onBoth<T>(name: string, files: Record<string, string[] | string>, scenario: (run: (args: string[]) => RunResult, w: Workdir, db: string) => T): T {
+function onBoth<T>(
+  name: string,
+  files: Record<string, string[] | string>,
+  scenario: (run: (args: string[]) => RunResult, w: Workdir, db: string) => T,
+): T {
   const out: Partial<Record<Backend['name'], T>> = {};
   for (const b of BACKENDS) {
     const w = new Workdir(`${name}-${b.name}`);
@@ -198,8 +226,33 @@ describe('both backends, end to end', () => {
     queries.push(['-m', 'tokens', '--format', 'csv', '-g', 'model', '-g', 'region']);
     queries.push(['-m', 'tokens', '--format', 'csv', '-g', 'region', '-f', 'model=gpt-4o']);
     queries.push(['-m', 'tokens', '--format', 'csv', '-f', 'region=', '-s', 'acme']);
-    queries.push(['-m', 'calls', '--format', 'csv', '-g', 'model', '-w', 'minute', '--from', '2026-11-01T10:05:00Z', '--to', '2026-11-01T11:46:00Z']);
-    queries.push(['-m', 'calls', '--format', 'csv', '-w', 'hour', '--fill', '--from', '2026-11-01T09:00:00Z', '--to', '2026-11-01T13:00:00Z']);
+    queries.push([
+      '-m',
+      'calls',
+      '--format',
+      'csv',
+      '-g',
+      'model',
+      '-w',
+      'minute',
+      '--from',
+      '2026-11-01T10:05:00Z',
+      '--to',
+      '2026-11-01T11:46:00Z',
+    ]);
+    queries.push([
+      '-m',
+      'calls',
+      '--format',
+      'csv',
+      '-w',
+      'hour',
+      '--fill',
+      '--from',
+      '2026-11-01T09:00:00Z',
+      '--to',
+      '2026-11-01T13:00:00Z',
+    ]);
     queries.push(['-m', 'tokens', '--format', 'table', '-g', 'model']);
     const out = onBoth('aggregations', { 'e.ndjson': AGG_EVENTS, 'meter.yaml': METERS }, (run) => {
       ok(run(['ingest', 'e.ndjson', '--json']));
@@ -214,11 +267,27 @@ describe('both backends, end to end', () => {
       '2026-11-01T10:00:00Z,2026-11-01T10:40:00Z,acme,7.1',
       '2026-11-01T11:30:00Z,2026-11-01T11:50:00Z,beta,4503599627370495',
     ]);
-    assert.deepEqual(csv('min_tokens').map((l) => l.split(',').pop()), ['0.1', '-3']);
-    assert.deepEqual(csv('max_tokens').map((l) => l.split(',').pop()), ['21', '9007199254740993']);
-    assert.deepEqual(csv('latest_tokens').map((l) => l.split(',').pop()), ['21', '-3']);
-    assert.deepEqual(csv('models').map((l) => l.split(',').pop()), ['2', '2']);
-    assert.deepEqual(csv('cost').map((l) => l.split(',').pop()), ['0.3', '0'], '"0.10" + 0.2 is exactly 0.3');
+    assert.deepEqual(
+      csv('min_tokens').map((l) => l.split(',').pop()),
+      ['0.1', '-3'],
+    );
+    assert.deepEqual(
+      csv('max_tokens').map((l) => l.split(',').pop()),
+      ['21', '9007199254740993'],
+    );
+    assert.deepEqual(
+      csv('latest_tokens').map((l) => l.split(',').pop()),
+      ['21', '-3'],
+    );
+    assert.deepEqual(
+      csv('models').map((l) => l.split(',').pop()),
+      ['2', '2'],
+    );
+    assert.deepEqual(
+      csv('cost').map((l) => l.split(',').pop()),
+      ['0.3', '0'],
+      '"0.10" + 0.2 is exactly 0.3',
+    );
     const byModel = out[queries.findIndex((q) => q.includes('region') && q.includes('model') && !q.includes('-f'))]!;
     assert.match(byModel, /acme,gpt-4o,eu,0\.1\n/);
     assert.match(byModel, /acme,gpt-4o,,0\.2\n/, 'a missing group-by value is a group of its own');
@@ -235,8 +304,24 @@ describe('both backends, end to end', () => {
       ok(run(['ingest', 'e.ndjson', '--json']));
       return {
         day: ok(run(['query', '-m', 'tokens', '-w', 'day', '--tz', 'Europe/Budapest', '--all-subjects', '--format', 'csv'])),
-        hour: ok(run(['query', '-m', 'calls', '-w', 'hour', '--tz', 'Europe/Budapest', '--all-subjects', '--format', 'csv',
-          '--from', '2026-10-25T00:00:00+02:00', '--to', '2026-10-25T04:00:00+01:00'])),
+        hour: ok(
+          run([
+            'query',
+            '-m',
+            'calls',
+            '-w',
+            'hour',
+            '--tz',
+            'Europe/Budapest',
+            '--all-subjects',
+            '--format',
+            'csv',
+            '--from',
+            '2026-10-25T00:00:00+02:00',
+            '--to',
+            '2026-10-25T04:00:00+01:00',
+          ]),
+        ),
         month: ok(run(['query', '-m', 'tokens', '-w', 'month', '--tz', 'Asia/Kathmandu', '--format', 'json'])),
         kathmandu: ok(run(['query', '-m', 'calls', '-w', 'hour', '--tz', 'Asia/Kathmandu', '--format', 'csv', '-s', 'beta'])),
       };
@@ -244,7 +329,11 @@ describe('both backends, end to end', () => {
     const day = out.day.trim().split('\n');
     // The local day of 2026-10-25 is 22:00Z to 23:00Z the next day: events 4..53, tokens 5..54.
     assert.equal(day[2], '2026-10-25T00:00:00+02:00,2026-10-26T00:00:00+01:00,,' + String(((5 + 54) * 50) / 2));
-    const hours = out.hour.trim().split('\n').slice(1).map((l) => l.split(',').slice(0, 2).join(' '));
+    const hours = out.hour
+      .trim()
+      .split('\n')
+      .slice(1)
+      .map((l) => l.split(',').slice(0, 2).join(' '));
     assert.deepEqual(hours, [
       '2026-10-25T00:00:00+02:00 2026-10-25T01:00:00+02:00',
       '2026-10-25T01:00:00+02:00 2026-10-25T02:00:00+02:00',
@@ -271,10 +360,18 @@ describe('both backends, end to end', () => {
   test('hostile strings in subjects, group values and filters', () => {
     // Subjects may not hold NUL (a bad event); data may.
     const values = HOSTILE.filter((s) => s !== '' && !/[\ud800-\udfff]/.test(s.replace(/\ud83d\ude00/g, '')));
-    const events = values.map((s, i) => ev(`h${i}`, s.includes('\u0000') ? `nul-${i}` : s, '2026-11-01T10:00:00Z', { tokens: i + 1, model: s }));
+    const events = values.map((s, i) =>
+      ev(`h${i}`, s.includes('\u0000') ? `nul-${i}` : s, '2026-11-01T10:00:00Z', { tokens: i + 1, model: s }),
+    );
     // Arguments cannot hold NUL: those values are only checked through the full listing.
-    const args = values.map((s, i) => [s, i] as const).filter(([s]) => !s.includes('\u0000')).slice(0, 14);
-    const queries = args.flatMap(([s]) => [['-s', s], ['-f', `model=${s}`, '-g', 'model']]);
+    const args = values
+      .map((s, i) => [s, i] as const)
+      .filter(([s]) => !s.includes('\u0000'))
+      .slice(0, 14);
+    const queries = args.flatMap(([s]) => [
+      ['-s', s],
+      ['-f', `model=${s}`, '-g', 'model'],
+    ]);
     const out = onBoth('hostile', { 'e.ndjson': events, 'meter.yaml': METERS }, (run) => {
       ok(run(['ingest', 'e.ndjson', '--json']));
       const all = ok(run(['query', '-m', 'tokens', '--format', 'json', '-g', 'model']));
@@ -286,7 +383,11 @@ describe('both backends, end to end', () => {
     for (const r of rows) assert.equal(values[r.value - 1], r.groupBy.model, 'the group value comes back byte for byte');
     for (let i = 0; i < queries.length; i++) {
       const data = (JSON.parse(out.each[i]!) as { data: Array<{ value: number }> }).data;
-      assert.deepEqual(data.map((r) => r.value), [args[Math.floor(i / 2)]![1] + 1], `query ${JSON.stringify(queries[i])}`);
+      assert.deepEqual(
+        data.map((r) => r.value),
+        [args[Math.floor(i / 2)]![1] + 1],
+        `query ${JSON.stringify(queries[i])}`,
+      );
     }
   });
 });
@@ -318,13 +419,18 @@ describe('ClickHouse only', () => {
     w.write('meter.yaml', METERS);
     const db = `clickhouse://127.0.0.1:${CH_PORT}/${chDatabase()}`;
     ok(w.run(['ingest', 'e.ndjson', '--db', db, '--json']));
-    const header = (q: string[]) => (q.includes('-g') ? 'window_start,window_end,subject,model,value\n' : 'window_start,window_end,subject,value\n');
+    const header = (q: string[]) =>
+      q.includes('-g') ? 'window_start,window_end,subject,model,value\n' : 'window_start,window_end,subject,value\n';
     // The full matrix of aggregations, windows and group-bys runs against the store itself (clickhouse-values);
     // here the two command lines of issue 11, through the CLI and its printing.
-    const misses = [['-s', 'nobody'], ['--all-subjects', '--from', '2027-01-01T00:00:00Z', '--to', '2027-02-01T00:00:00Z']];
+    const misses = [
+      ['-s', 'nobody'],
+      ['--all-subjects', '--from', '2027-01-01T00:00:00Z', '--to', '2027-02-01T00:00:00Z'],
+    ];
     const cases: string[][] = [];
     for (const m of ['tokens', 'min_tokens', 'latest_tokens', 'models', 'calls']) {
-      for (const extra of [[], ['-w', 'month', '--tz', 'Asia/Kathmandu']]) for (const miss of misses) cases.push(['-m', m, ...extra, ...miss]);
+      for (const extra of [[], ['-w', 'month', '--tz', 'Asia/Kathmandu']])
+        for (const miss of misses) cases.push(['-m', m, ...extra, ...miss]);
     }
     for (const m of ['tokens', 'calls']) for (const miss of misses) cases.push(['-m', m, '-g', 'model', ...miss]);
     for (const c of cases) assert.equal(ok(w.run(['query', '--format', 'csv', ...c, '--db', db])), header(c), c.join(' '));
@@ -353,7 +459,12 @@ describe('ClickHouse only', () => {
   test('concurrent writers of the same events: queries stay exact, copies are dropped at read time', async () => {
     const events: string[] = [];
     for (let i = 0; i < 6000; i++) {
-      events.push(ev(`c${i}`, `s${i % 7}`, new Date(Date.parse('2026-11-01T00:00:00Z') + i * 1000).toISOString(), { tokens: i % 13, model: `m${i % 3}` }));
+      events.push(
+        ev(`c${i}`, `s${i % 7}`, new Date(Date.parse('2026-11-01T00:00:00Z') + i * 1000).toISOString(), {
+          tokens: i % 13,
+          model: `m${i % 3}`,
+        }),
+      );
     }
     const w = new Workdir('ch-concurrent');
     w.write('e.ndjson', events);
@@ -396,7 +507,10 @@ describe('ClickHouse only', () => {
     // The next ingest closes the stale batch by recording the copies as dropped.
     ok(w.run(['ingest', '--db', db, '--json'], { input: '' }));
     assert.equal(Number((await ch(`SELECT count() FROM \`${name}\`.dropped WHERE run = 4242`)).trim()), AGG_EVENTS_SMALL.length);
-    assert.equal((await ch(`SELECT count() FROM (SELECT run, batch FROM \`${name}\`.batches GROUP BY run, batch HAVING max(state) = 0)`)).trim(), '0');
+    assert.equal(
+      (await ch(`SELECT count() FROM (SELECT run, batch FROM \`${name}\`.batches GROUP BY run, batch HAVING max(state) = 0)`)).trim(),
+      '0',
+    );
     assert.equal(ok(w.run(['query', '-m', 'tokens', '--format', 'csv', '--db', db])), before, 'exact after the repair');
     const again = summary(w.run(['ingest', 'e.ndjson', '--db', db, '--json']));
     assert.equal(again.inserted, 0);
@@ -424,7 +538,9 @@ describe('ClickHouse store, called directly', () => {
     assert.deepEqual([again.inserted, again.duplicates], [0, 3000]);
     await store.close(); // no sync: like a failed run
     assert.equal((await ch(`SELECT count() FROM \`${name}\`.events`)).trim(), '0', 'nothing of an uncommitted group is written');
-    const open = (await ch(`SELECT count() FROM (SELECT run, batch FROM \`${name}\`.batches GROUP BY run, batch HAVING max(state) = 0)`)).trim();
+    const open = (
+      await ch(`SELECT count() FROM (SELECT run, batch FROM \`${name}\`.batches GROUP BY run, batch HAVING max(state) = 0)`)
+    ).trim();
     assert.equal(open, '0', 'the dropped group is not left open');
 
     const s2 = await ClickHouseStore.open(`clickhouse://127.0.0.1:${CH_PORT}/${name}`, {});

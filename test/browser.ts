@@ -33,7 +33,15 @@ export class Browser {
         executablePath: CHROMIUM,
         headless: true,
         viewport: { width: 1200, height: 900 },
-        args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+        args: [
+          '--no-sandbox',
+          '--disable-gpu',
+          '--disable-quic',
+          '--no-first-run',
+          '--disable-background-networking',
+          '--disable-component-update',
+          '--disable-sync',
+        ],
       });
       return new Browser(context, profile);
     } catch (e) {
@@ -50,7 +58,8 @@ export class Browser {
     const url = /^https?:/.test(file) ? file : pathToFileURL(file).href;
     const allowed = new Set([url, ...allow]);
     const page = await this.context.newPage();
-    const requests: string[] = [], errors: string[] = [];
+    const requests: string[] = [],
+      errors: string[] = [];
     page.on('request', (r) => !allowed.has(r.url()) && requests.push(r.url()));
     page.on('console', (m) => m.type() === 'error' && errors.push(`console: ${m.text()}`));
     page.on('pageerror', (e) => errors.push(`page error: ${e.message}`));

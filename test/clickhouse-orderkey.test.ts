@@ -14,10 +14,10 @@ import { prng } from '../bench/generate.js';
 
 const SEED = process.env.METER_SEED !== undefined ? Number(process.env.METER_SEED) >>> 0 : (Math.random() * 2 ** 32) >>> 0;
 
-
 /** Byte order of two keys (ClickHouse compares String values as bytes; keys are ASCII). */
 function byteCompare(a: string, b: string): number {
-  const x = Buffer.from(a, 'latin1'), y = Buffer.from(b, 'latin1');
+  const x = Buffer.from(a, 'latin1'),
+    y = Buffer.from(b, 'latin1');
   return Math.sign(Buffer.compare(x, y));
 }
 
@@ -73,7 +73,8 @@ describe('ClickHouse order key of a number', () => {
     values.push({ text: '0', d: Decimal.parse('0')!, key: orderKey(Decimal.parse('-0.000e5')!) });
     for (let i = 0; i < values.length; i++) {
       for (let j = 0; j < values.length; j += 1 + Math.floor(rand() * 3)) {
-        const a = values[i]!, b = values[j]!;
+        const a = values[i]!,
+          b = values[j]!;
         assert.equal(
           byteCompare(a.key, b.key),
           a.d.compare(b.d),

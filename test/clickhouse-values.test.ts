@@ -23,7 +23,6 @@ const SEED = process.env.METER_SEED !== undefined ? Number(process.env.METER_SEE
 const RUN_ID = randomBytes(4).toString('hex');
 const databases: string[] = [];
 
-
 async function ch(sql: string): Promise<string> {
   const r = await fetch(`${CH_HTTP}/`, { method: 'POST', body: sql });
   const body = await r.text();
@@ -54,7 +53,16 @@ interface Ev {
 
 function usageEvent(e: Ev, i: number): UsageEvent {
   const id = `e${i}`;
-  return { id, source: 'test', type: 'prompt', subject: e.subject, timeMs: e.timeMs, timeMissing: false, data: e.data, key: eventKey('test', id) };
+  return {
+    id,
+    source: 'test',
+    type: 'prompt',
+    subject: e.subject,
+    timeMs: e.timeMs,
+    timeMissing: false,
+    data: e.data,
+    key: eventKey('test', id),
+  };
 }
 
 async function storeWith(events: Ev[]): Promise<{ store: Store; db: string }> {
@@ -116,16 +124,38 @@ function genValue(rand: () => number): Gen {
   };
   if (r < 0.15) return canon(String(Math.floor(rand() * 2000) - 1000));
   if (r < 0.3) return canon((rand() < 0.5 ? '-' : '') + '1' + digits(rand, 15 + Math.floor(rand() * 25)));
-  if (r < 0.45) return canon((rand() < 0.5 ? '-' : '') + digits(rand, 1 + Math.floor(rand() * 3)) + '.' + digits(rand, 1 + Math.floor(rand() * 30)) + '1');
+  if (r < 0.45)
+    return canon(
+      (rand() < 0.5 ? '-' : '') + digits(rand, 1 + Math.floor(rand() * 3)) + '.' + digits(rand, 1 + Math.floor(rand() * 30)) + '1',
+    );
   if (r < 0.55) return canon(rand() < 0.5 ? '9223372036854775807' : '-9223372036854775808');
   if (r < 0.75) {
     // A numeric string: counts as its decimal, groups as the string.
-    const forms = ['1.50', '+2.5e1', '.5', '-0.0', '9223372036854775808', '0.1000000000000000055', '1e3', '12345678901234567890.000000000000000000001', '-7.', '00012'];
+    const forms = [
+      '1.50',
+      '+2.5e1',
+      '.5',
+      '-0.0',
+      '9223372036854775808',
+      '0.1000000000000000055',
+      '1e3',
+      '12345678901234567890.000000000000000000001',
+      '-7.',
+      '00012',
+    ];
     const s = forms[Math.floor(rand() * forms.length)]!;
     assert.ok(NUMERIC_STRING.test(s));
     return { json: JSON.stringify(s), usable: Decimal.parse(s), text: s };
   }
-  const unusable: Array<[string, string | null]> = [['null', null], ['"NaN"', 'NaN'], ['true', 'true'], ['" 5"', ' 5'], ['{"a":1}', null], ['[1,2]', null], ['"abc"', 'abc']];
+  const unusable: Array<[string, string | null]> = [
+    ['null', null],
+    ['"NaN"', 'NaN'],
+    ['true', 'true'],
+    ['" 5"', ' 5'],
+    ['{"a":1}', null],
+    ['[1,2]', null],
+    ['"abc"', 'abc'],
+  ];
   const [json, text] = unusable[Math.floor(rand() * unusable.length)]!;
   return { json, usable: null, text };
 }
@@ -142,11 +172,16 @@ describe('ClickHouse values are exact (spec-canonical.md)', () => {
       events.push({ subject, timeMs: T0 + i * 1000, data: rand() < 0.05 ? null : `{"v":${g.json},"w":1}` });
     }
     // The two examples of issue 11, as their own subjects.
-    events.push({ subject: 'big', timeMs: T0, data: '{"v":12345678901234567890}' }, { subject: 'big', timeMs: T0, data: '{"v":1}' }, { subject: 'big', timeMs: T0, data: '{"v":2}' });
+    events.push(
+      { subject: 'big', timeMs: T0, data: '{"v":12345678901234567890}' },
+      { subject: 'big', timeMs: T0, data: '{"v":1}' },
+      { subject: 'big', timeMs: T0, data: '{"v":2}' },
+    );
     events.push({ subject: 'frac', timeMs: T0, data: '{"v":0.1234567890123456789}' });
     const { store } = await storeWith(events);
     try {
-      const sum: Record<string, Decimal> = {}, n: Record<string, number> = {};
+      const sum: Record<string, Decimal> = {},
+        n: Record<string, number> = {};
       events.forEach((e, i) => {
         sum[e.subject] ??= Decimal.ZERO;
         n[e.subject] ??= 0;
@@ -156,7 +191,8 @@ describe('ClickHouse values are exact (spec-canonical.md)', () => {
           n[e.subject]!++;
         }
       });
-      const wantSum: Record<string, string> = {}, wantAvg: Record<string, string | null> = {};
+      const wantSum: Record<string, string> = {},
+        wantAvg: Record<string, string | null> = {};
       for (const s of Object.keys(sum)) {
         wantSum[s] = sum[s]!.toString();
         wantAvg[s] = n[s] === 0 ? null : sum[s]!.divide(n[s]!).toString();
@@ -176,23 +212,35 @@ describe('ClickHouse values are exact (spec-canonical.md)', () => {
     const gens: Gen[] = [];
     for (let i = 0; i < 400; i++) {
       // Values equal as doubles side by side: the exact order must decide.
-      const pairs = [['9223372036854775807', '"9223372036854775808"'], ['9007199254740992', '9007199254740993'], ['0.1', '"0.1000000000000000055"'], ['-9223372036854775808', '"-9223372036854775809"']];
+      const pairs = [
+        ['9223372036854775807', '"9223372036854775808"'],
+        ['9007199254740992', '9007199254740993'],
+        ['0.1', '"0.1000000000000000055"'],
+        ['-9223372036854775808', '"-9223372036854775809"'],
+      ];
       let g: Gen;
       if (rand() < 0.3) {
         const p = pairs[Math.floor(rand() * pairs.length)]!;
         const json = p[Math.floor(rand() * 2)]!;
-        const lit = json.startsWith('"') ? JSON.parse(json) as string : json;
+        const lit = json.startsWith('"') ? (JSON.parse(json) as string) : json;
         g = { json, usable: Decimal.parse(lit), text: lit };
       } else g = genValue(rand);
       gens.push(g);
       // Times repeat now and then: LATEST then takes the later stored event.
       events.push({ subject: `s${i % 5}`, timeMs: T0 + Math.floor(rand() * 50) * 1000, data: `{"v":${g.json}}` });
     }
-    events.push({ subject: 'tie', timeMs: T0, data: '{"v":9223372036854775807}' }, { subject: 'tie', timeMs: T0 + 1, data: '{"v":"9223372036854775808"}' });
-    gens.push({ json: '', usable: Decimal.parse('9223372036854775807'), text: null }, { json: '', usable: Decimal.parse('9223372036854775808'), text: null });
+    events.push(
+      { subject: 'tie', timeMs: T0, data: '{"v":9223372036854775807}' },
+      { subject: 'tie', timeMs: T0 + 1, data: '{"v":"9223372036854775808"}' },
+    );
+    gens.push(
+      { json: '', usable: Decimal.parse('9223372036854775807'), text: null },
+      { json: '', usable: Decimal.parse('9223372036854775808'), text: null },
+    );
     const { store } = await storeWith(events);
     try {
-      const min: Record<string, Decimal | null> = {}, max: Record<string, Decimal | null> = {};
+      const min: Record<string, Decimal | null> = {},
+        max: Record<string, Decimal | null> = {};
       const latest: Record<string, { t: number; d: Decimal } | null> = {};
       events.forEach((e, i) => {
         const d = gens[i]!.usable;
@@ -202,7 +250,8 @@ describe('ClickHouse values are exact (spec-canonical.md)', () => {
         if (max[e.subject] === null || d.compare(max[e.subject]!) > 0) max[e.subject] = d;
         if (latest[e.subject] === null || e.timeMs >= latest[e.subject]!.t) latest[e.subject] = { t: e.timeMs, d };
       });
-      const text = (o: Record<string, Decimal | null>) => Object.fromEntries(Object.entries(o).map(([k, v]) => [k, v === null ? null : v.toString()]));
+      const text = (o: Record<string, Decimal | null>) =>
+        Object.fromEntries(Object.entries(o).map(([k, v]) => [k, v === null ? null : v.toString()]));
       assert.equal(text(max).tie, '9223372036854775808');
       assert.deepEqual(await bySubject(store, query('MIN')), text(min), `seed ${SEED}: MIN`);
       assert.deepEqual(await bySubject(store, query('MAX')), text(max), `seed ${SEED}: MAX`);
@@ -218,13 +267,30 @@ describe('ClickHouse values are exact (spec-canonical.md)', () => {
     // Spellings as the store may find them in old or directly written data; the spec's canonical data holds
     // only the first of each list.
     const spellings: Array<[json: string, text: string | null]> = [
-      ['1', '1'], ['1.0', '1'], ['1e0', '1'], ['10e-1', '1'], ['"1"', '1'], ['"1.0"', '1.0'],
-      ['1.5', '1.5'], ['1.50', '1.5'], ['15E-1', '1.5'], ['"1.50"', '1.50'],
-      ['-0', '0'], ['0', '0'], ['0.0', '0'],
-      ['12345678901234567890', '12345678901234567890'], ['1.2345678901234567890e19', '12345678901234567890'],
-      ['1E+22', '10000000000000000000000'], ['1e-7', '0.0000001'],
-      ['true', 'true'], ['"true"', 'true'], ['false', 'false'],
-      ['null', null], ['{"a":1}', null], ['[1]', null], ['"x"', 'x'],
+      ['1', '1'],
+      ['1.0', '1'],
+      ['1e0', '1'],
+      ['10e-1', '1'],
+      ['"1"', '1'],
+      ['"1.0"', '1.0'],
+      ['1.5', '1.5'],
+      ['1.50', '1.5'],
+      ['15E-1', '1.5'],
+      ['"1.50"', '1.50'],
+      ['-0', '0'],
+      ['0', '0'],
+      ['0.0', '0'],
+      ['12345678901234567890', '12345678901234567890'],
+      ['1.2345678901234567890e19', '12345678901234567890'],
+      ['1E+22', '10000000000000000000000'],
+      ['1e-7', '0.0000001'],
+      ['true', 'true'],
+      ['"true"', 'true'],
+      ['false', 'false'],
+      ['null', null],
+      ['{"a":1}', null],
+      ['[1]', null],
+      ['"x"', 'x'],
     ];
     const events: Ev[] = [];
     const texts: Array<string | null> = [];
@@ -250,13 +316,21 @@ describe('ClickHouse values are exact (spec-canonical.md)', () => {
       const wantUniq = Object.fromEntries(Object.entries(uniq).map(([k, v]) => [k, String(v.size)]));
       assert.deepEqual(await bySubject(store, query('UNIQUE_COUNT')), wantUniq, `seed ${SEED}: UNIQUE_COUNT`);
       const got = new Map<string, number>();
-      for (const r of await rows(store, query('SUM', { groupBy: [{ key: 'v', path: '$.v' }] }, '$.n'))) got.set(`${r.subject}|${r.groups[0]}`, Number(r.value));
+      for (const r of await rows(store, query('SUM', { groupBy: [{ key: 'v', path: '$.v' }] }, '$.n')))
+        got.set(`${r.subject}|${r.groups[0]}`, Number(r.value));
       assert.deepEqual([...got].sort(), [...groups].sort(), `seed ${SEED}: group-by texts`);
       // A filter compares with the same text.
-      const one = await rows(store, query('COUNT', { filters: [{ dimension: { key: 'v', path: '$.v' }, values: ['1'] }], perSubject: false }));
+      const one = await rows(
+        store,
+        query('COUNT', { filters: [{ dimension: { key: 'v', path: '$.v' }, values: ['1'] }], perSubject: false }),
+      );
       // Number 1 in any spelling and the string "1" alike.
       const wantOne = [...groups].filter(([k]) => k.endsWith('|1')).reduce((a, [, c]) => a + c, 0);
-      assert.deepEqual(one.map((r) => r.value), wantOne === 0 ? [] : [String(wantOne)], `seed ${SEED}: filter v=1`);
+      assert.deepEqual(
+        one.map((r) => r.value),
+        wantOne === 0 ? [] : [String(wantOne)],
+        `seed ${SEED}: filter v=1`,
+      );
     } finally {
       await store.close();
     }
@@ -280,11 +354,16 @@ describe('ClickHouse values are exact (spec-canonical.md)', () => {
     for (const agg of ['SUM', 'AVG', 'MIN', 'MAX', 'LATEST', 'UNIQUE_COUNT', 'COUNT'] as const) {
       for (const window of [null, plan('MINUTE', 'Europe/Budapest'), plan('DAY'), plan('MONTH')]) {
         // No key at all (the case where SQL returns a row over no rows), and group-by with subjects.
-        for (const [groupBy, perSubject] of [[[], false], [[{ key: 'g', path: '$.g' }], true]] as Array<[MeterQuery['groupBy'], boolean]>) {
+        for (const [groupBy, perSubject] of [
+          [[], false],
+          [[{ key: 'g', path: '$.g' }], true],
+        ] as Array<[MeterQuery['groupBy'], boolean]>) {
           {
             const label = `${agg} ${window?.size ?? 'no window'} group-by ${groupBy.length} perSubject ${perSubject}`;
             for (const [what, over] of misses) {
-              checks.push(async () => assert.deepEqual(await rows(store, query(agg, { window, groupBy, perSubject, ...over })), [], `${label}: ${what}`));
+              checks.push(async () =>
+                assert.deepEqual(await rows(store, query(agg, { window, groupBy, perSubject, ...over })), [], `${label}: ${what}`),
+              );
             }
             const q = query(agg, { window, groupBy, perSubject });
             checks.push(async () => assert.deepEqual(await rows(empty.store, q), [], `${label}: on an empty store`));
@@ -321,7 +400,18 @@ describe('upgrading a version 1 store', () => {
   ];
 
   /** A version 1 row: its flattened columns as version 1 kept them (doubles' texts and REAL renderings). */
-  const v1Row = (k: number, id: string, subject: string, data: string, seq: number, js: string, nt: string, nm: string, run = 1, fp = k + 1) =>
+  const v1Row = (
+    k: number,
+    id: string,
+    subject: string,
+    data: string,
+    seq: number,
+    js: string,
+    nt: string,
+    nm: string,
+    run = 1,
+    fp = k + 1,
+  ) =>
     `(${k}, 'test', '${id}', 'prompt', '${subject}', ${T0 + seq}, '${data}', ${fp}, 1000, ${run}, ${seq}, ` +
     `['$.v'], ['${js}'], [1], ['$.v'], ['${nt}'], ['${nm}'], [0], [0], [0], [0], [0])`;
 
@@ -348,12 +438,17 @@ describe('upgrading a version 1 store', () => {
   test('a read-only open refuses it with a message saying how to upgrade; a writing open upgrades it in place', async () => {
     const name = await makeV1();
     const url = `clickhouse://127.0.0.1:${CH_PORT}/${name}`;
-    await assert.rejects(ClickHouseStore.open(url, { readonly: true }), (e: Error) => e.constructor.name === 'StoreError' && /schema version 1.*meter ingest/s.test(e.message));
+    await assert.rejects(
+      ClickHouseStore.open(url, { readonly: true }),
+      (e: Error) => e.constructor.name === 'StoreError' && /schema version 1.*meter ingest/s.test(e.message),
+    );
     const store = await ClickHouseStore.open(url, {});
     try {
       assert.deepEqual(await bySubject(store, query('SUM')), { acme: '12345678901234567891', beta: '18446744073709551615' });
       assert.deepEqual(await bySubject(store, query('MAX')), { acme: '12345678901234567890', beta: '9223372036854775808' });
-      const groups = (await rows(store, query('COUNT', { groupBy: [{ key: 'v', path: '$.v' }], perSubject: false }))).map((r) => r.groups[0]);
+      const groups = (await rows(store, query('COUNT', { groupBy: [{ key: 'v', path: '$.v' }], perSubject: false }))).map(
+        (r) => r.groups[0],
+      );
       assert.deepEqual(groups, ['1', '12345678901234567890', '9223372036854775807', '9223372036854775808']);
       // New writes after the upgrade: event_keys gets each key once, through the view made again.
       await store.writeBatch([usageEvent({ subject: 'gamma', timeMs: T0, data: '{"v":1.5}' }, 99)], Date.now());
@@ -362,9 +457,16 @@ describe('upgrading a version 1 store', () => {
       await store.close();
     }
     const db = `\`${name}\``;
-    assert.equal((await ch(`SELECT max(toUInt32OrZero(value)) FROM ${db}.meter_meta WHERE key = 'schema_version'`)).trim(), String(CLICKHOUSE_SCHEMA_VERSION));
+    assert.equal(
+      (await ch(`SELECT max(toUInt32OrZero(value)) FROM ${db}.meter_meta WHERE key = 'schema_version'`)).trim(),
+      String(CLICKHOUSE_SCHEMA_VERSION),
+    );
     assert.equal((await ch(`SELECT count() FROM ${db}.event_keys`)).trim(), '6', 'five copied rows and the new one, each once');
-    assert.equal((await ch(`SELECT count() FROM system.tables WHERE database = '${name}' AND name LIKE 'events_%'`)).trim(), '0', 'no upgrade table left');
+    assert.equal(
+      (await ch(`SELECT count() FROM system.tables WHERE database = '${name}' AND name LIKE 'events_%'`)).trim(),
+      '0',
+      'no upgrade table left',
+    );
     // Reads without writes work now, and a second writing open changes nothing.
     const again = await ClickHouseStore.open(url, { readonly: true });
     assert.deepEqual(await bySubject(again, query('COUNT')), { acme: '2', beta: '2', gamma: '1' });
@@ -386,7 +488,9 @@ describe('upgrading a version 1 store', () => {
       assert.equal((await ch(`SELECT data FROM ${db}.events`)).trim(), '{"v":2,"o":{"a":1}}');
       const again = await store.writeBatch([usageEvent({ subject: 'delta', timeMs: T0 + 5, data: '{"v":2,"o":{"a":1}}' }, 5)], Date.now());
       assert.deepEqual([...again.status], [1], 'a duplicate, not a conflict');
-      const groups = (await rows(store, query('COUNT', { groupBy: [{ key: 'o', path: '$.o' }], perSubject: false }))).map((r) => r.groups[0]);
+      const groups = (await rows(store, query('COUNT', { groupBy: [{ key: 'o', path: '$.o' }], perSubject: false }))).map(
+        (r) => r.groups[0],
+      );
       assert.deepEqual(groups, ['{"a":1}']);
     } finally {
       await store.close();

@@ -18,7 +18,10 @@ const SEED = process.env.METER_SEED !== undefined ? Number(process.env.METER_SEE
 
 /** Runs SQL on the test server (long queries allowed); returns the body. */
 async function ch(sql: string): Promise<string> {
-  const r = await fetch(`${CH_HTTP}/?max_query_size=100000000&max_ast_elements=10000000&max_expanded_ast_elements=10000000`, { method: 'POST', body: sql });
+  const r = await fetch(`${CH_HTTP}/?max_query_size=100000000&max_ast_elements=10000000&max_expanded_ast_elements=10000000`, {
+    method: 'POST',
+    body: sql,
+  });
   const body = await r.text();
   if (!r.ok) throw new Error(`ClickHouse: ${body.slice(0, 2000)}`);
   return body;
@@ -34,7 +37,8 @@ const MAX_MS = 253402300799999; // 9999-12-31T23:59:59.999Z
 /** A time span of a plan: around a random instant of years 1..9999, or of 1900..2100 where zones change most. */
 function spans(rand: () => number, n: number): Array<[number, number]> {
   const out: Array<[number, number]> = [];
-  const modernFrom = Date.UTC(1900, 0, 1), modernTo = Date.UTC(2100, 0, 1);
+  const modernFrom = Date.UTC(1900, 0, 1),
+    modernTo = Date.UTC(2100, 0, 1);
   for (let i = 0; i < n; i++) {
     const modern = i % 2 === 0;
     const lo = modern ? modernFrom : MIN_MS + 3 * DAY_MS;
@@ -67,7 +71,8 @@ describe('ClickHouse window keys equal WindowPlan.keyOf', () => {
     const cases: Array<{ plan: WindowPlan; zone: string; size: WindowSize; ts: number[] }> = [];
     for (const zone of ZONES) {
       for (const size of SIZES) {
-        for (const [from, to] of spans(rand, 6)) cases.push({ plan: new WindowPlan(size, zone, from, to), zone, size, ts: times(rand, from, to) });
+        for (const [from, to] of spans(rand, 6))
+          cases.push({ plan: new WindowPlan(size, zone, from, to), zone, size, ts: times(rand, from, to) });
       }
     }
     // time_ms is an Int64 column in the store; here an Int64 subquery column of the same name.
@@ -89,7 +94,8 @@ describe('ClickHouse window keys equal WindowPlan.keyOf', () => {
         const want = String(c.plan.keyOf(t));
         const k = got.get(`${i}|${t}`);
         checked++;
-        if (k !== want && wrong.length < 10) wrong.push(`${c.size} ${c.zone} ${new Date(t).toISOString()} (${t}): ClickHouse ${k}, JS ${want}`);
+        if (k !== want && wrong.length < 10)
+          wrong.push(`${c.size} ${c.zone} ${new Date(t).toISOString()} (${t}): ClickHouse ${k}, JS ${want}`);
       }
     });
     assert.deepEqual(wrong, [], `seed ${SEED}: window keys differ (first 10 shown)`);
@@ -97,7 +103,8 @@ describe('ClickHouse window keys equal WindowPlan.keyOf', () => {
   });
 
   test('the two events of issue 11 (10:23:32.768Z and 10:24:59.999Z) are in their own minutes', async () => {
-    const t1 = Date.parse('2026-11-01T10:23:32.768Z'), t2 = Date.parse('2026-11-01T10:24:59.999Z');
+    const t1 = Date.parse('2026-11-01T10:23:32.768Z'),
+      t2 = Date.parse('2026-11-01T10:24:59.999Z');
     const plan = new WindowPlan('MINUTE', 'UTC', t1, t2);
     const body = await ch(
       `SELECT toString(${windowKeySql(plan, 'time_ms', clickhouseDialect)}) FROM (SELECT arrayJoin([toInt64(${t1}), toInt64(${t2})]) AS time_ms) FORMAT TabSeparated`,

@@ -77,7 +77,7 @@ describe('sqlString: the one escaping function', () => {
       assert.doesNotMatch(lit, /[\u0000\n\r\t\b\f]/);
     });
   }
-  test('escapes backslash before quote, so \\\' cannot close the literal', () => {
+  test("escapes backslash before quote, so \\' cannot close the literal", () => {
     assert.equal(sqlString("\\'"), "'\\\\\\''");
     assert.equal(sqlString("') OR 1=1 --"), "'\\') OR 1=1 --'");
   });
@@ -112,7 +112,13 @@ describe('parseClickHouseUrl', () => {
     const t = parseClickHouseUrl('clickhouse://localhost', {});
     assert.deepEqual(
       { httpUrl: t.httpUrl, username: t.username, password: t.password, database: t.database, location: t.location },
-      { httpUrl: 'http://localhost:8123', username: 'default', password: '', database: 'meter', location: 'clickhouse://localhost:8123/meter' },
+      {
+        httpUrl: 'http://localhost:8123',
+        username: 'default',
+        password: '',
+        database: 'meter',
+        location: 'clickhouse://localhost:8123/meter',
+      },
     );
   });
   test('user, password, port and database; the location never shows the password', () => {
@@ -277,7 +283,10 @@ describe('numbers', () => {
     assert.equal(exactValue('AVG', '12', '0', [], 3), '4');
     assert.equal(exactValue('AVG', '0', '0', [], 0), null);
     assert.equal(exactValue('SUM', '0', '0', [], 0), '0');
-    assert.equal(exactValue('SUM', '1', '-500000000000000000', ['0.0000000000000000001', '1000000000000000000000'], 4), '1000000000000000000000.5000000000000000001');
+    assert.equal(
+      exactValue('SUM', '1', '-500000000000000000', ['0.0000000000000000001', '1000000000000000000000'], 4),
+      '1000000000000000000000.5000000000000000001',
+    );
   });
 });
 
@@ -322,7 +331,9 @@ describe('RowBinary', () => {
       const w = new RowBinaryWriter(1);
       w.str(s);
       const b = w.take();
-      let len = 0, shift = 0, p = 0;
+      let len = 0,
+        shift = 0,
+        p = 0;
       for (;;) {
         const byte = b[p++]!;
         len += (byte & 0x7f) * 2 ** shift;
@@ -356,19 +367,28 @@ describe('KeyIndex', () => {
     for (const [k, v] of ref) assert.equal(idx.get(k), v);
     assert.equal(idx.get(2 ** 53 - 1), undefined);
     assert.equal(idx.has(0), true);
-    assert.deepEqual(idx.allKeys().sort((a, b) => a - b), [...ref.keys()].sort((a, b) => a - b));
+    assert.deepEqual(
+      idx.allKeys().sort((a, b) => a - b),
+      [...ref.keys()].sort((a, b) => a - b),
+    );
   });
 });
 
 describe('TabSeparated answers', () => {
   test('fields are unescaped; a wrong field count is an error', () => {
-    assert.deepEqual(parseTsv('a\\tb\tc\\\\d\t\\n\\0\\\'', 3), [['a\tb', 'c\\d', "\n\0'"]]);
-    assert.deepEqual(parseTsv('1\t2\n3\t4', 2), [['1', '2'], ['3', '4']]);
+    assert.deepEqual(parseTsv("a\\tb\tc\\\\d\t\\n\\0\\'", 3), [['a\tb', 'c\\d', "\n\0'"]]);
+    assert.deepEqual(parseTsv('1\t2\n3\t4', 2), [
+      ['1', '2'],
+      ['3', '4'],
+    ]);
     assert.throws(() => parseTsv('Code: 241, e.displayText() = DB::Exception: Memory limit', 2));
     assert.equal(unescapeTsv('plain'), 'plain');
   });
   test('arrays of copies', () => {
-    assert.deepEqual(tsvTuples('[(1,2,3,4),(-5,6,7,8)]'), [['1', '2', '3', '4'], ['-5', '6', '7', '8']]);
+    assert.deepEqual(tsvTuples('[(1,2,3,4),(-5,6,7,8)]'), [
+      ['1', '2', '3', '4'],
+      ['-5', '6', '7', '8'],
+    ]);
     assert.throws(() => tsvTuples("[('x',1,2,3)]"));
   });
   test('arrays of decimal texts', () => {
@@ -379,7 +399,13 @@ describe('TabSeparated answers', () => {
 });
 
 describe('query SQL', () => {
-  const meter = { slug: 't', eventType: "pro'mpt", aggregation: 'SUM' as const, valueProperty: '$.tokens', groupBy: [{ key: 'model', path: '$.model' }] };
+  const meter = {
+    slug: 't',
+    eventType: "pro'mpt",
+    aggregation: 'SUM' as const,
+    valueProperty: '$.tokens',
+    groupBy: [{ key: 'model', path: '$.model' }],
+  };
   const base: MeterQuery = {
     meter,
     window: null,

@@ -45,7 +45,8 @@ async function fourWriters(w: Workdir, db: string, n: number, batch: number, alr
   let lines = 0;
   for (let k = 0; k < 4; k++) {
     const ids: number[] = [];
-    const from = Math.floor((k * n) / 4), len = Math.floor(n / 2);
+    const from = Math.floor((k * n) / 4),
+      len = Math.floor(n / 2);
     for (let j = 0; j < len; j++) ids.push((from + j) % n);
     if (k % 2) ids.reverse();
     lines += ids.length;
@@ -53,7 +54,8 @@ async function fourWriters(w: Workdir, db: string, n: number, batch: number, alr
   }
   const runs = files.map((f) => w.spawn(['ingest', f, '--db', db, '--batch-size', String(batch), '--json']));
   const results = await Promise.all(runs.map((r) => r.done));
-  let inserted = 0, duplicates = 0;
+  let inserted = 0,
+    duplicates = 0;
   for (const r of results) {
     assert.equal(r.code, 0, r.describe());
     assertNoLockError(r);
@@ -163,7 +165,11 @@ describe('concurrency', () => {
     while (!finished || rounds === 0) {
       rounds++;
       const rs = await Promise.all(
-        [['events', '--db', 'r.db', '-n', '5'], ['subjects', '--db', 'r.db'], ['stats', '--db', 'r.db']].map((a) => w.spawn(a).done),
+        [
+          ['events', '--db', 'r.db', '-n', '5'],
+          ['subjects', '--db', 'r.db'],
+          ['stats', '--db', 'r.db'],
+        ].map((a) => w.spawn(a).done),
       );
       for (const r of rs) if (r.code !== 0 || /locked|busy/i.test(r.stderr)) failures.push(r.describe());
     }

@@ -91,7 +91,11 @@ class FileBuilder {
   good(n = 1, data?: () => string): void {
     for (let i = 0; i < n; i++) {
       const id = `${this.name}-${this.next}-${i}`;
-      const text = ev(id, this.rng.pick(SUBJECTS), data ? data() : `{"v":${this.rng.int(-5, 500)},"item":${this.rng.pick(['1', '"x"', '2'])}}`);
+      const text = ev(
+        id,
+        this.rng.pick(SUBJECTS),
+        data ? data() : `{"v":${this.rng.int(-5, 500)},"item":${this.rng.pick(['1', '"x"', '2'])}}`,
+      );
       this.c.good.push(text);
       this.lines.push(text);
     }
@@ -215,7 +219,9 @@ const CLASSES: Record<string, (rng: Rng) => Corpus> = {
     const b = new FileBuilder('long.ndjson', c, rng);
     b.good(1);
     const longs = ['9007199254740993', '12345678901234567890', '-9007199254740995', '18014398509481985', '0.1234567890123456789'];
-    const items = Array.from({ length: rng.int(2, 5) }, (_, i) => ev(`long-${i}`, rng.pick(SUBJECTS), `{"v":${rng.pick(longs)},"item":${rng.pick(longs)}}`));
+    const items = Array.from({ length: rng.int(2, 5) }, (_, i) =>
+      ev(`long-${i}`, rng.pick(SUBJECTS), `{"v":${rng.pick(longs)},"item":${rng.pick(longs)}}`),
+    );
     c.good.push(...items);
     b.raw(`[${items.join(',')}]`);
     b.good(1);
@@ -227,7 +233,15 @@ const CLASSES: Record<string, (rng: Rng) => Corpus> = {
 
   'numbers past double precision and in exponent form sum exactly'(rng) {
     const c: Corpus = { files: [], good: [], bad: [] };
-    const lits = ['10000000000000000000001', '0.1000000000000000000001', '1e-7', '1E+22', '2.5e-30', '-10000000000000000000001', '123456789012345678901234567890.5'];
+    const lits = [
+      '10000000000000000000001',
+      '0.1000000000000000000001',
+      '1e-7',
+      '1E+22',
+      '2.5e-30',
+      '-10000000000000000000001',
+      '123456789012345678901234567890.5',
+    ];
     for (let f = 0; f < 2; f++) {
       const b = new FileBuilder(`exp-${f}.ndjson`, c, rng);
       b.good(rng.int(4, 10), () => `{"v":${rng.pick(lits)}}`);
@@ -340,7 +354,8 @@ function run(args: string[], cwd: string): Promise<{ code: number | null; stdout
     delete env.METER_DB;
     delete env.METER_CONFIG;
     const child = spawn(process.execPath, [BIN, ...args], { cwd, env });
-    let stdout = '', stderr = '';
+    let stdout = '',
+      stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
     child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
     child.on('close', (code) => resolve({ code, stdout, stderr }));
@@ -350,7 +365,16 @@ function run(args: string[], cwd: string): Promise<{ code: number | null; stdout
 /** Per-subject values of a meter over the good events, as the reference computes them. */
 function expectedBySubject(good: string[], slug: string): Record<string, string | null> {
   const { events } = refIngest(good);
-  const q: Query = { meter: METERS.find((m) => m.slug === slug)!, window: null, tz: 'UTC', subjects: [], groupBy: [], filters: [], fill: false, allSubjects: false };
+  const q: Query = {
+    meter: METERS.find((m) => m.slug === slug)!,
+    window: null,
+    tz: 'UTC',
+    subjects: [],
+    groupBy: [],
+    filters: [],
+    fill: false,
+    allSubjects: false,
+  };
   return Object.fromEntries(runQuery(events, q).map((r) => [r.subject, r.value]));
 }
 
@@ -367,7 +391,8 @@ function actualBySubject(ndjson: string): Record<string, string | null> {
 
 /** Runs one corpus on one backend and returns every problem found (empty when it behaves). */
 async function check(name: string, c: Corpus, backend: 'sqlite' | 'clickhouse', w: Workdir, where: string): Promise<string[]> {
-  const db = backend === 'sqlite' ? w.path(`${backend}.db`) : `clickhouse://127.0.0.1:${CH_PORT}/meter_corpus_${RUN_ID}_${databases.length}`;
+  const db =
+    backend === 'sqlite' ? w.path(`${backend}.db`) : `clickhouse://127.0.0.1:${CH_PORT}/meter_corpus_${RUN_ID}_${databases.length}`;
   if (backend === 'clickhouse') databases.push(db.slice(db.lastIndexOf('/') + 1));
   const rejects = w.path(`${backend}-rejects.ndjson`);
   const files = c.files.map((f) => f.name);
@@ -375,22 +400,35 @@ async function check(name: string, c: Corpus, backend: 'sqlite' | 'clickhouse', 
   const say = (s: string) => problems.push(`${backend}: ${s}`);
   const r = await run(['ingest', ...files, '--json', '--rejects', rejects, '--db', db], w.dir);
   const expectCode = c.bad.length > 0 ? 3 : 0;
-  if (r.code !== expectCode) say(`meter ingest ${files.join(' ')} exited ${r.code}, expected ${expectCode}\n    stderr: ${r.stderr.slice(0, 600)}`);
+  if (r.code !== expectCode)
+    say(`meter ingest ${files.join(' ')} exited ${r.code}, expected ${expectCode}\n    stderr: ${r.stderr.slice(0, 600)}`);
   // Rejects: exactly the bad inputs, each where it is and with a reason that says what is wrong.
   const got = fs.existsSync(rejects)
-    ? fs.readFileSync(rejects, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { file: string; line: number; index?: number; error: string })
+    ? fs
+        .readFileSync(rejects, 'utf8')
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as { file: string; line: number; index?: number; error: string })
     : [];
   const unmatched = [...got];
   for (const b of c.bad) {
-    const i = unmatched.findIndex((g) => path.basename(g.file) === b.file && (b.line === null || g.line === b.line) && (b.index === undefined || g.index === b.index));
+    const i = unmatched.findIndex(
+      (g) => path.basename(g.file) === b.file && (b.line === null || g.line === b.line) && (b.index === undefined || g.index === b.index),
+    );
     if (i < 0) {
-      say(`no reject for ${b.file}:${b.line ?? '*'}${b.index !== undefined ? ` [${b.index}]` : ''} (expected a reason matching ${b.reason})`);
+      say(
+        `no reject for ${b.file}:${b.line ?? '*'}${b.index !== undefined ? ` [${b.index}]` : ''} (expected a reason matching ${b.reason})`,
+      );
       continue;
     }
     const g = unmatched.splice(i, 1)[0]!;
-    if (!b.reason.test(g.error)) say(`reject ${g.file}:${g.line}${g.index !== undefined ? ` [${g.index}]` : ''}: reason "${g.error.slice(0, 200)}" does not match ${b.reason}`);
+    if (!b.reason.test(g.error))
+      say(
+        `reject ${g.file}:${g.line}${g.index !== undefined ? ` [${g.index}]` : ''}: reason "${g.error.slice(0, 200)}" does not match ${b.reason}`,
+      );
   }
-  for (const g of unmatched) say(`unexpected reject ${g.file}:${g.line}${g.index !== undefined ? ` [${g.index}]` : ''}: ${g.error.slice(0, 200)}`);
+  for (const g of unmatched)
+    say(`unexpected reject ${g.file}:${g.line}${g.index !== undefined ? ` [${g.index}]` : ''}: ${g.error.slice(0, 200)}`);
   // The summary: every good event inserted once; copies of them are duplicates, not conflicts.
   const ref = refIngest(c.good);
   try {
@@ -407,7 +445,8 @@ async function check(name: string, c: Corpus, backend: 'sqlite' | 'clickhouse', 
       say(`meter query --meter ${slug} exited ${q.code}: ${q.stderr.slice(0, 300)}`);
       continue;
     }
-    const actual = actualBySubject(q.stdout), expected = expectedBySubject(c.good, slug);
+    const actual = actualBySubject(q.stdout),
+      expected = expectedBySubject(c.good, slug);
     if (JSON.stringify(actual, Object.keys(actual).sort()) !== JSON.stringify(expected, Object.keys(expected).sort())) {
       say(`${slug} per subject: stored ${JSON.stringify(actual)}, expected ${JSON.stringify(expected)} (from every good event)`);
     }
@@ -422,10 +461,13 @@ async function runCorpus(name: string, c: Corpus, where: string): Promise<void> 
   try {
     for (const f of c.files) w.write(f.name, f.content);
     w.write('meter.yaml', metersYaml(METERS));
-    const sqliteDir = w, chDir = w;
+    const sqliteDir = w,
+      chDir = w;
     const problems = (await Promise.all([check(name, c, 'sqlite', sqliteDir, where), check(name, c, 'clickhouse', chDir, where)])).flat();
     if (problems.length > 0) {
-      assert.fail(`${where}\n${problems.length} problem(s):\n  ${problems.join('\n  ')}\nfiles: ${c.files.map((f) => `${f.name} (${f.content.length} bytes)`).join(', ')}`);
+      assert.fail(
+        `${where}\n${problems.length} problem(s):\n  ${problems.join('\n  ')}\nfiles: ${c.files.map((f) => `${f.name} (${f.content.length} bytes)`).join(', ')}`,
+      );
     }
   } finally {
     w.remove();
@@ -437,7 +479,11 @@ describe(`hostile corpus (seed ${SEED})`, () => {
   for (const [name, build] of Object.entries(CLASSES)) {
     const caseSeed = new Rng(SEED).fork(++k).seed;
     test(name, async () => {
-      await runCorpus(name, build(new Rng(caseSeed)), `seed ${SEED}, class "${name}" (case seed ${caseSeed}); reproduce with METER_SEED=${SEED}`);
+      await runCorpus(
+        name,
+        build(new Rng(caseSeed)),
+        `seed ${SEED}, class "${name}" (case seed ${caseSeed}); reproduce with METER_SEED=${SEED}`,
+      );
     });
   }
 

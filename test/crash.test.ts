@@ -51,7 +51,14 @@ before(() => {
   };
   let i = 0;
   let previous = '';
-  for (const l of generateLines({ events: EVENTS, duplicateRate: 0.05, subjects: 40, seed: 20261128, startMs: Date.parse('2026-10-01T00:00:00Z'), withBadLines: false })) {
+  for (const l of generateLines({
+    events: EVENTS,
+    duplicateRate: 0.05,
+    subjects: 40,
+    seed: 20261128,
+    startMs: Date.parse('2026-10-01T00:00:00Z'),
+    withBadLines: false,
+  })) {
     add(l);
     if (++i % 997 === 0 && previous) add(previous.replace(/"tokens":\d+/, '"tokens":777777'));
     previous = l;
@@ -90,13 +97,22 @@ function checkStore(label: string): number {
     const distinct = db.prepare('SELECT count(*) FROM (SELECT DISTINCT source, id FROM events)').pluck().get() as number;
     assert.equal(distinct, n, `${label}: an event is stored twice`);
     let wrong = 0;
-    for (const r of db.prepare('SELECT source, id, subject, data FROM events').iterate() as Iterable<{ source: string; id: string; subject: string; data: string }>) {
+    for (const r of db.prepare('SELECT source, id, subject, data FROM events').iterate() as Iterable<{
+      source: string;
+      id: string;
+      subject: string;
+      data: string;
+    }>) {
       const e = expected.first.get(`${r.source}\u0000${r.id}`);
       if (e === undefined || e.subject !== r.subject || (JSON.parse(r.data) as { tokens: number }).tokens !== e.tokens) wrong++;
     }
     assert.equal(wrong, 0, `${label}: ${wrong} stored rows are not the first copy of an input event`);
     // subject_rows lists every stored row once, under its own subject, with the right time span.
-    assert.deepEqual(subjectRowsListing(db), { n, d: n, found: n, right: n === 0 ? null : n }, `${label}: subject_rows does not match the events`);
+    assert.deepEqual(
+      subjectRowsListing(db),
+      { n, d: n, found: n, right: n === 0 ? null : n },
+      `${label}: subject_rows does not match the events`,
+    );
     assert.equal(db.prepare('SELECT coalesce(sum(n), 0) FROM subject_rows').pluck().get(), n, `${label}: subject_rows counts`);
     return n;
   } finally {
@@ -105,7 +121,11 @@ function checkStore(label: string): number {
 }
 
 function csvValues(text: string): Map<string, string> {
-  const rows = text.trimEnd().split('\n').slice(1).map((l) => l.split(','));
+  const rows = text
+    .trimEnd()
+    .split('\n')
+    .slice(1)
+    .map((l) => l.split(','));
   return new Map(rows.map((r) => [r[2] === '' ? r[0]! : r[2]!, r.at(-1)!]));
 }
 
@@ -162,7 +182,11 @@ describe('crash safety', () => {
     const summary = JSON.parse(last.stdout);
     assert.equal(summary.read, expected.lines, last.describe());
     assert.equal(summary.rejected, 0);
-    assert.equal(summary.inserted + stored, unique, `final run inserted ${summary.inserted}, the kills left ${stored}: ${JSON.stringify(kills)}`);
+    assert.equal(
+      summary.inserted + stored,
+      unique,
+      `final run inserted ${summary.inserted}, the kills left ${stored}: ${JSON.stringify(kills)}`,
+    );
 
     // The store, checked independently of meter.
     assert.equal(checkStore('after the final run'), unique);
@@ -224,17 +248,31 @@ describe('crash safety', () => {
     // the first k * B input events, and the same command then stores exactly the rest.
     const seed = Number(process.env.METER_TEST_SEED ?? Date.now() % 2 ** 31);
     let state = seed >>> 0;
-    const rand = () => ((state = (Math.imul(state, 1103515245) + 12345) >>> 0) / 2 ** 32);
+    const rand = () => (state = (Math.imul(state, 1103515245) + 12345) >>> 0) / 2 ** 32;
     const N = 400_000;
     const B = 27_000; // not a multiple of the parse worker's 5,000-event chunks
     const v = new Workdir('crash-signals');
     try {
       const lines = Array.from({ length: N }, (_, i) =>
-        JSON.stringify({ specversion: '1.0', id: `u${i}`, source: 's', type: 'prompt', subject: `c${i % 50}`, time: new Date(Date.parse('2026-10-01T00:00:00Z') + i * 1000).toISOString(), data: { tokens: i % 1000 } }),
+        JSON.stringify({
+          specversion: '1.0',
+          id: `u${i}`,
+          source: 's',
+          type: 'prompt',
+          subject: `c${i % 50}`,
+          time: new Date(Date.parse('2026-10-01T00:00:00Z') + i * 1000).toISOString(),
+          data: { tokens: i % 1000 },
+        }),
       );
       v.write('u.ndjson', lines);
       const args = ['ingest', 'u.ndjson', '--db', 'u.db', '--batch-size', String(B), '--json'];
-      const kinds: Array<[NodeJS.Signals, NodeJS.Signals | null]> = [['SIGTERM', 'SIGTERM'], ['SIGINT', 'SIGINT'], ['SIGINT', 'SIGTERM'], ['SIGTERM', null], ['SIGINT', null]];
+      const kinds: Array<[NodeJS.Signals, NodeJS.Signals | null]> = [
+        ['SIGTERM', 'SIGTERM'],
+        ['SIGINT', 'SIGINT'],
+        ['SIGINT', 'SIGTERM'],
+        ['SIGTERM', null],
+        ['SIGINT', null],
+      ];
       let stored = 0;
       let stoppedAtOnce = 0;
       for (const [first, second] of kinds) {
@@ -248,7 +286,9 @@ describe('crash safety', () => {
         }
         // The second signal follows once the first is acknowledged: two sent back to back can reach the process
         // as one (a pending signal is not queued twice).
-        const acknowledged = new Promise<void>((resolve) => child.stderr.on('data', (d: Buffer) => d.toString().includes('stopping after') && resolve()));
+        const acknowledged = new Promise<void>((resolve) =>
+          child.stderr.on('data', (d: Buffer) => d.toString().includes('stopping after') && resolve()),
+        );
         child.kill(first);
         if (second) {
           await acknowledged;
@@ -267,7 +307,10 @@ describe('crash safety', () => {
         db.close();
         assert.ok(ids.length >= target && ids.length < N, `${label}: ${ids.length} stored\n${r.describe()}`);
         assert.equal(ids.length % B, 0, `${label}: ${ids.length} stored, not whole batches of ${B}`);
-        assert.ok(ids.every((id, i) => id === i), `${label}: the stored events are not the first ${ids.length} of the input`);
+        assert.ok(
+          ids.every((id, i) => id === i),
+          `${label}: the stored events are not the first ${ids.length} of the input`,
+        );
         if (!atOnce) assert.equal(JSON.parse(r.stdout).inserted, ids.length - stored, `${label}: the summary's inserted`);
         stored = ids.length;
       }

@@ -37,7 +37,26 @@ describe('Decimal.parse and toString', () => {
   }
 
   test('rejects what is not a finite decimal number', () => {
-    for (const text of ['', '.', '-', '+', 'e5', '1e', '1.2.3', 'NaN', 'Inf', 'Infinity', '-Infinity', ' 21', '21 ', '0x10', '1,5', '1_000', 'abc', '1e999999']) {
+    for (const text of [
+      '',
+      '.',
+      '-',
+      '+',
+      'e5',
+      '1e',
+      '1.2.3',
+      'NaN',
+      'Inf',
+      'Infinity',
+      '-Infinity',
+      ' 21',
+      '21 ',
+      '0x10',
+      '1,5',
+      '1_000',
+      'abc',
+      '1e999999',
+    ]) {
       assert.equal(Decimal.parse(text), null, JSON.stringify(text));
     }
   });
@@ -58,7 +77,12 @@ describe('Decimal arithmetic', () => {
     assert.equal(9007199254740992 + 1, 9007199254740992);
     assert.equal(sum(9007199254740992, 1), '9007199254740993');
     assert.equal(sum(4_000_000_000_000_000, 4_000_000_000_000_000, 4_000_000_000_000_000, 1), '12000000000000001');
-    assert.equal(Decimal.from(2n ** 64n).add(Decimal.from(1)).toString(), '18446744073709551617');
+    assert.equal(
+      Decimal.from(2n ** 64n)
+        .add(Decimal.from(1))
+        .toString(),
+      '18446744073709551617',
+    );
     assert.equal(sum('99999999999999999999.99', '0.01'), '100000000000000000000');
     assert.equal(sum(9007199254740992, 0.5), '9007199254740992.5');
   });

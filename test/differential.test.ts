@@ -19,7 +19,18 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { BIN, ROOT, Workdir } from './helpers.js';
 import { genCase, genQuery, metersYaml, queryArgs, Rng, runSeed, shellLine } from './gen.js';
-import { firstDifference, groupText, atPath, ingest, parseNdjsonRows, runQuery, type Query, type RefRow, type Row, type StoredEvent } from './reference.js';
+import {
+  firstDifference,
+  groupText,
+  atPath,
+  ingest,
+  parseNdjsonRows,
+  runQuery,
+  type Query,
+  type RefRow,
+  type Row,
+  type StoredEvent,
+} from './reference.js';
 import { CH_HTTP, CH_PORT, useClickHouse } from './clickhouse-server.js';
 
 const SEED = runSeed();
@@ -55,7 +66,8 @@ function run(cmd: string, args: string[], cwd: string): Promise<Proc> {
     delete env.METER_DB;
     delete env.METER_CONFIG;
     const child = spawn(cmd, args, { cwd, env });
-    let stdout = '', stderr = '';
+    let stdout = '',
+      stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
     child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
     child.on('close', (code) => resolve({ code, stdout, stderr }));
@@ -125,18 +137,24 @@ describe(`differential: SQLite, ClickHouse and the reference model agree (seed $
           { name: 'sqlite', db: w.path('meter.db') },
           { name: 'clickhouse', db: `clickhouse://127.0.0.1:${CH_PORT}/${chDb}` },
         ];
-        const ingests = await Promise.all(backends.map((b) => run(process.execPath, [BIN, 'ingest', 'events.ndjson', '--json', '--db', b.db], w.dir)));
+        const ingests = await Promise.all(
+          backends.map((b) => run(process.execPath, [BIN, 'ingest', 'events.ndjson', '--json', '--db', b.db], w.dir)),
+        );
         const problems: string[] = [];
         backends.forEach((b, i) => {
           const r = ingests[i]!;
           if (r.code !== 0) {
-            problems.push(`${b.name}: meter ingest events.ndjson exited ${r.code} (expected 0: every line is a valid event)\n  stderr: ${r.stderr.slice(0, 1500)}`);
+            problems.push(
+              `${b.name}: meter ingest events.ndjson exited ${r.code} (expected 0: every line is a valid event)\n  stderr: ${r.stderr.slice(0, 1500)}`,
+            );
             return;
           }
           const s = JSON.parse(r.stdout) as Record<string, number>;
           const got = { read: s.read, inserted: s.inserted, duplicates: s.duplicates, conflicts: s.conflicts };
           if (JSON.stringify(got) !== JSON.stringify(ref.counts) || s.rejected !== 0) {
-            problems.push(`${b.name}: ingest summary ${JSON.stringify({ ...got, rejected: s.rejected })}, reference ${JSON.stringify({ ...ref.counts, rejected: 0 })}`);
+            problems.push(
+              `${b.name}: ingest summary ${JSON.stringify({ ...got, rejected: s.rejected })}, reference ${JSON.stringify({ ...ref.counts, rejected: 0 })}`,
+            );
           }
         });
         const qrng = new Rng(caseSeed).fork(1_000_003);

@@ -4,7 +4,14 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { MAX_DATA_DEPTH, parseCloudEvent, validateCloudEvent, type EventParse, type EventRules, type UsageEvent } from '../src/core/event.js';
+import {
+  MAX_DATA_DEPTH,
+  parseCloudEvent,
+  validateCloudEvent,
+  type EventParse,
+  type EventRules,
+  type UsageEvent,
+} from '../src/core/event.js';
 import { formatRfc3339, parseRfc3339 } from '../src/core/time.js';
 import { event } from './helpers.js';
 
@@ -151,7 +158,17 @@ describe('rejections', () => {
   });
 
   test('impossible dates and times', () => {
-    for (const t of ['2026-02-30T00:00:00Z', '2026-10-25T24:00:00Z', '2026-13-45T99:00:00Z', '2027-02-29T00:00:00Z', '2026-04-31T00:00:00Z', '2026-00-10T00:00:00Z', '2026-01-00T00:00:00Z', '2026-01-01T10:60:00Z', '2026-11-01T10:00:60Z']) {
+    for (const t of [
+      '2026-02-30T00:00:00Z',
+      '2026-10-25T24:00:00Z',
+      '2026-13-45T99:00:00Z',
+      '2027-02-29T00:00:00Z',
+      '2026-04-31T00:00:00Z',
+      '2026-00-10T00:00:00Z',
+      '2026-01-00T00:00:00Z',
+      '2026-01-01T10:60:00Z',
+      '2026-11-01T10:00:60Z',
+    ]) {
       rejected({ time: t }, /\btime\b/);
     }
   });
@@ -192,7 +209,8 @@ describe('rejections', () => {
   });
 
   test('hostile nesting (100k levels) is rejected without a stack overflow', () => {
-    const text = '{"specversion":"1.0","id":"a","source":"s","type":"t","subject":"u","data":' + '{"a":'.repeat(100_000) + '1' + '}'.repeat(100_001);
+    const text =
+      '{"specversion":"1.0","id":"a","source":"s","type":"t","subject":"u","data":' + '{"a":'.repeat(100_000) + '1' + '}'.repeat(100_001);
     let r: EventParse;
     try {
       r = parseCloudEvent(text, RULES);
@@ -241,8 +259,16 @@ describe('times', () => {
   test('fractional digits of any length, truncated to milliseconds', () => {
     const s = Date.UTC(2026, 10, 1, 10, 0, 0);
     const cases: Array<[string, number]> = [
-      ['.1', 100], ['.12', 120], ['.123', 123], ['.1234', 123], ['.123999', 123], ['.999999999', 999],
-      ['.000000001', 0], ['.0', 0], ['.050', 50], ['.1234567890123456789012345', 123],
+      ['.1', 100],
+      ['.12', 120],
+      ['.123', 123],
+      ['.1234', 123],
+      ['.123999', 123],
+      ['.999999999', 999],
+      ['.000000001', 0],
+      ['.0', 0],
+      ['.050', 50],
+      ['.1234567890123456789012345', 123],
     ];
     for (const [frac, ms] of cases) assert.equal(timeMs(`2026-11-01T10:00:00${frac}Z`), s + ms, frac);
   });
@@ -265,7 +291,13 @@ describe('times', () => {
   });
 
   test('impossible dates and times give a reason', () => {
-    for (const t of ['2026-02-30T00:00:00Z', '2026-10-25T24:00:00Z', '2026-13-45T99:00:00Z', '2026-11-01T10:00:60Z', '2026-12-31T23:59:60Z']) {
+    for (const t of [
+      '2026-02-30T00:00:00Z',
+      '2026-10-25T24:00:00Z',
+      '2026-13-45T99:00:00Z',
+      '2026-11-01T10:00:60Z',
+      '2026-12-31T23:59:60Z',
+    ]) {
       assert.ok(timeBad(t).length > 0);
     }
   });
@@ -306,14 +338,27 @@ describe('times', () => {
   });
 
   test('parse and format round-trip', () => {
-    for (const t of ['2026-11-01T10:00:00Z', '2026-11-01T10:00:00.123Z', '2028-02-29T23:59:59.999Z', '0001-01-01T00:00:00Z', '9999-12-31T23:59:59.999Z', '1969-07-20T20:17:40.001Z']) {
+    for (const t of [
+      '2026-11-01T10:00:00Z',
+      '2026-11-01T10:00:00.123Z',
+      '2028-02-29T23:59:59.999Z',
+      '0001-01-01T00:00:00Z',
+      '9999-12-31T23:59:59.999Z',
+      '1969-07-20T20:17:40.001Z',
+    ]) {
       assert.equal(formatRfc3339(timeMs(t)), t);
     }
   });
 
   test('Date.parse leniencies are not inherited', () => {
     // Each of these is accepted by Date.parse.
-    for (const t of ['2026-02-30T00:00:00Z', '2026-11-01T10:00:00', '2026-11-01', 'Sun, 01 Nov 2026 10:00:00 GMT', '2026-11-01T10:00:00+0545']) {
+    for (const t of [
+      '2026-02-30T00:00:00Z',
+      '2026-11-01T10:00:00',
+      '2026-11-01',
+      'Sun, 01 Nov 2026 10:00:00 GMT',
+      '2026-11-01T10:00:00+0545',
+    ]) {
       timeBad(t);
     }
   });

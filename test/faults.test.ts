@@ -30,7 +30,14 @@ const IS_ROOT = process.getuid?.() === 0;
 function events(n: number, prefix = 'e', tokens = 1): string[] {
   const out: string[] = [];
   for (let i = 0; i < n; i++) {
-    out.push(line({ id: `${prefix}${i}`, subject: `c${i % 10}`, time: new Date(Date.parse('2026-10-01T00:00:00Z') + i * 1000).toISOString(), data: { tokens } }));
+    out.push(
+      line({
+        id: `${prefix}${i}`,
+        subject: `c${i % 10}`,
+        time: new Date(Date.parse('2026-10-01T00:00:00Z') + i * 1000).toISOString(),
+        data: { tokens },
+      }),
+    );
   }
   return out;
 }
@@ -174,8 +181,8 @@ describe('environment faults', () => {
     const w = workdir('fault-foreign');
     w.write('a.ndjson', events(10));
     for (const [name, sql] of [
-      ['crm.db', 'CREATE TABLE customers (name TEXT, plan TEXT); INSERT INTO customers VALUES (\'acme\', \'pro\');'],
-      ['other-events.db', 'CREATE TABLE events (what TEXT, at INTEGER); INSERT INTO events VALUES (\'login\', 1);'],
+      ['crm.db', "CREATE TABLE customers (name TEXT, plan TEXT); INSERT INTO customers VALUES ('acme', 'pro');"],
+      ['other-events.db', "CREATE TABLE events (what TEXT, at INTEGER); INSERT INTO events VALUES ('login', 1);"],
     ] as const) {
       const d = new Database(w.path(name));
       d.exec(sql);
@@ -215,7 +222,10 @@ describe('environment faults', () => {
     d.close();
     assert.ok(n > 0 && n < N, `the limit should stop the run half-way (stored ${n})`);
     assert.equal(sum, 3 * n);
-    assert.ok(ids.every((v, i) => v === i), 'the stored events are not a prefix of the input');
+    assert.ok(
+      ids.every((v, i) => v === i),
+      'the stored events are not a prefix of the input',
+    );
     assert.equal(n % BATCH, 0, `${n} events stored: not a whole number of --batch-size ${BATCH} batches`);
     // Room again: the same command finishes the job, exactly.
     const again = w.run(['ingest', 'a.ndjson', '--db', 'full.db', '--batch-size', String(BATCH), '--json']);
@@ -248,7 +258,8 @@ describe('environment faults', () => {
     w.write('a.ndjson', [...events(150_000), '{broken']);
     const { child, done } = w.spawn(['ingest', 'a.ndjson', '--db', 'new.db', '--rejects', 'rejects.ndjson', '--batch-size', '1000']);
     // While the run is writing, the -wal and -shm files exist.
-    let walMode: number | null = null, shmMode: number | null = null;
+    let walMode: number | null = null,
+      shmMode: number | null = null;
     for (let i = 0; i < 400 && (walMode === null || shmMode === null); i++) {
       try {
         walMode = fs.statSync(w.path('new.db-wal')).mode & 0o777;
@@ -276,7 +287,14 @@ function runAsNobody(w: Workdir, args: string[]): RunResult | null {
     env: { PATH: process.env.PATH, NO_COLOR: '1' },
   });
   if (r.error) return null;
-  return { code: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr, describe: () => `(as nobody) meter ${args.join(' ')}\n  in ${w.dir}\n  status ${r.status}\n  stdout: ${r.stdout.slice(0, 2000)}\n  stderr: ${r.stderr.slice(0, 2000)}` };
+  return {
+    code: r.status,
+    signal: r.signal,
+    stdout: r.stdout,
+    stderr: r.stderr,
+    describe: () =>
+      `(as nobody) meter ${args.join(' ')}\n  in ${w.dir}\n  status ${r.status}\n  stdout: ${r.stdout.slice(0, 2000)}\n  stderr: ${r.stderr.slice(0, 2000)}`,
+  };
 }
 
 describe('read-only stores', () => {
@@ -311,8 +329,16 @@ describe('read-only stores', () => {
     for (const f of fs.readdirSync(w.path('ro'))) fs.chmodSync(w.path('ro', f), f.endsWith('clean.db') ? 0o444 : 0o644);
     fs.chmodSync(w.path('ro'), 0o555);
     try {
-      for (const [db, n] of [['ro/clean.db', 200_000], ['ro/live.db', live]] as const) {
-        for (const cmd of [['stats', '--json'], ['subjects', '--format', 'csv'], ['events', '-n', '3', '--format', 'ndjson'], ['query', '--all-subjects', '--format', 'csv']]) {
+      for (const [db, n] of [
+        ['ro/clean.db', 200_000],
+        ['ro/live.db', live],
+      ] as const) {
+        for (const cmd of [
+          ['stats', '--json'],
+          ['subjects', '--format', 'csv'],
+          ['events', '-n', '3', '--format', 'ndjson'],
+          ['query', '--all-subjects', '--format', 'csv'],
+        ]) {
           const r = reader([...cmd, '--db', db]);
           assert.equal(r.code, 0, r.describe());
           if (cmd[0] === 'stats') assert.equal(JSON.parse(r.stdout).events, n, r.describe());
@@ -338,7 +364,8 @@ describe('read-only stores', () => {
     fs.chmodSync(w.path('m.db'), 0o444);
     if (!IS_ROOT) return;
     const { done } = w.spawn(['ingest', 'a.ndjson', '--db', 'm.db', '--batch-size', '1000', '-q']);
-    let walMode: number | null = null, shmMode: number | null = null;
+    let walMode: number | null = null,
+      shmMode: number | null = null;
     for (let i = 0; i < 2000 && (walMode === null || shmMode === null); i++) {
       try {
         walMode = fs.statSync(w.path('m.db-wal')).mode & 0o777;

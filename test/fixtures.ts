@@ -33,7 +33,13 @@ export function meterConfig(...meters: MeterSpec[]): string {
 }
 
 /** The SUM of a prompt's tokens by model: the meter most tests and the benchmark query. */
-export const TOKENS: MeterSpec = { slug: 'tokens', eventType: 'prompt', aggregation: 'SUM', valueProperty: '$.tokens', groupBy: { model: '$.model' } };
+export const TOKENS: MeterSpec = {
+  slug: 'tokens',
+  eventType: 'prompt',
+  aggregation: 'SUM',
+  valueProperty: '$.tokens',
+  groupBy: { model: '$.model' },
+};
 
 /** The number of prompts. */
 export const CALLS: MeterSpec = { slug: 'calls', eventType: 'prompt', aggregation: 'COUNT' };
@@ -52,9 +58,17 @@ export function queryMeter(aggregation: Meter['aggregation'], valueProperty?: st
 }
 
 /** A COUNT of every prompt event: the query the SQL tests vary. */
-export const BASE_QUERY: MeterQuery = { meter: queryMeter('COUNT'), window: null, subjects: [], groupBy: [], filters: [], perSubject: false };
+export const BASE_QUERY: MeterQuery = {
+  meter: queryMeter('COUNT'),
+  window: null,
+  subjects: [],
+  groupBy: [],
+  filters: [],
+  perSubject: false,
+};
 
-export const NOV_1 = Date.parse('2026-11-01T00:00:00Z'), NOV_2 = Date.parse('2026-11-02T00:00:00Z');
+export const NOV_1 = Date.parse('2026-11-01T00:00:00Z'),
+  NOV_2 = Date.parse('2026-11-02T00:00:00Z');
 
 /** A SUM of tokens per hour of 2026-11-01 (UTC), per subject, of one subject, filtered and grouped by model. */
 export const HOURLY_SUM_QUERY: MeterQuery = {

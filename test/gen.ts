@@ -51,17 +51,71 @@ export const ZONES = ['UTC', 'Europe/Budapest', 'America/New_York', 'Asia/Kathma
 
 /** Subjects that break naive quoting, CSV, spreadsheets or byte-vs-UTF-16 ordering (no lone surrogates, no NUL). */
 export const HOSTILE_SUBJECTS = [
-  'acme', 'a', 'a!', 'a"q', "it's", 'a,b', '=SUM(A1)', '+1', '-2', '@cmd', '\ttab', 'x\ty', 'line\nbreak', 'cr\rx',
-  'back\\slash', ' spaced ', 'é', 'e\u0301', '中文', '😀', '\uFF01wide', '\uE000private', 'a😀', 'a\uFFFD', '{"j":1}',
-  '\u2028', 'Z', 'zz',
+  'acme',
+  'a',
+  'a!',
+  'a"q',
+  "it's",
+  'a,b',
+  '=SUM(A1)',
+  '+1',
+  '-2',
+  '@cmd',
+  '\ttab',
+  'x\ty',
+  'line\nbreak',
+  'cr\rx',
+  'back\\slash',
+  ' spaced ',
+  'é',
+  'e\u0301',
+  '中文',
+  '😀',
+  '\uFF01wide',
+  '\uE000private',
+  'a😀',
+  'a\uFFFD',
+  '{"j":1}',
+  '\u2028',
+  'Z',
+  'zz',
 ];
 
 /** Number literals written into data as they are (JSON numbers). */
 export const NUMBER_LITERALS = [
-  '0', '1', '2', '7', '-3', '10', '1.0', '2.0', '0.5', '0.1', '0.2', '-0', '-0.0', '1.50', '1e3', '1E+22', '2.5e-3',
-  '1e-7', '12345678901234567890', '0.1234567890123456789', '10000000000000000000001', '0.1000000000000000000001',
-  '9223372036854775807', '9223372036854775808', '-9223372036854775808', '9007199254740993', '18446744073709551616',
-  '123.456', '-0.001', '1e0', '100e-2', '4.35', '0.3',
+  '0',
+  '1',
+  '2',
+  '7',
+  '-3',
+  '10',
+  '1.0',
+  '2.0',
+  '0.5',
+  '0.1',
+  '0.2',
+  '-0',
+  '-0.0',
+  '1.50',
+  '1e3',
+  '1E+22',
+  '2.5e-3',
+  '1e-7',
+  '12345678901234567890',
+  '0.1234567890123456789',
+  '10000000000000000000001',
+  '0.1000000000000000000001',
+  '9223372036854775807',
+  '9223372036854775808',
+  '-9223372036854775808',
+  '9007199254740993',
+  '18446744073709551616',
+  '123.456',
+  '-0.001',
+  '1e0',
+  '100e-2',
+  '4.35',
+  '0.3',
 ];
 
 /** Strings in data: numeric ones count for SUM..LATEST (spec), the others do not. */
@@ -70,8 +124,28 @@ export const OTHER_STRINGS = [' 21', '21 ', 'NaN', 'Inf', '-Infinity', '', '0x10
 
 /** Group-by values (as JSON text): strings, numbers in several spellings, booleans, null, objects, arrays. */
 const GROUP_LITERALS = [
-  '"gold"', '"silver"', '"Gold"', '"a,b"', '"=x"', '"😀"', '"\\uFF01"', '"1"', '"1.0"', '""', '1', '1.0', '1e0', '2',
-  'true', 'false', 'null', '{"a":1,"b":[1,2.0]}', '{"b":1,"a":1}', '{"a":1.0,"b":[1,2]}', '[1,"x"]', '{"k":1,"k":2}',
+  '"gold"',
+  '"silver"',
+  '"Gold"',
+  '"a,b"',
+  '"=x"',
+  '"😀"',
+  '"\\uFF01"',
+  '"1"',
+  '"1.0"',
+  '""',
+  '1',
+  '1.0',
+  '1e0',
+  '2',
+  'true',
+  'false',
+  'null',
+  '{"a":1,"b":[1,2.0]}',
+  '{"b":1,"a":1}',
+  '{"a":1.0,"b":[1,2]}',
+  '[1,"x"]',
+  '{"k":1,"k":2}',
   '"\\u0067old"',
 ];
 
@@ -90,7 +164,12 @@ function space(rng: Rng): string {
 /** A value for the meters' `$.v`: numbers, numeric and other strings, and things that never count. */
 function valueLiteral(rng: Rng): string {
   const r = rng.next();
-  if (TAME) return r < 0.5 ? String(rng.int(-50, 1000)) : r < 0.8 ? `${rng.int(0, 99)}.${rng.int(1, 9)}` : rng.pick(['"21"', '"0.5"', '"abc"', 'null', 'true']);
+  if (TAME)
+    return r < 0.5
+      ? String(rng.int(-50, 1000))
+      : r < 0.8
+        ? `${rng.int(0, 99)}.${rng.int(1, 9)}`
+        : rng.pick(['"21"', '"0.5"', '"abc"', 'null', 'true']);
   if (r < 0.35) return rng.pick(NUMBER_LITERALS);
   if (r < 0.5) return String(rng.int(-50, 1000));
   if (r < 0.6) return `${rng.int(0, 99)}.${String(rng.int(0, 999)).padStart(3, '0')}`;
@@ -138,7 +217,9 @@ function sameKey(member: string, all: string[]): boolean {
   return all.filter((m) => keyOf(m) === k).length > 1;
 }
 
-const MINUTE = 60_000, HOUR = 3_600_000, DAY = 86_400_000;
+const MINUTE = 60_000,
+  HOUR = 3_600_000,
+  DAY = 86_400_000;
 
 /** Offset changes of a zone in a year (found by daily sampling and bisection). */
 export function transitions(zone: string, year: number): number[] {
@@ -149,7 +230,8 @@ export function transitions(zone: string, year: number): number[] {
   for (; t < end; t += DAY) {
     const o2 = offsetMinutes(zone, t + DAY);
     if (o2 !== o) {
-      let lo = t, hi = t + DAY;
+      let lo = t,
+        hi = t + DAY;
       while (hi - lo > 1) {
         const mid = lo + Math.floor((hi - lo) / 2);
         if (offsetMinutes(zone, mid) === o) lo = mid;
@@ -194,9 +276,7 @@ export function eventInstant(rng: Rng, zone: string, focus: number): number {
 
 /** RFC 3339 text of an instant in some offset, with 0-9 fractional digits (digits past the ms are truncated). */
 export function timeText(rng: Rng, ms: number, zone: string): string {
-  const offMin = rng.chance(0.4)
-    ? offsetMinutes(zone, ms)
-    : rng.pick([0, 0, 60, -300, 345, -210, 630, 840, -720, 330, -150, 59]);
+  const offMin = rng.chance(0.4) ? offsetMinutes(zone, ms) : rng.pick([0, 0, 60, -300, 345, -210, 630, 840, -720, 330, -150, 59]);
   const d = new Date(ms + offMin * MINUTE);
   const p2 = (n: number) => String(n).padStart(2, '0');
   let s =
@@ -224,7 +304,10 @@ export interface Case {
   subjects: string[];
 }
 
-function eventText(f: { id: string; source: string; type: string; subject: string; time: string; data: string; ext?: string }, rng: Rng): string {
+function eventText(
+  f: { id: string; source: string; type: string; subject: string; time: string; data: string; ext?: string },
+  rng: Rng,
+): string {
   const members = [
     `"specversion":"1.0"`,
     `"id":${JSON.stringify(f.id)}`,
@@ -357,7 +440,8 @@ export function genQuery(rng: Rng, c: Case, groupValues: Map<string, string[]>):
   let to: string | undefined = rng.chance(0.55) ? bound(rng, tz, c.focus) : undefined;
   if (from !== undefined && to !== undefined) {
     // --from must be before --to (else a usage error): swap, or drop one when they name the same instant.
-    const a = parseBound(from, tz), b = parseBound(to, tz);
+    const a = parseBound(from, tz),
+      b = parseBound(to, tz);
     if (a > b) [from, to] = [to, from];
     else if (a === b) to = undefined;
   }

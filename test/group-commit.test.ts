@@ -17,7 +17,8 @@ function heldStore() {
       return new Promise((resolve, reject) => {
         calls.push({
           ids: events.map((e) => e.id),
-          finish: (e) => (e ? reject(e) : resolve({ inserted: events.length, duplicates: 0, conflicts: 0, status: new Uint8Array(events.length) })),
+          finish: (e) =>
+            e ? reject(e) : resolve({ inserted: events.length, duplicates: 0, conflicts: 0, status: new Uint8Array(events.length) }),
         });
       });
     },
@@ -30,7 +31,10 @@ const ev = (id: string) => ({ id }) as UsageEvent;
 const tick = () => new Promise((r) => setImmediate(r));
 const settled = async (p: Promise<void>) => {
   let state = 'pending';
-  p.then(() => (state = 'resolved'), () => (state = 'rejected'));
+  p.then(
+    () => (state = 'resolved'),
+    () => (state = 'rejected'),
+  );
   await tick();
   return state;
 };
@@ -41,14 +45,23 @@ test('requests arriving during a commit share the next one; each resolves only a
   const a = c.submit([ev('a1'), ev('a2')]);
   await tick();
   await tick();
-  assert.deepEqual(calls.map((x) => x.ids), [['a1', 'a2']]);
+  assert.deepEqual(
+    calls.map((x) => x.ids),
+    [['a1', 'a2']],
+  );
   const b = c.submit([ev('b1')]);
   const d = c.submit([ev('d1'), ev('d2')]);
   assert.equal(await settled(a), 'pending');
   calls[0]!.finish();
   assert.equal(await settled(a), 'resolved');
   await tick();
-  assert.deepEqual(calls.map((x) => x.ids), [['a1', 'a2'], ['b1', 'd1', 'd2']]);
+  assert.deepEqual(
+    calls.map((x) => x.ids),
+    [
+      ['a1', 'a2'],
+      ['b1', 'd1', 'd2'],
+    ],
+  );
   assert.equal(await settled(b), 'pending');
   calls[1]!.finish();
   await Promise.all([b, d]);
@@ -67,7 +80,10 @@ test('a failed commit rejects exactly the requests in it; the next group commits
   calls[0]!.finish(new Error('disk full'));
   await assert.rejects(a, /disk full/);
   await tick();
-  assert.deepEqual(calls.map((x) => x.ids), [['a'], ['b']]);
+  assert.deepEqual(
+    calls.map((x) => x.ids),
+    [['a'], ['b']],
+  );
   calls[1]!.finish();
   await b;
 });

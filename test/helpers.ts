@@ -59,7 +59,8 @@ export class Workdir {
   /** Runs bin/meter here in the background; resolves when it exits. */
   spawn(args: string[], opts: { env?: Record<string, string | undefined>; input?: string } = {}) {
     const child = spawn(process.execPath, [BIN, ...args], { cwd: this.dir, env: { ...cleanEnv(), ...opts.env } });
-    let stdout = '', stderr = '';
+    let stdout = '',
+      stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
     child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
     // A test that stops the child may do so while input it wrote is still on its way: the child has closed its
@@ -88,13 +89,21 @@ function cleanEnv(): Record<string, string | undefined> {
   return env;
 }
 
-function result(args: string[], dir: string, code: number | null, signal: NodeJS.Signals | null, stdout: string, stderr: string): RunResult {
+function result(
+  args: string[],
+  dir: string,
+  code: number | null,
+  signal: NodeJS.Signals | null,
+  stdout: string,
+  stderr: string,
+): RunResult {
   return {
     code,
     signal,
     stdout,
     stderr,
-    describe: () => `meter ${args.join(' ')}\n  in ${dir}\n  status ${code} ${signal ?? ''}\n  stdout: ${stdout.slice(0, 4000)}\n  stderr: ${stderr.slice(0, 4000)}`,
+    describe: () =>
+      `meter ${args.join(' ')}\n  in ${dir}\n  status ${code} ${signal ?? ''}\n  stdout: ${stdout.slice(0, 4000)}\n  stderr: ${stderr.slice(0, 4000)}`,
   };
 }
 
@@ -122,7 +131,10 @@ export function line(over: Record<string, unknown> = {}): string {
 
 /** Parses CSV text without quotes in cells into rows (tests keep their cells simple or check quoting directly). */
 export function csvRows(text: string): string[][] {
-  return text.trimEnd().split('\n').map((l) => l.split(','));
+  return text
+    .trimEnd()
+    .split('\n')
+    .map((l) => l.split(','));
 }
 
 /**

@@ -54,7 +54,7 @@ function runBounded(w: Workdir, args: string[], opts: { input?: string | Buffer;
   const sig = /Command terminated by signal (\d+)/.exec(r.stderr ?? '');
   return {
     code: sig ? null : r.status,
-    signal: r.signal ?? (sig ? ('SIG' + sig[1]) as NodeJS.Signals : null),
+    signal: r.signal ?? (sig ? (('SIG' + sig[1]) as NodeJS.Signals) : null),
     stdout: r.stdout ?? '',
     stderr,
     ms,
@@ -82,13 +82,18 @@ interface Reject {
 
 function readRejects(w: Workdir, name = 'rejects.ndjson'): Reject[] {
   const text = w.read(name);
-  return text === '' ? [] : text.trimEnd().split('\n').map((l) => JSON.parse(l) as Reject);
+  return text === ''
+    ? []
+    : text
+        .trimEnd()
+        .split('\n')
+        .map((l) => JSON.parse(l) as Reject);
 }
 
 function storedIds(w: Workdir, db = 'meter.db'): string[] {
   const d = new Database(w.path(db), { readonly: true });
   try {
-    return (d.prepare('SELECT id FROM events ORDER BY id').pluck().all() as string[]);
+    return d.prepare('SELECT id FROM events ORDER BY id').pluck().all() as string[];
   } finally {
     d.close();
   }
@@ -155,9 +160,21 @@ function badCases(): BadCase[] {
   cases.push({ name: '10 MB id, unterminated', bytes: str(`{"specversion":"1.0","id":"${ten}`), reason: /too large/ });
   // Deep nesting: 10,000 levels of objects and of arrays in data, and 10,000 nested arrays as the event.
   const head = JSON.stringify(event({ id: 'deep', data: undefined })).slice(0, -1);
-  cases.push({ name: 'data 10k objects deep', bytes: str(`${head},"data":${'{"a":'.repeat(10_000)}1${'}'.repeat(10_000)}}`), reason: /nested deeper/ });
-  cases.push({ name: 'data 10k arrays deep', bytes: str(`${head},"data":{"a":${'['.repeat(10_000)}${']'.repeat(10_000)}}}`), reason: /nested deeper/ });
-  cases.push({ name: 'data 300k arrays deep', bytes: str(`${head},"data":{"a":${'['.repeat(300_000)}${']'.repeat(300_000)}}}`), reason: /nested deeper|invalid JSON/ });
+  cases.push({
+    name: 'data 10k objects deep',
+    bytes: str(`${head},"data":${'{"a":'.repeat(10_000)}1${'}'.repeat(10_000)}}`),
+    reason: /nested deeper/,
+  });
+  cases.push({
+    name: 'data 10k arrays deep',
+    bytes: str(`${head},"data":{"a":${'['.repeat(10_000)}${']'.repeat(10_000)}}}`),
+    reason: /nested deeper/,
+  });
+  cases.push({
+    name: 'data 300k arrays deep',
+    bytes: str(`${head},"data":{"a":${'['.repeat(300_000)}${']'.repeat(300_000)}}}`),
+    reason: /nested deeper|invalid JSON/,
+  });
   cases.push({ name: 'event 10k arrays deep', bytes: str(`${'['.repeat(10_000)}${']'.repeat(10_000)}`), reason: /must be a JSON object/ });
   cases.push({ name: 'unbalanced 100k opening braces', bytes: str('{"a":'.repeat(100_000)), reason: /invalid JSON/ });
   // Invalid UTF-8: a stray byte, an overlong encoding, an encoded surrogate, a truncated sequence.
@@ -176,7 +193,11 @@ function badCases(): BadCase[] {
   const nulIn = str(line({ id: 'nul-raw', subject: 'acXme' }));
   nulIn[nulIn.indexOf('acXme') + 2] = 0;
   cases.push({ name: 'raw NUL in a string', bytes: nulIn, reason: /invalid JSON/ });
-  cases.push({ name: 'raw NUL between tokens', bytes: Buffer.concat([str('{"specversion":"1.0",'), Buffer.from([0]), str(line({ id: 'nul2' }).slice(21))]), reason: /invalid JSON/ });
+  cases.push({
+    name: 'raw NUL between tokens',
+    bytes: Buffer.concat([str('{"specversion":"1.0",'), Buffer.from([0]), str(line({ id: 'nul2' }).slice(21))]),
+    reason: /invalid JSON/,
+  });
   for (const field of ['id', 'source', 'type', 'subject']) {
     cases.push({ name: `escaped NUL in ${field}`, bytes: obj({ [field]: 'ac\u0000me' }), reason: new RegExp(`${field}: .*(NUL|control)`) });
   }
@@ -244,7 +265,11 @@ describe('hostile input', () => {
       assert.equal(typeof rej.raw, 'string');
       assert.ok(rej.raw.length <= 10_003, `${c.name}: raw text of ${rej.raw.length} chars is not clipped`);
     }
-    assert.deepEqual([...byLine.keys()].filter((l) => !badAt.has(l)), [], 'good lines were rejected');
+    assert.deepEqual(
+      [...byLine.keys()].filter((l) => !badAt.has(l)),
+      [],
+      'good lines were rejected',
+    );
     assert.deepEqual(storedIds(w), [...goodIds].sort());
   });
 
@@ -267,7 +292,10 @@ describe('hostile input', () => {
     }
     const a3 = rejects.find((x) => x.file === 'open.json' && x.index === 2);
     assert.ok(a3, `the unfinished third element is reported with its index\n${JSON.stringify(rejects)}`);
-    assert.ok(rejects.some((x) => x.file === 'open2.json' && /array not closed/.test(x.error)), JSON.stringify(rejects));
+    assert.ok(
+      rejects.some((x) => x.file === 'open2.json' && /array not closed/.test(x.error)),
+      JSON.stringify(rejects),
+    );
   });
 
   test('a whole file of binary garbage is rejected line by line, nothing stored, no hang', () => {
@@ -285,12 +313,24 @@ describe('hostile input', () => {
     w.write('garbage-array.json', Buffer.concat([str('['), buf.subarray(0, 1024 * 1024)]));
     w.write('garbage-object.json', Buffer.concat([str('{\n'), buf.subarray(0, 1024 * 1024)]));
     w.write('ok.ndjson', [good('after-garbage')]);
-    const r = runBounded(w, ['ingest', 'garbage.bin', 'garbage-array.json', 'garbage-object.json', 'ok.ndjson', '--rejects', 'rejects.ndjson', '--json']);
+    const r = runBounded(w, [
+      'ingest',
+      'garbage.bin',
+      'garbage-array.json',
+      'garbage-object.json',
+      'ok.ndjson',
+      '--rejects',
+      'rejects.ndjson',
+      '--json',
+    ]);
     assertNoCrash(r);
     assert.deepEqual(storedIds(w), ['after-garbage']);
     const rejects = readRejects(w);
     for (const f of ['garbage.bin', 'garbage-array.json', 'garbage-object.json']) {
-      assert.ok(rejects.some((x) => x.file === f), `${f}: nothing rejected`);
+      assert.ok(
+        rejects.some((x) => x.file === f),
+        `${f}: nothing rejected`,
+      );
     }
     for (const x of rejects) {
       assert.ok(x.error.length > 0, 'a reject without a reason');
@@ -326,7 +366,9 @@ describe('hostile input', () => {
     assertNoCrash(q, [0]);
     // 1e400 - 1e400 + 1e-400 + 0 + 0 + 5, to the last digit.
     assert.equal(q.stdout.trimEnd().split('\n')[1]!.split(',').at(-1), `5.${'0'.repeat(399)}1`, q.describe());
-    const only = runBounded(w, ['query', '--format', 'json', '--from', '2026-11-01T00:00:00Z', '--to', '2026-11-02T00:00:00Z'], { timeoutMs: 20_000 });
+    const only = runBounded(w, ['query', '--format', 'json', '--from', '2026-11-01T00:00:00Z', '--to', '2026-11-02T00:00:00Z'], {
+      timeoutMs: 20_000,
+    });
     assertNoCrash(only, [0]);
     assert.doesNotMatch(only.stdout, /Infinity|NaN|-0\b/, only.describe());
   });
@@ -381,15 +423,24 @@ describe('hostile input', () => {
       assert.match(x.error, /not gzip/);
     }
     for (const f of ['truncated.ndjson.gz', 'corrupt.ndjson.gz']) {
-      assert.ok(rejects.some((y) => y.file === f && /gzip/.test(y.error)), `${f}: gzip failure not reported\n${JSON.stringify(rejects).slice(0, 3000)}`);
+      assert.ok(
+        rejects.some((y) => y.file === f && /gzip/.test(y.error)),
+        `${f}: gzip failure not reported\n${JSON.stringify(rejects).slice(0, 3000)}`,
+      );
     }
     const ids = storedIds(w);
     assert.ok(ids.includes('real-gzip') && ids.includes('plain-ok'), ids.slice(0, 10).join());
     assert.ok(!ids.includes('not-really-gzip'));
     // What the truncated gzip held before the break is kept, in order, without gaps.
-    const t = ids.filter((i) => /^t\d+$/.test(i)).map((i) => Number(i.slice(1))).sort((a, b) => a - b);
+    const t = ids
+      .filter((i) => /^t\d+$/.test(i))
+      .map((i) => Number(i.slice(1)))
+      .sort((a, b) => a - b);
     assert.ok(t.length > 0, 'nothing kept from the truncated gzip');
-    assert.ok(t.every((v, i) => v === i), 'events before the break are missing');
+    assert.ok(
+      t.every((v, i) => v === i),
+      'events before the break are missing',
+    );
   });
 
   test('hostile input on stdin and in a pretty-printed object stream', () => {
@@ -403,10 +454,20 @@ describe('hostile input', () => {
     const r = runBounded(w, ['ingest', '-', '--rejects', 'rejects.ndjson', '--json'], { input });
     assertNoCrash(r);
     assert.deepEqual(storedIds(w), ['s1', 's2']);
-    assert.deepEqual(readRejects(w).map((x) => [x.file, x.line]), [['-', 2], ['-', 3]]);
+    assert.deepEqual(
+      readRejects(w).map((x) => [x.file, x.line]),
+      [
+        ['-', 2],
+        ['-', 3],
+      ],
+    );
 
     // Pretty-printed objects, one of them broken mid-way.
-    const pretty = [JSON.stringify(event({ id: 'p1' }), null, 2), '{\n  "specversion": "1.0",\n  "id": 5\n}', JSON.stringify(event({ id: 'p2' }), null, 2)].join('\n');
+    const pretty = [
+      JSON.stringify(event({ id: 'p1' }), null, 2),
+      '{\n  "specversion": "1.0",\n  "id": 5\n}',
+      JSON.stringify(event({ id: 'p2' }), null, 2),
+    ].join('\n');
     w.write('pretty.json', pretty + '\n');
     const p = runBounded(w, ['ingest', 'pretty.json', '--db', 'p.db', '--rejects', 'rejects.ndjson', '--json']);
     assertNoCrash(p);

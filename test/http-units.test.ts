@@ -30,13 +30,17 @@ test('content types: three shapes, a utf-8 charset accepted, anything else refus
   assert.equal(bodyShape('application/cloudevents-batch+json'), 'batch');
   assert.equal(bodyShape('application/json'), 'either');
   assert.equal(bodyShape('Application/JSON; charset=UTF-8'), 'either');
-  assert.equal(problemOf(() => bodyShape('application/json; charset=utf-16')).detail, 'invalid content type: application/json; charset=utf-16');
+  assert.equal(
+    problemOf(() => bodyShape('application/json; charset=utf-16')).detail,
+    'invalid content type: application/json; charset=utf-16',
+  );
   assert.equal(problemOf(() => bodyShape(undefined)).detail, 'invalid content type: ');
   assert.equal(problemOf(() => bodyShape('application/x-ndjson')).detail, 'invalid content type: application/x-ndjson');
 });
 
 test('ingest bodies: the validator of meter ingest, every digit kept, every problem listed with its index', () => {
-  const ev = '{"specversion":"1.0","id":"1","source":"s","type":"t","subject":"a","time":"2026-11-01T00:00:00.123Z","data":{"v":12345678901234567891}}';
+  const ev =
+    '{"specversion":"1.0","id":"1","source":"s","type":"t","subject":"a","time":"2026-11-01T00:00:00.123Z","data":{"v":12345678901234567891}}';
   const [e] = parseIngestBody(ev, 'application/cloudevents+json', 0, false);
   assert.equal(e!.data, '{"v":12345678901234567891}');
   assert.equal(e!.timeMs, Date.UTC(2026, 10, 1, 0, 0, 0, 123));
@@ -51,19 +55,31 @@ test('ingest bodies: the validator of meter ingest, every digit kept, every prob
 });
 
 test('problem bodies: OpenMeter fields, blank detail for 500, extensions only when there are some', () => {
-  assert.equal(problemBody(new HttpProblem(404, 'meter not found: x')), '{"type":"about:blank","title":"Not Found","status":404,"detail":"meter not found: x"}');
-  assert.equal(problemBody(new HttpProblem(500, '/secret/path.db: disk I/O error')), '{"type":"about:blank","title":"Internal Server Error","status":500,"detail":""}');
+  assert.equal(
+    problemBody(new HttpProblem(404, 'meter not found: x')),
+    '{"type":"about:blank","title":"Not Found","status":404,"detail":"meter not found: x"}',
+  );
+  assert.equal(
+    problemBody(new HttpProblem(500, '/secret/path.db: disk I/O error')),
+    '{"type":"about:blank","title":"Internal Server Error","status":500,"detail":""}',
+  );
   assert.match(problemBody(new HttpProblem(400, 'x', { validationErrors: [] })), /"extensions":\{"validationErrors":\[\]\}/);
 });
 
 test('CSV values: Go %f for short decimals, every digit of longer ones', () => {
-  assert.deepEqual(['12', '0.5', '-3.25', '0.1234567', '12345678901234567890.3'].map(sixDecimals),
-    ['12.000000', '0.500000', '-3.250000', '0.1234567', '12345678901234567890.300000']);
+  assert.deepEqual(['12', '0.5', '-3.25', '0.1234567', '12345678901234567890.3'].map(sixDecimals), [
+    '12.000000',
+    '0.500000',
+    '-3.250000',
+    '0.1234567',
+    '12345678901234567890.300000',
+  ]);
 });
 
 test('meter id or slug: slugs and ULIDs up to 64 characters, anything else 400', () => {
   for (const ok of ['tokens_total', 'a', 'a1_b2', stableUlid('meter', 'x')]) assert.equal(checkMeterIdOrSlug(ok), ok);
-  for (const bad of ['Tokens', 'a__b', '_a', 'a-b', '', 'a'.repeat(65), '8ZZZZZZZZZZZZZZZZZZZZZZZZZ']) assert.equal(problemOf(() => checkMeterIdOrSlug(bad)).status, 400, bad);
+  for (const bad of ['Tokens', 'a__b', '_a', 'a-b', '', 'a'.repeat(65), '8ZZZZZZZZZZZZZZZZZZZZZZZZZ'])
+    assert.equal(problemOf(() => checkMeterIdOrSlug(bad)).status, 400, bad);
 });
 
 test('stable ids: the same ULID for the same name, ULID-shaped, different per kind; new ULIDs sort by time', () => {
@@ -73,12 +89,18 @@ test('stable ids: the same ULID for the same name, ULID-shaped, different per ki
   assert.ok(newUlid(1_000) < newUlid(2_000));
 });
 
-const METERS = parseMeterConfig('meters:\n  - {slug: m, eventType: p, aggregation: SUM, valueProperty: $.v, groupBy: {model: $.model, tier: $.tier}}\n', 'x.yaml');
+const METERS = parseMeterConfig(
+  'meters:\n  - {slug: m, eventType: p, aggregation: SUM, valueProperty: $.v, groupBy: {model: $.model, tier: $.tier}}\n',
+  'x.yaml',
+);
 
 test('query parameters: OpenMeter names into QueryOptions; subject filters group by subject', () => {
   const q = (s: string) => toQueryOptions(METERS[0]!, METERS, meterQueryFromSearch(new URLSearchParams(s)));
   const o = q('windowSize=HOUR&windowTimeZone=Asia/Kathmandu&subject=a&subject=b&groupBy=model&filterGroupBy[tier]=1');
-  assert.deepEqual([o.window, o.tz, o.subjects, o.groupBy, o.filters, o.allSubjects], ['HOUR', 'Asia/Kathmandu', ['a', 'b'], ['model'], ['tier=1'], false]);
+  assert.deepEqual(
+    [o.window, o.tz, o.subjects, o.groupBy, o.filters, o.allSubjects],
+    ['HOUR', 'Asia/Kathmandu', ['a', 'b'], ['model'], ['tier=1'], false],
+  );
   assert.equal(q('groupBy=subject').allSubjects, false);
   assert.equal(q('').allSubjects, true);
   assert.deepEqual(q('subject=c1,c2').subjects, ['c1,c2'], 'comma-joined values are one literal value, as in OpenMeter');
@@ -89,7 +111,11 @@ test('query parameters: OpenMeter names into QueryOptions; subject filters group
   assert.equal(problemOf(() => q('advancedMeterGroupByFilters=' + encodeURIComponent('{"model":{"$in":[]}}'))).status, 400);
   assert.equal(problemOf(() => q('filterCustomerId=01H')).status, 400);
   assert.equal(problemOf(() => q('groupBy=customer_id')).detail, 'invalid group by: customer_id');
-  const post = toQueryOptions(METERS[0]!, METERS, meterQueryFromBody({ from: '2026-11-01T00:00:00Z', subject: ['a'], filterGroupBy: { model: ['x', 'y'] } }));
+  const post = toQueryOptions(
+    METERS[0]!,
+    METERS,
+    meterQueryFromBody({ from: '2026-11-01T00:00:00Z', subject: ['a'], filterGroupBy: { model: ['x', 'y'] } }),
+  );
   assert.deepEqual([post.from, post.subjects, post.filters], ['2026-11-01T00:00:00Z', ['a'], ['model=x', 'model=y']]);
   assert.equal(problemOf(() => toQueryOptions(METERS[0]!, METERS, meterQueryFromBody({ filterGroupBy: { model: [] } }))).status, 400);
   assert.equal(problemOf(() => meterQueryFromBody({ subject: Array.from({ length: 101 }, () => 'a') })).status, 400);

@@ -67,7 +67,13 @@ function counts(r: RunResult): Counts {
   for (const k of ['read', 'inserted', 'duplicates', 'conflicts', 'rejected']) {
     assert.equal(typeof s[k], 'number', `summary key ${k}\n${r.describe()}`);
   }
-  return { read: s.read as number, inserted: s.inserted as number, duplicates: s.duplicates as number, conflicts: s.conflicts as number, rejected: s.rejected as number };
+  return {
+    read: s.read as number,
+    inserted: s.inserted as number,
+    duplicates: s.duplicates as number,
+    conflicts: s.conflicts as number,
+    rejected: s.rejected as number,
+  };
 }
 
 function c(read: number, inserted: number, duplicates: number, conflicts: number, rejected: number): Counts {
@@ -75,7 +81,11 @@ function c(read: number, inserted: number, duplicates: number, conflicts: number
 }
 
 /** Runs bin/meter without blocking (so tests of a group can run side by side); stdin gets `input`, or is closed. */
-async function exec(w: Workdir, args: string[], opts: { input?: string | Buffer; env?: Record<string, string | undefined> } = {}): Promise<RunResult> {
+async function exec(
+  w: Workdir,
+  args: string[],
+  opts: { input?: string | Buffer; env?: Record<string, string | undefined> } = {},
+): Promise<RunResult> {
   const p = w.spawn(args, { env: opts.env });
   p.child.stdin.on('error', () => {}); // a run that does not read stdin may exit before it is written
   p.child.stdin.end(opts.input ?? '');
@@ -83,7 +93,12 @@ async function exec(w: Workdir, args: string[], opts: { input?: string | Buffer;
 }
 
 /** Runs and checks the exit code, showing everything on failure. */
-async function run(w: Workdir, args: string[], code: number, opts: { input?: string | Buffer; env?: Record<string, string | undefined> } = {}): Promise<RunResult> {
+async function run(
+  w: Workdir,
+  args: string[],
+  code: number,
+  opts: { input?: string | Buffer; env?: Record<string, string | undefined> } = {},
+): Promise<RunResult> {
   const r = await exec(w, args, opts);
   assert.equal(r.code, code, r.describe());
   return r;
@@ -93,7 +108,10 @@ function rejects(w: Workdir, name = 'rejects.ndjson'): Array<Record<string, unkn
   const text = w.read(name);
   if (text === '') return [];
   assert.ok(text.endsWith('\n'), 'rejects file ends with a newline');
-  return text.slice(0, -1).split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+  return text
+    .slice(0, -1)
+    .split('\n')
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
 }
 
 const T0 = Date.UTC(2026, 10, 1, 10, 0, 0);
@@ -111,7 +129,14 @@ describe('input forms', { concurrency: 4 }, () => {
     assert.deepEqual(counts(r), c(3, 3, 0, 0, 0));
     assert.deepEqual(rows(w), [
       { source: 'api', id: 'b', type: 'completion', subject: 'globex', time_ms: T0 + 3_600_000, data: null },
-      { source: 'test', id: 'a', type: 'prompt', subject: 'acme', time_ms: T0, data: '{"tokens":10,"model":"gpt-4o","nested":{"x":[1,2]}}' },
+      {
+        source: 'test',
+        id: 'a',
+        type: 'prompt',
+        subject: 'acme',
+        time_ms: T0,
+        data: '{"tokens":10,"model":"gpt-4o","nested":{"x":[1,2]}}',
+      },
       { source: 'test', id: 'c', type: 'prompt', subject: 'acme', time_ms: T0, data: null },
     ]);
     w.remove();
@@ -122,7 +147,14 @@ describe('input forms', { concurrency: 4 }, () => {
     w.write('batch.json', JSON.stringify([event({ id: 'a' }), event({ id: 'b' }), event({ id: 'c', subject: 'globex' })], null, 2));
     const r = await run(w, ['ingest', 'batch.json', '--json'], 0);
     assert.deepEqual(counts(r), c(3, 3, 0, 0, 0));
-    assert.deepEqual(rows(w).map((x) => [x.id, x.subject]), [['a', 'acme'], ['b', 'acme'], ['c', 'globex']]);
+    assert.deepEqual(
+      rows(w).map((x) => [x.id, x.subject]),
+      [
+        ['a', 'acme'],
+        ['b', 'acme'],
+        ['c', 'globex'],
+      ],
+    );
     w.remove();
   });
 
@@ -138,7 +170,10 @@ describe('input forms', { concurrency: 4 }, () => {
     const w = new Workdir('object');
     w.write('one.json', JSON.stringify(event({ id: 'solo', data: { tokens: 7 } }), null, 2) + '\n');
     assert.deepEqual(counts(await run(w, ['ingest', 'one.json', '--json'], 0)), c(1, 1, 0, 0, 0));
-    assert.deepEqual(rows(w).map((x) => [x.id, x.data]), [['solo', '{"tokens":7}']]);
+    assert.deepEqual(
+      rows(w).map((x) => [x.id, x.data]),
+      [['solo', '{"tokens":7}']],
+    );
     w.remove();
   });
 
@@ -147,7 +182,10 @@ describe('input forms', { concurrency: 4 }, () => {
     w.writeGzip('a.ndjson.gz', [line({ id: 'a' }), '', line({ id: 'b' })]);
     w.writeGzip('b.json', JSON.stringify([event({ id: 'c' }), event({ id: 'd' })]));
     assert.deepEqual(counts(await run(w, ['ingest', 'a.ndjson.gz', 'b.json', '--json'], 0)), c(4, 4, 0, 0, 0));
-    assert.deepEqual(rows(w).map((x) => x.id), ['a', 'b', 'c', 'd']);
+    assert.deepEqual(
+      rows(w).map((x) => x.id),
+      ['a', 'b', 'c', 'd'],
+    );
     w.remove();
   });
 
@@ -158,18 +196,27 @@ describe('input forms', { concurrency: 4 }, () => {
     assert.deepEqual(counts(r), c(2, 1, 1, 0, 0));
     const g = await run(w, ['ingest', '--json'], 0, { input: zlib.gzipSync(line({ id: 'd' }) + '\n') });
     assert.deepEqual(counts(g), c(1, 1, 0, 0, 0));
-    assert.deepEqual(rows(w).map((x) => x.id), ['a', 'b', 'c', 'd']);
+    assert.deepEqual(
+      rows(w).map((x) => x.id),
+      ['a', 'b', 'c', 'd'],
+    );
     w.remove();
   });
 
   test('stdin redirected from a file, and from a shell pipe, is read whole (read directly, not through the writer)', () => {
     const w = new Workdir('stdin-direct');
     const n = 12_000; // more than a few chunks
-    w.write('e.ndjson', Array.from({ length: n }, (_, i) => line({ id: `e${i}`, data: { tokens: 1 } })));
+    w.write(
+      'e.ndjson',
+      Array.from({ length: n }, (_, i) => line({ id: `e${i}`, data: { tokens: 1 } })),
+    );
     const fromFile = spawnSync('sh', ['-c', `"${process.execPath}" "${BIN}" ingest - --json < e.ndjson`], { cwd: w.dir, encoding: 'utf8' });
     assert.equal(fromFile.status, 0, fromFile.stderr);
     assert.equal(JSON.parse(fromFile.stdout).inserted, n);
-    const fromPipe = spawnSync('sh', ['-c', `cat e.ndjson | "${process.execPath}" "${BIN}" ingest --db p.db --json`], { cwd: w.dir, encoding: 'utf8' });
+    const fromPipe = spawnSync('sh', ['-c', `cat e.ndjson | "${process.execPath}" "${BIN}" ingest --db p.db --json`], {
+      cwd: w.dir,
+      encoding: 'utf8',
+    });
     assert.equal(fromPipe.status, 0, fromPipe.stderr);
     assert.equal(JSON.parse(fromPipe.stdout).inserted, n);
     w.remove();
@@ -181,17 +228,26 @@ describe('input forms', { concurrency: 4 }, () => {
     w.writeGzip('b.ndjson.gz', [line({ id: 'b' })]);
     const r = await run(w, ['ingest', 'a.ndjson', '-', 'b.ndjson.gz', '--json'], 0, { input: line({ id: 'c' }) + '\n' });
     assert.deepEqual(counts(r), c(3, 3, 0, 0, 0));
-    assert.deepEqual(rows(w).map((x) => x.id), ['a', 'b', 'c']);
+    assert.deepEqual(
+      rows(w).map((x) => x.id),
+      ['a', 'b', 'c'],
+    );
     w.remove();
   });
 
   test('CRLF line ends, a BOM and blank lines', async () => {
     const w = new Workdir('crlf');
-    w.write('win.ndjson', BOM + ['', line({ id: 'a' }), '', '   ', line({ id: 'b', data: { s: 'x\r\ny' } }), '', line({ id: 'c' }), ''].join('\r\n'));
+    w.write(
+      'win.ndjson',
+      BOM + ['', line({ id: 'a' }), '', '   ', line({ id: 'b', data: { s: 'x\r\ny' } }), '', line({ id: 'c' }), ''].join('\r\n'),
+    );
     w.write('bom.json', BOM + JSON.stringify([event({ id: 'd' })], null, 2).replace(/\n/g, '\r\n'));
     const r = await run(w, ['ingest', 'win.ndjson', 'bom.json', '--json'], 0);
     assert.deepEqual(counts(r), c(4, 4, 0, 0, 0));
-    assert.deepEqual(rows(w).map((x) => x.id), ['a', 'b', 'c', 'd']);
+    assert.deepEqual(
+      rows(w).map((x) => x.id),
+      ['a', 'b', 'c', 'd'],
+    );
     assert.equal(rows(w)[1]!.data, '{"s":"x\\r\\ny"}');
     w.remove();
   });
@@ -200,7 +256,10 @@ describe('input forms', { concurrency: 4 }, () => {
     const w = new Workdir('utf8');
     w.write('e.ndjson', [line({ id: 'ü-1', subject: 'Zürich AG', data: { note: '€ 😀 ő' } })]);
     await run(w, ['ingest', 'e.ndjson'], 0);
-    assert.deepEqual(rows(w).map((x) => [x.id, x.subject, x.data]), [['ü-1', 'Zürich AG', '{"note":"€ 😀 ő"}']]);
+    assert.deepEqual(
+      rows(w).map((x) => [x.id, x.subject, x.data]),
+      [['ü-1', 'Zürich AG', '{"note":"€ 😀 ő"}']],
+    );
     w.remove();
   });
 
@@ -214,12 +273,28 @@ describe('input forms', { concurrency: 4 }, () => {
       line({ id: 'e', time: '2028-02-29T23:59:59.999Z' }),
     ]);
     await run(w, ['ingest', 'e.ndjson'], 0);
-    assert.deepEqual(rows(w).map((x) => [x.id, x.time_ms]), [
-      ['a', T0 + 123], ['b', T0 + 987], ['c', T0 + 1], ['d', T0 + 500], ['e', Date.UTC(2028, 1, 29, 23, 59, 59, 999)],
-    ]);
+    assert.deepEqual(
+      rows(w).map((x) => [x.id, x.time_ms]),
+      [
+        ['a', T0 + 123],
+        ['b', T0 + 987],
+        ['c', T0 + 1],
+        ['d', T0 + 500],
+        ['e', Date.UTC(2028, 1, 29, 23, 59, 59, 999)],
+      ],
+    );
     const ev = await run(w, ['events', '--format', 'ndjson', '--limit', '10'], 0);
-    const times = ev.stdout.trimEnd().split('\n').map((l) => JSON.parse(l).time as string);
-    assert.deepEqual(times, ['2028-02-29T23:59:59.999Z', '2026-11-01T10:00:00.987Z', '2026-11-01T10:00:00.500Z', '2026-11-01T10:00:00.123Z', '2026-11-01T10:00:00.001Z']);
+    const times = ev.stdout
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l).time as string);
+    assert.deepEqual(times, [
+      '2028-02-29T23:59:59.999Z',
+      '2026-11-01T10:00:00.987Z',
+      '2026-11-01T10:00:00.500Z',
+      '2026-11-01T10:00:00.123Z',
+      '2026-11-01T10:00:00.001Z',
+    ]);
     w.remove();
   });
 });
@@ -262,7 +337,10 @@ describe('rejected input', { concurrency: 4 }, () => {
       assert.equal(typeof g.error, 'string');
       assert.match(g.error as string, error);
     });
-    assert.deepEqual(rows(w).map((x) => x.id), ['g1', 'g2']);
+    assert.deepEqual(
+      rows(w).map((x) => x.id),
+      ['g1', 'g2'],
+    );
     w.remove();
   });
 
@@ -290,7 +368,10 @@ describe('rejected input', { concurrency: 4 }, () => {
   test('rejects from stdin name the file -, line numbers count blank lines', async () => {
     const w = new Workdir('rejects-stdin');
     await run(w, ['ingest', '--rejects', 'rejects.ndjson'], 3, { input: `\n${good1}\n\n${noSubject}\n` });
-    assert.deepEqual(rejects(w).map((g) => [g.file, g.line, g.raw]), [['-', 4, noSubject]]);
+    assert.deepEqual(
+      rejects(w).map((g) => [g.file, g.line, g.raw]),
+      [['-', 4, noSubject]],
+    );
     w.remove();
   });
 
@@ -298,7 +379,10 @@ describe('rejected input', { concurrency: 4 }, () => {
     const w = new Workdir('rejects-gz');
     w.writeGzip('e.ndjson.gz', [good1, '', badDate]);
     await run(w, ['ingest', 'e.ndjson.gz', '--rejects', 'rejects.ndjson'], 3);
-    assert.deepEqual(rejects(w).map((g) => [g.file, g.line, g.raw]), [['e.ndjson.gz', 3, badDate]]);
+    assert.deepEqual(
+      rejects(w).map((g) => [g.file, g.line, g.raw]),
+      [['e.ndjson.gz', 3, badDate]],
+    );
     w.remove();
   });
 
@@ -320,7 +404,11 @@ describe('rejected input', { concurrency: 4 }, () => {
     assert.match(r.stderr, /bad\.ndjson:2\b[^\n]*type/);
     // README: the first 10, in input order, then how many more.
     const shown = r.stderr.split('\n').filter((l) => /bad\.ndjson:\d+/.test(l));
-    assert.deepEqual(shown.map((l) => /bad\.ndjson:(\d+)/.exec(l)![1]), ['2', '3', '4', '5', '6', '7', '8', '9', '10', '11'], r.stderr);
+    assert.deepEqual(
+      shown.map((l) => /bad\.ndjson:(\d+)/.exec(l)![1]),
+      ['2', '3', '4', '5', '6', '7', '8', '9', '10', '11'],
+      r.stderr,
+    );
     assert.match(r.stderr, /\.\.\. 15 more rejected; --rejects FILE writes them all\n/);
     assert.match(r.stderr, /rejected\D{0,3}25\b|\b25\b[^\n]*rejected/);
     assert.equal(count(w), 1);
@@ -350,7 +438,10 @@ describe('rejected input', { concurrency: 4 }, () => {
     assert.deepEqual(counts(r), c(3, 2, 0, 0, 1));
     assert.match(rejects(w)[0]!.error as string, /UTF-8/);
     assert.equal(rejects(w)[0]!.line, 2);
-    assert.deepEqual(rows(w).map((x) => x.id), ['g1', 'g2']);
+    assert.deepEqual(
+      rows(w).map((x) => x.id),
+      ['g1', 'g2'],
+    );
     w.remove();
   });
 
@@ -381,7 +472,10 @@ describe('rejected input', { concurrency: 4 }, () => {
     const r = await run(w, ['ingest', 'fake.ndjson.gz', 'ok.ndjson', '--rejects', 'rejects.ndjson', '--json'], 3);
     assert.deepEqual(counts(r), c(2, 1, 0, 0, 1));
     assert.match(rejects(w)[0]!.error as string, /gzip/);
-    assert.deepEqual(rows(w).map((x) => x.id), ['g2']);
+    assert.deepEqual(
+      rows(w).map((x) => x.id),
+      ['g2'],
+    );
     w.remove();
   });
 
@@ -419,9 +513,15 @@ describe('missing time', { concurrency: 4 }, () => {
     w.write('e.ndjson', [noTime, line({ id: 'b' })]);
     const r = await run(w, ['ingest', 'e.ndjson', '--require-time', '--rejects', 'rejects.ndjson', '--json'], 3);
     assert.deepEqual(counts(r), c(2, 1, 0, 0, 1));
-    assert.deepEqual(rejects(w).map((g) => [g.line, g.raw]), [[1, noTime]]);
+    assert.deepEqual(
+      rejects(w).map((g) => [g.line, g.raw]),
+      [[1, noTime]],
+    );
     assert.match(rejects(w)[0]!.error as string, /time/);
-    assert.deepEqual(rows(w).map((x) => x.id), ['b']);
+    assert.deepEqual(
+      rows(w).map((x) => x.id),
+      ['b'],
+    );
     w.remove();
   });
 });
@@ -458,9 +558,14 @@ describe('deduplication', { concurrency: 4 }, () => {
     assert.deepEqual(counts(await run(w, ['ingest', '1.ndjson', '2.ndjson', '--json'], 0)), c(3, 2, 1, 0, 0));
     w.write('3.ndjson', [bOtherData, aOtherTime, aCopy, line({ id: 'c' })]);
     assert.deepEqual(counts(await run(w, ['ingest', '3.ndjson', '--json'], 0)), c(4, 1, 1, 2, 0));
-    assert.deepEqual(rows(w).map((x) => [x.id, x.time_ms, x.data]), [
-      ['a', T0, '{"tokens":1}'], ['b', T0, '{"tokens":2}'], ['c', T0, '{"tokens":10,"model":"gpt-4o"}'],
-    ]);
+    assert.deepEqual(
+      rows(w).map((x) => [x.id, x.time_ms, x.data]),
+      [
+        ['a', T0, '{"tokens":1}'],
+        ['b', T0, '{"tokens":2}'],
+        ['c', T0, '{"tokens":10,"model":"gpt-4o"}'],
+      ],
+    );
     w.remove();
   });
 
@@ -516,7 +621,15 @@ describe('exit codes and errors', { concurrency: 4 }, () => {
     w.remove();
   });
 
-  for (const args of [['--batch-size', '0'], ['--batch-size', '-5'], ['--batch-size', 'abc'], ['--batch-size', '1.5'], ['--max-event-size', '0'], ['--no-such-flag'], ['-', '-']]) {
+  for (const args of [
+    ['--batch-size', '0'],
+    ['--batch-size', '-5'],
+    ['--batch-size', 'abc'],
+    ['--batch-size', '1.5'],
+    ['--max-event-size', '0'],
+    ['--no-such-flag'],
+    ['-', '-'],
+  ]) {
     test(`2 for a bad flag or usage: ${args.join(' ')}`, async () => {
       const w = new Workdir('exit2-flag');
       w.write('ok.ndjson', [line({ id: 'a' })]);
@@ -540,7 +653,7 @@ describe('exit codes and errors', { concurrency: 4 }, () => {
   test('1 when the store is not a database, which is left untouched', async () => {
     const w = new Workdir('exit1-notdb');
     w.write('ok.ndjson', [line({ id: 'a' })]);
-    const junk = 'this is not a SQLite database, but somebody\'s notes\n'.repeat(100);
+    const junk = "this is not a SQLite database, but somebody's notes\n".repeat(100);
     w.write('notes.db', junk);
     const r = await run(w, ['ingest', 'ok.ndjson', '--db', 'notes.db'], 1);
     assert.match(r.stderr, /notes\.db/);
@@ -555,7 +668,14 @@ describe('output and options', { concurrency: 4 }, () => {
     w.write('e.ndjson', [line({ id: 'a' }), line({ id: 'b' }), line({ id: 'a' }), line({ id: 'b', subject: 'other' }), '{']);
     const r = await run(w, ['ingest', 'e.ndjson'], 3);
     assert.equal(r.stdout, '');
-    for (const re of [/read\D{0,3}5\b/, /inserted\D{0,3}2\b/, /duplicates\D{0,3}1\b/, /conflicting duplicates\D{0,3}1\b/, /rejected\D{0,3}1\b/, /events\/s/]) {
+    for (const re of [
+      /read\D{0,3}5\b/,
+      /inserted\D{0,3}2\b/,
+      /duplicates\D{0,3}1\b/,
+      /conflicting duplicates\D{0,3}1\b/,
+      /rejected\D{0,3}1\b/,
+      /events\/s/,
+    ]) {
       assert.match(r.stderr, re);
     }
     w.remove();
@@ -610,11 +730,20 @@ describe('output and options', { concurrency: 4 }, () => {
     w.write('b.ndjson', [line({ id: 'b' }), line({ id: 'b2' })]);
     w.write('c.ndjson', [line({ id: 'c' }), line({ id: 'c2' }), line({ id: 'c3' })]);
     await run(w, ['ingest', 'a.ndjson'], 0);
-    assert.deepEqual(rows(w, 'meter.db').map((x) => x.id), ['a']);
+    assert.deepEqual(
+      rows(w, 'meter.db').map((x) => x.id),
+      ['a'],
+    );
     await run(w, ['ingest', 'b.ndjson'], 0, { env: { METER_DB: w.path('env.db') } });
-    assert.deepEqual(rows(w, 'env.db').map((x) => x.id), ['b', 'b2']);
+    assert.deepEqual(
+      rows(w, 'env.db').map((x) => x.id),
+      ['b', 'b2'],
+    );
     await run(w, ['ingest', 'c.ndjson', '--db', 'flag.db'], 0, { env: { METER_DB: w.path('env.db') } });
-    assert.deepEqual(rows(w, 'flag.db').map((x) => x.id), ['c', 'c2', 'c3']);
+    assert.deepEqual(
+      rows(w, 'flag.db').map((x) => x.id),
+      ['c', 'c2', 'c3'],
+    );
     assert.equal(count(w, 'env.db'), 2);
     assert.equal(count(w, 'meter.db'), 1);
     // The companions follow the same rule.
@@ -650,17 +779,24 @@ describe('output and options', { concurrency: 4 }, () => {
       CREATE TABLE collisions (source TEXT NOT NULL, id TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (source, id));
       PRAGMA journal_mode = WAL; PRAGMA user_version = 1;`);
     // What version 1 wrote for two events (keys and fingerprints as ingest computes them).
-    const old = v1.prepare('INSERT INTO events (k, source, id, type, subject, time_ms, data, fp, ingested_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0)');
-    for (const [id, subject, t, tokens] of [['o1', 'acme', 1_790_000_000_000, 5], ['o2', 'globex', 1_790_000_100_000, 7]] as const) {
+    const old = v1.prepare(
+      'INSERT INTO events (k, source, id, type, subject, time_ms, data, fp, ingested_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0)',
+    );
+    for (const [id, subject, t, tokens] of [
+      ['o1', 'acme', 1_790_000_000_000, 5],
+      ['o2', 'globex', 1_790_000_100_000, 7],
+    ] as const) {
       const data = JSON.stringify({ tokens });
       old.run(eventKey('test', id), 'test', id, 'prompt', subject, t, data, contentFingerprint('prompt', subject, t, data));
     }
     v1.close();
     w.write('meter.yaml', TOKENS_AND_COUNT_METERS);
     const total = async (subject: string) =>
-      (JSON.parse((await run(w, ['query', '-m', 'tokens', '--subject', subject, '--format', 'json'], 0)).stdout) as {
-        data: Array<{ value: number }>;
-      }).data.map((r) => r.value);
+      (
+        JSON.parse((await run(w, ['query', '-m', 'tokens', '--subject', subject, '--format', 'json'], 0)).stdout) as {
+          data: Array<{ value: number }>;
+        }
+      ).data.map((r) => r.value);
     // Read-only commands leave it at version 1.
     assert.deepEqual(await total('acme'), [5]);
     const before = new Database(w.path('meter.db'), { readonly: true });
@@ -683,7 +819,10 @@ describe('output and options', { concurrency: 4 }, () => {
     try {
       assert.equal(after.pragma('user_version', { simple: true }), 3);
       // The fingerprints of version 1 became what fp holds since version 2: the events had a time.
-      assert.deepEqual(after.prepare("SELECT id, fp FROM events WHERE id LIKE 'o%' ORDER BY id").raw(true).all(), [['o1', 0], ['o2', 0]]);
+      assert.deepEqual(after.prepare("SELECT id, fp FROM events WHERE id LIKE 'o%' ORDER BY id").raw(true).all(), [
+        ['o1', 0],
+        ['o2', 0],
+      ]);
       assert.equal(after.prepare("SELECT count(*) FROM sqlite_master WHERE name = 'events_subject_time'").pluck().get(), 0);
       assert.deepEqual(after.prepare('SELECT subject, n FROM subject_rows ORDER BY subject, first_seq').raw(true).all(), [
         ['acme', 1],
@@ -722,7 +861,11 @@ describe('schema version 2 -> 3', () => {
       line({ id: 'c', subject: 'acme', time, data: { tokens: 1000, model: 'gpt-4o' } }),
       line({ id: 'd', subject: 'acme', time, data: { tokens: 0.5 } }),
     ]);
-    const ing = JSON.parse((await run(w, ['ingest', 'again.ndjson', '--json'], 0)).stdout) as { inserted: number; duplicates: number; conflicts: number };
+    const ing = JSON.parse((await run(w, ['ingest', 'again.ndjson', '--json'], 0)).stdout) as {
+      inserted: number;
+      duplicates: number;
+      conflicts: number;
+    };
     assert.deepEqual([ing.inserted, ing.duplicates, ing.conflicts], [0, 3, 0]);
     const after = new Database(w.path('meter.db'), { readonly: true });
     try {
@@ -736,7 +879,10 @@ describe('schema version 2 -> 3', () => {
       after.close();
     }
     const q = JSON.parse((await run(w, ['query', '-m', 'tokens', '--format', 'json'], 0)).stdout) as { data: Array<{ value: number }> };
-    assert.deepEqual(q.data.map((r) => r.value), [1003.5]);
+    assert.deepEqual(
+      q.data.map((r) => r.value),
+      [1003.5],
+    );
     w.remove();
   });
 });
@@ -760,9 +906,18 @@ describe('meter events and meter stats', { concurrency: 4 }, () => {
     const w = await setup('events-json');
     const r = await run(w, ['events', '--format', 'json'], 0);
     const evs = JSON.parse(r.stdout) as Array<Record<string, unknown>>;
-    assert.deepEqual(evs.map((e) => e.id), ['e3', 'e2', 'e1', 'e4']);
+    assert.deepEqual(
+      evs.map((e) => e.id),
+      ['e3', 'e2', 'e1', 'e4'],
+    );
     assert.deepEqual(evs[1], {
-      specversion: '1.0', id: 'e2', source: 'test', type: 'prompt', subject: 'globex', time: '2026-11-01T11:00:00.250Z', data: { tokens: 2 },
+      specversion: '1.0',
+      id: 'e2',
+      source: 'test',
+      type: 'prompt',
+      subject: 'globex',
+      time: '2026-11-01T11:00:00.250Z',
+      data: { tokens: 2 },
     });
     assert.equal(evs[0]!.time, '2026-11-02T07:00:00Z');
     assert.equal(evs[0]!.data, null);
@@ -772,8 +927,15 @@ describe('meter events and meter stats', { concurrency: 4 }, () => {
   test('events filters: --subject, --type, --from (inclusive), --to (exclusive), --limit', async () => {
     const w = await setup('events-filters');
     assert.deepEqual(ids(await run(w, ['events', '--format', 'json', '--subject', 'acme'], 0)), ['e3', 'e1', 'e4']);
-    assert.deepEqual(ids(await run(w, ['events', '--format', 'json', '--subject', 'acme', '--subject', 'globex', '--type', 'prompt'], 0)), ['e2', 'e1', 'e4']);
-    assert.deepEqual(ids(await run(w, ['events', '--format', 'json', '--from', '2026-11-01T10:00:00Z', '--to', '2026-11-01T11:00:00.250Z'], 0)), ['e1']);
+    assert.deepEqual(ids(await run(w, ['events', '--format', 'json', '--subject', 'acme', '--subject', 'globex', '--type', 'prompt'], 0)), [
+      'e2',
+      'e1',
+      'e4',
+    ]);
+    assert.deepEqual(
+      ids(await run(w, ['events', '--format', 'json', '--from', '2026-11-01T10:00:00Z', '--to', '2026-11-01T11:00:00.250Z'], 0)),
+      ['e1'],
+    );
     assert.deepEqual(ids(await run(w, ['events', '--format', 'json', '--limit', '2'], 0)), ['e3', 'e2']);
     assert.deepEqual(ids(await run(w, ['events', '--format', 'json', '--subject', 'nobody'], 0)), []);
     w.remove();
@@ -784,7 +946,10 @@ describe('meter events and meter stats', { concurrency: 4 }, () => {
     const r = await run(w, ['events', '--format', 'ndjson'], 0);
     const lines = r.stdout.trimEnd().split('\n');
     assert.equal(lines.length, 4);
-    assert.deepEqual(lines.map((l) => JSON.parse(l).id), ['e3', 'e2', 'e1', 'e4']);
+    assert.deepEqual(
+      lines.map((l) => JSON.parse(l).id),
+      ['e3', 'e2', 'e1', 'e4'],
+    );
     w.write('back.ndjson', r.stdout);
     assert.deepEqual(counts(await run(w, ['ingest', 'back.ndjson', '--json'], 0)), c(4, 0, 4, 0, 0));
     w.remove();
@@ -795,8 +960,14 @@ describe('meter events and meter stats', { concurrency: 4 }, () => {
     const s = JSON.parse((await run(w, ['stats', '--json'], 0)).stdout);
     assert.equal(s.events, 4);
     assert.equal(s.subjects, 2);
-    assert.deepEqual(s.byType, [{ key: 'prompt', events: 3 }, { key: 'completion', events: 1 }]);
-    assert.deepEqual(s.bySubject, [{ key: 'acme', events: 3 }, { key: 'globex', events: 1 }]);
+    assert.deepEqual(s.byType, [
+      { key: 'prompt', events: 3 },
+      { key: 'completion', events: 1 },
+    ]);
+    assert.deepEqual(s.bySubject, [
+      { key: 'acme', events: 3 },
+      { key: 'globex', events: 1 },
+    ]);
     assert.equal(s.first, '2026-10-31T23:59:59.999Z');
     assert.equal(s.last, '2026-11-02T07:00:00Z');
     assert.ok(typeof s.sizeBytes === 'number' && s.sizeBytes > 0);
@@ -838,7 +1009,7 @@ describe('interruption', () => {
     const d = new Database(w.path('meter.db'), { readonly: true });
     try {
       const n = (d.prepare('SELECT count(*) AS n FROM events').get() as { n: number }).n;
-      const k = (d.prepare("SELECT count(DISTINCT source || char(0) || id) AS n FROM events").get() as { n: number }).n;
+      const k = (d.prepare('SELECT count(DISTINCT source || char(0) || id) AS n FROM events').get() as { n: number }).n;
       assert.equal(k, n, 'no (source, id) stored twice');
       assert.equal(n, unique.size, 'every unique event of the input is stored');
       // The first copy of each id wins, even across the interruption.
@@ -938,7 +1109,10 @@ describe('many distinct strings', () => {
   test('more than 65,536 distinct subjects in one run are all stored under their own subject', async () => {
     const w = new Workdir('many-subjects');
     const n = 70_000;
-    w.write('e.ndjson', Array.from({ length: n }, (_, i) => line({ id: `e${i}`, subject: `customer-${i}`, data: { tokens: i } })));
+    w.write(
+      'e.ndjson',
+      Array.from({ length: n }, (_, i) => line({ id: `e${i}`, subject: `customer-${i}`, data: { tokens: i } })),
+    );
     const r = await run(w, ['ingest', 'e.ndjson', '--json'], 0);
     assert.equal(JSON.parse(r.stdout).inserted, n);
     const d = new Database(w.path('meter.db'), { readonly: true });

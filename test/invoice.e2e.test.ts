@@ -34,7 +34,8 @@ prices:
     price: { type: package, amount: "0.10", quantityPerPackage: "2" }
 `;
 
-const ev = (id: string, subject: string, time: string, model: string, tokens: number) => line({ id, subject, time, data: { model, tokens } });
+const ev = (id: string, subject: string, time: string, model: string, tokens: number) =>
+  line({ id, subject, time, data: { model, tokens } });
 
 // November 2026 in Europe/Budapest (CET, +01:00): [2026-10-31T23:00:00Z, 2026-11-30T23:00:00Z).
 const EVENTS = [
@@ -47,17 +48,18 @@ const EVENTS = [
 ];
 
 const P = '2026-11-01T00:00:00+01:00,2026-12-01T00:00:00+01:00';
-const CSV = [
-  'customer,period_start,period_end,meter,group,line_type,tier,quantity,unit_amount,per,amount_exact,amount,currency',
-  `acme,${P},tokens,model=gpt-4o,usage,,1000,2.50,1000,2.50,2.50,USD`,
-  `acme,${P},tokens,model=gpt-4.1,usage,1,1000,1.00,1000,1.00,1.00,USD`,
-  `acme,${P},tokens,model=gpt-4.1,usage,2,500,0.50,1000,0.25,0.25,USD`,
-  `acme,${P},tokens,model=gpt-4.1,flat,2,,0.25,,0.25,0.25,USD`,
-  `acme,${P},calls,,usage,,3,0.10,2,0.20,0.20,USD`,
-  `acme,${P},tokens,model=o3-mini,unpriced,,7,,,,,USD`,
-  `globex,${P},tokens,model=gpt-4o,usage,,2,2.50,1000,0.005,0.01,USD`,
-  `globex,${P},calls,,usage,,1,0.10,2,0.10,0.10,USD`,
-].join('\n') + '\n';
+const CSV =
+  [
+    'customer,period_start,period_end,meter,group,line_type,tier,quantity,unit_amount,per,amount_exact,amount,currency',
+    `acme,${P},tokens,model=gpt-4o,usage,,1000,2.50,1000,2.50,2.50,USD`,
+    `acme,${P},tokens,model=gpt-4.1,usage,1,1000,1.00,1000,1.00,1.00,USD`,
+    `acme,${P},tokens,model=gpt-4.1,usage,2,500,0.50,1000,0.25,0.25,USD`,
+    `acme,${P},tokens,model=gpt-4.1,flat,2,,0.25,,0.25,0.25,USD`,
+    `acme,${P},calls,,usage,,3,0.10,2,0.20,0.20,USD`,
+    `acme,${P},tokens,model=o3-mini,unpriced,,7,,,,,USD`,
+    `globex,${P},tokens,model=gpt-4o,usage,,2,2.50,1000,0.005,0.01,USD`,
+    `globex,${P},calls,,usage,,1,0.10,2,0.10,0.10,USD`,
+  ].join('\n') + '\n';
 
 const WARNING = 'meter: warning: 1 usage row of priced meters match no price: printed as unpriced lines, not billed; add prices for them\n';
 
@@ -71,7 +73,19 @@ function setup(name: string, db = 'meter.db'): Workdir {
   return w;
 }
 
-const invoiceArgs = (format: string, db = 'meter.db') => ['invoice', '--db', db, '--prices', 'prices.yaml', '--period', '2026-11', '--tz', 'Europe/Budapest', '--format', format];
+const invoiceArgs = (format: string, db = 'meter.db') => [
+  'invoice',
+  '--db',
+  db,
+  '--prices',
+  'prices.yaml',
+  '--period',
+  '2026-11',
+  '--tz',
+  'Europe/Budapest',
+  '--format',
+  format,
+];
 
 describe('meter invoice end to end (SQLite)', () => {
   let w: Workdir;
@@ -86,7 +100,8 @@ describe('meter invoice end to end (SQLite)', () => {
 
   test('the same store and price file give identical bytes, in every format', () => {
     for (const format of ['csv', 'json', 'table']) {
-      const a = w.run(invoiceArgs(format)), b = w.run(invoiceArgs(format));
+      const a = w.run(invoiceArgs(format)),
+        b = w.run(invoiceArgs(format));
       assert.equal(a.stdout, b.stdout, a.describe());
       assert.ok(a.stdout.length > 100, a.describe());
     }
@@ -98,14 +113,36 @@ describe('meter invoice end to end (SQLite)', () => {
     const doc = JSON.parse(r.stdout);
     assert.deepEqual(Object.keys(doc), ['currency', 'period', 'invoices']);
     assert.deepEqual(doc.period, { from: '2026-11-01T00:00:00+01:00', to: '2026-12-01T00:00:00+01:00', timeZone: 'Europe/Budapest' });
-    assert.deepEqual(doc.invoices.map((i: { customer: string; total: string }) => [i.customer, i.total]), [['acme', '4.20'], ['globex', '0.11']]);
+    assert.deepEqual(
+      doc.invoices.map((i: { customer: string; total: string }) => [i.customer, i.total]),
+      [
+        ['acme', '4.20'],
+        ['globex', '0.11'],
+      ],
+    );
     assert.deepEqual(doc.invoices[0].lines[0], {
-      meter: 'tokens', description: 'GPT-4o tokens', group: { model: 'gpt-4o' }, lineType: 'usage', tier: null,
-      quantity: '1000', unitAmount: '2.50', per: '1000', amountExact: '2.50', amount: '2.50',
+      meter: 'tokens',
+      description: 'GPT-4o tokens',
+      group: { model: 'gpt-4o' },
+      lineType: 'usage',
+      tier: null,
+      quantity: '1000',
+      unitAmount: '2.50',
+      per: '1000',
+      amountExact: '2.50',
+      amount: '2.50',
     });
     assert.deepEqual(doc.invoices[0].lines[5], {
-      meter: 'tokens', description: null, group: { model: 'o3-mini' }, lineType: 'unpriced', tier: null,
-      quantity: '7', unitAmount: null, per: null, amountExact: null, amount: null,
+      meter: 'tokens',
+      description: null,
+      group: { model: 'o3-mini' },
+      lineType: 'unpriced',
+      tier: null,
+      quantity: '7',
+      unitAmount: null,
+      per: null,
+      amountExact: null,
+      amount: null,
     });
   });
 
@@ -131,15 +168,48 @@ describe('meter invoice end to end (SQLite)', () => {
   });
 
   test('quantities are what meter query gives for the period', () => {
-    const q = w.run(['query', '-m', 'tokens', '-g', 'model', '--tz', 'Europe/Budapest', '--from', '2026-11-01', '--to', '2026-12-01', '--format', 'csv']);
-    assert.equal(q.code, 0, q.describe());
-    assert.deepEqual(q.stdout.trimEnd().split('\n').slice(1).map((l) => l.split(',').slice(2).join(',')), [
-      'acme,gpt-4.1,1500', 'acme,gpt-4o,1000', 'acme,o3-mini,7', 'globex,gpt-4o,2',
+    const q = w.run([
+      'query',
+      '-m',
+      'tokens',
+      '-g',
+      'model',
+      '--tz',
+      'Europe/Budapest',
+      '--from',
+      '2026-11-01',
+      '--to',
+      '2026-12-01',
+      '--format',
+      'csv',
     ]);
+    assert.equal(q.code, 0, q.describe());
+    assert.deepEqual(
+      q.stdout
+        .trimEnd()
+        .split('\n')
+        .slice(1)
+        .map((l) => l.split(',').slice(2).join(',')),
+      ['acme,gpt-4.1,1500', 'acme,gpt-4o,1000', 'acme,o3-mini,7', 'globex,gpt-4o,2'],
+    );
   });
 
   test('-o writes the file; --from/--to work like --period', () => {
-    const r = w.run(['invoice', '--prices', 'prices.yaml', '--from', '2026-11-01', '--to', '2026-12-01', '--tz', 'Europe/Budapest', '--format', 'csv', '-o', 'inv.csv']);
+    const r = w.run([
+      'invoice',
+      '--prices',
+      'prices.yaml',
+      '--from',
+      '2026-11-01',
+      '--to',
+      '2026-12-01',
+      '--tz',
+      'Europe/Budapest',
+      '--format',
+      'csv',
+      '-o',
+      'inv.csv',
+    ]);
     assert.equal(r.code, 3, r.describe());
     assert.equal(r.stdout, '', r.describe());
     assert.equal(w.read('inv.csv'), CSV);
@@ -171,7 +241,12 @@ describe('meter invoice end to end (SQLite)', () => {
   });
 
   test('usage errors: no period, a bad month, a missing price file', () => {
-    for (const args of [['--prices', 'prices.yaml'], ['--prices', 'prices.yaml', '--period', '2026-13'], ['--prices', 'nope.yaml', '--period', '2026-11'], ['--period', '2026-11']]) {
+    for (const args of [
+      ['--prices', 'prices.yaml'],
+      ['--prices', 'prices.yaml', '--period', '2026-13'],
+      ['--prices', 'nope.yaml', '--period', '2026-11'],
+      ['--period', '2026-11'],
+    ]) {
       const r = w.run(['invoice', ...args]);
       assert.equal(r.code, 2, r.describe());
       assert.equal(r.stdout, '', r.describe());
@@ -181,7 +256,10 @@ describe('meter invoice end to end (SQLite)', () => {
   test('--help has examples', () => {
     const r = w.run(['invoice', '--help']);
     assert.equal(r.code, 0, r.describe());
-    assert.match(r.stdout, /Examples:\n {2}meter invoice --config examples\/invoice-meters.yaml --prices examples\/prices.yaml --period 2026-10/);
+    assert.match(
+      r.stdout,
+      /Examples:\n {2}meter invoice --config examples\/invoice-meters.yaml --prices examples\/prices.yaml --period 2026-10/,
+    );
   });
 });
 

@@ -19,7 +19,13 @@ import { prng as rng } from '../bench/generate.js';
 
 const METERS: Meter[] = validateMeters(
   [
-    { slug: 'input_tokens', eventType: 'prompt', aggregation: 'SUM', valueProperty: '$.input', groupBy: { model: '$.model', tier: '$.tier' } },
+    {
+      slug: 'input_tokens',
+      eventType: 'prompt',
+      aggregation: 'SUM',
+      valueProperty: '$.input',
+      groupBy: { model: '$.model', tier: '$.tier' },
+    },
     { slug: 'seats', eventType: 'seat', aggregation: 'MAX', valueProperty: '$.seats', groupBy: { plan: '$.plan' } },
     { slug: 'calls', eventType: 'prompt', aggregation: 'COUNT' },
   ],
@@ -67,12 +73,15 @@ prices:
     );
     assert.equal(f.currency, 'KWD');
     assert.equal(f.digits, 3);
-    assert.deepEqual(f.prices.map((p) => [p.label, p.model.type]), [
-      ['price #1 (input_tokens model=gpt-4o)', 'unit'],
-      ['price #2 (input_tokens model=gpt-4.1)', 'tiered'],
-      ['price #3 (calls)', 'package'],
-      ['price #4 (calls)', 'flat'],
-    ]);
+    assert.deepEqual(
+      f.prices.map((p) => [p.label, p.model.type]),
+      [
+        ['price #1 (input_tokens model=gpt-4o)', 'unit'],
+        ['price #2 (input_tokens model=gpt-4.1)', 'tiered'],
+        ['price #3 (calls)', 'package'],
+        ['price #4 (calls)', 'flat'],
+      ],
+    );
     assert.equal(f.prices[3]!.minimum?.toString(), '10.125');
   });
 
@@ -144,12 +153,25 @@ prices:
 describe('invoicePeriod', () => {
   test('a month in Europe/Budapest, December rolling over, --from/--to', () => {
     const iso = (p: { fromMs: number; toMs: number }) => [new Date(p.fromMs).toISOString(), new Date(p.toMs).toISOString()];
-    assert.deepEqual(iso(invoicePeriod({ period: '2026-11' }, 'Europe/Budapest')), ['2026-10-31T23:00:00.000Z', '2026-11-30T23:00:00.000Z']);
+    assert.deepEqual(iso(invoicePeriod({ period: '2026-11' }, 'Europe/Budapest')), [
+      '2026-10-31T23:00:00.000Z',
+      '2026-11-30T23:00:00.000Z',
+    ]);
     assert.deepEqual(iso(invoicePeriod({ period: '2026-12' }, 'UTC')), ['2026-12-01T00:00:00.000Z', '2027-01-01T00:00:00.000Z']);
-    assert.deepEqual(iso(invoicePeriod({ from: '2026-11-01', to: '2026-11-16T12:00:00Z' }, 'UTC')), ['2026-11-01T00:00:00.000Z', '2026-11-16T12:00:00.000Z']);
+    assert.deepEqual(iso(invoicePeriod({ from: '2026-11-01', to: '2026-11-16T12:00:00Z' }, 'UTC')), [
+      '2026-11-01T00:00:00.000Z',
+      '2026-11-16T12:00:00.000Z',
+    ]);
   });
   test('usage errors', () => {
-    for (const o of [{ period: '2026-13' }, { period: '2026-1' }, { period: '2026-11', from: '2026-11-01' }, {}, { from: '2026-11-01' }, { from: '2026-11-02', to: '2026-11-01' }]) {
+    for (const o of [
+      { period: '2026-13' },
+      { period: '2026-1' },
+      { period: '2026-11', from: '2026-11-01' },
+      {},
+      { from: '2026-11-01' },
+      { from: '2026-11-02', to: '2026-11-01' },
+    ]) {
       assert.throws(() => invoicePeriod(o, 'UTC'), UsageError, JSON.stringify(o));
     }
   });
@@ -170,14 +192,24 @@ function fakeStore(events: FakeEvent[]): Store {
     async *aggregate(q: MeterQuery): AsyncGenerator<AggregateRow> {
       const rows = new Map<string, AggregateRow & { acc: Decimal | null }>();
       for (const e of events) {
-        if (e.type !== q.meter.eventType || (q.fromMs !== undefined && e.timeMs < q.fromMs) || (q.toMs !== undefined && e.timeMs >= q.toMs)) continue;
+        if (e.type !== q.meter.eventType || (q.fromMs !== undefined && e.timeMs < q.fromMs) || (q.toMs !== undefined && e.timeMs >= q.toMs))
+          continue;
         if (q.subjects.length && !q.subjects.includes(e.subject)) continue;
         const text = (d: { key: string }) => String(e.data[q.meter.groupBy.find((g) => g.key === d.key)!.path.slice(2)] ?? '');
         if (!q.filters.every((f) => f.values.includes(text(f.dimension)))) continue;
         const groups = q.groupBy.map(text);
         const key = JSON.stringify([e.subject, groups]);
-        const v = q.meter.valueProperty === undefined ? Decimal.parse('1')! : Decimal.parse(String(e.data[q.meter.valueProperty.slice(2)]))!;
-        const row = rows.get(key) ?? { windowStart: null, subject: e.subject, groups, value: null, acc: null, firstMs: e.timeMs, lastMs: e.timeMs };
+        const v =
+          q.meter.valueProperty === undefined ? Decimal.parse('1')! : Decimal.parse(String(e.data[q.meter.valueProperty.slice(2)]))!;
+        const row = rows.get(key) ?? {
+          windowStart: null,
+          subject: e.subject,
+          groups,
+          value: null,
+          acc: null,
+          firstMs: e.timeMs,
+          lastMs: e.timeMs,
+        };
         row.acc = row.acc === null ? v : q.meter.aggregation === 'MAX' ? (v.compare(row.acc) > 0 ? v : row.acc) : row.acc.add(v);
         rows.set(key, row);
       }
@@ -190,7 +222,12 @@ function fakeStore(events: FakeEvent[]): Store {
 }
 
 const T = Date.parse('2026-11-10T00:00:00Z');
-const ev = (subject: string, type: string, data: Record<string, string | number>, timeMs = T): FakeEvent => ({ subject, type, timeMs, data });
+const ev = (subject: string, type: string, data: Record<string, string | number>, timeMs = T): FakeEvent => ({
+  subject,
+  type,
+  timeMs,
+  data,
+});
 
 async function rendered(result: InvoiceResult, format: 'csv' | 'json' | 'table'): Promise<string> {
   let out = '';
@@ -209,11 +246,14 @@ describe('buildInvoices', () => {
   test('a row matched by two prices is a price-file error naming both', async () => {
     const store = fakeStore([ev('acme', 'prompt', { input: 5, model: 'gpt-4o', tier: 'flex' })]);
     await assert.rejects(
-      invoice(store, `currency: USD
+      invoice(
+        store,
+        `currency: USD
 prices:
   - { meter: input_tokens, match: { model: gpt-4o }, price: { type: unit, amount: "1" } }
   - { meter: input_tokens, match: { tier: flex }, price: { type: unit, amount: "2" } }
-`),
+`,
+      ),
       (e: unknown) => {
         assert.ok(e instanceof ConfigError);
         assert.deepEqual(e.problems, [
@@ -230,10 +270,13 @@ prices:
       ev('acme', 'prompt', { input: 500000, model: 'gpt-4o', tier: 'flex' }),
       ev('acme', 'prompt', { input: 7, model: 'o9-preview', tier: 'default' }),
     ]);
-    const r = await invoice(store, `currency: USD
+    const r = await invoice(
+      store,
+      `currency: USD
 prices:
   - { meter: input_tokens, match: { model: gpt-4o }, price: { type: unit, amount: "2.50", per: 1000000 } }
-`);
+`,
+    );
     assert.equal(r.unpriced, 1);
     assert.equal(
       await rendered(r, 'csv'),
@@ -251,11 +294,14 @@ prices:
       ev('acme', 'seat', { seats: 3, plan: 'pro' }),
       ev('globex', 'prompt', { input: 1, model: 'x', tier: '' }),
     ]);
-    const r = await invoice(store, `currency: EUR
+    const r = await invoice(
+      store,
+      `currency: EUR
 prices:
   - { meter: seats, price: { type: unit, amount: "4" }, minimumAmount: "50" }
   - { meter: calls, price: { type: flat, amount: "49.999" } }
-`);
+`,
+    );
     assert.equal(r.unpriced, 0);
     assert.deepEqual(JSON.parse(await rendered(r, 'json')), {
       currency: 'EUR',
@@ -264,21 +310,55 @@ prices:
         {
           customer: 'acme',
           lines: [
-            { meter: 'seats', description: null, group: {}, lineType: 'usage', tier: null, quantity: '12', unitAmount: '4.00', per: '1', amountExact: '48.00', amount: '48.00' },
-            { meter: 'seats', description: null, group: {}, lineType: 'minimum', tier: null, quantity: null, unitAmount: '50.00', per: null, amountExact: '2.00', amount: '2.00' },
+            {
+              meter: 'seats',
+              description: null,
+              group: {},
+              lineType: 'usage',
+              tier: null,
+              quantity: '12',
+              unitAmount: '4.00',
+              per: '1',
+              amountExact: '48.00',
+              amount: '48.00',
+            },
+            {
+              meter: 'seats',
+              description: null,
+              group: {},
+              lineType: 'minimum',
+              tier: null,
+              quantity: null,
+              unitAmount: '50.00',
+              per: null,
+              amountExact: '2.00',
+              amount: '2.00',
+            },
           ],
           total: '50.00',
         },
         {
           customer: 'globex',
-          lines: [{ meter: 'calls', description: null, group: {}, lineType: 'flat', tier: null, quantity: '1', unitAmount: '49.999', per: null, amountExact: '49.999', amount: '50.00' }],
+          lines: [
+            {
+              meter: 'calls',
+              description: null,
+              group: {},
+              lineType: 'flat',
+              tier: null,
+              quantity: '1',
+              unitAmount: '49.999',
+              per: null,
+              amountExact: '49.999',
+              amount: '50.00',
+            },
+          ],
           total: '50.00',
         },
       ],
     });
   });
 });
-
 
 describe('property: totals are the sum of the lines; the same store and prices give the same bytes', () => {
   const seed = Number(process.env.METER_TEST_SEED ?? Date.now() % 1_000_000);
@@ -289,21 +369,37 @@ describe('property: totals are the sum of the lines; the same store and prices g
     for (let round = 0; round < 30; round++) {
       const events: FakeEvent[] = [];
       for (let i = 0; i < 200; i++) {
-        events.push(ev(`c${int(8)}`, 'prompt', { input: `${int(100000)}.${int(1000)}`, model: models[int(4)]!, tier: int(2) ? 'default' : 'flex' }, T + int(1e9)));
+        events.push(
+          ev(
+            `c${int(8)}`,
+            'prompt',
+            { input: `${int(100000)}.${int(1000)}`, model: models[int(4)]!, tier: int(2) ? 'default' : 'flex' },
+            T + int(1e9),
+          ),
+        );
       }
       const amount = () => `"${int(20)}.${String(int(100000)).padStart(5, '0')}"`;
       const priceOf = (): string => {
         switch (int(3)) {
-          case 0: return `{ type: unit, amount: ${amount()}, per: 1000 }`;
-          case 1: return `{ type: package, amount: ${amount()}, quantityPerPackage: "${1 + int(50000)}" }`;
+          case 0:
+            return `{ type: unit, amount: ${amount()}, per: 1000 }`;
+          case 1:
+            return `{ type: package, amount: ${amount()}, quantityPerPackage: "${1 + int(50000)}" }`;
           default: {
             const b1 = 1 + int(100000);
             return `{ type: tiered, mode: ${int(2) ? 'graduated' : 'volume'}, per: 1000, tiers: [{ upToAmount: "${b1}", unitPrice: { amount: ${amount()} }, flatPrice: { amount: ${amount()} } }, { upToAmount: "${b1 + 1 + int(100000)}", unitPrice: { amount: ${amount()} } }, { unitPrice: { amount: ${amount()} }, flatPrice: { amount: ${amount()} } }] }`;
           }
         }
       };
-      const yaml = `currency: ${['USD', 'JPY', 'KWD'][int(3)]}\nprices:\n` +
-        models.slice(0, 3).map((m) => `  - { meter: input_tokens, match: { model: ${m} }, price: ${priceOf()}${int(3) === 0 ? ', minimumAmount: "100"' : ''}${int(3) === 0 ? ', maximumAmount: "300"' : ''} }\n`).join('');
+      const yaml =
+        `currency: ${['USD', 'JPY', 'KWD'][int(3)]}\nprices:\n` +
+        models
+          .slice(0, 3)
+          .map(
+            (m) =>
+              `  - { meter: input_tokens, match: { model: ${m} }, price: ${priceOf()}${int(3) === 0 ? ', minimumAmount: "100"' : ''}${int(3) === 0 ? ', maximumAmount: "300"' : ''} }\n`,
+          )
+          .join('');
       const store = fakeStore(events);
       const r = await invoice(store, yaml);
       const where = `seed ${seed} round ${round}:\n${yaml}`;

@@ -65,25 +65,48 @@ const HOSTILE: Array<(t: string, r: Rng) => string> = [
   (t, r) => t.slice(0, r.int(0, t.length - 1)), // cut off
   (t, r) => {
     const at = r.int(0, t.length - 1);
-    return t.slice(0, at) + r.pick(['{', '}', '[', ']', ':', ',', '"', '\\', ' ', '0', '-', '.', 'e', 'x', '\t', '\u0001', '\u00e9']) + t.slice(at + 1);
+    return (
+      t.slice(0, at) +
+      r.pick(['{', '}', '[', ']', ':', ',', '"', '\\', ' ', '0', '-', '.', 'e', 'x', '\t', '\u0001', '\u00e9']) +
+      t.slice(at + 1)
+    );
   },
   (t, r) => {
     const at = r.int(0, t.length);
     return t.slice(0, at) + r.pick(['{', '}', '"', '\\', ',', '1', 'null', '\\u0000', '\n']) + t.slice(at);
   },
   // Members given twice: JSON.parse keeps the last.
-  (t, r) => t.replace(/^\{/, `{"${r.pick(['usage', 'customer_id', 'object', 'id', 'created', 'model', 'response', 'request', 'custom_id', 'user', 'error'])}":${r.pick(['1', '"x"', 'null', '{}', '{"prompt_tokens":5}', '[]'])},`),
-  (t, r) => t.replace(/\}$/, `,"${r.pick(['usage', 'customer_id', 'object', 'id', 'created', 'model', 'response', 'service_tier'])}":${r.pick(['2', '"y"', 'null', '{"prompt_tokens":1,"completion_tokens":1}', 'true'])}}`),
+  (t, r) =>
+    t.replace(
+      /^\{/,
+      `{"${r.pick(['usage', 'customer_id', 'object', 'id', 'created', 'model', 'response', 'request', 'custom_id', 'user', 'error'])}":${r.pick(['1', '"x"', 'null', '{}', '{"prompt_tokens":5}', '[]'])},`,
+    ),
+  (t, r) =>
+    t.replace(
+      /\}$/,
+      `,"${r.pick(['usage', 'customer_id', 'object', 'id', 'created', 'model', 'response', 'service_tier'])}":${r.pick(['2', '"y"', 'null', '{"prompt_tokens":1,"completion_tokens":1}', 'true'])}}`,
+    ),
   (t) => t.replace(/"usage":\{/, '"usage":{"prompt_tokens":3,'),
   // Escaped keys and values.
   (t) => t.replace('"id":', '"\\u0069d":'),
   (t) => t.replace('"usage":', '"us\\u0061ge":'),
-  (t, r) => t.replace(/"(customer_id|user|id|model|service_tier)":"/, `"$1":"${r.pick(['\\n', '\\"', '\\\\', '\\u00e9', '\\ud800', '\\u0000', '\\udc00x', '\\ud83d\\ude00', '\\/', '\\x'])}`),
-  (t, r) => t.replace(/"(customer_id|model|id)":"[^"]*"/, `"$1":${r.pick(['""', 'null', '42', '-1', '1.5', '9007199254740993', 'true', '{}', '["a"]'])}`),
+  (t, r) =>
+    t.replace(
+      /"(customer_id|user|id|model|service_tier)":"/,
+      `"$1":"${r.pick(['\\n', '\\"', '\\\\', '\\u00e9', '\\ud800', '\\u0000', '\\udc00x', '\\ud83d\\ude00', '\\/', '\\x'])}`,
+    ),
+  (t, r) =>
+    t.replace(
+      /"(customer_id|model|id)":"[^"]*"/,
+      `"$1":${r.pick(['""', 'null', '42', '-1', '1.5', '9007199254740993', 'true', '{}', '["a"]'])}`,
+    ),
   // Numbers as JSON may spell them, and as it may not.
   (t, r) =>
-    t.replace(/"(prompt_tokens|completion_tokens|total_tokens|cached_tokens|reasoning_tokens|input_tokens|output_tokens|created|created_at)":\d+/, (_m, k: string) =>
-      `"${k}":${r.pick(['1e3', '1.0', '-0', '0.0', '1152921504606846976', '"12"', '12.5', '01', '1.', '-', '+1', '1e', '1E+2', '2.5e-1', '9007199254740991', '9007199254740992', '-5', 'null', '[]', '{}', '253402300799', '253402300800', '-62167219200', '-62167219201'])}`),
+    t.replace(
+      /"(prompt_tokens|completion_tokens|total_tokens|cached_tokens|reasoning_tokens|input_tokens|output_tokens|created|created_at)":\d+/,
+      (_m, k: string) =>
+        `"${k}":${r.pick(['1e3', '1.0', '-0', '0.0', '1152921504606846976', '"12"', '12.5', '01', '1.', '-', '+1', '1e', '1E+2', '2.5e-1', '9007199254740991', '9007199254740992', '-5', 'null', '[]', '{}', '253402300799', '253402300800', '-62167219200', '-62167219201'])}`,
+    ),
   // Deep values the map does not read, and deep ones it does.
   (t, r) => {
     const n = r.pick([5, 63, 64, 65, 200, 3000]);
@@ -128,7 +151,11 @@ describe('the fast path of --map gives what the generic path gives', () => {
 
   test('openai with --subject-path, --subject-pattern and --source', () => {
     const c = generate(SEED ^ 1, 200);
-    assertSame({ name: 'openai', subjectPath: '$.custom_id', subjectPattern: '^(cust_[0-9]+):', source: 'openai://x' }, c.batch, 'batch with custom_id');
+    assertSame(
+      { name: 'openai', subjectPath: '$.custom_id', subjectPattern: '^(cust_[0-9]+):', source: 'openai://x' },
+      c.batch,
+      'batch with custom_id',
+    );
     assertSame({ name: 'openai', subjectPath: '$.response.body.usage' }, c.batch, 'an object as subject');
     assertSame({ name: 'openai', subjectPath: '$.__proto__' }, c.log, 'a __proto__ path');
     assertSame({ name: 'openai', subjectPath: '$.choices[0].index' }, c.log, 'an array index in the path');
@@ -136,8 +163,19 @@ describe('the fast path of --map gives what the generic path gives', () => {
 
   test('the sparse reader refuses what JSON.parse refuses, and builds what JSON.parse builds', () => {
     const rng = new Rng(SEED ^ 2);
-    const wanted = new Map([['a', null], ['b', new Map([['c', null]])]]);
-    const texts = ['{}', '{"a":1}', '{"a":[1,{"x":2}],"b":{"c":"\\u00e9","d":3}}', '{"b":{}}', '{"a":"x\\"y"}', '{"a":-0.5e-3}', '{ "a" : true , "b" : { "c" : null } }'];
+    const wanted = new Map([
+      ['a', null],
+      ['b', new Map([['c', null]])],
+    ]);
+    const texts = [
+      '{}',
+      '{"a":1}',
+      '{"a":[1,{"x":2}],"b":{"c":"\\u00e9","d":3}}',
+      '{"b":{}}',
+      '{"a":"x\\"y"}',
+      '{"a":-0.5e-3}',
+      '{ "a" : true , "b" : { "c" : null } }',
+    ];
     for (let i = 0; i < 3000; i++) {
       let t = rng.pick(texts);
       for (let k = rng.int(1, 3); k > 0; k--) t = rng.pick(HOSTILE)(t, rng);

@@ -33,7 +33,12 @@ const SPEC = {
   subject: ['$.customer', '$.user.id'],
   source: 'gateway',
   type: 'llm',
-  data: { model: { path: '$.m', as: 'string', required: true }, tokens: { path: '$.n', as: 'count', default: 0 }, cost: { path: '$.cost', as: 'number' }, raw: '$.extra' },
+  data: {
+    model: { path: '$.m', as: 'string', required: true },
+    tokens: { path: '$.n', as: 'count', default: 0 },
+    cost: { path: '$.cost', as: 'number' },
+    raw: '$.extra',
+  },
 };
 
 describe('mapping validation', () => {
@@ -64,14 +69,19 @@ describe('mapping validation', () => {
       ],
     );
     assert.deepEqual(problems([]), ['must be a mapping with id, subject, type and data']);
-    assert.deepEqual(problems({ id: '$.a', subject: { path: '$.s', pattern: 'no-group' }, type: 't', source: 's' }), ['subject.pattern: needs a capture group, e.g. ^(cust_[0-9]+):']);
+    assert.deepEqual(problems({ id: '$.a', subject: { path: '$.s', pattern: 'no-group' }, type: 't', source: 's' }), [
+      'subject.pattern: needs a capture group, e.g. ^(cust_[0-9]+):',
+    ]);
     assert.deepEqual(problems({ id: '$.a', subject: '$.s', type: 't' }, { source: 'cli' }), []);
   });
 });
 
 describe('mapping a record', () => {
   test('numbers stay exact: cut from the record text, never through a double', () => {
-    const r = mapOne(SPEC, '{"rid":"r1","ts":1714564800123,"customer":"acme","m":"gpt","n":12,"cost":0.30000000000000004444,"extra":{"big":12345678901234567890,"d":1.10}}');
+    const r = mapOne(
+      SPEC,
+      '{"rid":"r1","ts":1714564800123,"customer":"acme","m":"gpt","n":12,"cost":0.30000000000000004444,"extra":{"big":12345678901234567890,"d":1.10}}',
+    );
     assert.equal(r.kind, 'event');
     assert.equal(
       r.kind === 'event' && r.text,
@@ -89,7 +99,8 @@ describe('mapping a record', () => {
     const bad = mapOne(SPEC, '{"ts":"soon","customer":"a","n":-1,"cost":"abc"}');
     assert.deepEqual(bad, {
       kind: 'reject',
-      error: 'id: missing ($.rid); time: must be a number of milliseconds since 1970, got a string ("soon"); data.model: missing ($.m); ' +
+      error:
+        'id: missing ($.rid); time: must be a number of milliseconds since 1970, got a string ("soon"); data.model: missing ($.m); ' +
         'data.tokens: $.n must be a non-negative whole number, got -1; data.cost: $.cost must be a number, got a string ("abc")',
     });
   });
@@ -119,7 +130,16 @@ describe('mapping a record', () => {
   });
 
   test('buildEvent keeps data order and escapes strings', () => {
-    const e = buildEvent({ id: 'i"1', source: 's', type: 't', subject: 'ü', data: [['b', '1', 1], ['a', '"x"', 'x']] });
+    const e = buildEvent({
+      id: 'i"1',
+      source: 's',
+      type: 't',
+      subject: 'ü',
+      data: [
+        ['b', '1', 1],
+        ['a', '"x"', 'x'],
+      ],
+    });
     assert.equal(e.text, '{"specversion":"1.0","id":"i\\"1","source":"s","type":"t","subject":"ü","data":{"b":1,"a":"x"}}');
     assert.deepEqual(JSON.parse(e.text), e.value);
   });
@@ -128,39 +148,58 @@ describe('mapping a record', () => {
 describe('the litellm map', () => {
   const map = (rec: string) => createMapper({ name: 'litellm' }).map(JSON.parse(rec), rec);
   test('spend logs: id, start time, end user then user, exact spend as cost', () => {
-    const r = map('{"request_id":"chatcmpl-1","call_type":"acompletion","spend":0.000123456789012345678,"total_tokens":30,"prompt_tokens":20,"completion_tokens":10,"startTime":"2026-02-01T10:00:00.5Z","model":"gpt-4o","user":"u1","end_user":"","status":"success"}');
+    const r = map(
+      '{"request_id":"chatcmpl-1","call_type":"acompletion","spend":0.000123456789012345678,"total_tokens":30,"prompt_tokens":20,"completion_tokens":10,"startTime":"2026-02-01T10:00:00.5Z","model":"gpt-4o","user":"u1","end_user":"","status":"success"}',
+    );
     assert.ok(r.kind === 'event');
-    assert.equal(r.text, '{"specversion":"1.0","id":"chatcmpl-1","source":"litellm","type":"litellm","subject":"u1","time":"2026-02-01T10:00:00.5Z",' +
-      '"data":{"model":"gpt-4o","api":"acompletion","input_tokens":20,"output_tokens":10,"total_tokens":30,"tokens":30,"cost":0.000123456789012345678}}');
+    assert.equal(
+      r.text,
+      '{"specversion":"1.0","id":"chatcmpl-1","source":"litellm","type":"litellm","subject":"u1","time":"2026-02-01T10:00:00.5Z",' +
+        '"data":{"model":"gpt-4o","api":"acompletion","input_tokens":20,"output_tokens":10,"total_tokens":30,"tokens":30,"cost":0.000123456789012345678}}',
+    );
   });
   test('standard logging payload: float epoch start time, response_cost, failures skipped', () => {
-    const r = map('{"id":"x1","startTime":1714564800.25,"end_user":"cust","model":"m","prompt_tokens":5,"completion_tokens":1,"response_cost":1.5e-7,"status":"success"}');
+    const r = map(
+      '{"id":"x1","startTime":1714564800.25,"end_user":"cust","model":"m","prompt_tokens":5,"completion_tokens":1,"response_cost":1.5e-7,"status":"success"}',
+    );
     assert.ok(r.kind === 'event');
     assert.equal(r.value.time, '2024-05-01T12:00:00.250Z');
     assert.match(r.text, /"total_tokens":6,"tokens":6,"cost":1\.5e-7\}/);
     assert.deepEqual(map('{"id":"x2","status":"failure","model":"m"}'), { kind: 'skip', reason: 'failure' });
-    assert.deepEqual(map('{"id":"x3","startTime":1,"user":"u","model":"m","prompt_tokens":1,"spend":-0.5}'), { kind: 'reject', error: 'cost: spend -0.5 is negative' });
+    assert.deepEqual(map('{"id":"x3","startTime":1,"user":"u","model":"m","prompt_tokens":1,"spend":-0.5}'), {
+      kind: 'reject',
+      error: 'cost: spend -0.5 is negative',
+    });
   });
 });
 
 describe('--map FILE through the CLI', () => {
   test('a mapping file maps, stores exact values, and an invalid one lists every problem (exit 2)', () => {
     const w = workdir('map-file');
-    w.write('gw.yaml', [
-      'id: $.rid',
-      'time: {path: $.ts, timeFormat: unix_ms}',
-      'subject: [$.tenant, $.user]',
-      'source: my-gateway',
-      'type: llm',
-      'data:',
-      '  model: {path: $.model, as: string, required: true}',
-      '  tokens: {path: $.n, as: count}',
-      '  cost: {path: $.usd, as: number}',
-    ].join('\n'));
-    w.write('in.ndjson', ['{"rid":"a","ts":1714564800000,"tenant":"acme","model":"m","n":5,"usd":0.1}', '{"rid":"b","ts":1714564800000,"user":"bob","model":"m","n":"5"}']);
+    w.write(
+      'gw.yaml',
+      [
+        'id: $.rid',
+        'time: {path: $.ts, timeFormat: unix_ms}',
+        'subject: [$.tenant, $.user]',
+        'source: my-gateway',
+        'type: llm',
+        'data:',
+        '  model: {path: $.model, as: string, required: true}',
+        '  tokens: {path: $.n, as: count}',
+        '  cost: {path: $.usd, as: number}',
+      ].join('\n'),
+    );
+    w.write('in.ndjson', [
+      '{"rid":"a","ts":1714564800000,"tenant":"acme","model":"m","n":5,"usd":0.1}',
+      '{"rid":"b","ts":1714564800000,"user":"bob","model":"m","n":"5"}',
+    ]);
     const r = w.run(['map', '--map', 'gw.yaml', 'in.ndjson']);
     assert.equal(r.code, 3, r.describe());
-    assert.equal(r.stdout, '{"specversion":"1.0","id":"a","source":"my-gateway","type":"llm","subject":"acme","time":"2024-05-01T12:00:00Z","data":{"model":"m","tokens":5,"cost":0.1}}\n');
+    assert.equal(
+      r.stdout,
+      '{"specversion":"1.0","id":"a","source":"my-gateway","type":"llm","subject":"acme","time":"2024-05-01T12:00:00Z","data":{"model":"m","tokens":5,"cost":0.1}}\n',
+    );
     assert.match(r.stderr, /in\.ndjson:2: data\.tokens: \$\.n must be a non-negative whole number, got a string \("5"\)/);
     const i = w.run(['ingest', '--db', 'm.db', '--map', 'gw.yaml', '--source', 'other', '--json', 'in.ndjson']);
     assert.equal(i.code, 3, i.describe());
@@ -168,6 +207,9 @@ describe('--map FILE through the CLI', () => {
     w.write('bad.yaml', 'id: 5\nsubject: x.y\ndata: {a: {as: count}}\n');
     const bad = w.run(['ingest', '--db', 'm.db', '--map', 'bad.yaml', 'in.ndjson']);
     assert.equal(bad.code, 2, bad.describe());
-    assert.equal(bad.stderr, 'meter: invalid mapping bad.yaml:\n  source: missing (or give --source)\n  type: missing\n  data.a: needs a path or a value\n');
+    assert.equal(
+      bad.stderr,
+      'meter: invalid mapping bad.yaml:\n  source: missing (or give --source)\n  type: missing\n  data.a: needs a path or a value\n',
+    );
   });
 });

@@ -139,10 +139,17 @@ describe('parseMeterConfig', () => {
         )
         .join('');
     const meters = parseMeterConfig(yaml, 'm.yaml');
-    assert.deepEqual(meters.map((m) => m.aggregation), aggs);
+    assert.deepEqual(
+      meters.map((m) => m.aggregation),
+      aggs,
+    );
     assert.equal(meters.find((m) => m.aggregation === 'COUNT')!.valueProperty, undefined);
     assert.equal(meters.find((m) => m.aggregation === 'LATEST')!.valueProperty, '$.v.nested');
-    for (const m of meters) assert.deepEqual(m.groupBy.map((g) => g.key), ['zeta', 'alpha']);
+    for (const m of meters)
+      assert.deepEqual(
+        m.groupBy.map((g) => g.key),
+        ['zeta', 'alpha'],
+      );
   });
 
   test('a JSON config is YAML too', () => {
@@ -252,7 +259,17 @@ describe('validateMeters: every problem reported together, naming slug and field
     } catch (e) {
       assert.ok(e instanceof ConfigError);
       assert.match(e.message, /conf\/meter\.yaml/);
-      for (const slug of ['Bad-Slug', 'weird_agg', 'count_with_value', 'sum_without_value', 'bad_group_key', 'bad_value_path', 'bad_group_path', 'twice', 'no_type']) {
+      for (const slug of [
+        'Bad-Slug',
+        'weird_agg',
+        'count_with_value',
+        'sum_without_value',
+        'bad_group_key',
+        'bad_value_path',
+        'bad_group_path',
+        'twice',
+        'no_type',
+      ]) {
         assert.ok(e.message.includes(`"${slug}"`), `message mentions ${slug}`);
       }
       assert.equal(e.exitCode, 2);
@@ -326,7 +343,21 @@ describe('JSON paths', () => {
     for (const p of ['$.tokens', '$.usage.prompt_tokens', '$.a[0].b', '$.completion-tokens', '$.a.b.c.d']) {
       assert.equal(checkJsonPath(p), null, p);
     }
-    for (const p of ['tokens', '$', '$.', '$..tokens', '.tokens', "$['tokens']", '$.a b', '$.a"b', '$.a[x]', '$.a.', 'data.tokens', 42, null]) {
+    for (const p of [
+      'tokens',
+      '$',
+      '$.',
+      '$..tokens',
+      '.tokens',
+      "$['tokens']",
+      '$.a b',
+      '$.a"b',
+      '$.a[x]',
+      '$.a.',
+      'data.tokens',
+      42,
+      null,
+    ]) {
       assert.notEqual(checkJsonPath(p), null, String(p));
     }
   });

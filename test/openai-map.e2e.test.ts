@@ -86,12 +86,17 @@ describe(`ingest --map openai (seed ${SEED})`, () => {
   test('meter map prints the same events as NDJSON, with the same skip counts', () => {
     const r = w.run(['map', '--map', 'openai', '--json', 'log.ndjson']);
     ok(r, [0, 3]);
-    const events = r.stdout.trimEnd().split('\n').map((l) => JSON.parse(l) as { type: string; source: string; data: Record<string, unknown> });
+    const events = r.stdout
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { type: string; source: string; data: Record<string, unknown> });
     assert.equal(events.length, c.events - batchEvents);
     assert.ok(events.every((e) => e.type === 'openai' && e.source === 'openai'));
     const sum = events.reduce((a, e) => a + (e.data.total_tokens as number), 0);
     const want = [...c.totals.values()].reduce((a, t) => a + t.total_tokens, 0);
-    const batchTotal = c.batch.map((l) => JSON.parse(l) as { response?: { body?: { usage?: { total_tokens?: number } } } }).reduce((a, l) => a + (l.response?.body?.usage?.total_tokens ?? 0), 0);
+    const batchTotal = c.batch
+      .map((l) => JSON.parse(l) as { response?: { body?: { usage?: { total_tokens?: number } } } })
+      .reduce((a, l) => a + (l.response?.body?.usage?.total_tokens ?? 0), 0);
     assert.equal(sum, want - batchTotal, `seed ${SEED}`);
     const summary = JSON.parse(r.stderr.trim().split('\n').pop()!) as { skipped: Record<string, number>; unbilledStreams: number };
     assert.equal(summary.unbilledStreams, c.unbilledStreams);
@@ -101,9 +106,21 @@ describe(`ingest --map openai (seed ${SEED})`, () => {
 describe('the openai event contract', () => {
   const w = workdir('openai-contract');
   const map = (records: unknown[], extra: string[] = []) => {
-    w.write('in.ndjson', records.map((r) => (typeof r === 'string' ? r : JSON.stringify(r))));
+    w.write(
+      'in.ndjson',
+      records.map((r) => (typeof r === 'string' ? r : JSON.stringify(r))),
+    );
     const r = w.run(['map', '--map', 'openai', ...extra, 'in.ndjson']);
-    return { r, events: r.stdout === '' ? [] : r.stdout.trimEnd().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>) };
+    return {
+      r,
+      events:
+        r.stdout === ''
+          ? []
+          : r.stdout
+              .trimEnd()
+              .split('\n')
+              .map((l) => JSON.parse(l) as Record<string, unknown>),
+    };
   };
 
   test('a chat completion: id, time, subject, every data field in order', () => {
@@ -123,7 +140,22 @@ describe('the openai event contract', () => {
   });
 
   test('--source, --subject-path and --subject-pattern', () => {
-    const line = { id: 'batch_req_1', custom_id: 'cust_42:row_9', response: { status_code: 200, request_id: 'req_1', body: { id: 'chatcmpl-1', object: 'chat.completion', created: 1711652795, model: 'gpt-3.5-turbo-0125', usage: { prompt_tokens: 22, completion_tokens: 2, total_tokens: 24 } } }, error: null };
+    const line = {
+      id: 'batch_req_1',
+      custom_id: 'cust_42:row_9',
+      response: {
+        status_code: 200,
+        request_id: 'req_1',
+        body: {
+          id: 'chatcmpl-1',
+          object: 'chat.completion',
+          created: 1711652795,
+          model: 'gpt-3.5-turbo-0125',
+          usage: { prompt_tokens: 22, completion_tokens: 2, total_tokens: 24 },
+        },
+      },
+      error: null,
+    };
     const { r, events } = map([line], ['--source', 'openai://org-x', ...BATCH_FLAGS]);
     assert.equal(r.code, 0, r.describe());
     assert.equal(events[0]!.id, 'chatcmpl-1');
@@ -141,18 +173,38 @@ describe('the openai event contract', () => {
   });
 
   test('hostile records are rejected with reasons and never stop the run', () => {
-    const chat = (usage: unknown, over: Record<string, unknown> = {}) => ({ id: `chatcmpl-${Math.random()}`, object: 'chat.completion', created: 1741569952, model: 'gpt-5.4', customer_id: 'acme', usage, ...over });
+    const chat = (usage: unknown, over: Record<string, unknown> = {}) => ({
+      id: `chatcmpl-${Math.random()}`,
+      object: 'chat.completion',
+      created: 1741569952,
+      model: 'gpt-5.4',
+      customer_id: 'acme',
+      usage,
+      ...over,
+    });
     let deep = '1';
     for (let i = 0; i < 5000; i++) deep = `{"a":${deep}}`;
     const hostile: Array<[unknown, RegExp]> = [
-      [chat({ prompt_tokens: '19', completion_tokens: 1, total_tokens: 20 }), /input_tokens: \$\.usage\.prompt_tokens must be a non-negative whole number, got a string \("19"\)/],
+      [
+        chat({ prompt_tokens: '19', completion_tokens: 1, total_tokens: 20 }),
+        /input_tokens: \$\.usage\.prompt_tokens must be a non-negative whole number, got a string \("19"\)/,
+      ],
       [chat({ prompt_tokens: -5, completion_tokens: 1, total_tokens: 20 }), /prompt_tokens must be a non-negative whole number, got -5/],
-      ['{"id":"chatcmpl-big","object":"chat.completion","created":1741569952,"model":"m","customer_id":"a","usage":{"prompt_tokens":1152921504606846976,"completion_tokens":1}}', /got 1152921504606846976, over 2\^53-1/],
+      [
+        '{"id":"chatcmpl-big","object":"chat.completion","created":1741569952,"model":"m","customer_id":"a","usage":{"prompt_tokens":1152921504606846976,"completion_tokens":1}}',
+        /got 1152921504606846976, over 2\^53-1/,
+      ],
       [chat({ prompt_tokens: 1.5, completion_tokens: 1 }), /got 1\.5/],
       [chat({ prompt_tokens: 10, completion_tokens: 1 }, { model: undefined }), /model: missing/],
-      [chat({ prompt_tokens: 10, completion_tokens: 1, prompt_tokens_details: { cached_tokens: 11 } }), /cached tokens \(11\) exceed input tokens \(10\)/],
+      [
+        chat({ prompt_tokens: 10, completion_tokens: 1, prompt_tokens_details: { cached_tokens: 11 } }),
+        /cached tokens \(11\) exceed input tokens \(10\)/,
+      ],
       [chat({ prompt_tokens: 10, completion_tokens: 1 }, { customer_id: undefined }), /subject: missing/],
-      [chat({ prompt_tokens: 10, completion_tokens: 1 }, { created: 'yesterday' }), /time: must be a number of seconds since 1970, got a string/],
+      [
+        chat({ prompt_tokens: 10, completion_tokens: 1 }, { created: 'yesterday' }),
+        /time: must be a number of seconds since 1970, got a string/,
+      ],
       [chat({ prompt_tokens: 10, completion_tokens: 1 }, { created: 1e15 }), /time: 1000000000000000 is out of range/],
       [chat('lots'), /usage: must be an object, got a string/],
       [chat({ prompt_tokens: 10, completion_tokens: 1 }, { customer_id: { nested: true } }), /subject: must be a string, got a object/],
@@ -167,13 +219,20 @@ describe('the openai event contract', () => {
     ];
     const good = chat({ prompt_tokens: 7, completion_tokens: 3, total_tokens: 10 }, { id: 'chatcmpl-good' });
     const records = [...hostile.map(([rec]) => rec), good];
-    w.write('hostile.ndjson', records.map((rec) => (typeof rec === 'string' ? rec : JSON.stringify(rec))));
+    w.write(
+      'hostile.ndjson',
+      records.map((rec) => (typeof rec === 'string' ? rec : JSON.stringify(rec))),
+    );
     const r = w.run(['ingest', '--db', 'h.db', '--map', 'openai', '--json', '--rejects', 'rejects.ndjson', 'hostile.ndjson']);
     assert.equal(r.code, 3, r.describe());
     const s = JSON.parse(r.stdout) as Summary;
     assert.equal(s.inserted, 1);
     assert.equal(s.rejected, hostile.length);
-    const rejects = w.read('rejects.ndjson').trimEnd().split('\n').map((l) => JSON.parse(l) as { file: string; line: number; error: string });
+    const rejects = w
+      .read('rejects.ndjson')
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { file: string; line: number; error: string });
     hostile.forEach(([, reason], i) => {
       assert.equal(rejects[i]!.file, 'hostile.ndjson');
       assert.equal(rejects[i]!.line, i + 1);
@@ -182,13 +241,36 @@ describe('the openai event contract', () => {
   });
 
   test('embeddings count only with a wrapper id; a wrapper time is taken', () => {
-    const body = { object: 'list', data: [{ object: 'embedding', embedding: [0.1], index: 0 }], model: 'text-embedding-3-small', usage: { prompt_tokens: 8, total_tokens: 8 } };
+    const body = {
+      object: 'list',
+      data: [{ object: 'embedding', embedding: [0.1], index: 0 }],
+      model: 'text-embedding-3-small',
+      usage: { prompt_tokens: 8, total_tokens: 8 },
+    };
     const { r, events } = map([body, { request_id: 'req_9', ts: '2026-03-01T10:00:00Z', customer_id: 'acme', response: body }]);
     assert.equal(r.code, 3);
     assert.match(r.stderr, /in\.ndjson:1: embeddings response without an id/);
-    assert.deepEqual(events, [{
-      specversion: '1.0', id: 'req_9', source: 'openai', type: 'openai', subject: 'acme', time: '2026-03-01T10:00:00Z',
-      data: { model: 'text-embedding-3-small', api: 'embeddings', input_tokens: 8, cached_input_tokens: 0, uncached_input_tokens: 8, output_tokens: 0, reasoning_tokens: 0, total_tokens: 8, tokens: 8, batch: false },
-    }]);
+    assert.deepEqual(events, [
+      {
+        specversion: '1.0',
+        id: 'req_9',
+        source: 'openai',
+        type: 'openai',
+        subject: 'acme',
+        time: '2026-03-01T10:00:00Z',
+        data: {
+          model: 'text-embedding-3-small',
+          api: 'embeddings',
+          input_tokens: 8,
+          cached_input_tokens: 0,
+          uncached_input_tokens: 8,
+          output_tokens: 0,
+          reasoning_tokens: 0,
+          total_tokens: 8,
+          tokens: 8,
+          batch: false,
+        },
+      },
+    ]);
   });
 });

@@ -14,7 +14,8 @@ test('compareUtf8 orders as UTF-8 bytes do, for random strings with quotes, astr
   const chars = ['a', 'b', '"', '\\', '1', '{', 'é', '\ue000', '\uffff', '😀', '\u{10ffff}', '\u0000', ' '];
   const word = () => Array.from({ length: Math.floor(rand() * 5) }, () => chars[Math.floor(rand() * chars.length)]).join('');
   for (let i = 0; i < 20_000; i++) {
-    const x = word(), y = word();
+    const x = word(),
+      y = word();
     const bytes = Math.sign(Buffer.compare(Buffer.from(x), Buffer.from(y)));
     assert.equal(Math.sign(compareUtf8(x, y)), bytes, `${JSON.stringify(x)} vs ${JSON.stringify(y)} (METER_SEED=${SEED})`);
   }

@@ -25,34 +25,65 @@ describe('subject order of a chunk', () => {
       ev({ id: '5', subject: 'a' }),
     ];
     const ids = new Int32Array([0, 1, 0, 2, 1]); // b=0, a=1, c=2
-    assert.deepEqual([...subjectOrder(events.map((e) => e.key), ids)!], [0, 2, 1, 4, 3]);
+    assert.deepEqual(
+      [
+        ...subjectOrder(
+          events.map((e) => e.key),
+          ids,
+        )!,
+      ],
+      [0, 2, 1, 4, 3],
+    );
   });
 
   test('copies of one event under one subject keep their order (the first copy is stored)', () => {
-    const events = [ev({ id: 'x', subject: 'b', data: { tokens: 1 } }), ev({ id: 'y', subject: 'a' }), ev({ id: 'x', subject: 'b', data: { tokens: 2 } })];
-    assert.deepEqual([...subjectOrder(events.map((e) => e.key), new Int32Array([0, 1, 0]))!], [0, 2, 1]);
+    const events = [
+      ev({ id: 'x', subject: 'b', data: { tokens: 1 } }),
+      ev({ id: 'y', subject: 'a' }),
+      ev({ id: 'x', subject: 'b', data: { tokens: 2 } }),
+    ];
+    assert.deepEqual(
+      [
+        ...subjectOrder(
+          events.map((e) => e.key),
+          new Int32Array([0, 1, 0]),
+        )!,
+      ],
+      [0, 2, 1],
+    );
   });
 
   test('copies of one event under different subjects leave the chunk in input order', () => {
     const events = [ev({ id: 'x', subject: 'b' }), ev({ id: 'y', subject: 'a' }), ev({ id: 'x', subject: 'a' })];
-    assert.equal(subjectOrder(events.map((e) => e.key), new Int32Array([0, 1, 1])), null);
+    assert.equal(
+      subjectOrder(
+        events.map((e) => e.key),
+        new Int32Array([0, 1, 1]),
+      ),
+      null,
+    );
   });
 });
 
 describe('columns', () => {
   test('a round trip gives the same events, in subject order', () => {
-    const enc = new StringEncoder(), dec = new StringDecoder();
+    const enc = new StringEncoder(),
+      dec = new StringDecoder();
     const events = [ev({ id: '1', subject: 'b' }), ev({ id: '2', subject: 'a', time: undefined }), ev({ id: '3', subject: 'b' })];
     events[1]!.unusable = [0];
     const back = fromColumns(toColumns(events, enc), dec);
-    assert.deepEqual(back.map((e) => e.id), ['1', '3', '2']);
+    assert.deepEqual(
+      back.map((e) => e.id),
+      ['1', '3', '2'],
+    );
     const { dataValue: _, ...sent } = events[1]!;
     assert.deepEqual(back[2], sent);
     assert.deepEqual(back[2]!.unusable, [0]);
   });
 
   test('a full dictionary starts afresh between chunks, never within one', () => {
-    const enc = new StringEncoder(), dec = new StringDecoder();
+    const enc = new StringEncoder(),
+      dec = new StringDecoder();
     let next = 0;
     // 70,000 distinct subjects in chunks of 5,000: the dictionary (65,536 strings) fills within a chunk.
     for (let c = 0; c < 14; c++) {
@@ -63,17 +94,27 @@ describe('columns', () => {
   });
 
   test('a chunk cut at a commit: the first part is a prefix of the input, the rest follows with its own order', () => {
-    const enc = new StringEncoder(), dec = new StringDecoder();
+    const enc = new StringEncoder(),
+      dec = new StringDecoder();
     const b = new ChunkBuilder(enc);
     const events = ['b', 'a', 'b', 'c', 'a'].map((subject, i) => ev({ id: String(i), subject }));
     events[3]!.unusable = [1];
     for (const e of events) b.add(e);
     b.read = 5;
     const first = fromColumns(b.finish(3), dec);
-    assert.deepEqual(first.map((e) => e.id), ['0', '2', '1']);
+    assert.deepEqual(
+      first.map((e) => e.id),
+      ['0', '2', '1'],
+    );
     assert.deepEqual([b.events, b.read], [2, 0]);
     const rest = fromColumns(b.finish(), dec);
-    assert.deepEqual(rest.map((e) => [e.id, e.subject, e.unusable]), [['4', 'a', undefined], ['3', 'c', [1]]]);
+    assert.deepEqual(
+      rest.map((e) => [e.id, e.subject, e.unusable]),
+      [
+        ['4', 'a', undefined],
+        ['3', 'c', [1]],
+      ],
+    );
     assert.equal(b.events, 0);
   });
 });

@@ -119,12 +119,21 @@ describe('aggregations', () => {
 
   test('AVG over usable values only; empty when a group has none', () => {
     // acme 127.5 / 5 = 25.5; beta 7 / 1.
-    assert.equal(q('-m', 'tokens_avg'), csvDoc('window_start,window_end,subject,value', `${DAY},acme,25.5`, `${DAY},beta,7`, `${DAY},gamma,`));
+    assert.equal(
+      q('-m', 'tokens_avg'),
+      csvDoc('window_start,window_end,subject,value', `${DAY},acme,25.5`, `${DAY},beta,7`, `${DAY},gamma,`),
+    );
   });
 
   test('MIN and MAX (negative values included)', () => {
-    assert.equal(q('-m', 'tokens_min'), csvDoc('window_start,window_end,subject,value', `${DAY},acme,-4`, `${DAY},beta,7`, `${DAY},gamma,`));
-    assert.equal(q('-m', 'tokens_max'), csvDoc('window_start,window_end,subject,value', `${DAY},acme,100`, `${DAY},beta,7`, `${DAY},gamma,`));
+    assert.equal(
+      q('-m', 'tokens_min'),
+      csvDoc('window_start,window_end,subject,value', `${DAY},acme,-4`, `${DAY},beta,7`, `${DAY},gamma,`),
+    );
+    assert.equal(
+      q('-m', 'tokens_max'),
+      csvDoc('window_start,window_end,subject,value', `${DAY},acme,100`, `${DAY},beta,7`, `${DAY},gamma,`),
+    );
   });
 
   test('UNIQUE_COUNT compares string forms: "1" and 1 are one value; null, objects, arrays, missing are none', () => {
@@ -135,7 +144,10 @@ describe('aggregations', () => {
   test('LATEST is the usable value with the latest event time (not the last line of the file)', () => {
     // acme: a10 (100) is the last line but the earliest time; n1, a11 and a12 are later but have no usable value,
     // so a9 (-4, 10:40) is the latest. beta: b2 ("Infinity") is later than b1 but does not count.
-    assert.equal(q('-m', 'tokens_latest'), csvDoc('window_start,window_end,subject,value', `${DAY},acme,-4`, `${DAY},beta,7`, `${DAY},gamma,`));
+    assert.equal(
+      q('-m', 'tokens_latest'),
+      csvDoc('window_start,window_end,subject,value', `${DAY},acme,-4`, `${DAY},beta,7`, `${DAY},gamma,`),
+    );
   });
 
   test('LATEST per hour window', () => {
@@ -254,7 +266,9 @@ describe('aggregations', () => {
     assert.deepEqual(doc.data, [
       { value: 22.416666666667, windowStart: '2026-11-01T00:00:00Z', windowEnd: '2026-11-02T00:00:00Z', subject: null, groupBy: {} },
     ]);
-    const gamma = JSON.parse(ok(w.run(['query', '-m', 'tokens_max', ...RANGE, '-s', 'gamma', '--format', 'json']))) as { data: Array<{ value: unknown }> };
+    const gamma = JSON.parse(ok(w.run(['query', '-m', 'tokens_max', ...RANGE, '-s', 'gamma', '--format', 'json']))) as {
+      data: Array<{ value: unknown }>;
+    };
     assert.equal(gamma.data.length, 1);
     assert.equal(gamma.data[0]!.value, null);
     const empty = JSON.parse(ok(w.run(['query', '-m', 'tokens_max', ...RANGE, '-s', 'nobody', '--format', 'json']))) as { data: unknown[] };
@@ -265,23 +279,38 @@ describe('aggregations', () => {
     const args = ['query', '-m', 'calls', ...RANGE, '-g', 'model', '--format'];
     const nd = ok(w.run([...args, 'ndjson']));
     assert.ok(nd.endsWith('\n'));
-    const rows = nd.trimEnd().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const rows = nd
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     assert.equal(rows.length, 5);
-    assert.deepEqual(rows[0], { value: 2, windowStart: '2026-11-01T00:00:00Z', windowEnd: '2026-11-02T00:00:00Z', subject: 'acme', groupBy: { model: '' } });
-    assert.deepEqual(rows.map((r) => [r.subject, (r.groupBy as { model: string }).model, r.value]), [
-      ['acme', '', 2],
-      ['acme', 'gpt-4o', 6],
-      ['acme', 'mini', 5],
-      ['beta', 'mini', 2],
-      ['gamma', 'mini', 1],
-    ]);
+    assert.deepEqual(rows[0], {
+      value: 2,
+      windowStart: '2026-11-01T00:00:00Z',
+      windowEnd: '2026-11-02T00:00:00Z',
+      subject: 'acme',
+      groupBy: { model: '' },
+    });
+    assert.deepEqual(
+      rows.map((r) => [r.subject, (r.groupBy as { model: string }).model, r.value]),
+      [
+        ['acme', '', 2],
+        ['acme', 'gpt-4o', 6],
+        ['acme', 'mini', 5],
+        ['beta', 'mini', 2],
+        ['gamma', 'mini', 1],
+      ],
+    );
     assert.deepEqual(rows, (JSON.parse(ok(w.run([...args, 'json']))) as { data: unknown[] }).data);
   });
 
   test('--output FILE writes the result there and nothing to stdout', () => {
     const r = w.run(['query', '-m', 'tokens_sum', ...RANGE, '--format', 'csv', '--output', 'out.csv']);
     assert.equal(ok(r), '');
-    assert.equal(w.read('out.csv'), csvDoc('window_start,window_end,subject,value', `${DAY},acme,127.5`, `${DAY},beta,7`, `${DAY},gamma,0`));
+    assert.equal(
+      w.read('out.csv'),
+      csvDoc('window_start,window_end,subject,value', `${DAY},acme,127.5`, `${DAY},beta,7`, `${DAY},gamma,0`),
+    );
     const r2 = w.run(['query', '-m', 'calls', ...RANGE, '--all-subjects', '--format', 'json', '-o', 'out.json']);
     assert.equal(ok(r2), '');
     assert.equal((JSON.parse(w.read('out.json')) as { data: Array<{ value: number }> }).data[0]!.value, 16);
@@ -301,12 +330,27 @@ describe('aggregations', () => {
     const table = ok(w.run(['subjects']));
     assert.match(table, /acme .* 14 .*2026-11-01T09:00:00Z.*2026-11-01T10:55:00Z/);
     const json = JSON.parse(ok(w.run(['subjects', '--format', 'json']))) as Array<{ subject: string; events: number }>;
-    assert.deepEqual(json.map((s) => [s.subject, s.events]), [['acme', 14], ['beta', 2], ['gamma', 1]]);
+    assert.deepEqual(
+      json.map((s) => [s.subject, s.events]),
+      [
+        ['acme', 14],
+        ['beta', 2],
+        ['gamma', 1],
+      ],
+    );
   });
 
   test('meter meters lists every meter with event type, aggregation, value and group-by', () => {
     const out = ok(w.run(['meters']));
-    for (const [slug, agg] of [['tokens_sum', 'SUM'], ['calls', 'COUNT'], ['tokens_avg', 'AVG'], ['tokens_min', 'MIN'], ['tokens_max', 'MAX'], ['users', 'UNIQUE_COUNT'], ['tokens_latest', 'LATEST']]) {
+    for (const [slug, agg] of [
+      ['tokens_sum', 'SUM'],
+      ['calls', 'COUNT'],
+      ['tokens_avg', 'AVG'],
+      ['tokens_min', 'MIN'],
+      ['tokens_max', 'MAX'],
+      ['users', 'UNIQUE_COUNT'],
+      ['tokens_latest', 'LATEST'],
+    ]) {
       const row = out.split('\n').find((l) => l.includes(` ${slug} `));
       assert.ok(row, `${slug} listed:\n${out}`);
       assert.match(row, new RegExp(` prompt .* ${agg} `));
@@ -315,7 +359,13 @@ describe('aggregations', () => {
     assert.match(out.split('\n').find((l) => l.includes(' users '))!, /\$\.user/);
     const json = JSON.parse(ok(w.run(['meters', '--json']))) as Array<{ slug: string; aggregation: string; valueProperty?: string }>;
     assert.equal(json.length, 7);
-    assert.deepEqual(json[0], { slug: 'tokens_sum', eventType: 'prompt', aggregation: 'SUM', valueProperty: '$.tokens', groupBy: [{ key: 'model', path: '$.model' }] });
+    assert.deepEqual(json[0], {
+      slug: 'tokens_sum',
+      eventType: 'prompt',
+      aggregation: 'SUM',
+      valueProperty: '$.tokens',
+      groupBy: [{ key: 'model', path: '$.model' }],
+    });
   });
 
   test('usage errors exit 2 with a clear message', () => {
@@ -462,7 +512,10 @@ describe('windows in Europe/Budapest across the October DST change', () => {
         '2026-10-26T00:00:00+01:00,2026-10-26T01:00:00+01:00,acme,64',
       ),
     );
-    assert.equal(q('-w', 'hourly', ...BUD, '--from', '2026-10-24', '--to', '2026-10-27'), q('-w', 'hour', ...BUD, '--from', '2026-10-24', '--to', '2026-10-27'));
+    assert.equal(
+      q('-w', 'hourly', ...BUD, '--from', '2026-10-24', '--to', '2026-10-27'),
+      q('-w', 'hour', ...BUD, '--from', '2026-10-24', '--to', '2026-10-27'),
+    );
   });
 
   test('--window minute in both 02:30s; --from/--to given with offsets', () => {
@@ -505,7 +558,11 @@ describe('windows in Europe/Budapest across the October DST change', () => {
     );
     assert.equal(
       q('-w', 'month', ...BUD, '--from', '2026-10-20'),
-      csvDoc(HEAD, '2026-10-01T00:00:00+02:00,2026-11-01T00:00:00+01:00,acme,127', '2026-11-01T00:00:00+01:00,2026-12-01T00:00:00+01:00,acme,128'),
+      csvDoc(
+        HEAD,
+        '2026-10-01T00:00:00+02:00,2026-11-01T00:00:00+01:00,acme,127',
+        '2026-11-01T00:00:00+01:00,2026-12-01T00:00:00+01:00,acme,128',
+      ),
     );
   });
 
@@ -519,7 +576,10 @@ describe('windows in Europe/Budapest across the October DST change', () => {
     assert.equal(doc.from, '2026-10-25T00:00:00+02:00');
     assert.equal(doc.to, '2026-10-26T00:00:00+01:00');
     assert.equal(doc.windowSize, 'DAY');
-    assert.deepEqual(doc.data.map((r) => [r.windowStart, r.windowEnd, r.value]), [['2026-10-25T00:00:00+02:00', '2026-10-26T00:00:00+01:00', 62]]);
+    assert.deepEqual(
+      doc.data.map((r) => [r.windowStart, r.windowEnd, r.value]),
+      [['2026-10-25T00:00:00+02:00', '2026-10-26T00:00:00+01:00', 62]],
+    );
   });
 
   test('--fill adds zero rows for the empty hours of the 25-hour day', () => {
@@ -532,7 +592,10 @@ describe('windows in Europe/Budapest across the October DST change', () => {
     assert.deepEqual(rows[4], ['2026-10-25T02:00:00+01:00', '2026-10-25T03:00:00+01:00', 'acme', '16']);
     assert.deepEqual(rows[5], ['2026-10-25T03:00:00+01:00', '2026-10-25T04:00:00+01:00', 'acme', '0']);
     assert.deepEqual(rows[25], ['2026-10-25T23:00:00+01:00', '2026-10-26T00:00:00+01:00', 'acme', '32']);
-    assert.equal(rows.slice(1).reduce((s, r) => s + Number(r[3]), 0), 62);
+    assert.equal(
+      rows.slice(1).reduce((s, r) => s + Number(r[3]), 0),
+      62,
+    );
   });
 });
 
@@ -641,7 +704,10 @@ describe('--from inclusive, --to exclusive', () => {
   });
 
   test('--from >= --to is a usage error (exit 2)', () => {
-    assert.match(usageError(w.run(['query', '--from', '2026-11-01T11:00:00Z', '--to', '2026-11-01T10:00:00Z'])), /--from .* not before --to/);
+    assert.match(
+      usageError(w.run(['query', '--from', '2026-11-01T11:00:00Z', '--to', '2026-11-01T10:00:00Z'])),
+      /--from .* not before --to/,
+    );
     assert.match(usageError(w.run(['query', '--from', '2026-11-01T10:00:00Z', '--to', '2026-11-01T11:00:00+01:00'])), /not before/);
     assert.match(usageError(w.run(['query', '--from', '2026-11-02', '--to', '2026-11-01', '--format', 'csv'])), /not before/);
   });
@@ -662,7 +728,8 @@ describe('--fill', () => {
     );
   });
   after(() => w.remove());
-  const q = (...args: string[]) => ok(w.run(['query', '--format', 'csv', '--from', '2026-11-01T10:00:00Z', '--to', '2026-11-01T14:00:00Z', ...args]));
+  const q = (...args: string[]) =>
+    ok(w.run(['query', '--format', 'csv', '--from', '2026-11-01T10:00:00Z', '--to', '2026-11-01T14:00:00Z', ...args]));
 
   test('without --fill, windows without events are left out', () => {
     assert.equal(
@@ -684,10 +751,19 @@ describe('--fill', () => {
           ['acme', 'beta'].map((s) => `2026-11-01T${h}:00:00Z,2026-11-01T${h + 1}:00:00Z,${s},${value(s, h)}`),
         ),
       );
-    assert.equal(q('-m', 'v', '-w', 'hour', '--fill'), expected((s, h) => (s === 'acme' && h === 10 ? '1' : s === 'acme' && h === 12 ? '2' : s === 'beta' && h === 12 ? '4' : '0')));
-    assert.equal(q('-m', 'n', '-w', 'hour', '--fill'), expected((s, h) => ((s === 'acme' && (h === 10 || h === 12)) || (s === 'beta' && h === 12) ? '1' : '0')));
+    assert.equal(
+      q('-m', 'v', '-w', 'hour', '--fill'),
+      expected((s, h) => (s === 'acme' && h === 10 ? '1' : s === 'acme' && h === 12 ? '2' : s === 'beta' && h === 12 ? '4' : '0')),
+    );
+    assert.equal(
+      q('-m', 'n', '-w', 'hour', '--fill'),
+      expected((s, h) => ((s === 'acme' && (h === 10 || h === 12)) || (s === 'beta' && h === 12) ? '1' : '0')),
+    );
     // MAX of no events is no value, not 0.
-    assert.equal(q('-m', 'top', '-w', 'hour', '--fill'), expected((s, h) => (s === 'acme' && h === 10 ? '1' : s === 'acme' && h === 12 ? '2' : s === 'beta' && h === 12 ? '4' : '')));
+    assert.equal(
+      q('-m', 'top', '-w', 'hour', '--fill'),
+      expected((s, h) => (s === 'acme' && h === 10 ? '1' : s === 'acme' && h === 12 ? '2' : s === 'beta' && h === 12 ? '4' : '')),
+    );
   });
 
   test('--fill with --group-by and --all-subjects', () => {
@@ -759,7 +835,13 @@ describe('CSV for spreadsheets', () => {
     const doc = JSON.parse(ok(w.run(['query', '--format', 'json', ...RANGE, '-s', '=HYPERLINK("http://x")', '-s', '-2']))) as {
       data: Array<{ subject: string; value: number }>;
     };
-    assert.deepEqual(doc.data.map((r) => [r.subject, r.value]), [['-2', -5], ['=HYPERLINK("http://x")', 5]]);
+    assert.deepEqual(
+      doc.data.map((r) => [r.subject, r.value]),
+      [
+        ['-2', -5],
+        ['=HYPERLINK("http://x")', 5],
+      ],
+    );
     const nd = ok(w.run(['query', '--format', 'ndjson', ...RANGE, '-s', 'two\nlines']));
     assert.equal(nd.split('\n').length, 2, 'a newline in a subject stays escaped inside its one line');
     assert.equal((JSON.parse(nd) as { subject: string }).subject, 'two\nlines');
@@ -817,7 +899,10 @@ describe('without a meter config', () => {
   test('--config FILE and METER_CONFIG are found; --config wins over ./meter.yaml', () => {
     w.write('conf/a.yaml', 'meters:\n  - slug: a\n    eventType: prompt\n    aggregation: COUNT\n');
     w.write('conf/b.yaml', 'meters:\n  - slug: b\n    eventType: request\n    aggregation: COUNT\n');
-    assert.equal(ok(w.run(['query', '--format', 'csv', ...RANGE, '--config', 'conf/a.yaml'])), csvDoc('window_start,window_end,subject,value', `${DAY},acme,2`));
+    assert.equal(
+      ok(w.run(['query', '--format', 'csv', ...RANGE, '--config', 'conf/a.yaml'])),
+      csvDoc('window_start,window_end,subject,value', `${DAY},acme,2`),
+    );
     assert.equal(
       ok(w.run(['query', '--format', 'csv', ...RANGE], { env: { METER_CONFIG: 'conf/b.yaml' } })),
       csvDoc('window_start,window_end,subject,value', `${DAY},acme,1`, `${DAY},beta,1`),
@@ -825,8 +910,14 @@ describe('without a meter config', () => {
     w.write('meter.yaml', 'meters:\n  - slug: dflt\n    eventType: request\n    aggregation: COUNT\n');
     try {
       assert.match(ok(w.run(['meters'])), /meter\.yaml: 1 meter[\s\S]*dflt/);
-      assert.equal(ok(w.run(['query', '--format', 'csv', ...RANGE, '--all-subjects'])), csvDoc('window_start,window_end,subject,value', `${DAY},,2`));
-      assert.equal(ok(w.run(['query', '--format', 'csv', ...RANGE, '--all-subjects', '--config', 'conf/a.yaml'])), csvDoc('window_start,window_end,subject,value', `${DAY},,2`));
+      assert.equal(
+        ok(w.run(['query', '--format', 'csv', ...RANGE, '--all-subjects'])),
+        csvDoc('window_start,window_end,subject,value', `${DAY},,2`),
+      );
+      assert.equal(
+        ok(w.run(['query', '--format', 'csv', ...RANGE, '--all-subjects', '--config', 'conf/a.yaml'])),
+        csvDoc('window_start,window_end,subject,value', `${DAY},,2`),
+      );
       assert.match(ok(w.run(['meters', '--config', 'conf/a.yaml'])), / a .* prompt .* COUNT/);
       assert.match(usageError(w.run(['query', '--config', 'conf/missing.yaml'])), /conf\/missing\.yaml/);
     } finally {
@@ -841,7 +932,11 @@ describe('without a meter config', () => {
         '  - slug: no_value\n    eventType: prompt\n    aggregation: SUM\n  - slug: bad_path\n    eventType: prompt\n    aggregation: MAX\n    valueProperty: tokens\n' +
         '  - slug: counted\n    eventType: prompt\n    aggregation: COUNT\n    valueProperty: $.tokens\n',
     );
-    for (const args of [['meters', '--config', 'bad.yaml'], ['query', '--config', 'bad.yaml'], ['meters', '--json', '--config', 'bad.yaml']]) {
+    for (const args of [
+      ['meters', '--config', 'bad.yaml'],
+      ['query', '--config', 'bad.yaml'],
+      ['meters', '--json', '--config', 'bad.yaml'],
+    ]) {
       const err = usageError(w.run(args));
       assert.match(err, /bad\.yaml/);
       assert.match(err, /"Bad-Slug" slug:/);
@@ -857,7 +952,20 @@ describe('help', () => {
     const w = new Workdir('help');
     try {
       const out = ok(w.run(['query', '--help']));
-      for (const flag of ['--meter', '--window', '--tz', '--from', '--to', '--subject', '--group-by', '--filter', '--fill', '--all-subjects', '--format', '--output']) {
+      for (const flag of [
+        '--meter',
+        '--window',
+        '--tz',
+        '--from',
+        '--to',
+        '--subject',
+        '--group-by',
+        '--filter',
+        '--fill',
+        '--all-subjects',
+        '--format',
+        '--output',
+      ]) {
         assert.ok(out.includes(flag), `help mentions ${flag}`);
       }
       assert.match(out, /Examples:\n\s+meter query /);

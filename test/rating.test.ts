@@ -38,7 +38,11 @@ describe('worked examples of the shared document', () => {
   test('Stripe graduated: qty 6 -> 41.50, qty 20 -> 127.50', () => {
     assert.deepEqual(show(rate(tiered('graduated', stripeTiers), '6')), ['usage[1] 5 -> 35 (35)', 'usage[2] 1 -> 6.5 (6.5)']);
     assert.equal(total(rate(tiered('graduated', stripeTiers), '6')), '41.5');
-    assert.deepEqual(show(rate(tiered('graduated', stripeTiers), '20')), ['usage[1] 5 -> 35 (35)', 'usage[2] 5 -> 32.5 (32.5)', 'usage[3] 10 -> 60 (60)']);
+    assert.deepEqual(show(rate(tiered('graduated', stripeTiers), '20')), [
+      'usage[1] 5 -> 35 (35)',
+      'usage[2] 5 -> 32.5 (32.5)',
+      'usage[3] 10 -> 60 (60)',
+    ]);
     assert.equal(total(rate(tiered('graduated', stripeTiers), '20')), '127.5');
   });
   test('Stripe volume: qty 6 -> 39, qty 20 -> 120', () => {
@@ -76,7 +80,9 @@ describe('worked examples of the shared document', () => {
     assert.equal(total(lines), '4.5');
   });
   test('OpenMeter volume: <=1M @0.0000025, inf @0.000002, 1.5M -> 3.00', () => {
-    assert.deepEqual(show(rate(tiered('volume', [tier('1000000', '0.0000025'), tier(null, '0.000002')]), '1500000')), ['usage[2] 1500000 -> 3 (3)']);
+    assert.deepEqual(show(rate(tiered('volume', [tier('1000000', '0.0000025'), tier(null, '0.000002')]), '1500000')), [
+      'usage[2] 1500000 -> 3 (3)',
+    ]);
   });
   test('OpenMeter and Lago package: size 1,000 at $5, 2,150 -> 3 packages -> 15', () => {
     assert.deepEqual(show(rate(pkg('5', '1000'), '2150')), ['usage 2150 -> 15 (15)']);
@@ -87,7 +93,10 @@ describe('worked examples of the shared document', () => {
       ...rate(unit('0.25', '1000000'), '400000'),
       ...rate(unit('15.00', '1000000'), '200000'),
     ];
-    assert.deepEqual(lines.map((l) => l.amount.toFixedMin(2)), ['1.50', '0.10', '3.00']);
+    assert.deepEqual(
+      lines.map((l) => l.amount.toFixedMin(2)),
+      ['1.50', '0.10', '3.00'],
+    );
     assert.equal(total(lines), '4.6');
   });
 });
@@ -96,8 +105,16 @@ describe('tier bounds are (previous upToAmount, upToAmount]', () => {
   const tiers = [tier('100', '1'), tier('200', '0.5', '7'), tier(null, '0.1')];
   test('graduated: exactly at a bound stays in the tier, one unit above reaches the next (and its flat price)', () => {
     assert.deepEqual(show(rate(tiered('graduated', tiers), '100')), ['usage[1] 100 -> 100 (100)']);
-    assert.deepEqual(show(rate(tiered('graduated', tiers), '101')), ['usage[1] 100 -> 100 (100)', 'usage[2] 1 -> 0.5 (0.5)', 'flat[2] - -> 7 (7)']);
-    assert.deepEqual(show(rate(tiered('graduated', tiers), '100.001')), ['usage[1] 100 -> 100 (100)', 'usage[2] 0.001 -> 0 (0.0005)', 'flat[2] - -> 7 (7)']);
+    assert.deepEqual(show(rate(tiered('graduated', tiers), '101')), [
+      'usage[1] 100 -> 100 (100)',
+      'usage[2] 1 -> 0.5 (0.5)',
+      'flat[2] - -> 7 (7)',
+    ]);
+    assert.deepEqual(show(rate(tiered('graduated', tiers), '100.001')), [
+      'usage[1] 100 -> 100 (100)',
+      'usage[2] 0.001 -> 0 (0.0005)',
+      'flat[2] - -> 7 (7)',
+    ]);
   });
   test('volume: exactly at a bound is priced at that tier, one unit above at the next', () => {
     assert.deepEqual(show(rate(tiered('volume', tiers), '200')), ['usage[2] 200 -> 100 (100)', 'flat[2] - -> 7 (7)']);
@@ -125,7 +142,10 @@ describe('zero usage (OpenMeter): no usage lines; the first tier flat price is s
     assert.deepEqual(show(rate(tiered('volume', [tier('100', '1', '5'), tier(null, '0.5')]), '0')), ['flat[1] - -> 5 (5)']);
   });
   test('a zero flat price is no line; a zero unit price is a 0.00 line', () => {
-    assert.deepEqual(show(rate(tiered('graduated', [tier('10', '0'), tier(null, '1', '0')]), '12')), ['usage[1] 10 -> 0 (0)', 'usage[2] 2 -> 2 (2)']);
+    assert.deepEqual(show(rate(tiered('graduated', [tier('10', '0'), tier(null, '1', '0')]), '12')), [
+      'usage[1] 10 -> 0 (0)',
+      'usage[2] 2 -> 2 (2)',
+    ]);
   });
 });
 
@@ -136,7 +156,10 @@ describe('rounding: once per line, half away from zero, to the currency minor di
     assert.equal(rate(unit('0.00499'), '1')[0]!.amount.toFixedMin(2), '0.00');
   });
   test('minor digits: USD 2, EUR 2, JPY 0, KRW 0, KWD 3, BHD 3, OMR 3, JOD 3, TND 3; unknown -> null', () => {
-    assert.deepEqual(['USD', 'EUR', 'JPY', 'KRW', 'KWD', 'BHD', 'OMR', 'JOD', 'TND', 'CLF', 'GBP'].map(minorDigits), [2, 2, 0, 0, 3, 3, 3, 3, 3, 4, 2]);
+    assert.deepEqual(
+      ['USD', 'EUR', 'JPY', 'KRW', 'KWD', 'BHD', 'OMR', 'JOD', 'TND', 'CLF', 'GBP'].map(minorDigits),
+      [2, 2, 0, 0, 3, 3, 3, 3, 3, 4, 2],
+    );
     assert.equal(minorDigits('XYZ'), null);
     assert.equal(minorDigits('usd'), null);
     assert.equal(minorDigits('constructor'), null);
@@ -158,7 +181,15 @@ describe('rounding: once per line, half away from zero, to the currency minor di
 
 describe('package remainders round the number of packages up', () => {
   const p = pkg('5', '1000');
-  for (const [q, amount] of [['1', '5'], ['999', '5'], ['1000', '5'], ['1001', '10'], ['2000', '10'], ['2000.5', '15'], ['0.001', '5']]) {
+  for (const [q, amount] of [
+    ['1', '5'],
+    ['999', '5'],
+    ['1000', '5'],
+    ['1001', '10'],
+    ['2000', '10'],
+    ['2000.5', '15'],
+    ['0.001', '5'],
+  ]) {
     test(`${q} units -> ${amount}`, () => assert.equal(rate(p, q!)[0]!.amount.toString(), amount));
   }
 });
@@ -182,7 +213,6 @@ describe('commitments', () => {
   });
 });
 
-
 /** BigInt x / 10^scale as a Decimal. */
 const dec = (x: bigint, scale: number): Decimal => D(x.toString()).divideExact(D((10n ** BigInt(scale)).toString()))!;
 
@@ -200,7 +230,9 @@ describe('property: graduated amounts equal the per-tier amounts computed indepe
       const units = Array.from({ length: n }, () => BigInt(int(3_000_000)));
       const flats = Array.from({ length: n }, () => (random() < 0.3 ? BigInt(int(100_000)) : 0n)); // in cents x 1000
       const q = random() < 0.1 ? (bounds[int(bounds.length)] ?? 0n) + BigInt(int(2)) : BigInt(int(Number(b) + 5000));
-      const tiers = units.map((u, i) => tier(i < n - 1 ? dec(bounds[i]!, 3).toString() : null, dec(u, 6).toString(), dec(flats[i]!, 5).toString()));
+      const tiers = units.map((u, i) =>
+        tier(i < n - 1 ? dec(bounds[i]!, 3).toString() : null, dec(u, 6).toString(), dec(flats[i]!, 5).toString()),
+      );
       const lines = rateUsage(tiered('graduated', tiers, '1000'), dec(q, 3), 2);
       // Independently: units of tier i = clamp(q - lo, 0, hi - lo), in 1/1000; amount = units * price / 1000.
       // Exact amount x 10^12 = (units/10^3) * (u/10^6) / 1000 * 10^12 = units * u.
@@ -209,11 +241,16 @@ describe('property: graduated amounts equal the per-tier amounts computed indepe
       for (let i = 0; i < n; i++) {
         const hi = i < n - 1 ? bounds[i]! : null;
         const inTier = q <= lo ? 0n : (hi === null || q < hi ? q : hi) - lo;
-        if (q > lo) want.push(`usage[${i + 1}] ${dec(inTier, 3)} -> ${roundCents(inTier * units[i]!, 12)} (${dec(inTier * units[i]!, 12)})`);
+        if (q > lo)
+          want.push(`usage[${i + 1}] ${dec(inTier, 3)} -> ${roundCents(inTier * units[i]!, 12)} (${dec(inTier * units[i]!, 12)})`);
         if ((q > lo || i === 0) && flats[i]! > 0n) want.push(`flat[${i + 1}] - -> ${roundCents(flats[i]!, 5)} (${dec(flats[i]!, 5)})`);
         if (hi !== null) lo = hi;
       }
-      assert.deepEqual(show(lines), want, `seed ${seed} round ${round}: q=${dec(q, 3)} tiers=${JSON.stringify(tiers.map((t) => [t.upTo?.toString(), t.unitAmount?.toString(), t.flatAmount?.toString()]))}`);
+      assert.deepEqual(
+        show(lines),
+        want,
+        `seed ${seed} round ${round}: q=${dec(q, 3)} tiers=${JSON.stringify(tiers.map((t) => [t.upTo?.toString(), t.unitAmount?.toString(), t.flatAmount?.toString()]))}`,
+      );
     }
   });
 });

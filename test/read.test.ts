@@ -66,26 +66,43 @@ const C = '{"specversion":"1.0","id":"c","source":"s","type":"t","subject":"c","
 describe('NDJSON', () => {
   test('one event per line with line numbers', async () => {
     const items = await readAll(`${A}\n${B}\n${C}\n`);
-    assert.deepEqual(view(items), [[1, null, A], [2, null, B], [3, null, C]]);
+    assert.deepEqual(view(items), [
+      [1, null, A],
+      [2, null, B],
+      [3, null, C],
+    ]);
   });
 
   test('no newline at the end', async () => {
-    assert.deepEqual(view(await readAll(`${A}\n${B}`)), [[1, null, A], [2, null, B]]);
+    assert.deepEqual(view(await readAll(`${A}\n${B}`)), [
+      [1, null, A],
+      [2, null, B],
+    ]);
   });
 
   test('blank and whitespace-only lines are skipped but counted', async () => {
     const items = await readAll(`\n${A}\n\n   \n\t\n${B}\n\n\n`);
-    assert.deepEqual(view(items), [[2, null, A], [6, null, B]]);
+    assert.deepEqual(view(items), [
+      [2, null, A],
+      [6, null, B],
+    ]);
   });
 
   test('CRLF line ends', async () => {
     const items = await readAll(`${A}\r\n${B}\r\n\r\n${C}\r\n`);
-    assert.deepEqual(view(items), [[1, null, A], [2, null, B], [4, null, C]]);
+    assert.deepEqual(view(items), [
+      [1, null, A],
+      [2, null, B],
+      [4, null, C],
+    ]);
   });
 
   test('a UTF-8 BOM', async () => {
     const items = await readAll(Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(`${A}\r\n${B}\r\n`)]));
-    assert.deepEqual(view(items), [[1, null, A], [2, null, B]]);
+    assert.deepEqual(view(items), [
+      [1, null, A],
+      [2, null, B],
+    ]);
     assert.deepEqual(JSON.parse((items[0] as InputRecord).text).id, 'a');
   });
 
@@ -102,7 +119,10 @@ describe('NDJSON', () => {
 
   test('a line that is not JSON is still cut out (validation rejects it later)', async () => {
     assert.deepEqual(view(await readAll(`${A}\nnot json\n{"id":\n${B}\n`)), [
-      [1, null, A], [2, null, 'not json'], [3, null, '{"id":'], [4, null, B],
+      [1, null, A],
+      [2, null, 'not json'],
+      [3, null, '{"id":'],
+      [4, null, B],
     ]);
   });
 
@@ -115,27 +135,46 @@ describe('NDJSON', () => {
   test('a first line longer than 64 KiB is still NDJSON', async () => {
     const big = JSON.stringify({ specversion: '1.0', id: 'big', source: 's', type: 't', subject: 'x', data: { pad: 'x'.repeat(100_000) } });
     const items = await read(`${big}\n${A}\n`, { chunk: 4096 });
-    assert.deepEqual(view(items), [[1, null, big], [2, null, A]]);
+    assert.deepEqual(view(items), [
+      [1, null, big],
+      [2, null, A],
+    ]);
   });
 });
 
 describe('JSON arrays', () => {
   test('elements with their index', async () => {
     const items = await readAll(`[${A},${B},${C}]`);
-    assert.deepEqual(view(items), [[1, 0, A], [1, 1, B], [1, 2, C]]);
+    assert.deepEqual(view(items), [
+      [1, 0, A],
+      [1, 1, B],
+      [1, 2, C],
+    ]);
   });
 
   test('pretty-printed, with the line each element starts on', async () => {
     const pretty = JSON.stringify([JSON.parse(A), JSON.parse(B)], null, 2);
     const items = await readAll(pretty + '\n');
     assert.equal(items.length, 2);
-    assert.deepEqual(items.map((i) => [i.line, i.index]), [[2, 0], [12, 1]]);
-    assert.deepEqual(records(items).map((r) => JSON.parse(r.text)), [JSON.parse(A), JSON.parse(B)]);
+    assert.deepEqual(
+      items.map((i) => [i.line, i.index]),
+      [
+        [2, 0],
+        [12, 1],
+      ],
+    );
+    assert.deepEqual(
+      records(items).map((r) => JSON.parse(r.text)),
+      [JSON.parse(A), JSON.parse(B)],
+    );
   });
 
   test('with a BOM, CRLF and whitespace', async () => {
     const text = `\uFEFF  [\r\n  ${A} ,\r\n\r\n  ${B}\r\n]\r\n`;
-    assert.deepEqual(view(await readAll(text)), [[2, 0, A], [4, 1, B]]);
+    assert.deepEqual(view(await readAll(text)), [
+      [2, 0, A],
+      [4, 1, B],
+    ]);
   });
 
   test('an empty array gives nothing', async () => {
@@ -146,17 +185,30 @@ describe('JSON arrays', () => {
   test('strings holding brackets, braces and escaped quotes do not end an element', async () => {
     const tricky = '{"id":"a]}\\"},{","data":{"s":"[[{{\\\\"}}';
     assert.equal(JSON.parse(tricky).id, 'a]}"},{');
-    assert.deepEqual(view(await readAll(`[${tricky},${A}]`)), [[1, 0, tricky], [1, 1, A]]);
+    assert.deepEqual(view(await readAll(`[${tricky},${A}]`)), [
+      [1, 0, tricky],
+      [1, 1, A],
+    ]);
   });
 
   test('non-object elements are cut out as they are (validation rejects them later)', async () => {
     const items = await readAll('[1, "x", null, true, [2], {"a":1}]');
-    assert.deepEqual(view(items), [[1, 0, '1'], [1, 1, '"x"'], [1, 2, 'null'], [1, 3, 'true'], [1, 4, '[2]'], [1, 5, '{"a":1}']]);
+    assert.deepEqual(view(items), [
+      [1, 0, '1'],
+      [1, 1, '"x"'],
+      [1, 2, 'null'],
+      [1, 3, 'true'],
+      [1, 4, '[2]'],
+      [1, 5, '{"a":1}'],
+    ]);
   });
 
   test('an array that never closes keeps its elements and reports the end', async () => {
     const items = await readAll(`[\n${A},\n${B}\n`);
-    assert.deepEqual(view(records(items)), [[2, 0, A], [3, 1, B]]);
+    assert.deepEqual(view(records(items)), [
+      [2, 0, A],
+      [3, 1, B],
+    ]);
     const p = problems(items);
     assert.equal(p.length, 1);
     assert.match(p[0]!.error, /not closed|unexpected end/);
@@ -191,8 +243,18 @@ describe('JSON objects', () => {
     const pc = JSON.stringify(JSON.parse(C), null, 2);
     const items = await readAll(`${pa}\n\n${pb}\r\n${pc}`);
     assert.equal(items.length, 3);
-    assert.deepEqual(items.map((i) => [i.line, i.index]), [[1, null], [12, null], [22, null]]);
-    assert.deepEqual(records(items).map((r) => JSON.parse(r.text).id), ['a', 'b', 'c']);
+    assert.deepEqual(
+      items.map((i) => [i.line, i.index]),
+      [
+        [1, null],
+        [12, null],
+        [22, null],
+      ],
+    );
+    assert.deepEqual(
+      records(items).map((r) => JSON.parse(r.text).id),
+      ['a', 'b', 'c'],
+    );
   });
 
   test('a pretty-printed object that never closes is reported', async () => {
@@ -207,7 +269,10 @@ describe('oversize events', () => {
   test('a line over the limit is reported with its size and a clipped raw text; the others pass', async () => {
     const big = '{"pad":"' + 'x'.repeat(50_000) + '"}';
     const items = await readAll(`${A}\n${big}\n${B}\n`, { max: 1000 });
-    assert.deepEqual(view(records(items)), [[1, null, A], [3, null, B]]);
+    assert.deepEqual(view(records(items)), [
+      [1, null, A],
+      [3, null, B],
+    ]);
     const p = problems(items);
     assert.equal(p.length, 1);
     assert.equal(p[0]!.line, 2);
@@ -220,28 +285,50 @@ describe('oversize events', () => {
   test('the limit is inclusive: a line of exactly maxEventBytes passes, one byte more does not', async () => {
     const max = 200;
     const mk = (n: number) => '{"p":"' + 'y'.repeat(n - 8) + '"}';
-    const exact = mk(max), over = mk(max + 1);
+    const exact = mk(max),
+      over = mk(max + 1);
     assert.equal(Buffer.byteLength(exact), max);
     const items = await readAll(`${exact}\n${over}\n${exact}`, { max });
-    assert.deepEqual(items.map((i) => [i.line, isProblem(i)]), [[1, false], [2, true], [3, false]]);
+    assert.deepEqual(
+      items.map((i) => [i.line, isProblem(i)]),
+      [
+        [1, false],
+        [2, true],
+        [3, false],
+      ],
+    );
   });
 
   test('an oversize array element is reported with its index', async () => {
     const big = '{"pad":"' + 'x'.repeat(5_000) + '"}';
     const items = await readAll(`[${A},${big},${B}]`, { max: 1000 });
-    assert.deepEqual(items.map((i) => [i.index, isProblem(i)]), [[0, false], [1, true], [2, false]]);
+    assert.deepEqual(
+      items.map((i) => [i.index, isProblem(i)]),
+      [
+        [0, false],
+        [1, true],
+        [2, false],
+      ],
+    );
     assert.match(problems(items)[0]!.error, /too large/);
     assert.ok(problems(items)[0]!.raw.length <= MAX_RAW_CHARS + 3);
   });
 
   test('an oversize last line without newline is reported', async () => {
     const items = await readAll(`${A}\n${'z'.repeat(3000)}`, { max: 1000 });
-    assert.deepEqual(items.map((i) => [i.line, isProblem(i)]), [[1, false], [2, true]]);
+    assert.deepEqual(
+      items.map((i) => [i.line, isProblem(i)]),
+      [
+        [1, false],
+        [2, true],
+      ],
+    );
   });
 
   test('a 256 MB line is rejected without being held in memory', async () => {
     const gc = vm.runInNewContext('gc', undefined) as () => void;
-    const chunk = 1 << 20, count = 256;
+    const chunk = 1 << 20,
+      count = 256;
     let peak = 0;
     gc();
     const before = process.memoryUsage().arrayBuffers;
@@ -258,7 +345,14 @@ describe('oversize events', () => {
     }
     const items: InputItem[] = [];
     for await (const batch of readItems('huge.ndjson', huge(), { maxEventBytes: 1 << 20 })) items.push(...batch);
-    assert.deepEqual(items.map((i) => [i.line, isProblem(i)]), [[1, false], [2, true], [3, false]]);
+    assert.deepEqual(
+      items.map((i) => [i.line, isProblem(i)]),
+      [
+        [1, false],
+        [2, true],
+        [3, false],
+      ],
+    );
     assert.match(problems(items)[0]!.error, /too large/);
     assert.ok(peak < 64 * chunk, `memory grew by ${(peak / chunk).toFixed(0)} MB while reading one oversize line`);
   });
@@ -269,7 +363,10 @@ describe('invalid UTF-8', () => {
     const bad = Buffer.concat([Buffer.from('{"id":"'), Buffer.from([0xff, 0xfe, 0xc3]), Buffer.from('"}')]);
     const input = Buffer.concat([Buffer.from(A + '\n'), bad, Buffer.from('\n' + B + '\n')]);
     const items = await readAll(input);
-    assert.deepEqual(view(records(items)), [[1, null, A], [3, null, B]]);
+    assert.deepEqual(view(records(items)), [
+      [1, null, A],
+      [3, null, B],
+    ]);
     const p = problems(items);
     assert.equal(p.length, 1);
     assert.equal(p[0]!.line, 2);
@@ -280,7 +377,14 @@ describe('invalid UTF-8', () => {
     const bad = Buffer.concat([Buffer.from('{"id":"'), Buffer.from([0xc0, 0xaf]), Buffer.from('"}')]);
     const input = Buffer.concat([Buffer.from(`[${A},`), bad, Buffer.from(`,${B}]`)]);
     const items = await readAll(input);
-    assert.deepEqual(items.map((i) => [i.index, isProblem(i)]), [[0, false], [1, true], [2, false]]);
+    assert.deepEqual(
+      items.map((i) => [i.index, isProblem(i)]),
+      [
+        [0, false],
+        [1, true],
+        [2, false],
+      ],
+    );
     assert.match(problems(items)[0]!.error, /UTF-8/);
   });
 
@@ -292,7 +396,11 @@ describe('invalid UTF-8', () => {
 
 describe('gzip', () => {
   const text = `${A}\n\n${B}\r\n${C}\n`;
-  const want = [[1, null, A], [3, null, B], [4, null, C]];
+  const want = [
+    [1, null, A],
+    [3, null, B],
+    [4, null, C],
+  ];
 
   test('is read transparently by name', async () => {
     assert.deepEqual(view(await readAll(zlib.gzipSync(text), { name: 'in.ndjson.gz' })), want);
@@ -305,17 +413,30 @@ describe('gzip', () => {
 
   test('holding a JSON array with a BOM', async () => {
     const gz = zlib.gzipSync(Buffer.from(`\uFEFF[${A},${B}]`));
-    assert.deepEqual(view(await readAll(gz, { name: 'a.json.gz' })), [[1, 0, A], [1, 1, B]]);
+    assert.deepEqual(view(await readAll(gz, { name: 'a.json.gz' })), [
+      [1, 0, A],
+      [1, 1, B],
+    ]);
   });
 
   test('several gzip members concatenated are all read', async () => {
     const gz = Buffer.concat([zlib.gzipSync(`${A}\n`), zlib.gzipSync(`${B}\n`)]);
-    assert.deepEqual(view(await readAll(gz, { name: 'cat.gz' })), [[1, null, A], [2, null, B]]);
+    assert.deepEqual(view(await readAll(gz, { name: 'cat.gz' })), [
+      [1, null, A],
+      [2, null, B],
+    ]);
   });
 
   function manyLines(n: number): string[] {
     return Array.from({ length: n }, (_, i) =>
-      JSON.stringify({ specversion: '1.0', id: `id-${i}-${(i * 2654435761) % 1000003}`, source: 's', type: 't', subject: `c${i % 97}`, data: { n: i } }),
+      JSON.stringify({
+        specversion: '1.0',
+        id: `id-${i}-${(i * 2654435761) % 1000003}`,
+        source: 's',
+        type: 't',
+        subject: `c${i % 97}`,
+        data: { n: i },
+      }),
     );
   }
 
@@ -357,7 +478,11 @@ describe('gzip', () => {
             const recs = records(items);
             if (recs.length > first.length) continue; // this cut gave text of the next member
             const label = `${first.length} lines${newline ? ' + LF' : ''}, next member cut at ${cut}, chunk ${chunk}`;
-            assert.deepEqual(recs.map((r) => r.text), first, label);
+            assert.deepEqual(
+              recs.map((r) => r.text),
+              first,
+              label,
+            );
             assert.equal(problems(items).length, 1, label);
             assert.match(problems(items)[0]!.error, /gzip data is corrupt or truncated/, label);
             assert.equal(items[items.length - 1]!.line, first.length + 1, label);
@@ -372,7 +497,10 @@ describe('gzip', () => {
     const complete = zlib.gzipSync(`${A}\n{"specversion":"1.0","id":"x",`);
     const next = zlib.gzipSync(`"source":"s","type":"t","subject":"c"}\n${B}\n`, { level: 0 });
     const items = await read(Buffer.concat([complete, next.subarray(0, 20)]), { name: 'cut.gz' });
-    assert.deepEqual(view(items), [[1, null, A], [2, null, 'ERROR', 'gzip data is corrupt or truncated (unexpected end of file)']]);
+    assert.deepEqual(view(items), [
+      [1, null, A],
+      [2, null, 'ERROR', 'gzip data is corrupt or truncated (unexpected end of file)'],
+    ]);
   });
 
   test('corrupt in the middle: the events before are kept, the corruption is reported', async () => {
@@ -411,10 +539,18 @@ describe('gzip', () => {
     // The last line has no newline: it is still read, before the problem.
     const gz = zlib.gzipSync(`${A}\n${B}\n${C}`);
     for (const pad of ['\n', '\u0000\u0000\u0000', ' \r\n\t']) {
-      assert.deepEqual(view(await readAll(Buffer.concat([gz, Buffer.from(pad)]), { name: 'p.gz' })), [[1, null, A], [2, null, B], [3, null, C]]);
+      assert.deepEqual(view(await readAll(Buffer.concat([gz, Buffer.from(pad)]), { name: 'p.gz' })), [
+        [1, null, A],
+        [2, null, B],
+        [3, null, C],
+      ]);
     }
     const items = await readAll(Buffer.concat([gz, Buffer.from('junk after the data')]), { name: 'g.gz' });
-    assert.deepEqual(view(items).slice(0, 3), [[1, null, A], [2, null, B], [3, null, C]]);
+    assert.deepEqual(view(items).slice(0, 3), [
+      [1, null, A],
+      [2, null, B],
+      [3, null, C],
+    ]);
     assert.equal(items.length, 4);
     assert.match((items[3] as InputProblem).error, /^trailing garbage after gzip data ignored/);
     assert.equal(items[3]!.line, 4);

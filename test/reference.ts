@@ -112,7 +112,11 @@ export function parseJson(text: string): JV {
       }
     }
     if (c === '"') return { t: 'str', v: str() };
-    for (const [word, v] of [['true', { t: 'bool', v: true }], ['false', { t: 'bool', v: false }], ['null', { t: 'null' }]] as const) {
+    for (const [word, v] of [
+      ['true', { t: 'bool', v: true }],
+      ['false', { t: 'bool', v: false }],
+      ['null', { t: 'null' }],
+    ] as const) {
       if (text.startsWith(word, i)) {
         i += word.length;
         return v as JV;
@@ -213,7 +217,8 @@ export class Dec {
 
   cmp(o: Dec): number {
     const s = Math.max(this.s, o.s);
-    const a = this.m * 10n ** BigInt(s - this.s), b = o.m * 10n ** BigInt(s - o.s);
+    const a = this.m * 10n ** BigInt(s - this.s),
+      b = o.m * 10n ** BigInt(s - o.s);
     return a < b ? -1 : a > b ? 1 : 0;
   }
 
@@ -294,7 +299,8 @@ export function atPath(data: JV | undefined, path: string): JV | undefined {
 // ---------------------------------------------------------------------------------------------------------------
 // Time and zones
 
-const MINUTE = 60_000, HOUR = 3_600_000;
+const MINUTE = 60_000,
+  HOUR = 3_600_000;
 
 /** RFC 3339 with an offset -> epoch ms, fractions truncated to the millisecond; null when not valid. */
 export function parseTime(text: string): number | null {
@@ -380,7 +386,8 @@ export function dayStart(zone: string, y: number, mo: number, d: number): number
     return p.y * 10000 + p.mo * 100 + p.d;
   };
   // Offsets lie within ±15 h: local midnight is in this span, and local dates do not go back in these zones.
-  let lo = utcMidnight - 16 * HOUR, hi = utcMidnight + 16 * HOUR;
+  let lo = utcMidnight - 16 * HOUR,
+    hi = utcMidnight + 16 * HOUR;
   while (hi - lo > 1) {
     const mid = lo + Math.floor((hi - lo) / 2);
     if (dateKey(mid) >= target) hi = mid;
@@ -403,7 +410,8 @@ export function windowStart(size: Size, zone: string, t: number): number {
     if (offsetMinutes(zone, cand) === offsetMinutes(zone, t)) return cand;
     // The last change in (cand, t]: bisect from t backwards on "same offset as t".
     const o = offsetMinutes(zone, t);
-    let lo = cand, hi = t;
+    let lo = cand,
+      hi = t;
     while (hi - lo > 1) {
       const mid = lo + Math.floor((hi - lo) / 2);
       if (offsetMinutes(zone, mid) === o) hi = mid;
@@ -539,7 +547,14 @@ export function ingest(lines: string[]): { events: StoredEvent[]; counts: Ingest
       const time = parseTime(s('time'));
       if (time === null) throw new Error(`reference: bad time in ${l.slice(0, 200)}`);
       const data = member(item, 'data');
-      const e = { source: s('source'), id: s('id'), type: s('type'), subject: s('subject'), time, data: data?.t === 'null' ? undefined : data };
+      const e = {
+        source: s('source'),
+        id: s('id'),
+        type: s('type'),
+        subject: s('subject'),
+        time,
+        data: data?.t === 'null' ? undefined : data,
+      };
       const key = JSON.stringify([e.source, e.id]);
       const content = contentKey(e);
       const prev = byKey.get(key);
@@ -557,7 +572,8 @@ export function ingest(lines: string[]): { events: StoredEvent[]; counts: Ingest
 export function cmpText(a: string, b: string): number {
   const n = Math.min(a.length, b.length);
   for (let i = 0; i < n; i++) {
-    const x = a.codePointAt(i)!, y = b.codePointAt(i)!;
+    const x = a.codePointAt(i)!,
+      y = b.codePointAt(i)!;
     if (x !== y) return x < y ? -1 : 1;
     if (x > 0xffff) i++;
   }
@@ -618,7 +634,7 @@ export function runQuery(events: StoredEvent[], q: Query): RefRow[] {
   const row = (g: Group): RefRow => {
     const times = g.events.map((e) => e.time);
     const start = g.window ?? fromMs ?? Math.min(...times);
-    const end = g.window !== null ? windowEnd(q.window!, q.tz, g.window) : toMs ?? Math.max(...times);
+    const end = g.window !== null ? windowEnd(q.window!, q.tz, g.window) : (toMs ?? Math.max(...times));
     return { ...aggregate(m, g.events), windowStart: fmt(start), windowEnd: fmt(end), subject: g.subject, groupBy: groupBy(g) };
   };
   if (!q.fill || q.window === null) return list.map(row);
@@ -644,7 +660,9 @@ export function runQuery(events: StoredEvent[], q: Query): RefRow[] {
     for (const p of present) {
       const g = groups.get(JSON.stringify([w, p.subject, p.groups]));
       out.push(
-        g ? row(g) : { value: zero, windowStart: fmt(w), windowEnd: fmt(windowEnd(q.window, q.tz, w)), subject: p.subject, groupBy: groupBy(p) },
+        g
+          ? row(g)
+          : { value: zero, windowStart: fmt(w), windowEnd: fmt(windowEnd(q.window, q.tz, w)), subject: p.subject, groupBy: groupBy(p) },
       );
     }
   }
@@ -668,7 +686,15 @@ function aggregate(m: MeterDef, events: StoredEvent[]): Pick<RefRow, 'value' | '
     case 'SUM':
       return { value: vals.reduce((a, x) => a.add(x.d), new Dec(0n, 0)).toString() };
     case 'AVG':
-      return { value: vals.length === 0 ? null : vals.reduce((a, x) => a.add(x.d), new Dec(0n, 0)).divRound(vals.length).toString() };
+      return {
+        value:
+          vals.length === 0
+            ? null
+            : vals
+                .reduce((a, x) => a.add(x.d), new Dec(0n, 0))
+                .divRound(vals.length)
+                .toString(),
+      };
     case 'MIN':
     case 'MAX': {
       if (vals.length === 0) return { value: null };
@@ -705,7 +731,8 @@ export function parseNdjsonRows(text: string): Row[] {
       const str = (x: JV | undefined) => (x?.t === 'str' ? x.v : x?.t === 'null' ? null : `<not a string: ${l}>`);
       const gb = get('groupBy');
       return {
-        value: val?.t === 'num' ? val.text : val?.t === 'null' ? null : `<not a number: ${val === undefined ? 'missing' : canonicalJson(val)}>`,
+        value:
+          val?.t === 'num' ? val.text : val?.t === 'null' ? null : `<not a number: ${val === undefined ? 'missing' : canonicalJson(val)}>`,
         windowStart: str(get('windowStart')) as string,
         windowEnd: str(get('windowEnd')) as string,
         subject: str(get('subject')),
@@ -715,10 +742,14 @@ export function parseNdjsonRows(text: string): Row[] {
 }
 
 /** The first difference between actual rows and reference rows, or null when they agree. */
-export function firstDifference(actual: Row[], expected: RefRow[]): { index: number; actual: Row | undefined; expected: RefRow | undefined } | null {
+export function firstDifference(
+  actual: Row[],
+  expected: RefRow[],
+): { index: number; actual: Row | undefined; expected: RefRow | undefined } | null {
   const n = Math.max(actual.length, expected.length);
   for (let i = 0; i < n; i++) {
-    const a = actual[i], e = expected[i];
+    const a = actual[i],
+      e = expected[i];
     if (a === undefined || e === undefined) return { index: i, actual: a, expected: e };
     const valueOk = e.anyOf ? e.anyOf.includes(a.value) : a.value === e.value;
     const rest = (r: Row | RefRow) => JSON.stringify([r.windowStart, r.windowEnd, r.subject, Object.entries(r.groupBy)]);

@@ -12,7 +12,8 @@ import { localToUtc } from '../src/core/window.js';
 const SEED = process.env.METER_SEED !== undefined ? Number(process.env.METER_SEED) >>> 0 : (Math.random() * 2 ** 32) >>> 0;
 const why = (s: string) => `${s} (METER_SEED=${SEED})`;
 
-const H = 3_600_000, D = 24 * H;
+const H = 3_600_000,
+  D = 24 * H;
 const T0 = Date.UTC(2026, 10, 1);
 
 test('window: hours up to two days (and a DST hour), days up to 92 days (and an hour), months beyond', () => {
@@ -56,20 +57,28 @@ function randomValue(rnd: () => number): string {
   if (r < 0.05) return '0';
   if (r < 0.1) return '98765432109876543210.123456'; // past any double's precision
   if (r < 0.4) return String(Math.floor(rnd() * 1000));
-  return `${Math.floor(rnd() * 50)}.${String(Math.floor(rnd() * 1e6)).padStart(6, '0').replace(/0+$/, '') || '0'}`;
+  return `${Math.floor(rnd() * 50)}.${
+    String(Math.floor(rnd() * 1e6))
+      .padStart(6, '0')
+      .replace(/0+$/, '') || '0'
+  }`;
 }
 
 test('generated meters: top N + others add up exactly per window and in total; ranks, shares and peaks', () => {
   const rnd = prng(SEED);
   for (let c = 0; c < 200; c++) {
-    const entities = 1 + Math.floor(rnd() * 40), windows = 1 + Math.floor(rnd() * 30), top = 1 + Math.floor(rnd() * 10);
+    const entities = 1 + Math.floor(rnd() * 40),
+      windows = 1 + Math.floor(rnd() * 30),
+      top = 1 + Math.floor(rnd() * 10);
     const cells: ShapeCell[] = [];
     const totals: ShapeTotal[] = [];
     const model = new Map<string, Array<bigint | null>>();
     for (let e = 0; e < entities; e++) {
-      const key = `k${e}`, label = `customer-${String(e).padStart(3, '0')}`;
+      const key = `k${e}`,
+        label = `customer-${String(e).padStart(3, '0')}`;
       const vals: Array<bigint | null> = new Array(windows).fill(null);
-      let sum = 0n, any = false;
+      let sum = 0n,
+        any = false;
       for (let w = 0; w < windows; w++) {
         if (rnd() < 0.3 && !(w === windows - 1 && !any)) continue; // a window without events (each entity has one)
         const v = randomValue(rnd);
@@ -99,7 +108,8 @@ test('generated meters: top N + others add up exactly per window and in total; r
     for (let i = 0; i < s.rows.length; i++) {
       const r = s.rows[i]!;
       if (i > 0) {
-        const prev = scaled(s.rows[i - 1]!.total!), cur = scaled(r.total!);
+        const prev = scaled(s.rows[i - 1]!.total!),
+          cur = scaled(r.total!);
         assert.ok(prev > cur || (prev === cur && s.rows[i - 1]!.label < r.label), why(`${ctx}: rank ${i}`));
       }
       if (i < own) assert.equal(s.series[i]!.label, r.label, why(`${ctx}: series ${i} is rank ${i}`));
@@ -115,32 +125,53 @@ test('generated meters: top N + others add up exactly per window and in total; r
 
 test('a meter whose values do not add up: the top N by value, no "others", no shares or window totals', () => {
   const cells: ShapeCell[] = [
-    { key: 'a', label: 'a', window: 0, value: '5' }, { key: 'a', label: 'a', window: 1, value: '9' },
+    { key: 'a', label: 'a', window: 0, value: '5' },
+    { key: 'a', label: 'a', window: 1, value: '9' },
     { key: 'b', label: 'b', window: 1, value: '7' },
     { key: 'c', label: 'c', window: 0, value: null },
   ];
-  const totals: ShapeTotal[] = [{ key: 'a', label: 'a', value: '9' }, { key: 'b', label: 'b', value: '7' }, { key: 'c', label: 'c', value: null }];
+  const totals: ShapeTotal[] = [
+    { key: 'a', label: 'a', value: '9' },
+    { key: 'b', label: 'b', value: '7' },
+    { key: 'c', label: 'c', value: null },
+  ];
   const s = shapeMeter({ additive: false, windows: 2, cells, totals, top: 1, sparkWidth: 10 });
   assert.equal(s.total, null);
   assert.equal(s.windowTotals, null);
-  assert.deepEqual(s.series.map((x) => [x.label, x.values]), [['a', ['5', '9']]]);
-  assert.deepEqual(s.rows.map((r) => [r.label, r.total, r.share, r.peak]), [
-    ['a', '9', null, { window: 1, value: '9' }],
-    ['b', '7', null, { window: 1, value: '7' }],
-    ['c', null, null, null],
-  ]);
+  assert.deepEqual(
+    s.series.map((x) => [x.label, x.values]),
+    [['a', ['5', '9']]],
+  );
+  assert.deepEqual(
+    s.rows.map((r) => [r.label, r.total, r.share, r.peak]),
+    [
+      ['a', '9', null, { window: 1, value: '9' }],
+      ['b', '7', null, { window: 1, value: '7' }],
+      ['c', null, null, null],
+    ],
+  );
   assert.equal(s.rows[1]!.spark, ' █');
 });
 
 test('one entity more than the top N is drawn by name instead of as "others (1)"', () => {
   const totals: ShapeTotal[] = ['x', 'y', 'z'].map((k, i) => ({ key: k, label: k, value: String(3 - i) }));
   const cells: ShapeCell[] = totals.map((t) => ({ key: t.key, label: t.label, window: 0, value: t.value }));
-  assert.deepEqual(shapeMeter({ additive: true, windows: 1, cells, totals, top: 2, sparkWidth: 5 }).series.map((x) => x.label), ['x', 'y', 'z']);
-  assert.deepEqual(shapeMeter({ additive: true, windows: 1, cells, totals, top: 1, sparkWidth: 5 }).series.map((x) => [x.label, x.total]), [['x', '3'], ['others (2)', '3']]);
+  assert.deepEqual(
+    shapeMeter({ additive: true, windows: 1, cells, totals, top: 2, sparkWidth: 5 }).series.map((x) => x.label),
+    ['x', 'y', 'z'],
+  );
+  assert.deepEqual(
+    shapeMeter({ additive: true, windows: 1, cells, totals, top: 1, sparkWidth: 5 }).series.map((x) => [x.label, x.total]),
+    [
+      ['x', '3'],
+      ['others (2)', '3'],
+    ],
+  );
 });
 
 function fromScaled(v: bigint): string {
-  const neg = v < 0n, digits = (neg ? -v : v).toString().padStart(7, '0');
+  const neg = v < 0n,
+    digits = (neg ? -v : v).toString().padStart(7, '0');
   const text = `${digits.slice(0, -6)}.${digits.slice(-6)}`.replace(/\.?0+$/, '');
   return (neg ? '-' : '') + (text === '' ? '0' : text);
 }

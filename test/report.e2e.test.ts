@@ -36,7 +36,8 @@ prices:
 `;
 
 const TZ = 'Europe/Budapest';
-const FROM = '2026-11-01', TO = '2026-11-06'; // local midnights: 2026-10-31T23:00Z and 2026-11-05T23:00Z
+const FROM = '2026-11-01',
+  TO = '2026-11-06'; // local midnights: 2026-10-31T23:00Z and 2026-11-05T23:00Z
 const HUGE = '98765432109876543210.5';
 /** A subject that would run as markup, end the data's script element or load an image if the page let it. */
 const HOSTILE = '</script><img src=x onerror="document.title=1">\u2028<!--&amp;';
@@ -46,7 +47,9 @@ function events(): string[] {
   const lines: string[] = [];
   let n = 0;
   const add = (subject: string, time: string, tokens: string, model: string) =>
-    lines.push(`{"specversion":"1.0","id":"e${++n}","source":"test","type":"prompt","subject":"${subject}","time":"${time}","data":{"tokens":${tokens},"model":"${model}"}}`);
+    lines.push(
+      `{"specversion":"1.0","id":"e${++n}","source":"test","type":"prompt","subject":"${subject}","time":"${time}","data":{"tokens":${tokens},"model":"${model}"}}`,
+    );
   for (let c = 1; c <= 12; c++) {
     const subject = `customer-${String(c).padStart(2, '0')}`;
     for (let d = 0; d < 5; d++) {
@@ -57,7 +60,17 @@ function events(): string[] {
     }
   }
   add('customer-07', '2026-11-03T12:00:00Z', HUGE, 'gpt-4o');
-  lines.push(JSON.stringify({ specversion: '1.0', id: 'hostile', source: 'test', type: 'prompt', subject: HOSTILE, time: '2026-11-02T10:00:00Z', data: { tokens: 3, model: '<b>' } }));
+  lines.push(
+    JSON.stringify({
+      specversion: '1.0',
+      id: 'hostile',
+      source: 'test',
+      type: 'prompt',
+      subject: HOSTILE,
+      time: '2026-11-02T10:00:00Z',
+      data: { tokens: 3, model: '<b>' },
+    }),
+  );
   add('customer-03', '2026-10-31T23:00:00Z', '1', 'gpt-4o'); // exactly --from: counts
   add('customer-03', '2026-11-05T23:00:00Z', '1000000', 'gpt-4o'); // exactly --to: does not
   return lines;
@@ -74,11 +87,22 @@ interface QueryRow {
 function query(w: Workdir, args: string[]): QueryRow[] {
   const r = w.run(['query', '--tz', TZ, '--from', FROM, '--to', TO, '--format', 'json', ...args]);
   assert.equal(r.code, 0, r.describe());
-  return r.stdout.split('\n').filter((l) => l.startsWith('{"value"')).map((l) => {
-    const m = /^\{"value":(null|-?[\d.]+),"windowStart":"([^"]*)","windowEnd":"[^"]*","subject":(null|"(?:[^"\\]|\\.)*"),"groupBy":(\{[^}]*\})\}/.exec(l);
-    assert.ok(m, l);
-    return { value: m[1] === 'null' ? null : m[1]!, windowStart: m[2]!, subject: m[3] === 'null' ? null : JSON.parse(m[3]!), groupBy: m[4]! };
-  });
+  return r.stdout
+    .split('\n')
+    .filter((l) => l.startsWith('{"value"'))
+    .map((l) => {
+      const m =
+        /^\{"value":(null|-?[\d.]+),"windowStart":"([^"]*)","windowEnd":"[^"]*","subject":(null|"(?:[^"\\]|\\.)*"),"groupBy":(\{[^}]*\})\}/.exec(
+          l,
+        );
+      assert.ok(m, l);
+      return {
+        value: m[1] === 'null' ? null : m[1]!,
+        windowStart: m[2]!,
+        subject: m[3] === 'null' ? null : JSON.parse(m[3]!),
+        groupBy: m[4]!,
+      };
+    });
 }
 
 /** Checks what every report page must be, and keeps a screenshot. */
@@ -87,10 +111,12 @@ async function checkPage(t: TestContext, opened: OpenedPage, name: string, dir: 
   const charts = await page.$$eval('section.meter', (secs) =>
     secs.map((s) => {
       const c = s.querySelector('.chart canvas') as HTMLCanvasElement | null;
-      if (c === null) return { meter: s.getAttribute('data-meter'), canvas: false, w: 0, h: 0, colored: 0, empty: s.querySelector('.empty') !== null };
+      if (c === null)
+        return { meter: s.getAttribute('data-meter'), canvas: false, w: 0, h: 0, colored: 0, empty: s.querySelector('.empty') !== null };
       const d = c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data;
       let colored = 0; // pixels of the first series' colour (#4e79a7)
-      for (let i = 0; i < d.length; i += 4) if (Math.abs(d[i]! - 0x4e) < 4 && Math.abs(d[i + 1]! - 0x79) < 4 && Math.abs(d[i + 2]! - 0xa7) < 4) colored++;
+      for (let i = 0; i < d.length; i += 4)
+        if (Math.abs(d[i]! - 0x4e) < 4 && Math.abs(d[i + 1]! - 0x79) < 4 && Math.abs(d[i + 2]! - 0xa7) < 4) colored++;
       return { meter: s.getAttribute('data-meter'), canvas: true, w: c.width, h: c.height, colored, empty: false };
     }),
   );
@@ -112,7 +138,9 @@ async function checkPage(t: TestContext, opened: OpenedPage, name: string, dir: 
 /** The rows of a meter's subjects table: label -> exact total. */
 async function tableTotals(page: OpenedPage['page'], meter: string): Promise<Map<string, string>> {
   const rows = await page.$$eval(`section.meter[data-meter="${meter}"] table.rows:not(.windows) tbody tr`, (trs) =>
-    trs.map((tr) => [tr.querySelector('td.who')!.textContent!, tr.querySelectorAll('td')[2]!.getAttribute('data-value')!] as [string, string]),
+    trs.map(
+      (tr) => [tr.querySelector('td.who')!.textContent!, tr.querySelectorAll('td')[2]!.getAttribute('data-value')!] as [string, string],
+    ),
   );
   return new Map(rows);
 }
@@ -150,12 +178,25 @@ describe('meter report in Chromium', () => {
       const want = new Map(query(w, ['-m', meter]).map((q) => [q.subject!, q.value!]));
       assert.deepEqual(await tableTotals(page, meter), want, `meter ${meter}: table totals against meter query`);
       const [all] = query(w, ['-m', meter, '--all-subjects']);
-      assert.equal(await page.getAttribute(`section.meter[data-meter="${meter}"] .kpis .v`, 'data-value'), all!.value, `meter ${meter}: total`);
+      assert.equal(
+        await page.getAttribute(`section.meter[data-meter="${meter}"] .kpis .v`, 'data-value'),
+        all!.value,
+        `meter ${meter}: total`,
+      );
     }
-    assert.match((await page.textContent('section.meter[data-meter="tokens"] table.rows'))!, /customer-0798,765,432,109,876,\d{3},\d{3}\.\d+100\.0%/);
+    assert.match(
+      (await page.textContent('section.meter[data-meter="tokens"] table.rows'))!,
+      /customer-0798,765,432,109,876,\d{3},\d{3}\.\d+100\.0%/,
+    );
     // Top 5 and the 7 others in the legend; the share of the huge customer.
-    assert.deepEqual(await page.$$eval('section.meter[data-meter="calls"] .legend .lab', (ls) => ls.map((l) => l.textContent)),
-      ['customer-12', 'customer-11', 'customer-10', 'customer-09', 'customer-08', 'others (8)']);
+    assert.deepEqual(await page.$$eval('section.meter[data-meter="calls"] .legend .lab', (ls) => ls.map((l) => l.textContent)), [
+      'customer-12',
+      'customer-11',
+      'customer-10',
+      'customer-09',
+      'customer-08',
+      'others (8)',
+    ]);
     // The hostile subject is text in its row, nothing more (no request, no error: checked above).
     assert.equal((await tableTotals(page, 'calls')).get(HOSTILE), '1');
     assert.equal(await page.title(), 'Usage report');
@@ -178,18 +219,52 @@ describe('meter report in Chromium', () => {
   });
 
   test("one customer's statement with invoice: per-day values and amounts equal meter query and meter invoice", async (t) => {
-    const r = w.run(['report', '--tz', TZ, '--from', FROM, '--to', TO, '-s', 'customer-03', '-g', 'model', '--prices', 'prices.yaml', '-m', 'tokens', '-o', 'statement.html']);
+    const r = w.run([
+      'report',
+      '--tz',
+      TZ,
+      '--from',
+      FROM,
+      '--to',
+      TO,
+      '-s',
+      'customer-03',
+      '-g',
+      'model',
+      '--prices',
+      'prices.yaml',
+      '-m',
+      'tokens',
+      '-o',
+      'statement.html',
+    ]);
     assert.equal(r.code, 0, r.describe());
     const opened = await browser.open(w.path('statement.html'));
     const { page } = opened;
     await checkPage(t, opened, 'statement', w);
     assert.equal(await page.textContent('h1'), 'Usage statement: customer-03');
-    const days = await page.$$eval('table.windows tbody tr:not(.sum)', (trs) => trs.map((tr) => tr.querySelector('td:last-child')!.getAttribute('data-value')));
+    const days = await page.$$eval('table.windows tbody tr:not(.sum)', (trs) =>
+      trs.map((tr) => tr.querySelector('td:last-child')!.getAttribute('data-value')),
+    );
     const want = query(w, ['-m', 'tokens', '-s', 'customer-03', '--all-subjects', '-w', 'day', '--fill']).map((q) => q.value);
     assert.deepEqual(days, want);
     const byModel = query(w, ['-m', 'tokens', '-s', 'customer-03', '-g', 'model', '--all-subjects']);
     assert.deepEqual(await tableTotals(page, 'tokens'), new Map(byModel.map((q) => [JSON.parse(q.groupBy).model as string, q.value!])));
-    const inv = w.run(['invoice', '--tz', TZ, '--from', FROM, '--to', TO, '-s', 'customer-03', '--prices', 'prices.yaml', '--format', 'json']);
+    const inv = w.run([
+      'invoice',
+      '--tz',
+      TZ,
+      '--from',
+      FROM,
+      '--to',
+      TO,
+      '-s',
+      'customer-03',
+      '--prices',
+      'prices.yaml',
+      '--format',
+      'json',
+    ]);
     assert.equal(inv.code, 0, inv.describe());
     const total = (JSON.parse(inv.stdout) as { invoices: Array<{ total: string }> }).invoices[0]!.total;
     assert.equal(await page.getAttribute('section.invoices tr.sum td.n', 'data-value'), total);
@@ -248,9 +323,9 @@ describe('the report page fed by a JSON URL (for meter serve)', () => {
   });
 });
 
-describe('meter serve: the report page at / and a customer\'s page at /portal', () => {
+describe("meter serve: the report page at / and a customer's page at /portal", () => {
   after(stopAll);
-  test('with a token: the pages need none, their data does; / equals meter query, /portal shows only the token\'s customer', async (t) => {
+  test("with a token: the pages need none, their data does; / equals meter query, /portal shows only the token's customer", async (t) => {
     const w = workdir('report-serve');
     w.write('meter.yaml', METERS);
     w.write('events.ndjson', events());
@@ -282,23 +357,41 @@ describe('meter serve: the report page at / and a customer\'s page at /portal', 
     });
     assert.equal(created.status, 200);
     const { token } = (await created.json()) as { token: string };
-    const mine = await fetch(`${served.url}/api/v1/portal/report${range}&subject=customer-01`, { headers: { authorization: `Bearer ${token}` } });
+    const mine = await fetch(`${served.url}/api/v1/portal/report${range}&subject=customer-01`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
     assert.equal(mine.status, 200);
     const portal = (await mine.json()) as { subject: string; meters: Array<{ slug: string }> };
     assert.equal(portal.subject, 'customer-07');
-    assert.deepEqual(portal.meters.map((m) => m.slug), ['tokens', 'calls']);
-    assert.equal((await fetch(`${served.url}/api/v1/portal/report${range}&meter=biggest`, { headers: { authorization: `Bearer ${token}` } })).status, 400);
-    assert.equal((await fetch(`${served.url}/api/v1/portal/report${range}`, { headers: admin })).status, 401, 'the admin token is no portal token');
+    assert.deepEqual(
+      portal.meters.map((m) => m.slug),
+      ['tokens', 'calls'],
+    );
+    assert.equal(
+      (await fetch(`${served.url}/api/v1/portal/report${range}&meter=biggest`, { headers: { authorization: `Bearer ${token}` } })).status,
+      400,
+    );
+    assert.equal(
+      (await fetch(`${served.url}/api/v1/portal/report${range}`, { headers: admin })).status,
+      401,
+      'the admin token is no portal token',
+    );
     // In Chromium, each page draws from its data with the token from the fragment, requesting nothing else (a
     // request's URL has no fragment).
     const browser = await Browser.launch();
     try {
-      const all = await browser.open(`${served.url}/${range}#token=admin-secret`, [`${served.url}/${range}`, `${served.url}/api/v1/report${range}`]);
+      const all = await browser.open(`${served.url}/${range}#token=admin-secret`, [
+        `${served.url}/${range}`,
+        `${served.url}/api/v1/report${range}`,
+      ]);
       await all.page.waitForSelector('section.meter[data-meter="calls"] table.rows');
       await checkPage(t, all, 'served-admin', w);
       const want = new Map(query(w, ['-m', 'tokens']).map((q) => [q.subject!, q.value!]));
       assert.deepEqual(await tableTotals(all.page, 'tokens'), want);
-      const own = await browser.open(`${served.url}/portal${range}#token=${token}`, [`${served.url}/portal${range}`, `${served.url}/api/v1/portal/report${range}`]);
+      const own = await browser.open(`${served.url}/portal${range}#token=${token}`, [
+        `${served.url}/portal${range}`,
+        `${served.url}/api/v1/portal/report${range}`,
+      ]);
       await own.page.waitForSelector('section.meter[data-meter="calls"]');
       await checkPage(t, own, 'served-portal', w);
       assert.match(await own.page.title(), /customer-07/);

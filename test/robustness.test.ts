@@ -14,7 +14,6 @@ import { prng } from '../bench/generate.js';
 const SEED = Number(process.env.METER_TEST_SEED ?? Date.now() % 2 ** 31);
 const workdir = workdirs();
 
-
 function why(label: string, r?: RunResult): string {
   return `seed ${SEED} (METER_TEST_SEED=${SEED} to replay): ${label}${r ? '\n' + r.describe() : ''}`;
 }
@@ -24,7 +23,14 @@ function eventLines(n: number, prefix: string, rand: () => number): string[] {
   const out: string[] = [];
   for (let i = 0; i < n; i++) {
     const tokens = Math.floor(rand() * 1e6);
-    out.push(line({ id: `${prefix}${i}`, subject: `c${i % 13}`, time: new Date(Date.parse('2026-10-01T00:00:00Z') + i * 1000).toISOString(), data: { tokens, pad: 'x'.repeat(Math.floor(rand() * 40)) } }));
+    out.push(
+      line({
+        id: `${prefix}${i}`,
+        subject: `c${i % 13}`,
+        time: new Date(Date.parse('2026-10-01T00:00:00Z') + i * 1000).toISOString(),
+        data: { tokens, pad: 'x'.repeat(Math.floor(rand() * 40)) },
+      }),
+    );
   }
   return out;
 }
@@ -59,7 +65,8 @@ describe('gzip with bytes after a complete member: like gzip -dc', () => {
         let tail: Buffer;
         if (kind === 'newline') tail = Buffer.from('\n');
         else if (kind === 'zeros') tail = Buffer.alloc(1 + Math.floor(rand() * 4096));
-        else if (kind === 'whitespace') tail = Buffer.from(Array.from({ length: 1 + Math.floor(rand() * 20) }, () => ' \t\r\n'[Math.floor(rand() * 4)]).join(''));
+        else if (kind === 'whitespace')
+          tail = Buffer.from(Array.from({ length: 1 + Math.floor(rand() * 20) }, () => ' \t\r\n'[Math.floor(rand() * 4)]).join(''));
         else if (kind === 'garbage') {
           // Random bytes that are neither padding nor a gzip header.
           tail = Buffer.from(Array.from({ length: 1 + Math.floor(rand() * 3000) }, () => Math.floor(rand() * 256)));
@@ -99,7 +106,11 @@ describe('gzip with bytes after a complete member: like gzip -dc', () => {
           } else {
             // A truncated second member: what it decodes to before the cut is a prefix of its events.
             assert.equal(r.code, 3, why(label, r));
-            assert.deepEqual(ids.slice(n), second.slice(0, ids.length - n).map((_, i) => `b${i}`), why(label, r));
+            assert.deepEqual(
+              ids.slice(n),
+              second.slice(0, ids.length - n).map((_, i) => `b${i}`),
+              why(label, r),
+            );
             assert.equal(rejects.length, 1, why(`${label}: ${JSON.stringify(rejects)}`, r));
             assert.equal(rejects[0]!.file, name);
             assert.match(rejects[0]!.error, /gzip data is corrupt or truncated/, why(label, r));
@@ -129,7 +140,10 @@ describe('table output is streamed: any number of rows', () => {
     const check = (r: RunResult, what: string, subjectColumn: number) => {
       assert.equal(r.code, 0, why(what, r));
       assert.doesNotMatch(r.stdout, /[\u0000-\u0009\u000b-\u001f]/, why(`${what}: a raw control character`));
-      const rows = r.stdout.split('\n').filter((l) => l.startsWith('│ ')).slice(1);
+      const rows = r.stdout
+        .split('\n')
+        .filter((l) => l.startsWith('│ '))
+        .slice(1);
       const cells = rows.map((l) => l.split('│').map((c) => c.trim()));
       const seen = new Map<string, number>();
       for (const c of cells) seen.set(c[subjectColumn]!, (seen.get(c[subjectColumn]!) ?? 0) + 1);
@@ -157,7 +171,8 @@ describe('clear messages, exit codes as the README says', () => {
       const a = Date.parse('2026-09-01T00:00:00Z') + Math.floor(rand() * 90) * 86_400_000 + (i % 2 ? Math.floor(rand() * 86_400_000) : 0);
       const b = i % 3 === 0 ? a : a - 1 - Math.floor(rand() * 30 * 86_400_000);
       const fmt = (ms: number) => (i % 2 ? new Date(ms).toISOString() : new Date(ms).toISOString().slice(0, 10));
-      const from = fmt(a), to = fmt(b);
+      const from = fmt(a),
+        to = fmt(b);
       if (Date.parse(from) < Date.parse(to)) continue; // a date may round an ordered pair back into order
       for (const cmd of ['events', 'query']) {
         const r = w.run([cmd, '--db', 'e.db', '--from', from, '--to', to]);
@@ -196,7 +211,10 @@ describe('clear messages, exit codes as the README says', () => {
       const rejects = rejectsOf(w.path('rej.ndjson'));
       assert.equal(rejects.length, 1, why(`${k} CR-separated events: ${JSON.stringify(rejects)}`, r));
       assert.match(rejects[0]!.error, /lines end with CR only .*convert with tr '\\r' '\\n'/, why('the reason', r));
-      for (const [eol, name] of [['\r\n', 'crlf'], ['\n', 'lf']] as const) {
+      for (const [eol, name] of [
+        ['\r\n', 'crlf'],
+        ['\n', 'lf'],
+      ] as const) {
         w.write(`${name}.ndjson`, lines.join(eol) + eol);
         const ok = w.run(['ingest', `${name}.ndjson`, '--db', `${name}${i}.db`, '-q']);
         assert.equal(ok.code, 0, why(name, ok));
@@ -221,7 +239,11 @@ describe('clear messages, exit codes as the README says', () => {
       const r = w.run(['ingest', 'bom.ndjson', '--db', `b${i}.db`, '--rejects', 'rej.ndjson', '-q']);
       assert.equal(r.code, 3, why('mid-file BOMs', r));
       const rejects = rejectsOf(w.path('rej.ndjson'));
-      assert.deepEqual(rejects.map((x) => x.line), [...marked].map((j) => j + 1), why('rejected lines', r));
+      assert.deepEqual(
+        rejects.map((x) => x.line),
+        [...marked].map((j) => j + 1),
+        why('rejected lines', r),
+      );
       for (const x of rejects) assert.match(x.error, /a UTF-8 byte order mark \(U\+FEFF\) in the middle of the input/, why('reason', r));
       assert.equal(storedIds(w.path(`b${i}.db`)).length, lines.length - marked.size, why('stored', r));
     }

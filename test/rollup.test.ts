@@ -25,7 +25,9 @@ const SEED = runSeed();
 const CASES = Number(process.env.METER_ROLLUP_CASES ?? 8);
 const QUERIES = 16;
 const REPRO = `reproduce with METER_SEED=${SEED} node --test dist/test/rollup.test.js`;
-const MIN15 = 900_000, HOUR = 3_600_000, DAY = 86_400_000;
+const MIN15 = 900_000,
+  HOUR = 3_600_000,
+  DAY = 86_400_000;
 /** Zones beyond gen.ts's: +05:30, and one whose offsets are not whole quarter hours in the past. */
 const DEFAULT_LIMITS = { ...catchUpLimits };
 const MORE_ZONES = ['Asia/Kolkata', 'Africa/Monrovia', 'Pacific/Chatham'];
@@ -73,7 +75,10 @@ function rollupState(file: string): Array<{ def: string; fresh: boolean }> {
     const has = db.prepare("SELECT 1 FROM sqlite_schema WHERE name = 'rollups'").get();
     if (has === undefined) return [];
     const top = (db.prepare('SELECT coalesce(max(seq), 0) AS m FROM events').get() as { m: number }).m;
-    return (db.prepare('SELECT def, seq FROM rollups').all() as Array<{ def: string; seq: number }>).map((r) => ({ def: r.def, fresh: r.seq === top }));
+    return (db.prepare('SELECT def, seq FROM rollups').all() as Array<{ def: string; seq: number }>).map((r) => ({
+      def: r.def,
+      fresh: r.seq === top,
+    }));
   } finally {
     db.close();
   }
@@ -90,7 +95,8 @@ describe(`rollups answer as the events do (seed ${SEED})`, () => {
         const rng = new Rng(caseSeed).fork(31);
         // Catch-ups cut into chunks of a few events in half the cases, so chunks end inside buckets and days.
         catchUpLimits.chunkEvents = rng.chance(0.5) ? rng.int(1, 40) : DEFAULT_LIMITS.chunkEvents;
-        const cut1 = rng.int(1, c.lines.length - 2), cut2 = rng.int(cut1 + 1, c.lines.length - 1);
+        const cut1 = rng.int(1, c.lines.length - 2),
+          cut2 = rng.int(cut1 + 1, c.lines.length - 1);
         const parts = [c.lines.slice(0, cut1), c.lines.slice(cut1, cut2), c.lines.slice(cut2)];
         const problems: string[] = [];
         let served = 0;
@@ -117,7 +123,9 @@ describe(`rollups answer as the events do (seed ${SEED})`, () => {
             const r = await both(w, args, rng.chance(0.25));
             if (r.errors) problems.push(`part ${p}, query ${i}: ${r.errors}: ${shellLine(args)}`);
             else if (r.rollup !== r.raw) {
-              problems.push(`part ${p}, query ${i} differs: ${shellLine(args)}\n  rollup: ${r.rollup.slice(0, 600)}\n  raw:    ${r.raw.slice(0, 600)}`);
+              problems.push(
+                `part ${p}, query ${i} differs: ${shellLine(args)}\n  rollup: ${r.rollup.slice(0, 600)}\n  raw:    ${r.raw.slice(0, 600)}`,
+              );
             }
           }
           served += rollupState(w.path('meter.db')).filter((s) => s.fresh).length;
@@ -139,22 +147,36 @@ describe('rollups: catching up, sums past 2^63, definitions', () => {
       w.write('meter.yaml', metersYaml());
       const lines = (n: number, from: number) =>
         Array.from({ length: n }, (_, i) => {
-          const t = Date.parse('2026-03-29T00:00:00Z') + ((i + from) * 7919 % 200) * 450_000;
+          const t = Date.parse('2026-03-29T00:00:00Z') + (((i + from) * 7919) % 200) * 450_000;
           const v = [(i % 7) + 1, '0.1', '"2.5"', '9223372036854775807'][i % 4];
           return `{"specversion":"1.0","id":"c${from + i}","source":"s","type":"usage","subject":"cust-${i % 5}","time":"${new Date(t).toISOString()}","data":{"v":${v},"tier":"t${i % 3}"}}`;
         });
       w.write('a.ndjson', lines(2_000, 0));
       w.write('b.ndjson', lines(40_000, 2_000));
       assert.equal((await cli(['ingest', '--quiet', '--db', w.path('meter.db'), w.path('a.ndjson')])).code, 0);
-      const queries = [['query', '--meter=sum_v', '--window=hour', '--format=csv'], ['query', '--meter=max_v', '--window=day', '--tz=Europe/Budapest', '--format=csv'], ['query', '--meter=latest_v', '--group-by=tier', '--format=csv']];
+      const queries = [
+        ['query', '--meter=sum_v', '--window=hour', '--format=csv'],
+        ['query', '--meter=max_v', '--window=day', '--tz=Europe/Budapest', '--format=csv'],
+        ['query', '--meter=latest_v', '--group-by=tier', '--format=csv'],
+      ];
       for (const q of queries) assert.equal((await both(w, q)).errors, '');
-      const child = spawn(process.execPath, [BIN, 'ingest', '--quiet', '--db', w.path('meter.db'), w.path('b.ndjson')], { stdio: 'ignore' });
+      const child = spawn(process.execPath, [BIN, 'ingest', '--quiet', '--db', w.path('meter.db'), w.path('b.ndjson')], {
+        stdio: 'ignore',
+      });
       const done = new Promise<number | null>((resolve) => child.on('close', resolve));
       let running = true;
       void done.then(() => (running = false));
       let during = 0;
       while (running) {
-        const r = await cli([...queries[during % queries.length]!, '--db', w.path('meter.db'), '--config', w.path('meter.yaml'), '-o', w.path('during.out')]);
+        const r = await cli([
+          ...queries[during % queries.length]!,
+          '--db',
+          w.path('meter.db'),
+          '--config',
+          w.path('meter.yaml'),
+          '-o',
+          w.path('during.out'),
+        ]);
         assert.equal(r.code, 0, r.stderr);
         during++;
         await new Promise((resolve) => setTimeout(resolve, 20));
@@ -180,7 +202,11 @@ describe('rollups: catching up, sums past 2^63, definitions', () => {
         `{"specversion":"1.0","id":"b${i}","source":"s","type":"usage","subject":"x","time":"${t}","data":{"v":${v}}}`;
       const max = '9223372036854775807';
       w.write('a.ndjson', [ev(1, max, '2026-01-01T00:01:00Z'), ev(2, max, '2026-01-01T00:02:00Z'), ev(3, '-1', '2026-01-01T05:00:00Z')]);
-      w.write('b.ndjson', [ev(4, max, '2026-01-01T05:01:00Z'), ev(5, '0.5', '2026-01-02T00:00:00Z'), ev(6, '-9223372036854775808', '2026-01-01T00:03:00Z')]);
+      w.write('b.ndjson', [
+        ev(4, max, '2026-01-01T05:01:00Z'),
+        ev(5, '0.5', '2026-01-02T00:00:00Z'),
+        ev(6, '-9223372036854775808', '2026-01-01T00:03:00Z'),
+      ]);
       for (const f of ['a.ndjson', 'b.ndjson']) {
         assert.equal((await cli(['ingest', '--quiet', '--db', w.path('meter.db'), w.path(f)])).code, 0);
         for (const m of ['sum_v', 'avg_v', 'max_v', 'min_v', 'latest_v', 'count_all']) {
@@ -203,7 +229,9 @@ describe('rollups: catching up, sums past 2^63, definitions', () => {
     const w = new Workdir('rollup-def');
     try {
       const yaml = (p: string) => `meters:\n  - slug: m\n    eventType: usage\n    aggregation: SUM\n    valueProperty: "${p}"\n`;
-      w.write('e.ndjson', ['{"specversion":"1.0","id":"1","source":"s","type":"usage","subject":"x","time":"2026-01-01T00:00:00Z","data":{"a":1,"b":10}}']);
+      w.write('e.ndjson', [
+        '{"specversion":"1.0","id":"1","source":"s","type":"usage","subject":"x","time":"2026-01-01T00:00:00Z","data":{"a":1,"b":10}}',
+      ]);
       assert.equal((await cli(['ingest', '--quiet', '--db', w.path('meter.db'), w.path('e.ndjson')])).code, 0);
       const sums: string[] = [];
       for (const p of ['$.a', '$.b']) {
@@ -223,7 +251,8 @@ describe('rollups: catching up, sums past 2^63, definitions', () => {
     const w = new Workdir('rollup-unused');
     try {
       const yaml = (p: string) => `meters:\n  - slug: m\n    eventType: usage\n    aggregation: SUM\n    valueProperty: "${p}"\n`;
-      const ev = (i: number) => `{"specversion":"1.0","id":"${i}","source":"s","type":"usage","subject":"x","time":"2026-01-01T00:00:00Z","data":{"a":1,"b":10}}`;
+      const ev = (i: number) =>
+        `{"specversion":"1.0","id":"${i}","source":"s","type":"usage","subject":"x","time":"2026-01-01T00:00:00Z","data":{"a":1,"b":10}}`;
       const step = async (i: number, p: string) => {
         w.write('e.ndjson', [ev(i)]);
         assert.equal((await cli(['ingest', '--quiet', '--db', w.path('meter.db'), w.path('e.ndjson')])).code, 0);
@@ -249,8 +278,13 @@ describe('rollups: catching up, sums past 2^63, definitions', () => {
   test('rollups of another layout (another build of meter) are dropped and rebuilt, never read', async () => {
     const w = new Workdir('rollup-layout');
     try {
-      w.write('meter.yaml', 'meters:\n  - slug: m\n    eventType: usage\n    aggregation: SUM\n    valueProperty: $.a\n    groupBy:\n      k: $.k\n');
-      w.write('e.ndjson', ['{"specversion":"1.0","id":"1","source":"s","type":"usage","subject":"x","time":"2026-01-01T00:00:00Z","data":{"a":1,"k":"p"}}']);
+      w.write(
+        'meter.yaml',
+        'meters:\n  - slug: m\n    eventType: usage\n    aggregation: SUM\n    valueProperty: $.a\n    groupBy:\n      k: $.k\n',
+      );
+      w.write('e.ndjson', [
+        '{"specversion":"1.0","id":"1","source":"s","type":"usage","subject":"x","time":"2026-01-01T00:00:00Z","data":{"a":1,"k":"p"}}',
+      ]);
       assert.equal((await cli(['ingest', '--quiet', '--db', w.path('meter.db'), w.path('e.ndjson')])).code, 0);
       // A catalogue without today's columns, claiming a fresh rollup whose table holds a wrong sum.
       const db = new Database(w.path('meter.db'));
@@ -264,10 +298,13 @@ describe('rollups: catching up, sums past 2^63, definitions', () => {
       assert.equal(r.errors, '');
       assert.equal(r.rollup, r.raw);
       assert.match(r.rollup, /,1\n$/);
-      assert.deepEqual(rollupState(w.path('meter.db')).map((x) => x.fresh), [true], 'one rollup, of today\'s layout, caught up');
+      assert.deepEqual(
+        rollupState(w.path('meter.db')).map((x) => x.fresh),
+        [true],
+        "one rollup, of today's layout, caught up",
+      );
     } finally {
       w.remove();
     }
   });
 });
-

@@ -50,8 +50,13 @@ for (const backend of BACKENDS) {
     const db = backend.db(w);
     try {
       const events = Array.from({ length: TOTAL }, (_, i) => ({
-        specversion: '1.0', id: `c${i}`, source: 'crash', type: 'prompt', subject: `s${i % 7}`,
-        time: new Date(Date.UTC(2026, 10, 1) + i * 1000).toISOString(), data: { tokens: i, model: 'm' },
+        specversion: '1.0',
+        id: `c${i}`,
+        source: 'crash',
+        type: 'prompt',
+        subject: `s${i % 7}`,
+        time: new Date(Date.UTC(2026, 10, 1) + i * 1000).toISOString(),
+        data: { tokens: i, model: 'm' },
       }));
       // Batches of 1-60 events, in order.
       const batches: Array<typeof events> = [];
@@ -72,7 +77,9 @@ for (const backend of BACKENDS) {
             const batch = batches[next++]!;
             try {
               const r = await fetch(`${server.url}/api/v1/events`, {
-                method: 'POST', headers: { 'Content-Type': 'application/cloudevents-batch+json' }, body: JSON.stringify(batch),
+                method: 'POST',
+                headers: { 'Content-Type': 'application/cloudevents-batch+json' },
+                body: JSON.stringify(batch),
               });
               if (r.status === 204) for (const e of batch) acked.add(e.id);
               else assert.fail(`status ${r.status}: ${await r.text()}`);
@@ -90,7 +97,8 @@ for (const backend of BACKENDS) {
         const end = await server.kill();
         assert.ok(end.signal === 'SIGKILL' || end.code === 0, end.describe());
         const copies = storedCopies(w, db);
-        for (const id of acked) assert.equal(copies.get(id), 1, `round ${round}: acknowledged event ${id} stored ${copies.get(id) ?? 0} time(s)`);
+        for (const id of acked)
+          assert.equal(copies.get(id), 1, `round ${round}: acknowledged event ${id} stored ${copies.get(id) ?? 0} time(s)`);
         for (const [id, n] of copies) assert.equal(n, 1, `round ${round}: ${id} stored ${n} times`);
       }
       assert.ok(acked.size > 0);
@@ -99,7 +107,9 @@ for (const backend of BACKENDS) {
       try {
         for (const batch of batches) {
           const r = await fetch(`${server.url}/api/v1/events`, {
-            method: 'POST', headers: { 'Content-Type': 'application/cloudevents-batch+json' }, body: JSON.stringify(batch),
+            method: 'POST',
+            headers: { 'Content-Type': 'application/cloudevents-batch+json' },
+            body: JSON.stringify(batch),
           });
           assert.equal(r.status, 204);
         }
@@ -133,13 +143,23 @@ test('SIGTERM while clients send: requests in flight get their committed answer,
     const client = async (c: number) => {
       for (let i = 0; i < 40; i++) {
         const batch = Array.from({ length: 20 }, (_, k) => ({
-          specversion: '1.0', id: `t${c}-${i}-${k}`, source: 'term', type: 'prompt', subject: `s${c}`, time: '2026-11-01T00:00:00Z', data: { tokens: 1 },
+          specversion: '1.0',
+          id: `t${c}-${i}-${k}`,
+          source: 'term',
+          type: 'prompt',
+          subject: `s${c}`,
+          time: '2026-11-01T00:00:00Z',
+          data: { tokens: 1 },
         }));
         sent++;
         if (sent === 30) stopping = server.stop();
         let r: Response;
         try {
-          r = await fetch(`${server.url}/api/v1/events`, { method: 'POST', headers: { 'Content-Type': 'application/cloudevents-batch+json' }, body: JSON.stringify(batch) });
+          r = await fetch(`${server.url}/api/v1/events`, {
+            method: 'POST',
+            headers: { 'Content-Type': 'application/cloudevents-batch+json' },
+            body: JSON.stringify(batch),
+          });
         } catch {
           return; // refused: the server stopped accepting
         }
@@ -151,11 +171,20 @@ test('SIGTERM while clients send: requests in flight get their committed answer,
     await stopping;
     const end = await server.done;
     assert.equal(end.code, 0, end.describe());
-    assert.deepEqual([...statuses.keys()].filter((s) => s !== 204), [], `statuses: ${JSON.stringify([...statuses])}`);
+    assert.deepEqual(
+      [...statuses.keys()].filter((s) => s !== 204),
+      [],
+      `statuses: ${JSON.stringify([...statuses])}`,
+    );
     assert.ok(acked.size > 0);
     const r = w.run(['events', '--db', db, '--limit', '100000', '--format', 'ndjson']);
     assert.equal(r.code, 0, r.describe());
-    const stored = new Set(r.stdout.split('\n').filter(Boolean).map((l) => (JSON.parse(l) as { id: string }).id));
+    const stored = new Set(
+      r.stdout
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => (JSON.parse(l) as { id: string }).id),
+    );
     for (const id of acked) assert.ok(stored.has(id), `acknowledged ${id} is not stored`);
   } finally {
     await stopAll();

@@ -27,7 +27,14 @@ after(async () => {
 });
 
 const ev = (over: Record<string, unknown> = {}) => ({
-  specversion: '1.0', id: 'e1', source: 'test', type: 'prompt', subject: 'acme', time: '2026-11-01T10:00:00Z', data: { tokens: 10, model: 'gpt-4o', type: 'input' }, ...over,
+  specversion: '1.0',
+  id: 'e1',
+  source: 'test',
+  type: 'prompt',
+  subject: 'acme',
+  time: '2026-11-01T10:00:00Z',
+  data: { tokens: 10, model: 'gpt-4o', type: 'input' },
+  ...over,
 });
 
 async function post(base: Served, path: string, body: string, headers: Record<string, string> = {}) {
@@ -48,7 +55,9 @@ async function problem(r: Response, status: number, detail?: string | RegExp): P
 }
 
 async function eventCount(base: Served): Promise<number> {
-  const r = await fetch(`${base.url}/api/v1/events?from=2000-01-01T00:00:00Z&limit=100`, { headers: base === authed ? { Authorization: `Bearer ${TOKEN}` } : {} });
+  const r = await fetch(`${base.url}/api/v1/events?from=2000-01-01T00:00:00Z&limit=100`, {
+    headers: base === authed ? { Authorization: `Bearer ${TOKEN}` } : {},
+  });
   return ((await r.json()) as unknown[]).length;
 }
 
@@ -56,28 +65,72 @@ describe('POST /api/v1/events', () => {
   test('content types: the three of OpenMeter, a utf-8 charset accepted, anything else 400', async () => {
     const one = JSON.stringify(ev({ id: 'ct1' }));
     assert.equal((await post(open, '/api/v1/events', one, { 'Content-Type': 'application/cloudevents+json' })).status, 204);
-    assert.equal((await post(open, '/api/v1/events', `[${JSON.stringify(ev({ id: 'ct2' }))}]`, { 'Content-Type': 'application/cloudevents-batch+json' })).status, 204);
-    assert.equal((await post(open, '/api/v1/events', JSON.stringify(ev({ id: 'ct3' })), { 'Content-Type': 'application/json' })).status, 204);
-    assert.equal((await post(open, '/api/v1/events', `[${JSON.stringify(ev({ id: 'ct4' }))}]`, { 'Content-Type': 'application/json; charset=utf-8' })).status, 204);
+    assert.equal(
+      (
+        await post(open, '/api/v1/events', `[${JSON.stringify(ev({ id: 'ct2' }))}]`, {
+          'Content-Type': 'application/cloudevents-batch+json',
+        })
+      ).status,
+      204,
+    );
+    assert.equal(
+      (await post(open, '/api/v1/events', JSON.stringify(ev({ id: 'ct3' })), { 'Content-Type': 'application/json' })).status,
+      204,
+    );
+    assert.equal(
+      (await post(open, '/api/v1/events', `[${JSON.stringify(ev({ id: 'ct4' }))}]`, { 'Content-Type': 'application/json; charset=utf-8' }))
+        .status,
+      204,
+    );
     assert.equal((await post(open, '/api/v1/events', '[]', { 'Content-Type': 'application/cloudevents-batch+json' })).status, 204);
     await problem(await post(open, '/api/v1/events', '[]', { 'Content-Type': 'application/json' }), 400, 'invalid event: no events found');
     await problem(await post(open, '/api/v1/events', one, { 'Content-Type': 'text/plain' }), 400, 'invalid content type: text/plain');
-    await problem(await post(open, '/api/v1/events', one, { 'Content-Type': 'application/json; charset=latin1' }), 400, 'invalid content type: application/json; charset=latin1');
-    await problem(await post(open, '/api/v1/events', `[${one}]`, { 'Content-Type': 'application/cloudevents+json' }), 400, /takes one event/);
-    await problem(await post(open, '/api/v1/events', one, { 'Content-Type': 'application/cloudevents-batch+json' }), 400, /takes a JSON array/);
-    await problem(await post(open, '/api/v1/events', '{"specversion":', { 'Content-Type': 'application/json' }), 400, /^invalid event: invalid JSON: /);
+    await problem(
+      await post(open, '/api/v1/events', one, { 'Content-Type': 'application/json; charset=latin1' }),
+      400,
+      'invalid content type: application/json; charset=latin1',
+    );
+    await problem(
+      await post(open, '/api/v1/events', `[${one}]`, { 'Content-Type': 'application/cloudevents+json' }),
+      400,
+      /takes one event/,
+    );
+    await problem(
+      await post(open, '/api/v1/events', one, { 'Content-Type': 'application/cloudevents-batch+json' }),
+      400,
+      /takes a JSON array/,
+    );
+    await problem(
+      await post(open, '/api/v1/events', '{"specversion":', { 'Content-Type': 'application/json' }),
+      400,
+      /^invalid event: invalid JSON: /,
+    );
     assert.equal(await eventCount(open), 4);
   });
 
   test('one invalid event: 400 listing every problem with index and field, and nothing of the request stored', async () => {
     const before = await eventCount(open);
-    const body = JSON.stringify([ev({ id: 'v1' }), ev({ id: 'v2', subject: '', data: 5 }), ev({ id: 'v3' }), { ...ev({ id: 'v4', time: '2026-02-30T00:00:00Z' }), specversion: undefined }]);
-    const p = await problem(await post(open, '/api/v1/events', body, { 'Content-Type': 'application/cloudevents-batch+json' }), 400,
-      'invalid event: 2 of 4 event(s) are invalid; nothing was stored');
-    const issues = (p.extensions as { validationErrors: Array<{ index: number; field: string; code: string }> }).validationErrors;
-    assert.deepEqual(issues.map((i) => [i.index, i.field, i.code]), [
-      [1, 'subject', 'invalid_event'], [1, 'data', 'invalid_event'], [3, 'specversion', 'invalid_event'], [3, 'time', 'invalid_event'],
+    const body = JSON.stringify([
+      ev({ id: 'v1' }),
+      ev({ id: 'v2', subject: '', data: 5 }),
+      ev({ id: 'v3' }),
+      { ...ev({ id: 'v4', time: '2026-02-30T00:00:00Z' }), specversion: undefined },
     ]);
+    const p = await problem(
+      await post(open, '/api/v1/events', body, { 'Content-Type': 'application/cloudevents-batch+json' }),
+      400,
+      'invalid event: 2 of 4 event(s) are invalid; nothing was stored',
+    );
+    const issues = (p.extensions as { validationErrors: Array<{ index: number; field: string; code: string }> }).validationErrors;
+    assert.deepEqual(
+      issues.map((i) => [i.index, i.field, i.code]),
+      [
+        [1, 'subject', 'invalid_event'],
+        [1, 'data', 'invalid_event'],
+        [3, 'specversion', 'invalid_event'],
+        [3, 'time', 'invalid_event'],
+      ],
+    );
     assert.equal(await eventCount(open), before);
   });
 
@@ -93,7 +146,11 @@ describe('POST /api/v1/events', () => {
 
   test('a body over --max-body is 413; one that never finishes is cut off with 408', async () => {
     const big = JSON.stringify(ev({ id: 'big', data: { pad: 'x'.repeat(3000) } }));
-    await problem(await post(open, '/api/v1/events', big, { 'Content-Type': 'application/json' }), 413, 'request body too large: at most 2000 bytes (--max-body)');
+    await problem(
+      await post(open, '/api/v1/events', big, { 'Content-Type': 'application/json' }),
+      413,
+      'request body too large: at most 2000 bytes (--max-body)',
+    );
     const port = Number(new URL(open.url).port);
     const raw = await new Promise<string>((resolve, reject) => {
       const s = net.connect(port, '127.0.0.1');
@@ -184,7 +241,15 @@ describe('routes and parameters', () => {
 describe('portal tokens', () => {
   test('a token answers for its subject only, whatever subject is asked, on its meters only; forged ones are 401', async () => {
     const h = { 'Content-Type': 'application/json' };
-    await post(open, '/api/v1/events', JSON.stringify([ev({ id: 'p1', subject: 'alice' }), ev({ id: 'p2', subject: 'bob', data: { tokens: 7, model: 'o3', type: 'input' } })]), h);
+    await post(
+      open,
+      '/api/v1/events',
+      JSON.stringify([
+        ev({ id: 'p1', subject: 'alice' }),
+        ev({ id: 'p2', subject: 'bob', data: { tokens: 7, model: 'o3', type: 'input' } }),
+      ]),
+      h,
+    );
     const created = await post(open, '/api/v1/portal/tokens', JSON.stringify({ subject: 'bob', allowedMeterSlugs: ['tokens_total'] }), h);
     assert.equal(created.status, 200);
     const { token, subject } = (await created.json()) as { token: string; subject: string };
@@ -193,17 +258,31 @@ describe('portal tokens', () => {
     const r = await fetch(`${open.url}/api/v1/portal/meters/tokens_total/query?subject=alice&groupBy=subject`, { headers: auth });
     assert.equal(r.status, 200);
     const rows = ((await r.json()) as { data: Array<{ subject: string; value: number }> }).data;
-    assert.deepEqual(rows.map((x) => [x.subject, x.value]), [['bob', 7]]);
+    assert.deepEqual(
+      rows.map((x) => [x.subject, x.value]),
+      [['bob', 7]],
+    );
     assert.equal(r.headers.get('access-control-allow-origin'), '*', 'a usage page on another origin may call it');
     const pre = await fetch(`${open.url}/api/v1/portal/meters/tokens_total/query`, { method: 'OPTIONS' });
     assert.equal(pre.status, 204);
     assert.match(pre.headers.get('access-control-allow-headers') ?? '', /Authorization/);
-    assert.equal((await fetch(`${open.url}/api/v1/meters`)).headers.get('access-control-allow-origin'), null, 'the admin API stays same-origin');
+    assert.equal(
+      (await fetch(`${open.url}/api/v1/meters`)).headers.get('access-control-allow-origin'),
+      null,
+      'the admin API stays same-origin',
+    );
     await problem(await fetch(`${open.url}/api/v1/portal/meters/requests/query`, { headers: auth }), 403);
     await problem(await fetch(`${open.url}/api/v1/portal/meters/tokens_total/query`), 401);
     const forged = token.replace(/\.(.)/, (_m, c: string) => `.${c === 'A' ? 'B' : 'A'}`);
-    await problem(await fetch(`${open.url}/api/v1/portal/meters/tokens_total/query`, { headers: { Authorization: `Bearer ${forged}` } }), 401);
-    await problem(await post(open, '/api/v1/portal/tokens', JSON.stringify({ subject: 'bob', expiresAt: '2020-01-01T00:00:00Z' }), h), 400, /expiresAt/);
+    await problem(
+      await fetch(`${open.url}/api/v1/portal/meters/tokens_total/query`, { headers: { Authorization: `Bearer ${forged}` } }),
+      401,
+    );
+    await problem(
+      await post(open, '/api/v1/portal/tokens', JSON.stringify({ subject: 'bob', expiresAt: '2020-01-01T00:00:00Z' }), h),
+      400,
+      /expiresAt/,
+    );
     // The key is in a file: a token issued before a restart still works after it.
     const again = await startServe(w, ['--db', w.path('open.db'), '--config', w.path('meter.yaml')]);
     try {

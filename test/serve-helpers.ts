@@ -62,7 +62,9 @@ export async function explained<T>(server: Served, body: () => Promise<T>): Prom
     return await body();
   } catch (e) {
     const err = e as Error & { cause?: unknown };
-    const cause = err.cause ? ` (cause: ${String((err.cause as Error).message ?? err.cause)} ${(err.cause as { code?: string }).code ?? ''})` : '';
+    const cause = err.cause
+      ? ` (cause: ${String((err.cause as Error).message ?? err.cause)} ${(err.cause as { code?: string }).code ?? ''})`
+      : '';
     server.child.kill('SIGKILL');
     const r = await server.done;
     err.message = `${err.message}${cause}\nserver: ${r.describe()}`;

@@ -64,19 +64,46 @@ function usage(n: number, seed: number): Array<Record<string, unknown>> {
 }
 
 /** `meter query --format json` rows, as (time ms, subject, groupBy, value) for comparison with the SDK's. */
-function cliRows(w: Workdir, db: string, args: string[]): Array<{ start: number; end: number; subject: string | null; groupBy: unknown; value: number }> {
+function cliRows(
+  w: Workdir,
+  db: string,
+  args: string[],
+): Array<{ start: number; end: number; subject: string | null; groupBy: unknown; value: number }> {
   const r = w.run(['query', '--db', db, '--config', w.path('meter.yaml'), '--format', 'json', ...args]);
   assert.equal(r.code, 0, r.describe());
-  const rows = (JSON.parse(r.stdout) as { data: Array<{ windowStart: string; windowEnd: string; subject: string | null; groupBy: unknown; value: number | null }> }).data;
-  return rows.filter((x) => x.value !== null).map((x) => ({ start: Date.parse(x.windowStart), end: Date.parse(x.windowEnd), subject: x.subject, groupBy: x.groupBy, value: x.value! }));
+  const rows = (
+    JSON.parse(r.stdout) as {
+      data: Array<{ windowStart: string; windowEnd: string; subject: string | null; groupBy: unknown; value: number | null }>;
+    }
+  ).data;
+  return rows
+    .filter((x) => x.value !== null)
+    .map((x) => ({
+      start: Date.parse(x.windowStart),
+      end: Date.parse(x.windowEnd),
+      subject: x.subject,
+      groupBy: x.groupBy,
+      value: x.value!,
+    }));
 }
 
 function sdkRows(data: Array<{ windowStart: Date; windowEnd: Date; subject?: string | null; groupBy?: unknown; value: number }>) {
-  return data.map((x) => ({ start: x.windowStart.getTime(), end: x.windowEnd.getTime(), subject: x.subject ?? null, groupBy: x.groupBy ?? {}, value: x.value }));
+  return data.map((x) => ({
+    start: x.windowStart.getTime(),
+    end: x.windowEnd.getTime(),
+    subject: x.subject ?? null,
+    groupBy: x.groupBy ?? {},
+    value: x.value,
+  }));
 }
 
 const sortRows = <T extends { start: number; subject: string | null; groupBy: unknown }>(rows: T[]) =>
-  [...rows].sort((a, b) => a.start - b.start || String(a.subject).localeCompare(String(b.subject)) || JSON.stringify(a.groupBy).localeCompare(JSON.stringify(b.groupBy)));
+  [...rows].sort(
+    (a, b) =>
+      a.start - b.start ||
+      String(a.subject).localeCompare(String(b.subject)) ||
+      JSON.stringify(a.groupBy).localeCompare(JSON.stringify(b.groupBy)),
+  );
 
 for (const backend of BACKENDS) {
   describe(`meter serve with @openmeter/sdk (${backend.name})`, () => {
@@ -98,56 +125,128 @@ for (const backend of BACKENDS) {
           assert.equal((JSON.parse(stats.stdout) as { events: number }).events, 400, 'every event once, re-sent copies ignored');
 
           const meters = await om.meters.list();
-          assert.deepEqual(meters!.map((m) => m.slug), ['latency_max', 'requests', 'tokens_total']);
+          assert.deepEqual(
+            meters!.map((m) => m.slug),
+            ['latency_max', 'requests', 'tokens_total'],
+          );
           const tokens = await om.meters.get('tokens_total');
           assert.equal(tokens!.aggregation, 'SUM');
           assert.match(tokens!.id, /^[0-7][0-9A-HJKMNP-TV-Z]{25}$/);
           assert.equal((await om.meters.get(tokens!.id))!.slug, 'tokens_total', 'a meter is found by its id too');
 
-          const from = new Date('2026-11-03T00:00:00Z'), to = new Date('2026-11-15T12:00:00Z');
+          const from = new Date('2026-11-03T00:00:00Z'),
+            to = new Date('2026-11-15T12:00:00Z');
           const q1 = await om.meters.query('tokens_total', {
-            from, to, windowSize: 'HOUR', windowTimeZone: 'Asia/Kathmandu', subject: ['c1', 'c2'], groupBy: ['model'], filterGroupBy: { type: 'input' },
-        });
-        const want1 = cliRows(w, db, ['-m', 'tokens_total', '-w', 'hour', '--tz', 'Asia/Kathmandu', '--from', from.toISOString(), '--to', to.toISOString(),
-          '-s', 'c1', '-s', 'c2', '-g', 'model', '-f', 'type=input']);
-        assert.ok(want1.length > 10, `rows: ${want1.length}`);
-        assert.deepEqual(sortRows(sdkRows(q1!.data as never)), sortRows(want1));
-        assert.equal(q1!.windowSize, 'HOUR');
+            from,
+            to,
+            windowSize: 'HOUR',
+            windowTimeZone: 'Asia/Kathmandu',
+            subject: ['c1', 'c2'],
+            groupBy: ['model'],
+            filterGroupBy: { type: 'input' },
+          });
+          const want1 = cliRows(w, db, [
+            '-m',
+            'tokens_total',
+            '-w',
+            'hour',
+            '--tz',
+            'Asia/Kathmandu',
+            '--from',
+            from.toISOString(),
+            '--to',
+            to.toISOString(),
+            '-s',
+            'c1',
+            '-s',
+            'c2',
+            '-g',
+            'model',
+            '-f',
+            'type=input',
+          ]);
+          assert.ok(want1.length > 10, `rows: ${want1.length}`);
+          assert.deepEqual(sortRows(sdkRows(q1!.data as never)), sortRows(want1));
+          assert.equal(q1!.windowSize, 'HOUR');
 
-        const q2 = await om.meters.query('tokens_total', { windowSize: 'MONTH', windowTimeZone: 'Europe/Budapest', groupBy: ['subject', 'type'] });
-        assert.deepEqual(sortRows(sdkRows(q2!.data as never)), sortRows(cliRows(w, db, ['-m', 'tokens_total', '-w', 'month', '--tz', 'Europe/Budapest', '-g', 'type'])));
+          const q2 = await om.meters.query('tokens_total', {
+            windowSize: 'MONTH',
+            windowTimeZone: 'Europe/Budapest',
+            groupBy: ['subject', 'type'],
+          });
+          assert.deepEqual(
+            sortRows(sdkRows(q2!.data as never)),
+            sortRows(cliRows(w, db, ['-m', 'tokens_total', '-w', 'month', '--tz', 'Europe/Budapest', '-g', 'type'])),
+          );
 
-        const q3 = await om.meters.queryPost('requests', { from: new Date('2026-11-05T00:00:00Z'), windowSize: 'DAY', subject: ['c3'], filterGroupBy: { model: ['o3'] } } as never);
-        assert.deepEqual(sortRows(sdkRows((q3 as { data: never }).data)), sortRows(cliRows(w, db, ['-m', 'requests', '-w', 'day', '--from', '2026-11-05T00:00:00Z', '-s', 'c3', '-f', 'model=o3'])));
-        // Several values of a key are alternatives (an $in), as repeated -f of one key in meter query.
-        const q3b = await om.meters.queryPost('requests', { windowSize: 'DAY', groupBy: ['model'], filterGroupBy: { model: ['o3', 'gpt-4o'] } } as never);
-        const want3b = cliRows(w, db, ['-m', 'requests', '-w', 'day', '-g', 'model', '-f', 'model=o3', '-f', 'model=gpt-4o', '--all-subjects']);
-        assert.deepEqual(new Set(want3b.map((r) => (r.groupBy as { model: string }).model)), new Set(['o3', 'gpt-4o']));
-        assert.deepEqual(sortRows(sdkRows((q3b as { data: never }).data)), sortRows(want3b));
+          const q3 = await om.meters.queryPost('requests', {
+            from: new Date('2026-11-05T00:00:00Z'),
+            windowSize: 'DAY',
+            subject: ['c3'],
+            filterGroupBy: { model: ['o3'] },
+          } as never);
+          assert.deepEqual(
+            sortRows(sdkRows((q3 as { data: never }).data)),
+            sortRows(cliRows(w, db, ['-m', 'requests', '-w', 'day', '--from', '2026-11-05T00:00:00Z', '-s', 'c3', '-f', 'model=o3'])),
+          );
+          // Several values of a key are alternatives (an $in), as repeated -f of one key in meter query.
+          const q3b = await om.meters.queryPost('requests', {
+            windowSize: 'DAY',
+            groupBy: ['model'],
+            filterGroupBy: { model: ['o3', 'gpt-4o'] },
+          } as never);
+          const want3b = cliRows(w, db, [
+            '-m',
+            'requests',
+            '-w',
+            'day',
+            '-g',
+            'model',
+            '-f',
+            'model=o3',
+            '-f',
+            'model=gpt-4o',
+            '--all-subjects',
+          ]);
+          assert.deepEqual(new Set(want3b.map((r) => (r.groupBy as { model: string }).model)), new Set(['o3', 'gpt-4o']));
+          assert.deepEqual(sortRows(sdkRows((q3b as { data: never }).data)), sortRows(want3b));
 
-        // No groupBy, no window: one total across subjects (subject null).
-        const q4 = await om.meters.query('latency_max', { from, to });
-        assert.deepEqual(sdkRows(q4!.data as never), cliRows(w, db, ['-m', 'latency_max', '--from', from.toISOString(), '--to', to.toISOString(), '--all-subjects']));
+          // No groupBy, no window: one total across subjects (subject null).
+          const q4 = await om.meters.query('latency_max', { from, to });
+          assert.deepEqual(
+            sdkRows(q4!.data as never),
+            cliRows(w, db, ['-m', 'latency_max', '--from', from.toISOString(), '--to', to.toISOString(), '--all-subjects']),
+          );
 
-        const listed = await om.events.list({ from: new Date('2026-01-01T00:00:00Z'), subject: 'c2', limit: 10 } as never);
-        const cliEvents = w.run(['events', '--db', db, '-s', 'c2', '--limit', '10', '--format', 'json']);
-        assert.equal(cliEvents.code, 0, cliEvents.describe());
-        assert.deepEqual(
-          listed!.map((e) => e.event.id),
-          (JSON.parse(cliEvents.stdout) as Array<{ id: string }>).map((e) => e.id),
-        );
-        const subjects = await om.subjects.list();
-        assert.deepEqual(subjects!.map((s) => s.key), SUBJECTS.filter((s) => events.some((e) => e.subject === s)));
+          const listed = await om.events.list({ from: new Date('2026-01-01T00:00:00Z'), subject: 'c2', limit: 10 } as never);
+          const cliEvents = w.run(['events', '--db', db, '-s', 'c2', '--limit', '10', '--format', 'json']);
+          assert.equal(cliEvents.code, 0, cliEvents.describe());
+          assert.deepEqual(
+            listed!.map((e) => e.event.id),
+            (JSON.parse(cliEvents.stdout) as Array<{ id: string }>).map((e) => e.id),
+          );
+          const subjects = await om.subjects.list();
+          assert.deepEqual(
+            subjects!.map((s) => s.key),
+            SUBJECTS.filter((s) => events.some((e) => e.subject === s)),
+          );
 
-        // A portal token from the SDK, used by the SDK's portal client: its subject's usage only.
-        const portalToken = await om.portal.create({ subject: 'c2', allowedMeterSlugs: ['tokens_total'], expiresAt: new Date(Date.now() + 3_600_000) } as never);
-        const portal = new OpenMeterPortal({ baseUrl: server.url, portalToken: portalToken!.token! });
-        const mine = await portal.query('tokens_total', { windowSize: 'DAY', groupBy: ['model'] });
-        assert.deepEqual(sortRows(sdkRows(mine.data as never)), sortRows(cliRows(w, db, ['-m', 'tokens_total', '-w', 'day', '-s', 'c2', '-g', 'model'])));
+          // A portal token from the SDK, used by the SDK's portal client: its subject's usage only.
+          const portalToken = await om.portal.create({
+            subject: 'c2',
+            allowedMeterSlugs: ['tokens_total'],
+            expiresAt: new Date(Date.now() + 3_600_000),
+          } as never);
+          const portal = new OpenMeterPortal({ baseUrl: server.url, portalToken: portalToken!.token! });
+          const mine = await portal.query('tokens_total', { windowSize: 'DAY', groupBy: ['model'] });
+          assert.deepEqual(
+            sortRows(sdkRows(mine.data as never)),
+            sortRows(cliRows(w, db, ['-m', 'tokens_total', '-w', 'day', '-s', 'c2', '-g', 'model'])),
+          );
 
-        const stopped = await server.stop();
-        assert.equal(stopped.code, 0, stopped.describe());
-        assert.match(stopped.stderr, /stopped; /);
+          const stopped = await server.stop();
+          assert.equal(stopped.code, 0, stopped.describe());
+          assert.match(stopped.stderr, /stopped; /);
         });
       } finally {
         await server.kill();
@@ -166,15 +265,25 @@ test('exact values: a JSON body with a 20-digit integer and decimals is summed e
       '[{"specversion":"1.0","id":"x1","source":"s","type":"prompt","subject":"a","time":"2026-11-01T00:00:00Z","data":{"tokens":12345678901234567890}},' +
       '{"specversion":"1.0","id":"x2","source":"s","type":"prompt","subject":"a","time":"2026-11-01T00:00:00.001Z","data":{"tokens":0.1}},' +
       '{"specversion":"1.0","id":"x3","source":"s","type":"prompt","subject":"a","time":"2026-11-01T00:00:00.002Z","data":{"tokens":"0.2"}}]';
-    const r = await fetch(`${server.url}/api/v1/events`, { method: 'POST', headers: { 'Content-Type': 'application/cloudevents-batch+json' }, body });
+    const r = await fetch(`${server.url}/api/v1/events`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/cloudevents-batch+json' },
+      body,
+    });
     assert.equal(r.status, 204);
     const j = await fetch(`${server.url}/api/v1/meters/tokens_total/query?groupBy=subject`);
     assert.equal(j.headers.get('content-type'), 'application/json');
     assert.match(await j.text(), /"value":12345678901234567890\.3,/);
-    const c = await fetch(`${server.url}/api/v1/meters/tokens_total/query?groupBy=subject&from=2026-11-01T00:00:00Z&to=2026-11-02T00:00:00Z`, { headers: { Accept: 'text/csv' } });
+    const c = await fetch(
+      `${server.url}/api/v1/meters/tokens_total/query?groupBy=subject&from=2026-11-01T00:00:00Z&to=2026-11-02T00:00:00Z`,
+      { headers: { Accept: 'text/csv' } },
+    );
     assert.equal(c.headers.get('content-type'), 'text/csv');
     assert.equal(c.headers.get('content-disposition'), 'attachment; filename=tokens_total.csv');
-    assert.equal(await c.text(), 'window_start,window_end,subject,value\n2026-11-01T00:00:00Z,2026-11-02T00:00:00Z,a,12345678901234567890.300000\n');
+    assert.equal(
+      await c.text(),
+      'window_start,window_end,subject,value\n2026-11-01T00:00:00Z,2026-11-02T00:00:00Z,a,12345678901234567890.300000\n',
+    );
   } finally {
     await server.kill();
     w.remove();
@@ -188,12 +297,17 @@ test('meter ingest and meter query work on the SQLite file while meter serve wri
   const server = await startServe(w, ['--db', db, '--config', w.path('meter.yaml')]);
   try {
     const events = usage(2000, SEED + 1);
-    w.write('file.ndjson', events.slice(1000).map((e) => JSON.stringify(e)));
+    w.write(
+      'file.ndjson',
+      events.slice(1000).map((e) => JSON.stringify(e)),
+    );
     // The server takes the first half in batches while the CLI ingests the second half from a file.
     const cli = w.spawn(['ingest', '--db', db, '--batch-size', '100', 'file.ndjson']);
     for (let i = 0; i < 1000; i += 50) {
       const r = await fetch(`${server.url}/api/v1/events`, {
-        method: 'POST', headers: { 'Content-Type': 'application/cloudevents-batch+json' }, body: JSON.stringify(events.slice(i, i + 50)),
+        method: 'POST',
+        headers: { 'Content-Type': 'application/cloudevents-batch+json' },
+        body: JSON.stringify(events.slice(i, i + 50)),
       });
       assert.equal(r.status, 204);
     }

@@ -20,7 +20,13 @@ test('sums stay exact past 2^63 and past double precision (numbers read from the
   const w = new Workdir('bigsum');
   const ev = (id: string, n: string) =>
     `{"specversion":"1.0","id":"${id}","source":"s","type":"prompt","subject":"acme","time":"2026-11-01T10:00:00Z","data":{"n":${n}}}`;
-  w.write('e.ndjson', [ev('a', '9223372036854775808'), ev('b', '1'), ev('c', '0.12345678901234567890'), ev('d', '"0.1"'), ev('e', '1e400')]);
+  w.write('e.ndjson', [
+    ev('a', '9223372036854775808'),
+    ev('b', '1'),
+    ev('c', '0.12345678901234567890'),
+    ev('d', '"0.1"'),
+    ev('e', '1e400'),
+  ]);
   assert.equal(w.run(['ingest', 'e.ndjson', '-q']).code, 0);
   w.write('meter.yaml', 'meters:\n  - slug: n\n    eventType: prompt\n    aggregation: SUM\n    valueProperty: $.n\n');
   const q = w.run(['query', '--format', 'csv']);

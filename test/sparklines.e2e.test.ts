@@ -12,7 +12,15 @@ const workdir = workdirs();
 
 /** Table rows as cells (border lines dropped). */
 function cells(table: string): string[][] {
-  return table.split('\n').filter((l) => l.startsWith('│')).map((l) => l.split('│').slice(1, -1).map((c) => c.trim()));
+  return table
+    .split('\n')
+    .filter((l) => l.startsWith('│'))
+    .map((l) =>
+      l
+        .split('│')
+        .slice(1, -1)
+        .map((c) => c.trim()),
+    );
 }
 
 describe('sparkline columns', () => {
@@ -22,7 +30,10 @@ describe('sparkline columns', () => {
     w.write('meter.yaml', TOKENS_AND_COUNT_METERS);
     const lines: string[] = [];
     let n = 0;
-    for (const [subject, perDay] of [['acme', [1, 2, 3, 4, 5, 6, 7, 8]], ['globex', [8, 0, 0, 1, 0, 0, 0, 8]]] as const) {
+    for (const [subject, perDay] of [
+      ['acme', [1, 2, 3, 4, 5, 6, 7, 8]],
+      ['globex', [8, 0, 0, 1, 0, 0, 0, 8]],
+    ] as const) {
       perDay.forEach((k, d) => {
         for (let i = 0; i < k; i++) {
           const time = new Date(Date.UTC(2026, 10, 1 + d, 9, i)).toISOString();
@@ -41,8 +52,25 @@ describe('sparkline columns', () => {
     const rows = cells(r.stdout);
     assert.deepEqual(rows[0], ['from', 'to', 'subject', 'value', 'per day']);
     for (const subject of ['acme', 'globex']) {
-      const perDay = w.run(['query', '-m', 'tokens', '--from', '2026-11-01', '--to', '2026-11-09', '-w', 'day', '--fill', '-s', subject, '--format', 'csv']);
-      const values = csvRows(perDay.stdout).slice(1).map((c) => c.at(-1)!);
+      const perDay = w.run([
+        'query',
+        '-m',
+        'tokens',
+        '--from',
+        '2026-11-01',
+        '--to',
+        '2026-11-09',
+        '-w',
+        'day',
+        '--fill',
+        '-s',
+        subject,
+        '--format',
+        'csv',
+      ]);
+      const values = csvRows(perDay.stdout)
+        .slice(1)
+        .map((c) => c.at(-1)!);
       assert.equal(values.length, 8);
       const row = rows.find((c) => c[2] === subject)!;
       assert.equal(row[4], sparkline(values), subject);
@@ -55,7 +83,13 @@ describe('sparkline columns', () => {
     assert.equal(r.code, 0, r.describe());
     const rows = cells(r.stdout);
     assert.deepEqual(rows[0], ['subject', 'events', 'first', 'last', 'per day']);
-    assert.deepEqual(rows.slice(1).map((c) => [c[0], c[4]]), [['acme', '▂▃▄▅▆▇██'], ['globex', '█▁▁▂▁▁▁█']]);
+    assert.deepEqual(
+      rows.slice(1).map((c) => [c[0], c[4]]),
+      [
+        ['acme', '▂▃▄▅▆▇██'],
+        ['globex', '█▁▁▂▁▁▁█'],
+      ],
+    );
   });
 
   test('not when piped unless asked, never in CSV or JSON, not beside windows', () => {
@@ -65,7 +99,11 @@ describe('sparkline columns', () => {
     assert.doesNotMatch(w.run(['subjects']).stdout, /[▁█]/);
     assert.doesNotMatch(w.run(['subjects', '--format', 'json']).stdout, /[▁█]/);
     assert.doesNotMatch(w.run(['query', '-m', 'tokens', '--no-sparklines']).stdout, /[▁█]/);
-    for (const args of [['--format', 'csv'], ['--format', 'json'], ['-w', 'day']]) {
+    for (const args of [
+      ['--format', 'csv'],
+      ['--format', 'json'],
+      ['-w', 'day'],
+    ]) {
       const r = w.run(['query', '-m', 'tokens', '--sparklines', ...args]);
       assert.equal(r.code, 2, r.describe());
       assert.match(r.stderr, /--sparklines/);

@@ -10,12 +10,16 @@ import { buildAggregateSql } from '../src/store/sqlite/aggregate-sql.js';
 import { BASE_QUERY as base, HOURLY_SUM_QUERY, NOV_1, NOV_2, queryMeter as meter } from './fixtures.js';
 
 /** A dimension's text: a string's value, the JSON text of anything else, '' for missing or null. */
-const dim = (p: string) => `coalesce(CASE json_type(data, ${p}) WHEN 'text' THEN data ->> ${p} WHEN 'null' THEN NULL ELSE data -> ${p} END, '')`;
+const dim = (p: string) =>
+  `coalesce(CASE json_type(data, ${p}) WHEN 'text' THEN data ->> ${p} WHEN 'null' THEN NULL ELSE data -> ${p} END, '')`;
 
 describe('SQLite aggregate SQL', () => {
   test('COUNT over everything: one row, none for no events', () => {
     const { sql, params } = buildAggregateSql(base, { jsWindow: false, mode: 'fast' });
-    assert.equal(sql, 'SELECT count(*), min(time_ms), max(time_ms) FROM (SELECT time_ms FROM events WHERE type = @type LIMIT -1) HAVING count(*) > 0');
+    assert.equal(
+      sql,
+      'SELECT count(*), min(time_ms), max(time_ms) FROM (SELECT time_ms FROM events WHERE type = @type LIMIT -1) HAVING count(*) > 0',
+    );
     assert.deepEqual(params, { type: 'prompt' });
   });
 
@@ -31,7 +35,16 @@ describe('SQLite aggregate SQL', () => {
       sql,
       `SELECT w, s, g0, CAST(sum(v) AS TEXT), typeof(sum(v)) != 'integer' AND count(v) > 0, 0 FROM (${inner}) GROUP BY w, s, g0 ORDER BY w, s, g0`,
     );
-    assert.deepEqual(params, { type: 'prompt', from: NOV_1, to: NOV_2, s0: 'acme', fp0: '$.model', fv0_0: 'gpt-4o', g0: '$.model', vp: '$.tokens' });
+    assert.deepEqual(params, {
+      type: 'prompt',
+      from: NOV_1,
+      to: NOV_2,
+      s0: 'acme',
+      fp0: '$.model',
+      fv0_0: 'gpt-4o',
+      g0: '$.model',
+      vp: '$.tokens',
+    });
   });
 
   test('SUM, exact: 64-bit integers in SQLite, every other number in decimal (meter_dsum)', () => {

@@ -19,7 +19,17 @@ let n = 0;
 const newStore = () => SqliteStore.open(path.join(dir, `s${n++}.db`));
 
 function ev(id: string, key: number, over: Partial<UsageEvent> = {}): UsageEvent {
-  return { id, source: 'src', type: 'prompt', subject: 'acme', timeMs: 1_790_000_000_000, timeMissing: false, data: '{"tokens":1}', key, ...over };
+  return {
+    id,
+    source: 'src',
+    type: 'prompt',
+    subject: 'acme',
+    timeMs: 1_790_000_000_000,
+    timeMissing: false,
+    data: '{"tokens":1}',
+    key,
+    ...over,
+  };
 }
 
 async function stored(store: SqliteStore): Promise<string[]> {
@@ -84,10 +94,29 @@ describe('SQLite store: hash collisions stay exact', () => {
 
 describe('SQLite store: sources and types written into statements', () => {
   test('hostile, long and many sources and types are stored exactly, and their copies found again', async () => {
-    const odd = ["'", "''", "') OR 1=1 --", "x'; DROP TABLE events; --", 'é ü 中文 😀', '\u2028', '\ud800', 'a\nb', '?', ':name', 'x'.repeat(500)];
+    const odd = [
+      "'",
+      "''",
+      "') OR 1=1 --",
+      "x'; DROP TABLE events; --",
+      'é ü 中文 😀',
+      '\u2028',
+      '\ud800',
+      'a\nb',
+      '?',
+      ':name',
+      'x'.repeat(500),
+    ];
     // More pairs than get their own statement (16), each used twice in a row and once more later.
-    const pairs = [...odd.map((v) => [v, 'prompt']), ...odd.map((v) => ['src', v]), ...Array.from({ length: 10 }, (_, i) => [`s${i}`, `t${i}`])];
-    const events = pairs.flatMap(([source, type], i) => [ev(`a${i}`, 1000 + 2 * i, { source, type }), ev(`b${i}`, 1001 + 2 * i, { source, type })]);
+    const pairs = [
+      ...odd.map((v) => [v, 'prompt']),
+      ...odd.map((v) => ['src', v]),
+      ...Array.from({ length: 10 }, (_, i) => [`s${i}`, `t${i}`]),
+    ];
+    const events = pairs.flatMap(([source, type], i) => [
+      ev(`a${i}`, 1000 + 2 * i, { source, type }),
+      ev(`b${i}`, 1001 + 2 * i, { source, type }),
+    ]);
     const s = newStore();
     try {
       const first = await s.writeBatch([...events, events[0]!], 0);
@@ -147,10 +176,20 @@ describe('SQLite store: subject_rows', () => {
 
 describe('SQLite store: exact values (issue "Exact everywhere")', () => {
   const meter = (aggregation: Meter['aggregation'], groupBy: Meter['groupBy'] = []): Meter => ({
-    slug: 'm', eventType: 'prompt', aggregation, valueProperty: aggregation === 'COUNT' ? undefined : '$.v', groupBy,
+    slug: 'm',
+    eventType: 'prompt',
+    aggregation,
+    valueProperty: aggregation === 'COUNT' ? undefined : '$.v',
+    groupBy,
   });
   const query = (m: Meter, over: Partial<MeterQuery> = {}): MeterQuery => ({
-    meter: m, window: null, subjects: [], groupBy: m.groupBy.map((g) => ({ key: g.key, path: g.path })), filters: [], perSubject: true, ...over,
+    meter: m,
+    window: null,
+    subjects: [],
+    groupBy: m.groupBy.map((g) => ({ key: g.key, path: g.path })),
+    filters: [],
+    perSubject: true,
+    ...over,
   });
   async function values(s: SqliteStore, q: MeterQuery): Promise<Array<[string | null, ...string[], string | null]>> {
     const out: Array<[string | null, ...string[], string | null]> = [];
@@ -167,11 +206,21 @@ describe('SQLite store: exact values (issue "Exact everywhere")', () => {
       const big = ['9223372036854775807', '"9223372036854775808"', '9223372036854775806', '"9223372036854775807.5"'];
       const small = ['-9223372036854775808', '"-9223372036854775809"', '-9223372036854775807'];
       const shuffled = [...big, ...small].sort(() => Math.random() - 0.5);
-      await s.writeBatch(shuffled.map((v) => data('acme', `{"v":${v}}`)), 0);
+      await s.writeBatch(
+        shuffled.map((v) => data('acme', `{"v":${v}}`)),
+        0,
+      );
       assert.deepEqual(await values(s, query(meter('MAX'))), [['acme', '9223372036854775808']]);
       assert.deepEqual(await values(s, query(meter('MIN'))), [['acme', '-9223372036854775809']]);
       // Decimals past double precision, and numeric strings in other spellings (printed canonical).
-      await s.writeBatch([data('globex', '{"v":0.1000000000000000000001}'), data('globex', '{"v":"0.10000000000000000000010"}'), data('globex', '{"v":"1e-1"}')], 0);
+      await s.writeBatch(
+        [
+          data('globex', '{"v":0.1000000000000000000001}'),
+          data('globex', '{"v":"0.10000000000000000000010"}'),
+          data('globex', '{"v":"1e-1"}'),
+        ],
+        0,
+      );
       assert.deepEqual(await values(s, query(meter('MAX'), { subjects: ['globex'] })), [['globex', '0.1000000000000000000001']]);
       assert.deepEqual(await values(s, query(meter('MIN'), { subjects: ['globex'] })), [['globex', '0.1']]);
       // LATEST: all at one time: the later stored wins, shown exactly.
@@ -187,10 +236,22 @@ describe('SQLite store: exact values (issue "Exact everywhere")', () => {
     const s = newStore();
     try {
       // Stored data is canonical (ingest makes it so): 2.0 arrives as 2. Strings keep their spelling.
-      await s.writeBatch([data('a', '{"v":2,"t":1}'), data('a', '{"v":"2","t":1}'), data('a', '{"v":"2.0","t":10000000000000000000001}'), data('a', '{"v":true,"t":0.5}')], 0);
+      await s.writeBatch(
+        [
+          data('a', '{"v":2,"t":1}'),
+          data('a', '{"v":"2","t":1}'),
+          data('a', '{"v":"2.0","t":10000000000000000000001}'),
+          data('a', '{"v":true,"t":0.5}'),
+        ],
+        0,
+      );
       assert.deepEqual(await values(s, query(meter('UNIQUE_COUNT'))), [['a', '3']]);
       const byT = query(meter('COUNT', [{ key: 't', path: '$.t' }]));
-      assert.deepEqual(await values(s, byT), [['a', '0.5', '1'], ['a', '1', '2'], ['a', '10000000000000000000001', '1']]);
+      assert.deepEqual(await values(s, byT), [
+        ['a', '0.5', '1'],
+        ['a', '1', '2'],
+        ['a', '10000000000000000000001', '1'],
+      ]);
       assert.deepEqual(await values(s, { ...byT, filters: [{ dimension: byT.groupBy[0]!, values: ['10000000000000000000001'] }] }), [
         ['a', '10000000000000000000001', '1'],
       ]);

@@ -34,7 +34,9 @@ function ingest(w: Workdir, lines: string[], extra: string[] = []): { r: RunResu
 function q(w: Workdir, args: string[]): string[][] {
   const r = w.run(['query', '--all-subjects', '--format', 'csv', ...args]);
   assert.equal(r.code, 0, r.describe());
-  return csvRows(r.stdout).slice(1).map((x) => [x[0]!, x[1]!, x.at(-1)!]);
+  return csvRows(r.stdout)
+    .slice(1)
+    .map((x) => [x[0]!, x[1]!, x.at(-1)!]);
 }
 
 function total(w: Workdir, args: string[]): string {
@@ -76,9 +78,14 @@ describe('time edge cases', () => {
       assert.equal(total(w, ['--from', from!, '--to', to!]), inside, `--from ${from} --to ${to}`);
     }
     // The same bounds with windows: the event at `to` is in no window, the one at `from` is in the first.
-    assert.deepEqual(q(w, ['--from', '2026-11-01', '--to', '2026-12-01', '-w', 'month']), [['2026-11-01T00:00:00Z', '2026-12-01T00:00:00Z', inside]]);
+    assert.deepEqual(q(w, ['--from', '2026-11-01', '--to', '2026-12-01', '-w', 'month']), [
+      ['2026-11-01T00:00:00Z', '2026-12-01T00:00:00Z', inside],
+    ]);
     const days = q(w, ['--from', '2026-11-01', '--to', '2026-12-01', '-w', 'day']);
-    assert.deepEqual(days.map((r) => r[2]), ['6', '136']);
+    assert.deepEqual(
+      days.map((r) => r[2]),
+      ['6', '136'],
+    );
     assert.equal(days[0]![0], '2026-11-01T00:00:00Z');
     assert.equal(days[1]![1], '2026-12-01T00:00:00Z');
     // A one-millisecond range holds exactly the event at its start.
@@ -87,10 +94,17 @@ describe('time edge cases', () => {
     // events --from/--to follow the same rule.
     const ev = w.run(['events', '--from', '2026-11-01T00:00:00Z', '--to', '2026-12-01T00:00:00Z', '--format', 'ndjson', '-n', '100']);
     assert.equal(ev.code, 0, ev.describe());
-    const tokens = ev.stdout.trimEnd().split('\n').map((l) => JSON.parse(l).data.tokens as number).sort((a, b) => a - b);
+    const tokens = ev.stdout
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l).data.tokens as number)
+      .sort((a, b) => a - b);
     assert.deepEqual(tokens, [2, 4, 8, 128]);
     // An empty range is an error, not an empty answer.
-    for (const [from, to] of [['2026-11-01T00:00:00Z', '2026-11-01T00:00:00Z'], ['2026-11-01T00:00:00.001Z', '2026-11-01T00:00:00Z']]) {
+    for (const [from, to] of [
+      ['2026-11-01T00:00:00Z', '2026-11-01T00:00:00Z'],
+      ['2026-11-01T00:00:00.001Z', '2026-11-01T00:00:00Z'],
+    ]) {
       const r = w.run(['query', '--from', from!, '--to', to!]);
       assert.equal(r.code, 2, r.describe());
     }
@@ -111,15 +125,23 @@ describe('time edge cases', () => {
     ]);
     assert.equal(summary.inserted, 5);
     assert.equal(summary.rejected, 4);
-    const rejects = w.read('rejects.ndjson').trimEnd().split('\n').map((l) => JSON.parse(l) as { error: string });
+    const rejects = w
+      .read('rejects.ndjson')
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { error: string });
     for (const r of rejects) assert.match(r.error, /^time: ".*" has day (29|30), not a day of/);
     assert.deepEqual(q(w, ['-w', 'day', '--from', '2024-02-28', '--to', '2024-03-02', '--fill']), [
       ['2024-02-28T00:00:00Z', '2024-02-29T00:00:00Z', '8'],
       ['2024-02-29T00:00:00Z', '2024-03-01T00:00:00Z', '1'],
       ['2024-03-01T00:00:00Z', '2024-03-02T00:00:00Z', '16'],
     ]);
-    assert.deepEqual(q(w, ['-w', 'month', '--from', '2000-02-01', '--to', '2000-03-01']), [['2000-02-01T00:00:00Z', '2000-03-01T00:00:00Z', '2']]);
-    assert.deepEqual(q(w, ['-w', 'month', '--from', '2028-02-01', '--to', '2028-03-01']), [['2028-02-01T00:00:00Z', '2028-03-01T00:00:00Z', '4']]);
+    assert.deepEqual(q(w, ['-w', 'month', '--from', '2000-02-01', '--to', '2000-03-01']), [
+      ['2000-02-01T00:00:00Z', '2000-03-01T00:00:00Z', '2'],
+    ]);
+    assert.deepEqual(q(w, ['-w', 'month', '--from', '2028-02-01', '--to', '2028-03-01']), [
+      ['2028-02-01T00:00:00Z', '2028-03-01T00:00:00Z', '4'],
+    ]);
     // In a zone: 2024-02-29T23:30Z is already 1 March in Budapest.
     const w2 = workdir('time-leap-tz');
     ingest(w2, [at('2024-02-29T23:30:00Z', 1), at('2024-02-28T23:30:00Z', 2)]);
@@ -149,23 +171,39 @@ describe('time edge cases', () => {
     assert.equal(summary.inserted, 4, JSON.stringify(summary));
     assert.equal(summary.rejected, 4);
     assert.equal(summary.futureTime, 2);
-    const rejects = w.read('rejects.ndjson').trimEnd().split('\n').map((l) => JSON.parse(l) as { error: string; raw: string });
+    const rejects = w
+      .read('rejects.ndjson')
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { error: string; raw: string });
     for (const r of rejects) assert.match(r.error, /^time: /, r.raw);
     const ms = storedMs(w);
     assert.equal(ms.get(1), Date.UTC(9999, 11, 31, 23, 59, 59, 999));
     assert.equal(ms.get(4), -62167219200000);
     assert.equal(ms.get(8), Date.parse('0001-03-01T07:00:00Z'));
     const months = q(w, ['-w', 'month', '--from', '9999-01-01']);
-    assert.deepEqual(months.map((r) => [r[0], r[2]]), [['9999-01-01T00:00:00Z', '2'], ['9999-12-01T00:00:00Z', '1']]);
-    assert.deepEqual(q(w, ['-w', 'day', '--to', '0002-01-01']).map((r) => [r[0], r[1], r[2]]), [
-      ['0000-01-01T00:00:00Z', '0000-01-02T00:00:00Z', '4'],
-      ['0001-03-01T00:00:00Z', '0001-03-02T00:00:00Z', '8'],
-    ]);
+    assert.deepEqual(
+      months.map((r) => [r[0], r[2]]),
+      [
+        ['9999-01-01T00:00:00Z', '2'],
+        ['9999-12-01T00:00:00Z', '1'],
+      ],
+    );
+    assert.deepEqual(
+      q(w, ['-w', 'day', '--to', '0002-01-01']).map((r) => [r[0], r[1], r[2]]),
+      [
+        ['0000-01-01T00:00:00Z', '0000-01-02T00:00:00Z', '4'],
+        ['0001-03-01T00:00:00Z', '0001-03-02T00:00:00Z', '8'],
+      ],
+    );
     assert.equal(total(w, ['--from', '9999-12-31T23:59:59.999Z']), '1');
     assert.equal(total(w, ['--to', '0000-01-01T00:00:00.001Z']), '4');
     const ev = w.run(['events', '--format', 'ndjson', '-n', '10']);
     assert.equal(ev.code, 0, ev.describe());
-    const times = ev.stdout.trimEnd().split('\n').map((l) => JSON.parse(l).time as string);
+    const times = ev.stdout
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l).time as string);
     assert.deepEqual(times, ['9999-12-31T23:59:59.999Z', '9999-01-01T00:00:00Z', '0001-03-01T07:00:00Z', '0000-01-01T00:00:00Z']);
     // Every printed time is RFC 3339 (four-digit years), in every format and zone.
     for (const [fmt, tz, from, to] of [
@@ -204,25 +242,60 @@ describe('time edge cases', () => {
     assert.equal(ms.get(8), -2208988800000);
     assert.equal(ms.get(64), -1);
     for (const [size, expect] of [
-      ['minute', [['1969-12-31T23:59:00Z', '69'], ['1970-01-01T00:00:00Z', '2']]],
-      ['hour', [['1969-12-31T23:00:00Z', '69'], ['1970-01-01T00:00:00Z', '2']]],
-      ['day', [['1969-12-31T00:00:00Z', '69'], ['1970-01-01T00:00:00Z', '2']]],
-      ['month', [['1969-12-01T00:00:00Z', '69'], ['1970-01-01T00:00:00Z', '2']]],
+      [
+        'minute',
+        [
+          ['1969-12-31T23:59:00Z', '69'],
+          ['1970-01-01T00:00:00Z', '2'],
+        ],
+      ],
+      [
+        'hour',
+        [
+          ['1969-12-31T23:00:00Z', '69'],
+          ['1970-01-01T00:00:00Z', '2'],
+        ],
+      ],
+      [
+        'day',
+        [
+          ['1969-12-31T00:00:00Z', '69'],
+          ['1970-01-01T00:00:00Z', '2'],
+        ],
+      ],
+      [
+        'month',
+        [
+          ['1969-12-01T00:00:00Z', '69'],
+          ['1970-01-01T00:00:00Z', '2'],
+        ],
+      ],
     ] as const) {
       const rows = q(w, ['-w', size, '--from', '1969-12-01', '--to', '1970-02-01']);
-      assert.deepEqual(rows.map((r) => [r[0], r[2]]), expect, size);
+      assert.deepEqual(
+        rows.map((r) => [r[0], r[2]]),
+        expect,
+        size,
+      );
     }
-    assert.deepEqual(q(w, ['-w', 'day', '--from', '1899-12-31', '--to', '1900-01-02']).map((r) => [r[0], r[2]]), [
-      ['1899-12-31T00:00:00Z', '16'],
-      ['1900-01-01T00:00:00Z', '8'],
-    ]);
+    assert.deepEqual(
+      q(w, ['-w', 'day', '--from', '1899-12-31', '--to', '1900-01-02']).map((r) => [r[0], r[2]]),
+      [
+        ['1899-12-31T00:00:00Z', '16'],
+        ['1900-01-01T00:00:00Z', '8'],
+      ],
+    );
     assert.equal(total(w, ['--to', '1970-01-01T00:00:00Z']), String(1 + 4 + 8 + 16 + 32 + 64));
     assert.equal(total(w, ['--from', '1970-01-01T00:00:00Z']), '2');
-    assert.deepEqual(q(w, ['-w', 'month', '--from', '1969-07-01', '--to', '1969-08-01']).map((r) => r[2]), ['32']);
+    assert.deepEqual(
+      q(w, ['-w', 'month', '--from', '1969-07-01', '--to', '1969-08-01']).map((r) => r[2]),
+      ['32'],
+    );
     // In a zone east of UTC, the last millisecond of 1969 UTC is already 1970 local.
-    assert.deepEqual(q(w, ['-w', 'day', '--tz', 'Europe/Budapest', '--from', '1969-12-31', '--to', '1970-01-02']).map((r) => [r[0], r[2]]), [
-      ['1970-01-01T00:00:00+01:00', '71'],
-    ]);
+    assert.deepEqual(
+      q(w, ['-w', 'day', '--tz', 'Europe/Budapest', '--from', '1969-12-31', '--to', '1970-01-02']).map((r) => [r[0], r[2]]),
+      [['1970-01-01T00:00:00+01:00', '71']],
+    );
   });
 
   test('local mean time (zones before standard time): windows and printed offsets stay whole minutes', () => {
@@ -235,7 +308,8 @@ describe('time edge cases', () => {
         const rows = q(w, ['-w', size, '--tz', tz, '--from', '1870-01-01T00:00:00Z', '--to', '1940-01-01T00:00:00Z']);
         let sum = 0;
         for (const [start, end, value] of rows) {
-          for (const s of [start!, end!]) assert.match(s, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{3})?(Z|[+-]\d\d:\d\d)$/, `${tz} ${size}: ${s}`);
+          for (const s of [start!, end!])
+            assert.match(s, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{3})?(Z|[+-]\d\d:\d\d)$/, `${tz} ${size}: ${s}`);
           assert.ok(Date.parse(start!) < Date.parse(end!), `${tz} ${size}: window ${start} .. ${end}`);
           sum += Number(value);
         }

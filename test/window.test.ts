@@ -4,14 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import {
-  checkTimeZone,
-  localToUtc,
-  offsetSegments,
-  parseWindowSize,
-  WindowPlan,
-  type WindowSize,
-} from '../src/core/window.js';
+import { checkTimeZone, localToUtc, offsetSegments, parseWindowSize, WindowPlan, type WindowSize } from '../src/core/window.js';
 import { UsageError } from '../src/errors.js';
 
 const HOUR = 3_600_000;
@@ -42,72 +35,480 @@ interface WindowCase {
 
 const WINDOW_CASES: WindowCase[] = [
   // UTC, month ends and the leap day.
-  { name: 'UTC minute', zone: 'UTC', size: 'MINUTE', at: '2026-11-01T10:00:59.999Z', start: '2026-11-01T10:00:00Z', end: '2026-11-01T10:01:00Z' },
-  { name: 'UTC hour, last ms', zone: 'UTC', size: 'HOUR', at: '2026-11-01T10:59:59.999Z', start: '2026-11-01T10:00:00Z', end: '2026-11-01T11:00:00Z' },
-  { name: 'UTC hour, exact start', zone: 'UTC', size: 'HOUR', at: '2026-11-01T11:00:00Z', start: '2026-11-01T11:00:00Z', end: '2026-11-01T12:00:00Z' },
-  { name: 'UTC day, Jan 31 last ms', zone: 'UTC', size: 'DAY', at: '2026-01-31T23:59:59.999Z', start: '2026-01-31T00:00:00Z', end: '2026-02-01T00:00:00Z', hours: 24 },
-  { name: 'UTC month, December into next year', zone: 'UTC', size: 'MONTH', at: '2026-12-31T23:59:59Z', start: '2026-12-01T00:00:00Z', end: '2027-01-01T00:00:00Z' },
-  { name: 'UTC month, February 2026 (28 days)', zone: 'UTC', size: 'MONTH', at: '2026-02-15T00:00:00Z', start: '2026-02-01T00:00:00Z', end: '2026-03-01T00:00:00Z', hours: 28 * 24 },
-  { name: 'UTC month, April (30 days)', zone: 'UTC', size: 'MONTH', at: '2026-04-30T23:59:59.999Z', start: '2026-04-01T00:00:00Z', end: '2026-05-01T00:00:00Z', hours: 30 * 24 },
-  { name: 'leap day 2028-02-29', zone: 'UTC', size: 'DAY', at: '2028-02-29T12:00:00Z', start: '2028-02-29T00:00:00Z', end: '2028-03-01T00:00:00Z', hours: 24 },
-  { name: 'day before the leap day ends at it', zone: 'UTC', size: 'DAY', at: '2028-02-28T23:59:59.999Z', start: '2028-02-28T00:00:00Z', end: '2028-02-29T00:00:00Z' },
-  { name: 'February 2028 has 29 days', zone: 'UTC', size: 'MONTH', at: '2028-02-29T23:59:59.999Z', start: '2028-02-01T00:00:00Z', end: '2028-03-01T00:00:00Z', hours: 29 * 24 },
-  { name: 'leap day in Budapest', zone: 'Europe/Budapest', size: 'DAY', at: '2028-02-28T23:30:00Z', start: '2028-02-29T00:00:00+01:00', end: '2028-03-01T00:00:00+01:00' },
+  {
+    name: 'UTC minute',
+    zone: 'UTC',
+    size: 'MINUTE',
+    at: '2026-11-01T10:00:59.999Z',
+    start: '2026-11-01T10:00:00Z',
+    end: '2026-11-01T10:01:00Z',
+  },
+  {
+    name: 'UTC hour, last ms',
+    zone: 'UTC',
+    size: 'HOUR',
+    at: '2026-11-01T10:59:59.999Z',
+    start: '2026-11-01T10:00:00Z',
+    end: '2026-11-01T11:00:00Z',
+  },
+  {
+    name: 'UTC hour, exact start',
+    zone: 'UTC',
+    size: 'HOUR',
+    at: '2026-11-01T11:00:00Z',
+    start: '2026-11-01T11:00:00Z',
+    end: '2026-11-01T12:00:00Z',
+  },
+  {
+    name: 'UTC day, Jan 31 last ms',
+    zone: 'UTC',
+    size: 'DAY',
+    at: '2026-01-31T23:59:59.999Z',
+    start: '2026-01-31T00:00:00Z',
+    end: '2026-02-01T00:00:00Z',
+    hours: 24,
+  },
+  {
+    name: 'UTC month, December into next year',
+    zone: 'UTC',
+    size: 'MONTH',
+    at: '2026-12-31T23:59:59Z',
+    start: '2026-12-01T00:00:00Z',
+    end: '2027-01-01T00:00:00Z',
+  },
+  {
+    name: 'UTC month, February 2026 (28 days)',
+    zone: 'UTC',
+    size: 'MONTH',
+    at: '2026-02-15T00:00:00Z',
+    start: '2026-02-01T00:00:00Z',
+    end: '2026-03-01T00:00:00Z',
+    hours: 28 * 24,
+  },
+  {
+    name: 'UTC month, April (30 days)',
+    zone: 'UTC',
+    size: 'MONTH',
+    at: '2026-04-30T23:59:59.999Z',
+    start: '2026-04-01T00:00:00Z',
+    end: '2026-05-01T00:00:00Z',
+    hours: 30 * 24,
+  },
+  {
+    name: 'leap day 2028-02-29',
+    zone: 'UTC',
+    size: 'DAY',
+    at: '2028-02-29T12:00:00Z',
+    start: '2028-02-29T00:00:00Z',
+    end: '2028-03-01T00:00:00Z',
+    hours: 24,
+  },
+  {
+    name: 'day before the leap day ends at it',
+    zone: 'UTC',
+    size: 'DAY',
+    at: '2028-02-28T23:59:59.999Z',
+    start: '2028-02-28T00:00:00Z',
+    end: '2028-02-29T00:00:00Z',
+  },
+  {
+    name: 'February 2028 has 29 days',
+    zone: 'UTC',
+    size: 'MONTH',
+    at: '2028-02-29T23:59:59.999Z',
+    start: '2028-02-01T00:00:00Z',
+    end: '2028-03-01T00:00:00Z',
+    hours: 29 * 24,
+  },
+  {
+    name: 'leap day in Budapest',
+    zone: 'Europe/Budapest',
+    size: 'DAY',
+    at: '2028-02-28T23:30:00Z',
+    start: '2028-02-29T00:00:00+01:00',
+    end: '2028-03-01T00:00:00+01:00',
+  },
 
   // Europe/Budapest: clocks go back 2026-10-25 03:00 CEST -> 02:00 CET, forward 2026-03-29 02:00 CET -> 03:00 CEST.
-  { name: 'Budapest 25-hour day', zone: 'Europe/Budapest', size: 'DAY', at: '2026-10-25T12:00:00Z', start: '2026-10-25T00:00:00+02:00', end: '2026-10-26T00:00:00+01:00', hours: 25 },
-  { name: 'Budapest 25-hour day, first instant', zone: 'Europe/Budapest', size: 'DAY', at: '2026-10-24T22:00:00Z', start: '2026-10-25T00:00:00+02:00', end: '2026-10-26T00:00:00+01:00' },
-  { name: 'Budapest 25-hour day, last ms', zone: 'Europe/Budapest', size: 'DAY', at: '2026-10-25T22:59:59.999Z', start: '2026-10-25T00:00:00+02:00', end: '2026-10-26T00:00:00+01:00' },
-  { name: 'Budapest day before the change', zone: 'Europe/Budapest', size: 'DAY', at: '2026-10-24T21:59:59.999Z', start: '2026-10-24T00:00:00+02:00', end: '2026-10-25T00:00:00+02:00', hours: 24 },
-  { name: 'Budapest day after the change', zone: 'Europe/Budapest', size: 'DAY', at: '2026-10-25T23:00:00Z', start: '2026-10-26T00:00:00+01:00', end: '2026-10-27T00:00:00+01:00', hours: 24 },
-  { name: 'Budapest 23-hour day', zone: 'Europe/Budapest', size: 'DAY', at: '2026-03-29T12:00:00Z', start: '2026-03-29T00:00:00+01:00', end: '2026-03-30T00:00:00+02:00', hours: 23 },
-  { name: 'Budapest first 02:00 hour (CEST)', zone: 'Europe/Budapest', size: 'HOUR', at: '2026-10-25T00:30:00Z', start: '2026-10-25T02:00:00+02:00', end: '2026-10-25T02:00:00+01:00', hours: 1 },
-  { name: 'Budapest second 02:00 hour (CET)', zone: 'Europe/Budapest', size: 'HOUR', at: '2026-10-25T01:30:00Z', start: '2026-10-25T02:00:00+01:00', end: '2026-10-25T03:00:00+01:00', hours: 1 },
-  { name: 'Budapest second 02:00 hour, first instant', zone: 'Europe/Budapest', size: 'HOUR', at: '2026-10-25T01:00:00Z', start: '2026-10-25T02:00:00+01:00', end: '2026-10-25T03:00:00+01:00' },
-  { name: 'Budapest minute in the first 02:30', zone: 'Europe/Budapest', size: 'MINUTE', at: '2026-10-25T00:30:30Z', start: '2026-10-25T02:30:00+02:00', end: '2026-10-25T02:31:00+02:00' },
-  { name: 'Budapest minute in the second 02:30', zone: 'Europe/Budapest', size: 'MINUTE', at: '2026-10-25T01:30:30Z', start: '2026-10-25T02:30:00+01:00', end: '2026-10-25T02:31:00+01:00' },
-  { name: 'Budapest hour before the spring gap', zone: 'Europe/Budapest', size: 'HOUR', at: '2026-03-29T00:59:59Z', start: '2026-03-29T01:00:00+01:00', end: '2026-03-29T03:00:00+02:00', hours: 1 },
-  { name: 'Budapest hour after the spring gap', zone: 'Europe/Budapest', size: 'HOUR', at: '2026-03-29T01:00:00Z', start: '2026-03-29T03:00:00+02:00', end: '2026-03-29T04:00:00+02:00' },
-  { name: 'Budapest October (31 days + 1 hour)', zone: 'Europe/Budapest', size: 'MONTH', at: '2026-10-15T12:00:00Z', start: '2026-10-01T00:00:00+02:00', end: '2026-11-01T00:00:00+01:00', hours: 31 * 24 + 1 },
-  { name: 'Budapest November starts at 23:00 UTC', zone: 'Europe/Budapest', size: 'MONTH', at: '2026-10-31T23:30:00Z', start: '2026-11-01T00:00:00+01:00', end: '2026-12-01T00:00:00+01:00' },
-  { name: 'Budapest October, last ms', zone: 'Europe/Budapest', size: 'MONTH', at: '2026-10-31T22:59:59.999Z', start: '2026-10-01T00:00:00+02:00', end: '2026-11-01T00:00:00+01:00' },
-  { name: 'Budapest March (31 days - 1 hour)', zone: 'Europe/Budapest', size: 'MONTH', at: '2026-03-31T21:59:59Z', start: '2026-03-01T00:00:00+01:00', end: '2026-04-01T00:00:00+02:00', hours: 31 * 24 - 1 },
-  { name: 'Budapest December into next year', zone: 'Europe/Budapest', size: 'MONTH', at: '2026-12-31T22:59:59Z', start: '2026-12-01T00:00:00+01:00', end: '2027-01-01T00:00:00+01:00' },
-  { name: 'Budapest new year already', zone: 'Europe/Budapest', size: 'MONTH', at: '2026-12-31T23:00:00Z', start: '2027-01-01T00:00:00+01:00', end: '2027-02-01T00:00:00+01:00' },
+  {
+    name: 'Budapest 25-hour day',
+    zone: 'Europe/Budapest',
+    size: 'DAY',
+    at: '2026-10-25T12:00:00Z',
+    start: '2026-10-25T00:00:00+02:00',
+    end: '2026-10-26T00:00:00+01:00',
+    hours: 25,
+  },
+  {
+    name: 'Budapest 25-hour day, first instant',
+    zone: 'Europe/Budapest',
+    size: 'DAY',
+    at: '2026-10-24T22:00:00Z',
+    start: '2026-10-25T00:00:00+02:00',
+    end: '2026-10-26T00:00:00+01:00',
+  },
+  {
+    name: 'Budapest 25-hour day, last ms',
+    zone: 'Europe/Budapest',
+    size: 'DAY',
+    at: '2026-10-25T22:59:59.999Z',
+    start: '2026-10-25T00:00:00+02:00',
+    end: '2026-10-26T00:00:00+01:00',
+  },
+  {
+    name: 'Budapest day before the change',
+    zone: 'Europe/Budapest',
+    size: 'DAY',
+    at: '2026-10-24T21:59:59.999Z',
+    start: '2026-10-24T00:00:00+02:00',
+    end: '2026-10-25T00:00:00+02:00',
+    hours: 24,
+  },
+  {
+    name: 'Budapest day after the change',
+    zone: 'Europe/Budapest',
+    size: 'DAY',
+    at: '2026-10-25T23:00:00Z',
+    start: '2026-10-26T00:00:00+01:00',
+    end: '2026-10-27T00:00:00+01:00',
+    hours: 24,
+  },
+  {
+    name: 'Budapest 23-hour day',
+    zone: 'Europe/Budapest',
+    size: 'DAY',
+    at: '2026-03-29T12:00:00Z',
+    start: '2026-03-29T00:00:00+01:00',
+    end: '2026-03-30T00:00:00+02:00',
+    hours: 23,
+  },
+  {
+    name: 'Budapest first 02:00 hour (CEST)',
+    zone: 'Europe/Budapest',
+    size: 'HOUR',
+    at: '2026-10-25T00:30:00Z',
+    start: '2026-10-25T02:00:00+02:00',
+    end: '2026-10-25T02:00:00+01:00',
+    hours: 1,
+  },
+  {
+    name: 'Budapest second 02:00 hour (CET)',
+    zone: 'Europe/Budapest',
+    size: 'HOUR',
+    at: '2026-10-25T01:30:00Z',
+    start: '2026-10-25T02:00:00+01:00',
+    end: '2026-10-25T03:00:00+01:00',
+    hours: 1,
+  },
+  {
+    name: 'Budapest second 02:00 hour, first instant',
+    zone: 'Europe/Budapest',
+    size: 'HOUR',
+    at: '2026-10-25T01:00:00Z',
+    start: '2026-10-25T02:00:00+01:00',
+    end: '2026-10-25T03:00:00+01:00',
+  },
+  {
+    name: 'Budapest minute in the first 02:30',
+    zone: 'Europe/Budapest',
+    size: 'MINUTE',
+    at: '2026-10-25T00:30:30Z',
+    start: '2026-10-25T02:30:00+02:00',
+    end: '2026-10-25T02:31:00+02:00',
+  },
+  {
+    name: 'Budapest minute in the second 02:30',
+    zone: 'Europe/Budapest',
+    size: 'MINUTE',
+    at: '2026-10-25T01:30:30Z',
+    start: '2026-10-25T02:30:00+01:00',
+    end: '2026-10-25T02:31:00+01:00',
+  },
+  {
+    name: 'Budapest hour before the spring gap',
+    zone: 'Europe/Budapest',
+    size: 'HOUR',
+    at: '2026-03-29T00:59:59Z',
+    start: '2026-03-29T01:00:00+01:00',
+    end: '2026-03-29T03:00:00+02:00',
+    hours: 1,
+  },
+  {
+    name: 'Budapest hour after the spring gap',
+    zone: 'Europe/Budapest',
+    size: 'HOUR',
+    at: '2026-03-29T01:00:00Z',
+    start: '2026-03-29T03:00:00+02:00',
+    end: '2026-03-29T04:00:00+02:00',
+  },
+  {
+    name: 'Budapest October (31 days + 1 hour)',
+    zone: 'Europe/Budapest',
+    size: 'MONTH',
+    at: '2026-10-15T12:00:00Z',
+    start: '2026-10-01T00:00:00+02:00',
+    end: '2026-11-01T00:00:00+01:00',
+    hours: 31 * 24 + 1,
+  },
+  {
+    name: 'Budapest November starts at 23:00 UTC',
+    zone: 'Europe/Budapest',
+    size: 'MONTH',
+    at: '2026-10-31T23:30:00Z',
+    start: '2026-11-01T00:00:00+01:00',
+    end: '2026-12-01T00:00:00+01:00',
+  },
+  {
+    name: 'Budapest October, last ms',
+    zone: 'Europe/Budapest',
+    size: 'MONTH',
+    at: '2026-10-31T22:59:59.999Z',
+    start: '2026-10-01T00:00:00+02:00',
+    end: '2026-11-01T00:00:00+01:00',
+  },
+  {
+    name: 'Budapest March (31 days - 1 hour)',
+    zone: 'Europe/Budapest',
+    size: 'MONTH',
+    at: '2026-03-31T21:59:59Z',
+    start: '2026-03-01T00:00:00+01:00',
+    end: '2026-04-01T00:00:00+02:00',
+    hours: 31 * 24 - 1,
+  },
+  {
+    name: 'Budapest December into next year',
+    zone: 'Europe/Budapest',
+    size: 'MONTH',
+    at: '2026-12-31T22:59:59Z',
+    start: '2026-12-01T00:00:00+01:00',
+    end: '2027-01-01T00:00:00+01:00',
+  },
+  {
+    name: 'Budapest new year already',
+    zone: 'Europe/Budapest',
+    size: 'MONTH',
+    at: '2026-12-31T23:00:00Z',
+    start: '2027-01-01T00:00:00+01:00',
+    end: '2027-02-01T00:00:00+01:00',
+  },
 
   // America/New_York: forward 2026-03-08 02:00 EST -> 03:00 EDT, back 2026-11-01 02:00 EDT -> 01:00 EST.
-  { name: 'New York 23-hour day', zone: 'America/New_York', size: 'DAY', at: '2026-03-08T12:00:00Z', start: '2026-03-08T00:00:00-05:00', end: '2026-03-09T00:00:00-04:00', hours: 23 },
-  { name: 'New York 25-hour day', zone: 'America/New_York', size: 'DAY', at: '2026-11-01T12:00:00Z', start: '2026-11-01T00:00:00-04:00', end: '2026-11-02T00:00:00-05:00', hours: 25 },
-  { name: 'New York 25-hour day, last ms', zone: 'America/New_York', size: 'DAY', at: '2026-11-02T04:59:59.999Z', start: '2026-11-01T00:00:00-04:00', end: '2026-11-02T00:00:00-05:00' },
-  { name: 'New York first 01:00 hour (EDT)', zone: 'America/New_York', size: 'HOUR', at: '2026-11-01T05:30:00Z', start: '2026-11-01T01:00:00-04:00', end: '2026-11-01T01:00:00-05:00', hours: 1 },
-  { name: 'New York second 01:00 hour (EST)', zone: 'America/New_York', size: 'HOUR', at: '2026-11-01T06:30:00Z', start: '2026-11-01T01:00:00-05:00', end: '2026-11-01T02:00:00-05:00', hours: 1 },
-  { name: 'New York hour before the spring gap', zone: 'America/New_York', size: 'HOUR', at: '2026-03-08T06:59:59Z', start: '2026-03-08T01:00:00-05:00', end: '2026-03-08T03:00:00-04:00', hours: 1 },
-  { name: 'New York hour after the spring gap', zone: 'America/New_York', size: 'HOUR', at: '2026-03-08T07:00:00Z', start: '2026-03-08T03:00:00-04:00', end: '2026-03-08T04:00:00-04:00' },
-  { name: 'New York November (30 days + 1 hour)', zone: 'America/New_York', size: 'MONTH', at: '2026-11-15T00:00:00Z', start: '2026-11-01T00:00:00-04:00', end: '2026-12-01T00:00:00-05:00', hours: 30 * 24 + 1 },
+  {
+    name: 'New York 23-hour day',
+    zone: 'America/New_York',
+    size: 'DAY',
+    at: '2026-03-08T12:00:00Z',
+    start: '2026-03-08T00:00:00-05:00',
+    end: '2026-03-09T00:00:00-04:00',
+    hours: 23,
+  },
+  {
+    name: 'New York 25-hour day',
+    zone: 'America/New_York',
+    size: 'DAY',
+    at: '2026-11-01T12:00:00Z',
+    start: '2026-11-01T00:00:00-04:00',
+    end: '2026-11-02T00:00:00-05:00',
+    hours: 25,
+  },
+  {
+    name: 'New York 25-hour day, last ms',
+    zone: 'America/New_York',
+    size: 'DAY',
+    at: '2026-11-02T04:59:59.999Z',
+    start: '2026-11-01T00:00:00-04:00',
+    end: '2026-11-02T00:00:00-05:00',
+  },
+  {
+    name: 'New York first 01:00 hour (EDT)',
+    zone: 'America/New_York',
+    size: 'HOUR',
+    at: '2026-11-01T05:30:00Z',
+    start: '2026-11-01T01:00:00-04:00',
+    end: '2026-11-01T01:00:00-05:00',
+    hours: 1,
+  },
+  {
+    name: 'New York second 01:00 hour (EST)',
+    zone: 'America/New_York',
+    size: 'HOUR',
+    at: '2026-11-01T06:30:00Z',
+    start: '2026-11-01T01:00:00-05:00',
+    end: '2026-11-01T02:00:00-05:00',
+    hours: 1,
+  },
+  {
+    name: 'New York hour before the spring gap',
+    zone: 'America/New_York',
+    size: 'HOUR',
+    at: '2026-03-08T06:59:59Z',
+    start: '2026-03-08T01:00:00-05:00',
+    end: '2026-03-08T03:00:00-04:00',
+    hours: 1,
+  },
+  {
+    name: 'New York hour after the spring gap',
+    zone: 'America/New_York',
+    size: 'HOUR',
+    at: '2026-03-08T07:00:00Z',
+    start: '2026-03-08T03:00:00-04:00',
+    end: '2026-03-08T04:00:00-04:00',
+  },
+  {
+    name: 'New York November (30 days + 1 hour)',
+    zone: 'America/New_York',
+    size: 'MONTH',
+    at: '2026-11-15T00:00:00Z',
+    start: '2026-11-01T00:00:00-04:00',
+    end: '2026-12-01T00:00:00-05:00',
+    hours: 30 * 24 + 1,
+  },
 
   // Asia/Kathmandu, +05:45 all year: hours start at :15 UTC, days at 18:15 UTC.
-  { name: 'Kathmandu hour starts at :15 UTC', zone: 'Asia/Kathmandu', size: 'HOUR', at: '2026-11-01T10:00:00Z', start: '2026-11-01T15:00:00+05:45', end: '2026-11-01T16:00:00+05:45' },
-  { name: 'Kathmandu hour, last ms', zone: 'Asia/Kathmandu', size: 'HOUR', at: '2026-11-01T10:14:59.999Z', start: '2026-11-01T15:00:00+05:45', end: '2026-11-01T16:00:00+05:45' },
-  { name: 'Kathmandu hour, exact start', zone: 'Asia/Kathmandu', size: 'HOUR', at: '2026-11-01T10:15:00Z', start: '2026-11-01T10:15:00Z', end: '2026-11-01T11:15:00Z' },
-  { name: 'Kathmandu minute', zone: 'Asia/Kathmandu', size: 'MINUTE', at: '2026-11-01T10:15:59.999Z', start: '2026-11-01T16:00:00+05:45', end: '2026-11-01T16:01:00+05:45' },
-  { name: 'Kathmandu day, last ms', zone: 'Asia/Kathmandu', size: 'DAY', at: '2026-11-01T18:14:59.999Z', start: '2026-10-31T18:15:00Z', end: '2026-11-01T18:15:00Z', hours: 24 },
-  { name: 'Kathmandu day, first instant', zone: 'Asia/Kathmandu', size: 'DAY', at: '2026-11-01T18:15:00Z', start: '2026-11-02T00:00:00+05:45', end: '2026-11-03T00:00:00+05:45' },
-  { name: 'Kathmandu December', zone: 'Asia/Kathmandu', size: 'MONTH', at: '2026-11-30T18:15:00Z', start: '2026-12-01T00:00:00+05:45', end: '2027-01-01T00:00:00+05:45' },
+  {
+    name: 'Kathmandu hour starts at :15 UTC',
+    zone: 'Asia/Kathmandu',
+    size: 'HOUR',
+    at: '2026-11-01T10:00:00Z',
+    start: '2026-11-01T15:00:00+05:45',
+    end: '2026-11-01T16:00:00+05:45',
+  },
+  {
+    name: 'Kathmandu hour, last ms',
+    zone: 'Asia/Kathmandu',
+    size: 'HOUR',
+    at: '2026-11-01T10:14:59.999Z',
+    start: '2026-11-01T15:00:00+05:45',
+    end: '2026-11-01T16:00:00+05:45',
+  },
+  {
+    name: 'Kathmandu hour, exact start',
+    zone: 'Asia/Kathmandu',
+    size: 'HOUR',
+    at: '2026-11-01T10:15:00Z',
+    start: '2026-11-01T10:15:00Z',
+    end: '2026-11-01T11:15:00Z',
+  },
+  {
+    name: 'Kathmandu minute',
+    zone: 'Asia/Kathmandu',
+    size: 'MINUTE',
+    at: '2026-11-01T10:15:59.999Z',
+    start: '2026-11-01T16:00:00+05:45',
+    end: '2026-11-01T16:01:00+05:45',
+  },
+  {
+    name: 'Kathmandu day, last ms',
+    zone: 'Asia/Kathmandu',
+    size: 'DAY',
+    at: '2026-11-01T18:14:59.999Z',
+    start: '2026-10-31T18:15:00Z',
+    end: '2026-11-01T18:15:00Z',
+    hours: 24,
+  },
+  {
+    name: 'Kathmandu day, first instant',
+    zone: 'Asia/Kathmandu',
+    size: 'DAY',
+    at: '2026-11-01T18:15:00Z',
+    start: '2026-11-02T00:00:00+05:45',
+    end: '2026-11-03T00:00:00+05:45',
+  },
+  {
+    name: 'Kathmandu December',
+    zone: 'Asia/Kathmandu',
+    size: 'MONTH',
+    at: '2026-11-30T18:15:00Z',
+    start: '2026-12-01T00:00:00+05:45',
+    end: '2027-01-01T00:00:00+05:45',
+  },
   // 1986-01-01: +05:30 -> +05:45 at local midnight (the clock jumps 00:00 -> 00:15): that hour is 45 minutes long.
-  { name: 'Kathmandu 1986 offset change: a 45-minute hour', zone: 'Asia/Kathmandu', size: 'HOUR', at: '1985-12-31T18:40:00Z', start: '1985-12-31T18:30:00Z', end: '1986-01-01T01:00:00+05:45' },
-  { name: 'Kathmandu 1985: hours started at :30 UTC', zone: 'Asia/Kathmandu', size: 'HOUR', at: '1985-12-31T18:29:59Z', start: '1985-12-31T23:00:00+05:30', end: '1986-01-01T00:00:00+05:30' },
+  {
+    name: 'Kathmandu 1986 offset change: a 45-minute hour',
+    zone: 'Asia/Kathmandu',
+    size: 'HOUR',
+    at: '1985-12-31T18:40:00Z',
+    start: '1985-12-31T18:30:00Z',
+    end: '1986-01-01T01:00:00+05:45',
+  },
+  {
+    name: 'Kathmandu 1985: hours started at :30 UTC',
+    zone: 'Asia/Kathmandu',
+    size: 'HOUR',
+    at: '1985-12-31T18:29:59Z',
+    start: '1985-12-31T23:00:00+05:30',
+    end: '1986-01-01T00:00:00+05:30',
+  },
 
   // America/St_Johns: -03:30 (NST), -02:30 (NDT) from 2026-03-08 02:00 to 2026-11-01 02:00 local.
-  { name: 'St Johns winter hour starts at :30 UTC', zone: 'America/St_Johns', size: 'HOUR', at: '2026-12-01T12:00:00Z', start: '2026-12-01T08:00:00-03:30', end: '2026-12-01T09:00:00-03:30' },
-  { name: 'St Johns summer hour', zone: 'America/St_Johns', size: 'HOUR', at: '2026-07-01T12:29:59Z', start: '2026-07-01T09:00:00-02:30', end: '2026-07-01T10:00:00-02:30' },
-  { name: 'St Johns day, last ms of November 30', zone: 'America/St_Johns', size: 'DAY', at: '2026-12-01T03:29:59.999Z', start: '2026-11-30T00:00:00-03:30', end: '2026-12-01T00:00:00-03:30' },
-  { name: 'St Johns 25-hour day', zone: 'America/St_Johns', size: 'DAY', at: '2026-11-01T12:00:00Z', start: '2026-11-01T00:00:00-02:30', end: '2026-11-02T00:00:00-03:30', hours: 25 },
-  { name: 'St Johns December', zone: 'America/St_Johns', size: 'MONTH', at: '2026-12-15T00:00:00Z', start: '2026-12-01T00:00:00-03:30', end: '2027-01-01T00:00:00-03:30' },
+  {
+    name: 'St Johns winter hour starts at :30 UTC',
+    zone: 'America/St_Johns',
+    size: 'HOUR',
+    at: '2026-12-01T12:00:00Z',
+    start: '2026-12-01T08:00:00-03:30',
+    end: '2026-12-01T09:00:00-03:30',
+  },
+  {
+    name: 'St Johns summer hour',
+    zone: 'America/St_Johns',
+    size: 'HOUR',
+    at: '2026-07-01T12:29:59Z',
+    start: '2026-07-01T09:00:00-02:30',
+    end: '2026-07-01T10:00:00-02:30',
+  },
+  {
+    name: 'St Johns day, last ms of November 30',
+    zone: 'America/St_Johns',
+    size: 'DAY',
+    at: '2026-12-01T03:29:59.999Z',
+    start: '2026-11-30T00:00:00-03:30',
+    end: '2026-12-01T00:00:00-03:30',
+  },
+  {
+    name: 'St Johns 25-hour day',
+    zone: 'America/St_Johns',
+    size: 'DAY',
+    at: '2026-11-01T12:00:00Z',
+    start: '2026-11-01T00:00:00-02:30',
+    end: '2026-11-02T00:00:00-03:30',
+    hours: 25,
+  },
+  {
+    name: 'St Johns December',
+    zone: 'America/St_Johns',
+    size: 'MONTH',
+    at: '2026-12-15T00:00:00Z',
+    start: '2026-12-01T00:00:00-03:30',
+    end: '2027-01-01T00:00:00-03:30',
+  },
 
   // America/Sao_Paulo: -03:00 (no DST since 2019; in 2018 the clocks jumped from 00:00 to 01:00 on November 4).
-  { name: 'Sao Paulo day', zone: 'America/Sao_Paulo', size: 'DAY', at: '2026-05-01T02:59:59Z', start: '2026-04-30T00:00:00-03:00', end: '2026-05-01T00:00:00-03:00' },
-  { name: 'Sao Paulo June', zone: 'America/Sao_Paulo', size: 'MONTH', at: '2026-06-30T12:00:00Z', start: '2026-06-01T00:00:00-03:00', end: '2026-07-01T00:00:00-03:00' },
-  { name: 'Sao Paulo 2018: a day without midnight starts at 01:00', zone: 'America/Sao_Paulo', size: 'DAY', at: '2018-11-04T12:00:00Z', start: '2018-11-04T01:00:00-02:00', end: '2018-11-05T00:00:00-02:00', hours: 23 },
+  {
+    name: 'Sao Paulo day',
+    zone: 'America/Sao_Paulo',
+    size: 'DAY',
+    at: '2026-05-01T02:59:59Z',
+    start: '2026-04-30T00:00:00-03:00',
+    end: '2026-05-01T00:00:00-03:00',
+  },
+  {
+    name: 'Sao Paulo June',
+    zone: 'America/Sao_Paulo',
+    size: 'MONTH',
+    at: '2026-06-30T12:00:00Z',
+    start: '2026-06-01T00:00:00-03:00',
+    end: '2026-07-01T00:00:00-03:00',
+  },
+  {
+    name: 'Sao Paulo 2018: a day without midnight starts at 01:00',
+    zone: 'America/Sao_Paulo',
+    size: 'DAY',
+    at: '2018-11-04T12:00:00Z',
+    start: '2018-11-04T01:00:00-02:00',
+    end: '2018-11-05T00:00:00-02:00',
+    hours: 23,
+  },
 ];
 
 describe('WindowPlan: start and end of the window holding an instant', () => {
@@ -183,7 +584,10 @@ interface RangeCase {
 const RANGE_CASES: RangeCase[] = [
   {
     name: 'unaligned from and to: partial first and last hour',
-    zone: 'UTC', size: 'HOUR', from: '2026-11-01T10:30:00Z', to: '2026-11-01T13:15:00Z',
+    zone: 'UTC',
+    size: 'HOUR',
+    from: '2026-11-01T10:30:00Z',
+    to: '2026-11-01T13:15:00Z',
     windows: [
       ['2026-11-01T10:00:00Z', '2026-11-01T11:00:00Z'],
       ['2026-11-01T11:00:00Z', '2026-11-01T12:00:00Z'],
@@ -193,7 +597,10 @@ const RANGE_CASES: RangeCase[] = [
   },
   {
     name: 'to is exclusive: an aligned to adds no window',
-    zone: 'UTC', size: 'HOUR', from: '2026-11-01T10:00:00Z', to: '2026-11-01T13:00:00Z',
+    zone: 'UTC',
+    size: 'HOUR',
+    from: '2026-11-01T10:00:00Z',
+    to: '2026-11-01T13:00:00Z',
     windows: [
       ['2026-11-01T10:00:00Z', '2026-11-01T11:00:00Z'],
       ['2026-11-01T11:00:00Z', '2026-11-01T12:00:00Z'],
@@ -202,7 +609,10 @@ const RANGE_CASES: RangeCase[] = [
   },
   {
     name: 'Budapest days around the autumn change: 24, 25, 24 hours',
-    zone: 'Europe/Budapest', size: 'DAY', from: '2026-10-24T00:00:00+02:00', to: '2026-10-27T00:00:00+01:00',
+    zone: 'Europe/Budapest',
+    size: 'DAY',
+    from: '2026-10-24T00:00:00+02:00',
+    to: '2026-10-27T00:00:00+01:00',
     windows: [
       ['2026-10-24T00:00:00+02:00', '2026-10-25T00:00:00+02:00'],
       ['2026-10-25T00:00:00+02:00', '2026-10-26T00:00:00+01:00'],
@@ -211,7 +621,10 @@ const RANGE_CASES: RangeCase[] = [
   },
   {
     name: 'Budapest local 01:00 -> 04:00 on the autumn night is four hour windows',
-    zone: 'Europe/Budapest', size: 'HOUR', from: '2026-10-25T01:00:00+02:00', to: '2026-10-25T04:00:00+01:00',
+    zone: 'Europe/Budapest',
+    size: 'HOUR',
+    from: '2026-10-25T01:00:00+02:00',
+    to: '2026-10-25T04:00:00+01:00',
     windows: [
       ['2026-10-25T01:00:00+02:00', '2026-10-25T02:00:00+02:00'],
       ['2026-10-25T02:00:00+02:00', '2026-10-25T02:00:00+01:00'],
@@ -221,7 +634,10 @@ const RANGE_CASES: RangeCase[] = [
   },
   {
     name: 'New York local 00:00 -> 04:00 on the spring night is three hour windows',
-    zone: 'America/New_York', size: 'HOUR', from: '2026-03-08T00:00:00-05:00', to: '2026-03-08T04:00:00-04:00',
+    zone: 'America/New_York',
+    size: 'HOUR',
+    from: '2026-03-08T00:00:00-05:00',
+    to: '2026-03-08T04:00:00-04:00',
     windows: [
       ['2026-03-08T00:00:00-05:00', '2026-03-08T01:00:00-05:00'],
       ['2026-03-08T01:00:00-05:00', '2026-03-08T03:00:00-04:00'],
@@ -230,7 +646,10 @@ const RANGE_CASES: RangeCase[] = [
   },
   {
     name: 'Kathmandu days from an unaligned from',
-    zone: 'Asia/Kathmandu', size: 'DAY', from: '2026-11-01T12:00:00Z', to: '2026-11-02T18:15:00Z',
+    zone: 'Asia/Kathmandu',
+    size: 'DAY',
+    from: '2026-11-01T12:00:00Z',
+    to: '2026-11-02T18:15:00Z',
     windows: [
       ['2026-11-01T00:00:00+05:45', '2026-11-02T00:00:00+05:45'],
       ['2026-11-02T00:00:00+05:45', '2026-11-03T00:00:00+05:45'],
@@ -238,7 +657,10 @@ const RANGE_CASES: RangeCase[] = [
   },
   {
     name: 'UTC months over the leap February',
-    zone: 'UTC', size: 'MONTH', from: '2028-01-15T00:00:00Z', to: '2028-03-10T00:00:00Z',
+    zone: 'UTC',
+    size: 'MONTH',
+    from: '2028-01-15T00:00:00Z',
+    to: '2028-03-10T00:00:00Z',
     windows: [
       ['2028-01-01T00:00:00Z', '2028-02-01T00:00:00Z'],
       ['2028-02-01T00:00:00Z', '2028-03-01T00:00:00Z'],
@@ -248,7 +670,10 @@ const RANGE_CASES: RangeCase[] = [
   {
     // The month began before the DST change and `from` lies days after it.
     name: 'Budapest months from a from after the autumn change',
-    zone: 'Europe/Budapest', size: 'MONTH', from: '2026-10-28T00:00:00Z', to: '2026-11-05T00:00:00Z',
+    zone: 'Europe/Budapest',
+    size: 'MONTH',
+    from: '2026-10-28T00:00:00Z',
+    to: '2026-11-05T00:00:00Z',
     windows: [
       ['2026-10-01T00:00:00+02:00', '2026-11-01T00:00:00+01:00'],
       ['2026-11-01T00:00:00+01:00', '2026-12-01T00:00:00+01:00'],
@@ -256,7 +681,10 @@ const RANGE_CASES: RangeCase[] = [
   },
   {
     name: 'New York months from a from after the spring change',
-    zone: 'America/New_York', size: 'MONTH', from: '2026-03-20T00:00:00Z', to: '2026-04-02T00:00:00Z',
+    zone: 'America/New_York',
+    size: 'MONTH',
+    from: '2026-03-20T00:00:00Z',
+    to: '2026-04-02T00:00:00Z',
     windows: [
       ['2026-03-01T00:00:00-05:00', '2026-04-01T00:00:00-04:00'],
       ['2026-04-01T00:00:00-04:00', '2026-05-01T00:00:00-04:00'],
@@ -264,7 +692,10 @@ const RANGE_CASES: RangeCase[] = [
   },
   {
     name: 'St Johns hours from an unaligned from',
-    zone: 'America/St_Johns', size: 'HOUR', from: '2026-12-01T12:00:00Z', to: '2026-12-01T13:30:00Z',
+    zone: 'America/St_Johns',
+    size: 'HOUR',
+    from: '2026-12-01T12:00:00Z',
+    to: '2026-12-01T13:30:00Z',
     windows: [
       ['2026-12-01T11:30:00Z', '2026-12-01T12:30:00Z'],
       ['2026-12-01T12:30:00Z', '2026-12-01T13:30:00Z'],
@@ -275,14 +706,18 @@ const RANGE_CASES: RangeCase[] = [
 describe('WindowPlan.windows: every window overlapping [from, to)', () => {
   for (const c of RANGE_CASES) {
     test(`${c.name} (${c.zone} ${c.size})`, () => {
-      const from = ms(c.from), to = ms(c.to);
+      const from = ms(c.from),
+        to = ms(c.to);
       const plan = new WindowPlan(c.size, c.zone, from, to);
       const got: Array<[string, string]> = [];
       for (const w of plan.windows(from, to)) {
         got.push([iso(w), iso(plan.end(w))]);
         if (got.length > 100) break; // a window that does not advance would loop forever
       }
-      assert.deepEqual(got, c.windows.map(([s, e]) => [iso(ms(s)), iso(ms(e))]));
+      assert.deepEqual(
+        got,
+        c.windows.map(([s, e]) => [iso(ms(s)), iso(ms(e))]),
+      );
     });
   }
 });
@@ -293,23 +728,48 @@ describe('offsetSegments', () => {
     { zone: 'Asia/Kathmandu', from: '2026-01-01T00:00:00Z', to: '2027-01-01T00:00:00Z', segments: [[null, 345]] },
     { zone: 'America/Sao_Paulo', from: '2026-01-01T00:00:00Z', to: '2027-01-01T00:00:00Z', segments: [[null, -180]] },
     {
-      zone: 'Europe/Budapest', from: '2026-01-01T00:00:00Z', to: '2027-01-01T00:00:00Z',
-      segments: [[null, 60], ['2026-03-29T01:00:00Z', 120], ['2026-10-25T01:00:00Z', 60]],
+      zone: 'Europe/Budapest',
+      from: '2026-01-01T00:00:00Z',
+      to: '2027-01-01T00:00:00Z',
+      segments: [
+        [null, 60],
+        ['2026-03-29T01:00:00Z', 120],
+        ['2026-10-25T01:00:00Z', 60],
+      ],
     },
     {
-      zone: 'America/New_York', from: '2026-01-01T00:00:00Z', to: '2027-01-01T00:00:00Z',
-      segments: [[null, -300], ['2026-03-08T07:00:00Z', -240], ['2026-11-01T06:00:00Z', -300]],
+      zone: 'America/New_York',
+      from: '2026-01-01T00:00:00Z',
+      to: '2027-01-01T00:00:00Z',
+      segments: [
+        [null, -300],
+        ['2026-03-08T07:00:00Z', -240],
+        ['2026-11-01T06:00:00Z', -300],
+      ],
     },
     {
-      zone: 'America/St_Johns', from: '2026-01-01T00:00:00Z', to: '2027-01-01T00:00:00Z',
-      segments: [[null, -210], ['2026-03-08T05:30:00Z', -150], ['2026-11-01T04:30:00Z', -210]],
+      zone: 'America/St_Johns',
+      from: '2026-01-01T00:00:00Z',
+      to: '2027-01-01T00:00:00Z',
+      segments: [
+        [null, -210],
+        ['2026-03-08T05:30:00Z', -150],
+        ['2026-11-01T04:30:00Z', -210],
+      ],
     },
     {
-      zone: 'Europe/Budapest', from: '2026-10-24T00:00:00Z', to: '2026-10-26T00:00:00Z',
-      segments: [[null, 120], ['2026-10-25T01:00:00Z', 60]],
+      zone: 'Europe/Budapest',
+      from: '2026-10-24T00:00:00Z',
+      to: '2026-10-26T00:00:00Z',
+      segments: [
+        [null, 120],
+        ['2026-10-25T01:00:00Z', 60],
+      ],
     },
     {
-      zone: 'Europe/Budapest', from: '2026-06-01T00:00:00Z', to: '2026-06-30T00:00:00Z',
+      zone: 'Europe/Budapest',
+      from: '2026-06-01T00:00:00Z',
+      to: '2026-06-30T00:00:00Z',
       segments: [[null, 120]],
     },
   ];
@@ -319,7 +779,10 @@ describe('offsetSegments', () => {
         s.start === -Infinity ? null : iso(s.start),
         s.offsetMs / 60_000,
       ]);
-      assert.deepEqual(got, c.segments.map(([s, o]) => [s === null ? null : iso(ms(s)), o]));
+      assert.deepEqual(
+        got,
+        c.segments.map(([s, o]) => [s === null ? null : iso(ms(s)), o]),
+      );
     });
   }
 });
@@ -349,9 +812,20 @@ describe('localToUtc: wall-clock time -> first instant showing it', () => {
 describe('window sizes and zones', () => {
   test('parseWindowSize accepts the names and the -ly forms, case-insensitively', () => {
     const table: Array<[string, WindowSize | undefined]> = [
-      ['minute', 'MINUTE'], ['minutely', 'MINUTE'], ['hour', 'HOUR'], ['hourly', 'HOUR'], ['HOUR', 'HOUR'],
-      ['day', 'DAY'], ['Daily', 'DAY'], ['month', 'MONTH'], ['monthly', 'MONTH'],
-      ['week', undefined], ['', undefined], ['hours', undefined], ['constructor', undefined], ['toString', undefined],
+      ['minute', 'MINUTE'],
+      ['minutely', 'MINUTE'],
+      ['hour', 'HOUR'],
+      ['hourly', 'HOUR'],
+      ['HOUR', 'HOUR'],
+      ['day', 'DAY'],
+      ['Daily', 'DAY'],
+      ['month', 'MONTH'],
+      ['monthly', 'MONTH'],
+      ['week', undefined],
+      ['', undefined],
+      ['hours', undefined],
+      ['constructor', undefined],
+      ['toString', undefined],
     ];
     for (const [name, want] of table) assert.equal(parseWindowSize(name), want, name);
   });
@@ -359,7 +833,11 @@ describe('window sizes and zones', () => {
   test('checkTimeZone accepts IANA names and UTC, rejects others with a usage error', () => {
     for (const z of ['UTC', 'Etc/UTC', 'Europe/Budapest', 'Asia/Kathmandu', 'America/St_Johns']) assert.equal(checkTimeZone(z), z);
     for (const z of ['Mars/Olympus', 'Europe/Budapest; DROP TABLE events', '']) {
-      assert.throws(() => checkTimeZone(z), (e: unknown) => e instanceof UsageError && /time zone/.test((e as Error).message), z);
+      assert.throws(
+        () => checkTimeZone(z),
+        (e: unknown) => e instanceof UsageError && /time zone/.test((e as Error).message),
+        z,
+      );
     }
   });
 });

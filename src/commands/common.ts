@@ -20,17 +20,22 @@ export function collect(value: string, previous: string[] = []): string[] {
 export function positiveInt(flag: string) {
   return (value: string): number => {
     const n = Number(value);
-    if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n <= 0) throw new UsageError(`${flag} "${value}": must be a positive whole number`);
+    if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n <= 0)
+      throw new UsageError(`${flag} "${value}": must be a positive whole number`);
     return n;
   };
 }
 
 export function addDbOption(cmd: Command): Command {
-  return cmd.addOption(new Option('--db <path|url>', 'store: a SQLite file, or clickhouse://host:8123/db (default: $METER_DB or ./meter.db)'));
+  return cmd.addOption(
+    new Option('--db <path|url>', 'store: a SQLite file, or clickhouse://host:8123/db (default: $METER_DB or ./meter.db)'),
+  );
 }
 
 export function addConfigOption(cmd: Command): Command {
-  return cmd.addOption(new Option('--config <file>', 'meter definitions, OpenMeter YAML (default: $METER_CONFIG or ./meter.yaml if present)'));
+  return cmd.addOption(
+    new Option('--config <file>', 'meter definitions, OpenMeter YAML (default: $METER_CONFIG or ./meter.yaml if present)'),
+  );
 }
 
 /** The meters of `--config`, else METER_CONFIG, else ./meter.yaml when present; none otherwise. */
@@ -89,8 +94,8 @@ export function formatOption(choices: string[], dflt: string): Option {
 export function addMapOptions(cmd: Command): Command {
   return cmd
     .option('--map <name|file>', `map raw records to events: ${BUILT_IN_MAPS.join(', ')}, or a mapping file (YAML)`)
-    .option('--source <name>', 'with --map: the events\' source (default: the map\'s, e.g. openai); keep it stable across files')
-    .option('--subject-path <path>', 'with --map: JSON path of the subject in the input record (default: the map\'s order)')
+    .option('--source <name>', "with --map: the events' source (default: the map's, e.g. openai); keep it stable across files")
+    .option('--subject-path <path>', "with --map: JSON path of the subject in the input record (default: the map's order)")
     .option('--subject-pattern <regex>', 'with --map: the subject is the first capture group of this regex on the subject found');
 }
 
@@ -108,7 +113,8 @@ export function loadMap(flags: MapFlags): MapChoice | null {
     if (stray) throw new UsageError(`--${stray.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())} needs --map`);
     return null;
   }
-  if (flags.source !== undefined && (flags.source === '' || flags.source.includes('\u0000'))) throw new UsageError('--source: must be a non-empty name');
+  if (flags.source !== undefined && (flags.source === '' || flags.source.includes('\u0000')))
+    throw new UsageError('--source: must be a non-empty name');
   if (flags.subjectPath !== undefined) {
     const p = checkJsonPath(flags.subjectPath);
     if (p) throw new UsageError(`--subject-path: ${p}`);
@@ -124,7 +130,9 @@ export function loadMap(flags: MapFlags): MapChoice | null {
       text = fs.readFileSync(flags.map, 'utf8');
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
-      throw new UsageError(`--map ${flags.map}: not a built-in map (${BUILT_IN_MAPS.join(', ')}) and cannot be read as a mapping file (${code})`);
+      throw new UsageError(
+        `--map ${flags.map}: not a built-in map (${BUILT_IN_MAPS.join(', ')}) and cannot be read as a mapping file (${code})`,
+      );
     }
     try {
       choice.spec = (createRequire(import.meta.url)('yaml') as typeof import('yaml')).parse(text) as unknown;

@@ -26,7 +26,10 @@ export function eventsCommand(): Command {
     .option('--to <time>', 'event time to (exclusive), RFC 3339 or a UTC date')
     .addOption(new Option('-n, --limit <n>', 'at most this many events').argParser(positiveInt('--limit')).default(20))
     .addOption(formatOption(['table', 'json', 'ndjson'], 'table'))
-    .addHelpText('after', '\nExamples:\n  meter events --subject acme --limit 5\n  meter events --type prompt --from 2026-11-01 --format ndjson | jq .data.tokens')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  meter events --subject acme --limit 5\n  meter events --type prompt --from 2026-11-01 --format ndjson | jq .data.tokens',
+    )
     .action(async (flags: EventsFlags) => {
       await withStore(flags.db, true, async (store) => {
         const filter = planEventFilter({ subjects: flags.subject, type: flags.type, from: flags.from, to: flags.to, limit: flags.limit });

@@ -8,7 +8,17 @@ import { withStopSignals } from '../ingest/signals.js';
 import { checkInputs, STDIN_NAME } from '../input/open.js';
 import { RejectReport } from '../output/rejects.js';
 import { ProgressLine, reportIngest, stoppingText } from '../output/summary.js';
-import { addConfigOption, addDbOption, addMapOptions, loadMap, loadMeters, positiveInt, setOutcome, withStore, type MapFlags } from './common.js';
+import {
+  addConfigOption,
+  addDbOption,
+  addMapOptions,
+  loadMap,
+  loadMeters,
+  positiveInt,
+  setOutcome,
+  withStore,
+  type MapFlags,
+} from './common.js';
 
 interface IngestFlags extends MapFlags {
   db?: string;
@@ -31,9 +41,7 @@ export function ingestCommand(): Command {
   cmd
     .option('--rejects <file>', 'write every rejected input as an NDJSON line {file,line,error,raw}')
     .addOption(new Option('--batch-size <n>', 'events per transaction').argParser(positiveInt('--batch-size')).default(200_000))
-    .addOption(
-      new Option('--max-event-size <bytes>', 'largest accepted event').argParser(positiveInt('--max-event-size')).default(1 << 20),
-    )
+    .addOption(new Option('--max-event-size <bytes>', 'largest accepted event').argParser(positiveInt('--max-event-size')).default(1 << 20))
     .option('--require-time', 'reject events without time instead of stamping them with the ingestion time')
     .option('--json', 'print the summary as one JSON object on stdout')
     .option('-q, --quiet', 'print nothing but errors')

@@ -54,7 +54,13 @@ Exit codes: 0 ok · 1 failure (store) · 2 usage error or invalid price file · 
       const prices = loadPrices(flags.prices, meters);
       await withStore(flags.db, true, async (store) => {
         const result = await buildInvoices(store, {
-          meters, prices, period: flags.period, from: flags.from, to: flags.to, tz: flags.tz, subjects: flags.subject,
+          meters,
+          prices,
+          period: flags.period,
+          from: flags.from,
+          to: flags.to,
+          tz: flags.tz,
+          subjects: flags.subject,
           rollup: flags.rollup,
         });
         const sink = Sink.open(flags.output);

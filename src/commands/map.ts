@@ -28,7 +28,9 @@ export function mapCommand(): Command {
   addMapOptions(cmd);
   cmd
     .option('--rejects <file>', 'write every rejected input as an NDJSON line {file,line,error,raw}')
-    .addOption(new Option('--max-event-size <bytes>', 'largest accepted record').argParser(positiveInt('--max-event-size')).default(1 << 20))
+    .addOption(
+      new Option('--max-event-size <bytes>', 'largest accepted record').argParser(positiveInt('--max-event-size')).default(1 << 20),
+    )
     .option('--require-time', 'reject records without a time instead of leaving it out')
     .option('--json', 'print the summary as one JSON object on stderr')
     .option('-q, --quiet', 'print nothing but errors')

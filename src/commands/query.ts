@@ -33,19 +33,26 @@ export function queryCommand(): Command {
   addConfigOption(cmd);
   cmd
     .option('-m, --meter <slug>', 'meter to query (optional when the config has one; none configured: count events per type)')
-    .addOption(new Option('-w, --window <size>', 'minute|hour|day|month (also minutely|hourly|daily|monthly); default: one total per group'))
+    .addOption(
+      new Option('-w, --window <size>', 'minute|hour|day|month (also minutely|hourly|daily|monthly); default: one total per group'),
+    )
     .option('--tz <zone>', 'IANA time zone of the windows and printed times', 'UTC')
     .option('--from <time>', 'start, inclusive: RFC 3339, or a date (midnight in --tz)')
     .option('--to <time>', 'end, exclusive: RFC 3339, or a date (midnight in --tz)')
     .option('-s, --subject <subject>', 'only this subject (repeatable)', collect, [])
     .option('-g, --group-by <key>', "group by one of the meter's groupBy keys (repeatable)", collect, [])
-    .option('-f, --filter <key=value>', 'only events whose group-by key has this value (repeatable; values of one key are alternatives)', collect, [])
+    .option(
+      '-f, --filter <key=value>',
+      'only events whose group-by key has this value (repeatable; values of one key are alternatives)',
+      collect,
+      [],
+    )
     .option('--fill', 'also print empty windows (0 for SUM, COUNT, UNIQUE_COUNT) for every group present')
     .option('--all-subjects', 'sum across subjects instead of one row per subject')
     .option('--no-rollup', "read the stored events themselves, not the store's pre-aggregated rollups")
     .addOption(formatOption(['table', 'csv', 'json', 'ndjson'], 'table'))
     .option('-o, --output <file>', 'write to a file instead of stdout')
-    .option('--sparklines', 'table without --window: a column with each row\'s usage over the range (default: when stdout is a terminal)')
+    .option('--sparklines', "table without --window: a column with each row's usage over the range (default: when stdout is a terminal)")
     .option('--no-sparklines', 'no sparkline column, also on a terminal')
     .addHelpText(
       'after',

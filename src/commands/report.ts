@@ -33,7 +33,7 @@ export function reportCommand(): Command {
     .option('--to <time>', 'end, exclusive (instead of --period): RFC 3339, or a date (midnight in --tz); default: after the last event')
     .option('--tz <zone>', 'IANA time zone of the windows and printed times', 'UTC')
     .option('-m, --meter <slug>', 'only this meter (repeatable); default: every configured meter', collect, [])
-    .option('-s, --subject <subject>', 'only this subject (repeatable); one subject: that customer\'s usage statement', collect, [])
+    .option('-s, --subject <subject>', "only this subject (repeatable); one subject: that customer's usage statement", collect, [])
     .option('-g, --group-by <key>', 'split the charts and tables by this group-by key instead of by subject')
     .option('-w, --window <size>', 'hour, day or month (also minute); default: hours up to 2 days, days up to 3 months, else months')
     .option('--top <n>', 'subjects (or groups) drawn on their own; the rest are one "others" series', positiveInt('--top'), 8)
@@ -58,8 +58,17 @@ Exit codes: 0 ok · 1 failure (store) · 2 usage error or invalid config · 3 un
       const prices = flags.prices === undefined ? undefined : loadPrices(flags.prices, meters);
       await withStore(flags.db, true, async (store) => {
         const report = await buildReport(store, {
-          meters, meterSlugs: flags.meter, tz: flags.tz, period: flags.period, from: flags.from, to: flags.to,
-          subjects: flags.subject, groupBy: flags.groupBy, window: flags.window, top: flags.top, prices,
+          meters,
+          meterSlugs: flags.meter,
+          tz: flags.tz,
+          period: flags.period,
+          from: flags.from,
+          to: flags.to,
+          subjects: flags.subject,
+          groupBy: flags.groupBy,
+          window: flags.window,
+          top: flags.top,
+          prices,
         });
         const sink = Sink.open(flags.output);
         await renderReport(report, sink);

@@ -37,15 +37,24 @@ export function serveCommand(): Command {
     .option('--host <host>', `address to listen on (default ${LOOPBACK}; without --token, another address is open to whoever reaches it)`)
     .addOption(new Option('--port <n>', 'port (0: any free port)').argParser(portNumber).default(8888))
     .option('--token <token>', 'require Authorization: Bearer <token> on every route (default: $METER_TOKEN)')
-    .addOption(new Option('--max-body <bytes>', 'largest request body; larger ones get 413').argParser(positiveInt('--max-body')).default(4 << 20))
-    .addOption(new Option('--body-timeout <ms>', 'a request body must arrive within this time (408)').argParser(positiveInt('--body-timeout')).default(30_000))
+    .addOption(
+      new Option('--max-body <bytes>', 'largest request body; larger ones get 413').argParser(positiveInt('--max-body')).default(4 << 20),
+    )
+    .addOption(
+      new Option('--body-timeout <ms>', 'a request body must arrive within this time (408)')
+        .argParser(positiveInt('--body-timeout'))
+        .default(30_000),
+    )
     .addOption(
       new Option('--max-queued <events>', 'events waiting to be committed before ingest answers 503 with Retry-After')
         .argParser(positiveInt('--max-queued'))
         .default(200_000),
     )
     .option('--sync-each-commit', 'make every commit durable against power loss before answering 204 (slower)')
-    .option('--portal-key <file>', 'signing key of portal tokens, created when absent (default: next to the SQLite store, or ./meter-portal.key)')
+    .option(
+      '--portal-key <file>',
+      'signing key of portal tokens, created when absent (default: next to the SQLite store, or ./meter-portal.key)',
+    )
     .addHelpText(
       'after',
       `
@@ -114,7 +123,16 @@ async function runServe(flags: ServeFlags): Promise<void> {
     const metersCreatedAt = formatRfc3339(file === null ? 0 : Math.floor(fs.statSync(file).mtimeMs));
     const host = flags.host ?? LOOPBACK;
     const server = new ApiServer(
-      { store, meters, metersCreatedAt, committer, read: readerFor(db, store, lock), limits: { maxBytes: flags.maxBody, timeoutMs: flags.bodyTimeout }, token, signer },
+      {
+        store,
+        meters,
+        metersCreatedAt,
+        committer,
+        read: readerFor(db, store, lock),
+        limits: { maxBytes: flags.maxBody, timeoutMs: flags.bodyTimeout },
+        token,
+        signer,
+      },
       { host, port: flags.port, log },
     );
     let url: string;
@@ -125,9 +143,11 @@ async function runServe(flags: ServeFlags): Promise<void> {
     }
     log(`meter serve: listening on ${url} (store ${store.location}, ${meters.length} meter(s))`);
     if (token === null) {
-      log(flags.host === undefined
-        ? 'meter serve: no --token: open to every local user, listening on loopback only'
-        : `meter serve: no --token: anyone who can reach ${host} can read and write usage`);
+      log(
+        flags.host === undefined
+          ? 'meter serve: no --token: open to every local user, listening on loopback only'
+          : `meter serve: no --token: anyone who can reach ${host} can read and write usage`,
+      );
     } else log('meter serve: every route needs Authorization: Bearer <token>');
     const signal = await new Promise<NodeJS.Signals>((resolve) => {
       process.once('SIGINT', resolve);
@@ -141,7 +161,9 @@ async function runServe(flags: ServeFlags): Promise<void> {
     await server.stop();
     await committer.drain();
     await lock(() => store.sync());
-    log(`meter serve: stopped; ${committer.events.toLocaleString('en-US')} event(s) committed in ${committer.commits.toLocaleString('en-US')} commit(s)`);
+    log(
+      `meter serve: stopped; ${committer.events.toLocaleString('en-US')} event(s) committed in ${committer.commits.toLocaleString('en-US')} commit(s)`,
+    );
   } finally {
     await store.close();
   }

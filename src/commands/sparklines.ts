@@ -16,9 +16,15 @@ interface SparkFlags {
 export function wantSparklines(flags: SparkFlags): boolean {
   if (flags.sparklines === true) {
     if (flags.format !== 'table') throw new UsageError(`--sparklines: only in tables, not in --format ${flags.format}`);
-    if (flags.window !== undefined && flags.window !== 'none') throw new UsageError('--sparklines: a table with --window already has a row per window; leave out --window');
+    if (flags.window !== undefined && flags.window !== 'none')
+      throw new UsageError('--sparklines: a table with --window already has a row per window; leave out --window');
     return true;
   }
-  return flags.sparklines === undefined && flags.format === 'table' && (flags.window === undefined || flags.window === 'none')
-    && flags.output === undefined && Boolean(process.stdout.isTTY);
+  return (
+    flags.sparklines === undefined &&
+    flags.format === 'table' &&
+    (flags.window === undefined || flags.window === 'none') &&
+    flags.output === undefined &&
+    Boolean(process.stdout.isTTY)
+  );
 }

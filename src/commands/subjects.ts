@@ -12,9 +12,12 @@ export function subjectsCommand(): Command {
   addDbOption(cmd);
   cmd
     .addOption(formatOption(['table', 'csv', 'json', 'ndjson'], 'table'))
-    .option('--sparklines', 'table: a column with each subject\'s events over the stored range (default: when stdout is a terminal)')
+    .option('--sparklines', "table: a column with each subject's events over the stored range (default: when stdout is a terminal)")
     .option('--no-sparklines', 'no sparkline column, also on a terminal')
-    .addHelpText('after', '\nExamples:\n  meter subjects\n  meter subjects --format csv > customers.csv\n  meter subjects --sparklines | less -S')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  meter subjects\n  meter subjects --format csv > customers.csv\n  meter subjects --sparklines | less -S',
+    )
     .action(async (flags: { db?: string; format: SubjectsFormat; sparklines?: boolean }) => {
       const { rows, sparklines } = await withStore(flags.db, true, (store) => listSubjects(store, wantSparklines(flags)));
       const sink = Sink.open(undefined);

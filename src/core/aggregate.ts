@@ -20,7 +20,10 @@ export function groupKeys(q: MeterQuery): GroupKey[] {
 }
 
 /** The group keys at the start of a raw row (in groupKeys order); `next` is the index of its first value column. */
-export function readGroupKeys(q: MeterQuery, r: readonly unknown[]): Pick<AggregateRow, 'windowStart' | 'subject' | 'groups'> & { next: number } {
+export function readGroupKeys(
+  q: MeterQuery,
+  r: readonly unknown[],
+): Pick<AggregateRow, 'windowStart' | 'subject' | 'groups'> & { next: number } {
   let i = 0;
   const windowStart = q.window ? q.window.startOfKey(Number(r[i++])) : null;
   const subject = q.perSubject ? (r[i++] as string) : null;

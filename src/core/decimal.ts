@@ -19,7 +19,8 @@ export class Decimal {
   static parse(text: string): Decimal | null {
     const m = NUMERIC.exec(text);
     if (m === null) return null;
-    const int = m[2] ?? '', frac = m[3] ?? '';
+    const int = m[2] ?? '',
+      frac = m[3] ?? '';
     if (int === '' && frac === '') return null;
     const exp = m[4] === undefined ? 0 : Number(m[4]);
     if (!Number.isSafeInteger(exp) || Math.abs(exp) > 100_000) return null;
@@ -137,7 +138,9 @@ export class Decimal {
     num /= g;
     den /= g;
     // den = 2^a * 5^b exactly when the quotient terminates; then num / den = num * 10^k / den / 10^k.
-    let twos = 0, fives = 0, rest = den;
+    let twos = 0,
+      fives = 0,
+      rest = den;
     while (rest % 2n === 0n) (rest /= 2n), twos++;
     while (rest % 5n === 0n) (rest /= 5n), fives++;
     if (rest !== 1n) return null;
@@ -216,7 +219,8 @@ export const MAX_NUMBER_TEXT = 1000;
 export function canonicalNumber(text: string): string | null {
   const m = NUMERIC.exec(text);
   if (m === null) return null;
-  const int = m[2] ?? '', frac = m[3] ?? '';
+  const int = m[2] ?? '',
+    frac = m[3] ?? '';
   if (int === '' && frac === '') return null;
   let exp = 0;
   if (m[4] !== undefined) {

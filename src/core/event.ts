@@ -89,8 +89,14 @@ export function contentFingerprint(type: string, subject: string, time: number |
 export function validateCloudEvent(value: unknown, rules: EventRules, raw?: string): EventParse {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     // A hostile array says how deep it is too (the scan is iterative, and only long texts can be deep).
-    const deep = raw !== undefined && raw.length > MAX_DATA_DEPTH && scanValue(raw, skipSpaceAt(raw), false, 0, MAX_DATA_DEPTH + 1).error?.startsWith('nested');
-    return { ok: false, error: `event must be a JSON object, got ${describe(value)}${deep ? ` nested deeper than ${MAX_DATA_DEPTH + 1} levels` : ''}` };
+    const deep =
+      raw !== undefined &&
+      raw.length > MAX_DATA_DEPTH &&
+      scanValue(raw, skipSpaceAt(raw), false, 0, MAX_DATA_DEPTH + 1).error?.startsWith('nested');
+    return {
+      ok: false,
+      error: `event must be a JSON object, got ${describe(value)}${deep ? ` nested deeper than ${MAX_DATA_DEPTH + 1} levels` : ''}`,
+    };
   }
   if (raw === undefined) {
     try {
@@ -155,7 +161,8 @@ export function validateCloudEvent(value: unknown, rules: EventRules, raw?: stri
   }
 
   if (problems.length > 0) return { ok: false, error: problems.join('; ') };
-  const type = ev.type as string, subject = ev.subject as string;
+  const type = ev.type as string,
+    subject = ev.subject as string;
   return {
     ok: true,
     event: {
@@ -177,15 +184,30 @@ export function validateCloudEvent(value: unknown, rules: EventRules, raw?: stri
  * The hot path of ingest: an event with every field right is accepted with a handful of checks and no
  * allocation beyond the result. Anything unusual returns null, and validateCloudEvent then collects every problem.
  */
-function validFast(ev: Record<string, unknown>, rules: EventRules, canonicalData: string | undefined, duplicates: boolean): EventParse | null {
+function validFast(
+  ev: Record<string, unknown>,
+  rules: EventRules,
+  canonicalData: string | undefined,
+  duplicates: boolean,
+): EventParse | null {
   const { specversion, id, source, type, subject, time, datacontenttype, data_base64, data: d } = ev;
   if (
     specversion !== '1.0' ||
-    typeof id !== 'string' || typeof source !== 'string' || typeof type !== 'string' || typeof subject !== 'string' ||
-    id.length === 0 || source.length === 0 || type.length === 0 || subject.length === 0 ||
-    typeof time !== 'string' || data_base64 !== undefined ||
+    typeof id !== 'string' ||
+    typeof source !== 'string' ||
+    typeof type !== 'string' ||
+    typeof subject !== 'string' ||
+    id.length === 0 ||
+    source.length === 0 ||
+    type.length === 0 ||
+    subject.length === 0 ||
+    typeof time !== 'string' ||
+    data_base64 !== undefined ||
     (datacontenttype !== undefined && datacontenttype !== null && datacontenttype !== 'application/json') ||
-    id.includes('\u0000') || source.includes('\u0000') || type.includes('\u0000') || subject.includes('\u0000')
+    id.includes('\u0000') ||
+    source.includes('\u0000') ||
+    type.includes('\u0000') ||
+    subject.includes('\u0000')
   ) {
     return null;
   }
@@ -242,7 +264,15 @@ export function plainAttribute(s: string): boolean {
  * which explains any problem. `dataValue`: whether the parsed data is wanted (meters to check).
  */
 export function mappedEvent(
-  f: { id: string; source: string; type: string; subject: string; time?: string; timeMs?: number; data: ReadonlyArray<readonly [string, string, unknown, string?]> },
+  f: {
+    id: string;
+    source: string;
+    type: string;
+    subject: string;
+    time?: string;
+    timeMs?: number;
+    data: ReadonlyArray<readonly [string, string, unknown, string?]>;
+  },
   rules: EventRules,
   dataValue: boolean,
 ): UsageEvent | null {
@@ -291,7 +321,11 @@ export function mappedEvent(
  * a time in range, and data already in canonical form whose JSON.parse is the data a validation would keep.
  * `dataValue`: whether the parsed data is wanted (meters to check).
  */
-export function canonicalEvent(c: { id: string; source: string; type: string; subject: string; timeMs: number; data: string }, rules: EventRules, dataValue: boolean): UsageEvent {
+export function canonicalEvent(
+  c: { id: string; source: string; type: string; subject: string; timeMs: number; data: string },
+  rules: EventRules,
+  dataValue: boolean,
+): UsageEvent {
   const { id, source, type, subject, timeMs, data } = c;
   return {
     id,

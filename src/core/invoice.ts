@@ -71,7 +71,8 @@ export function invoicePeriod(o: Pick<InvoiceOptions, 'period' | 'from' | 'to'>,
     if (o.from !== undefined || o.to !== undefined) throw new UsageError('--period cannot be combined with --from/--to');
     const m = /^(\d{4})-(\d{2})$/.exec(o.period);
     if (m === null || +m[2]! < 1 || +m[2]! > 12) throw new UsageError(`--period "${o.period}": use a month as YYYY-MM (2026-11)`);
-    const y = +m[1]!, mo = +m[2]!;
+    const y = +m[1]!,
+      mo = +m[2]!;
     const next = mo === 12 ? `${String(y + 1).padStart(4, '0')}-01-01` : `${m[1]}-${String(mo + 1).padStart(2, '0')}-01`;
     if (y === 9999 && mo === 12) throw new UsageError(`--period "${o.period}": the month must end before year 10000`);
     return { fromMs: parseQueryTime(`${o.period}-01`, zone, '--period'), toMs: parseQueryTime(next, zone, '--period') };
@@ -95,15 +96,22 @@ interface Usage {
   unpriced: InvoiceLine[];
 }
 
-const matches = (price: Price, keys: string[], groups: string[]): boolean =>
-  price.match.every(([k, v]) => groups[keys.indexOf(k)] === v);
+const matches = (price: Price, keys: string[], groups: string[]): boolean => price.match.every(([k, v]) => groups[keys.indexOf(k)] === v);
 
 /** Builds the invoices of a period. Throws ConfigError when a usage row is matched by two prices. */
 export async function buildInvoices(store: Store, o: InvoiceOptions): Promise<InvoiceResult> {
   const zone = checkTimeZone(o.tz);
   const { fromMs, toMs } = invoicePeriod(o, zone);
   const { prices, digits } = o.prices;
-  const base = { meters: o.meters, tz: zone, from: new Date(fromMs).toISOString(), to: new Date(toMs).toISOString(), fill: false, allSubjects: false, rollup: o.rollup };
+  const base = {
+    meters: o.meters,
+    tz: zone,
+    from: new Date(fromMs).toISOString(),
+    to: new Date(toMs).toISOString(),
+    fill: false,
+    allSubjects: false,
+    rollup: o.rollup,
+  };
   const usage = new Map<string, Usage>();
   const of = (subject: string): Usage => {
     let u = usage.get(subject);
@@ -130,7 +138,10 @@ export async function buildInvoices(store: Store, o: InvoiceOptions): Promise<In
         const pair = `${hits[0]!.label} and ${hits[1]!.label}`;
         if (!overlaps.has(pair)) {
           const group = keys.map((k, i) => `${k}=${row.groups[i]}`).join(' ');
-          overlaps.set(pair, `usage of ${JSON.stringify(subject)} on ${meter.slug}${group ? ' ' + group : ''} is matched by ${pair}: narrow their match so each usage row has one price`);
+          overlaps.set(
+            pair,
+            `usage of ${JSON.stringify(subject)} on ${meter.slug}${group ? ' ' + group : ''} is matched by ${pair}: narrow their match so each usage row has one price`,
+          );
         }
       } else if (hits.length === 1) {
         const p = hits[0]!;
@@ -141,8 +152,16 @@ export async function buildInvoices(store: Store, o: InvoiceOptions): Promise<In
       } else if (!flatPrices.some((f) => matches(f, keys, row.groups))) {
         unpriced++;
         u.unpriced.push({
-          meter: meter.slug, description: null, group: keys.map((k, i) => [k, row.groups[i]!]), lineType: 'unpriced', tier: null,
-          quantity: row.value, unitAmount: null, per: null, amountExact: null, amount: null,
+          meter: meter.slug,
+          description: null,
+          group: keys.map((k, i) => [k, row.groups[i]!]),
+          lineType: 'unpriced',
+          tier: null,
+          quantity: row.value,
+          unitAmount: null,
+          per: null,
+          amountExact: null,
+          amount: null,
         });
       }
     }

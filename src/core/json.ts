@@ -19,7 +19,14 @@ declare global {
   }
 }
 
-const QUOTE = 34, BACKSLASH = 92, LBRACE = 123, RBRACE = 125, LBRACKET = 91, RBRACKET = 93, COLON = 58, COMMA = 44;
+const QUOTE = 34,
+  BACKSLASH = 92,
+  LBRACE = 123,
+  RBRACE = 125,
+  LBRACKET = 91,
+  RBRACKET = 93,
+  COLON = 58,
+  COMMA = 44;
 
 function isSpace(c: number): boolean {
   return c === 32 || c === 10 || c === 13 || c === 9;
@@ -242,7 +249,8 @@ export function scanValue(t: string, start: number, emit: boolean, depth: number
         if (out.length > limit) return fail(`over ${limit} characters once made canonical`);
         break;
       }
-      if (d !== RBRACE && d !== RBRACKET) return fail(Number.isNaN(d) ? 'invalid JSON: unexpected end' : 'invalid JSON: unexpected character');
+      if (d !== RBRACE && d !== RBRACKET)
+        return fail(Number.isNaN(d) ? 'invalid JSON: unexpected end' : 'invalid JSON: unexpected character');
       frames.pop();
       i++;
     }

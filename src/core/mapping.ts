@@ -97,13 +97,26 @@ function isScalar(v: unknown): v is Scalar {
 }
 
 /** Compiles one field, adding its problems (named by `name`) to `problems`. */
-function compileField(name: string, input: unknown, problems: string[], dflt: { required: boolean }): Rule & { format: TimeFormat; pattern: RegExp | null } {
+function compileField(
+  name: string,
+  input: unknown,
+  problems: string[],
+  dflt: { required: boolean },
+): Rule & { format: TimeFormat; pattern: RegExp | null } {
   const rule: Rule & { format: TimeFormat; pattern: RegExp | null } = {
-    name, paths: [], as: 'any', required: dflt.required, format: 'rfc3339', pattern: null,
+    name,
+    paths: [],
+    as: 'any',
+    required: dflt.required,
+    format: 'rfc3339',
+    pattern: null,
   };
   const addPath = (p: unknown) => {
     const problem = checkJsonPath(p);
-    if (problem) problems.push(`${name}: ${problem}${typeof p === 'string' && p.startsWith('$') ? ' (write {value: ...} for a literal starting with $)' : ''}`);
+    if (problem)
+      problems.push(
+        `${name}: ${problem}${typeof p === 'string' && p.startsWith('$') ? ' (write {value: ...} for a literal starting with $)' : ''}`,
+      );
     else rule.paths.push({ text: p as string, steps: pathSteps(p as string) });
   };
   let spec: FieldSpec;
@@ -115,7 +128,8 @@ function compileField(name: string, input: unknown, problems: string[], dflt: { 
     problems.push(`${name}: must be a JSON path, a list of paths, a literal or a mapping with path/value`);
     return rule;
   }
-  for (const key of Object.keys(spec)) if (!FIELD_KEYS.includes(key)) problems.push(`${name}.${key}: unknown (expected ${FIELD_KEYS.join(', ')})`);
+  for (const key of Object.keys(spec))
+    if (!FIELD_KEYS.includes(key)) problems.push(`${name}.${key}: unknown (expected ${FIELD_KEYS.join(', ')})`);
   if (spec.path !== undefined) {
     const list = Array.isArray(spec.path) ? spec.path : [spec.path];
     if (list.length === 0) problems.push(`${name}.path: empty list`);
@@ -143,11 +157,13 @@ function compileField(name: string, input: unknown, problems: string[], dflt: { 
   }
   if (spec.timeFormat !== undefined) {
     if (name !== 'time') problems.push(`${name}.timeFormat: only time takes a timeFormat`);
-    else if (!TIME_FORMATS.includes(spec.timeFormat)) problems.push(`time.timeFormat: ${JSON.stringify(spec.timeFormat)} is not one of ${TIME_FORMATS.join(', ')}`);
+    else if (!TIME_FORMATS.includes(spec.timeFormat))
+      problems.push(`time.timeFormat: ${JSON.stringify(spec.timeFormat)} is not one of ${TIME_FORMATS.join(', ')}`);
     else rule.format = spec.timeFormat;
   }
   if (spec.pattern !== undefined) {
-    const problem = name !== 'subject' ? 'only subject takes a pattern' : typeof spec.pattern !== 'string' ? 'must be text' : checkPattern(spec.pattern);
+    const problem =
+      name !== 'subject' ? 'only subject takes a pattern' : typeof spec.pattern !== 'string' ? 'must be text' : checkPattern(spec.pattern);
     if (problem) problems.push(`${name}.pattern: ${problem}`);
     else rule.pattern = new RegExp(spec.pattern);
   }
@@ -160,7 +176,8 @@ function compileField(name: string, input: unknown, problems: string[], dflt: { 
  */
 export function compileMapping(raw: unknown, file: string, o: MapOverrides = {}): Mapping {
   const problems: string[] = [];
-  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new ConfigError(file, ['must be a mapping with id, subject, type and data'], 'mapping');
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw))
+    throw new ConfigError(file, ['must be a mapping with id, subject, type and data'], 'mapping');
   const spec = raw as Record<string, unknown>;
   for (const key of Object.keys(spec)) if (!SPEC_KEYS.includes(key)) problems.push(`${key}: unknown (expected ${SPEC_KEYS.join(', ')})`);
   const field = (name: string, input: unknown, required: boolean) => {
@@ -183,12 +200,13 @@ export function compileMapping(raw: unknown, file: string, o: MapOverrides = {})
   const data: Rule[] = [];
   if (spec.data !== undefined && spec.data !== null) {
     if (typeof spec.data !== 'object' || Array.isArray(spec.data)) problems.push('data: must be a mapping of field: rule');
-    else for (const [key, input] of Object.entries(spec.data)) {
-      if (key.length === 0) problems.push('data: a field has an empty name');
-      // A key holding a lone surrogate has no canonical text: it is left to validation, which refuses it.
-      const keyText = key.isWellFormed() ? `${JSON.stringify(key)}:` : undefined;
-      data.push({ ...compileField(`data.${key}`, input, problems, { required: false }), key, keyText });
-    }
+    else
+      for (const [key, input] of Object.entries(spec.data)) {
+        if (key.length === 0) problems.push('data: a field has an empty name');
+        // A key holding a lone surrogate has no canonical text: it is left to validation, which refuses it.
+        const keyText = key.isWellFormed() ? `${JSON.stringify(key)}:` : undefined;
+        data.push({ ...compileField(`data.${key}`, input, problems, { required: false }), key, keyText });
+      }
   }
   if (problems.length > 0) throw new ConfigError(file, problems, 'mapping');
   return { id, time, subject, source, type, data };
@@ -241,7 +259,8 @@ export function evaluateRule(rule: Rule, record: unknown, text: string): FieldVa
     return rule.required ? { problem: `${rule.name}: missing (${rule.paths.map((p) => p.text).join(', ')})` } : undefined;
   }
   // The usual cases first, without a closure: this runs for every field of every record.
-  if (typeof v === 'number' && Number.isSafeInteger(v) && (v >= 0 || rule.as !== 'count') && rule.as !== 'string' && rule.as !== 'boolean') return [String(v), v];
+  if (typeof v === 'number' && Number.isSafeInteger(v) && (v >= 0 || rule.as !== 'count') && rule.as !== 'string' && rule.as !== 'boolean')
+    return [String(v), v];
   if (typeof v === 'string' && (rule.as === 'string' || rule.as === 'any')) return [JSON.stringify(v), v];
   const path = foundPath!;
   const literal = () => valueTextAt(text, path.steps);
@@ -301,7 +320,11 @@ function epochMs(canonical: string, scale: number): number {
  * The event time from a time rule: an RFC 3339 string as given, or epoch milliseconds (formatted only where the
  * event's text is built: ingest needs the number); undefined when absent and not required.
  */
-function eventTime(rule: Rule & { format: TimeFormat }, record: unknown, text: string): string | { ms: number } | { problem: string } | undefined {
+function eventTime(
+  rule: Rule & { format: TimeFormat },
+  record: unknown,
+  text: string,
+): string | { ms: number } | { problem: string } | undefined {
   const r = evaluateRule(rule, record, text);
   if (r === undefined || !Array.isArray(r)) return r;
   const [lit, v] = r;
@@ -311,18 +334,21 @@ function eventTime(rule: Rule & { format: TimeFormat }, record: unknown, text: s
     const ms = (rule.format === 'unix' ? v * 1000 : v) + 0;
     if (ms >= MIN_INSTANT_MS && ms <= MAX_INSTANT_MS) return { ms };
   }
-  const expected = rule.format === 'rfc3339' ? 'an RFC 3339 string' : `a number of ${rule.format === 'unix' ? 'seconds' : 'milliseconds'} since 1970`;
+  const expected =
+    rule.format === 'rfc3339' ? 'an RFC 3339 string' : `a number of ${rule.format === 'unix' ? 'seconds' : 'milliseconds'} since 1970`;
   if (typeof v === 'string') {
     // An RFC 3339 string is taken whatever the format: it cannot be mistaken for anything else.
     const t = parseRfc3339(v);
     if (t.ok) return v;
     if (rule.format === 'rfc3339') return { problem: `time: ${JSON.stringify(v.slice(0, 64))} ${t.reason}` };
   }
-  const canonical = rule.format === 'rfc3339' ? null : typeof v === 'number' ? canonicalNumber(lit) : typeof v === 'string' ? canonicalNumber(v) : null;
+  const canonical =
+    rule.format === 'rfc3339' ? null : typeof v === 'number' ? canonicalNumber(lit) : typeof v === 'string' ? canonicalNumber(v) : null;
   if (canonical === null) return { problem: `time: must be ${expected}, got ${describe(v, () => lit)}` };
   // A long number is out of range anyway; its text is not worth converting (or printing in full).
   const ms = canonical.length > 30 ? NaN : epochMs(canonical, rule.format === 'unix' ? 3 : 0);
-  if (!(ms >= MIN_INSTANT_MS && ms <= MAX_INSTANT_MS)) return { problem: `time: ${lit.slice(0, 40)} is out of range as ${expected} (years 0000-9999)` };
+  if (!(ms >= MIN_INSTANT_MS && ms <= MAX_INSTANT_MS))
+    return { problem: `time: ${lit.slice(0, 40)} is out of range as ${expected} (years 0000-9999)` };
   return { ms };
 }
 
@@ -359,7 +385,9 @@ export function mapFields(m: Mapping, record: unknown, text: string): MappedFiel
     if (r !== undefined) problems.push(r.problem);
     return '';
   };
-  const id = str(m.id), source = str(m.source), type = str(m.type);
+  const id = str(m.id),
+    source = str(m.source),
+    type = str(m.type);
   let subject = str(m.subject);
   if (m.subject.pattern !== null && subject !== '') {
     const match = m.subject.pattern.exec(subject);

@@ -81,7 +81,10 @@ function validatePrice(raw: unknown, index: number, meters: Meter[], digits: num
   const before = problems.length;
   const matchText =
     isMapping(raw.match) && Object.keys(raw.match).length > 0
-      ? ' ' + Object.entries(raw.match).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`).join(' ')
+      ? ' ' +
+        Object.entries(raw.match)
+          .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
+          .join(' ')
       : '';
   const label = `price #${index} (${typeof raw.meter === 'string' ? raw.meter : '?'}${matchText})`;
   const at = (field: string, text: string) => problems.push(`${label} ${field}: ${text}`);
@@ -91,7 +94,10 @@ function validatePrice(raw: unknown, index: number, meters: Meter[], digits: num
   else {
     meter = meters.find((m) => m.slug === raw.meter);
     if (meter === undefined) {
-      at('meter', `"${raw.meter}" is not a meter of the config (${meters.length ? meters.map((m) => m.slug).join(', ') : 'none configured; see --config'})`);
+      at(
+        'meter',
+        `"${raw.meter}" is not a meter of the config (${meters.length ? meters.map((m) => m.slug).join(', ') : 'none configured; see --config'})`,
+      );
     }
   }
   const match: Array<[string, string]> = [];
@@ -100,9 +106,13 @@ function validatePrice(raw: unknown, index: number, meters: Meter[], digits: num
     else {
       for (const [key, value] of Object.entries(raw.match)) {
         if (meter !== undefined && !meter.groupBy.some((g) => g.key === key)) {
-          at(`match.${key}`, `meter ${meter.slug} has ${meter.groupBy.length ? `groupBy keys ${meter.groupBy.map((g) => g.key).join(', ')}` : 'no groupBy keys'}`);
+          at(
+            `match.${key}`,
+            `meter ${meter.slug} has ${meter.groupBy.length ? `groupBy keys ${meter.groupBy.map((g) => g.key).join(', ')}` : 'no groupBy keys'}`,
+          );
         }
-        if (typeof value !== 'string') at(`match.${key}`, `must be a string (write ${JSON.stringify(String(value))}): group values are compared as text`);
+        if (typeof value !== 'string')
+          at(`match.${key}`, `must be a string (write ${JSON.stringify(String(value))}): group values are compared as text`);
         else match.push([key, value]);
       }
     }
@@ -131,7 +141,8 @@ function validatePrice(raw: unknown, index: number, meters: Meter[], digits: num
   };
   const minimum = commitment('minimumAmount');
   const maximum = commitment('maximumAmount');
-  if (minimum !== null && maximum !== null && minimum.compare(maximum) > 0) at('minimumAmount', `${minimum} is above maximumAmount ${maximum}`);
+  if (minimum !== null && maximum !== null && minimum.compare(maximum) > 0)
+    at('minimumAmount', `${minimum} is above maximumAmount ${maximum}`);
   if (problems.length > before || meter === undefined || model === null) return null;
   const price: Price = { index, label, meter, match, model, minimum, maximum };
   if (typeof raw.description === 'string') price.description = raw.description;
@@ -190,7 +201,10 @@ function perOf(raw: unknown, at: At): Decimal | null {
     return null;
   }
   if (Decimal.parse('1')!.divideExact(d) === null) {
-    at('price.per', `${text}: amounts per ${text} units would be endless decimals; use a number whose only prime factors are 2 and 5 (10, 1000, 1000000)`);
+    at(
+      'price.per',
+      `${text}: amounts per ${text} units would be endless decimals; use a number whose only prime factors are 2 and 5 (10, 1000, 1000000)`,
+    );
     return null;
   }
   return d;
@@ -211,7 +225,9 @@ function validateTiers(raw: unknown, at: At, amount: Amount): Tier[] | null {
       ok = false;
       return;
     }
-    for (const key of Object.keys(t)) if (!['upToAmount', 'unitPrice', 'flatPrice'].includes(key)) at(`${where}.${key}`, 'unknown field (upToAmount, unitPrice, flatPrice)');
+    for (const key of Object.keys(t))
+      if (!['upToAmount', 'unitPrice', 'flatPrice'].includes(key))
+        at(`${where}.${key}`, 'unknown field (upToAmount, unitPrice, flatPrice)');
     const last = i === raw.length - 1;
     let upTo: Decimal | null = null;
     if (t.upToAmount !== undefined && t.upToAmount !== null) {

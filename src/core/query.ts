@@ -58,15 +58,15 @@ export function parseQueryTime(text: string, zone: string, flag: string): number
   if (t.ok) return t.ms;
   const m = /^(\d{4})-(\d{2})-(\d{2})(?:[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,3})\d*)?)?)?$/.exec(text);
   if (m) {
-    const [y, mo, d, h = 0, mi = 0, s = 0] = [m[1], m[2], m[3], m[4], m[5], m[6]].map((x) => (x === undefined ? undefined : +x)) as number[];
+    const [y, mo, d, h = 0, mi = 0, s = 0] = [m[1], m[2], m[3], m[4], m[5], m[6]].map((x) =>
+      x === undefined ? undefined : +x,
+    ) as number[];
     const ms = m[7] === undefined ? 0 : +m[7].padEnd(3, '0');
     if (mo! >= 1 && mo! <= 12 && d! >= 1 && d! <= daysInMonth(y!, mo!) && h <= 23 && mi <= 59 && s <= 59) {
       return localToUtc(zone, utcMillis(y!, mo!, d!, h, mi, s, ms));
     }
   }
-  throw new UsageError(
-    `${flag} "${text}": not a time; use RFC 3339 (2026-11-01T00:00:00Z) or a date (2026-11-01, midnight in --tz)`,
-  );
+  throw new UsageError(`${flag} "${text}": not a time; use RFC 3339 (2026-11-01T00:00:00Z) or a date (2026-11-01, midnight in --tz)`);
 }
 
 /** Resolves the meter a query is about. */
@@ -118,14 +118,22 @@ export function planQuery(o: QueryOptions): { query: MeterQuery; windowSize: Win
   for (const f of o.filters) {
     const eq = f.indexOf('=');
     if (eq <= 0) throw new UsageError(`--filter "${f}": use KEY=VALUE with a group-by key of the meter`);
-    const key = f.slice(0, eq), value = f.slice(eq + 1);
+    const key = f.slice(0, eq),
+      value = f.slice(eq + 1);
     const entry = byKey.get(key) ?? byKey.set(key, { dimension: find(key, '--filter'), values: [] }).get(key)!;
     if (!entry.values.includes(value)) entry.values.push(value);
   }
   const filters = [...byKey.values()];
   return {
     query: {
-      meter, window: null, fromMs, toMs, subjects: [...new Set(o.subjects)], groupBy, filters, perSubject: !o.allSubjects,
+      meter,
+      window: null,
+      fromMs,
+      toMs,
+      subjects: [...new Set(o.subjects)],
+      groupBy,
+      filters,
+      perSubject: !o.allSubjects,
       ...(o.rollup === false ? { noRollup: true } : {}),
     },
     windowSize,
@@ -152,7 +160,7 @@ export async function runQuery(store: Store, o: QueryOptions): Promise<QueryResu
   const rangeTo = query.toMs ?? (span ? span.maxMs + 1 : undefined);
   const toRow = (r: AggregateRow): ResultRow => {
     const start = r.windowStart ?? query.fromMs ?? r.firstMs;
-    const end = r.windowStart !== null && plan ? plan.end(r.windowStart) : query.toMs ?? r.lastMs;
+    const end = r.windowStart !== null && plan ? plan.end(r.windowStart) : (query.toMs ?? r.lastMs);
     return { windowStart: start, windowEnd: end, subject: r.subject, groups: r.groups, value: r.value };
   };
   const noData = windowSize !== null && plan === null; // an open range over an empty store
@@ -232,7 +240,8 @@ function compareGroups(a: { subject: string | null; groups: string[] }, b: { sub
 export function compareUtf8(a: string, b: string): number {
   const n = Math.min(a.length, b.length);
   for (let i = 0; i < n; i++) {
-    let x = a.charCodeAt(i), y = b.charCodeAt(i);
+    let x = a.charCodeAt(i),
+      y = b.charCodeAt(i);
     if (x === y) continue;
     if (x >= 0xd800 && y >= 0xd800) {
       x += x < 0xe000 ? 0x2000 : -0x800;

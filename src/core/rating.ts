@@ -40,10 +40,32 @@ export interface RatedLine {
 
 /** ISO 4217 minor units (exponents) of the currencies whose exponent is not 2. */
 const NOT_TWO: Record<string, number> = {
-  BIF: 0, CLP: 0, DJF: 0, GNF: 0, ISK: 0, JPY: 0, KMF: 0, KRW: 0, PYG: 0, RWF: 0, UGX: 0, UYI: 0, VND: 0, VUV: 0,
-  XAF: 0, XOF: 0, XPF: 0,
-  BHD: 3, IQD: 3, JOD: 3, KWD: 3, LYD: 3, OMR: 3, TND: 3,
-  CLF: 4, UYW: 4,
+  BIF: 0,
+  CLP: 0,
+  DJF: 0,
+  GNF: 0,
+  ISK: 0,
+  JPY: 0,
+  KMF: 0,
+  KRW: 0,
+  PYG: 0,
+  RWF: 0,
+  UGX: 0,
+  UYI: 0,
+  VND: 0,
+  VUV: 0,
+  XAF: 0,
+  XOF: 0,
+  XPF: 0,
+  BHD: 3,
+  IQD: 3,
+  JOD: 3,
+  KWD: 3,
+  LYD: 3,
+  OMR: 3,
+  TND: 3,
+  CLF: 4,
+  UYW: 4,
 };
 
 /** Active ISO 4217 currency codes with an exponent of 2. */
@@ -74,7 +96,15 @@ function perUnits(qty: Decimal, unit: Decimal, per: Decimal): Decimal {
   return exact;
 }
 
-function line(lineType: LineType, tier: number | null, quantity: Decimal | null, unitAmount: Decimal | null, per: Decimal | null, exact: Decimal, digits: number): RatedLine {
+function line(
+  lineType: LineType,
+  tier: number | null,
+  quantity: Decimal | null,
+  unitAmount: Decimal | null,
+  per: Decimal | null,
+  exact: Decimal,
+  digits: number,
+): RatedLine {
   return { lineType, tier, quantity, unitAmount, per, amountExact: exact, amount: roundMoney(exact, digits) };
 }
 
@@ -90,7 +120,9 @@ export function rateUsage(price: PriceModel, quantity: Decimal, digits: number):
       return [line('usage', null, quantity, price.amount, price.quantityPerPackage, packages.mul(price.amount), digits)];
     }
     case 'tiered':
-      return price.mode === 'graduated' ? graduated(price.tiers, price.per, quantity, digits) : volume(price.tiers, price.per, quantity, digits);
+      return price.mode === 'graduated'
+        ? graduated(price.tiers, price.per, quantity, digits)
+        : volume(price.tiers, price.per, quantity, digits);
     case 'flat':
       return [rateFlat(price.amount, digits)];
   }

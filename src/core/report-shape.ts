@@ -159,7 +159,12 @@ export function shapeMeter(input: ShapeInput): ShapedMeter {
       if (r.value !== null) restTotal = restTotal.add(dec(r.value));
       perEntity.get(r.key)?.forEach((x, i) => x !== null && x !== '0' && (sums[i] = sums[i]!.add(dec(x))));
     }
-    series.push({ label: `others (${rest.length})`, values: sums.map((d) => d.toString()), total: restTotal.toString(), others: { count: rest.length } });
+    series.push({
+      label: `others (${rest.length})`,
+      values: sums.map((d) => d.toString()),
+      total: restTotal.toString(),
+      others: { count: rest.length },
+    });
   }
   return { additive, total, series, rows, windowTotals, peak: windowTotals ? peakOf(windowTotals) : null };
 }

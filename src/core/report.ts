@@ -68,7 +68,8 @@ async function reportRange(store: Store, o: ReportOptions, zone: string): Promis
   const extent = await store.timeExtent(null);
   const fromMs = o.from !== undefined ? parseQueryTime(o.from, zone, '--from') : extent?.minMs;
   const toMs = o.to !== undefined ? parseQueryTime(o.to, zone, '--to') : extent === null ? undefined : extent.maxMs + 1;
-  if (fromMs === undefined || toMs === undefined) throw new UsageError('the store holds no events: give the range with --period or --from and --to');
+  if (fromMs === undefined || toMs === undefined)
+    throw new UsageError('the store holds no events: give the range with --period or --from and --to');
   if (fromMs >= toMs) throw new UsageError(`--from is not before the end of the range (from is inclusive, to is exclusive)`);
   return { fromMs, toMs };
 }
@@ -90,7 +91,12 @@ export async function buildReport(store: Store, o: ReportOptions): Promise<Repor
     windowSize = parseWindowSize(o.window);
     if (windowSize === undefined) throw new UsageError(`--window "${o.window}": use minute, hour, day or month`);
   }
-  let selected = o.meterSlugs.length > 0 ? [...new Set(o.meterSlugs)].map((s) => resolveMeter(o.meters, s)) : o.meters.length > 0 ? o.meters : [EVENTS_METER];
+  let selected =
+    o.meterSlugs.length > 0
+      ? [...new Set(o.meterSlugs)].map((s) => resolveMeter(o.meters, s))
+      : o.meters.length > 0
+        ? o.meters
+        : [EVENTS_METER];
   const g = o.groupBy;
   if (g !== undefined && o.meterSlugs.length === 0) {
     // Split by a key: the meters that have it (a meter named with -m without it is an error, from runQuery).
@@ -103,14 +109,23 @@ export async function buildReport(store: Store, o: ReportOptions): Promise<Repor
   const windows: Array<{ start: number; end: number }> = [];
   for (const start of plan.windows(fromMs, toMs)) {
     if (windows.length === MAX_WINDOWS) {
-      throw new UsageError(`the range holds more than ${MAX_WINDOWS} ${size.toLowerCase()} windows: choose a larger --window or a shorter range`);
+      throw new UsageError(
+        `the range holds more than ${MAX_WINDOWS} ${size.toLowerCase()} windows: choose a larger --window or a shorter range`,
+      );
     }
     windows.push({ start, end: plan.end(start) });
   }
   const index = new Map(windows.map((w, i) => [w.start, i]));
   const base: QueryOptions = {
-    meters: o.meters, tz: zone, from: new Date(fromMs).toISOString(), to: new Date(toMs).toISOString(), subjects: o.subjects,
-    groupBy: o.groupBy === undefined ? [] : [o.groupBy], filters: [], fill: false, allSubjects: o.groupBy !== undefined,
+    meters: o.meters,
+    tz: zone,
+    from: new Date(fromMs).toISOString(),
+    to: new Date(toMs).toISOString(),
+    subjects: o.subjects,
+    groupBy: o.groupBy === undefined ? [] : [o.groupBy],
+    filters: [],
+    fill: false,
+    allSubjects: o.groupBy !== undefined,
   };
   const meters: MeterReport[] = [];
   for (const meter of selected) {
@@ -121,7 +136,8 @@ export async function buildReport(store: Store, o: ReportOptions): Promise<Repor
       if (window !== undefined) cells.push({ key: keyOf(r), label: labelOf(r), window, value: r.value });
     }
     const totals: ShapeTotal[] = [];
-    for await (const r of (await runQuery(store, { ...base, meter: slug })).rows) totals.push({ key: keyOf(r), label: labelOf(r), value: r.value });
+    for await (const r of (await runQuery(store, { ...base, meter: slug })).rows)
+      totals.push({ key: keyOf(r), label: labelOf(r), value: r.value });
     const shaped = shapeMeter({ additive: isAdditive(meter), windows: windows.length, cells, totals, top: o.top, sparkWidth: SPARK_WIDTH });
     if (!shaped.additive) {
       // MAX, AVG, LATEST... of the whole range is not a sum of the rows: the store computes it.
@@ -130,9 +146,10 @@ export async function buildReport(store: Store, o: ReportOptions): Promise<Repor
     const entity = o.groupBy ?? (meter === EVENTS_METER ? 'subject · type' : 'subject');
     meters.push({ ...shaped, meter, entity });
   }
-  const invoices = o.prices === undefined
-    ? null
-    : await buildInvoices(store, { meters: o.meters, prices: o.prices, from: base.from, to: base.to, tz: zone, subjects: o.subjects });
+  const invoices =
+    o.prices === undefined
+      ? null
+      : await buildInvoices(store, { meters: o.meters, prices: o.prices, from: base.from, to: base.to, tz: zone, subjects: o.subjects });
   return {
     zone,
     fromMs,

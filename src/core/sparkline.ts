@@ -25,8 +25,10 @@ export function sparkline(values: ReadonlyArray<string | null>, width = Infinity
     const w = Math.floor(width);
     const buckets: Array<number | null> = [];
     for (let i = 0; i < w; i++) {
-      const from = Math.floor((i * points.length) / w), to = Math.floor(((i + 1) * points.length) / w);
-      let sum = 0, n = 0;
+      const from = Math.floor((i * points.length) / w),
+        to = Math.floor(((i + 1) * points.length) / w);
+      let sum = 0,
+        n = 0;
       for (let k = from; k < to; k++) {
         const p = points[k];
         if (p !== null && p !== undefined) (sum += p), n++;
@@ -41,7 +43,8 @@ export function sparkline(values: ReadonlyArray<string | null>, width = Infinity
     }
     points = buckets;
   }
-  let lo = 0, hi = 0;
+  let lo = 0,
+    hi = 0;
   for (const p of points) {
     if (p === null) continue;
     if (p > hi) hi = p;

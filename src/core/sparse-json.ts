@@ -59,7 +59,15 @@ function member(m: Members, a: number, b: number): [string, Members | null] | un
 
 /** Deepest nesting read here; deeper texts are left to JSON.parse. */
 const MAX_DEPTH = 64;
-const QUOTE = 34, BACKSLASH = 92, LBRACE = 123, RBRACE = 125, LBRACKET = 91, RBRACKET = 93, COLON = 58, COMMA = 44, SPACE = 32;
+const QUOTE = 34,
+  BACKSLASH = 92,
+  LBRACE = 123,
+  RBRACE = 125,
+  LBRACKET = 91,
+  RBRACKET = 93,
+  COLON = 58,
+  COMMA = 44,
+  SPACE = 32;
 /** Raw control characters: invalid inside strings, and outside them whitespace that compact lines do not have. */
 const CONTROL = /[\u0000-\u001f]/;
 
@@ -101,7 +109,10 @@ function stringEnd(i: number): number {
     const c = text.charCodeAt(b + 1);
     if (c === 117) {
       // \uXXXX
-      if (!(isHex(text.charCodeAt(b + 2)) && isHex(text.charCodeAt(b + 3)) && isHex(text.charCodeAt(b + 4)) && isHex(text.charCodeAt(b + 5)))) return -1;
+      if (
+        !(isHex(text.charCodeAt(b + 2)) && isHex(text.charCodeAt(b + 3)) && isHex(text.charCodeAt(b + 4)) && isHex(text.charCodeAt(b + 5)))
+      )
+        return -1;
       from = b + 6;
     } else if (c === QUOTE || c === BACKSLASH || c === 47 || c === 98 || c === 102 || c === 110 || c === 114 || c === 116) {
       from = b + 2;

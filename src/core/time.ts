@@ -35,7 +35,12 @@ export function parseRfc3339(text: string): TimeParse {
     }
     return { ok: false, reason: 'is not an RFC 3339 date-time (e.g. 2026-11-28T10:15:00.123Z)' };
   }
-  const y = +m[1]!, mo = +m[2]!, d = +m[3]!, h = +m[4]!, mi = +m[5]!, s = +m[6]!;
+  const y = +m[1]!,
+    mo = +m[2]!,
+    d = +m[3]!,
+    h = +m[4]!,
+    mi = +m[5]!,
+    s = +m[6]!;
   if (mo < 1 || mo > 12) return { ok: false, reason: `has month ${m[2]} (01-12)` };
   if (d < 1 || d > daysInMonth(y, mo)) return { ok: false, reason: `has day ${m[3]}, not a day of ${m[1]}-${m[2]}` };
   if (h > 23) return { ok: false, reason: `has hour ${m[4]} (00-23)` };
@@ -44,7 +49,8 @@ export function parseRfc3339(text: string): TimeParse {
   const frac = m[7] === undefined ? 0 : +(m[7] + '00').slice(0, 3);
   let offsetMin = 0;
   if (m[8] === undefined) {
-    const oh = +m[10]!, om = +m[11]!;
+    const oh = +m[10]!,
+      om = +m[11]!;
     if (oh > 23 || om > 59) return { ok: false, reason: `has offset ${m[9]}${m[10]}:${m[11]} out of range` };
     offsetMin = (m[9] === '-' ? -1 : 1) * (oh * 60 + om);
   }
@@ -100,7 +106,8 @@ export function daysFromCivil(y: number, m: number, d: number): number {
 
 /** Two ASCII digits at i as a number, or -1. */
 function two(t: string, i: number): number {
-  const a = t.charCodeAt(i) - 48, b = t.charCodeAt(i + 1) - 48;
+  const a = t.charCodeAt(i) - 48,
+    b = t.charCodeAt(i + 1) - 48;
   return a >= 0 && a <= 9 && b >= 0 && b <= 9 ? a * 10 + b : -1;
 }
 
@@ -113,7 +120,13 @@ export function parseRfc3339Fast(t: string): number {
   if (n < 20 || t.charCodeAt(4) !== 45 || t.charCodeAt(7) !== 45 || t.charCodeAt(13) !== 58 || t.charCodeAt(16) !== 58) return NaN;
   const sep = t.charCodeAt(10);
   if (sep !== 84 && sep !== 116) return NaN; // T or t
-  const y1 = two(t, 0), y2 = two(t, 2), mo = two(t, 5), d = two(t, 8), h = two(t, 11), mi = two(t, 14), s = two(t, 17);
+  const y1 = two(t, 0),
+    y2 = two(t, 2),
+    mo = two(t, 5),
+    d = two(t, 8),
+    h = two(t, 11),
+    mi = two(t, 14),
+    s = two(t, 17);
   if (y1 < 0 || y2 < 0 || mo < 1 || mo > 12 || d < 1 || h < 0 || h > 23 || mi < 0 || mi > 59 || s < 0 || s > 59) return NaN;
   const y = y1 * 100 + y2;
   if (d > daysInMonth(y, mo)) return NaN;
@@ -136,7 +149,8 @@ export function parseRfc3339Fast(t: string): number {
   const z = t.charCodeAt(i);
   if ((z === 90 || z === 122) && i + 1 === n) offsetMin = 0;
   else if ((z === 43 || z === 45) && i + 6 === n && t.charCodeAt(i + 3) === 58) {
-    const oh = two(t, i + 1), om = two(t, i + 4);
+    const oh = two(t, i + 1),
+      om = two(t, i + 4);
     if (oh < 0 || oh > 23 || om < 0 || om > 59) return NaN;
     offsetMin = (z === 45 ? -1 : 1) * (oh * 60 + om);
   } else return NaN;

@@ -29,9 +29,14 @@ export function sparkKey(r: Pick<ResultRow, 'subject' | 'groups'>, bySubject = f
  * Sparklines of the query `o` (without a window) over its range, or over the stored events' span where `o` leaves
  * it open. `bySubject` sums a subject's rows over its group values first (for counts and sums, which add up).
  */
-export async function usageSparklines(store: Store, o: QueryOptions, opts: { bySubject?: boolean; width?: number } = {}): Promise<UsageSparklines> {
+export async function usageSparklines(
+  store: Store,
+  o: QueryOptions,
+  opts: { bySubject?: boolean; width?: number } = {},
+): Promise<UsageSparklines> {
   const { query } = planQuery(o);
-  let fromMs = query.fromMs, toMs = query.toMs;
+  let fromMs = query.fromMs,
+    toMs = query.toMs;
   if (fromMs === undefined || toMs === undefined) {
     const extent = await store.timeExtent(query.meter.eventType);
     if (extent === null) return { window: null, lines: new Map() };
@@ -45,7 +50,13 @@ export async function usageSparklines(store: Store, o: QueryOptions, opts: { byS
   for (const start of plan.windows(fromMs, toMs)) index.set(start, index.size);
   const additive = query.meter.aggregation === 'SUM' || query.meter.aggregation === 'COUNT';
   const values = new Map<string, Array<Decimal | null>>();
-  const result = await runQuery(store, { ...o, window: size, from: new Date(fromMs).toISOString(), to: new Date(toMs).toISOString(), fill: false });
+  const result = await runQuery(store, {
+    ...o,
+    window: size,
+    from: new Date(fromMs).toISOString(),
+    to: new Date(toMs).toISOString(),
+    fill: false,
+  });
   for await (const r of result.rows) {
     const key = sparkKey(r, opts.bySubject);
     let v = values.get(key);
@@ -56,7 +67,14 @@ export async function usageSparklines(store: Store, o: QueryOptions, opts: { byS
     v[w] = opts.bySubject && v[w] !== null ? v[w]!.add(d) : d;
   }
   const lines = new Map<string, string>();
-  for (const [key, v] of values) lines.set(key, sparkline(v.map((d) => (d === null ? null : d.toString())), opts.width ?? TERMINAL_SPARK_WIDTH));
+  for (const [key, v] of values)
+    lines.set(
+      key,
+      sparkline(
+        v.map((d) => (d === null ? null : d.toString())),
+        opts.width ?? TERMINAL_SPARK_WIDTH,
+      ),
+    );
   return { window: size, lines };
 }
 
@@ -75,7 +93,10 @@ export async function runQueryWithSparklines(
 const ALL_EVENTS: QueryOptions = { meters: [], tz: 'UTC', subjects: [], groupBy: [], filters: [], fill: false, allSubjects: false };
 
 /** Every subject with its event count and first and last event time and, when asked, a sparkline of its events. */
-export async function listSubjects(store: Store, sparklines: boolean): Promise<{ rows: SubjectSummary[]; sparklines: UsageSparklines | null }> {
+export async function listSubjects(
+  store: Store,
+  sparklines: boolean,
+): Promise<{ rows: SubjectSummary[]; sparklines: UsageSparklines | null }> {
   const rows = await store.subjects();
   return { rows, sparklines: sparklines ? await usageSparklines(store, ALL_EVENTS, { bySubject: true }) : null };
 }

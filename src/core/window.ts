@@ -21,10 +21,14 @@ export const EPOCH_SHIFT_MS = DAY_MS * 1_000_000;
 const EPOCH_SHIFT_DAYS = 1_000_000;
 
 const SIZE_NAMES: Record<string, WindowSize> = {
-  minute: 'MINUTE', minutely: 'MINUTE',
-  hour: 'HOUR', hourly: 'HOUR',
-  day: 'DAY', daily: 'DAY',
-  month: 'MONTH', monthly: 'MONTH',
+  minute: 'MINUTE',
+  minutely: 'MINUTE',
+  hour: 'HOUR',
+  hourly: 'HOUR',
+  day: 'DAY',
+  daily: 'DAY',
+  month: 'MONTH',
+  monthly: 'MONTH',
 };
 
 /** `hour`, `hourly`, `HOUR` ... -> WindowSize; undefined when the name is unknown. */
@@ -98,7 +102,8 @@ export function localToUtc(zone: string, localMs: number): number {
     if (zoneOffsetMinutes(zone, localMs - o) * MINUTE_MS === o) return localMs - o;
   }
   // The wall-clock time falls in a gap: the day (or hour) begins when the clocks jump.
-  let lo = localMs - after, hi = localMs - before;
+  let lo = localMs - after,
+    hi = localMs - before;
   while (hi - lo > 1) {
     const mid = lo + Math.floor((hi - lo) / 2);
     if (zoneOffsetMinutes(zone, mid) * MINUTE_MS === before) lo = mid;
@@ -143,7 +148,8 @@ export class WindowPlan {
 
   private segmentIndex(t: number): number {
     const s = this.segments;
-    let lo = 0, hi = s.length - 1;
+    let lo = 0,
+      hi = s.length - 1;
     while (lo < hi) {
       const mid = (lo + hi + 1) >> 1;
       if (s[mid]!.start <= t) lo = mid;
@@ -195,7 +201,8 @@ export class WindowPlan {
     const day = localDay(start + zoneOffsetMinutes(this.zone, start) * MINUTE_MS);
     if (this.size === 'DAY') return this.startOfKey(day + 1);
     const key = monthKeyOfDay(day);
-    const y = Math.floor(key / 100), m = key % 100;
+    const y = Math.floor(key / 100),
+      m = key % 100;
     return this.startOfKey(m === 12 ? (y + 1) * 100 + 1 : key + 1);
   }
 

@@ -40,7 +40,8 @@ export function parseIngestBody(text: string, contentType: string | undefined, n
   const rules = { requireTime: false, nowMs, fingerprints };
   let items: Array<{ value: unknown; text: string }>;
   if (Array.isArray(value)) {
-    if (shape === 'one') throw badRequest('invalid event: application/cloudevents+json takes one event; send a batch as application/cloudevents-batch+json');
+    if (shape === 'one')
+      throw badRequest('invalid event: application/cloudevents+json takes one event; send a batch as application/cloudevents-batch+json');
     if (value.length === 0 && shape === 'either') throw badRequest('invalid event: no events found');
     const texts = arrayElements(text);
     items = value.map((v, i) => ({ value: v, text: texts[i]! }));

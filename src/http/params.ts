@@ -41,7 +41,12 @@ const FILTER_KEY = /^filterGroupBy\[(.*)\]$/;
 
 /** The query string of a GET: repeatable `subject` and `groupBy`, `filterGroupBy[k]=v` (deepObject). */
 export function meterQueryFromSearch(q: URLSearchParams): MeterQueryParams {
-  const p: MeterQueryParams = { subject: q.getAll('subject'), groupBy: q.getAll('groupBy'), filterGroupBy: {}, filterCustomerId: q.getAll('filterCustomerId') };
+  const p: MeterQueryParams = {
+    subject: q.getAll('subject'),
+    groupBy: q.getAll('groupBy'),
+    filterGroupBy: {},
+    filterCustomerId: q.getAll('filterCustomerId'),
+  };
   for (const name of ['from', 'to', 'windowSize', 'windowTimeZone'] as const) {
     const v = q.get(name);
     if (v !== null) p[name] = v;
@@ -50,7 +55,8 @@ export function meterQueryFromSearch(q: URLSearchParams): MeterQueryParams {
     const m = FILTER_KEY.exec(k);
     if (!m) continue;
     // deepObject holds one value per key: a repeated key is ambiguous (lists go through POST or $in).
-    if (p.filterGroupBy[m[1]!] !== undefined) throw badRequest(`filterGroupBy[${m[1]}]: one value per key; send several values with POST or advancedMeterGroupByFilters $in`);
+    if (p.filterGroupBy[m[1]!] !== undefined)
+      throw badRequest(`filterGroupBy[${m[1]}]: one value per key; send several values with POST or advancedMeterGroupByFilters $in`);
     p.filterGroupBy[m[1]!] = [v];
   }
   if (q.has('advancedMeterGroupByFilters')) applyAdvanced(p, q.get('advancedMeterGroupByFilters')!);
@@ -59,7 +65,8 @@ export function meterQueryFromSearch(q: URLSearchParams): MeterQueryParams {
 
 /** The JSON body of a POST query (MeterQueryRequest). */
 export function meterQueryFromBody(body: unknown): MeterQueryParams {
-  if (body === null || typeof body !== 'object' || Array.isArray(body)) throw badRequest('request body has an error: must be a JSON object (MeterQueryRequest)');
+  if (body === null || typeof body !== 'object' || Array.isArray(body))
+    throw badRequest('request body has an error: must be a JSON object (MeterQueryRequest)');
   const b = body as Record<string, unknown>;
   const str = (name: string): string | undefined => {
     const v = b[name];
@@ -70,7 +77,8 @@ export function meterQueryFromBody(body: unknown): MeterQueryParams {
   const list = (name: string): string[] => {
     const v = b[name];
     if (v === undefined || v === null) return [];
-    if (!Array.isArray(v) || v.some((x) => typeof x !== 'string')) throw badRequest(`request body has an error: ${name}: must be an array of strings`);
+    if (!Array.isArray(v) || v.some((x) => typeof x !== 'string'))
+      throw badRequest(`request body has an error: ${name}: must be an array of strings`);
     if (v.length > 100) throw badRequest(`request body has an error: ${name}: at most 100 items`);
     return v as string[];
   };
@@ -86,9 +94,11 @@ export function meterQueryFromBody(body: unknown): MeterQueryParams {
   };
   const f = b.filterGroupBy;
   if (f !== undefined && f !== null) {
-    if (typeof f !== 'object' || Array.isArray(f)) throw badRequest('request body has an error: filterGroupBy: must be an object of value lists');
+    if (typeof f !== 'object' || Array.isArray(f))
+      throw badRequest('request body has an error: filterGroupBy: must be an object of value lists');
     for (const [k, v] of Object.entries(f)) {
-      if (!Array.isArray(v) || v.some((x) => typeof x !== 'string')) throw badRequest(`request body has an error: filterGroupBy.${k}: must be an array of strings`);
+      if (!Array.isArray(v) || v.some((x) => typeof x !== 'string'))
+        throw badRequest(`request body has an error: filterGroupBy.${k}: must be an array of strings`);
       p.filterGroupBy[k] = v as string[];
     }
   }
@@ -110,12 +120,14 @@ function applyAdvanced(p: MeterQueryParams, raw: unknown): void {
       throw badRequest('advancedMeterGroupByFilters: not valid JSON');
     }
   }
-  if (v === null || typeof v !== 'object' || Array.isArray(v)) throw badRequest('advancedMeterGroupByFilters: must be an object of key -> filter');
+  if (v === null || typeof v !== 'object' || Array.isArray(v))
+    throw badRequest('advancedMeterGroupByFilters: must be an object of key -> filter');
   for (const [k, f] of Object.entries(v as Record<string, unknown>)) {
     const ops = f !== null && typeof f === 'object' ? Object.entries(f as Record<string, unknown>) : [];
     const [op, val] = ops[0] ?? [];
     if (ops.length === 1 && op === '$eq' && typeof val === 'string') (p.filterGroupBy[k] ??= []).push(val);
-    else if (ops.length === 1 && op === '$in' && Array.isArray(val) && val.length > 0 && val.every((x) => typeof x === 'string')) (p.filterGroupBy[k] ??= []).push(...val);
+    else if (ops.length === 1 && op === '$in' && Array.isArray(val) && val.length > 0 && val.every((x) => typeof x === 'string'))
+      (p.filterGroupBy[k] ??= []).push(...val);
     else throw badRequest(`advancedMeterGroupByFilters: ${k}: meter serve supports only {"$eq": "value"} and {"$in": ["value", ...]}`);
   }
 }
@@ -146,7 +158,9 @@ export function checkRange(fromMs: number | undefined, toMs: number | undefined)
 export function toQueryOptions(meter: Meter, meters: Meter[], p: MeterQueryParams): QueryOptions {
   checkRange(timeParam('from', p.from), timeParam('to', p.to));
   if (p.windowSize !== undefined && !WINDOW_SIZES.has(p.windowSize)) {
-    throw badRequest(`parameter "windowSize" in query has an error: value is not one of the allowed values ["MINUTE","HOUR","DAY","MONTH"]`);
+    throw badRequest(
+      `parameter "windowSize" in query has an error: value is not one of the allowed values ["MINUTE","HOUR","DAY","MONTH"]`,
+    );
   }
   const tz = p.windowTimeZone ?? 'UTC';
   try {

@@ -48,7 +48,11 @@ export async function resultRows(result: QueryResult): Promise<ResultRow[]> {
 }
 
 /** MeterQueryResult: `from`, `to` and `windowSize` only when the request gave them; `data` always. */
-export function queryResultJson(result: QueryResult, rows: ResultRow[], asked: { from?: string; to?: string; windowSize?: string }): string {
+export function queryResultJson(
+  result: QueryResult,
+  rows: ResultRow[],
+  asked: { from?: string; to?: string; windowSize?: string },
+): string {
   let head = '{';
   if (asked.from !== undefined && result.fromMs !== null) head += `"from":${JSON.stringify(result.formatTime(result.fromMs))},`;
   if (asked.to !== undefined && result.toMs !== null) head += `"to":${JSON.stringify(result.formatTime(result.toMs))},`;

@@ -72,7 +72,12 @@ const ROUTES: Route[] = [
   { pattern: /^\/api\/v1\/meters$/, methods: { GET: listMeters, POST: notImplemented('creating a meter') } },
   {
     pattern: new RegExp(`^/api/v1/meters/${SEG}$`),
-    methods: { GET: getMeter, PUT: notImplemented('updating a meter'), PATCH: notImplemented('updating a meter'), DELETE: notImplemented('deleting a meter') },
+    methods: {
+      GET: getMeter,
+      PUT: notImplemented('updating a meter'),
+      PATCH: notImplemented('updating a meter'),
+      DELETE: notImplemented('deleting a meter'),
+    },
   },
   { pattern: new RegExp(`^/api/v1/meters/${SEG}/query$`), methods: { GET: queryGet, POST: queryPost } },
   // SDK beta.8's deprecated values(): an alias of the query, as OpenMeter's document suggests.
@@ -121,10 +126,16 @@ export async function route(api: Api, req: IncomingMessage): Promise<Reply> {
   if (!match) throw notFound(`no route for ${path}`);
   if (match.portal && req.method === 'OPTIONS') return { status: 204, headers: PORTAL_PREFLIGHT };
   const handler = match.methods[req.method ?? 'GET'];
-  if (!handler) throw new HttpProblem(405, `method ${req.method} is not allowed on ${path}`, undefined, { Allow: Object.keys(match.methods).join(', ') });
+  if (!handler)
+    throw new HttpProblem(405, `method ${req.method} is not allowed on ${path}`, undefined, {
+      Allow: Object.keys(match.methods).join(', '),
+    });
   let params: string[];
   try {
-    params = match.pattern.exec(path)!.slice(1).map((s) => decodeURIComponent(s));
+    params = match.pattern
+      .exec(path)!
+      .slice(1)
+      .map((s) => decodeURIComponent(s));
   } catch {
     throw badRequest(`malformed percent-encoding in path ${path}`);
   }
@@ -153,7 +164,8 @@ function limitParam(q: URLSearchParams): number {
   const raw = q.get('limit');
   if (raw === null) return 100;
   const n = Number(raw);
-  if (!/^\d+$/.test(raw) || n < 1 || n > 100) throw badRequest(`parameter "limit" in query has an error: must be a whole number from 1 to 100`);
+  if (!/^\d+$/.test(raw) || n < 1 || n > 100)
+    throw badRequest(`parameter "limit" in query has an error: must be a whole number from 1 to 100`);
   return n;
 }
 
@@ -212,7 +224,9 @@ function wantsCsv(req: IncomingMessage): boolean {
   const accept = req.headers.accept;
   if (accept === undefined) return false;
   const [type, ...params] = accept.split(';');
-  return type!.trim().toLowerCase() === 'text/csv' && params.every((p) => /^\s*[!#$%&'*+.^_`|~0-9A-Za-z-]+=("[^"]*"|[^\s",;]+)\s*$/.test(p));
+  return (
+    type!.trim().toLowerCase() === 'text/csv' && params.every((p) => /^\s*[!#$%&'*+.^_`|~0-9A-Za-z-]+=("[^"]*"|[^\s",;]+)\s*$/.test(p))
+  );
 }
 
 async function answerQuery(api: Api, req: IncomingMessage, meter: Meter, p: MeterQueryParams, portal?: PortalClaims): Promise<Reply> {
@@ -306,7 +320,8 @@ async function createPortalToken(api: Api, req: IncomingMessage): Promise<Reply>
     throw badRequest(`request body has an error: invalid JSON: ${(e as Error).message}`);
   }
   if (b === null || typeof b !== 'object' || Array.isArray(b)) throw badRequest('request body has an error: must be a JSON object');
-  if (typeof b.subject !== 'string' || b.subject.length === 0) throw badRequest('request body has an error: subject: a non-empty string is required');
+  if (typeof b.subject !== 'string' || b.subject.length === 0)
+    throw badRequest('request body has an error: subject: a non-empty string is required');
   const slugs = b.allowedMeterSlugs;
   if (slugs !== undefined && (!Array.isArray(slugs) || slugs.some((s) => typeof s !== 'string'))) {
     throw badRequest('request body has an error: allowedMeterSlugs: must be an array of meter slugs');

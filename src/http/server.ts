@@ -27,7 +27,9 @@ export class ApiServer {
   ) {
     // Idle connections are kept longer than clients keep theirs (undici: 4 s, load balancers: 60 s), so that a
     // client never sends on a connection the server is closing at that moment.
-    this.server = http.createServer({ keepAliveTimeout: 65_000, headersTimeout: 10_000, requestTimeout: 0 }, (req, res) => this.handle(req, res));
+    this.server = http.createServer({ keepAliveTimeout: 65_000, headersTimeout: 10_000, requestTimeout: 0 }, (req, res) =>
+      this.handle(req, res),
+    );
   }
 
   /** Listens; resolves with the URL. */

@@ -173,11 +173,19 @@ export class ChunkBuilder implements ParseSink {
    * the rejects and the count of inputs read go with this part.
    */
   finish(n = this.id.length): EventColumns {
-    const order = subjectOrder(n === this.key.length ? this.key : this.key.slice(0, n), n === this.subject.length ? this.subject : this.subject.slice(0, n));
+    const order = subjectOrder(
+      n === this.key.length ? this.key : this.key.slice(0, n),
+      n === this.subject.length ? this.subject : this.subject.slice(0, n),
+    );
     const at = order === null ? (j: number) => j : (j: number) => order[j]!;
-    const id = new Array<string>(n), data = new Array<string>(n);
-    const source = new Int32Array(n), type = new Int32Array(n), subject = new Int32Array(n);
-    const key = new Float64Array(n), timeMs = new Float64Array(n), timeMissing = new Uint8Array(n);
+    const id = new Array<string>(n),
+      data = new Array<string>(n);
+    const source = new Int32Array(n),
+      type = new Int32Array(n),
+      subject = new Int32Array(n);
+    const key = new Float64Array(n),
+      timeMs = new Float64Array(n),
+      timeMissing = new Uint8Array(n);
     const fingerprint = this.fingerprint.length === this.id.length && n > 0 ? new Float64Array(n) : null;
     const position = order === null ? null : new Uint32Array(n);
     for (let j = 0; j < n; j++) {
@@ -201,7 +209,17 @@ export class ChunkBuilder implements ParseSink {
     }
     this.unusable = rest;
     const all = n === this.id.length;
-    for (const column of [this.id, this.data, this.source, this.type, this.subject, this.key, this.fingerprint, this.timeMs, this.timeMissing]) {
+    for (const column of [
+      this.id,
+      this.data,
+      this.source,
+      this.type,
+      this.subject,
+      this.key,
+      this.fingerprint,
+      this.timeMs,
+      this.timeMissing,
+    ]) {
       if (all) column.length = 0;
       else column.splice(0, n);
     }
@@ -209,8 +227,18 @@ export class ChunkBuilder implements ParseSink {
     this.read = 0;
     this.skipped = {};
     return {
-      id: id.join(SEPARATOR), data: data.join(SEPARATOR), length: n,
-      source, type, subject, key, fingerprint, timeMs, timeMissing, unusable, strings: this.enc.take(),
+      id: id.join(SEPARATOR),
+      data: data.join(SEPARATOR),
+      length: n,
+      source,
+      type,
+      subject,
+      key,
+      fingerprint,
+      timeMs,
+      timeMissing,
+      unusable,
+      strings: this.enc.take(),
     };
   }
 }

@@ -43,7 +43,8 @@ export class GroupCommitter {
   /** Resolves once every event is committed (stored, or a duplicate of a stored one); rejects if none is. */
   submit(events: UsageEvent[]): Promise<void> {
     if (events.length === 0) return Promise.resolve();
-    if (this.queued > 0 && this.queued + events.length > this.o.maxQueued) return Promise.reject(new QueueFullError('too many events waiting'));
+    if (this.queued > 0 && this.queued + events.length > this.o.maxQueued)
+      return Promise.reject(new QueueFullError('too many events waiting'));
     return new Promise<void>((resolve, reject) => {
       this.waiting.push({ events, resolve, reject });
       this.queued += events.length;

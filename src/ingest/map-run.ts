@@ -30,7 +30,9 @@ export interface MapRunOptions {
 
 export async function mapInputs(o: MapRunOptions): Promise<MapSummary> {
   const parser = new EventParser({ requireTime: o.requireTime, nowMs: Date.now(), fingerprints: false }, [], o.mapper);
-  let read = 0, mapped = 0, rejected = 0;
+  let read = 0,
+    mapped = 0,
+    rejected = 0;
   const skipped: Record<string, number> = {};
   for (const file of o.inputs) {
     try {

@@ -57,7 +57,8 @@ export interface IngestOptions {
 
 const FUTURE_MS = 24 * 3_600_000;
 /** Events per message from the parse worker (the first is smaller, so the writer starts sooner). */
-const FIRST_CHUNK_SIZE = 1000, CHUNK_SIZE = 5000;
+const FIRST_CHUNK_SIZE = 1000,
+  CHUNK_SIZE = 5000;
 /** Chunks the worker may run ahead of the writer. */
 const CREDITS = 6;
 
@@ -66,9 +67,19 @@ export async function ingest(store: Store, o: IngestOptions): Promise<IngestSumm
   const started = Date.now();
   const future = started + FUTURE_MS;
   const s: IngestSummary = {
-    read: 0, inserted: 0, duplicates: 0, conflicts: 0, rejected: 0, missingTime: 0, futureTime: 0,
+    read: 0,
+    inserted: 0,
+    duplicates: 0,
+    conflicts: 0,
+    rejected: 0,
+    missingTime: 0,
+    futureTime: 0,
     unusable: Object.fromEntries(o.meters.filter((m) => m.valueProperty).map((m) => [m.slug, 0])),
-    skipped: {}, unbilledStreams: 0, elapsedMs: 0, eventsPerSec: 0, interrupted: false,
+    skipped: {},
+    unbilledStreams: 0,
+    elapsedMs: 0,
+    eventsPerSec: 0,
+    interrupted: false,
   };
   // Stdin that the worker cannot read itself (a terminal) is forwarded from this thread's stdin.
   const readsStdin = o.inputs.includes(STDIN_NAME);
@@ -149,8 +160,12 @@ export async function ingest(store: Store, o: IngestOptions): Promise<IngestSumm
     const onStopNow = () => {
       s.interrupted = true;
       const open = s.inserted - committedInserted;
-      finish(new InterruptedError(`interrupted: stopped at once, the open batch was rolled back (${open.toLocaleString('en-US')} event(s)); ` +
-        `${committedInserted.toLocaleString('en-US')} inserted event(s) committed before it are kept; run the same command again to finish`));
+      finish(
+        new InterruptedError(
+          `interrupted: stopped at once, the open batch was rolled back (${open.toLocaleString('en-US')} event(s)); ` +
+            `${committedInserted.toLocaleString('en-US')} inserted event(s) committed before it are kept; run the same command again to finish`,
+        ),
+      );
     };
     o.signal?.addEventListener('abort', onAbort, { once: true });
     o.stopNow?.addEventListener('abort', onStopNow, { once: true });

@@ -41,7 +41,9 @@ export type WorkerMessage =
 
 const port = parentPort!;
 // The worker may start before the command knows what to ingest (see prestart.ts): its input comes first.
-const input = await new Promise<WorkerInput>((resolve) => port.once('message', (m: { kind: 'start'; input: WorkerInput }) => resolve(m.input)));
+const input = await new Promise<WorkerInput>((resolve) =>
+  port.once('message', (m: { kind: 'start'; input: WorkerInput }) => resolve(m.input)),
+);
 let credits = input.credits;
 let wake: (() => void) | null = null;
 port.on('message', (m: { kind: 'credit' }) => {
@@ -71,7 +73,11 @@ async function post(chunk: ChunkBuilder): Promise<void> {
 
 async function run(): Promise<void> {
   const mapper = input.map ? createMapper(input.map) : null;
-  const parser = new EventParser({ requireTime: input.requireTime, nowMs: input.nowMs, fingerprints: input.fingerprints }, input.meters, mapper);
+  const parser = new EventParser(
+    { requireTime: input.requireTime, nowMs: input.nowMs, fingerprints: input.fingerprints },
+    input.meters,
+    mapper,
+  );
   let current = '';
   let size = input.firstChunkSize;
   try {

@@ -4,7 +4,8 @@
 import { isUtf8 } from 'node:buffer';
 import zlib from 'node:zlib';
 
-const GZIP_MAGIC_0 = 0x1f, GZIP_MAGIC_1 = 0x8b;
+const GZIP_MAGIC_0 = 0x1f,
+  GZIP_MAGIC_1 = 0x8b;
 
 /** What reading an input noticed without stopping: trailing garbage after the last gzip member. */
 export interface DecodeNotes {
@@ -101,7 +102,8 @@ async function* gunzipMembers(
     // The header: magic, CM 8 (deflate), flags, mtime, xfl, os, then the optional fields the flags announce.
     await need(10);
     const flags = input[3]!;
-    if (input[2] !== 8 || (flags & 0xe0) !== 0) throw new GzipError('gzip data is corrupt or truncated (unknown compression method or header flags)');
+    if (input[2] !== 8 || (flags & 0xe0) !== 0)
+      throw new GzipError('gzip data is corrupt or truncated (unknown compression method or header flags)');
     let h = 10;
     if (flags & 4) {
       await need(h + 2);
@@ -125,8 +127,14 @@ async function* gunzipMembers(
     // The deflate data: fed one chunk at a time; after each, bytesWritten < fed means the data ended inside it.
     const inflate = zlib.createInflateRaw();
     const out: Buffer[] = [];
-    let size = 0, crc = 0, fed = 0, last: Buffer = input;
-    let writing = false, ended = false, flushed = false, failed: Error | null = null;
+    let size = 0,
+      crc = 0,
+      fed = 0,
+      last: Buffer = input;
+    let writing = false,
+      ended = false,
+      flushed = false,
+      failed: Error | null = null;
     let wake: (() => void) | null = null;
     const notify = () => {
       const w = wake;

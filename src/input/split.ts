@@ -7,8 +7,14 @@ import { INVALID_UTF8, isSpace, utf8Text } from './decode.js';
 import { clip, MAX_RAW_CHARS, type InputItem } from './items.js';
 
 export const LF = 0x0a;
-const CR = 0x0d, COMMA = 0x2c;
-const LBRACE = 0x7b, RBRACE = 0x7d, LBRACKET = 0x5b, RBRACKET = 0x5d, QUOTE = 0x22, BACKSLASH = 0x5c;
+const CR = 0x0d,
+  COMMA = 0x2c;
+const LBRACE = 0x7b,
+  RBRACE = 0x7d,
+  LBRACKET = 0x5b,
+  RBRACKET = 0x5d,
+  QUOTE = 0x22,
+  BACKSLASH = 0x5c;
 
 export const CR_ONLY = "lines end with CR only (old Mac line endings), so several events are on one line; convert with tr '\\r' '\\n'";
 export const MID_BOM = 'a UTF-8 byte order mark (U+FEFF) in the middle of the input (files with BOMs concatenated?); remove it';
@@ -38,7 +44,11 @@ class Collector {
       // Keep a prefix of MAX_RAW_CHARS bytes for the reject report (whatever the chunking), drop the rest.
       const kept = this.oversize ? this.parts[0]! : Buffer.concat(this.parts);
       this.oversize = true;
-      this.parts = [kept.length < MAX_RAW_CHARS ? Buffer.concat([kept, buf.subarray(from, Math.min(to, from + MAX_RAW_CHARS - kept.length))]) : kept.subarray(0, MAX_RAW_CHARS)];
+      this.parts = [
+        kept.length < MAX_RAW_CHARS
+          ? Buffer.concat([kept, buf.subarray(from, Math.min(to, from + MAX_RAW_CHARS - kept.length))])
+          : kept.subarray(0, MAX_RAW_CHARS),
+      ];
       return;
     }
     this.parts.push(buf.subarray(from, to));
@@ -139,7 +149,11 @@ class ValueSplitter implements Splitter {
     this.scalar = false;
     const base = { line: this.startLine, index: this.startIndex };
     if (oversize) {
-      out.push({ ...base, error: `event too large: more than ${this.max} bytes (see --max-event-size)`, raw: clip(bytes.toString('utf8')) });
+      out.push({
+        ...base,
+        error: `event too large: more than ${this.max} bytes (see --max-event-size)`,
+        raw: clip(bytes.toString('utf8')),
+      });
       return;
     }
     const text = utf8Text(bytes);
@@ -202,7 +216,12 @@ class ValueSplitter implements Splitter {
         continue;
       }
       if (b === RBRACE || b === RBRACKET) {
-        out.push({ line: this.line, index: null, error: `invalid JSON: unexpected "${String.fromCharCode(b)}"`, raw: String.fromCharCode(b) });
+        out.push({
+          line: this.line,
+          index: null,
+          error: `invalid JSON: unexpected "${String.fromCharCode(b)}"`,
+          raw: String.fromCharCode(b),
+        });
         continue;
       }
       if (b === 0xef && chunk[i + 1] === 0xbb && chunk[i + 2] === 0xbf) {

@@ -11,7 +11,11 @@ import type { Sink } from './sink.js';
 import { TableWriter } from './table.js';
 
 /** CloudEvents JSON text of an event; without a time for null, without data for undefined (`data` is JSON text). */
-function cloudEventJson(e: { id: string; source: string; type: string; subject: string }, timeMs: number | null, data: string | undefined): string {
+function cloudEventJson(
+  e: { id: string; source: string; type: string; subject: string },
+  timeMs: number | null,
+  data: string | undefined,
+): string {
   const time = timeMs === null ? '' : `,"time":${JSON.stringify(formatRfc3339(timeMs))}`;
   return (
     `{"specversion":"1.0","id":${JSON.stringify(e.id)},"source":${JSON.stringify(e.source)},"type":${JSON.stringify(e.type)},` +

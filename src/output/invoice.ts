@@ -9,8 +9,19 @@ import type { Sink } from './sink.js';
 import { smallTable } from './table.js';
 
 export const INVOICE_CSV_COLUMNS = [
-  'customer', 'period_start', 'period_end', 'meter', 'group', 'line_type', 'tier', 'quantity', 'unit_amount', 'per',
-  'amount_exact', 'amount', 'currency',
+  'customer',
+  'period_start',
+  'period_end',
+  'meter',
+  'group',
+  'line_type',
+  'tier',
+  'quantity',
+  'unit_amount',
+  'per',
+  'amount_exact',
+  'amount',
+  'currency',
 ];
 
 /** Group values as one cell: `model=gpt-4o;service_tier=flex` (keys are identifiers, so `=` ends a key). */
@@ -21,14 +32,28 @@ export function groupText(group: Array<[string, string]>): string {
 export async function renderInvoiceCsv(result: InvoiceResult, sink: Sink): Promise<void> {
   // Times, numbers and the currency code never start with a formula character; numbers must stay numbers.
   const plain = new Set([1, 2, 6, 7, 8, 9, 10, 11, 12]);
-  const start = result.formatTime(result.fromMs), end = result.formatTime(result.toMs);
+  const start = result.formatTime(result.fromMs),
+    end = result.formatTime(result.toMs);
   await sink.write(csvRecord(INVOICE_CSV_COLUMNS));
   for (const inv of result.invoices) {
     for (const l of inv.lines) {
       await sink.write(
         csvRecord(
-          [inv.customer, start, end, l.meter, groupText(l.group), l.lineType, l.tier === null ? '' : String(l.tier),
-            l.quantity ?? '', l.unitAmount ?? '', l.per ?? '', l.amountExact ?? '', l.amount ?? '', result.currency],
+          [
+            inv.customer,
+            start,
+            end,
+            l.meter,
+            groupText(l.group),
+            l.lineType,
+            l.tier === null ? '' : String(l.tier),
+            l.quantity ?? '',
+            l.unitAmount ?? '',
+            l.per ?? '',
+            l.amountExact ?? '',
+            l.amount ?? '',
+            result.currency,
+          ],
           plain,
         ),
       );
@@ -62,15 +87,25 @@ export async function renderInvoiceJson(result: InvoiceResult, sink: Sink): Prom
 }
 
 export async function renderInvoiceTable(result: InvoiceResult, sink: Sink, color: boolean): Promise<void> {
-  const start = result.formatTime(result.fromMs), end = result.formatTime(result.toMs);
+  const start = result.formatTime(result.fromMs),
+    end = result.formatTime(result.toMs);
   if (result.invoices.length === 0) {
     await sink.write(`(no usage of a priced meter from ${start} to ${end})\n`);
     return;
   }
   const head = ['meter', 'group', 'description', 'line', 'tier', 'quantity', 'unit_amount', 'per', 'amount'];
   for (const [n, inv] of result.invoices.entries()) {
-    const rows = inv.lines.map((l) => [l.meter, groupText(l.group), l.description ?? '', l.lineType, l.tier === null ? '' : String(l.tier),
-      l.quantity ?? '', l.unitAmount ?? '', l.per ?? '', l.amount ?? '']);
+    const rows = inv.lines.map((l) => [
+      l.meter,
+      groupText(l.group),
+      l.description ?? '',
+      l.lineType,
+      l.tier === null ? '' : String(l.tier),
+      l.quantity ?? '',
+      l.unitAmount ?? '',
+      l.per ?? '',
+      l.amount ?? '',
+    ]);
     rows.push(['total', '', '', '', '', '', '', '', `${inv.total} ${result.currency}`]);
     const table = await smallTable(head, [4, 5, 6, 7, 8], rows, color);
     await sink.write(`${n ? '\n' : ''}${inv.customer} · ${start} to ${end} (${result.zone})\n${table}`);

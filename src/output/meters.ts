@@ -13,7 +13,13 @@ export async function renderMeters(meters: Meter[], file: string | null, json: b
     await sink.write('no meter config (pass --config, set METER_CONFIG, or create ./meter.yaml); queries count events per type\n');
     return;
   }
-  const rows = meters.map((m) => [m.slug, m.eventType ?? '*', m.aggregation, m.valueProperty ?? '', m.groupBy.map((g) => `${g.key}: ${g.path}`).join(', ')]);
+  const rows = meters.map((m) => [
+    m.slug,
+    m.eventType ?? '*',
+    m.aggregation,
+    m.valueProperty ?? '',
+    m.groupBy.map((g) => `${g.key}: ${g.path}`).join(', '),
+  ]);
   const t = await smallTable(['slug', 'eventType', 'aggregation', 'valueProperty', 'groupBy'], [], rows, color);
   await sink.write(`${file}: ${meters.length} meter${meters.length === 1 ? '' : 's'}\n${meters.length ? t : ''}`);
 }

@@ -8,7 +8,13 @@ import { renderTable, type SparkColumn } from './table.js';
 export type QueryFormat = 'table' | 'csv' | 'json' | 'ndjson';
 
 /** `color` and `spark` (the sparkline column) apply to tables only. */
-export async function renderQuery(result: QueryResult, format: QueryFormat, sink: Sink, color: boolean, spark?: SparkColumn): Promise<void> {
+export async function renderQuery(
+  result: QueryResult,
+  format: QueryFormat,
+  sink: Sink,
+  color: boolean,
+  spark?: SparkColumn,
+): Promise<void> {
   if (format === 'csv') await renderCsv(result, sink);
   else if (format === 'json') await renderJson(result, sink);
   else if (format === 'ndjson') await renderNdjson(result, sink);

@@ -37,8 +37,11 @@ export function reportClient(U: typeof uPlot, doc: ReportDoc, root: HTMLElement)
    * the larger unit only where it changes since the previous label.
    */
   function tickLabel(i: number, prev: number | null): string {
-    const l = windows.label[i]!, p = prev === null ? '' : windows.label[prev]!;
-    const y = l.slice(0, 4), mo = MONTHS[Number(l.slice(5, 7)) - 1]!, d = String(Number(l.slice(8, 10)));
+    const l = windows.label[i]!,
+      p = prev === null ? '' : windows.label[prev]!;
+    const y = l.slice(0, 4),
+      mo = MONTHS[Number(l.slice(5, 7)) - 1]!,
+      d = String(Number(l.slice(8, 10)));
     if (doc.window === 'month') return p.slice(0, 4) !== y ? `${mo}\n${y}` : mo;
     if (doc.window === 'day') return p.slice(0, 7) !== l.slice(0, 7) ? `${mo} ${d}${p.slice(0, 4) !== y ? '\n' + y : ''}` : d;
     return p.slice(0, 10) !== l.slice(0, 10) ? `${l.slice(11, 16)}\n${mo} ${d}` : l.slice(11, 16);
@@ -93,16 +96,24 @@ export function reportClient(U: typeof uPlot, doc: ReportDoc, root: HTMLElement)
         // Not a time scale: the ticks are the windows themselves, labelled as the server wrote them in the zone.
         x: { time: false, range: () => [xs[0]! - step / 2, xs[n - 1]! + step / 2] },
         // Bars stand on zero: a scale cut above it would make small differences look large.
-        ...(m.additive ? { y: { range: (_u: uPlot, lo: number, hi: number): uPlot.Range.MinMax => [Math.min(0, lo), hi > 0 ? hi * 1.05 : 1] } } : {}),
+        ...(m.additive
+          ? { y: { range: (_u: uPlot, lo: number, hi: number): uPlot.Range.MinMax => [Math.min(0, lo), hi > 0 ? hi * 1.05 : 1] } }
+          : {}),
       },
       axes: [
         {
-          stroke: '#555', size: 44, grid: { show: false }, ticks: { stroke: '#ddd' },
+          stroke: '#555',
+          size: 44,
+          grid: { show: false },
+          ticks: { stroke: '#ddd' },
           splits: (u) => ticks(Math.max(2, Math.floor(u.bbox.width / devicePixelRatio / 64))),
           values: (_u, splits) => splits.map((t, j) => tickLabel(indexOf.get(t)!, j === 0 ? null : indexOf.get(splits[j - 1]!)!)),
         },
         {
-          stroke: '#555', grid: { stroke: '#eee' }, ticks: { stroke: '#ddd' }, values: (_u, ticks) => ticks.map(axisNumber),
+          stroke: '#555',
+          grid: { stroke: '#eee' },
+          ticks: { stroke: '#ddd' },
+          values: (_u, ticks) => ticks.map(axisNumber),
           // Wide enough for the longest label (1.0e+20): about 7 pixels a character, plus the ticks and a gap.
           size: (_u, values) => Math.max(48, 22 + 7 * Math.max(0, ...(values ?? []).map((v) => String(v).length))),
         },
@@ -148,15 +159,30 @@ export function reportClient(U: typeof uPlot, doc: ReportDoc, root: HTMLElement)
   }
 
   function entityTable(m: ReportDocMeter): HTMLElement {
-    const head = h('tr', {}, h('th', { class: 'n' }, '#'), h('th', {}, m.entity), h('th', { class: 'n' }, 'total'),
-      ...(m.additive ? [h('th', { class: 'n' }, 'share')] : []), h('th', {}, 'peak window'), h('th', { class: 'n' }, 'peak'),
-      h('th', {}, `usage per ${doc.window}`));
+    const head = h(
+      'tr',
+      {},
+      h('th', { class: 'n' }, '#'),
+      h('th', {}, m.entity),
+      h('th', { class: 'n' }, 'total'),
+      ...(m.additive ? [h('th', { class: 'n' }, 'share')] : []),
+      h('th', {}, 'peak window'),
+      h('th', { class: 'n' }, 'peak'),
+      h('th', {}, `usage per ${doc.window}`),
+    );
     const body = h('tbody');
     const row = (r: ReportDocMeter['rows'][number], i: number) =>
-      h('tr', {}, h('td', { class: 'n rank' }, String(i + 1)), h('td', { class: 'who' }, r.label), numCell(r.total),
+      h(
+        'tr',
+        {},
+        h('td', { class: 'n rank' }, String(i + 1)),
+        h('td', { class: 'who' }, r.label),
+        numCell(r.total),
         ...(m.additive ? [h('td', { class: 'n' }, r.share === null ? '–' : `${r.share}%`)] : []),
-        h('td', r.peak === null ? {} : { title: span(r.peak) }, r.peak === null ? '–' : windows.label[r.peak]!), numCell(r.peakValue),
-        h('td', { class: 'spark', 'aria-hidden': 'true' }, r.spark));
+        h('td', r.peak === null ? {} : { title: span(r.peak) }, r.peak === null ? '–' : windows.label[r.peak]!),
+        numCell(r.peakValue),
+        h('td', { class: 'spark', 'aria-hidden': 'true' }, r.spark),
+      );
     const table = h('table', { class: 'rows' }, h('thead', {}, head), body);
     const wrap = h('div', { class: 'table-wrap' }, table);
     const more = h('button', { type: 'button' });
@@ -171,7 +197,11 @@ export function reportClient(U: typeof uPlot, doc: ReportDoc, root: HTMLElement)
     };
     const out = h('div', {});
     if (m.rows.length > 20) {
-      const search = h('input', { type: 'search', placeholder: `find a ${m.entity}`, 'aria-label': `find a ${m.entity}` }) as HTMLInputElement;
+      const search = h('input', {
+        type: 'search',
+        placeholder: `find a ${m.entity}`,
+        'aria-label': `find a ${m.entity}`,
+      }) as HTMLInputElement;
       search.oninput = () => show(search.value, false);
       more.onclick = () => show(search.value, true);
       out.append(h('div', { class: 'find' }, search));
@@ -186,10 +216,25 @@ export function reportClient(U: typeof uPlot, doc: ReportDoc, root: HTMLElement)
     const split = m.series.length > 1;
     const cols = split ? m.series : [];
     const totals = m.windowTotals ?? (m.series.length === 1 ? m.series[0]!.values : null);
-    const head = h('tr', {}, h('th', {}, doc.window), ...cols.map((c) => h('th', { class: 'n' }, c.label)), ...(totals ? [h('th', { class: 'n' }, split ? 'total' : m.slug)] : []));
+    const head = h(
+      'tr',
+      {},
+      h('th', {}, doc.window),
+      ...cols.map((c) => h('th', { class: 'n' }, c.label)),
+      ...(totals ? [h('th', { class: 'n' }, split ? 'total' : m.slug)] : []),
+    );
     const body = h('tbody');
     windows.label.forEach((label, i) =>
-      body.append(h('tr', {}, h('td', { title: span(i) }, label), ...cols.map((c) => numCell(c.values[i]!)), ...(totals ? [numCell(totals[i]!)] : []))));
+      body.append(
+        h(
+          'tr',
+          {},
+          h('td', { title: span(i) }, label),
+          ...cols.map((c) => numCell(c.values[i]!)),
+          ...(totals ? [numCell(totals[i]!)] : []),
+        ),
+      ),
+    );
     if (m.additive) body.append(h('tr', { class: 'sum' }, h('td', {}, 'total'), ...cols.map((c) => numCell(c.total)), numCell(m.total)));
     return h('div', { class: 'table-wrap' }, h('table', { class: 'rows windows' }, h('thead', {}, head), body));
   }
@@ -201,47 +246,121 @@ export function reportClient(U: typeof uPlot, doc: ReportDoc, root: HTMLElement)
     if (inv.invoices.length === 0) sec.append(h('p', { class: 'muted' }, 'No usage of a priced meter in this range.'));
     if (doc.subject === null) {
       const body = h('tbody');
-      for (const i of inv.invoices) body.append(h('tr', {}, h('td', { class: 'who' }, i.customer), h('td', { class: 'n' }, String(i.lines.length)), numCell(i.total)));
-      if (inv.invoices.length) sec.append(h('div', { class: 'table-wrap' }, h('table', { class: 'rows' }, h('thead', {}, h('tr', {}, h('th', {}, 'customer'), h('th', { class: 'n' }, 'lines'), h('th', { class: 'n' }, `total ${inv.currency}`))), body)));
+      for (const i of inv.invoices)
+        body.append(h('tr', {}, h('td', { class: 'who' }, i.customer), h('td', { class: 'n' }, String(i.lines.length)), numCell(i.total)));
+      if (inv.invoices.length)
+        sec.append(
+          h(
+            'div',
+            { class: 'table-wrap' },
+            h(
+              'table',
+              { class: 'rows' },
+              h(
+                'thead',
+                {},
+                h('tr', {}, h('th', {}, 'customer'), h('th', { class: 'n' }, 'lines'), h('th', { class: 'n' }, `total ${inv.currency}`)),
+              ),
+              body,
+            ),
+          ),
+        );
     } else {
       for (const i of inv.invoices) {
         const body = h('tbody');
         for (const l of i.lines) {
-          body.append(h('tr', l.lineType === 'unpriced' ? { class: 'unpriced' } : {}, h('td', {}, l.meter), h('td', {}, l.group), h('td', {}, l.description ?? ''),
-            h('td', {}, l.lineType + (l.tier === null ? '' : ` ${l.tier}`)), numCell(l.quantity), numCell(l.unitAmount), numCell(l.per), numCell(l.amount)));
+          body.append(
+            h(
+              'tr',
+              l.lineType === 'unpriced' ? { class: 'unpriced' } : {},
+              h('td', {}, l.meter),
+              h('td', {}, l.group),
+              h('td', {}, l.description ?? ''),
+              h('td', {}, l.lineType + (l.tier === null ? '' : ` ${l.tier}`)),
+              numCell(l.quantity),
+              numCell(l.unitAmount),
+              numCell(l.per),
+              numCell(l.amount),
+            ),
+          );
         }
-        body.append(h('tr', { class: 'sum' }, h('td', { colspan: '7' }, 'total'), h('td', { class: 'n', 'data-value': i.total }, `${num(i.total)} ${inv.currency}`)));
-        const head = h('tr', {}, ...['meter', 'group', 'description', 'line'].map((c) => h('th', {}, c)), ...['quantity', 'unit price', 'per', 'amount'].map((c) => h('th', { class: 'n' }, c)));
+        body.append(
+          h(
+            'tr',
+            { class: 'sum' },
+            h('td', { colspan: '7' }, 'total'),
+            h('td', { class: 'n', 'data-value': i.total }, `${num(i.total)} ${inv.currency}`),
+          ),
+        );
+        const head = h(
+          'tr',
+          {},
+          ...['meter', 'group', 'description', 'line'].map((c) => h('th', {}, c)),
+          ...['quantity', 'unit price', 'per', 'amount'].map((c) => h('th', { class: 'n' }, c)),
+        );
         sec.append(h('div', { class: 'table-wrap' }, h('table', { class: 'rows' }, h('thead', {}, head), body)));
       }
     }
-    if (inv.unpriced > 0) sec.append(h('p', { class: 'warn' }, `${inv.unpriced} usage row(s) match no price: shown as unpriced, not billed.`));
+    if (inv.unpriced > 0)
+      sec.append(h('p', { class: 'warn' }, `${inv.unpriced} usage row(s) match no price: shown as unpriced, not billed.`));
     return sec;
   }
 
   const scope = [
     doc.subjects.length > 1 ? `Subjects ${doc.subjects.join(', ')}` : null,
     doc.groupBy !== null ? `Split by ${doc.groupBy}` : null,
-  ].filter((x) => x !== null).join('. ');
+  ]
+    .filter((x) => x !== null)
+    .join('. ');
   root.append(
-    h('header', {},
+    h(
+      'header',
+      {},
       h('h1', {}, doc.title),
       h('p', { class: 'range' }, h('strong', {}, doc.from), ' to ', h('strong', {}, doc.to)),
-      h('p', { class: 'rule' }, `Time zone ${doc.zone}. From is inclusive, to is exclusive: an event at exactly the end belongs to the next period. `
-        + `Windows are calendar ${doc.window}s in ${doc.zone}; the first and last may be partial.${scope ? ' ' + scope + '.' : ''}`)),
+      h(
+        'p',
+        { class: 'rule' },
+        `Time zone ${doc.zone}. From is inclusive, to is exclusive: an event at exactly the end belongs to the next period. ` +
+          `Windows are calendar ${doc.window}s in ${doc.zone}; the first and last may be partial.${scope ? ' ' + scope + '.' : ''}`,
+      ),
+    ),
   );
   if (doc.subject !== null) root.append(invoices() ?? '');
   const later: Array<{ m: ReportDocMeter; box: HTMLElement; tables: HTMLElement }> = [];
   for (const m of doc.meters) {
-    const kpis = h('div', { class: 'kpis' },
-      h('div', {}, h('span', { class: 'k' }, m.additive ? 'total' : m.aggregation.toLowerCase()), h('span', { class: 'v', 'data-value': m.total ?? '' }, num(m.total))),
-      ...(doc.subject === null || doc.groupBy !== null ? [h('div', {}, h('span', { class: 'k' }, `${m.entity}s`), h('span', { class: 'v' }, num(String(m.rows.length))))] : []),
-      ...(m.peak !== null ? [h('div', { title: span(m.peak) }, h('span', { class: 'k' }, `peak ${doc.window}`), h('span', { class: 'v' }, windows.label[m.peak]!), h('span', { class: 'sub' }, num(m.peakValue)))] : []));
+    const kpis = h(
+      'div',
+      { class: 'kpis' },
+      h(
+        'div',
+        {},
+        h('span', { class: 'k' }, m.additive ? 'total' : m.aggregation.toLowerCase()),
+        h('span', { class: 'v', 'data-value': m.total ?? '' }, num(m.total)),
+      ),
+      ...(doc.subject === null || doc.groupBy !== null
+        ? [h('div', {}, h('span', { class: 'k' }, `${m.entity}s`), h('span', { class: 'v' }, num(String(m.rows.length))))]
+        : []),
+      ...(m.peak !== null
+        ? [
+            h(
+              'div',
+              { title: span(m.peak) },
+              h('span', { class: 'k' }, `peak ${doc.window}`),
+              h('span', { class: 'v' }, windows.label[m.peak]!),
+              h('span', { class: 'sub' }, num(m.peakValue)),
+            ),
+          ]
+        : []),
+    );
     const box = h('div', { class: 'chart' });
-    const sec = h('section', { class: 'card meter', 'data-meter': m.slug },
+    const sec = h(
+      'section',
+      { class: 'card meter', 'data-meter': m.slug },
       h('h2', {}, m.slug, h('span', { class: 'agg' }, m.aggregation)),
       m.description ? h('p', { class: 'muted' }, m.description) : null,
-      kpis);
+      kpis,
+    );
     if (m.rows.length === 0) {
       sec.append(h('p', { class: 'muted empty' }, 'No usage in this range.'));
       root.append(sec);
@@ -259,7 +378,13 @@ export function reportClient(U: typeof uPlot, doc: ReportDoc, root: HTMLElement)
     later.push({ m, box, tables });
   }
   if (doc.subject === null) root.append(invoices() ?? '');
-  root.append(h('footer', {}, `${doc.generator} · values are exact decimals, as meter query prints them (digits grouped for reading) · charts by uPlot`));
+  root.append(
+    h(
+      'footer',
+      {},
+      `${doc.generator} · values are exact decimals, as meter query prints them (digits grouped for reading) · charts by uPlot`,
+    ),
+  );
   // The charts' width is measured once, before the tables are in the page: reading it later would lay out every
   // table row first.
   const width = later.length ? later[0]!.box.clientWidth : 0;

@@ -110,20 +110,28 @@ export function reportDoc(report: Report, generator: string): ReportDoc {
       rows: m.rows.map((r) => ({ label: r.label, total: r.total, share: r.share, ...peakValue(r.peak), spark: r.spark })),
       windowTotals: m.windowTotals,
     })),
-    invoices: report.invoices === null
-      ? null
-      : {
-          currency: report.invoices.currency,
-          unpriced: report.invoices.unpriced,
-          invoices: report.invoices.invoices.map((inv) => ({
-            customer: inv.customer,
-            total: inv.total,
-            lines: inv.lines.map((l) => ({
-              meter: l.meter, group: l.group.map(([k, v]) => `${k}=${v}`).join(' '), description: l.description, lineType: l.lineType,
-              tier: l.tier, quantity: l.quantity, unitAmount: l.unitAmount, per: l.per, amount: l.amount,
+    invoices:
+      report.invoices === null
+        ? null
+        : {
+            currency: report.invoices.currency,
+            unpriced: report.invoices.unpriced,
+            invoices: report.invoices.invoices.map((inv) => ({
+              customer: inv.customer,
+              total: inv.total,
+              lines: inv.lines.map((l) => ({
+                meter: l.meter,
+                group: l.group.map(([k, v]) => `${k}=${v}`).join(' '),
+                description: l.description,
+                lineType: l.lineType,
+                tier: l.tier,
+                quantity: l.quantity,
+                unitAmount: l.unitAmount,
+                per: l.per,
+                amount: l.amount,
+              })),
             })),
-          })),
-        },
+          },
     generator,
   };
 }

@@ -20,7 +20,17 @@ export async function renderStats(s: StoreStats, json: boolean, sink: Sink, colo
     `to        ${s.lastMs === null ? '-' : formatRfc3339(s.lastMs)}`,
     `size      ${s.sizeBytes === null ? '-' : (s.sizeBytes / 1048576).toFixed(1) + ' MB'}`,
   ];
-  const byType = await smallTable(['type', 'events'], [1], s.byType.map((r) => [r.key, count(r.events)]), color);
-  const bySubject = await smallTable(['subject (top 10)', 'events'], [1], s.bySubject.map((r) => [r.key, count(r.events)]), color);
+  const byType = await smallTable(
+    ['type', 'events'],
+    [1],
+    s.byType.map((r) => [r.key, count(r.events)]),
+    color,
+  );
+  const bySubject = await smallTable(
+    ['subject (top 10)', 'events'],
+    [1],
+    s.bySubject.map((r) => [r.key, count(r.events)]),
+    color,
+  );
   await sink.write(lines.join('\n') + '\n' + (s.events ? byType + bySubject : ''));
 }

@@ -15,8 +15,14 @@ export function summaryText(s: IngestSummary): string {
       (s.conflicts ? ` · conflicting duplicates ${count(s.conflicts)}` : '') +
       ` · rejected ${count(s.rejected)} · ${(s.elapsedMs / 1000).toFixed(2)} s · ${count(s.eventsPerSec)} events/s`,
   ];
-  if (s.conflicts) lines.push(`warning: ${count(s.conflicts)} duplicate(s) had the (source, id) of a stored event but other content; the stored one was kept`);
-  if (s.missingTime) lines.push(`warning: ${count(s.missingTime)} event(s) had no time and were stamped with the ingestion time (--require-time rejects them)`);
+  if (s.conflicts)
+    lines.push(
+      `warning: ${count(s.conflicts)} duplicate(s) had the (source, id) of a stored event but other content; the stored one was kept`,
+    );
+  if (s.missingTime)
+    lines.push(
+      `warning: ${count(s.missingTime)} event(s) had no time and were stamped with the ingestion time (--require-time rejects them)`,
+    );
   if (s.futureTime) lines.push(`warning: ${count(s.futureTime)} event(s) are more than a day in the future: check the producer's clock`);
   for (const [slug, n] of Object.entries(s.unusable)) {
     if (n) lines.push(`warning: meter ${slug}: ${count(n)} new event(s) of its type have no usable value`);
@@ -63,7 +69,9 @@ export function skipSummaryLines(skipped: Record<string, number>, unbilledStream
     lines.push(`skipped ${count(total)} record(s) without usage: ${entries.map(([r, n]) => `${r} ${count(n)}`).join(' · ')}`);
   }
   if (unbilledStreams > 0) {
-    lines.push(`warning: ${count(unbilledStreams)} stream(s) ended without a usage chunk and cannot be billed (request them with stream_options: {"include_usage": true})`);
+    lines.push(
+      `warning: ${count(unbilledStreams)} stream(s) ended without a usage chunk and cannot be billed (request them with stream_options: {"include_usage": true})`,
+    );
   }
   return lines;
 }
@@ -82,7 +90,9 @@ export class ProgressLine {
     const now = Date.now();
     if (!this.shown || now - this.last < 250) return;
     this.last = now;
-    process.stderr.write(`\r\x1b[Kread ${count(s.read)} · inserted ${count(s.inserted)} · duplicates ${count(s.duplicates)} · rejected ${count(s.rejected)}`);
+    process.stderr.write(
+      `\r\x1b[Kread ${count(s.read)} · inserted ${count(s.inserted)} · duplicates ${count(s.duplicates)} · rejected ${count(s.rejected)}`,
+    );
   }
 
   /** Erases the line before the summary is printed. */

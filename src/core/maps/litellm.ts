@@ -30,7 +30,8 @@ export function litellmMapper(o: MapOverrides = {}): RecordMapper {
   const m = compileMapping(LITELLM_SPEC, 'built-in map litellm', o);
   return {
     map(record, text) {
-      if (record !== null && typeof record === 'object' && (record as Record<string, unknown>).status === 'failure') return { kind: 'skip', reason: 'failure' };
+      if (record !== null && typeof record === 'object' && (record as Record<string, unknown>).status === 'failure')
+        return { kind: 'skip', reason: 'failure' };
       const f = applyMapping(m, record, text);
       if ('problems' in f) return { kind: 'reject', error: f.problems.join('; ') };
       const cost = f.data.find((d) => d[0] === 'cost');

@@ -6,8 +6,19 @@
  */
 import { plainAttribute } from '../event.js';
 import {
-  applyMapping, buildEvent, type CanonicalEvent, compileMapping, lookup, mapFields, type MapOverrides, type Mapping, type MappingSpec, type MapOutcome,
-  type RecordMapper, type Rule, type TextOutcome,
+  applyMapping,
+  buildEvent,
+  type CanonicalEvent,
+  compileMapping,
+  lookup,
+  mapFields,
+  type MapOverrides,
+  type Mapping,
+  type MappingSpec,
+  type MapOutcome,
+  type RecordMapper,
+  type Rule,
+  type TextOutcome,
 } from '../mapping.js';
 import { MAX_INSTANT_MS, MIN_INSTANT_MS } from '../time.js';
 import { pathSteps } from '../meter.js';
@@ -28,14 +39,23 @@ export const OPENAI_SKIPS = {
 } as const;
 
 const at = (p: string, rest: string) => (p === '$' ? `$.${rest}` : `${p}.${rest}`);
-const count = (path: string, required = false) => (required ? { path, as: 'count' as const, required } : { path, as: 'count' as const, default: 0 });
+const count = (path: string, required = false) =>
+  required ? { path, as: 'count' as const, required } : { path, as: 'count' as const, default: 0 };
 
 /** Where the customer is looked for, in order (see README): the record, its request, then what a response echoes. */
 export function defaultSubjectPaths(p: string): string[] {
   const paths = [
-    '$.subject', '$.customer_id', '$.user',
-    '$.request.subject', '$.request.customer_id', '$.request.user', '$.request.metadata.customer_id', '$.request.safety_identifier',
-    at(p, 'metadata.customer_id'), at(p, 'safety_identifier'), at(p, 'user'),
+    '$.subject',
+    '$.customer_id',
+    '$.user',
+    '$.request.subject',
+    '$.request.customer_id',
+    '$.request.user',
+    '$.request.metadata.customer_id',
+    '$.request.safety_identifier',
+    at(p, 'metadata.customer_id'),
+    at(p, 'safety_identifier'),
+    at(p, 'user'),
   ];
   return [...new Set(paths)];
 }
@@ -48,11 +68,19 @@ export function defaultSubjectPaths(p: string): string[] {
 export function openaiSpec(p: string, api: Api, batch: boolean): MappingSpec {
   const usage = (f: string) => at(p, `usage.${f}`);
   const chatLike = api !== 'responses';
-  const [input, output, details] = chatLike ? ['prompt_tokens', 'completion_tokens', ['prompt_tokens_details', 'completion_tokens_details']] : ['input_tokens', 'output_tokens', ['input_tokens_details', 'output_tokens_details']];
+  const [input, output, details] = chatLike
+    ? ['prompt_tokens', 'completion_tokens', ['prompt_tokens_details', 'completion_tokens_details']]
+    : ['input_tokens', 'output_tokens', ['input_tokens_details', 'output_tokens_details']];
   const embeddings = api === 'embeddings';
   return {
     // Embeddings carry no id: the wrapper's request id, or a batch line's.
-    id: embeddings ? (batch ? ['$.response.request_id', '$.id'] : ['$.request_id', '$.x_request_id', '$.id']) : batch ? [at(p, 'id'), '$.id'] : at(p, 'id'),
+    id: embeddings
+      ? batch
+        ? ['$.response.request_id', '$.id']
+        : ['$.request_id', '$.x_request_id', '$.id']
+      : batch
+        ? [at(p, 'id'), '$.id']
+        : at(p, 'id'),
     time: embeddings
       ? { path: [at(p, 'created'), '$.created', '$.time', '$.ts', '$.timestamp'], timeFormat: 'unix', required: false }
       : { path: [at(p, 'created'), at(p, 'created_at')], timeFormat: 'unix' },
@@ -79,9 +107,13 @@ type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => v !== null && typeof v === 'object' && !Array.isArray(v);
 
 /** What recognising a record found: the response's path and API, or a skip or reject. */
-type Shape = { p: string; api: Api; batch: boolean; response: Obj } | { kind: 'skip'; reason: keyof typeof OPENAI_SKIPS } | { kind: 'reject'; error: string };
+type Shape =
+  | { p: string; api: Api; batch: boolean; response: Obj }
+  | { kind: 'skip'; reason: keyof typeof OPENAI_SKIPS }
+  | { kind: 'reject'; error: string };
 
-const EXPECTED = 'expected chat.completion, a chat.completion.chunk with usage, response, a response.completed event, text_completion, an embeddings list, a Batch API output line, or a log record holding one of these under "response"';
+const EXPECTED =
+  'expected chat.completion, a chat.completion.chunk with usage, response, a response.completed event, text_completion, an embeddings list, a Batch API output line, or a log record holding one of these under "response"';
 
 /** Finds the response in a record, and what kind it is. */
 function recognise(record: Obj): Shape {
@@ -93,8 +125,10 @@ function recognise(record: Obj): Shape {
     batch = 'custom_id' in r;
     if (r.error !== undefined && r.error !== null) return { kind: 'skip', reason: batch ? 'batch_error' : 'error_response' };
     const inner = r.response;
-    if (inner === undefined || inner === null) return { kind: 'reject', error: `${batch ? 'batch line' : 'log record'} without a response (and without an error): nothing to bill` };
-    if (!isObj(inner)) return { kind: 'reject', error: `response: must be a JSON object, got ${Array.isArray(inner) ? 'an array' : `a ${typeof inner}`}` };
+    if (inner === undefined || inner === null)
+      return { kind: 'reject', error: `${batch ? 'batch line' : 'log record'} without a response (and without an error): nothing to bill` };
+    if (!isObj(inner))
+      return { kind: 'reject', error: `response: must be a JSON object, got ${Array.isArray(inner) ? 'an array' : `a ${typeof inner}`}` };
     if ('status_code' in inner && 'body' in inner) {
       if (inner.status_code !== 200) return { kind: 'skip', reason: batch ? 'batch_non_200' : 'error_response' };
       if (!isObj(inner.body)) return { kind: 'reject', error: 'response.body: must be a JSON object' };
@@ -189,9 +223,12 @@ function plainString(rule: Rule, record: Obj): string | undefined | null {
  * and says what is wrong.
  */
 function canonical(m: Mapping, record: Obj): CanonicalEvent | null {
-  const source = m.source.value, type = m.type.value;
+  const source = m.source.value,
+    type = m.type.value;
   if (typeof source !== 'string' || typeof type !== 'string' || m.time === null || m.time.format !== 'unix') return null;
-  const id = lookup(m.id, record), t = lookup(m.time, record), found = lookup(m.subject, record);
+  const id = lookup(m.id, record),
+    t = lookup(m.time, record),
+    found = lookup(m.subject, record);
   if (typeof id !== 'string' || typeof found !== 'string' || typeof t !== 'number' || !Number.isSafeInteger(t)) return null;
   let subject = found;
   if (m.subject.pattern !== null) {
@@ -205,10 +242,15 @@ function canonical(m: Mapping, record: Obj): CanonicalEvent | null {
   // openaiSpec's data: model, api, input, cached, output, reasoning, total_tokens, tokens, service_tier, batch.
   const d = m.data;
   if (d.length !== 10 || d[1]!.literal === undefined || d[9]!.literal === undefined) return null;
-  const model = plainString(d[0]!, record), tier = plainString(d[8]!, record);
-  const input = plainCount(d[2]!, record), cached = plainCount(d[3]!, record), output = plainCount(d[4]!, record), reasoning = plainCount(d[5]!, record);
+  const model = plainString(d[0]!, record),
+    tier = plainString(d[8]!, record);
+  const input = plainCount(d[2]!, record),
+    cached = plainCount(d[3]!, record),
+    output = plainCount(d[4]!, record),
+    reasoning = plainCount(d[5]!, record);
   let total = plainCount(d[6]!, record);
-  if (model == null || input == null || cached == null || output == null || reasoning == null || total === null || tier === null) return null;
+  if (model == null || input == null || cached == null || output == null || reasoning == null || total === null || tier === null)
+    return null;
   if (cached > input || reasoning > output) return null;
   if (total === undefined) {
     total = input + output;
@@ -263,9 +305,16 @@ export function openaiMapper(o: MapOverrides = {}): RecordMapper {
       if (api === 'responses' && r.status !== 'completed' && r.status !== 'incomplete') return skip('response_not_completed');
       return skip('no_usage');
     }
-    if (!isObj(r.usage)) return { kind: 'reject', error: `${at(p, 'usage')}: must be an object, got ${Array.isArray(r.usage) ? 'an array' : `a ${typeof r.usage}`}` };
+    if (!isObj(r.usage))
+      return {
+        kind: 'reject',
+        error: `${at(p, 'usage')}: must be an object, got ${Array.isArray(r.usage) ? 'an array' : `a ${typeof r.usage}`}`,
+      };
     if (api === 'embeddings' && p === '$') {
-      return { kind: 'reject', error: 'embeddings response without an id: log it inside a record with a request_id (OpenAI\'s x-request-id) so that it counts once' };
+      return {
+        kind: 'reject',
+        error: "embeddings response without an id: log it inside a record with a request_id (OpenAI's x-request-id) so that it counts once",
+      };
     }
     const billedStream = () => {
       if (chunk && typeof r.id === 'string') {
@@ -285,10 +334,14 @@ export function openaiMapper(o: MapOverrides = {}): RecordMapper {
     billedStream();
     // The spec's fields 0-5 are always there: model, api, input, cached, output, reasoning (see openaiSpec).
     const d = f.data;
-    const input = d[2]![2] as number, cached = d[3]![2] as number, output = d[4]![2] as number, reasoning = d[5]![2] as number;
+    const input = d[2]![2] as number,
+      cached = d[3]![2] as number,
+      output = d[4]![2] as number,
+      reasoning = d[5]![2] as number;
     // Cached tokens are inside input tokens and reasoning tokens inside output tokens: more is impossible.
     if (cached > input) return { kind: 'reject', error: `cached tokens (${cached}) exceed input tokens (${input}), which include them` };
-    if (reasoning > output) return { kind: 'reject', error: `reasoning tokens (${reasoning}) exceed output tokens (${output}), which include them` };
+    if (reasoning > output)
+      return { kind: 'reject', error: `reasoning tokens (${reasoning}) exceed output tokens (${output}), which include them` };
     d.splice(4, 0, ['uncached_input_tokens', String(input - cached), input - cached, '"uncached_input_tokens":']);
     if (d[7]?.[0] !== 'total_tokens') {
       const total = input + output;

@@ -67,7 +67,12 @@ export function buildAggregateSql(q: MeterQuery, db: string, dedupe: DedupeMode)
   const keys: string[] = [];
   for (const k of groupKeys(q)) {
     const name = k.kind === 'window' ? '_w' : k.kind === 'subject' ? '_s' : `_g${k.index}`;
-    const sql = k.kind === 'window' ? windowKeySql(q.window!, 'time_ms', clickhouseDialect) : k.kind === 'subject' ? 'subject' : dimensionSql(k.dimension);
+    const sql =
+      k.kind === 'window'
+        ? windowKeySql(q.window!, 'time_ms', clickhouseDialect)
+        : k.kind === 'subject'
+          ? 'subject'
+          : dimensionSql(k.dimension);
     cols.push(`${sql} AS ${name}`);
     keys.push(name);
   }

@@ -21,16 +21,26 @@ export function describeError(t: ClickHouseTarget, e: unknown, what: string): St
   const code = err?.code ?? '';
   const where = `${t.location}`;
   if (code === 'ECONNREFUSED' || /ECONNREFUSED/.test(msg)) {
-    return new StoreError(`${where}: cannot connect to ClickHouse at ${t.host}:${t.port} (is it running? scripts/clickhouse.sh start starts a local one)`, e);
+    return new StoreError(
+      `${where}: cannot connect to ClickHouse at ${t.host}:${t.port} (is it running? scripts/clickhouse.sh start starts a local one)`,
+      e,
+    );
   }
   if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return new StoreError(`${where}: unknown host ${t.host}`, e);
   if (code === 'ECONNRESET' || code === 'EPIPE' || /socket hang up/.test(msg)) {
-    return new StoreError(`${where}: the connection to ClickHouse broke during ${what} (${msg}); nothing of an unacknowledged batch is counted, run again`, e);
+    return new StoreError(
+      `${where}: the connection to ClickHouse broke during ${what} (${msg}); nothing of an unacknowledged batch is counted, run again`,
+      e,
+    );
   }
-  if (/Timeout/i.test(msg) && clickHouseCode(e) === null) return new StoreError(`${where}: ClickHouse did not answer in time during ${what}`, e);
+  if (/Timeout/i.test(msg) && clickHouseCode(e) === null)
+    return new StoreError(`${where}: ClickHouse did not answer in time during ${what}`, e);
   const ch = clickHouseCode(e);
   if (ch === 516 || ch === 192 || ch === 193 || ch === 194) {
-    return new StoreError(`${where}: ClickHouse refused user ${t.username} (${msg}); check the URL's user and password or METER_CLICKHOUSE_PASSWORD`, e);
+    return new StoreError(
+      `${where}: ClickHouse refused user ${t.username} (${msg}); check the URL's user and password or METER_CLICKHOUSE_PASSWORD`,
+      e,
+    );
   }
   if (ch === 164 || ch === 497) return new StoreError(`${where}: user ${t.username} may not do ${what} (${msg})`, e);
   if (ch === 241) return new StoreError(`${where}: ClickHouse ran out of memory during ${what} (${msg})`, e);

@@ -101,7 +101,12 @@ export function flattenData(text: string | null, into: FlatData = emptyFlat()): 
   return into;
 }
 
-const QUOTE = 34, LBRACE = 123, RBRACE = 125, LBRACKET = 91, RBRACKET = 93, COMMA = 44;
+const QUOTE = 34,
+  LBRACE = 123,
+  RBRACE = 125,
+  LBRACKET = 91,
+  RBRACKET = 93,
+  COMMA = 44;
 
 class DataScanner {
   private i = 0;
@@ -186,7 +191,8 @@ class DataScanner {
   }
 
   private value(path: string): void {
-    const f = this.f, t = this.t;
+    const f = this.f,
+      t = this.t;
     const at = f.jn++;
     f.jp[at] = path;
     const c = t.charCodeAt(this.i);
@@ -259,4 +265,3 @@ export function canonicalPath(path: string): string {
   for (const s of pathSteps(path)) out += typeof s === 'number' ? `[${s}]` : `.${s}`;
   return out;
 }
-

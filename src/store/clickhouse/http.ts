@@ -143,7 +143,9 @@ export class Connection {
     for (const k of keys) w.int64(k);
     const boundary = `meter${randomBytes(12).toString('hex')}`;
     const body = Buffer.concat([
-      Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="_keys"; filename="_keys"\r\nContent-Type: application/octet-stream\r\n\r\n`),
+      Buffer.from(
+        `--${boundary}\r\nContent-Disposition: form-data; name="_keys"; filename="_keys"\r\nContent-Type: application/octet-stream\r\n\r\n`,
+      ),
       w.take(),
       Buffer.from(`\r\n--${boundary}--\r\n`),
     ]);

@@ -59,4 +59,3 @@ function complementDigits(s: string): string {
   for (let i = 0; i < s.length; i++) out += String.fromCharCode(105 - s.charCodeAt(i)); // '0'+'9' - c
   return out;
 }
-

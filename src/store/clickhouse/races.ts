@@ -124,6 +124,16 @@ export async function closeStaleBatches(conn: Connection): Promise<void> {
     `SELECT toString(run) AS r, toString(seq) AS s FROM (${losersSql(conn.db)})`,
     'deduplicating after an unfinished batch',
   );
-  await conn.insertValues('dropped', 'run, seq', losers.map((l) => `(${sqlInt(l.r)},${sqlInt(l.s)})`), 'recording duplicates');
-  await conn.insertValues('batches', 'run, batch, state', stale.map((s) => `(${sqlInt(s.r)},${sqlInt(s.b)},1)`), 'closing batches');
+  await conn.insertValues(
+    'dropped',
+    'run, seq',
+    losers.map((l) => `(${sqlInt(l.r)},${sqlInt(l.s)})`),
+    'recording duplicates',
+  );
+  await conn.insertValues(
+    'batches',
+    'run, batch, state',
+    stale.map((s) => `(${sqlInt(s.r)},${sqlInt(s.b)},1)`),
+    'closing batches',
+  );
 }

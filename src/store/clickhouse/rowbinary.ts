@@ -160,7 +160,8 @@ export function encodeEventRow(
   w.int64(ingestedMs);
   w.int64(run);
   w.int64(seq);
-  const j = f.jn, n = f.nn;
+  const j = f.jn,
+    n = f.nn;
   w.strs(f.jp, j);
   w.strs(f.js, j);
   w.u8s(f.jk, j);
@@ -171,4 +172,3 @@ export function encodeEventRow(
   w.int64s(f.nf, n);
   w.u8s(f.nx, n);
 }
-

@@ -67,7 +67,9 @@ export async function prepareSchema(conn: Connection, run: string, readonly: boo
   );
   let version = Number(exists[0]?.n ?? 0) > 0 ? await schemaVersion(conn) : 0;
   if (version > CLICKHOUSE_SCHEMA_VERSION) {
-    throw new StoreError(`${location}: store schema version ${version} is newer than this meter (${CLICKHOUSE_SCHEMA_VERSION}); upgrade meter`);
+    throw new StoreError(
+      `${location}: store schema version ${version} is newer than this meter (${CLICKHOUSE_SCHEMA_VERSION}); upgrade meter`,
+    );
   }
   if (version > 0 && version < CLICKHOUSE_SCHEMA_VERSION) {
     if (readonly) {
@@ -130,7 +132,8 @@ async function upgradeFromV1(conn: Connection, run: string): Promise<void> {
   }
   const insert = conn.openInsert(`INSERT INTO ${db}.${UPGRADE_TABLE} (${EVENT_COLUMNS}) FORMAT RowBinary`);
   const { body, done } = insert;
-  let copied = 0, refingerprinted = 0;
+  let copied = 0,
+    refingerprinted = 0;
   const flat = emptyFlat();
   try {
     const sql =
@@ -163,7 +166,9 @@ async function upgradeFromV1(conn: Connection, run: string): Promise<void> {
       what,
     );
     if (n[0]!.a !== String(copied) || n[0]!.b !== String(copied)) {
-      throw new Error(`rows changed during the upgrade (${n[0]!.a} stored, ${copied} read, ${n[0]!.b} written); is an older meter writing?`);
+      throw new Error(
+        `rows changed during the upgrade (${n[0]!.a} stored, ${copied} read, ${n[0]!.b} written); is an older meter writing?`,
+      );
     }
   } catch (e) {
     body.destroy();

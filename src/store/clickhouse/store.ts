@@ -121,7 +121,15 @@ export class ClickHouseStore implements Store {
       `${await this.where(conds)} ORDER BY time_ms DESC, ingested_ms DESC, seq DESC LIMIT ${sqlInt(f.limit)}`;
     for await (const batch of this.conn.tsv(sql, 8, 'listing events')) {
       for (const r of batch) {
-        yield { id: r[0]!, source: r[1]!, type: r[2]!, subject: r[3]!, timeMs: Number(r[4]), data: r[5] === '1' ? null : r[6]!, ingestedMs: Number(r[7]) };
+        yield {
+          id: r[0]!,
+          source: r[1]!,
+          type: r[2]!,
+          subject: r[3]!,
+          timeMs: Number(r[4]),
+          data: r[5] === '1' ? null : r[6]!,
+          ingestedMs: Number(r[7]),
+        };
       }
     }
   }

@@ -24,7 +24,8 @@ export function unescapeTsv(s: string): string {
 
 /** An Array(Tuple(...)) of integers as TabSeparated shows it: [(1,2,3,4),(5,6,7,8)]. */
 export function tsvTuples(s: string): Array<[string, string, string, string]> {
-  if (!/^\[\(-?\d+,\d+,\d+,\d+\)(?:,\(-?\d+,\d+,\d+,\d+\))*\]$/.test(s)) throw new Error(`unexpected tuples in the answer: ${s.slice(0, 200)}`);
+  if (!/^\[\(-?\d+,\d+,\d+,\d+\)(?:,\(-?\d+,\d+,\d+,\d+\))*\]$/.test(s))
+    throw new Error(`unexpected tuples in the answer: ${s.slice(0, 200)}`);
   return s
     .slice(2, -2)
     .split('),(')

@@ -52,7 +52,7 @@ export function parseClickHouseUrl(spec: string, env: NodeJS.ProcessEnv = proces
     }
   };
   const username = u.username === '' ? 'default' : dec(u.username);
-  const password = u.password !== '' ? dec(u.password) : env.METER_CLICKHOUSE_PASSWORD ?? '';
+  const password = u.password !== '' ? dec(u.password) : (env.METER_CLICKHOUSE_PASSWORD ?? '');
   const host = u.hostname;
   const user = u.username === '' ? '' : `${u.username}@`;
   return {

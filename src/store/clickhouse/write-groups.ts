@@ -29,7 +29,22 @@ export interface Group {
 }
 
 export function newGroup(batch: number, startedAt: number): Group {
-  return { insert: null, rows: 0, openedMs: Date.now(), first: new KeyIndex(), next: [], src: [], eid: [], fp: [], seq: [], call: [], index: [], calls: 0, batch, startedAt };
+  return {
+    insert: null,
+    rows: 0,
+    openedMs: Date.now(),
+    first: new KeyIndex(),
+    next: [],
+    src: [],
+    eid: [],
+    fp: [],
+    seq: [],
+    call: [],
+    index: [],
+    calls: 0,
+    batch,
+    startedAt,
+  };
 }
 
 /**

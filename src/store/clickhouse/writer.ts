@@ -52,7 +52,9 @@ export class Writer {
 
   async writeBatch(events: UsageEvent[], ingestedMs: number, opts: { commit?: boolean } = {}): Promise<WriteOutcome> {
     const status = new Uint8Array(events.length);
-    let inserted = 0, duplicates = 0, conflicts = 0;
+    let inserted = 0,
+      duplicates = 0,
+      conflicts = 0;
     if (this.group === null) {
       // The server's clock at the start of the group: batches of other writers closed before it cannot race us.
       const now = await this.conn.rows<{ t: string }>('SELECT toString(toUInt32(now())) AS t', 'reading the server time');
@@ -76,7 +78,21 @@ export class Writer {
     for (let i = 0; i < events.length; i++) {
       const e = events[i]!;
       start[i] = w.length;
-      encodeEventRow(w, keys[i]!, e.source, e.id, e.type, e.subject, e.timeMs, e.data, fingerprintOf(e), ingestedMs, this.run, seq0 + i, flattenData(e.data, this.scratch));
+      encodeEventRow(
+        w,
+        keys[i]!,
+        e.source,
+        e.id,
+        e.type,
+        e.subject,
+        e.timeMs,
+        e.data,
+        fingerprintOf(e),
+        ingestedMs,
+        this.run,
+        seq0 + i,
+        flattenData(e.data, this.scratch),
+      );
       end[i] = w.length;
     }
     const stored = await lookup;

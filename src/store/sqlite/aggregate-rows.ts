@@ -23,7 +23,8 @@ export function exactValue(agg: 'SUM' | 'AVG', isum: unknown, dsum: unknown, ico
 function extreme(agg: 'MIN' | 'MAX', int: bigint | null, other: string | null): string | null {
   if (other === null) return int === null ? null : int.toString();
   if (int === null) return other;
-  const a = Decimal.from(int), b = Decimal.parse(other)!;
+  const a = Decimal.from(int),
+    b = Decimal.parse(other)!;
   return a.compare(b) === (agg === 'MIN' ? -1 : 1) ? a.toString() : b.toString();
 }
 

@@ -13,8 +13,7 @@ import { windowKeySql, type WindowDialect } from '../sql-dialect.js';
 
 /** How SQLite spells the window arithmetic of sql-dialect.ts. */
 export const sqliteDialect: WindowDialect = {
-  cases: (branches, otherwise) =>
-    `CASE ${branches.map(([c, v]) => `WHEN ${c} THEN ${v}`).join(' ')} ELSE ${otherwise} END`,
+  cases: (branches, otherwise) => `CASE ${branches.map(([c, v]) => `WHEN ${c} THEN ${v}`).join(' ')} ELSE ${otherwise} END`,
   greatest: (a, b) => `max(${a}, ${b})`,
   intDiv: (a, b) => `(${a} / ${b})`,
   monthOfDay: (day) => `CAST(strftime('%Y%m', ${day} * 86400, 'unixepoch') AS INTEGER)`,

@@ -25,7 +25,8 @@ export interface SqliteOptions {
 export function openDatabase(file: string, opts: SqliteOptions = {}): { db: Database.Database; version: number } {
   const exists = fs.existsSync(file);
   // SQLite reports a folder as a "disk I/O error".
-  if (exists && fs.statSync(file).isDirectory()) throw new StoreError(`${file}: is a directory, not a store file; pass --db <folder>/meter.db`);
+  if (exists && fs.statSync(file).isDirectory())
+    throw new StoreError(`${file}: is a directory, not a store file; pass --db <folder>/meter.db`);
   if (!exists) {
     if (opts.readonly) throw new StoreError(`${file}: no store here yet (run \`meter ingest\` first, or pass --db)`);
     const dir = path.dirname(path.resolve(file));

@@ -80,7 +80,10 @@ export function readableCopy(file: string): string {
       fs.chmodSync(copy + '-wal', 0o600);
     }
   } catch (e) {
-    throw new StoreError(`${file}: cannot read the store (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); check the file's permissions`, e);
+    throw new StoreError(
+      `${file}: cannot read the store (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); check the file's permissions`,
+      e,
+    );
   }
   return copy;
 }

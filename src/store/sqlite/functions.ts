@@ -46,7 +46,10 @@ export function registerDecimalFunctions(db: Database.Database): void {
     result: (acc: { sum: Decimal; n: number } | null) => (acc === null ? null : `${acc.sum.toString()} ${acc.n}`),
   });
   // The least and greatest of such values by exact decimal order, as canonical text.
-  for (const [name, sign] of [['meter_dmin', -1], ['meter_dmax', 1]] as const) {
+  for (const [name, sign] of [
+    ['meter_dmin', -1],
+    ['meter_dmax', 1],
+  ] as const) {
     db.aggregate(name, {
       start: () => null,
       step: (best: Decimal | null, v: unknown) => {

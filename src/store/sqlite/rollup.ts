@@ -84,7 +84,8 @@ export function planRollup(q: MeterQuery): RollupPlan | null {
   const def = rollupDef(q);
   const same = (a: Dimension, b: Dimension) => ('path' in a && 'path' in b ? a.path === b.path : 'column' in a && 'column' in b);
   const idx = (d: Dimension) => def.dims.findIndex((x) => same(x, d));
-  const groupIdx = q.groupBy.map(idx), filterIdx = q.filters.map((f) => idx(f.dimension));
+  const groupIdx = q.groupBy.map(idx),
+    filterIdx = q.filters.map((f) => idx(f.dimension));
   if ([...groupIdx, ...filterIdx].some((i) => i < 0)) return null;
   return { def, groupIdx, filterIdx };
 }
@@ -140,11 +141,15 @@ function catalogueRow(db: Database.Database, def: RollupDef): { id: number; seq:
   const r = db.prepare('SELECT id, seq FROM rollups WHERE def = ?').get(def.key) as { id: number; seq: number } | undefined;
   if (r !== undefined) return r;
   const id = Number(db.prepare('INSERT INTO rollups (def, seq, caught_at) VALUES (?, 0, ?)').run(def.key, Date.now()).lastInsertRowid);
-  const g = gcols(def).map((c) => `${c} TEXT NOT NULL, `).join('');
+  const g = gcols(def)
+    .map((c) => `${c} TEXT NOT NULL, `)
+    .join('');
   db.exec(
     `CREATE TABLE ${tableOf(id)} (lvl INTEGER NOT NULL, s TEXT NOT NULL, b INTEGER NOT NULL, ${g}` +
       `n INTEGER NOT NULL, t0 INTEGER NOT NULL, t1 INTEGER NOT NULL, iv INTEGER, cv INTEGER, xv TEXT, ` +
-      `PRIMARY KEY (lvl, s, b${gcols(def).map((c) => ', ' + c).join('')})) WITHOUT ROWID`,
+      `PRIMARY KEY (lvl, s, b${gcols(def)
+        .map((c) => ', ' + c)
+        .join('')})) WITHOUT ROWID`,
   );
   return { id, seq: 0 };
 }
@@ -176,7 +181,8 @@ export function catchUp(db: Database.Database, def: RollupDef): void {
   let r = db.transaction(() => catalogueRow(db, def)).immediate();
   const top = () => (db.prepare('SELECT coalesce(max(seq), 0) AS m FROM events').get() as { m: number }).m;
   let max = top();
-  const table = tableOf(r.id), agg = def.aggregation;
+  const table = tableOf(r.id),
+    agg = def.aggregation;
   const keys = ['s', 'b', ...gcols(def)];
   const list = [...keys, ...STATE].join(', ');
   const base: Record<string, unknown> = {};
@@ -197,46 +203,55 @@ export function catchUp(db: Database.Database, def: RollupDef): void {
     for (let round = 0; r.seq < max; ) {
       // A new rollup is aggregated in one pass: its rows are then copied in key order (appended), where merging
       // chunk after chunk would rewrite rows all over the table.
-      const w = r.seq, m = w === 0 ? max : Math.min(max, w + catchUpLimits.chunkEvents);
+      const w = r.seq,
+        m = w === 0 ? max : Math.min(max, w + catchUpLimits.chunkEvents);
       dropDeltas();
       // The chunk's state rows per level, read without the write lock.
       withOverflow((mode) => db.prepare(`CREATE TEMP TABLE rollup_d0 AS ${eventGroupSql(agg, mode, rows, keys)}`).run({ ...base, w, m }));
       withOverflow((mode) => db.exec(`CREATE TEMP TABLE rollup_d1 AS ${mergeGroupSql(agg, mode, days, keys)}`));
       const id = r.id;
-      r = db.transaction(() => {
-        const now = catalogueRow(db, def);
-        if (now.id !== id || now.seq !== w) return now;
-        const added = { rows0: 0, events: 0 };
-        if (w === 0) {
-          // A new rollup: the deltas are its rows.
-          for (const lvl of [0, 1]) db.exec(`INSERT INTO ${table} (lvl, ${list}) SELECT ${lvl}, ${list} FROM temp.rollup_d${lvl}`);
-          const d0 = db.prepare('SELECT count(*) AS c, coalesce(sum(n), 0) AS e FROM temp.rollup_d0').get() as { c: number; e: number };
-          added.rows0 = d0.c;
-          added.events = d0.e;
-        } else {
-          // Each delta row merged with the stored row of its group (found by primary key), which it replaces.
-          const d0 = db
-            .prepare(`SELECT count(*) AS c, coalesce(sum(n), 0) AS e, (SELECT count(*) FROM temp.rollup_d0 d JOIN ${table} o ON o.lvl = 0 AND ${on}) AS old FROM temp.rollup_d0`)
-            .get() as { c: number; e: number; old: number };
-          added.rows0 = d0.c - d0.old;
-          added.events = d0.e;
-          for (const lvl of [0, 1]) {
-            const delta = `temp.rollup_d${lvl}`;
-            const both =
-              `SELECT ${list} FROM ${delta} UNION ALL ` +
-              `SELECT ${[...keys, ...STATE].map((c) => 'o.' + c).join(', ')} FROM ${delta} d JOIN ${table} o ON o.lvl = ${lvl} AND ${on}`;
-            withOverflow((mode) => db.exec(`INSERT OR REPLACE INTO ${table} (lvl, ${list}) SELECT ${lvl}, ${list} FROM (${mergeGroupSql(agg, mode, both, keys)})`));
+      r = db
+        .transaction(() => {
+          const now = catalogueRow(db, def);
+          if (now.id !== id || now.seq !== w) return now;
+          const added = { rows0: 0, events: 0 };
+          if (w === 0) {
+            // A new rollup: the deltas are its rows.
+            for (const lvl of [0, 1]) db.exec(`INSERT INTO ${table} (lvl, ${list}) SELECT ${lvl}, ${list} FROM temp.rollup_d${lvl}`);
+            const d0 = db.prepare('SELECT count(*) AS c, coalesce(sum(n), 0) AS e FROM temp.rollup_d0').get() as { c: number; e: number };
+            added.rows0 = d0.c;
+            added.events = d0.e;
+          } else {
+            // Each delta row merged with the stored row of its group (found by primary key), which it replaces.
+            const d0 = db
+              .prepare(
+                `SELECT count(*) AS c, coalesce(sum(n), 0) AS e, (SELECT count(*) FROM temp.rollup_d0 d JOIN ${table} o ON o.lvl = 0 AND ${on}) AS old FROM temp.rollup_d0`,
+              )
+              .get() as { c: number; e: number; old: number };
+            added.rows0 = d0.c - d0.old;
+            added.events = d0.e;
+            for (const lvl of [0, 1]) {
+              const delta = `temp.rollup_d${lvl}`;
+              const both =
+                `SELECT ${list} FROM ${delta} UNION ALL ` +
+                `SELECT ${[...keys, ...STATE].map((c) => 'o.' + c).join(', ')} FROM ${delta} d JOIN ${table} o ON o.lvl = ${lvl} AND ${on}`;
+              withOverflow((mode) =>
+                db.exec(
+                  `INSERT OR REPLACE INTO ${table} (lvl, ${list}) SELECT ${lvl}, ${list} FROM (${mergeGroupSql(agg, mode, both, keys)})`,
+                ),
+              );
+            }
           }
-        }
-        db.prepare(
-          'WITH d AS (SELECT min(t0) AS lo, max(t1) AS hi FROM temp.rollup_d1) UPDATE rollups SET seq = @m, caught_at = @at, ' +
-            'events = events + @events, rows0 = rows0 + @rows0, ' +
-            'min_time = coalesce(min(min_time, (SELECT lo FROM d)), min_time, (SELECT lo FROM d)), ' +
-            'max_time = coalesce(max(max_time, (SELECT hi FROM d)), max_time, (SELECT hi FROM d)) WHERE id = @id',
-        ).run({ m, at: Date.now(), id, ...added });
-        dropUnused(db, id, max);
-        return { id, seq: m };
-      }).immediate();
+          db.prepare(
+            'WITH d AS (SELECT min(t0) AS lo, max(t1) AS hi FROM temp.rollup_d1) UPDATE rollups SET seq = @m, caught_at = @at, ' +
+              'events = events + @events, rows0 = rows0 + @rows0, ' +
+              'min_time = coalesce(min(min_time, (SELECT lo FROM d)), min_time, (SELECT lo FROM d)), ' +
+              'max_time = coalesce(max(max_time, (SELECT hi FROM d)), max_time, (SELECT hi FROM d)) WHERE id = @id',
+          ).run({ m, at: Date.now(), id, ...added });
+          dropUnused(db, id, max);
+          return { id, seq: m };
+        })
+        .immediate();
       // Another process rebuilt the catalogue meanwhile: this rollup's table is another one now.
       if (r.id !== id) return;
       // Events that an ingest committed meanwhile are caught up too (a few rounds: an ingest may never stop).
@@ -288,14 +303,16 @@ export function levelRanges(
   const lo = Math.max(q.fromMs ?? -Infinity, span.minMs - mod(span.minMs, BUCKET_MS));
   const hi = Math.min(q.toMs ?? Infinity, span.maxMs - mod(span.maxMs, BUCKET_MS) + BUCKET_MS);
   if (hi <= lo) return { days: [], buckets: [] };
-  const first = Math.ceil(lo / DAY_MS), last = Math.floor(hi / DAY_MS); // days [first, last)
+  const first = Math.ceil(lo / DAY_MS),
+    last = Math.floor(hi / DAY_MS); // days [first, last)
   const w = q.window;
   let days: Array<[number, number]> = [];
   if (last > first && w === null) days = [[first * DAY_MS, last * DAY_MS]];
   else if (last > first && last - first <= 50_000) {
     const starts = w!.segments.map((s) => s.start);
     for (let d = first; d < last; d++) {
-      const a = d * DAY_MS, b = a + DAY_MS;
+      const a = d * DAY_MS,
+        b = a + DAY_MS;
       if (starts.some((s) => s > a && s < b) || w!.keyOf(a) !== w!.keyOf(b - 1)) continue;
       const prev = days[days.length - 1];
       if (prev !== undefined && prev[1] === a) prev[1] = b;
@@ -373,7 +390,14 @@ export function buildRollupSql(
 }
 
 /** The tail of a rollup (its events above the watermark, up to `top`) as 15-minute state rows, selected as `out`. */
-function tailSql(def: RollupDef, mode: MergeMode, out: string[], where: string[], params: Record<string, unknown>, r: StoredRollup): string {
+function tailSql(
+  def: RollupDef,
+  mode: MergeMode,
+  out: string[],
+  where: string[],
+  params: Record<string, unknown>,
+  r: StoredRollup,
+): string {
   params.tw = r.seq;
   params.tm = r.top;
   const from = ['seq > @tw', 'seq <= @tm'];

@@ -67,7 +67,8 @@ CREATE TABLE IF NOT EXISTS collisions (
 `;
 
 /** The `fp` column of a row: whether its event had a time (since version 2), else a content fingerprint. */
-export const TIME_GIVEN = 0, TIME_MISSING = 1;
+export const TIME_GIVEN = 0,
+  TIME_MISSING = 1;
 
 /**
  * Creates or upgrades the tables to SCHEMA_VERSION in one write transaction. The version is read again inside the

@@ -156,9 +156,7 @@ export class SqliteStore implements Store {
     const totals = this.get<{ n: number; first: number | null; last: number | null; subjects: number }>(
       `SELECT coalesce(sum(events), 0) AS n, min(firstMs) AS first, max(lastMs) AS last, count(*) AS subjects FROM (${this.subjectTotals})`,
     );
-    const size = this.get<{ size: number }>(
-      'SELECT page_count * page_size AS size FROM pragma_page_count(), pragma_page_size()',
-    );
+    const size = this.get<{ size: number }>('SELECT page_count * page_size AS size FROM pragma_page_count(), pragma_page_size()');
     return {
       location: this.location,
       events: totals.n,
@@ -220,7 +218,13 @@ export class SqliteStore implements Store {
       }
       // SUM starts with the cheapest mode (see SumMode).
       const modes: SumMode[] =
-        agg === 'SUM' ? ['fast', 'exact', 'decimal'] : agg === 'AVG' ? ['exact', 'decimal'] : agg === 'MIN' || agg === 'MAX' ? ['fast', 'exact'] : ['exact'];
+        agg === 'SUM'
+          ? ['fast', 'exact', 'decimal']
+          : agg === 'AVG'
+            ? ['exact', 'decimal']
+            : agg === 'MIN' || agg === 'MAX'
+              ? ['fast', 'exact']
+              : ['exact'];
       yield* this.withModes(modes, (mode) => {
         const { sql, params } = buildAggregateSql(q, { jsWindow, mode, subjectRows: this.hasSubjectRows });
         return this.rows(q, sql, params, mode, bigints);

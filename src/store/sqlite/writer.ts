@@ -25,8 +25,16 @@ const MAX_PENDING_ROWS = 1 << 20;
  * a version 1 row holds the content fingerprint instead). An array: a re-ingest reads one per event, and arrays
  * cost SQLite's driver less to build than objects.
  */
-type StoredKey = [k: number | null, source: string, id: string, type: string, subject: string, timeMs: number, data: string | null, fp: number];
-
+type StoredKey = [
+  k: number | null,
+  source: string,
+  id: string,
+  type: string,
+  subject: string,
+  timeMs: number,
+  data: string | null,
+  fp: number,
+];
 
 /** The `fp` column of a new row (see TIME_GIVEN in schema.ts). */
 function timeColumn(e: UsageEvent): number {
@@ -71,7 +79,8 @@ export function sqliteString(v: string): string | null {
  * binding them is most of the cost of two of its nine parameters, and an ingest sees few of each.
  */
 function upsertWith(source: string, type: string): string | null {
-  const s = sqliteString(source), t = sqliteString(type);
+  const s = sqliteString(source),
+    t = sqliteString(type);
   if (s === null || t === null) return null;
   return UPSERT.replace('VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)', `VALUES (?, ${s}, ?, ${t}, ?, ?, ?, ?, ?)`);
 }
@@ -139,7 +148,9 @@ export class SqliteWriter {
    */
   async writeBatch(events: UsageEvent[], ingestedMs: number, opts: { commit?: boolean } = {}): Promise<WriteOutcome> {
     const status = new Uint8Array(events.length);
-    let inserted = 0, duplicates = 0, conflicts = 0;
+    let inserted = 0,
+      duplicates = 0,
+      conflicts = 0;
     try {
       if (!this.inTransaction) {
         this.db.exec('BEGIN IMMEDIATE');
@@ -148,9 +159,12 @@ export class SqliteWriter {
       for (let i = 0; i < events.length; i++) {
         const e = events[i]!;
         const seq = this.insertRow(e, e.key, ingestedMs);
-        const s = seq === null
-          ? this.classify(e, this.byKey.get(e.key) as StoredKey, ingestedMs)
-          : seq === 0 ? RowStatus.duplicate : RowStatus.inserted;
+        const s =
+          seq === null
+            ? this.classify(e, this.byKey.get(e.key) as StoredKey, ingestedMs)
+            : seq === 0
+              ? RowStatus.duplicate
+              : RowStatus.inserted;
         status[i] = s;
         if (s === RowStatus.inserted) inserted++;
         else if (s === RowStatus.duplicate) duplicates++;
@@ -182,9 +196,10 @@ export class SqliteWriter {
   private insertRow(e: UsageEvent, key: number | null, ingestedMs: number): number | null {
     const taken = this.taken;
     const own = this.ownStatement(e.source, e.type);
-    const r = own !== null
-      ? own.run(key, e.id, e.subject, e.timeMs, e.data, timeColumn(e), ingestedMs)
-      : this.upsert.run(key, e.source, e.id, e.type, e.subject, e.timeMs, e.data, timeColumn(e), ingestedMs);
+    const r =
+      own !== null
+        ? own.run(key, e.id, e.subject, e.timeMs, e.data, timeColumn(e), ingestedMs)
+        : this.upsert.run(key, e.source, e.id, e.type, e.subject, e.timeMs, e.data, timeColumn(e), ingestedMs);
     if (r.changes === 0) return this.taken === taken ? 0 : null;
     const seq = r.lastInsertRowid as number;
     this.stored(e, seq);
