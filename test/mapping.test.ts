@@ -5,7 +5,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { valueTextAt } from '../src/core/json.js';
-import { applyMapping, buildEvent, compileMapping, mappingMapper } from '../src/core/mapping.js';
+import { applyMapping, buildEvent, mappingMapper } from '../src/core/mapping.js';
+import { compileMapping } from '../src/core/mapping-spec.js';
 import { createMapper } from '../src/core/maps/index.js';
 import { ConfigError } from '../src/errors.js';
 import { workdirs } from './helpers.js';

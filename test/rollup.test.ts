@@ -16,7 +16,7 @@ import fs from 'node:fs';
 import { before, describe, test } from 'node:test';
 import Database from 'better-sqlite3';
 import { main } from '../src/cli.js';
-import { catchUpLimits } from '../src/store/sqlite/rollup.js';
+import { catchUpLimits } from '../src/store/sqlite/rollup-catchup.js';
 import { BIN, Workdir } from './helpers.js';
 import { genCase, genQuery, metersYaml, queryArgs, Rng, runSeed, shellLine, ZONES, GROUP_BY, METERS } from './gen.js';
 import { atPath, groupText, ingest as refIngest, parseBound } from './reference.js';

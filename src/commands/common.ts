@@ -2,7 +2,7 @@
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import { Option, type Command } from 'commander';
-import { checkPattern } from '../core/mapping.js';
+import { checkPattern } from '../core/mapping-spec.js';
 import { BUILT_IN_MAPS, createMapper, type MapChoice } from '../core/maps/index.js';
 import { checkJsonPath, parseMeterConfig, type Meter } from '../core/meter.js';
 import { parsePriceFile, type PriceFile } from '../core/price.js';

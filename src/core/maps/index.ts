@@ -3,7 +3,8 @@
  * plain data (it is compiled on both sides: in the command, to report every problem before anything runs; in the
  * worker, to map).
  */
-import { compileMapping, mappingMapper, type MapOverrides, type RecordMapper } from '../mapping.js';
+import { mappingMapper, type RecordMapper } from '../mapping.js';
+import { compileMapping, type MapOverrides } from '../mapping-spec.js';
 import { LITELLM_SKIPS, litellmMapper } from './litellm.js';
 import { OPENAI_SKIPS, openaiMapper } from './openai.js';
 

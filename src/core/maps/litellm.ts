@@ -2,7 +2,8 @@
  * The built-in `litellm` map: LiteLLM's spend logs (`LiteLLM_SpendLogs` rows) and its standard logging payload.
  * The mapping is a plain spec; code only skips failed calls and refuses a negative spend.
  */
-import { applyMapping, buildEvent, compileMapping, type MapOverrides, type MappingSpec, type RecordMapper } from '../mapping.js';
+import { applyMapping, buildEvent, type RecordMapper } from '../mapping.js';
+import { compileMapping, type MapOverrides, type MappingSpec } from '../mapping-spec.js';
 
 export const LITELLM_SKIPS = { failure: 'calls LiteLLM logged with status failure' } as const;
 

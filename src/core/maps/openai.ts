@@ -9,17 +9,13 @@ import {
   applyMapping,
   buildEvent,
   type CanonicalEvent,
-  compileMapping,
   lookup,
   mapFields,
-  type MapOverrides,
-  type Mapping,
-  type MappingSpec,
   type MapOutcome,
   type RecordMapper,
-  type Rule,
   type TextOutcome,
 } from '../mapping.js';
+import { compileMapping, type MapOverrides, type Mapping, type MappingSpec, type Rule } from '../mapping-spec.js';
 import { MAX_INSTANT_MS, MIN_INSTANT_MS } from '../time.js';
 import { pathSteps } from '../meter.js';
 import { addWanted, sparseParse, type Wanted } from '../sparse-json.js';

@@ -5,7 +5,7 @@
  * - connection.ts: opening a file (is it a meter store? settings, upgrade); schema.ts: tables and migrations.
  * - writer.ts: the write path (one UPSERT per event is the dedupe, subject_rows, transactions).
  * - aggregate-sql.ts and aggregate-rows.ts: the SQL of a meter query and the reading of its rows, exactly.
- * - rollup.ts and rollup-sql.ts: pre-aggregated state rows per meter, caught up by queries and read with the events above
+ * - rollup.ts, rollup-catchup.ts and rollup-sql.ts: pre-aggregated state rows per meter, caught up by queries and read with the events above
  *   their watermark.
  * - functions.ts: the JavaScript functions that SQL calls; files.ts: -wal/-shm modes and the read-only copy;
  *   errors.ts: SQLite failures as StoreErrors.
@@ -34,7 +34,8 @@ import { openDatabase, type SqliteOptions } from './connection.js';
 import { StoreError } from '../../errors.js';
 import { describeSqliteError, isIntegerOverflow } from './errors.js';
 import { registerDecimalFunctions } from './functions.js';
-import { buildRollupSql, catchUp, planRollup, rollupPays, storedRollup, type RollupPlan } from './rollup.js';
+import { buildRollupSql, planRollup, rollupPays, storedRollup, type RollupPlan } from './rollup.js';
+import { catchUp } from './rollup-catchup.js';
 import { SCHEMA_VERSION } from './schema.js';
 import { SqliteWriter } from './writer.js';
 

@@ -1,0 +1,205 @@
+/**
+ * Mapping specs: the rules of a mapping file (or of a built-in map) as written, and their compilation into the
+ * rules mapping.ts applies to each record, with every problem of a spec listed at once. Pure: no I/O.
+ */
+import { ConfigError } from '../errors.js';
+import { checkJsonPath, pathSteps } from './meter.js';
+
+export type Scalar = string | number | boolean;
+export const TIME_FORMATS = ['rfc3339', 'unix', 'unix_ms'] as const;
+export type TimeFormat = (typeof TIME_FORMATS)[number];
+/** What a data field must hold: `count` is a non-negative safe integer (token counts); `number` any exact number. */
+export const VALUE_KINDS = ['any', 'string', 'number', 'count', 'boolean'] as const;
+export type ValueKind = (typeof VALUE_KINDS)[number];
+
+/** One field as written: a path (`$.a.b`), a list of paths, a literal, or the long form. */
+export type FieldInput = Scalar | string[] | FieldSpec;
+export interface FieldSpec {
+  path?: string | string[];
+  value?: Scalar;
+  /** Used when no path is present. */
+  default?: Scalar;
+  as?: ValueKind;
+  /** A record without the field is rejected (default: true for id, subject, time; false for data fields). */
+  required?: boolean;
+  /** `time` only. */
+  timeFormat?: TimeFormat;
+  /** `subject` only: a regular expression whose first capture group is the subject. */
+  pattern?: string;
+}
+export interface MappingSpec {
+  id: FieldInput;
+  time?: FieldInput;
+  subject: FieldInput;
+  source?: FieldInput;
+  type: FieldInput;
+  data?: Record<string, FieldInput>;
+}
+
+/** The command line's say over a mapping (`--source`, `--subject-path`, `--subject-pattern`). */
+export interface MapOverrides {
+  source?: string;
+  subjectPath?: string;
+  subjectPattern?: string;
+}
+
+export interface Path {
+  text: string;
+  steps: Array<string | number>;
+}
+export interface Rule {
+  name: string;
+  paths: Path[];
+  value?: Scalar;
+  default?: Scalar;
+  as: ValueKind;
+  required: boolean;
+  /** Data fields: the key. */
+  key?: string;
+  /** Data fields: the key's JSON text and colon, made once (the event text is built per record), when canonical. */
+  keyText?: string;
+  /** A literal's [JSON text, value], made once. */
+  literal?: [string, Scalar];
+}
+export interface Mapping {
+  id: Rule;
+  time: (Rule & { format: TimeFormat }) | null;
+  subject: Rule & { pattern: RegExp | null };
+  source: Rule;
+  type: Rule;
+  data: Rule[];
+}
+
+const SPEC_KEYS = ['id', 'time', 'subject', 'source', 'type', 'data'];
+const FIELD_KEYS = ['path', 'value', 'default', 'as', 'required', 'timeFormat', 'pattern'];
+
+/** A problem with a --subject-pattern or `pattern:` (null when fine): it must compile and capture. */
+export function checkPattern(p: string): string | null {
+  let re: RegExp;
+  try {
+    re = new RegExp(p);
+  } catch (e) {
+    return `not a regular expression (${(e as Error).message})`;
+  }
+  return new RegExp(`${re.source}|`).exec('')!.length > 1 ? null : 'needs a capture group, e.g. ^(cust_[0-9]+):';
+}
+
+function isScalar(v: unknown): v is Scalar {
+  return typeof v === 'string' || typeof v === 'boolean' || (typeof v === 'number' && Number.isFinite(v));
+}
+
+/** Compiles one field, adding its problems (named by `name`) to `problems`. */
+function compileField(
+  name: string,
+  input: unknown,
+  problems: string[],
+  dflt: { required: boolean },
+): Rule & { format: TimeFormat; pattern: RegExp | null } {
+  const rule: Rule & { format: TimeFormat; pattern: RegExp | null } = {
+    name,
+    paths: [],
+    as: 'any',
+    required: dflt.required,
+    format: 'rfc3339',
+    pattern: null,
+  };
+  const addPath = (p: unknown) => {
+    const problem = checkJsonPath(p);
+    if (problem)
+      problems.push(
+        `${name}: ${problem}${typeof p === 'string' && p.startsWith('$') ? ' (write {value: ...} for a literal starting with $)' : ''}`,
+      );
+    else rule.paths.push({ text: p as string, steps: pathSteps(p as string) });
+  };
+  let spec: FieldSpec;
+  if (typeof input === 'string' && input.startsWith('$')) spec = { path: input };
+  else if (isScalar(input)) spec = { value: input };
+  else if (Array.isArray(input)) spec = { path: input as string[] };
+  else if (input !== null && typeof input === 'object') spec = input as FieldSpec;
+  else {
+    problems.push(`${name}: must be a JSON path, a list of paths, a literal or a mapping with path/value`);
+    return rule;
+  }
+  for (const key of Object.keys(spec))
+    if (!FIELD_KEYS.includes(key)) problems.push(`${name}.${key}: unknown (expected ${FIELD_KEYS.join(', ')})`);
+  if (spec.path !== undefined) {
+    const list = Array.isArray(spec.path) ? spec.path : [spec.path];
+    if (list.length === 0) problems.push(`${name}.path: empty list`);
+    list.forEach(addPath);
+  }
+  if (spec.value !== undefined) {
+    if (!isScalar(spec.value)) problems.push(`${name}.value: must be a string, number or boolean`);
+    else {
+      rule.value = spec.value;
+      rule.literal = [JSON.stringify(spec.value), spec.value];
+    }
+    if (spec.path !== undefined) problems.push(`${name}: give either path or value, not both`);
+  } else if (spec.path === undefined) problems.push(`${name}: needs a path or a value`);
+  if (spec.default !== undefined) {
+    if (!isScalar(spec.default)) problems.push(`${name}.default: must be a string, number or boolean`);
+    else rule.default = spec.default;
+  }
+  if (spec.as !== undefined) {
+    if (!VALUE_KINDS.includes(spec.as)) problems.push(`${name}.as: ${JSON.stringify(spec.as)} is not one of ${VALUE_KINDS.join(', ')}`);
+    else rule.as = spec.as;
+  }
+  if (spec.required !== undefined) {
+    if (typeof spec.required !== 'boolean') problems.push(`${name}.required: must be true or false`);
+    else rule.required = spec.required;
+  }
+  if (spec.timeFormat !== undefined) {
+    if (name !== 'time') problems.push(`${name}.timeFormat: only time takes a timeFormat`);
+    else if (!TIME_FORMATS.includes(spec.timeFormat))
+      problems.push(`time.timeFormat: ${JSON.stringify(spec.timeFormat)} is not one of ${TIME_FORMATS.join(', ')}`);
+    else rule.format = spec.timeFormat;
+  }
+  if (spec.pattern !== undefined) {
+    const problem =
+      name !== 'subject' ? 'only subject takes a pattern' : typeof spec.pattern !== 'string' ? 'must be text' : checkPattern(spec.pattern);
+    if (problem) problems.push(`${name}.pattern: ${problem}`);
+    else rule.pattern = new RegExp(spec.pattern);
+  }
+  return rule;
+}
+
+/**
+ * Compiles a mapping spec (a parsed mapping file, or a built-in spec); throws ConfigError listing every problem.
+ * `--source` and `--subject-path` replace the spec's rules; `--subject-pattern` its subject pattern.
+ */
+export function compileMapping(raw: unknown, file: string, o: MapOverrides = {}): Mapping {
+  const problems: string[] = [];
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw))
+    throw new ConfigError(file, ['must be a mapping with id, subject, type and data'], 'mapping');
+  const spec = raw as Record<string, unknown>;
+  for (const key of Object.keys(spec)) if (!SPEC_KEYS.includes(key)) problems.push(`${key}: unknown (expected ${SPEC_KEYS.join(', ')})`);
+  const field = (name: string, input: unknown, required: boolean) => {
+    if (input === undefined || input === null) {
+      problems.push(`${name}: missing${name === 'source' ? ' (or give --source)' : ''}`);
+      return compileField(name, '', [], { required });
+    }
+    return compileField(name, input, problems, { required });
+  };
+  const id = field('id', spec.id, true);
+  const time = spec.time === undefined || spec.time === null ? null : field('time', spec.time, true);
+  const subject = field('subject', o.subjectPath ?? spec.subject, true);
+  if (o.subjectPattern !== undefined) {
+    const problem = checkPattern(o.subjectPattern);
+    if (problem) problems.push(`--subject-pattern: ${problem}`);
+    else subject.pattern = new RegExp(o.subjectPattern);
+  }
+  const source = o.source !== undefined ? field('source', { value: o.source }, true) : field('source', spec.source, true);
+  const type = field('type', spec.type, true);
+  const data: Rule[] = [];
+  if (spec.data !== undefined && spec.data !== null) {
+    if (typeof spec.data !== 'object' || Array.isArray(spec.data)) problems.push('data: must be a mapping of field: rule');
+    else
+      for (const [key, input] of Object.entries(spec.data)) {
+        if (key.length === 0) problems.push('data: a field has an empty name');
+        // A key holding a lone surrogate has no canonical text: it is left to validation, which refuses it.
+        const keyText = key.isWellFormed() ? `${JSON.stringify(key)}:` : undefined;
+        data.push({ ...compileField(`data.${key}`, input, problems, { required: false }), key, keyText });
+      }
+  }
+  if (problems.length > 0) throw new ConfigError(file, problems, 'mapping');
+  return { id, time, subject, source, type, data };
+}

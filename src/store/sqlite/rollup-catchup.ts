@@ -1,0 +1,182 @@
+/**
+ * Building and catching up rollups (see rollup.ts for what they are and how queries read them): the catalogue
+ * `rollups`, a rollup's table, and the catch-up from its watermark, a chunk of events at a time.
+ */
+import type Database from 'better-sqlite3';
+import { DAY_MS } from '../../core/window.js';
+import { dimensionSql } from './aggregate-sql.js';
+import { isIntegerOverflow } from './errors.js';
+import type { RollupDef } from './rollup.js';
+import { BUCKET_MS, bucketSql, eventGroupSql, eventValuesSql, mergeGroupSql, STATE, type MergeMode } from './rollup-sql.js';
+
+export const tableOf = (id: number) => `rollup_${id | 0}`;
+export const gcols = (def: RollupDef) => def.dims.map((_, i) => `g${i}`);
+
+const ROLLUPS = `CREATE TABLE IF NOT EXISTS rollups (
+  id INTEGER PRIMARY KEY, def TEXT NOT NULL UNIQUE, seq INTEGER NOT NULL, min_time INTEGER, max_time INTEGER,
+  events INTEGER NOT NULL DEFAULT 0, rows0 INTEGER NOT NULL DEFAULT 0, caught_at INTEGER NOT NULL DEFAULT 0)`;
+const ROLLUPS_COLUMNS = 'id,def,seq,min_time,max_time,events,rows0,caught_at';
+
+/**
+ * How a catch-up is cut: after the first build, it aggregates at most `chunkEvents` events (by seq) at a time,
+ * which bounds how long it holds the write lock (the merge of one chunk). A rollup not
+ * caught up for `unusedMs` while new events arrived is dropped by the next catch-up of another rollup: its meter
+ * definition is most likely gone, and a query that needs it again rebuilds it from the events.
+ */
+export const catchUpLimits = { chunkEvents: 500_000, unusedMs: 62 * DAY_MS };
+
+/**
+ * Makes the rollups' catalogue the one this meter writes. Rollups are derived from the events, so a catalogue of
+ * another layout (written by another build of meter) is dropped with every rollup table and rebuilt, never read.
+ */
+function ensureCatalogue(db: Database.Database): void {
+  db.exec(ROLLUPS);
+  const cols = (db.prepare("SELECT name FROM pragma_table_info('rollups')").pluck().all() as string[]).join(',');
+  if (cols === ROLLUPS_COLUMNS) return;
+  const tables = db.prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name GLOB 'rollup_[0-9]*'").pluck().all() as string[];
+  for (const t of tables) if (/^rollup_\d+$/.test(t)) db.exec(`DROP TABLE ${t}`);
+  db.exec('DROP TABLE rollups');
+  db.exec(ROLLUPS);
+}
+
+/** Runs `build(mode)` in 'exact' mode, and again in 'decimal' mode when a sum of 64-bit integers passed 2^63. */
+function withOverflow<T>(build: (mode: MergeMode) => T): T {
+  try {
+    return build('exact');
+  } catch (e) {
+    if (!isIntegerOverflow(e)) throw e;
+    return build('decimal');
+  }
+}
+
+/** The key columns of an event's state row: subject, 15-minute bucket and group values (paths bound as @g0...). */
+export function eventColumns(def: RollupDef): string[] {
+  return ['subject AS s', `${bucketSql('time_ms', BUCKET_MS)} AS b`, ...def.dims.map((d, i) => `${dimensionSql(d, `@g${i}`)} AS g${i}`)];
+}
+
+/** The catalogue row of `def`, made (with its empty table) when absent. Runs in a write transaction. */
+function catalogueRow(db: Database.Database, def: RollupDef): { id: number; seq: number } {
+  ensureCatalogue(db);
+  const r = db.prepare('SELECT id, seq FROM rollups WHERE def = ?').get(def.key) as { id: number; seq: number } | undefined;
+  if (r !== undefined) return r;
+  const id = Number(db.prepare('INSERT INTO rollups (def, seq, caught_at) VALUES (?, 0, ?)').run(def.key, Date.now()).lastInsertRowid);
+  const g = gcols(def)
+    .map((c) => `${c} TEXT NOT NULL, `)
+    .join('');
+  db.exec(
+    `CREATE TABLE ${tableOf(id)} (lvl INTEGER NOT NULL, s TEXT NOT NULL, b INTEGER NOT NULL, ${g}` +
+      `n INTEGER NOT NULL, t0 INTEGER NOT NULL, t1 INTEGER NOT NULL, iv INTEGER, cv INTEGER, xv TEXT, ` +
+      `PRIMARY KEY (lvl, s, b${gcols(def)
+        .map((c) => ', ' + c)
+        .join('')})) WITHOUT ROWID`,
+  );
+  return { id, seq: 0 };
+}
+
+/** Drops the rollups other than `keep` that no query has caught up for catchUpLimits.unusedMs while events arrived. */
+function dropUnused(db: Database.Database, keep: number, top: number): void {
+  const old = db
+    .prepare('SELECT id FROM rollups WHERE id <> ? AND seq < ? AND caught_at < ?')
+    .pluck()
+    .all(keep, top, Date.now() - catchUpLimits.unusedMs) as number[];
+  for (const id of old) {
+    db.exec(`DROP TABLE IF EXISTS ${tableOf(id)}`);
+    db.prepare('DELETE FROM rollups WHERE id = ?').run(id);
+  }
+}
+
+/**
+ * Brings the rollup of `def` up to max(seq), a chunk of events at a time (catchUpLimits), and again a few times
+ * when an ingest committed more meanwhile. Each chunk is aggregated into temporary tables outside any write
+ * transaction (the rows up to max(seq) are committed and never change, so reading them needs no lock), then
+ * merged into the rollup with its new watermark in one short write transaction (IMMEDIATE), which first checks
+ * that no other process moved the watermark meanwhile (else the chunk is aggregated again from the new one). So a
+ * concurrent ingest waits for one merge at most, never for a whole build. Throws SQLITE_BUSY when another writer
+ * holds the lock past the busy timeout; the chunks merged until then stay.
+ */
+export function catchUp(db: Database.Database, def: RollupDef): void {
+  // Sorts and deltas spill to temporary files past the cache: a new rollup of 10M events sorts about 7M state rows.
+  db.pragma('temp_store = FILE');
+  let r = db.transaction(() => catalogueRow(db, def)).immediate();
+  const top = () => (db.prepare('SELECT coalesce(max(seq), 0) AS m FROM events').get() as { m: number }).m;
+  let max = top();
+  const table = tableOf(r.id),
+    agg = def.aggregation;
+  const keys = ['s', 'b', ...gcols(def)];
+  const list = [...keys, ...STATE].join(', ');
+  const base: Record<string, unknown> = {};
+  const where = ['seq > @w', 'seq <= @m'];
+  if (def.eventType !== null) {
+    where.push('type = @type');
+    base.type = def.eventType;
+  }
+  if (def.valueProperty !== undefined) base.vp = def.valueProperty;
+  def.dims.forEach((d, i) => {
+    if ('path' in d) base[`g${i}`] = d.path;
+  });
+  const rows = `SELECT ${[...eventColumns(def), ...eventValuesSql(agg), 'time_ms'].join(', ')} FROM events WHERE ${where.join(' AND ')} LIMIT -1`;
+  const days = `SELECT s, ${bucketSql('b', DAY_MS)} AS b, ${[...gcols(def), ...STATE].join(', ')} FROM temp.rollup_d0 LIMIT -1`;
+  const on = keys.map((k) => `o.${k} = d.${k}`).join(' AND ');
+  const dropDeltas = () => db.exec('DROP TABLE IF EXISTS temp.rollup_d0; DROP TABLE IF EXISTS temp.rollup_d1');
+  try {
+    for (let round = 0; r.seq < max; ) {
+      // A new rollup is aggregated in one pass: its rows are then copied in key order (appended), where merging
+      // chunk after chunk would rewrite rows all over the table.
+      const w = r.seq,
+        m = w === 0 ? max : Math.min(max, w + catchUpLimits.chunkEvents);
+      dropDeltas();
+      // The chunk's state rows per level, read without the write lock.
+      withOverflow((mode) => db.prepare(`CREATE TEMP TABLE rollup_d0 AS ${eventGroupSql(agg, mode, rows, keys)}`).run({ ...base, w, m }));
+      withOverflow((mode) => db.exec(`CREATE TEMP TABLE rollup_d1 AS ${mergeGroupSql(agg, mode, days, keys)}`));
+      const id = r.id;
+      r = db
+        .transaction(() => {
+          const now = catalogueRow(db, def);
+          if (now.id !== id || now.seq !== w) return now;
+          const added = { rows0: 0, events: 0 };
+          if (w === 0) {
+            // A new rollup: the deltas are its rows.
+            for (const lvl of [0, 1]) db.exec(`INSERT INTO ${table} (lvl, ${list}) SELECT ${lvl}, ${list} FROM temp.rollup_d${lvl}`);
+            const d0 = db.prepare('SELECT count(*) AS c, coalesce(sum(n), 0) AS e FROM temp.rollup_d0').get() as { c: number; e: number };
+            added.rows0 = d0.c;
+            added.events = d0.e;
+          } else {
+            // Each delta row merged with the stored row of its group (found by primary key), which it replaces.
+            const d0 = db
+              .prepare(
+                `SELECT count(*) AS c, coalesce(sum(n), 0) AS e, (SELECT count(*) FROM temp.rollup_d0 d JOIN ${table} o ON o.lvl = 0 AND ${on}) AS old FROM temp.rollup_d0`,
+              )
+              .get() as { c: number; e: number; old: number };
+            added.rows0 = d0.c - d0.old;
+            added.events = d0.e;
+            for (const lvl of [0, 1]) {
+              const delta = `temp.rollup_d${lvl}`;
+              const both =
+                `SELECT ${list} FROM ${delta} UNION ALL ` +
+                `SELECT ${[...keys, ...STATE].map((c) => 'o.' + c).join(', ')} FROM ${delta} d JOIN ${table} o ON o.lvl = ${lvl} AND ${on}`;
+              withOverflow((mode) =>
+                db.exec(
+                  `INSERT OR REPLACE INTO ${table} (lvl, ${list}) SELECT ${lvl}, ${list} FROM (${mergeGroupSql(agg, mode, both, keys)})`,
+                ),
+              );
+            }
+          }
+          db.prepare(
+            'WITH d AS (SELECT min(t0) AS lo, max(t1) AS hi FROM temp.rollup_d1) UPDATE rollups SET seq = @m, caught_at = @at, ' +
+              'events = events + @events, rows0 = rows0 + @rows0, ' +
+              'min_time = coalesce(min(min_time, (SELECT lo FROM d)), min_time, (SELECT lo FROM d)), ' +
+              'max_time = coalesce(max(max_time, (SELECT hi FROM d)), max_time, (SELECT hi FROM d)) WHERE id = @id',
+          ).run({ m, at: Date.now(), id, ...added });
+          dropUnused(db, id, max);
+          return { id, seq: m };
+        })
+        .immediate();
+      // Another process rebuilt the catalogue meanwhile: this rollup's table is another one now.
+      if (r.id !== id) return;
+      // Events that an ingest committed meanwhile are caught up too (a few rounds: an ingest may never stop).
+      if (r.seq >= max && round++ < 3) max = top();
+    }
+  } finally {
+    dropDeltas();
+  }
+}
