@@ -11,38 +11,7 @@ import { sqlString } from '../src/store/clickhouse/literals.js';
 import { ClickHouseStore } from '../src/store/clickhouse/store.js';
 import { Workdir, line, type RunResult } from './helpers.js';
 import { CH_HTTP, CH_PORT, useClickHouse } from './clickhouse-server.js';
-
-/** Strings that have broken naive escaping somewhere (as in test/clickhouse.test.ts). */
-const HOSTILE = [
-  "'",
-  "''",
-  "\\'",
-  '\\',
-  '\\\\',
-  "') OR 1=1 --",
-  "x' OR '1'='1",
-  "'; DROP TABLE events; --",
-  'a\u0000b',
-  '\u0000',
-  'line\nbreak',
-  'cr\rlf\r\n',
-  'tab\there',
-  '\b\f\v\u0007',
-  '\\n',
-  '\\0',
-  '\\x41',
-  '`backtick`',
-  '"double"',
-  '{param:String}',
-  '$1 ? :name',
-  '/* comment */',
-  '-- comment',
-  'é ü 中文 😀',
-  '\u2028\u2029',
-  '\ud800',
-  ' leading and trailing ',
-  '',
-];
+import { HOSTILE } from './fixtures.js';
 
 const RUN_ID = randomBytes(4).toString('hex');
 const databases: string[] = [];

@@ -18,38 +18,7 @@ import { KeyIndex } from '../src/store/clickhouse/write-groups.js';
 import type { MeterQuery } from '../src/core/ports.js';
 import { WindowPlan } from '../src/core/window.js';
 import { Decimal } from '../src/core/decimal.js';
-
-/** Strings that have broken naive escaping somewhere. */
-export const HOSTILE = [
-  "'",
-  "''",
-  "\\'",
-  '\\',
-  '\\\\',
-  "') OR 1=1 --",
-  "x' OR '1'='1",
-  "'; DROP TABLE events; --",
-  'a\u0000b',
-  '\u0000',
-  'line\nbreak',
-  'cr\rlf\r\n',
-  'tab\there',
-  '\b\f\v\u0007',
-  '\\n',
-  '\\0',
-  '\\x41',
-  '`backtick`',
-  '"double"',
-  '{param:String}',
-  '$1 ? :name',
-  '/* comment */',
-  '-- comment',
-  'é ü 中文 😀',
-  '\u2028\u2029',
-  '\ud800',
-  ' leading and trailing ',
-  '',
-];
+import { HOSTILE } from './fixtures.js';
 
 /** Reads a ClickHouse string literal back the way its parser does (quotes, backslash escapes). */
 function readLiteral(lit: string): string {

@@ -4,6 +4,7 @@
  */
 import { hash53Parts } from './hash.js';
 import { readEventText, scanValue } from './json.js';
+import type { MappedFields } from './mapping.js';
 import { MAX_INSTANT_MS, MIN_INSTANT_MS, parseRfc3339, parseRfc3339Fast } from './time.js';
 
 /** A validated event as stored: one row per (source, id). */
@@ -221,20 +222,31 @@ function validFast(
     // JSON.parse keeps the last of duplicate keys, the canonical data the first: meters are checked on the latter.
     dataValue = duplicates ? (JSON.parse(data) as Record<string, unknown>) : (d as Record<string, unknown>);
   }
+  return { ok: true, event: usageEvent(id, source, type, subject, timeMs, data, dataValue, rules) };
+}
+
+/** A valid event's stored form: its parts, its dedupe key and (when the store wants one) its content fingerprint. */
+function usageEvent(
+  id: string,
+  source: string,
+  type: string,
+  subject: string,
+  timeMs: number,
+  data: string | null,
+  dataValue: Record<string, unknown> | null,
+  rules: EventRules,
+): UsageEvent {
   return {
-    ok: true,
-    event: {
-      id,
-      source,
-      type,
-      subject,
-      timeMs,
-      timeMissing: false,
-      data,
-      dataValue,
-      fingerprint: rules.fingerprints === false ? undefined : contentFingerprint(type, subject, timeMs, data),
-      key: eventKey(source, id),
-    },
+    id,
+    source,
+    type,
+    subject,
+    timeMs,
+    timeMissing: false,
+    data,
+    dataValue,
+    fingerprint: rules.fingerprints === false ? undefined : contentFingerprint(type, subject, timeMs, data),
+    key: eventKey(source, id),
   };
 }
 
@@ -263,19 +275,7 @@ export function plainAttribute(s: string): boolean {
  * event equals what validateCloudEvent makes of buildEvent's text. Otherwise null: build that text and validate it,
  * which explains any problem. `dataValue`: whether the parsed data is wanted (meters to check).
  */
-export function mappedEvent(
-  f: {
-    id: string;
-    source: string;
-    type: string;
-    subject: string;
-    time?: string;
-    timeMs?: number;
-    data: ReadonlyArray<readonly [string, string, unknown, string?]>;
-  },
-  rules: EventRules,
-  dataValue: boolean,
-): UsageEvent | null {
+export function mappedEvent(f: MappedFields, rules: EventRules, dataValue: boolean): UsageEvent | null {
   const { id, source, type, subject, timeMs } = f;
   if (timeMs === undefined || f.time !== undefined) return null;
   if (!(timeMs >= MIN_INSTANT_MS && timeMs <= MAX_INSTANT_MS)) return null;
@@ -302,18 +302,7 @@ export function mappedEvent(
   }
   const data = parts.join(',');
   if (data.length > MAX_DATA_TEXT) return null;
-  return {
-    id,
-    source,
-    type,
-    subject,
-    timeMs,
-    timeMissing: false,
-    data,
-    dataValue: value,
-    fingerprint: rules.fingerprints === false ? undefined : contentFingerprint(type, subject, timeMs, data),
-    key: eventKey(source, id),
-  };
+  return usageEvent(id, source, type, subject, timeMs, data, value, rules);
 }
 
 /**
@@ -327,16 +316,5 @@ export function canonicalEvent(
   dataValue: boolean,
 ): UsageEvent {
   const { id, source, type, subject, timeMs, data } = c;
-  return {
-    id,
-    source,
-    type,
-    subject,
-    timeMs,
-    timeMissing: false,
-    data,
-    dataValue: dataValue ? (JSON.parse(data) as Record<string, unknown>) : null,
-    fingerprint: rules.fingerprints === false ? undefined : contentFingerprint(type, subject, timeMs, data),
-    key: eventKey(source, id),
-  };
+  return usageEvent(id, source, type, subject, timeMs, data, dataValue ? (JSON.parse(data) as Record<string, unknown>) : null, rules);
 }
