@@ -23,6 +23,9 @@ const ROLLUPS_COLUMNS = 'id,def,seq,min_time,max_time,events,rows0,caught_at';
  * caught up for `unusedMs` while new events arrived is dropped by the next catch-up of another rollup: its meter
  * definition is most likely gone, and a query that needs it again rebuilds it from the events.
  */
+/** The largest catch-up whose sorts and deltas are kept in memory (see catchUp). */
+const IN_MEMORY_EVENTS = 1_500_000;
+
 export const catchUpLimits = { chunkEvents: 500_000, unusedMs: 62 * DAY_MS };
 
 /**
@@ -95,11 +98,13 @@ function dropUnused(db: Database.Database, keep: number, top: number): void {
  * holds the lock past the busy timeout; the chunks merged until then stay.
  */
 export function catchUp(db: Database.Database, def: RollupDef): void {
-  // Sorts and deltas spill to temporary files past the cache: a new rollup of 10M events sorts about 7M state rows.
-  db.pragma('temp_store = FILE');
   let r = db.transaction(() => catalogueRow(db, def)).immediate();
   const top = () => (db.prepare('SELECT coalesce(max(seq), 0) AS m FROM events').get() as { m: number }).m;
   let max = top();
+  // Sorts and deltas stay in memory for a catch-up of up to IN_MEMORY_EVENTS events (a 1M-event build took 4.9 s
+  // so, 7.4 s through temporary files), and spill to temporary files past the cache above it: a new rollup of 10M
+  // events sorts about 7M state rows (1.22 GB of memory so, 340 MB through files, and no slower).
+  db.pragma(`temp_store = ${max - r.seq <= IN_MEMORY_EVENTS ? 'MEMORY' : 'FILE'}`);
   const table = tableOf(r.id),
     agg = def.aggregation;
   const keys = ['s', 'b', ...gcols(def)];
