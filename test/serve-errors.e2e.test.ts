@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import { Workdir } from './helpers.js';
+import { event, Workdir } from './helpers.js';
 import { SERVE_CONFIG, startServe, stopAll, type Served } from './serve-helpers.js';
 
 const TOKEN = 'test-token-0123456789';
@@ -26,16 +26,8 @@ after(async () => {
   w.remove();
 });
 
-const ev = (over: Record<string, unknown> = {}) => ({
-  specversion: '1.0',
-  id: 'e1',
-  source: 'test',
-  type: 'prompt',
-  subject: 'acme',
-  time: '2026-11-01T10:00:00Z',
-  data: { tokens: 10, model: 'gpt-4o', type: 'input' },
-  ...over,
-});
+/** helpers.ts's valid event, with the `type` group value the serve config's meters read. */
+const ev = (over: Record<string, unknown> = {}) => event({ data: { tokens: 10, model: 'gpt-4o', type: 'input' }, ...over });
 
 async function post(base: Served, path: string, body: string, headers: Record<string, string> = {}) {
   return fetch(`${base.url}${path}`, { method: 'POST', body, headers });
