@@ -26,8 +26,13 @@ export const MAX_CASE_SEGMENTS = 48;
  * SQL that keeps the rows of the given subjects: their seqs from subject_rows (only lists whose time span meets
  * @from..@to when those are set), so SQLite fetches those rows by seq instead of scanning the table.
  */
+/** Binds `values` as parameters `@<prefix>0`, `@<prefix>1`... and gives their list for an IN. */
+export function boundList(values: readonly string[], prefix: string, params: Record<string, unknown>): string {
+  return values.map((v, i) => ((params[`${prefix}${i}`] = v), `@${prefix}${i}`)).join(', ');
+}
+
 export function subjectsSql(subjects: string[], params: Record<string, unknown>, subjectRows: boolean): string {
-  const list = subjects.map((s, i) => ((params[`s${i}`] = s), `@s${i}`)).join(', ');
+  const list = boundList(subjects, 's', params);
   if (!subjectRows) return `subject IN (${list})`; // a version 1 store: its index on (subject, time_ms)
   const span = [...('from' in params ? ['p.max_time >= @from'] : []), ...('to' in params ? ['p.min_time < @to'] : [])];
   return (
@@ -104,8 +109,7 @@ export function buildAggregateSql(
   if (q.subjects.length > 0) where.push(subjectsSql(q.subjects, params, opts.subjectRows ?? true));
   q.filters.forEach((f, i) => {
     if ('path' in f.dimension) params[`fp${i}`] = f.dimension.path;
-    const values = f.values.map((v, j) => ((params[`fv${i}_${j}`] = v), `@fv${i}_${j}`));
-    where.push(`${dimensionSql(f.dimension, `@fp${i}`)} IN (${values.join(', ')})`);
+    where.push(`${dimensionSql(f.dimension, `@fp${i}`)} IN (${boundList(f.values, `fv${i}_`, params)})`);
   });
   const cols: string[] = [];
   const keys: string[] = [];

@@ -52,9 +52,26 @@ function withOverflow<T>(build: (mode: MergeMode) => T): T {
   }
 }
 
-/** The key columns of an event's state row: subject, 15-minute bucket and group values (paths bound as @g0...). */
-export function eventColumns(def: RollupDef): string[] {
-  return ['subject AS s', `${bucketSql('time_ms', BUCKET_MS)} AS b`, ...def.dims.map((d, i) => `${dimensionSql(d, `@g${i}`)} AS g${i}`)];
+/**
+ * The events of `def` whose seq is in (@lo, @hi], as the rows a state row is aggregated from: subject, 15-minute
+ * bucket, group values, the values its aggregation reads and the time. Binds every parameter but lo and hi.
+ */
+export function eventRowsSql(def: RollupDef, lo: string, hi: string, params: Record<string, unknown>): string {
+  const where = [`seq > @${lo}`, `seq <= @${hi}`];
+  if (def.eventType !== null) {
+    where.push('type = @type');
+    params.type = def.eventType;
+  }
+  if (def.valueProperty !== undefined) params.vp = def.valueProperty;
+  def.dims.forEach((d, i) => {
+    if ('path' in d) params[`g${i}`] = d.path;
+  });
+  const cols = [
+    'subject AS s',
+    `${bucketSql('time_ms', BUCKET_MS)} AS b`,
+    ...def.dims.map((d, i) => `${dimensionSql(d, `@g${i}`)} AS g${i}`),
+  ];
+  return `SELECT ${[...cols, ...eventValuesSql(def.aggregation), 'time_ms'].join(', ')} FROM events WHERE ${where.join(' AND ')} LIMIT -1`;
 }
 
 /** The catalogue row of `def`, made (with its empty table) when absent. Runs in a write transaction. */
@@ -110,16 +127,7 @@ export function catchUp(db: Database.Database, def: RollupDef): void {
   const keys = ['s', 'b', ...gcols(def)];
   const list = [...keys, ...STATE].join(', ');
   const base: Record<string, unknown> = {};
-  const where = ['seq > @w', 'seq <= @m'];
-  if (def.eventType !== null) {
-    where.push('type = @type');
-    base.type = def.eventType;
-  }
-  if (def.valueProperty !== undefined) base.vp = def.valueProperty;
-  def.dims.forEach((d, i) => {
-    if ('path' in d) base[`g${i}`] = d.path;
-  });
-  const rows = `SELECT ${[...eventColumns(def), ...eventValuesSql(agg), 'time_ms'].join(', ')} FROM events WHERE ${where.join(' AND ')} LIMIT -1`;
+  const rows = eventRowsSql(def, 'w', 'm', base);
   const days = `SELECT s, ${bucketSql('b', DAY_MS)} AS b, ${[...gcols(def), ...STATE].join(', ')} FROM temp.rollup_d0 LIMIT -1`;
   const on = keys.map((k) => `o.${k} = d.${k}`).join(' AND ');
   const dropDeltas = () => db.exec('DROP TABLE IF EXISTS temp.rollup_d0; DROP TABLE IF EXISTS temp.rollup_d1');

@@ -20,9 +20,9 @@ import type Database from 'better-sqlite3';
 import type { Dimension, MeterQuery } from '../../core/ports.js';
 import { DAY_MS } from '../../core/window.js';
 import { windowKeySql } from '../sql-dialect.js';
-import { sqliteDialect } from './aggregate-sql.js';
-import { eventColumns, gcols, tableOf } from './rollup-catchup.js';
-import { BUCKET_MS, eventGroupSql, eventValuesSql, mergeGroupSql, resultColumns, STATE, type MergeMode } from './rollup-sql.js';
+import { boundList, sqliteDialect } from './aggregate-sql.js';
+import { eventRowsSql, gcols, tableOf } from './rollup-catchup.js';
+import { BUCKET_MS, eventGroupSql, mergeGroupSql, resultColumns, STATE, type MergeMode } from './rollup-sql.js';
 
 /**
  * A stored rollup as one snapshot sees it: its id, its events' time span, its number of events and of 15-minute
@@ -179,11 +179,8 @@ export function buildRollupSql(
     params.to = q.toMs;
     where.push('b < @to');
   }
-  if (q.subjects.length > 0) where.push(`s IN (${q.subjects.map((s, i) => ((params[`s${i}`] = s), `@s${i}`)).join(', ')})`);
-  q.filters.forEach((f, i) => {
-    const values = f.values.map((v, j) => ((params[`fv${i}_${j}`] = v), `@fv${i}_${j}`));
-    where.push(`g${plan.filterIdx[i]} IN (${values.join(', ')})`);
-  });
+  if (q.subjects.length > 0) where.push(`s IN (${boundList(q.subjects, 's', params)})`);
+  q.filters.forEach((f, i) => where.push(`g${plan.filterIdx[i]} IN (${boundList(f.values, `fv${i}_`, params)})`));
   const cols: string[] = [];
   const keys: string[] = [];
   if (q.window) {
@@ -228,16 +225,6 @@ function tailSql(
 ): string {
   params.tw = r.seq;
   params.tm = r.top;
-  const from = ['seq > @tw', 'seq <= @tm'];
-  if (def.eventType !== null) {
-    params.type = def.eventType;
-    from.push('type = @type');
-  }
-  if (def.valueProperty !== undefined) params.vp = def.valueProperty;
-  def.dims.forEach((d, i) => {
-    if ('path' in d) params[`g${i}`] = d.path;
-  });
-  const rows = `SELECT ${[...eventColumns(def), ...eventValuesSql(def.aggregation), 'time_ms'].join(', ')} FROM events WHERE ${from.join(' AND ')} LIMIT -1`;
-  const states = eventGroupSql(def.aggregation, mode, rows, ['s', 'b', ...gcols(def)]);
+  const states = eventGroupSql(def.aggregation, mode, eventRowsSql(def, 'tw', 'tm', params), ['s', 'b', ...gcols(def)]);
   return `SELECT ${out.join(', ')} FROM (${states})${where.length ? ' WHERE ' + where.join(' AND ') : ''}`;
 }
