@@ -146,22 +146,18 @@ export function catchUp(db: Database.Database, def: RollupDef): void {
         .transaction(() => {
           const now = catalogueRow(db, def);
           if (now.id !== id || now.seq !== w) return now;
-          const added = { rows0: 0, events: 0 };
+          // New 15-minute rows: the delta's rows less those whose group is stored already (none in a new rollup).
+          const d0 = db
+            .prepare(
+              `SELECT count(*) AS c, coalesce(sum(n), 0) AS e, (SELECT count(*) FROM temp.rollup_d0 d JOIN ${table} o ON o.lvl = 0 AND ${on}) AS old FROM temp.rollup_d0`,
+            )
+            .get() as { c: number; e: number; old: number };
+          const added = { rows0: d0.c - d0.old, events: d0.e };
           if (w === 0) {
             // A new rollup: the deltas are its rows.
             for (const lvl of [0, 1]) db.exec(`INSERT INTO ${table} (lvl, ${list}) SELECT ${lvl}, ${list} FROM temp.rollup_d${lvl}`);
-            const d0 = db.prepare('SELECT count(*) AS c, coalesce(sum(n), 0) AS e FROM temp.rollup_d0').get() as { c: number; e: number };
-            added.rows0 = d0.c;
-            added.events = d0.e;
           } else {
             // Each delta row merged with the stored row of its group (found by primary key), which it replaces.
-            const d0 = db
-              .prepare(
-                `SELECT count(*) AS c, coalesce(sum(n), 0) AS e, (SELECT count(*) FROM temp.rollup_d0 d JOIN ${table} o ON o.lvl = 0 AND ${on}) AS old FROM temp.rollup_d0`,
-              )
-              .get() as { c: number; e: number; old: number };
-            added.rows0 = d0.c - d0.old;
-            added.events = d0.e;
             for (const lvl of [0, 1]) {
               const delta = `temp.rollup_d${lvl}`;
               const both =
