@@ -206,11 +206,13 @@ async function main(): Promise<void> {
 
   process.stdout.write(`${load()}\n`);
   const floor: number[] = [],
+    storeFloor: number[] = [],
     ingest: number[] = [],
     rss: number[] = [],
     reingest: number[] = [];
   for (let i = 0; i < RUNS; i++) {
     floor.push(timed(process.execPath, [path.join(DIST, 'floor.js'), file]).seconds);
+    storeFloor.push(Number(timed(process.execPath, [path.join(DIST, 'sqlite-floor.js'), file, `${db}.floor`]).stdout.trim()));
     rmStore(db);
     const ing = timed(process.execPath, [BIN, 'ingest', '--db', db, '--quiet', file]);
     ingest.push(ing.seconds);
@@ -229,6 +231,11 @@ async function main(): Promise<void> {
     `x${(f / g).toFixed(2)} of floor (target >= 0.35)` + (rss.length ? `, peak RSS ${median(rss).toFixed(0)} MB` : ''),
   );
   row('meter ingest again (all duplicates)', r, rate(r), `x${(f / r).toFixed(2)} of floor (target >= 0.40)`);
+  // Parse and writes run on two threads: ingest cannot be faster than the slower of the two floors.
+  const sf = median(storeFloor),
+    bound = Math.max(f, sf);
+  row('store floor (SQLite INSERTs of the rows, in memory)', sf, rate(sf), `x${(f / sf).toFixed(2)} of the parse floor`);
+  row('two-thread bound: max(parse floor, store floor)', bound, rate(bound), `meter ingest x${(bound / g).toFixed(2)} of it`);
   if (SQLITE_UTILS) {
     const su = path.join(DATA, 'sqlite-utils.db');
     rmStore(su);
