@@ -275,6 +275,45 @@ describe('rollups: catching up, sums past 2^63, definitions', () => {
     }
   });
 
+  test('an hourly query builds a rollup only where its 15-minute level can pay; a daily one always does', async () => {
+    const w = new Workdir('rollup-start');
+    try {
+      w.write('meter.yaml', 'meters:\n  - slug: m\n    eventType: usage\n    aggregation: SUM\n    valueProperty: $.a\n');
+      const t0 = Date.parse('2026-01-01T00:00:00Z');
+      // 60,000 events either way: 1,000 subjects with one event every two hours (the level would hold a row per
+      // event), or 20 subjects with 20 events in each quarter hour (a row per 20 events).
+      const events = (sparse: boolean) =>
+        Array.from({ length: 60_000 }, (_, i) => {
+          const subject = sparse ? i % 1000 : i % 20;
+          const t = sparse ? t0 + Math.floor(i / 1000) * 2 * HOUR : t0 + Math.floor(i / 400) * MIN15 + (i % 400);
+          return `{"specversion":"1.0","id":"${i}","source":"s","type":"usage","subject":"c${subject}","time":"${new Date(t).toISOString()}","data":{"a":${i % 7}}}`;
+        });
+      const built = () => rollupState(w.path('meter.db')).length;
+      for (const sparse of [true, false]) {
+        for (const f of ['meter.db', 'meter.db-wal', 'meter.db-shm']) fs.rmSync(w.path(f), { force: true });
+        w.write('e.ndjson', events(sparse));
+        assert.equal((await cli(['ingest', '--quiet', '--db', w.path('meter.db'), w.path('e.ndjson')])).code, 0);
+        const hourly = await both(w, ['query', '--format=csv', '-w', 'hour']);
+        assert.equal(hourly.rollup, hourly.raw);
+        assert.equal(built(), sparse ? 0 : 1, sparse ? 'a sparse store: the hourly query reads the events' : 'a dense store');
+        const daily = await both(w, ['query', '--format=csv', '-w', 'day']);
+        assert.equal(daily.rollup, daily.raw);
+        assert.equal(built(), 1);
+        // Built, it is caught up by hourly queries too (and read where it pays).
+        w.write('e.ndjson', [events(sparse)[0]!.replace('"id":"0"', '"id":"new"')]);
+        assert.equal((await cli(['ingest', '--quiet', '--db', w.path('meter.db'), w.path('e.ndjson')])).code, 0);
+        const again = await both(w, ['query', '--format=csv', '-w', 'hour']);
+        assert.equal(again.rollup, again.raw);
+        assert.deepEqual(
+          rollupState(w.path('meter.db')).map((s) => s.fresh),
+          [true],
+        );
+      }
+    } finally {
+      w.remove();
+    }
+  });
+
   test('rollups of another layout (another build of meter) are dropped and rebuilt, never read', async () => {
     const w = new Workdir('rollup-layout');
     try {

@@ -34,7 +34,7 @@ import { openDatabase, type SqliteOptions } from './connection.js';
 import { StoreError } from '../../errors.js';
 import { describeSqliteError, isIntegerOverflow } from './errors.js';
 import { registerDecimalFunctions } from './functions.js';
-import { buildRollupSql, planRollup, rollupPays, storedRollup, type RollupPlan } from './rollup.js';
+import { buildRollupSql, planRollup, rollupPays, startsRollup, storedRollup, type RollupPlan } from './rollup.js';
 import { catchUp } from './rollup-catchup.js';
 import { SCHEMA_VERSION } from './schema.js';
 import { SqliteWriter } from './writer.js';
@@ -200,7 +200,7 @@ export class SqliteStore implements Store {
       this.db.function('meter_window', { deterministic: true }, (t: unknown) => plan.keyOf(Number(t)));
     }
     const rollup = this.version === SCHEMA_VERSION ? planRollup(q) : null;
-    if (rollup !== null) this.catchUp(rollup);
+    if (rollup !== null && this.tryRead(() => startsRollup(this.db, q, rollup.def)) !== false) this.catchUp(rollup);
     const agg = q.meter.aggregation;
     // MIN, MAX and LATEST may return integers past 2^53: only they need BigInt.
     const bigints = agg === 'MIN' || agg === 'MAX' || agg === 'LATEST';
