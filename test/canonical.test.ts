@@ -180,6 +180,18 @@ describe('canonical data', () => {
     const r = parseCloudEvent(`${head},"data":{"a":1e5000}}`, RULES);
     assert.equal(r.ok, false);
     assert.match((r as { error: string }).error, /^data: number 1e5000 cannot be kept exactly/);
+    // Written out as plain integers too: the bound is on the text, sign included, however the number is spelled.
+    for (const [literal, ok] of [
+      ['1'.repeat(MAX_NUMBER_TEXT), true],
+      ['1'.repeat(MAX_NUMBER_TEXT + 1), false],
+      [`-${'1'.repeat(MAX_NUMBER_TEXT - 1)}`, true],
+      [`-${'1'.repeat(MAX_NUMBER_TEXT)}`, false],
+      ['9'.repeat(10_000), false],
+    ] as const) {
+      const e = parseCloudEvent(`${head},"data":{"a":[${literal}]}}`, RULES);
+      assert.equal(e.ok, ok, `${literal.length} characters`);
+      if (!ok) assert.match((e as { error: string }).error, /^data: number (-1{39}|1{40}|9{40})\.\.\. cannot be kept exactly/);
+    }
   });
 
   test('an attribute given twice is rejected (which subject to bill is not a guess)', () => {

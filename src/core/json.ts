@@ -209,7 +209,8 @@ export function scanValue(t: string, start: number, emit: boolean, depth: number
     } else {
       const a = i;
       for (let d = c; i < t.length && d !== COMMA && d !== RBRACE && d !== RBRACKET && !isSpace(d); d = t.charCodeAt(++i));
-      if (!isCanonicalInteger(t, a, i)) {
+      // A canonical integer is kept as written, unless it is too long to keep (canonicalNumber refuses it).
+      if (i - a > MAX_NUMBER_TEXT || !isCanonicalInteger(t, a, i)) {
         const literal = t.slice(a, i);
         const canonical = canonicalNumber(literal);
         if (canonical === null) {

@@ -41,7 +41,8 @@ export function lookup(rule: Rule, record: unknown): unknown {
 function describe(v: unknown, literal: () => string | undefined): string {
   if (typeof v === 'string') return `a string (${JSON.stringify(v.length > 40 ? v.slice(0, 40) + '...' : v)})`;
   if (typeof v === 'number') {
-    const text = literal() ?? String(v);
+    const full = literal() ?? String(v);
+    const text = full.length > 40 ? full.slice(0, 40) + '...' : full;
     return Number.isInteger(v) && !Number.isSafeInteger(v) ? `${text}, over 2^53-1 (not a safe integer)` : text;
   }
   return Array.isArray(v) ? 'an array' : v === null ? 'null' : `a ${typeof v}`;
