@@ -198,6 +198,31 @@ describe('clear messages, exit codes as the README says', () => {
     }
   });
 
+  test('--output that cannot be opened: exit 2 naming it; a write that fails (a full disk): exit 1; no stack trace', () => {
+    const w = workdir('output-path');
+    w.write('a.ndjson', [line()]);
+    w.write('meter.yaml', 'meters:\n  - slug: calls\n    eventType: prompt\n    aggregation: COUNT\n');
+    w.write('prices.yaml', 'currency: USD\nprices:\n  - meter: calls\n    price: { type: unit, amount: "0.01" }\n');
+    assert.equal(w.run(['ingest', 'a.ndjson']).code, 0);
+    fs.mkdirSync(w.path('out.d'));
+    const commands = [['query'], ['invoice', '--prices', 'prices.yaml', '--period', '2026-11'], ['report']];
+    for (const cmd of commands) {
+      for (const [target, code] of [
+        ['missing/out.txt', 'ENOENT'],
+        ['out.d', 'EISDIR'],
+      ]) {
+        const r = w.run([...cmd, '-o', target!]);
+        assert.equal(r.code, 2, r.describe());
+        assert.equal(r.stderr, `meter: --output ${target}: cannot write (${code})\n`, r.describe());
+      }
+    }
+    if (fs.existsSync('/dev/full')) {
+      const r = w.run(['query', '--format', 'csv', '-o', '/dev/full']);
+      assert.equal(r.code, 1, r.describe());
+      assert.equal(r.stderr, 'meter: --output /dev/full: cannot write (ENOSPC)\n', r.describe());
+    }
+  });
+
   test('CR-only line endings: rejected with a reason naming them; CRLF and LF still read', () => {
     const rand = prng(SEED ^ 0xc4);
     const w = workdir('cr-only');

@@ -53,6 +53,8 @@ Exit codes: 0 ok · 1 failure (store) · 2 usage error or invalid price file · 
       const { meters } = loadMeters(flags.config);
       const prices = loadPrices(flags.prices, meters);
       await withStore(flags.db, true, async (store) => {
+        // Opened first: an output path that cannot be written is said before the invoices are computed.
+        const sink = Sink.open(flags.output);
         const result = await buildInvoices(store, {
           meters,
           prices,
@@ -63,7 +65,6 @@ Exit codes: 0 ok · 1 failure (store) · 2 usage error or invalid price file · 
           subjects: flags.subject,
           rollup: flags.rollup,
         });
-        const sink = Sink.open(flags.output);
         await renderInvoice(result, flags.format, sink, flags.output === undefined && useColor(process.stdout));
         await sink.close();
         if (result.unpriced > 0) {

@@ -57,6 +57,8 @@ Exit codes: 0 ok · 1 failure (store) · 2 usage error or invalid config · 3 un
       const { meters } = loadMeters(flags.config);
       const prices = flags.prices === undefined ? undefined : loadPrices(flags.prices, meters);
       await withStore(flags.db, true, async (store) => {
+        // Opened first: an output path that cannot be written is said before the report is computed.
+        const sink = Sink.open(flags.output);
         const report = await buildReport(store, {
           meters,
           meterSlugs: flags.meter,
@@ -70,7 +72,6 @@ Exit codes: 0 ok · 1 failure (store) · 2 usage error or invalid config · 3 un
           top: flags.top,
           prices,
         });
-        const sink = Sink.open(flags.output);
         await renderReport(report, sink);
         await sink.close();
         const unpriced = report.invoices?.unpriced ?? 0;

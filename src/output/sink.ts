@@ -2,16 +2,39 @@
 import fs from 'node:fs';
 import type { Writable } from 'node:stream';
 import { once } from 'node:events';
+import { MeterError, UsageError } from '../errors.js';
+
+const reason = (e: unknown) => (e as NodeJS.ErrnoException).code ?? (e as Error).message;
 
 export class Sink {
   private buffered: string[] = [];
   private size = 0;
-  constructor(private readonly out: Writable) {}
+  /** A write to the file failed (a full disk): the next write or close says so. */
+  private failure: unknown = null;
 
-  /** Opens `--output FILE` (created 0600 like the store: it holds customer usage) or stdout. */
+  constructor(
+    private readonly out: Writable,
+    /** The file written, for messages; undefined for stdout. */
+    private readonly file?: string,
+  ) {
+    // Without a listener a failed write would end the process with a stack trace.
+    if (file !== undefined) out.on('error', (e) => (this.failure ??= e));
+  }
+
+  /**
+   * Opens `--output FILE` (created 0600 like the store: it holds customer usage) or stdout. The file is opened here,
+   * before anything runs, so a path that cannot be written (a missing folder, a directory) is a usage error (exit 2)
+   * rather than a failure after the query.
+   */
   static open(file: string | undefined): Sink {
     if (file === undefined || file === '-') return new Sink(process.stdout);
-    return new Sink(fs.createWriteStream(file, { mode: 0o600 }));
+    let fd: number;
+    try {
+      fd = fs.openSync(file, 'w', 0o600);
+    } catch (e) {
+      throw new UsageError(`--output ${file}: cannot write (${reason(e)})`);
+    }
+    return new Sink(fs.createWriteStream(file, { fd }), file);
   }
 
   async write(text: string): Promise<void> {
@@ -21,17 +44,28 @@ export class Sink {
   }
 
   async flush(): Promise<void> {
+    this.check();
     if (this.buffered.length === 0) return;
     const chunk = this.buffered.join('');
     this.buffered = [];
     this.size = 0;
-    if (!this.out.write(chunk)) await once(this.out, 'drain');
+    try {
+      if (!this.out.write(chunk)) await once(this.out, 'drain');
+    } catch (e) {
+      this.failure ??= e;
+    }
+    this.check();
   }
 
   async close(): Promise<void> {
     await this.flush();
     if (this.out !== process.stdout && this.out !== process.stderr) {
-      await new Promise<void>((resolve, reject) => this.out.end((e?: Error | null) => (e ? reject(e) : resolve())));
+      await new Promise<void>((resolve) => this.out.end((e?: Error | null) => ((this.failure ??= e ?? null), resolve())));
+      this.check();
     }
+  }
+
+  private check(): void {
+    if (this.failure !== null) throw new MeterError(`--output ${this.file}: cannot write (${reason(this.failure)})`);
   }
 }
