@@ -216,6 +216,24 @@ describe('clear messages, exit codes as the README says', () => {
         assert.equal(r.stderr, `meter: --output ${target}: cannot write (${code})\n`, r.describe());
       }
     }
+    // Never over the store, its WAL, the config, the price file or an input, however they are spelled.
+    fs.symlinkSync('meter.db', w.path('link.db'));
+    const before = w.run(['query', '--format', 'csv']).stdout;
+    for (const [cmd, flag, target, what] of [
+      [['query'], '--output', 'meter.db', 'the store (--db)'],
+      [['query'], '--output', './meter.db-wal', 'the store (--db)'],
+      [['invoice', '--prices', 'prices.yaml', '--period', '2026-11'], '--output', 'link.db', 'the store (--db)'],
+      [['report'], '--output', 'meter.yaml', 'the meter config (--config)'],
+      [['invoice', '--prices', 'prices.yaml', '--period', '2026-11'], '--output', 'prices.yaml', 'the price file (--prices)'],
+      [['ingest', 'a.ndjson'], '--rejects', 'a.ndjson', 'an input'],
+      [['ingest', 'a.ndjson'], '--rejects', 'meter.db', 'the store (--db)'],
+    ] as const) {
+      const r = w.run([...cmd, flag, target]);
+      assert.equal(r.code, 2, r.describe());
+      assert.equal(r.stderr, `meter: ${flag} ${target}: is ${what}; writing to it would destroy it (choose another file)\n`, r.describe());
+    }
+    assert.equal(w.run(['query', '--format', 'csv']).stdout, before);
+    assert.equal(w.read('a.ndjson'), line() + '\n');
     if (fs.existsSync('/dev/full')) {
       const r = w.run(['query', '--format', 'csv', '-o', '/dev/full']);
       assert.equal(r.code, 1, r.describe());

@@ -9,6 +9,7 @@ import { parsePriceFile, type PriceFile } from '../core/price.js';
 import { ConfigError, UsageError } from '../errors.js';
 import { openStore, resolveDb } from '../store/open.js';
 import type { Store } from '../store/store.js';
+import { type KeptFile, storeFiles } from '../output/overwrite.js';
 
 export const DEFAULT_CONFIG = 'meter.yaml';
 
@@ -73,6 +74,12 @@ export function setOutcome(cmd: Command, code: number): void {
 /** The exit code a command's run ended with: 0 unless it set another. */
 export function outcomeOf(cmd: Command): number {
   return outcomes.get(cmd) ?? 0;
+}
+
+/** What --output or --rejects must never write over: the store of `--db` and the given files (see overwrite.ts). */
+export function keptFiles(db: string | undefined, files: Array<[path: string | null | undefined, what: string]>): KeptFile[] {
+  const given = files.filter((f): f is [string, string] => typeof f[0] === 'string');
+  return [...storeFiles(resolveDb(db)), ...given];
 }
 
 /** Runs `fn` with the store `--db` names, open for reading only or for writing, and closes it whatever happens. */

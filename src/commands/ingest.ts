@@ -12,6 +12,7 @@ import {
   addConfigOption,
   addDbOption,
   addMapOptions,
+  keptFiles,
   loadMap,
   loadMeters,
   positiveInt,
@@ -74,10 +75,18 @@ async function runIngest(files: string[], flags: IngestFlags): Promise<number> {
   const inputs = files.length === 0 ? [STDIN_NAME] : files;
   if (inputs.filter((f) => f === STDIN_NAME).length > 1) throw new UsageError('stdin (-) can be read only once');
   checkInputs(inputs);
-  const { meters } = loadMeters(flags.config);
+  const { meters, file: config } = loadMeters(flags.config);
   const map = loadMap(flags);
   const quiet = flags.quiet ?? false;
-  const rejects = RejectReport.open(flags.rejects, quiet);
+  const rejects = RejectReport.open(
+    flags.rejects,
+    quiet,
+    keptFiles(flags.db, [
+      [config, 'the meter config (--config)'],
+      [map?.spec === undefined ? null : map.name, 'the mapping file (--map)'],
+      ...inputs.filter((f) => f !== STDIN_NAME).map((f): [string, string] => [f, 'an input']),
+    ]),
+  );
   const progress = new ProgressLine(!quiet && process.stderr.isTTY);
   let summary: IngestSummary;
   try {

@@ -5,7 +5,7 @@ import { ExitCode } from '../errors.js';
 import { renderInvoice, unpricedWarning, type InvoiceFormat } from '../output/invoice.js';
 import { Sink } from '../output/sink.js';
 import { useColor } from '../output/table.js';
-import { addConfigOption, addDbOption, collect, formatOption, loadMeters, loadPrices, setOutcome, withStore } from './common.js';
+import { addConfigOption, addDbOption, collect, formatOption, keptFiles, loadMeters, loadPrices, setOutcome, withStore } from './common.js';
 
 interface InvoiceFlags {
   db?: string;
@@ -50,11 +50,17 @@ is a price-file error (exit 2, nothing printed).
 Exit codes: 0 ok · 1 failure (store) · 2 usage error or invalid price file · 3 unpriced usage`,
     )
     .action(async (flags: InvoiceFlags, command: Command) => {
-      const { meters } = loadMeters(flags.config);
+      const { meters, file: config } = loadMeters(flags.config);
       const prices = loadPrices(flags.prices, meters);
       await withStore(flags.db, true, async (store) => {
         // Opened first: an output path that cannot be written is said before the invoices are computed.
-        const sink = Sink.open(flags.output);
+        const sink = Sink.open(
+          flags.output,
+          keptFiles(flags.db, [
+            [config, 'the meter config (--config)'],
+            [flags.prices, 'the price file (--prices)'],
+          ]),
+        );
         const result = await buildInvoices(store, {
           meters,
           prices,

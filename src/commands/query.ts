@@ -6,7 +6,7 @@ import { renderQuery, type QueryFormat } from '../output/query.js';
 import { Sink } from '../output/sink.js';
 import { sparkColumn, useColor } from '../output/table.js';
 import { wantSparklines } from './sparklines.js';
-import { addConfigOption, addDbOption, collect, formatOption, loadMeters, withStore } from './common.js';
+import { addConfigOption, addDbOption, collect, formatOption, keptFiles, loadMeters, withStore } from './common.js';
 
 interface QueryFlags {
   db?: string;
@@ -68,7 +68,7 @@ Windows: --from is inclusive, --to is exclusive; either may be unaligned (the fi
 partial). Days and months are calendar days and months in --tz (23 or 25 hours long on DST changes).`,
     )
     .action(async (flags: QueryFlags) => {
-      const { meters } = loadMeters(flags.config);
+      const { meters, file: config } = loadMeters(flags.config);
       await withStore(flags.db, true, async (store) => {
         const options: QueryOptions = {
           meters,
@@ -85,7 +85,7 @@ partial). Days and months are calendar days and months in --tz (23 or 25 hours l
           rollup: flags.rollup,
         };
         const { result, sparklines } = await runQueryWithSparklines(store, options, wantSparklines(flags));
-        const sink = Sink.open(flags.output);
+        const sink = Sink.open(flags.output, keptFiles(flags.db, [[config, 'the meter config (--config)']]));
         await renderQuery(result, flags.format, sink, flags.output === undefined && useColor(process.stdout), sparkColumn(sparklines));
         await sink.close();
       });

@@ -5,7 +5,7 @@ import { ExitCode } from '../errors.js';
 import { reportUnpricedWarning } from '../output/invoice.js';
 import { renderReport } from '../output/report-html.js';
 import { Sink } from '../output/sink.js';
-import { addConfigOption, addDbOption, collect, loadMeters, loadPrices, positiveInt, setOutcome, withStore } from './common.js';
+import { addConfigOption, addDbOption, collect, keptFiles, loadMeters, loadPrices, positiveInt, setOutcome, withStore } from './common.js';
 
 interface ReportFlags {
   db?: string;
@@ -54,11 +54,17 @@ subjects the charts draw the --top largest and sum the rest as "others"; the tab
 Exit codes: 0 ok · 1 failure (store) · 2 usage error or invalid config · 3 unpriced usage (with --prices)`,
     )
     .action(async (flags: ReportFlags, command: Command) => {
-      const { meters } = loadMeters(flags.config);
+      const { meters, file: config } = loadMeters(flags.config);
       const prices = flags.prices === undefined ? undefined : loadPrices(flags.prices, meters);
       await withStore(flags.db, true, async (store) => {
         // Opened first: an output path that cannot be written is said before the report is computed.
-        const sink = Sink.open(flags.output);
+        const sink = Sink.open(
+          flags.output,
+          keptFiles(flags.db, [
+            [config, 'the meter config (--config)'],
+            [flags.prices, 'the price file (--prices)'],
+          ]),
+        );
         const report = await buildReport(store, {
           meters,
           meterSlugs: flags.meter,

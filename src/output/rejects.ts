@@ -4,6 +4,7 @@
  */
 import fs from 'node:fs';
 import { UsageError } from '../errors.js';
+import { type KeptFile, refuseToOverwrite } from './overwrite.js';
 import type { RejectRecord } from '../ingest/parse.js';
 import { count } from './summary.js';
 
@@ -24,8 +25,9 @@ export class RejectReport {
   }
 
   /** Opens `--rejects FILE` (created 0600: rejected input holds customer usage too), or reports on stderr. */
-  static open(file: string | undefined, quiet: boolean): RejectReport {
+  static open(file: string | undefined, quiet: boolean, kept: KeptFile[] = []): RejectReport {
     if (file === undefined) return new RejectReport(null, quiet);
+    refuseToOverwrite('--rejects', file, kept);
     try {
       return new RejectReport(fs.openSync(file, 'w', 0o600), quiet);
     } catch (e) {

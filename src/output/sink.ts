@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import type { Writable } from 'node:stream';
 import { once } from 'node:events';
 import { MeterError, UsageError } from '../errors.js';
+import { type KeptFile, refuseToOverwrite } from './overwrite.js';
 
 const reason = (e: unknown) => (e as NodeJS.ErrnoException).code ?? (e as Error).message;
 
@@ -22,12 +23,14 @@ export class Sink {
   }
 
   /**
-   * Opens `--output FILE` (created 0600 like the store: it holds customer usage) or stdout. The file is opened here,
+   * Opens `--output FILE` (created 0600 like the store: it holds customer usage) or stdout; never one of `kept`
+   * (the store, the config: see overwrite.ts). The file is opened here,
    * before anything runs, so a path that cannot be written (a missing folder, a directory) is a usage error (exit 2)
    * rather than a failure after the query.
    */
-  static open(file: string | undefined): Sink {
+  static open(file: string | undefined, kept: KeptFile[] = []): Sink {
     if (file === undefined || file === '-') return new Sink(process.stdout);
+    refuseToOverwrite('--output', file, kept);
     let fd: number;
     try {
       fd = fs.openSync(file, 'w', 0o600);
