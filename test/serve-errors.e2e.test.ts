@@ -29,8 +29,8 @@ after(async () => {
 /** helpers.ts's valid event, with the `type` group value the serve config's meters read. */
 const ev = (over: Record<string, unknown> = {}) => event({ data: { tokens: 10, model: 'gpt-4o', type: 'input' }, ...over });
 
-async function post(base: Served, path: string, body: string, headers: Record<string, string> = {}) {
-  return fetch(`${base.url}${path}`, { method: 'POST', body, headers });
+async function post(base: Served, path: string, body: string | Uint8Array, headers: Record<string, string> = {}) {
+  return fetch(`${base.url}${path}`, { method: 'POST', body: body as BodyInit, headers });
 }
 
 /** Asserts a problem response: status, the exact content type, OpenMeter's fields; returns the body. */
@@ -97,7 +97,28 @@ describe('POST /api/v1/events', () => {
       400,
       /^invalid event: invalid JSON: /,
     );
-    assert.equal(await eventCount(open), 4);
+    // Bytes that are not UTF-8 refuse the request: as U+FFFD, ids "evt-\xff" and "evt-\xfe" would be one event.
+    const notUtf8 = (id: string) => {
+      const b = Buffer.from(JSON.stringify(ev({ id: `${id}-##` })));
+      b.write('\xff\xfe', b.indexOf('##'), 'latin1');
+      return b;
+    };
+    await problem(
+      await post(
+        open,
+        '/api/v1/events',
+        Buffer.concat([Buffer.from('['), notUtf8('a'), Buffer.from(','), notUtf8('b'), Buffer.from(']')]),
+        {
+          'Content-Type': 'application/cloudevents-batch+json',
+        },
+      ),
+      400,
+      'the request body is not valid UTF-8',
+    );
+    // A byte order mark before the JSON is dropped, as meter ingest drops it.
+    const bom = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(JSON.stringify(ev({ id: 'bom' })))]);
+    assert.equal((await post(open, '/api/v1/events', bom, { 'Content-Type': 'application/cloudevents+json' })).status, 204);
+    assert.equal(await eventCount(open), 5);
   });
 
   test('one invalid event: 400 listing every problem with index and field, and nothing of the request stored', async () => {

@@ -10,6 +10,12 @@ export interface BodyLimits {
   timeoutMs: number;
 }
 
+/**
+ * Strict UTF-8: a byte sequence that is not UTF-8 refuses the request rather than becoming U+FFFD, which would make
+ * different ids or subjects one (and bill them as one). A leading byte order mark is dropped, as `meter ingest` does.
+ */
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
 export function readBody(req: IncomingMessage, limits: BodyLimits): Promise<string> {
   const declared = req.headers['content-length'];
   if (declared !== undefined && Number(declared) > limits.maxBytes) {
@@ -30,7 +36,13 @@ export function readBody(req: IncomingMessage, limits: BodyLimits): Promise<stri
         // Stop reading what is left: the answer closes the connection (see respond in server.ts).
         req.pause();
         reject(e);
-      } else resolve(Buffer.concat(chunks, size).toString('utf8'));
+      } else {
+        try {
+          resolve(UTF8.decode(Buffer.concat(chunks, size)));
+        } catch {
+          reject(new HttpProblem(400, 'the request body is not valid UTF-8'));
+        }
+      }
     };
     const onData = (c: Buffer) => {
       size += c.length;
