@@ -120,6 +120,13 @@ test('query parameters: OpenMeter names into QueryOptions; subject filters group
   assert.equal(problemOf(() => toQueryOptions(METERS[0]!, METERS, meterQueryFromBody({ filterGroupBy: { model: [] } }))).status, 400);
   assert.equal(problemOf(() => meterQueryFromBody({ subject: Array.from({ length: 101 }, () => 'a') })).status, 400);
   assert.equal(problemOf(() => meterQueryFromBody([])).status, 400);
+  // The two filters exclude each other (OpenMeter: 400), on GET and POST alike.
+  const both = 'filterGroupBy and advancedMeterGroupByFilters cannot be combined: send one of them';
+  const adv = encodeURIComponent('{"model":{"$eq":"b"}}');
+  assert.equal(problemOf(() => q(`filterGroupBy[model]=a&advancedMeterGroupByFilters=${adv}`)).detail, both);
+  assert.equal(problemOf(() => q(`advancedMeterGroupByFilters=${adv}&filterGroupBy[tier]=1`)).detail, both);
+  const body = { filterGroupBy: { model: ['a'] }, advancedMeterGroupByFilters: { model: { $eq: 'b' } } };
+  assert.equal(problemOf(() => meterQueryFromBody(body)).detail, both);
 });
 
 test('portal tokens: verified with the key, refused when forged, expired or signed by another key', () => {

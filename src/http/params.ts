@@ -112,6 +112,9 @@ export function meterQueryFromBody(body: unknown): MeterQueryParams {
  * `{"k": {"$eq": "v"}}` and `{"k": {"$in": ["v", ...]}}`; anything else is refused rather than answered wrongly.
  */
 function applyAdvanced(p: MeterQueryParams, raw: unknown): void {
+  // As in OpenMeter, the two filters exclude each other: which of them would narrow the other is no guess to make.
+  if (Object.keys(p.filterGroupBy).length > 0)
+    throw badRequest('filterGroupBy and advancedMeterGroupByFilters cannot be combined: send one of them');
   let v = raw;
   if (typeof raw === 'string') {
     try {
