@@ -162,6 +162,16 @@ describe('table output is streamed: any number of rows', () => {
 });
 
 describe('clear messages, exit codes as the README says', () => {
+  test('a reject quoting control characters of its line shows them as \\u escapes, never as raw bytes', () => {
+    const w = workdir('control-chars');
+    w.write('c.ndjson', 'bad \u001b[31mline\u0007\n\u0000\n{"a":"\u001b\u009b"\n');
+    const r = w.run(['ingest', 'c.ndjson']);
+    assert.equal(r.code, 3, r.describe());
+    assert.doesNotMatch(r.stderr, /[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/, r.describe());
+    assert.match(r.stderr, /^c\.ndjson:1: invalid JSON: .*\\u001b\[31mline\\u0007/m, r.describe());
+    assert.match(r.stderr, /^c\.ndjson:2: invalid JSON: .*\\u0000/m, r.describe());
+  });
+
   test('meter events with --from not before --to: exit 2 with the message of meter query', () => {
     const rand = prng(SEED ^ 0xe7e7);
     const w = workdir('events-range');
