@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { buildAggregateSql, exactValue } from '../src/store/clickhouse/aggregate-sql.js';
-import { clickHouseCode } from '../src/store/clickhouse/errors.js';
+import { clickHouseCode, withoutPassword } from '../src/store/clickhouse/errors.js';
 import { canonicalPath, decimalParts, flattenData, type FlatData } from '../src/store/clickhouse/flatten.js';
 import { sqlIdent, sqlInt, sqlString } from '../src/store/clickhouse/literals.js';
 import { orderKey } from '../src/store/clickhouse/order-key.js';
@@ -128,6 +128,13 @@ describe('parseClickHouseUrl', () => {
   test('redact hides a password in a spec', () => {
     assert.equal(redact('clickhouse://u:pw@h/db'), 'clickhouse://u:***@h/db');
     assert.equal(redact('clickhouse://h/db'), 'clickhouse://h/db');
+  });
+  test('a server message keeps its words and loses the password', () => {
+    const auth = 'Code: 516, DB::Exception: default: Authentication failed: password is incorrect';
+    assert.equal(withoutPassword(auth, 'p'), auth);
+    assert.equal(withoutPassword('url http://u:s3c.r$t@h/ and s3c.r$t; s3c.r$tX', 's3c.r$t'), 'url http://u:***@h/ and ***; ***X');
+    assert.equal(withoutPassword('no password here', undefined), 'no password here');
+    assert.equal(withoutPassword('a=p, b=(p)', 'p'), 'a=***, b=(***)');
   });
   test('error codes are read from 18.16 messages', () => {
     assert.equal(clickHouseCode(new Error('Code: 81, e.displayText() = DB::Exception: Database x does not exist')), 81);

@@ -16,8 +16,8 @@ export function describeError(t: ClickHouseTarget, e: unknown, what: string): St
   if (e instanceof StoreError) return e;
   const err = e as NodeJS.ErrnoException;
   let msg = String(err?.message ?? e).split('\n')[0]!;
-  if (t.password) msg = msg.split(t.password).join('***');
   msg = msg.replace(/, e\.what\(\) = DB::Exception$/, '').replace(/e\.displayText\(\) = DB::Exception: /, '');
+  msg = withoutPassword(msg, t.password);
   const code = err?.code ?? '';
   const where = `${t.location}`;
   if (code === 'ECONNREFUSED' || /ECONNREFUSED/.test(msg)) {
@@ -45,4 +45,16 @@ export function describeError(t: ClickHouseTarget, e: unknown, what: string): St
   if (ch === 164 || ch === 497) return new StoreError(`${where}: user ${t.username} may not do ${what} (${msg})`, e);
   if (ch === 241) return new StoreError(`${where}: ClickHouse ran out of memory during ${what} (${msg})`, e);
   return new StoreError(`${where}: ${what} failed: ${msg}`, e);
+}
+
+/**
+ * A message with the password masked wherever it appears; a password of under four characters only where it
+ * stands alone (not inside a longer word), so that `p` does not mask letters of the server's words
+ * (`DB::Exce***tion`).
+ */
+export function withoutPassword(msg: string, password: string | undefined): string {
+  if (!password) return msg;
+  if (password.length >= 4) return msg.split(password).join('***');
+  const escaped = password.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  return msg.replace(new RegExp(`(?<![A-Za-z0-9])${escaped}(?![A-Za-z0-9])`, 'g'), '***');
 }
