@@ -12,7 +12,7 @@ import { RowStatus, type Store } from '../store/store.js';
 import { fromColumns, StringDecoder } from './columns.js';
 import type { ParsedChunk, RejectRecord } from './parse.js';
 import { takeParseWorker } from './prestart.js';
-import type { WorkerInput, WorkerMessage } from './worker.js';
+import type { MainMessage, WorkerInput, WorkerMessage } from './worker.js';
 
 export type { RejectRecord } from './parse.js';
 
@@ -59,6 +59,8 @@ const FUTURE_MS = 24 * 3_600_000;
 /** Events per message from the parse worker (the first is smaller, so the writer starts sooner). */
 const FIRST_CHUNK_SIZE = 1000,
   CHUNK_SIZE = 5000;
+/** How long a stop waits for the worker to post what it received from stdin. */
+const STOP_WAIT_MS = 5_000;
 /** Chunks the worker may run ahead of the writer. */
 const CREDITS = 6;
 
@@ -109,7 +111,8 @@ export async function ingest(store: Store, o: IngestOptions): Promise<IngestSumm
   let committedInserted = 0;
   const strings = new StringDecoder();
 
-  const write = async (chunk: ParsedChunk, skipped: Record<string, number>) => {
+  /** `commitNow`: the worker ended a batch early (a quiet live input): commit what is open, even with no event here. */
+  const write = async (chunk: ParsedChunk, skipped: Record<string, number>, commitNow: boolean) => {
     s.read += chunk.read;
     for (const [reason, n] of Object.entries(skipped)) s.skipped[reason] = (s.skipped[reason] ?? 0) + n;
     for (const r of chunk.rejects) {
@@ -117,9 +120,9 @@ export async function ingest(store: Store, o: IngestOptions): Promise<IngestSumm
       o.onReject(r);
     }
     // The worker ends chunks on every batchSize events, so commits fall exactly there, in input order.
-    if (chunk.events.length === 0) return;
+    if (chunk.events.length === 0 && !(commitNow && sinceCommit > 0)) return;
     sinceCommit += chunk.events.length;
-    const commit = sinceCommit >= o.batchSize;
+    const commit = sinceCommit >= o.batchSize || commitNow;
     await writePart(chunk.events, commit);
     if (commit) {
       sinceCommit = 0;
@@ -152,9 +155,13 @@ export async function ingest(store: Store, o: IngestOptions): Promise<IngestSumm
     };
     const onAbort = () => {
       s.interrupted = true;
-      // Files end, so the open batch is completed and committed; stdin may stay idle, so it stops after the chunk
-      // being written (which is then committed).
-      if (readsStdin || sinceCommit === 0) queue = queue.then(() => finish(null));
+      // Files end, so the open batch is completed and committed. Stdin may stay idle: the worker is asked to stop
+      // reading and to post every complete record it received, which is then written and committed (the answer,
+      // `stopped`, ends the run; should it not come within STOP_WAIT_MS, the run ends with what was posted).
+      if (readsStdin) {
+        worker.postMessage({ kind: 'stop' } satisfies MainMessage);
+        setTimeout(() => (queue = queue.then(() => finish(null))), STOP_WAIT_MS).unref();
+      } else if (sinceCommit === 0) queue = queue.then(() => finish(null));
       else stopAtCommit = true;
     };
     const onStopNow = () => {
@@ -174,7 +181,7 @@ export async function ingest(store: Store, o: IngestOptions): Promise<IngestSumm
         if (finished) return;
         try {
           if (m.kind === 'chunk') {
-            await write({ events: fromColumns(m.columns, strings), rejects: m.rejects, read: m.read }, m.skipped);
+            await write({ events: fromColumns(m.columns, strings), rejects: m.rejects, read: m.read }, m.skipped, m.commit);
             o.onProgress?.(s);
             // Back to the event loop between chunks: the worker's messages are otherwise dispatched one after
             // another in one turn of it for as long as the worker keeps up, and a Ctrl-C waited for the end.
@@ -186,7 +193,8 @@ export async function ingest(store: Store, o: IngestOptions): Promise<IngestSumm
             s.interrupted = false; // everything was read: the run is complete after all
             s.unbilledStreams = m.unbilledStreams;
             finish(null);
-          } else finish(new InputError(`${m.file}: ${m.message}`));
+          } else if (m.kind === 'stopped') finish(null);
+          else finish(new InputError(`${m.file}: ${m.message}`));
         } catch (e) {
           finish(e as Error);
         }

@@ -6,7 +6,9 @@
 import { parentPort } from 'node:worker_threads';
 import { createMapper, type MapChoice } from '../core/maps/index.js';
 import type { Meter } from '../core/meter.js';
-import { openInput, type StdinMode } from '../input/open.js';
+import fs from 'node:fs';
+import { openInput, STDIN_NAME, type StdinMode } from '../input/open.js';
+import type { InputItem } from '../input/items.js';
 import { readItems } from '../input/read.js';
 import { ChunkBuilder, StringEncoder, transferList, type EventColumns } from './columns.js';
 import { EventParser, type RejectRecord } from './parse.js';
@@ -33,11 +35,22 @@ export interface WorkerInput {
   map?: MapChoice | null;
 }
 
-/** Messages from the worker. */
+/**
+ * Messages from the worker. A chunk with `commit` set ends a batch early: a live input (a pipe) went quiet, and
+ * what came so far is committed now rather than when 200,000 more events or the end arrive. `stopped` answers
+ * the main thread's `stop`: every complete record received before it was posted.
+ */
 export type WorkerMessage =
-  | { kind: 'chunk'; columns: EventColumns; rejects: RejectRecord[]; read: number; skipped: Record<string, number> }
+  | { kind: 'chunk'; columns: EventColumns; rejects: RejectRecord[]; read: number; skipped: Record<string, number>; commit: boolean }
   | { kind: 'done'; unbilledStreams: number }
+  | { kind: 'stopped' }
   | { kind: 'error'; file: string; message: string; code?: string };
+
+/** Messages to the worker, after `start`: a chunk was written (flow control), or stop reading (a signal). */
+export type MainMessage = { kind: 'credit' } | { kind: 'stop' };
+
+/** How long a live input may stay quiet before what it sent is posted and committed. */
+export const QUIET_MS = 200;
 
 const port = parentPort!;
 // The worker may start before the command knows what to ingest (see prestart.ts): its input comes first.
@@ -46,11 +59,18 @@ const input = await new Promise<WorkerInput>((resolve) =>
 );
 let credits = input.credits;
 let wake: (() => void) | null = null;
-port.on('message', (m: { kind: 'credit' }) => {
+/** Resolves when the main thread asks the worker to stop reading (a signal while a live input is read). */
+let stopRequested = false;
+let onStop: () => void = () => {};
+const stopping = new Promise<void>((resolve) => (onStop = resolve));
+port.on('message', (m: MainMessage) => {
   if (m.kind === 'credit') {
     credits++;
     wake?.();
     wake = null;
+  } else if (m.kind === 'stop') {
+    stopRequested = true;
+    onStop();
   }
 });
 
@@ -58,8 +78,12 @@ port.on('message', (m: { kind: 'credit' }) => {
 let posted = 0;
 const strings = new StringEncoder();
 
-/** Posts the chunk's events (or, when a commit falls within them, those up to it: a prefix of the input). */
-async function post(chunk: ChunkBuilder): Promise<void> {
+/**
+ * Posts the chunk's events (or, when a commit falls within them, those up to it: a prefix of the input). `commit`:
+ * the last part ends a batch here (a quiet live input); the count towards the next commit starts again, as the
+ * main thread's does.
+ */
+async function post(chunk: ChunkBuilder, commit = false): Promise<void> {
   while (chunk.events > 0 || chunk.read > 0) {
     const n = Math.min(chunk.events, input.batchSize - (posted % input.batchSize));
     posted += n;
@@ -67,9 +91,27 @@ async function post(chunk: ChunkBuilder): Promise<void> {
     credits--;
     const { rejects, read, skipped } = chunk;
     const columns = chunk.finish(n);
-    port.postMessage({ kind: 'chunk', columns, rejects, read, skipped } satisfies WorkerMessage, transferList(columns));
+    const last = chunk.events === 0 && chunk.read === 0;
+    port.postMessage(
+      { kind: 'chunk', columns, rejects, read, skipped, commit: commit && last } satisfies WorkerMessage,
+      transferList(columns),
+    );
+  }
+  if (commit) posted = 0;
+}
+
+/** Whether an input may go quiet for a while and come back (stdin, a named pipe), unlike a regular file. */
+function isLive(file: string): boolean {
+  if (file === STDIN_NAME) return true;
+  try {
+    return !fs.statSync(file).isFile();
+  } catch {
+    return false;
   }
 }
+
+const QUIET = Symbol('quiet'),
+  STOP = Symbol('stop');
 
 async function run(): Promise<void> {
   const mapper = input.map ? createMapper(input.map) : null;
@@ -84,16 +126,45 @@ async function run(): Promise<void> {
     for (const file of input.inputs) {
       current = file;
       let chunk = new ChunkBuilder(strings);
-      for await (const items of readItems(file, openInput(file, input.stdin), { maxEventBytes: input.maxEventBytes })) {
+      const live = isLive(file);
+      const items = readItems(file, openInput(file, input.stdin), { maxEventBytes: input.maxEventBytes })[Symbol.asyncIterator]();
+      let next = items.next();
+      for (;;) {
+        // A live input that goes quiet: what it sent is posted (and committed) without waiting for more. A stop
+        // (a signal) ends the reading here: every complete record received is posted first.
+        let quiet: NodeJS.Timeout | undefined;
+        const waits: Array<Promise<IteratorResult<InputItem[]> | typeof QUIET | typeof STOP>> = [next];
+        if (live) waits.push(stopping.then(() => STOP));
+        if (live && chunk.read > 0) waits.push(new Promise((resolve) => (quiet = setTimeout(() => resolve(QUIET), QUIET_MS))));
+        const r = waits.length === 1 ? await next : await Promise.race(waits);
+        clearTimeout(quiet);
+        if (r === STOP) {
+          await post(chunk, true);
+          port.postMessage({ kind: 'stopped' } satisfies WorkerMessage);
+          return;
+        }
+        if (r === QUIET) {
+          await post(chunk, true);
+          chunk = new ChunkBuilder(strings);
+          continue;
+        }
+        if (r.done) break;
+        next = items.next();
         // Cut the items into chunks of about `size` events.
-        for (let i = 0, end = 0; i < items.length; i = end) {
-          end = Math.min(items.length, i + size);
-          parser.parse(file, i === 0 && end === items.length ? items : items.slice(i, end), chunk);
+        const batch = r.value;
+        for (let i = 0, end = 0; i < batch.length; i = end) {
+          end = Math.min(batch.length, i + size);
+          parser.parse(file, i === 0 && end === batch.length ? batch : batch.slice(i, end), chunk);
           if (chunk.events + chunk.rejects.length >= size) {
             await post(chunk);
             chunk = new ChunkBuilder(strings);
             size = input.chunkSize;
           }
+        }
+        if (stopRequested && live) {
+          await post(chunk, true);
+          port.postMessage({ kind: 'stopped' } satisfies WorkerMessage);
+          return;
         }
       }
       if (chunk.read > 0) await post(chunk);
