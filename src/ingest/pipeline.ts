@@ -161,8 +161,12 @@ export async function ingest(store: Store, o: IngestOptions): Promise<IngestSumm
       if (readsStdin) {
         worker.postMessage({ kind: 'stop' } satisfies MainMessage);
         setTimeout(() => (queue = queue.then(() => finish(null))), STOP_WAIT_MS).unref();
-      } else if (sinceCommit === 0) queue = queue.then(() => finish(null));
-      else stopAtCommit = true;
+      } else {
+        // Chunks the worker posted before the signal may wait in the queue: none that would open a batch after the
+        // last commit is written (see the chunk handler), so the run ends on a commit, with whole batches.
+        stopAtCommit = true;
+        if (sinceCommit === 0) queue = queue.then(() => finish(null));
+      }
     };
     const onStopNow = () => {
       s.interrupted = true;
@@ -181,6 +185,7 @@ export async function ingest(store: Store, o: IngestOptions): Promise<IngestSumm
         if (finished) return;
         try {
           if (m.kind === 'chunk') {
+            if (stopAtCommit && sinceCommit === 0) return finish(null);
             await write({ events: fromColumns(m.columns, strings), rejects: m.rejects, read: m.read }, m.skipped, m.commit);
             o.onProgress?.(s);
             // Back to the event loop between chunks: the worker's messages are otherwise dispatched one after
