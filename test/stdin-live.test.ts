@@ -31,6 +31,29 @@ async function until(what: string, ok: () => boolean, ms = 10_000): Promise<void
 }
 
 describe('a live stream on stdin', () => {
+  test('a steady trickle that never pauses for 200 ms is committed within about a second', async () => {
+    const w = new Workdir('stdin-trickle');
+    const { child, done } = w.spawn(['ingest', '--db', 'live.db', '--json', '-']);
+    try {
+      const started = Date.now();
+      let sent = 0;
+      // An event every 50 ms; by 2.5 s in, what came in the first second must be stored.
+      while (Date.now() - started < 2500) {
+        child.stdin.write(line({ id: `t-${sent++}` }) + '\n');
+        await sleep(50);
+      }
+      const stored2 = stored(w.path('live.db')).length;
+      assert.ok(stored2 >= 10, `${stored2} of ${sent} events stored after 2.5 s of a trickle`);
+      child.stdin.end();
+      const r = await done;
+      assert.equal(r.code, 0, r.describe());
+      assert.equal(stored(w.path('live.db')).length, sent);
+    } finally {
+      child.kill('SIGKILL');
+      w.remove();
+    }
+  });
+
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     test(`a pause commits what came; ${signal} while the pipe is idle stores every complete line received (exit 130)`, async () => {
       const w = new Workdir(`stdin-live-${signal}`);

@@ -49,8 +49,12 @@ export type WorkerMessage =
 /** Messages to the worker, after `start`: a chunk was written (flow control), or stop reading (a signal). */
 export type MainMessage = { kind: 'credit' } | { kind: 'stop' };
 
-/** How long a live input may stay quiet before what it sent is posted and committed. */
-export const QUIET_MS = 200;
+/**
+ * How long a live input may stay quiet before what it sent is posted and committed, and how long a record of it
+ * waits at most (a steady trickle never goes quiet, and would otherwise wait for 200,000 more).
+ */
+export const QUIET_MS = 200,
+  MAX_WAIT_MS = 1000;
 
 const port = parentPort!;
 // The worker may start before the command knows what to ingest (see prestart.ts): its input comes first.
@@ -126,6 +130,8 @@ async function run(): Promise<void> {
     for (const file of input.inputs) {
       current = file;
       let chunk = new ChunkBuilder(strings);
+      /** When the chunk's first record came (a live input's records wait at most MAX_WAIT_MS). */
+      let chunkSince = 0;
       const live = isLive(file);
       const items = readItems(file, openInput(file, input.stdin), { maxEventBytes: input.maxEventBytes })[Symbol.asyncIterator]();
       let next = items.next();
@@ -135,7 +141,10 @@ async function run(): Promise<void> {
         let quiet: NodeJS.Timeout | undefined;
         const waits: Array<Promise<IteratorResult<InputItem[]> | typeof QUIET | typeof STOP>> = [next];
         if (live) waits.push(stopping.then(() => STOP));
-        if (live && chunk.read > 0) waits.push(new Promise((resolve) => (quiet = setTimeout(() => resolve(QUIET), QUIET_MS))));
+        if (live && chunk.read > 0) {
+          const wait = Math.max(0, Math.min(QUIET_MS, chunkSince + MAX_WAIT_MS - Date.now()));
+          waits.push(new Promise((resolve) => (quiet = setTimeout(() => resolve(QUIET), wait))));
+        }
         const r = waits.length === 1 ? await next : await Promise.race(waits);
         clearTimeout(quiet);
         if (r === STOP) {
@@ -152,12 +161,14 @@ async function run(): Promise<void> {
         next = items.next();
         // Cut the items into chunks of about `size` events.
         const batch = r.value;
+        if (chunk.read === 0) chunkSince = Date.now();
         for (let i = 0, end = 0; i < batch.length; i = end) {
           end = Math.min(batch.length, i + size);
           parser.parse(file, i === 0 && end === batch.length ? batch : batch.slice(i, end), chunk);
           if (chunk.events + chunk.rejects.length >= size) {
             await post(chunk);
             chunk = new ChunkBuilder(strings);
+            chunkSince = Date.now();
             size = input.chunkSize;
           }
         }
