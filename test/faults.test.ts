@@ -227,6 +227,14 @@ describe('environment faults', () => {
       'the stored events are not a prefix of the input',
     );
     assert.equal(n % BATCH, 0, `${n} events stored: not a whole number of --batch-size ${BATCH} batches`);
+    // The message says how much of the run was kept.
+    assert.match(
+      r.stderr,
+      new RegExp(
+        `; ${n.toLocaleString('en-US')} inserted event\\(s\\) committed before it are kept: run the same command again to finish\\n$`,
+      ),
+      r.describe(),
+    );
     // Room again: the same command finishes the job, exactly.
     const again = w.run(['ingest', 'a.ndjson', '--db', 'full.db', '--batch-size', String(BATCH), '--json']);
     assert.equal(again.code, 0, again.describe());

@@ -6,7 +6,7 @@
 import type { UsageEvent } from '../core/event.js';
 import type { MapChoice } from '../core/maps/index.js';
 import type { Meter } from '../core/meter.js';
-import { InputError, InterruptedError } from '../errors.js';
+import { InputError, InterruptedError, StoreError } from '../errors.js';
 import { STDIN_NAME, stdinMode } from '../input/open.js';
 import { RowStatus, type Store } from '../store/store.js';
 import { fromColumns, StringDecoder } from './columns.js';
@@ -217,7 +217,17 @@ export async function ingest(store: Store, o: IngestOptions): Promise<IngestSumm
   await worker.terminate();
   // A write still running (a remote store) settles before the caller closes the store, which rolls it back.
   await queue.catch(() => undefined);
-  if (failure) throw failure;
+  if (failure) {
+    // A store that fails half-way (a full disk) keeps every batch committed before: say how much of this run that is.
+    if (failure instanceof StoreError && committedInserted > 0) {
+      const kept = committedInserted.toLocaleString('en-US');
+      throw new StoreError(
+        `${failure.message}; ${kept} inserted event(s) committed before it are kept: run the same command again to finish`,
+        failure.cause ?? failure,
+      );
+    }
+    throw failure;
+  }
   await store.sync();
   s.elapsedMs = Date.now() - started;
   s.eventsPerSec = Math.round(s.read / Math.max(s.elapsedMs / 1000, 0.001));
