@@ -26,10 +26,20 @@ export const MAX_CASE_SEGMENTS = 48;
  * SQL that keeps the rows of the given subjects: their seqs from subject_rows (only lists whose time span meets
  * @from..@to when those are set), so SQLite fetches those rows by seq instead of scanning the table.
  */
-/** Binds `values` as parameters `@<prefix>0`, `@<prefix>1`... and gives their list for an IN. */
+/**
+ * Binds `values` as parameters `@<prefix>0`, `@<prefix>1`... and gives their list for an IN. A long list (40,000
+ * subjects) is bound as one JSON array read by json_each instead: SQLite takes at most 32,766 parameters.
+ */
 export function boundList(values: readonly string[], prefix: string, params: Record<string, unknown>): string {
+  if (values.length > MAX_BOUND_LIST) {
+    params[`${prefix}json`] = JSON.stringify(values);
+    return `SELECT value FROM json_each(@${prefix}json)`;
+  }
   return values.map((v, i) => ((params[`${prefix}${i}`] = v), `@${prefix}${i}`)).join(', ');
 }
+
+/** Past this many values an IN list is bound as one JSON array (see boundList). */
+const MAX_BOUND_LIST = 1000;
 
 export function subjectsSql(subjects: string[], params: Record<string, unknown>, subjectRows: boolean): string {
   const list = boundList(subjects, 's', params);
