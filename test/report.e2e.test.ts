@@ -38,6 +38,8 @@ prices:
 const TZ = 'Europe/Budapest';
 const FROM = '2026-11-01',
   TO = '2026-11-06'; // local midnights: 2026-10-31T23:00Z and 2026-11-05T23:00Z
+/** The zone and range every command of these tests reads. */
+const RANGE = ['--tz', TZ, '--from', FROM, '--to', TO];
 const HUGE = '98765432109876543210.5';
 /** A subject that would run as markup, end the data's script element or load an image if the page let it. */
 const HOSTILE = '</script><img src=x onerror="document.title=1">\u2028<!--&amp;';
@@ -85,7 +87,7 @@ interface QueryRow {
 
 /** `meter query --format json` rows, with values as their exact text (JSON.parse would round them). */
 function query(w: Workdir, args: string[]): QueryRow[] {
-  const r = w.run(['query', '--tz', TZ, '--from', FROM, '--to', TO, '--format', 'json', ...args]);
+  const r = w.run(['query', ...RANGE, '--format', 'json', ...args]);
   assert.equal(r.code, 0, r.describe());
   return r.stdout
     .split('\n')
@@ -162,7 +164,7 @@ describe('meter report in Chromium', () => {
   });
 
   test('the whole range: every chart drawn, tables and tooltip equal meter query', async (t) => {
-    const r = w.run(['report', '--tz', TZ, '--from', FROM, '--to', TO, '--top', '5', '-o', 'report.html']);
+    const r = w.run(['report', ...RANGE, '--top', '5', '-o', 'report.html']);
     assert.equal(r.code, 0, r.describe());
     assert.equal(r.stdout, '');
     const html = w.read('report.html');
@@ -221,12 +223,7 @@ describe('meter report in Chromium', () => {
   test("one customer's statement with invoice: per-day values and amounts equal meter query and meter invoice", async (t) => {
     const r = w.run([
       'report',
-      '--tz',
-      TZ,
-      '--from',
-      FROM,
-      '--to',
-      TO,
+      ...RANGE,
       '-s',
       'customer-03',
       '-g',
@@ -250,21 +247,7 @@ describe('meter report in Chromium', () => {
     assert.deepEqual(days, want);
     const byModel = query(w, ['-m', 'tokens', '-s', 'customer-03', '-g', 'model', '--all-subjects']);
     assert.deepEqual(await tableTotals(page, 'tokens'), new Map(byModel.map((q) => [JSON.parse(q.groupBy).model as string, q.value!])));
-    const inv = w.run([
-      'invoice',
-      '--tz',
-      TZ,
-      '--from',
-      FROM,
-      '--to',
-      TO,
-      '-s',
-      'customer-03',
-      '--prices',
-      'prices.yaml',
-      '--format',
-      'json',
-    ]);
+    const inv = w.run(['invoice', ...RANGE, '-s', 'customer-03', '--prices', 'prices.yaml', '--format', 'json']);
     assert.equal(inv.code, 0, inv.describe());
     const total = (JSON.parse(inv.stdout) as { invoices: Array<{ total: string }> }).invoices[0]!.total;
     assert.equal(await page.getAttribute('section.invoices tr.sum td.n', 'data-value'), total);
@@ -297,7 +280,7 @@ describe('the report page fed by a JSON URL (for meter serve)', () => {
     w.write('meter.yaml', METERS);
     w.write('events.ndjson', events());
     assert.equal(w.run(['ingest', 'events.ndjson']).code, 0);
-    const r = w.run(['report', '--tz', TZ, '--from', FROM, '--to', TO, '-o', 'report.html']);
+    const r = w.run(['report', ...RANGE, '-o', 'report.html']);
     assert.equal(r.code, 0, r.describe());
     // The document the inline page carries is the one a server would answer with.
     const json = /<script type="application\/json" id="report-data">([^<]*)<\/script>/.exec(w.read('report.html'))![1]!;
@@ -341,7 +324,7 @@ describe("meter serve: the report page at / and a customer's page at /portal", (
     const doc = await fetch(`${served.url}/api/v1/report${range}&top=3`, { headers: admin });
     assert.equal(doc.status, 200);
     // The document is the one meter report writes into its file for the same options.
-    const file = w.run(['report', '--tz', TZ, '--from', FROM, '--to', TO, '--top', '3', '-o', 'report.html']);
+    const file = w.run(['report', ...RANGE, '--top', '3', '-o', 'report.html']);
     assert.equal(file.code, 0, file.describe());
     const inline = /<script type="application\/json" id="report-data">([^<]*)<\/script>/.exec(w.read('report.html'))![1]!;
     const strip = (d: Record<string, unknown>) => ({ ...d, generator: null });
@@ -416,7 +399,7 @@ describe('meter report on ClickHouse', () => {
     w.write('prices.yaml', PRICES);
     w.write('events.ndjson', events());
     for (const db of [url, 'meter.db']) assert.equal(w.run(['ingest', '--db', db, 'events.ndjson']).code, 0);
-    const args = ['report', '--tz', TZ, '--from', FROM, '--to', TO, '--prices', 'prices.yaml'];
+    const args = ['report', ...RANGE, '--prices', 'prices.yaml'];
     // Exit 3 on both: the hostile subject's model "<b>" has no price.
     const ch = w.run([...args, '--db', url, '-o', 'ch.html']);
     assert.equal(ch.code, 3, ch.describe());
