@@ -136,8 +136,13 @@ async function run(): Promise<void> {
       const items = readItems(file, openInput(file, input.stdin), { maxEventBytes: input.maxEventBytes })[Symbol.asyncIterator]();
       let next = items.next();
       for (;;) {
-        // A live input that goes quiet: what it sent is posted (and committed) without waiting for more. A stop
-        // (a signal) ends the reading here: every complete record received is posted first.
+        // A stop (a signal) ends the reading of a live input here: every complete record received is posted first.
+        if (live && stopRequested) {
+          await post(chunk, true);
+          port.postMessage({ kind: 'stopped' } satisfies WorkerMessage);
+          return;
+        }
+        // A live input that goes quiet: what it sent is posted (and committed) without waiting for more.
         let quiet: NodeJS.Timeout | undefined;
         const waits: Array<Promise<IteratorResult<InputItem[]> | typeof QUIET | typeof STOP>> = [next];
         if (live) waits.push(stopping.then(() => STOP));
@@ -147,11 +152,7 @@ async function run(): Promise<void> {
         }
         const r = waits.length === 1 ? await next : await Promise.race(waits);
         clearTimeout(quiet);
-        if (r === STOP) {
-          await post(chunk, true);
-          port.postMessage({ kind: 'stopped' } satisfies WorkerMessage);
-          return;
-        }
+        if (r === STOP) continue;
         if (r === QUIET) {
           await post(chunk, true);
           chunk = new ChunkBuilder(strings);
@@ -171,11 +172,6 @@ async function run(): Promise<void> {
             chunkSince = Date.now();
             size = input.chunkSize;
           }
-        }
-        if (stopRequested && live) {
-          await post(chunk, true);
-          port.postMessage({ kind: 'stopped' } satisfies WorkerMessage);
-          return;
         }
       }
       if (chunk.read > 0) await post(chunk);
