@@ -5,30 +5,34 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { UsageEvent } from '../src/core/event.js';
-import type { Store, WriteOutcome } from '../src/core/ports.js';
+import type { Store } from '../src/core/ports.js';
 import { GroupCommitter, QueueFullError, storeLock } from '../src/ingest/group-commit.js';
 
-/** A store that records each writeBatch and lets the test finish (or fail) it. */
+/** A store that records each commit (stage) and lets the test finish (or fail) it, and counts its settles. */
 function heldStore() {
   const calls: Array<{ ids: string[]; finish(e?: Error): void }> = [];
+  const settles: number[] = [];
   const store = {
     needsFingerprints: false,
-    writeBatch(events: UsageEvent[]): Promise<WriteOutcome> {
+    stage(events: UsageEvent[]): Promise<void> {
       return new Promise((resolve, reject) => {
-        calls.push({
-          ids: events.map((e) => e.id),
-          finish: (e) =>
-            e ? reject(e) : resolve({ inserted: events.length, duplicates: 0, conflicts: 0, status: new Uint8Array(events.length) }),
-        });
+        calls.push({ ids: events.map((e) => e.id), finish: (e) => (e ? reject(e) : resolve()) });
       });
+    },
+    settle: async () => {
+      settles.push(Date.now());
     },
     sync: async () => {},
   } as unknown as Store;
-  return { store, calls };
+  return { store, calls, settles };
 }
 
 const ev = (id: string) => ({ id }) as UsageEvent;
 const tick = () => new Promise((r) => setImmediate(r));
+const until = async (done: () => boolean) => {
+  for (let i = 0; i < 100 && !done(); i++) await tick();
+  assert.ok(done());
+};
 const settled = async (p: Promise<void>) => {
   let state = 'pending';
   p.then(
@@ -104,4 +108,29 @@ test('past maxQueued waiting events, submit refuses at once (QueueFullError); a 
   calls[1]!.finish();
   await Promise.all([w1, w2]);
   assert.equal(await settled(c.submit([])), 'resolved');
+});
+
+test('staged commits are settled once, a second after the first of them; drain cancels a settle not yet due', async () => {
+  const { store, calls, settles } = heldStore();
+  const c = new GroupCommitter(store, { maxQueued: 100, syncEachCommit: false, lock: storeLock() });
+  const t0 = Date.now();
+  const a = c.submit([ev('a')]);
+  await until(() => calls.length === 1);
+  calls[0]!.finish();
+  await a;
+  const b = c.submit([ev('b')]);
+  await until(() => calls.length === 2);
+  calls[1]!.finish();
+  await b;
+  assert.equal(settles.length, 0, 'not settled at once');
+  await new Promise((r) => setTimeout(r, 1300));
+  assert.equal(settles.length, 1, 'one settle for both commits');
+  assert.ok(settles[0]! - t0 >= 990, `settled ${settles[0]! - t0} ms after the first commit`);
+  const d = c.submit([ev('d')]);
+  await until(() => calls.length === 3);
+  calls[2]!.finish();
+  await d;
+  await c.drain();
+  await new Promise((r) => setTimeout(r, 1300));
+  assert.equal(settles.length, 1, 'drain cancelled the second settle');
 });

@@ -817,7 +817,7 @@ describe('output and options', { concurrency: 4 }, () => {
     assert.deepEqual(await total('globex'), [7]);
     const after = new Database(w.path('meter.db'), { readonly: true });
     try {
-      assert.equal(after.pragma('user_version', { simple: true }), 3);
+      assert.equal(after.pragma('user_version', { simple: true }), 4);
       // The fingerprints of version 1 became what fp holds since version 2: the events had a time.
       assert.deepEqual(after.prepare("SELECT id, fp FROM events WHERE id LIKE 'o%' ORDER BY id").raw(true).all(), [
         ['o1', 0],
@@ -869,7 +869,7 @@ describe('schema version 2 -> 3', () => {
     assert.deepEqual([ing.inserted, ing.duplicates, ing.conflicts], [0, 3, 0]);
     const after = new Database(w.path('meter.db'), { readonly: true });
     try {
-      assert.equal(after.pragma('user_version', { simple: true }), 3);
+      assert.equal(after.pragma('user_version', { simple: true }), 4);
       assert.deepEqual(after.prepare("SELECT data FROM events WHERE id IN ('b','c','d') ORDER BY id").pluck().all(), [
         '{"tokens":2}',
         '{"tokens":1000,"model":"gpt-4o"}',

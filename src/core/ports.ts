@@ -112,6 +112,14 @@ export interface Store {
    * may keep the batch in an open transaction that a later call (or sync) commits; a batch is never half-written.
    */
   writeBatch(events: UsageEvent[], ingestedMs: number, opts?: { commit?: boolean }): Promise<WriteOutcome>;
+  /**
+   * Commits the events like writeBatch with `commit: true`, for a server's many small commits: a store may defer
+   * their dedupe (SQLite stages them, see store/sqlite/staging.ts), but every later read sees them deduplicated,
+   * the first copy winning as in writeBatch.
+   */
+  stage(events: UsageEvent[], ingestedMs: number): Promise<void>;
+  /** Finishes what stage() deferred (reads do it themselves); for a server between requests. */
+  settle(): Promise<void>;
   /** Makes every write so far durable (also against power loss) before a run reports it. */
   sync(): Promise<void>;
   /** Stored events, newest first. */

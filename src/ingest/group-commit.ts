@@ -3,6 +3,9 @@
  * commit runs are written together in the next one, in one transaction. So many small requests share one commit
  * instead of paying one each, and a request is answered only once its events are committed.
  *
+ * Each commit goes through Store.stage: the SQLite store appends the events, and deduplicates them into its events
+ * table in bulk, once many are waiting or a second after the first of them (settleLater), or before any read.
+ *
  * The number of events waiting is bounded: past `maxQueued`, submit refuses at once (the caller answers 503 with
  * Retry-After) rather than letting memory grow with the backlog.
  */
@@ -27,10 +30,14 @@ export interface GroupCommitOptions {
   lock: <T>(fn: () => Promise<T>) => Promise<T>;
 }
 
+/** How long staged events may wait for their merge when no read asks for it first. */
+const SETTLE_AFTER_MS = 1000;
+
 export class GroupCommitter {
   private waiting: Waiting[] = [];
   private queued = 0;
   private running: Promise<void> | null = null;
+  private settleTimer: NodeJS.Timeout | null = null;
   /** Commits made and events in them, for the log at shutdown. */
   commits = 0;
   events = 0;
@@ -52,9 +59,25 @@ export class GroupCommitter {
     });
   }
 
-  /** Resolves when nothing is waiting or being committed. */
+  /** Resolves when nothing is waiting or being committed; nothing more is settled later (the caller syncs). */
   async drain(): Promise<void> {
     while (this.running !== null) await this.running;
+    if (this.settleTimer !== null) clearTimeout(this.settleTimer);
+    this.settleTimer = null;
+  }
+
+  /**
+   * Settles what the commits staged a second after the first of them, so that a process that cannot merge staged
+   * events itself (one that may only read the store) sees them soon. A failure leaves them staged: the next read
+   * merges them, or reports why it cannot.
+   */
+  private settleLater(): void {
+    if (this.settleTimer !== null) return;
+    this.settleTimer = setTimeout(() => {
+      this.settleTimer = null;
+      this.o.lock(() => this.store.settle()).catch(() => undefined);
+    }, SETTLE_AFTER_MS);
+    this.settleTimer.unref();
   }
 
   private async loop(): Promise<void> {
@@ -77,9 +100,10 @@ export class GroupCommitter {
     const events = group.length === 1 ? group[0]!.events : group.flatMap((w) => w.events);
     try {
       await this.o.lock(async () => {
-        await this.store.writeBatch(events, Date.now(), { commit: true });
+        await this.store.stage(events, Date.now());
         if (this.o.syncEachCommit) await this.store.sync();
       });
+      this.settleLater();
       this.commits++;
       this.events += events.length;
       for (const w of group) w.resolve();

@@ -91,6 +91,14 @@ export class ClickHouseStore implements Store {
     return this.writer.writeBatch(events, ingestedMs, opts);
   }
 
+  /** Writes and commits at once: ClickHouse's inserts are appends already. */
+  async stage(events: UsageEvent[], ingestedMs: number): Promise<void> {
+    await this.writer.writeBatch(events, ingestedMs, { commit: true });
+  }
+
+  /** Nothing is deferred (see stage). */
+  async settle(): Promise<void> {}
+
   /** Commits the open group. (ClickHouse acknowledges an insert once written, not fsynced: see writer.ts.) */
   sync(): Promise<void> {
     return this.writer.sync();

@@ -3,7 +3,8 @@
  * this folder, one concern per file:
  * - store.ts (this file): the Store port's methods; the reads (events, stats, subjects) are here.
  * - connection.ts: opening a file (is it a meter store? settings, upgrade); schema.ts: tables and migrations.
- * - writer.ts: the write path (one UPSERT per event is the dedupe, subject_rows, transactions).
+ * - writer.ts: the write path (one UPSERT per event is the dedupe, subject_rows, transactions); staging.ts: the
+ *   server's cheap commits, merged through the writer before any read.
  * - aggregate-sql.ts and aggregate-rows.ts: the SQL of a meter query and the reading of its rows, exactly.
  * - rollup.ts, rollup-catchup.ts and rollup-sql.ts: pre-aggregated state rows per meter, caught up by queries and read with the events above
  *   their watermark.
@@ -37,6 +38,7 @@ import { registerDecimalFunctions } from './functions.js';
 import { buildRollupSql, planRollup, rollupPays, startsRollup, storedRollup, type RollupPlan } from './rollup.js';
 import { catchUp } from './rollup-catchup.js';
 import { SCHEMA_VERSION } from './schema.js';
+import { MERGE_AT, Staging } from './staging.js';
 import { SqliteWriter } from './writer.js';
 
 export type { SqliteOptions } from './connection.js';
@@ -48,12 +50,41 @@ function lockedOrUnwritable(e: unknown): boolean {
   return /^SQLITE_(BUSY|LOCKED|READONLY|CANTOPEN|PERM|FULL|IOERR|AUTH)/.test(String((e as { code?: string }).code ?? ''));
 }
 
+/** The first schema version with staging (schema.ts). */
+const STAGING_VERSION = 4;
+
+/**
+ * A read-only connection cannot merge staged events: a short-lived writer does, when this process may write the
+ * store (else the reads leave them out until a writer, such as the server that staged them, merges them).
+ */
+function settleForReader(file: string, db: Database.Database): void {
+  const staged = db.prepare('SELECT count(*) FROM (SELECT 1 FROM staged LIMIT 1)').pluck().get() as number;
+  // A reader of a private copy (see readableCopy) has no store to write to.
+  if (staged === 0 || path.resolve(db.name) !== path.resolve(file)) return;
+  try {
+    fs.accessSync(file, fs.constants.W_OK);
+    fs.accessSync(path.dirname(path.resolve(file)), fs.constants.W_OK);
+  } catch {
+    return;
+  }
+  let writer: SqliteStore | undefined;
+  try {
+    writer = SqliteStore.open(file, { busyTimeoutMs: 10_000 });
+  } catch (e) {
+    if (!lockedOrUnwritable(e)) throw e;
+  } finally {
+    writer?.closeNow();
+  }
+}
+
 export class SqliteStore implements Store {
   readonly location: string;
   /** Copies are compared by content (see sameContent in writer.ts). */
   readonly needsFingerprints = false;
   private readonly db: Database.Database;
   private readonly writer: SqliteWriter;
+  /** Staged events (staging.ts), in a store this process writes; null in an older store read as it is. */
+  private readonly staging: Staging | null;
 
   private constructor(
     file: string,
@@ -68,13 +99,56 @@ export class SqliteStore implements Store {
     this.db = db;
     registerDecimalFunctions(db);
     this.writer = new SqliteWriter(db, file, hasSubjectRows);
+    this.staging = !readonly && version >= STAGING_VERSION ? new Staging(db) : null;
   }
 
-  /** Opens (creating when allowed) the store at `file`. */
+  /**
+   * Opens (creating when allowed) the store at `file`, with every staged event merged (see staging.ts): through
+   * this connection, or for a read-only one through a short-lived writer when this process may write the store.
+   */
   static open(file: string, opts: SqliteOptions = {}): SqliteStore {
     const { db, version } = openDatabase(file, opts);
-    // An older store opened read-only is read as it is (version 1: through its index on (subject, time_ms)).
-    return new SqliteStore(file, db, version >= 2, version, opts.readonly ?? false);
+    try {
+      if (opts.readonly && version >= STAGING_VERSION) settleForReader(file, db);
+      // An older store opened read-only is read as it is (version 1: through its index on (subject, time_ms)).
+      const store = new SqliteStore(file, db, version >= 2, version, opts.readonly ?? false);
+      store.settle();
+      return store;
+    } catch (e) {
+      db.close();
+      throw e instanceof StoreError ? e : describeSqliteError(file, e);
+    }
+  }
+
+  /**
+   * Commits the events, as writeBatch does, but leaves their dedupe for later (staging.ts): for a server's many
+   * small commits. Every read of the store (in any process that may write it) sees them merged.
+   */
+  async stage(events: UsageEvent[], ingestedMs: number): Promise<void> {
+    if (this.staging === null || this.writer.writing) {
+      await this.writeBatch(events, ingestedMs, { commit: true });
+      return;
+    }
+    try {
+      this.staging.append(events, ingestedMs);
+    } catch (e) {
+      throw describeSqliteError(this.location, e);
+    }
+    if (this.staging.waiting >= MERGE_AT) this.mergeStaged();
+  }
+
+  async settle(): Promise<void> {
+    this.mergeStaged();
+  }
+
+  /** Merges the staged events into the events (staging.ts), when any are waiting and no transaction is open. */
+  private mergeStaged(): void {
+    if (this.staging === null || this.writer.writing || this.db.inTransaction || !this.staging.pending()) return;
+    try {
+      this.staging.merge(this.writer);
+    } catch (e) {
+      throw e instanceof StoreError ? e : describeSqliteError(this.location, e);
+    }
   }
 
   /**
@@ -87,10 +161,12 @@ export class SqliteStore implements Store {
 
   /** Makes every commit so far durable against power loss (synchronous=NORMAL alone survives process crashes). */
   sync(): Promise<void> {
+    this.mergeStaged();
     return this.writer.sync();
   }
 
   async *events(f: EventFilter): AsyncIterable<StoredEvent> {
+    this.mergeStaged();
     const where: string[] = [];
     const params: Record<string, unknown> = { limit: f.limit };
     if (f.type !== undefined) {
@@ -154,6 +230,7 @@ export class SqliteStore implements Store {
   }
 
   async stats(): Promise<StoreStats> {
+    this.mergeStaged();
     const totals = this.get<{ n: number; first: number | null; last: number | null; subjects: number }>(
       `SELECT coalesce(sum(events), 0) AS n, min(firstMs) AS first, max(lastMs) AS last, count(*) AS subjects FROM (${this.subjectTotals})`,
     );
@@ -175,10 +252,12 @@ export class SqliteStore implements Store {
   }
 
   async subjects(): Promise<SubjectSummary[]> {
+    this.mergeStaged();
     return this.all<SubjectSummary>(`${this.subjectTotals} ORDER BY subject`);
   }
 
   async timeExtent(eventType: string | null): Promise<{ minMs: number; maxMs: number } | null> {
+    this.mergeStaged();
     const r =
       eventType === null
         ? this.get<{ lo: number | null; hi: number | null }>(
@@ -194,6 +273,7 @@ export class SqliteStore implements Store {
   }
 
   async *aggregate(q: MeterQuery): AsyncIterable<AggregateRow> {
+    this.mergeStaged();
     const jsWindow = q.window !== null && q.window.segments.length > MAX_CASE_SEGMENTS;
     if (jsWindow) {
       const plan = q.window!;
@@ -313,6 +393,11 @@ export class SqliteStore implements Store {
   }
 
   async close(): Promise<void> {
+    this.closeNow();
+  }
+
+  /** close(), synchronously. */
+  closeNow(): void {
     if (!this.db.open) return;
     // Whatever is still uncommitted was never reported: roll it back, never commit half a batch.
     this.writer.rollback();

@@ -135,8 +135,13 @@ export class SqliteWriter {
       : null;
   }
 
-  /** True while a transaction opened by writeBatch({commit: false}) is open. */
+  /** True while a transaction opened by begin() or writeBatch({commit: false}) is open. */
   private inTransaction = false;
+
+  /** Whether a write transaction is open (see begin). */
+  get writing(): boolean {
+    return this.inTransaction;
+  }
 
   /** Events UPSERT found under a key taken by another event or other content (see UPSERT). */
   private taken = 0;
@@ -147,15 +152,17 @@ export class SqliteWriter {
    * nothing, and only the rare rest (copies with other content, hash collisions) is looked at again here.
    */
   async writeBatch(events: UsageEvent[], ingestedMs: number, opts: { commit?: boolean } = {}): Promise<WriteOutcome> {
+    return this.write(events, ingestedMs, opts);
+  }
+
+  /** writeBatch, synchronously (SQLite's driver is): for callers that cannot wait, such as opening a store. */
+  write(events: UsageEvent[], ingestedMs: number, opts: { commit?: boolean } = {}): WriteOutcome {
     const status = new Uint8Array(events.length);
     let inserted = 0,
       duplicates = 0,
       conflicts = 0;
     try {
-      if (!this.inTransaction) {
-        this.db.exec('BEGIN IMMEDIATE');
-        this.inTransaction = true;
-      }
+      this.begin();
       for (let i = 0; i < events.length; i++) {
         const e = events[i]!;
         const seq = this.insertRow(e, e.key, ingestedMs);
@@ -239,7 +246,15 @@ export class SqliteWriter {
     }
   }
 
-  private commit(): void {
+  /** Opens the write transaction that the next writeBatch calls share, unless one is open. */
+  begin(): void {
+    if (this.inTransaction) return;
+    this.db.exec('BEGIN IMMEDIATE');
+    this.inTransaction = true;
+  }
+
+  /** Commits the open transaction (and its subject_rows), if any. */
+  commit(): void {
     if (!this.inTransaction) return;
     // subject_rows in the same transaction as the rows it lists: both are committed, or neither.
     this.writeSubjectRows();

@@ -1,0 +1,167 @@
+/**
+ * Staging (store/sqlite/staging.ts): events committed through stage() and merged later give exactly the store that
+ * writeBatch would have given, the first copy winning in arrival order, whenever the merge runs: on a read, at
+ * MERGE_AT waiting events, or when the next process opens the store (read-only ones included).
+ */
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, describe, test } from 'node:test';
+import Database from 'better-sqlite3';
+import type { UsageEvent } from '../src/core/event.js';
+import type { Meter } from '../src/core/meter.js';
+import type { MeterQuery } from '../src/store/store.js';
+import { MERGE_AT } from '../src/store/sqlite/staging.js';
+import { SqliteStore } from '../src/store/sqlite/store.js';
+import { Rng, runSeed } from './gen.js';
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'meter-staging-'));
+after(() => fs.rmSync(dir, { recursive: true, force: true }));
+let n = 0;
+const newFile = () => path.join(dir, `s${n++}.db`);
+
+function ev(id: string, key: number, over: Partial<UsageEvent> = {}): UsageEvent {
+  return {
+    id,
+    source: 'src',
+    type: 'prompt',
+    subject: 'acme',
+    timeMs: 1_790_000_000_000,
+    timeMissing: false,
+    data: '{"v":1}',
+    key,
+    ...over,
+  };
+}
+
+/** Every stored event as one line, sorted: what two stores must agree on (their seqs may differ). */
+async function contents(s: SqliteStore): Promise<string[]> {
+  const out: string[] = [];
+  for await (const e of s.events({ subjects: [], limit: 1_000_000 }))
+    out.push(JSON.stringify([e.source, e.id, e.type, e.subject, e.timeMs, e.data, e.ingestedMs]));
+  return out.sort();
+}
+
+const meter: Meter = { slug: 'm', eventType: 'prompt', aggregation: 'SUM', valueProperty: '$.v', groupBy: [] };
+const query: MeterQuery = { meter, window: null, subjects: [], groupBy: [], filters: [], perSubject: true };
+async function sums(s: SqliteStore): Promise<string[]> {
+  const out: string[] = [];
+  for await (const r of s.aggregate(query)) out.push(`${r.subject}=${r.value}`);
+  return out;
+}
+
+/** The stored rows as the file holds them (the fp column too, which decides how later copies compare), sorted. */
+const rows = (file: string) => {
+  const db = new Database(file, { readonly: true });
+  try {
+    const all = db.prepare('SELECT source, id, type, subject, time_ms, data, fp, ingested_ms FROM events').raw(true).all();
+    return all.map((r) => JSON.stringify(r)).sort();
+  } finally {
+    db.close();
+  }
+};
+
+const stagedRows = (file: string) => {
+  const db = new Database(file, { readonly: true });
+  try {
+    return db.prepare('SELECT count(*) FROM staged').pluck().get() as number;
+  } finally {
+    db.close();
+  }
+};
+
+describe('staging', () => {
+  test('random batches through stage() equal the same batches through writeBatch: copies, conflicts, key collisions, events without time', async () => {
+    const seed = runSeed();
+    const rng = new Rng(seed);
+    const staged = newFile(),
+      direct = newFile();
+    let a = SqliteStore.open(staged);
+    const b = SqliteStore.open(direct);
+    try {
+      for (let batch = 0; batch < 60; batch++) {
+        const events: UsageEvent[] = [];
+        for (let i = rng.int(1, 40); i > 0; i--) {
+          const id = `e${rng.int(0, 300)}`;
+          // A few ids share a key with another id (a 53-bit hash collision); the rest have their own.
+          const key = rng.chance(0.05) ? 7 : 1000 + Number(id.slice(1));
+          const missing = rng.chance(0.1);
+          events.push(
+            ev(id, key, {
+              source: rng.pick(['src', 'other']),
+              subject: rng.pick(['acme', 'globex', "it's"]),
+              data: `{"v":${rng.pick(['1', '2', '0.5', '12345678901234567890'])}}`,
+              timeMissing: missing,
+              timeMs: missing ? 1_790_000_000_000 + batch : 1_790_000_000_000 + rng.int(0, 3) * 1000,
+            }),
+          );
+        }
+        const ingested = 1_800_000_000_000 + batch;
+        await a.stage(events, ingested);
+        await b.writeBatch(events, ingested, { commit: true });
+        const step = rng.int(0, 9);
+        if (step === 0) await a.settle();
+        if (step === 1) {
+          // A crash before any merge: the staged events are committed, and the next opening merges them.
+          a.closeNow();
+          a = SqliteStore.open(staged);
+        }
+        if (step === 2) assert.deepEqual(await sums(a), await sums(b), `seed ${seed}, batch ${batch}`);
+      }
+      assert.deepEqual(await contents(a), await contents(b), `seed ${seed}`);
+      assert.deepEqual(await sums(a), await sums(b), `seed ${seed}`);
+      assert.equal(stagedRows(staged), 0, `seed ${seed}: a read merged everything`);
+    } finally {
+      a.closeNow();
+      b.closeNow();
+    }
+    assert.deepEqual(rows(staged), rows(direct), `seed ${seed}`);
+  });
+
+  test('MERGE_AT waiting events are merged without a read; fewer wait in the staged table', async () => {
+    const file = newFile();
+    const s = SqliteStore.open(file);
+    try {
+      const batch = (from: number, count: number) => Array.from({ length: count }, (_, i) => ev(`x${from + i}`, 10 + from + i));
+      await s.stage(batch(0, MERGE_AT - 1), 1);
+      assert.equal(stagedRows(file), MERGE_AT - 1);
+      await s.stage(batch(MERGE_AT - 1, 2), 2);
+      assert.equal(stagedRows(file), 0);
+      await s.stage(batch(MERGE_AT + 1, 5), 3);
+      assert.equal(stagedRows(file), 5);
+      assert.deepEqual(await sums(s), [`acme=${MERGE_AT + 6}`]);
+    } finally {
+      s.closeNow();
+    }
+  });
+
+  test('a read-only process that may write the store merges what another left staged; one that may not reads what is merged', async () => {
+    const file = newFile();
+    const w = SqliteStore.open(file);
+    await w.writeBatch([ev('a', 1)], 0);
+    await w.stage([ev('b', 2), ev('a', 1, { data: '{"v":100}' })], 0);
+    const reader = SqliteStore.open(file, { readonly: true });
+    try {
+      assert.deepEqual(await sums(reader), ['acme=2'], 'the staged event counts; the conflicting copy does not');
+      assert.equal(stagedRows(file), 0);
+      await w.stage([ev('c', 3)], 0);
+    } finally {
+      reader.closeNow();
+      w.closeNow();
+    }
+    fs.chmodSync(file, 0o444);
+    try {
+      if (process.getuid?.() === 0) return; // root may write a 0444 file: nothing to check
+      const ro = SqliteStore.open(file, { readonly: true });
+      try {
+        assert.deepEqual(await sums(ro), ['acme=2']);
+        assert.equal(stagedRows(file), 1);
+      } finally {
+        ro.closeNow();
+      }
+    } finally {
+      fs.chmodSync(file, 0o600);
+    }
+  });
+});
