@@ -160,7 +160,10 @@ async function runServe(flags: ServeFlags): Promise<void> {
     process.on('SIGTERM', ignore);
     await server.stop();
     await committer.drain();
-    await lock(() => store.sync());
+    await lock(async () => {
+      await store.settle();
+      await store.sync();
+    });
     log(
       `meter serve: stopped; ${committer.events.toLocaleString('en-US')} event(s) committed in ${committer.commits.toLocaleString('en-US')} commit(s)`,
     );

@@ -161,7 +161,7 @@ export class SqliteStore implements Store {
 
   /** Makes every commit so far durable against power loss (synchronous=NORMAL alone survives process crashes). */
   sync(): Promise<void> {
-    this.mergeStaged();
+    // Staged events are committed rows: the checkpoint makes them durable without merging them.
     return this.writer.sync();
   }
 
