@@ -29,20 +29,15 @@ const SUBJECT_ROWS = `CREATE TABLE IF NOT EXISTS subject_rows (
 
 /**
  * Events committed by `meter serve` before they are deduplicated into `events` (staging.ts): appending them costs
- * a commit a page or two, where the events table's key index takes a page per event at a random place. `seq`
- * keeps their arrival order, so the first copy still wins when they are merged.
+ * a commit a page or two, where the events table's key index takes a page per event at a random place. One row
+ * per commit: `events` is a JSON array of [k, source, id, type, subject, time_ms, data, fp] per event (fp as in
+ * `events`), and `seq` keeps the commits' order, so the first copy still wins when they are merged. AUTOINCREMENT:
+ * a seq is never used twice, so a connection can tell its own rows from those of another (staging.ts).
  */
 const STAGED = `CREATE TABLE IF NOT EXISTS staged (
-  seq INTEGER PRIMARY KEY,
-  k INTEGER NOT NULL,
-  source TEXT NOT NULL,
-  id TEXT NOT NULL,
-  type TEXT NOT NULL,
-  subject TEXT NOT NULL,
-  time_ms INTEGER NOT NULL,
-  data TEXT,
-  fp INTEGER NOT NULL,
-  ingested_ms INTEGER NOT NULL
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  ingested_ms INTEGER NOT NULL,
+  events TEXT NOT NULL
 );`;
 
 /** Version 1 -> 2: the subject index becomes subject_rows (one row per subject per 200,000 events). */

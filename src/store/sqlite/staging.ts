@@ -1,9 +1,9 @@
 /**
- * Staging: how `meter serve` commits many small requests cheaply. A request's events are appended to `staged`
- * (schema.ts) in one commit, which writes a page or two at the table's end; writing them into `events` directly
+ * Staging: how `meter serve` commits many small requests cheaply. A commit's events are appended to `staged`
+ * (schema.ts) as one row, which writes a page or two at the table's end; writing them into `events` directly
  * would write, per event, a page of the dedupe key index at a random place (64 KiB, and as many as there are
  * events once the store is large). The staged events are merged into `events` later, many thousands in one
- * transaction (so that they share pages), through the same writer as any ingest, in their arrival order: the
+ * transaction (so that they share pages), through the same writer as any ingest, in their commit order: the
  * first copy of an event still wins, and the merge deletes what it merged in the same transaction.
  *
  * Every read settles first (SqliteStore merges before it reads, and a read-only process merges through a
@@ -13,41 +13,45 @@
  */
 import type Database from 'better-sqlite3';
 import type { UsageEvent } from '../../core/event.js';
-import { TIME_MISSING, TIME_GIVEN } from './schema.js';
+import { TIME_GIVEN, TIME_MISSING } from './schema.js';
 import type { SqliteWriter } from './writer.js';
 
 /** A store merges its staged events once this many are waiting, so that a merge shares pages among many. */
 export const MERGE_AT = 10_000;
 
-/** Rows read into memory at a time by a merge. */
-const CHUNK = 20_000;
+/** Staged rows (commits) read into memory at a time by a merge. */
+const CHUNK = 500;
 
-const COLUMNS = 'k, source, id, type, subject, time_ms, data, fp, ingested_ms';
+/** An event in a staged row: [k, source, id, type, subject, time_ms, data, fp]. */
+type StagedEvent = [k: number, source: string, id: string, type: string, subject: string, timeMs: number, data: string | null, fp: number];
 
-type StagedRow = [
-  seq: number,
-  k: number,
-  source: string,
-  id: string,
-  type: string,
-  subject: string,
-  timeMs: number,
-  data: string | null,
-  fp: number,
-  ingestedMs: number,
-];
+/** One staged commit. */
+interface Commit {
+  events: UsageEvent[];
+  ingestedMs: number;
+}
 
 export class Staging {
   private readonly insert: Database.Statement;
   private readonly chunk: Database.Statement;
   private readonly any: Database.Statement;
+  private readonly extent: Database.Statement;
   /** Events staged since the last merge, as far as this connection knows (another process may stage too). */
   waiting: number;
+  /**
+   * The commits this connection staged since its last merge, in memory: a merge writes them from here instead of
+   * reading them back, when the table holds exactly them: no seq is used twice (AUTOINCREMENT) and a merge deletes
+   * every row up to a seq, so rows `firstSeq`..`lastSeq`, as many as `held`, are this connection's and no other's.
+   */
+  private held: Commit[] = [];
+  private firstSeq = 0;
+  private lastSeq = 0;
 
   constructor(private readonly db: Database.Database) {
-    this.insert = db.prepare(`INSERT INTO staged (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`);
-    this.chunk = db.prepare(`SELECT seq, ${COLUMNS} FROM staged WHERE seq > ? ORDER BY seq LIMIT ${CHUNK}`).raw(true);
+    this.insert = db.prepare('INSERT INTO staged (ingested_ms, events) VALUES (?, ?)');
+    this.chunk = db.prepare(`SELECT seq, ingested_ms, events FROM staged WHERE seq > ? ORDER BY seq LIMIT ${CHUNK}`).raw(true);
     this.any = db.prepare('SELECT count(*) FROM (SELECT 1 FROM staged LIMIT 1)').pluck();
+    this.extent = db.prepare('SELECT min(seq), max(seq), count(*) FROM staged').raw(true);
     this.waiting = this.any.get() as number;
   }
 
@@ -56,51 +60,57 @@ export class Staging {
     return (this.any.get() as number) > 0;
   }
 
-  /** Appends the events to `staged` in one transaction: all are committed, or none. */
+  /** Appends the events to `staged` as one row: committed, or not at all. */
   append(events: UsageEvent[], ingestedMs: number): void {
-    this.db.exec('BEGIN IMMEDIATE');
-    try {
-      for (const e of events) {
-        this.insert.run(e.key, e.source, e.id, e.type, e.subject, e.timeMs, e.data, e.timeMissing ? TIME_MISSING : TIME_GIVEN, ingestedMs);
-      }
-      this.db.exec('COMMIT');
-    } catch (err) {
-      if (this.db.inTransaction) this.db.exec('ROLLBACK');
-      throw err;
-    }
+    const rows: StagedEvent[] = events.map((e) => [
+      e.key,
+      e.source,
+      e.id,
+      e.type,
+      e.subject,
+      e.timeMs,
+      e.data,
+      e.timeMissing ? TIME_MISSING : TIME_GIVEN,
+    ]);
+    const seq = this.insert.run(ingestedMs, JSON.stringify(rows)).lastInsertRowid as number;
+    if (this.held.length === 0) this.firstSeq = seq;
+    this.held.push({ events, ingestedMs });
+    this.lastSeq = seq;
     this.waiting += events.length;
   }
 
   /**
-   * Moves every staged event into `events` through `writer`, in arrival order, and deletes them, in one write
+   * Moves every staged event into `events` through `writer`, in commit order, and deletes them, in one write
    * transaction: all are merged, or none (a failure rolls it back and leaves them staged).
    */
   merge(writer: SqliteWriter): void {
     writer.begin();
     try {
-      let last = 0;
-      for (;;) {
-        const rows = this.chunk.all(last) as StagedRow[];
-        if (rows.length === 0) break;
-        // A group commit's events share their ingestion time: one writeBatch per run of equal times.
-        let start = 0;
-        for (let i = 1; i <= rows.length; i++) {
-          if (i < rows.length && rows[i]![9] === rows[start]![9]) continue;
-          writer.write(rows.slice(start, i).map(toEvent), rows[start]![9], { commit: false });
-          start = i;
+      const [min, max, count] = this.extent.get() as [number | null, number | null, number];
+      const mine = this.held.length > 0 && min === this.firstSeq && max === this.lastSeq && count === this.held.length;
+      if (mine) {
+        for (const c of this.held) writer.write(c.events, c.ingestedMs, { commit: false });
+      } else {
+        let last = 0;
+        for (;;) {
+          const rows = this.chunk.all(last) as Array<[number, number, string]>;
+          if (rows.length === 0) break;
+          for (const [, ingestedMs, text] of rows)
+            writer.write((JSON.parse(text) as StagedEvent[]).map(toEvent), ingestedMs, { commit: false });
+          last = rows[rows.length - 1]![0];
         }
-        last = rows[rows.length - 1]![0];
       }
-      this.db.prepare('DELETE FROM staged WHERE seq <= ?').run(last);
+      if (max !== null) this.db.prepare('DELETE FROM staged WHERE seq <= ?').run(max);
       writer.commit();
     } catch (err) {
       writer.rollback();
       throw err;
     }
+    this.held = [];
     this.waiting = 0;
   }
 }
 
-function toEvent([, k, source, id, type, subject, timeMs, data, fp]: StagedRow): UsageEvent {
+function toEvent([k, source, id, type, subject, timeMs, data, fp]: StagedEvent): UsageEvent {
   return { key: k, source, id, type, subject, timeMs, timeMissing: fp === TIME_MISSING, data };
 }
