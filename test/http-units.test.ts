@@ -3,12 +3,13 @@
  * negotiation helpers, query parameters into QueryOptions, stable ids and portal token signatures.
  */
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { parseMeterConfig } from '../src/core/meter.js';
-import { PortalSigner, sameSecret } from '../src/http/auth.js';
+import { PortalKeyError, PortalSigner, sameSecret } from '../src/http/auth.js';
 import { newUlid, stableUlid } from '../src/http/ids.js';
 import { bodyShape, parseIngestBody } from '../src/http/ingest-body.js';
 import { checkMeterIdOrSlug, meterQueryFromBody, meterQueryFromSearch, toQueryOptions } from '../src/http/params.js';
@@ -146,6 +147,39 @@ test('portal tokens: verified with the key, refused when forged, expired or sign
     assert.equal(PortalSigner.fromFile(path.join(dir, 'other')).verify(token, 0), null);
     assert.equal(sameSecret('abc', 'abc'), true);
     assert.equal(sameSecret('abc', 'abcd'), false);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('portal key files: an empty, short or non-base64url key is refused and left as it is; 32 bytes in either base64 alphabet are a key', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'meter-portal-'));
+  try {
+    const cases: Array<[string, RegExp]> = [
+      ['', /holds 0 bytes of key, fewer than the 32/],
+      ['\n', /holds 0 bytes of key/],
+      ['hello\n', /holds 3 bytes of key/],
+      [randomBytes(31).toString('base64url'), /holds 31 bytes of key/],
+      ['not a key, just text of more than forty-three characters', /does not hold a key as base64url text/],
+    ];
+    for (const [text, problem] of cases) {
+      const file = path.join(dir, 'weak');
+      fs.writeFileSync(file, text);
+      assert.throws(
+        () => PortalSigner.fromFile(file),
+        (e: unknown) => e instanceof PortalKeyError && e.file === file && problem.test(e.problem),
+        JSON.stringify(text),
+      );
+      assert.equal(fs.readFileSync(file, 'utf8'), text, 'a file meter did not create is never overwritten');
+    }
+    const openssl = path.join(dir, 'openssl');
+    fs.writeFileSync(openssl, randomBytes(32).toString('base64') + '\n');
+    const token = PortalSigner.fromFile(openssl).sign({ id: 'x', subject: 'acme', createdAt: 0 });
+    assert.equal(PortalSigner.fromFile(openssl).verify(token, 0)?.subject, 'acme');
+    assert.deepEqual(
+      fs.readdirSync(dir).filter((f) => f.endsWith('.tmp')),
+      [],
+    );
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

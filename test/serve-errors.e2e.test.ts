@@ -305,4 +305,30 @@ describe('portal tokens', () => {
       await again.stop();
     }
   });
+
+  test('a key file that holds fewer than 32 bytes of key: serve does not start (exit 2), names the file, and leaves it as it is', async () => {
+    // An empty file (made by touch, or by config management) would be an empty HMAC key: anyone could sign tokens.
+    for (const text of ['', 'hello\n']) {
+      w.write('weak.key', text);
+      const { child, done } = w.spawn([
+        'serve',
+        '--port',
+        '0',
+        '--db',
+        w.path('weak.db'),
+        '--config',
+        w.path('meter.yaml'),
+        '--portal-key',
+        w.path('weak.key'),
+      ]);
+      // A server that starts anyway is stopped, so that the test fails instead of waiting forever.
+      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      const r = await done;
+      clearTimeout(timer);
+      assert.equal(r.code, 2, r.describe());
+      assert.ok(r.stderr.includes(`--portal-key ${w.path('weak.key')}: holds`), r.describe());
+      assert.match(r.stderr, /fewer than the 32 a portal token needs, so anyone could forge portal tokens\. Delete the file/);
+      assert.equal(w.read('weak.key'), text);
+    }
+  });
 });

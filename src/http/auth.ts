@@ -39,6 +39,54 @@ export interface PortalClaims {
 
 const b64url = (b: Buffer) => b.toString('base64url');
 
+/** Bytes of key a portal token's HMAC needs: with fewer, anyone can guess the key and forge tokens. */
+export const PORTAL_KEY_BYTES = 32;
+
+/** The portal key file holds no usable key (empty, short, or not base64url text). */
+export class PortalKeyError extends Error {
+  constructor(
+    readonly file: string,
+    /** What is wrong, as a phrase after the file's name ("holds 3 bytes of key, fewer than 32"). */
+    readonly problem: string,
+  ) {
+    super(`portal key file ${file} ${problem}`);
+  }
+}
+
+/** The key a key file holds, checked: an empty or short key would let anyone forge a token. */
+function keyOf(file: string, text: string): Buffer {
+  const t = text.trim();
+  // Both base64 alphabets, so that `openssl rand -base64 32` makes a key too; any other character is no key.
+  if (!/^[A-Za-z0-9+/_-]*={0,2}$/.test(t)) throw new PortalKeyError(file, 'does not hold a key as base64url text');
+  const key = Buffer.from(t, 'base64url');
+  if (key.length < PORTAL_KEY_BYTES)
+    throw new PortalKeyError(file, `holds ${key.length} bytes of key, fewer than the ${PORTAL_KEY_BYTES} a portal token needs`);
+  return key;
+}
+
+/**
+ * Writes a new random key to `file` unless it exists (another process created it first). The key is
+ * written to a file of its own and linked into place, so that no reader ever sees a file half-written, and a
+ * failed write (a full disk) leaves no empty key file behind.
+ */
+function createKeyFile(file: string): void {
+  const tmp = `${file}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
+  const fd = fs.openSync(tmp, 'wx', 0o600);
+  try {
+    try {
+      fs.writeSync(fd, b64url(randomBytes(PORTAL_KEY_BYTES)) + '\n');
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.linkSync(tmp, file);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+  } finally {
+    fs.rmSync(tmp, { force: true });
+  }
+}
+
 /**
  * Portal tokens: `om_portal_<claims>.<hmac>`, the claims as base64url JSON and an HMAC-SHA256 over them. The key
  * lives in a file (0600) so that tokens survive a restart; deleting the file revokes every token.
@@ -46,21 +94,19 @@ const b64url = (b: Buffer) => b.toString('base64url');
 export class PortalSigner {
   private constructor(private readonly key: Buffer) {}
 
-  /** Reads the key file, creating it (0600, 32 random bytes) when absent. */
+  /**
+   * Reads the key file, creating it (0600, 32 random bytes) when absent. A file without a usable key is a
+   * PortalKeyError, and is left as it is: it may be someone else's.
+   */
   static fromFile(file: string): PortalSigner {
-    try {
-      return new PortalSigner(Buffer.from(fs.readFileSync(file, 'utf8').trim(), 'base64url'));
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-    }
-    const key = randomBytes(32);
-    try {
-      fs.writeFileSync(file, b64url(key) + '\n', { mode: 0o600, flag: 'wx' });
-      return new PortalSigner(key);
-    } catch (e) {
-      // Another server created it first: use theirs.
-      if ((e as NodeJS.ErrnoException).code === 'EEXIST') return PortalSigner.fromFile(file);
-      throw e;
+    for (;;) {
+      try {
+        return new PortalSigner(keyOf(file, fs.readFileSync(file, 'utf8')));
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      }
+      // Another server may create it first: then its key is read on the next turn.
+      createKeyFile(file);
     }
   }
 
