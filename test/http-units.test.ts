@@ -184,3 +184,34 @@ test('portal key files: an empty, short or non-base64url key is refused and left
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('portal key file deleted or replaced: tokens signed with the old key fail at once, new ones are signed with a key written to the file', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'meter-portal-'));
+  try {
+    const file = path.join(dir, 'k');
+    const signer = PortalSigner.fromFile(file);
+    const claims = { id: 'x', subject: 'acme', createdAt: 0 };
+    const before = signer.sign(claims);
+    assert.deepEqual(signer.verify(before, 0), claims);
+    fs.rmSync(file);
+    assert.equal(signer.verify(before, 0), null, 'deleting the file revokes the tokens of the running signer');
+    assert.equal(fs.statSync(file).mode & 0o777, 0o600, 'a new key file');
+    const after = signer.sign(claims);
+    assert.deepEqual(signer.verify(after, 0), claims);
+    assert.deepEqual(PortalSigner.fromFile(file).verify(after, 0), claims, 'a token issued after the deletion survives a restart');
+    // Replaced by another key (a rotation, or a key restored from a backup): that key signs and verifies.
+    const other = path.join(dir, 'other');
+    const old = PortalSigner.fromFile(other).sign(claims);
+    fs.renameSync(other, file);
+    assert.equal(signer.verify(after, 0), null);
+    assert.deepEqual(signer.verify(old, 0), claims);
+    // Replaced by a file without a usable key: nothing is signed or accepted until it is fixed or deleted.
+    fs.writeFileSync(path.join(dir, 'empty'), '');
+    fs.renameSync(path.join(dir, 'empty'), file);
+    assert.throws(() => signer.verify(old, 0), PortalKeyError);
+    assert.throws(() => signer.sign(claims), PortalKeyError);
+    assert.equal(fs.readFileSync(file, 'utf8'), '');
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -4,6 +4,7 @@
  * body limits, query parameter rules, CSV negotiation, and portal tokens.
  */
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { event, Workdir } from './helpers.js';
@@ -301,6 +302,32 @@ describe('portal tokens', () => {
     try {
       const r2 = await fetch(`${again.url}/api/v1/portal/meters/tokens_total/query`, { headers: auth });
       assert.equal(r2.status, 200);
+    } finally {
+      await again.stop();
+    }
+  });
+
+  test('deleting the key file revokes the tokens of the running server; tokens issued afterwards survive a restart', async () => {
+    const h = { 'Content-Type': 'application/json' };
+    const mint = async () => {
+      const r = await post(open, '/api/v1/portal/tokens', JSON.stringify({ subject: 'bob' }), h);
+      assert.equal(r.status, 200);
+      return { Authorization: `Bearer ${((await r.json()) as { token: string }).token}` };
+    };
+    const query = (base: Served, headers: Record<string, string>) =>
+      fetch(`${base.url}/api/v1/portal/meters/tokens_total/query`, { headers });
+    const old = await mint();
+    assert.equal((await query(open, old)).status, 200);
+    const keyFile = `${w.path('open.db')}.portal-key`;
+    fs.rmSync(keyFile);
+    await problem(await query(open, old), 401);
+    const fresh = await mint();
+    assert.equal((await query(open, fresh)).status, 200);
+    assert.equal(fs.statSync(keyFile).mode & 0o777, 0o600);
+    const again = await startServe(w, ['--db', w.path('open.db'), '--config', w.path('meter.yaml')]);
+    try {
+      assert.equal((await query(again, fresh)).status, 200);
+      await problem(await query(again, old), 401);
     } finally {
       await again.stop();
     }

@@ -49,7 +49,7 @@ export class PortalKeyError extends Error {
     /** What is wrong, as a phrase after the file's name ("holds 3 bytes of key, fewer than 32"). */
     readonly problem: string,
   ) {
-    super(`portal key file ${file} ${problem}`);
+    super(`portal key file ${file} ${problem}; delete it to have a new key written`);
   }
 }
 
@@ -87,27 +87,55 @@ function createKeyFile(file: string): void {
   }
 }
 
+/** The key of a key file, and the version of the file it was read from. */
+interface LoadedKey {
+  key: Buffer;
+  version: string;
+}
+
+/** What tells two versions of the key file apart: a file deleted and made again, replaced or rewritten differs. */
+const versionOf = (st: fs.BigIntStats): string => `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+
+/** Reads the key file, creating it (0600, 32 random bytes) when absent. */
+function loadKey(file: string): LoadedKey {
+  for (;;) {
+    let fd: number;
+    try {
+      fd = fs.openSync(file, 'r');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      // Another server may create it first: then its key is read on the next turn.
+      createKeyFile(file);
+      continue;
+    }
+    try {
+      // The version of the very file read, whatever happens to the name meanwhile.
+      const version = versionOf(fs.fstatSync(fd, { bigint: true }));
+      return { key: keyOf(file, fs.readFileSync(fd, 'utf8')), version };
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+}
+
 /**
  * Portal tokens: `om_portal_<claims>.<hmac>`, the claims as base64url JSON and an HMAC-SHA256 over them. The key
- * lives in a file (0600) so that tokens survive a restart; deleting the file revokes every token.
+ * lives in a file (0600) so that tokens survive a restart. Deleting the file revokes every token at once: each
+ * use of the key checks the file (a stat), and a file that is gone means a new key, written to the file, so that
+ * the tokens issued from then on survive a restart too.
  */
 export class PortalSigner {
-  private constructor(private readonly key: Buffer) {}
+  private constructor(
+    private readonly file: string,
+    private loaded: LoadedKey,
+  ) {}
 
   /**
    * Reads the key file, creating it (0600, 32 random bytes) when absent. A file without a usable key is a
    * PortalKeyError, and is left as it is: it may be someone else's.
    */
   static fromFile(file: string): PortalSigner {
-    for (;;) {
-      try {
-        return new PortalSigner(keyOf(file, fs.readFileSync(file, 'utf8')));
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-      }
-      // Another server may create it first: then its key is read on the next turn.
-      createKeyFile(file);
-    }
+    return new PortalSigner(file, loadKey(file));
   }
 
   sign(claims: PortalClaims): string {
@@ -134,7 +162,18 @@ export class PortalSigner {
   }
 
   private mac(body: string): string {
-    return b64url(createHmac('sha256', this.key).update(body).digest());
+    return b64url(createHmac('sha256', this.key()).update(body).digest());
+  }
+
+  /**
+   * The key of the file as it is now. A stat per use keeps this cheap: the file is read again only when it was
+   * deleted, replaced or rewritten. A file replaced by one without a usable key is a PortalKeyError (a 500 in
+   * the server's log): no token is signed or accepted until the file is fixed or deleted.
+   */
+  private key(): Buffer {
+    const st = fs.statSync(this.file, { bigint: true, throwIfNoEntry: false });
+    if (st === undefined || versionOf(st) !== this.loaded.version) this.loaded = loadKey(this.file);
+    return this.loaded.key;
   }
 }
 
