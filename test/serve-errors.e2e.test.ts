@@ -285,7 +285,12 @@ describe('portal tokens', () => {
       null,
       'the admin API stays same-origin',
     );
-    await problem(await fetch(`${open.url}/api/v1/portal/meters/requests/query`, { headers: auth }), 403);
+    const notAllowed = 'this portal token does not allow meter requests';
+    await problem(await fetch(`${open.url}/api/v1/portal/meters/requests/query`, { headers: auth }), 403, notAllowed);
+    // The report of the usage page answers the same, whether that meter is asked for alone or with an allowed one.
+    await problem(await fetch(`${open.url}/api/v1/portal/report?meter=requests`, { headers: auth }), 403, notAllowed);
+    await problem(await fetch(`${open.url}/api/v1/portal/report?meter=tokens_total&meter=requests`, { headers: auth }), 403, notAllowed);
+    assert.equal((await fetch(`${open.url}/api/v1/portal/report?meter=tokens_total`, { headers: auth })).status, 200);
     await problem(await fetch(`${open.url}/api/v1/portal/meters/tokens_total/query`), 401);
     const forged = token.replace(/\.(.)/, (_m, c: string) => `.${c === 'A' ? 'B' : 'A'}`);
     await problem(

@@ -26,6 +26,11 @@ export function unauthorized(detail = 'missing or invalid bearer token'): HttpPr
   return new HttpProblem(401, detail, undefined, { 'WWW-Authenticate': 'Bearer' });
 }
 
+/** The 403 of a portal token asked for a meter it does not allow. */
+export function meterNotAllowed(slug: string): HttpProblem {
+  return new HttpProblem(403, `this portal token does not allow meter ${slug}`);
+}
+
 /** What a portal token grants: one subject's usage, on some meters (all when absent), until it expires. */
 export interface PortalClaims {
   /** The token's id. */

@@ -9,7 +9,7 @@ import type { Store, StoredEvent } from '../core/ports.js';
 import { runQuery, type QueryOptions } from '../core/query.js';
 import { formatRfc3339 } from '../core/time.js';
 import { type GroupCommitter, QueueFullError } from '../ingest/group-commit.js';
-import { bearerOf, portalClaimsOf, sameSecret, unauthorized, type PortalClaims, type PortalSigner } from './auth.js';
+import { bearerOf, meterNotAllowed, portalClaimsOf, sameSecret, unauthorized, type PortalClaims, type PortalSigner } from './auth.js';
 import { readBody, type BodyLimits } from './body.js';
 import { newUlid, stableUlid } from './ids.js';
 import { parseIngestBody } from './ingest-body.js';
@@ -346,8 +346,6 @@ async function createPortalToken(api: Api, req: IncomingMessage): Promise<Reply>
 async function portalQuery(api: Api, req: IncomingMessage, [id]: string[], q: URLSearchParams): Promise<Reply> {
   const claims = portalClaimsOf(req, api.signer);
   const meter = findMeter(api, id!);
-  if (claims.allowedMeterSlugs && !claims.allowedMeterSlugs.includes(meter.slug)) {
-    throw new HttpProblem(403, `this portal token does not allow meter ${meter.slug}`);
-  }
+  if (claims.allowedMeterSlugs && !claims.allowedMeterSlugs.includes(meter.slug)) throw meterNotAllowed(meter.slug);
   return answerQuery(api, req, meter, meterQueryFromSearch(q), claims);
 }
