@@ -241,6 +241,21 @@ describe('routes and parameters', () => {
     await problem(await q('/api/v1/events?from=2026-11-02T00:00:00Z&to=2026-11-01T00:00:00Z'), 400, 'from must be before to');
   });
 
+  test("report parameters: a bad value names the HTTP parameter, never meter report's option", async () => {
+    const bad = async (query: string, detail: string) => {
+      const body = await problem(await q(`/api/v1/report?${query}`), 400, detail);
+      assert.doesNotMatch(String(body.detail), /--/);
+    };
+    await bad('groupBy=nope', 'parameter "groupBy" in query has an error: "nope": no configured meter has this groupBy key');
+    await bad('meter=requests&groupBy=type', 'parameter "groupBy" in query has an error: "type": meter requests has group-by keys model');
+    await bad('window=weekly', 'parameter "window" in query has an error: "weekly": use minute, hour, day or month');
+    await bad('period=2026-13', 'parameter "period" in query has an error: "2026-13": use a month as YYYY-MM (2026-11)');
+    await bad(
+      'from=yesterday&to=2026-12-01',
+      'parameter "from" in query has an error: "yesterday": not a time; use RFC 3339 (2026-11-01T00:00:00Z) or a date (2026-11-01, midnight in UTC)',
+    );
+  });
+
   test('CSV only when the whole Accept header is text/csv', async () => {
     const base = '/api/v1/meters/tokens_total/query?groupBy=subject&from=2026-11-01T00:00:00Z&to=2026-11-02T00:00:00Z';
     const csv = await q(base, { Accept: 'text/csv' });
@@ -291,6 +306,11 @@ describe('portal tokens', () => {
     await problem(await fetch(`${open.url}/api/v1/portal/report?meter=requests`, { headers: auth }), 403, notAllowed);
     await problem(await fetch(`${open.url}/api/v1/portal/report?meter=tokens_total&meter=requests`, { headers: auth }), 403, notAllowed);
     assert.equal((await fetch(`${open.url}/api/v1/portal/report?meter=tokens_total`, { headers: auth })).status, 200);
+    await problem(
+      await fetch(`${open.url}/api/v1/portal/report?groupBy=subject`, { headers: auth }),
+      400,
+      'parameter "groupBy" in query has an error: "subject": meter tokens_total has group-by keys model, type',
+    );
     await problem(await fetch(`${open.url}/api/v1/portal/meters/tokens_total/query`), 401);
     const forged = token.replace(/\.(.)/, (_m, c: string) => `.${c === 'A' ? 'B' : 'A'}`);
     await problem(

@@ -5,6 +5,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import { buildReport, type ReportOptions } from '../core/report.js';
+import { OptionError } from '../errors.js';
 import { reportDoc } from '../output/report-doc.js';
 import { reportShell } from '../output/report-html.js';
 import { meterNotAllowed, portalClaimsOf } from './auth.js';
@@ -51,7 +52,26 @@ function reportOptions(api: Api, q: URLSearchParams, subjects: string[], meterSl
   return opts;
 }
 
+/** The parameters of the report routes, by the option of `meter report` each one stands for. */
+const PARAMETER_OF: Record<string, string> = {
+  '--period': 'period',
+  '--from': 'from',
+  '--to': 'to',
+  '--window': 'window',
+  '--group-by': 'groupBy',
+};
+
 async function answer(api: Api, opts: ReportOptions): Promise<Reply> {
-  const doc = await api.read(async (store) => reportDoc(await buildReport(store, opts), 'meter serve'));
-  return { status: 200, type: 'application/json', body: JSON.stringify(doc) };
+  try {
+    const doc = await api.read(async (store) => reportDoc(await buildReport(store, opts), 'meter serve'));
+    return { status: 200, type: 'application/json', body: JSON.stringify(doc) };
+  } catch (e) {
+    // The core names the command's options; a client of the API sent parameters, which it must recognise.
+    const name = e instanceof OptionError ? PARAMETER_OF[e.option] : undefined;
+    if (name !== undefined) {
+      const { value, problem } = e as OptionError;
+      throw badRequest(`parameter "${name}" in query has an error: ${JSON.stringify(value)}: ${problem}`);
+    }
+    throw e;
+  }
 }
