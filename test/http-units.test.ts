@@ -119,6 +119,14 @@ test('query parameters: OpenMeter names into QueryOptions; subject filters group
   );
   assert.deepEqual([post.from, post.subjects, post.filters], ['2026-11-01T00:00:00Z', ['a'], ['model=x', 'model=y']]);
   assert.equal(problemOf(() => toQueryOptions(METERS[0]!, METERS, meterQueryFromBody({ filterGroupBy: { model: [] } }))).status, 400);
+  // A POST's parameters are in its body, and its errors say so; a GET's are in the query.
+  const postProblem = (body: unknown) => problemOf(() => toQueryOptions(METERS[0]!, METERS, meterQueryFromBody(body))).detail;
+  assert.equal(postProblem({ from: 'yesterday' }), 'request body has an error: from: "yesterday" is not an RFC 3339 time');
+  assert.equal(
+    postProblem({ windowSize: 'WEEK' }),
+    'request body has an error: windowSize: value is not one of the allowed values ["MINUTE","HOUR","DAY","MONTH"]',
+  );
+  assert.equal(problemOf(() => q('to=yesterday')).detail, 'parameter "to" in query has an error: "yesterday" is not an RFC 3339 time');
   assert.equal(problemOf(() => meterQueryFromBody({ subject: Array.from({ length: 101 }, () => 'a') })).status, 400);
   assert.equal(problemOf(() => meterQueryFromBody([])).status, 400);
   // The two filters exclude each other (OpenMeter: 400), on GET and POST alike.

@@ -322,6 +322,10 @@ describe('portal tokens', () => {
       400,
       /expiresAt/,
     );
+    // expiresAt is a field of the body, and an error says so (not "in query").
+    const expiring = async (expiresAt: unknown) => post(open, '/api/v1/portal/tokens', JSON.stringify({ subject: 'bob', expiresAt }), h);
+    await problem(await expiring(1893456000), 400, 'request body has an error: expiresAt: must be an RFC 3339 time (a string)');
+    await problem(await expiring('tomorrow'), 400, 'request body has an error: expiresAt: "tomorrow" is not an RFC 3339 time');
     // The key is in a file: a token issued before a restart still works after it.
     const again = await startServe(w, ['--db', w.path('open.db'), '--config', w.path('meter.yaml')]);
     try {

@@ -274,7 +274,7 @@ async function distinct(api: Api, meter: Meter, q: URLSearchParams, groupBy: str
   const to = q.get('to') ?? undefined;
   checkRange(timeParam('from', from), timeParam('to', to));
   if (defaultLastDay && from === undefined && to === undefined) from = formatRfc3339(Date.now() - 86_400_000);
-  const p: MeterQueryParams = { from, to, subject: [], groupBy: [groupBy], filterGroupBy: {}, filterCustomerId: [] };
+  const p: MeterQueryParams = { in: 'query', from, to, subject: [], groupBy: [groupBy], filterGroupBy: {}, filterCustomerId: [] };
   const opts = toQueryOptions(meter, api.meters, p);
   const values = await api.read(async (store) => {
     const result = await runQuery(store, opts);
@@ -330,7 +330,9 @@ async function createPortalToken(api: Api, req: IncomingMessage): Promise<Reply>
     if (!api.meters.some((m) => m.slug === s)) throw badRequest(`request body has an error: allowedMeterSlugs: unknown meter ${s}`);
   }
   const now = Date.now();
-  const expiresAt = b.expiresAt === undefined || b.expiresAt === null ? undefined : timeParam('expiresAt', String(b.expiresAt));
+  if (b.expiresAt !== undefined && b.expiresAt !== null && typeof b.expiresAt !== 'string')
+    throw badRequest('request body has an error: expiresAt: must be an RFC 3339 time (a string)');
+  const expiresAt = b.expiresAt === undefined || b.expiresAt === null ? undefined : timeParam('expiresAt', b.expiresAt, 'body');
   if (expiresAt !== undefined && expiresAt <= now) throw badRequest('request body has an error: expiresAt: must be in the future');
   const claims: PortalClaims = { id: newUlid(now), subject: b.subject, createdAt: now };
   if (slugs !== undefined) claims.allowedMeterSlugs = slugs as string[];
