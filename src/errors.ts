@@ -22,6 +22,21 @@ export class UsageError extends MeterError {
 }
 
 /**
+ * A usage error about the value of one option. The option, its value and the problem are kept apart, so that an
+ * adapter whose options have other names (HTTP parameters) can say it in its own terms.
+ */
+export class OptionError extends UsageError {
+  constructor(
+    /** As the command line spells it: `--group-by`. */
+    readonly option: string,
+    readonly value: string,
+    readonly problem: string,
+  ) {
+    super(`${option} "${value}": ${problem}`);
+  }
+}
+
+/**
  * The meter configuration (or another config file, such as a price file) is invalid; `problems` lists every
  * problem found, not just the first. Exit 2.
  */

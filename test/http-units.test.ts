@@ -3,12 +3,13 @@
  * negotiation helpers, query parameters into QueryOptions, stable ids and portal token signatures.
  */
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { parseMeterConfig } from '../src/core/meter.js';
-import { PortalSigner, sameSecret } from '../src/http/auth.js';
+import { PortalKeyError, PortalSigner, sameSecret } from '../src/http/auth.js';
 import { newUlid, stableUlid } from '../src/http/ids.js';
 import { bodyShape, parseIngestBody } from '../src/http/ingest-body.js';
 import { checkMeterIdOrSlug, meterQueryFromBody, meterQueryFromSearch, toQueryOptions } from '../src/http/params.js';
@@ -118,6 +119,14 @@ test('query parameters: OpenMeter names into QueryOptions; subject filters group
   );
   assert.deepEqual([post.from, post.subjects, post.filters], ['2026-11-01T00:00:00Z', ['a'], ['model=x', 'model=y']]);
   assert.equal(problemOf(() => toQueryOptions(METERS[0]!, METERS, meterQueryFromBody({ filterGroupBy: { model: [] } }))).status, 400);
+  // A POST's parameters are in its body, and its errors say so; a GET's are in the query.
+  const postProblem = (body: unknown) => problemOf(() => toQueryOptions(METERS[0]!, METERS, meterQueryFromBody(body))).detail;
+  assert.equal(postProblem({ from: 'yesterday' }), 'request body has an error: from: "yesterday" is not an RFC 3339 time');
+  assert.equal(
+    postProblem({ windowSize: 'WEEK' }),
+    'request body has an error: windowSize: value is not one of the allowed values ["MINUTE","HOUR","DAY","MONTH"]',
+  );
+  assert.equal(problemOf(() => q('to=yesterday')).detail, 'parameter "to" in query has an error: "yesterday" is not an RFC 3339 time');
   assert.equal(problemOf(() => meterQueryFromBody({ subject: Array.from({ length: 101 }, () => 'a') })).status, 400);
   assert.equal(problemOf(() => meterQueryFromBody([])).status, 400);
   // The two filters exclude each other (OpenMeter: 400), on GET and POST alike.
@@ -143,9 +152,80 @@ test('portal tokens: verified with the key, refused when forged, expired or sign
     const forged = `om_portal_${Buffer.from(JSON.stringify({ ...claims, subject: 'globex' })).toString('base64url')}.${mac}`;
     assert.equal(a.verify(forged, 0), null);
     assert.equal(a.verify(`om_portal_${body}.${mac}x`, 0), null);
+    // The last of 43 characters carries 4 bits of the MAC and 2 unused ones: a token has one spelling only.
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+    const last = alphabet.indexOf(mac!.at(-1)!);
+    for (let low = 0; low < 4; low++) {
+      const respelled = `${mac!.slice(0, -1)}${alphabet[(last & ~3) | low]}`;
+      if (respelled !== mac) assert.equal(a.verify(`om_portal_${body}.${respelled}`, 0), null, respelled);
+    }
     assert.equal(PortalSigner.fromFile(path.join(dir, 'other')).verify(token, 0), null);
     assert.equal(sameSecret('abc', 'abc'), true);
     assert.equal(sameSecret('abc', 'abcd'), false);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('portal key files: an empty, short or non-base64url key is refused and left as it is; 32 bytes in either base64 alphabet are a key', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'meter-portal-'));
+  try {
+    const cases: Array<[string, RegExp]> = [
+      ['', /holds 0 bytes of key, fewer than the 32/],
+      ['\n', /holds 0 bytes of key/],
+      ['hello\n', /holds 3 bytes of key/],
+      [randomBytes(31).toString('base64url'), /holds 31 bytes of key/],
+      ['not a key, just text of more than forty-three characters', /does not hold a key as base64url text/],
+    ];
+    for (const [text, problem] of cases) {
+      const file = path.join(dir, 'weak');
+      fs.writeFileSync(file, text);
+      assert.throws(
+        () => PortalSigner.fromFile(file),
+        (e: unknown) => e instanceof PortalKeyError && e.file === file && problem.test(e.problem),
+        JSON.stringify(text),
+      );
+      assert.equal(fs.readFileSync(file, 'utf8'), text, 'a file meter did not create is never overwritten');
+    }
+    const openssl = path.join(dir, 'openssl');
+    fs.writeFileSync(openssl, randomBytes(32).toString('base64') + '\n');
+    const token = PortalSigner.fromFile(openssl).sign({ id: 'x', subject: 'acme', createdAt: 0 });
+    assert.equal(PortalSigner.fromFile(openssl).verify(token, 0)?.subject, 'acme');
+    assert.deepEqual(
+      fs.readdirSync(dir).filter((f) => f.endsWith('.tmp')),
+      [],
+    );
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('portal key file deleted or replaced: tokens signed with the old key fail at once, new ones are signed with a key written to the file', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'meter-portal-'));
+  try {
+    const file = path.join(dir, 'k');
+    const signer = PortalSigner.fromFile(file);
+    const claims = { id: 'x', subject: 'acme', createdAt: 0 };
+    const before = signer.sign(claims);
+    assert.deepEqual(signer.verify(before, 0), claims);
+    fs.rmSync(file);
+    assert.equal(signer.verify(before, 0), null, 'deleting the file revokes the tokens of the running signer');
+    assert.equal(fs.statSync(file).mode & 0o777, 0o600, 'a new key file');
+    const after = signer.sign(claims);
+    assert.deepEqual(signer.verify(after, 0), claims);
+    assert.deepEqual(PortalSigner.fromFile(file).verify(after, 0), claims, 'a token issued after the deletion survives a restart');
+    // Replaced by another key (a rotation, or a key restored from a backup): that key signs and verifies.
+    const other = path.join(dir, 'other');
+    const old = PortalSigner.fromFile(other).sign(claims);
+    fs.renameSync(other, file);
+    assert.equal(signer.verify(after, 0), null);
+    assert.deepEqual(signer.verify(old, 0), claims);
+    // Replaced by a file without a usable key: nothing is signed or accepted until it is fixed or deleted.
+    fs.writeFileSync(path.join(dir, 'empty'), '');
+    fs.renameSync(path.join(dir, 'empty'), file);
+    assert.throws(() => signer.verify(old, 0), PortalKeyError);
+    assert.throws(() => signer.sign(claims), PortalKeyError);
+    assert.equal(fs.readFileSync(file, 'utf8'), '');
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

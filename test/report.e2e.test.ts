@@ -352,7 +352,7 @@ describe("meter serve: the report page at / and a customer's page at /portal", (
     );
     assert.equal(
       (await fetch(`${served.url}/api/v1/portal/report${range}&meter=biggest`, { headers: { authorization: `Bearer ${token}` } })).status,
-      400,
+      403,
     );
     assert.equal(
       (await fetch(`${served.url}/api/v1/portal/report${range}`, { headers: admin })).status,

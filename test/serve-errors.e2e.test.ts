@@ -4,6 +4,7 @@
  * body limits, query parameter rules, CSV negotiation, and portal tokens.
  */
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { event, Workdir } from './helpers.js';
@@ -240,6 +241,21 @@ describe('routes and parameters', () => {
     await problem(await q('/api/v1/events?from=2026-11-02T00:00:00Z&to=2026-11-01T00:00:00Z'), 400, 'from must be before to');
   });
 
+  test("report parameters: a bad value names the HTTP parameter, never meter report's option", async () => {
+    const bad = async (query: string, detail: string) => {
+      const body = await problem(await q(`/api/v1/report?${query}`), 400, detail);
+      assert.doesNotMatch(String(body.detail), /--/);
+    };
+    await bad('groupBy=nope', 'parameter "groupBy" in query has an error: "nope": no configured meter has this groupBy key');
+    await bad('meter=requests&groupBy=type', 'parameter "groupBy" in query has an error: "type": meter requests has group-by keys model');
+    await bad('window=weekly', 'parameter "window" in query has an error: "weekly": use minute, hour, day or month');
+    await bad('period=2026-13', 'parameter "period" in query has an error: "2026-13": use a month as YYYY-MM (2026-11)');
+    await bad(
+      'from=yesterday&to=2026-12-01',
+      'parameter "from" in query has an error: "yesterday": not a time; use RFC 3339 (2026-11-01T00:00:00Z) or a date (2026-11-01, midnight in UTC)',
+    );
+  });
+
   test('CSV only when the whole Accept header is text/csv', async () => {
     const base = '/api/v1/meters/tokens_total/query?groupBy=subject&from=2026-11-01T00:00:00Z&to=2026-11-02T00:00:00Z';
     const csv = await q(base, { Accept: 'text/csv' });
@@ -284,7 +300,17 @@ describe('portal tokens', () => {
       null,
       'the admin API stays same-origin',
     );
-    await problem(await fetch(`${open.url}/api/v1/portal/meters/requests/query`, { headers: auth }), 403);
+    const notAllowed = 'this portal token does not allow meter requests';
+    await problem(await fetch(`${open.url}/api/v1/portal/meters/requests/query`, { headers: auth }), 403, notAllowed);
+    // The report of the usage page answers the same, whether that meter is asked for alone or with an allowed one.
+    await problem(await fetch(`${open.url}/api/v1/portal/report?meter=requests`, { headers: auth }), 403, notAllowed);
+    await problem(await fetch(`${open.url}/api/v1/portal/report?meter=tokens_total&meter=requests`, { headers: auth }), 403, notAllowed);
+    assert.equal((await fetch(`${open.url}/api/v1/portal/report?meter=tokens_total`, { headers: auth })).status, 200);
+    await problem(
+      await fetch(`${open.url}/api/v1/portal/report?groupBy=subject`, { headers: auth }),
+      400,
+      'parameter "groupBy" in query has an error: "subject": meter tokens_total has group-by keys model, type',
+    );
     await problem(await fetch(`${open.url}/api/v1/portal/meters/tokens_total/query`), 401);
     const forged = token.replace(/\.(.)/, (_m, c: string) => `.${c === 'A' ? 'B' : 'A'}`);
     await problem(
@@ -296,6 +322,10 @@ describe('portal tokens', () => {
       400,
       /expiresAt/,
     );
+    // expiresAt is a field of the body, and an error says so (not "in query").
+    const expiring = async (expiresAt: unknown) => post(open, '/api/v1/portal/tokens', JSON.stringify({ subject: 'bob', expiresAt }), h);
+    await problem(await expiring(1893456000), 400, 'request body has an error: expiresAt: must be an RFC 3339 time (a string)');
+    await problem(await expiring('tomorrow'), 400, 'request body has an error: expiresAt: "tomorrow" is not an RFC 3339 time');
     // The key is in a file: a token issued before a restart still works after it.
     const again = await startServe(w, ['--db', w.path('open.db'), '--config', w.path('meter.yaml')]);
     try {
@@ -303,6 +333,58 @@ describe('portal tokens', () => {
       assert.equal(r2.status, 200);
     } finally {
       await again.stop();
+    }
+  });
+
+  test('deleting the key file revokes the tokens of the running server; tokens issued afterwards survive a restart', async () => {
+    const h = { 'Content-Type': 'application/json' };
+    const mint = async () => {
+      const r = await post(open, '/api/v1/portal/tokens', JSON.stringify({ subject: 'bob' }), h);
+      assert.equal(r.status, 200);
+      return { Authorization: `Bearer ${((await r.json()) as { token: string }).token}` };
+    };
+    const query = (base: Served, headers: Record<string, string>) =>
+      fetch(`${base.url}/api/v1/portal/meters/tokens_total/query`, { headers });
+    const old = await mint();
+    assert.equal((await query(open, old)).status, 200);
+    const keyFile = `${w.path('open.db')}.portal-key`;
+    fs.rmSync(keyFile);
+    await problem(await query(open, old), 401);
+    const fresh = await mint();
+    assert.equal((await query(open, fresh)).status, 200);
+    assert.equal(fs.statSync(keyFile).mode & 0o777, 0o600);
+    const again = await startServe(w, ['--db', w.path('open.db'), '--config', w.path('meter.yaml')]);
+    try {
+      assert.equal((await query(again, fresh)).status, 200);
+      await problem(await query(again, old), 401);
+    } finally {
+      await again.stop();
+    }
+  });
+
+  test('a key file that holds fewer than 32 bytes of key: serve does not start (exit 2), names the file, and leaves it as it is', async () => {
+    // An empty file (made by touch, or by config management) would be an empty HMAC key: anyone could sign tokens.
+    for (const text of ['', 'hello\n']) {
+      w.write('weak.key', text);
+      const { child, done } = w.spawn([
+        'serve',
+        '--port',
+        '0',
+        '--db',
+        w.path('weak.db'),
+        '--config',
+        w.path('meter.yaml'),
+        '--portal-key',
+        w.path('weak.key'),
+      ]);
+      // A server that starts anyway is stopped, so that the test fails instead of waiting forever.
+      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      const r = await done;
+      clearTimeout(timer);
+      assert.equal(r.code, 2, r.describe());
+      assert.ok(r.stderr.includes(`--portal-key ${w.path('weak.key')}: holds`), r.describe());
+      assert.match(r.stderr, /fewer than the 32 a portal token needs, so anyone could forge portal tokens\. Delete the file/);
+      assert.equal(w.read('weak.key'), text);
     }
   });
 });

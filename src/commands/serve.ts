@@ -7,7 +7,7 @@ import path from 'node:path';
 import { Command, Option } from 'commander';
 import { formatRfc3339 } from '../core/time.js';
 import { MeterError, UsageError } from '../errors.js';
-import { PortalSigner } from '../http/auth.js';
+import { PORTAL_KEY_BYTES, PortalKeyError, PortalSigner } from '../http/auth.js';
 import { ApiServer } from '../http/server.js';
 import { GroupCommitter, storeLock } from '../ingest/group-commit.js';
 import { isClickHouseUrl, openStore, resolveDb } from '../store/open.js';
@@ -116,6 +116,12 @@ async function runServe(flags: ServeFlags): Promise<void> {
     try {
       signer = PortalSigner.fromFile(keyFile);
     } catch (e) {
+      if (e instanceof PortalKeyError) {
+        throw new UsageError(
+          `--portal-key ${e.file}: ${e.problem}, so anyone could forge portal tokens. Delete the file (meter serve then ` +
+            `writes a new random key to it) or put a key of at least ${PORTAL_KEY_BYTES} random bytes in it as base64url`,
+        );
+      }
       throw new UsageError(`--portal-key ${keyFile}: cannot read or create (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
     }
     const lock = storeLock();

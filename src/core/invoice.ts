@@ -5,7 +5,7 @@
  * invoices. Everything is computed before anything is printed, so a configuration error (a usage row matched by
  * two prices) stops the run before any output.
  */
-import { ConfigError, UsageError } from '../errors.js';
+import { ConfigError, OptionError, UsageError } from '../errors.js';
 import { Decimal } from './decimal.js';
 import type { Meter } from './meter.js';
 import type { Price, PriceFile } from './price.js';
@@ -70,11 +70,11 @@ export function invoicePeriod(o: Pick<InvoiceOptions, 'period' | 'from' | 'to'>,
   if (o.period !== undefined) {
     if (o.from !== undefined || o.to !== undefined) throw new UsageError('--period cannot be combined with --from/--to');
     const m = /^(\d{4})-(\d{2})$/.exec(o.period);
-    if (m === null || +m[2]! < 1 || +m[2]! > 12) throw new UsageError(`--period "${o.period}": use a month as YYYY-MM (2026-11)`);
+    if (m === null || +m[2]! < 1 || +m[2]! > 12) throw new OptionError('--period', o.period, 'use a month as YYYY-MM (2026-11)');
     const y = +m[1]!,
       mo = +m[2]!;
     const next = mo === 12 ? `${String(y + 1).padStart(4, '0')}-01-01` : `${m[1]}-${String(mo + 1).padStart(2, '0')}-01`;
-    if (y === 9999 && mo === 12) throw new UsageError(`--period "${o.period}": the month must end before year 10000`);
+    if (y === 9999 && mo === 12) throw new OptionError('--period', o.period, 'the month must end before year 10000');
     return { fromMs: parseQueryTime(`${o.period}-01`, zone, '--period'), toMs: parseQueryTime(next, zone, '--period') };
   }
   if (o.from === undefined || o.to === undefined) {

@@ -2,7 +2,7 @@
  * The query use case: options as the user typed them -> a validated MeterQuery -> result rows with their window
  * bounds. Windows: `from` inclusive, `to` exclusive, calendar windows in the query's zone.
  */
-import { UsageError } from '../errors.js';
+import { OptionError, UsageError } from '../errors.js';
 import type { AggregateRow, Dimension, MeterQuery, Store } from './ports.js';
 import { EVENTS_METER, type Meter } from './meter.js';
 import { formatRfc3339, parseRfc3339, utcMillis, daysInMonth } from './time.js';
@@ -66,7 +66,7 @@ export function parseQueryTime(text: string, zone: string, flag: string): number
       return localToUtc(zone, utcMillis(y!, mo!, d!, h, mi, s, ms));
     }
   }
-  throw new UsageError(`${flag} "${text}": not a time; use RFC 3339 (2026-11-01T00:00:00Z) or a date (2026-11-01, midnight in --tz)`);
+  throw new OptionError(flag, text, `not a time; use RFC 3339 (2026-11-01T00:00:00Z) or a date (2026-11-01, midnight in ${zone})`);
 }
 
 /** Resolves the meter a query is about. */
@@ -96,7 +96,7 @@ export function planQuery(o: QueryOptions): { query: MeterQuery; windowSize: Win
   let windowSize: WindowSize | null = null;
   if (o.window !== undefined && o.window !== 'none') {
     windowSize = parseWindowSize(o.window) ?? null;
-    if (windowSize === null) throw new UsageError(`--window "${o.window}": use minute, hour, day or month (or none)`);
+    if (windowSize === null) throw new OptionError('--window', o.window, 'use minute, hour, day or month (or none)');
   }
   const fromMs = o.from === undefined ? undefined : parseQueryTime(o.from, zone, '--from');
   const toMs = o.to === undefined ? undefined : parseQueryTime(o.to, zone, '--to');
@@ -107,8 +107,10 @@ export function planQuery(o: QueryOptions): { query: MeterQuery; windowSize: Win
   const find = (key: string, flag: string): Dimension => {
     const d = dims.find((x) => x.key === key);
     if (d) return d;
-    throw new UsageError(
-      `${flag} "${key}": meter ${meter.slug} has ${dims.length ? `group-by keys ${dims.map((x) => x.key).join(', ')}` : 'no groupBy keys'}`,
+    throw new OptionError(
+      flag,
+      key,
+      `meter ${meter.slug} has ${dims.length ? `group-by keys ${dims.map((x) => x.key).join(', ')}` : 'no groupBy keys'}`,
     );
   };
   const groupKeys = o.groupBy.length > 0 || meter !== EVENTS_METER ? o.groupBy : ['type'];

@@ -4,7 +4,7 @@
  * invoices of the same range. Every number comes from runQuery (the same path and decimal text as `meter query`)
  * and from buildInvoices; this file only chooses the queries and hands their rows to the shaping (report-shape.ts).
  */
-import { UsageError } from '../errors.js';
+import { OptionError, UsageError } from '../errors.js';
 import { buildInvoices, invoicePeriod, type InvoiceResult } from './invoice.js';
 import { EVENTS_METER, type Meter } from './meter.js';
 import type { Store } from './ports.js';
@@ -89,7 +89,7 @@ export async function buildReport(store: Store, o: ReportOptions): Promise<Repor
   let windowSize: WindowSize | undefined;
   if (o.window !== undefined) {
     windowSize = parseWindowSize(o.window);
-    if (windowSize === undefined) throw new UsageError(`--window "${o.window}": use minute, hour, day or month`);
+    if (windowSize === undefined) throw new OptionError('--window', o.window, 'use minute, hour, day or month');
   }
   let selected =
     o.meterSlugs.length > 0
@@ -101,7 +101,7 @@ export async function buildReport(store: Store, o: ReportOptions): Promise<Repor
   if (g !== undefined && o.meterSlugs.length === 0) {
     // Split by a key: the meters that have it (a meter named with -m without it is an error, from runQuery).
     selected = selected.filter((m) => m.groupBy.some((k) => k.key === g));
-    if (selected.length === 0) throw new UsageError(`--group-by "${g}": no configured meter has this groupBy key`);
+    if (selected.length === 0) throw new OptionError('--group-by', g, 'no configured meter has this groupBy key');
   }
   const { fromMs, toMs } = await reportRange(store, o, zone);
   const size = windowSize ?? chooseWindow(fromMs, toMs);

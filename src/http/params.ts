@@ -24,6 +24,8 @@ export function checkMeterIdOrSlug(value: string): string {
 
 /** The parameters of a meter query, from a GET query string or a POST body. */
 export interface MeterQueryParams {
+  /** Where they came from, which an error names: OpenMeter's `parameter "x" in query` or `request body`. */
+  in: ParamSource;
   from?: string;
   to?: string;
   windowSize?: string;
@@ -35,6 +37,9 @@ export interface MeterQueryParams {
   filterCustomerId: string[];
 }
 
+/** Where a request's parameters are: its query string, or its JSON body. */
+export type ParamSource = 'query' | 'body';
+
 const WINDOW_SIZES = new Set(['MINUTE', 'HOUR', 'DAY', 'MONTH']);
 /** Brackets may come literal or percent-encoded (URLSearchParams has decoded them by now). */
 const FILTER_KEY = /^filterGroupBy\[(.*)\]$/;
@@ -42,6 +47,7 @@ const FILTER_KEY = /^filterGroupBy\[(.*)\]$/;
 /** The query string of a GET: repeatable `subject` and `groupBy`, `filterGroupBy[k]=v` (deepObject). */
 export function meterQueryFromSearch(q: URLSearchParams): MeterQueryParams {
   const p: MeterQueryParams = {
+    in: 'query',
     subject: q.getAll('subject'),
     groupBy: q.getAll('groupBy'),
     filterGroupBy: {},
@@ -83,6 +89,7 @@ export function meterQueryFromBody(body: unknown): MeterQueryParams {
     return v as string[];
   };
   const p: MeterQueryParams = {
+    in: 'body',
     from: str('from'),
     to: str('to'),
     windowSize: str('windowSize'),
@@ -136,10 +143,11 @@ function applyAdvanced(p: MeterQueryParams, raw: unknown): void {
 }
 
 /** A checked RFC 3339 time parameter, in epoch milliseconds. */
-export function timeParam(name: string, value: string | undefined): number | undefined {
+export function timeParam(name: string, value: string | undefined, source: ParamSource = 'query'): number | undefined {
   if (value === undefined) return undefined;
   const t = parseRfc3339(value);
   if (!t.ok) {
+    if (source === 'body') throw badRequest(`request body has an error: ${name}: ${JSON.stringify(value)} is not an RFC 3339 time`);
     // A literal `+` in an offset arrives as a space (form decoding): say so, as it is the usual cause.
     const hint = value.includes(' ') ? ' (send "+" in an offset as %2B)' : '';
     throw badRequest(`parameter "${name}" in query has an error: ${JSON.stringify(value)} is not an RFC 3339 time${hint}`);
@@ -159,11 +167,10 @@ export function checkRange(fromMs: number | undefined, toMs: number | undefined)
  * by subject, and rows carry a subject only when grouped by it.
  */
 export function toQueryOptions(meter: Meter, meters: Meter[], p: MeterQueryParams): QueryOptions {
-  checkRange(timeParam('from', p.from), timeParam('to', p.to));
+  checkRange(timeParam('from', p.from, p.in), timeParam('to', p.to, p.in));
   if (p.windowSize !== undefined && !WINDOW_SIZES.has(p.windowSize)) {
-    throw badRequest(
-      `parameter "windowSize" in query has an error: value is not one of the allowed values ["MINUTE","HOUR","DAY","MONTH"]`,
-    );
+    const where = p.in === 'body' ? 'request body has an error: windowSize:' : 'parameter "windowSize" in query has an error:';
+    throw badRequest(`${where} value is not one of the allowed values ["MINUTE","HOUR","DAY","MONTH"]`);
   }
   const tz = p.windowTimeZone ?? 'UTC';
   try {

@@ -5,9 +5,10 @@
  */
 import type { IncomingMessage } from 'node:http';
 import { buildReport, type ReportOptions } from '../core/report.js';
+import { OptionError } from '../errors.js';
 import { reportDoc } from '../output/report-doc.js';
 import { reportShell } from '../output/report-html.js';
-import { portalClaimsOf } from './auth.js';
+import { meterNotAllowed, portalClaimsOf } from './auth.js';
 import { badRequest } from './problem.js';
 import type { Api, Reply } from './routes.js';
 
@@ -29,9 +30,10 @@ export async function portalReportJson(api: Api, req: IncomingMessage, _params: 
   const claims = portalClaimsOf(req, api.signer);
   const allowed = claims.allowedMeterSlugs;
   const asked = q.getAll('meter');
-  const meters = allowed ? (asked.length > 0 ? asked.filter((m) => allowed.includes(m)) : allowed) : asked;
-  if (allowed && meters.length === 0) throw badRequest('none of the meters asked for is allowed by this portal token');
-  return answer(api, reportOptions(api, q, [claims.subject], meters));
+  // As on the portal's query route: a meter the token does not allow is a 403, never left out in silence.
+  const refused = allowed === undefined ? undefined : asked.find((m) => !allowed.includes(m));
+  if (refused !== undefined) throw meterNotAllowed(refused);
+  return answer(api, reportOptions(api, q, [claims.subject], asked.length > 0 ? asked : (allowed ?? [])));
 }
 
 function reportOptions(api: Api, q: URLSearchParams, subjects: string[], meterSlugs: string[]): ReportOptions {
@@ -50,7 +52,26 @@ function reportOptions(api: Api, q: URLSearchParams, subjects: string[], meterSl
   return opts;
 }
 
+/** The parameters of the report routes, by the option of `meter report` each one stands for. */
+const PARAMETER_OF: Record<string, string> = {
+  '--period': 'period',
+  '--from': 'from',
+  '--to': 'to',
+  '--window': 'window',
+  '--group-by': 'groupBy',
+};
+
 async function answer(api: Api, opts: ReportOptions): Promise<Reply> {
-  const doc = await api.read(async (store) => reportDoc(await buildReport(store, opts), 'meter serve'));
-  return { status: 200, type: 'application/json', body: JSON.stringify(doc) };
+  try {
+    const doc = await api.read(async (store) => reportDoc(await buildReport(store, opts), 'meter serve'));
+    return { status: 200, type: 'application/json', body: JSON.stringify(doc) };
+  } catch (e) {
+    // The core names the command's options; a client of the API sent parameters, which it must recognise.
+    const name = e instanceof OptionError ? PARAMETER_OF[e.option] : undefined;
+    if (name !== undefined) {
+      const { value, problem } = e as OptionError;
+      throw badRequest(`parameter "${name}" in query has an error: ${JSON.stringify(value)}: ${problem}`);
+    }
+    throw e;
+  }
 }

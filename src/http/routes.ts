@@ -9,7 +9,7 @@ import type { Store, StoredEvent } from '../core/ports.js';
 import { runQuery, type QueryOptions } from '../core/query.js';
 import { formatRfc3339 } from '../core/time.js';
 import { type GroupCommitter, QueueFullError } from '../ingest/group-commit.js';
-import { bearerOf, portalClaimsOf, sameSecret, unauthorized, type PortalClaims, type PortalSigner } from './auth.js';
+import { bearerOf, meterNotAllowed, portalClaimsOf, sameSecret, unauthorized, type PortalClaims, type PortalSigner } from './auth.js';
 import { readBody, type BodyLimits } from './body.js';
 import { newUlid, stableUlid } from './ids.js';
 import { parseIngestBody } from './ingest-body.js';
@@ -274,7 +274,7 @@ async function distinct(api: Api, meter: Meter, q: URLSearchParams, groupBy: str
   const to = q.get('to') ?? undefined;
   checkRange(timeParam('from', from), timeParam('to', to));
   if (defaultLastDay && from === undefined && to === undefined) from = formatRfc3339(Date.now() - 86_400_000);
-  const p: MeterQueryParams = { from, to, subject: [], groupBy: [groupBy], filterGroupBy: {}, filterCustomerId: [] };
+  const p: MeterQueryParams = { in: 'query', from, to, subject: [], groupBy: [groupBy], filterGroupBy: {}, filterCustomerId: [] };
   const opts = toQueryOptions(meter, api.meters, p);
   const values = await api.read(async (store) => {
     const result = await runQuery(store, opts);
@@ -330,7 +330,9 @@ async function createPortalToken(api: Api, req: IncomingMessage): Promise<Reply>
     if (!api.meters.some((m) => m.slug === s)) throw badRequest(`request body has an error: allowedMeterSlugs: unknown meter ${s}`);
   }
   const now = Date.now();
-  const expiresAt = b.expiresAt === undefined || b.expiresAt === null ? undefined : timeParam('expiresAt', String(b.expiresAt));
+  if (b.expiresAt !== undefined && b.expiresAt !== null && typeof b.expiresAt !== 'string')
+    throw badRequest('request body has an error: expiresAt: must be an RFC 3339 time (a string)');
+  const expiresAt = b.expiresAt === undefined || b.expiresAt === null ? undefined : timeParam('expiresAt', b.expiresAt, 'body');
   if (expiresAt !== undefined && expiresAt <= now) throw badRequest('request body has an error: expiresAt: must be in the future');
   const claims: PortalClaims = { id: newUlid(now), subject: b.subject, createdAt: now };
   if (slugs !== undefined) claims.allowedMeterSlugs = slugs as string[];
@@ -346,8 +348,6 @@ async function createPortalToken(api: Api, req: IncomingMessage): Promise<Reply>
 async function portalQuery(api: Api, req: IncomingMessage, [id]: string[], q: URLSearchParams): Promise<Reply> {
   const claims = portalClaimsOf(req, api.signer);
   const meter = findMeter(api, id!);
-  if (claims.allowedMeterSlugs && !claims.allowedMeterSlugs.includes(meter.slug)) {
-    throw new HttpProblem(403, `this portal token does not allow meter ${meter.slug}`);
-  }
+  if (claims.allowedMeterSlugs && !claims.allowedMeterSlugs.includes(meter.slug)) throw meterNotAllowed(meter.slug);
   return answerQuery(api, req, meter, meterQueryFromSearch(q), claims);
 }
