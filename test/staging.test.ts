@@ -81,7 +81,7 @@ describe('staging', () => {
     const a = [SqliteStore.open(staged), SqliteStore.open(staged)];
     const b = SqliteStore.open(direct);
     try {
-      for (let batch = 0; batch < 80; batch++) {
+      for (let batch = 0; batch < 150; batch++) {
         const events: UsageEvent[] = [];
         for (let i = rng.int(1, 40); i > 0; i--) {
           const id = `e${rng.int(0, 300)}`;

@@ -31,11 +31,12 @@ const SUBJECT_ROWS = `CREATE TABLE IF NOT EXISTS subject_rows (
  * Events committed by `meter serve` before they are deduplicated into `events` (staging.ts): appending them costs
  * a commit a page or two, where the events table's key index takes a page per event at a random place. One row
  * per commit: `events` is a JSON array of [k, source, id, type, subject, time_ms, data, fp] per event (fp as in
- * `events`), and `seq` keeps the commits' order, so the first copy still wins when they are merged. AUTOINCREMENT:
- * a seq is never used twice, so a connection can tell its own rows from those of another (staging.ts).
+ * `events`), `seq` keeps the commits' order, so the first copy still wins when they are merged, and `writer`
+ * is a random id of the connection that staged it, so that a connection can tell its own rows from others'.
  */
 const STAGED = `CREATE TABLE IF NOT EXISTS staged (
-  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  seq INTEGER PRIMARY KEY,
+  writer INTEGER NOT NULL,
   ingested_ms INTEGER NOT NULL,
   events TEXT NOT NULL
 );`;

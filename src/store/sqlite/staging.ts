@@ -11,6 +11,7 @@
  * written directly. Staged events are committed events: a crash of the process loses none, and the next process
  * that opens the store merges them.
  */
+import { randomInt } from 'node:crypto';
 import type Database from 'better-sqlite3';
 import type { UsageEvent } from '../../core/event.js';
 import { TIME_GIVEN, TIME_MISSING } from './schema.js';
@@ -36,22 +37,22 @@ export class Staging {
   private readonly chunk: Database.Statement;
   private readonly any: Database.Statement;
   private readonly extent: Database.Statement;
+  /** This connection's id in the rows it stages. */
+  private readonly writer = randomInt(1, 2 ** 48);
   /** Events staged since the last merge, as far as this connection knows (another process may stage too). */
   waiting: number;
   /**
    * The commits this connection staged since its last merge, in memory: a merge writes them from here instead of
-   * reading them back, when the table holds exactly them: no seq is used twice (AUTOINCREMENT) and a merge deletes
-   * every row up to a seq, so rows `firstSeq`..`lastSeq`, as many as `held`, are this connection's and no other's.
+   * reading them back, when the table holds exactly them: every row is this connection's, and as many as `held`
+   * (a merge deletes every row up to a seq, so a row of `held` merged by another connection is missing then).
    */
   private held: Commit[] = [];
-  private firstSeq = 0;
-  private lastSeq = 0;
 
   constructor(private readonly db: Database.Database) {
-    this.insert = db.prepare('INSERT INTO staged (ingested_ms, events) VALUES (?, ?)');
+    this.insert = db.prepare('INSERT INTO staged (writer, ingested_ms, events) VALUES (?, ?, ?)');
     this.chunk = db.prepare(`SELECT seq, ingested_ms, events FROM staged WHERE seq > ? ORDER BY seq LIMIT ${CHUNK}`).raw(true);
     this.any = db.prepare('SELECT count(*) FROM (SELECT 1 FROM staged LIMIT 1)').pluck();
-    this.extent = db.prepare('SELECT min(seq), max(seq), count(*) FROM staged').raw(true);
+    this.extent = db.prepare('SELECT max(seq), count(*), count(*) FILTER (WHERE writer = ?) FROM staged').raw(true);
     this.waiting = this.any.get() as number;
   }
 
@@ -72,10 +73,8 @@ export class Staging {
       e.data,
       e.timeMissing ? TIME_MISSING : TIME_GIVEN,
     ]);
-    const seq = this.insert.run(ingestedMs, JSON.stringify(rows)).lastInsertRowid as number;
-    if (this.held.length === 0) this.firstSeq = seq;
+    this.insert.run(this.writer, ingestedMs, JSON.stringify(rows));
     this.held.push({ events, ingestedMs });
-    this.lastSeq = seq;
     this.waiting += events.length;
   }
 
@@ -86,8 +85,8 @@ export class Staging {
   merge(writer: SqliteWriter): void {
     writer.begin();
     try {
-      const [min, max, count] = this.extent.get() as [number | null, number | null, number];
-      const mine = this.held.length > 0 && min === this.firstSeq && max === this.lastSeq && count === this.held.length;
+      const [max, count, own] = this.extent.get(this.writer) as [number | null, number, number];
+      const mine = this.held.length > 0 && count === this.held.length && own === count;
       if (mine) {
         for (const c of this.held) writer.write(c.events, c.ingestedMs, { commit: false });
       } else {
