@@ -231,6 +231,8 @@ export function generate(seed: number, n: number): Corpus {
           : way === 1
             ? { request: { model, user: subject }, response: o }
             : { request: { model, safety_identifier: subject }, response: o };
+      // Loggers write "no error" in many ways: each is no error.
+      if (chance(0.3)) Object.assign(rec, { error: pick([null, false, '', {}, []]) });
       c.log.push(JSON.stringify(rec));
       c.relogged.push(JSON.stringify({ subject, response: o }));
     } else if (shape === 6) {

@@ -172,6 +172,35 @@ describe('the openai event contract', () => {
     assert.equal(w.run(['ingest', '--subject-path', '$.x', 'in.ndjson']).code, 2);
   });
 
+  test('a log record whose error is empty (null, false, "", {}, []) is billed; one with an error is skipped', () => {
+    const response = (n: number) => ({
+      id: `chatcmpl-E${n}`,
+      object: 'chat.completion',
+      created: 1793527952,
+      model: 'gpt-4o',
+      usage: { prompt_tokens: 1000, completion_tokens: 500, total_tokens: 1500 },
+    });
+    const empty = [null, false, '', {}, []];
+    const errors = ['timeout', { message: 'rate limited' }, ['x'], true, 0];
+    const { r, events } = map([
+      ...empty.map((error, n) => ({ customer_id: 'acme', error, request: { model: 'gpt-4o' }, response: response(n) })),
+      ...errors.map((error, n) => ({ customer_id: 'acme', error, request: { model: 'gpt-4o' }, response: response(10 + n) })),
+      {
+        id: 'batch_req_1',
+        custom_id: 'acme',
+        customer_id: 'acme',
+        error: {},
+        response: { status_code: 200, request_id: 'req_1', body: response(20) },
+      },
+    ]);
+    assert.equal(r.code, 0, r.describe());
+    assert.deepEqual(
+      events.map((e) => e.id),
+      ['chatcmpl-E0', 'chatcmpl-E1', 'chatcmpl-E2', 'chatcmpl-E3', 'chatcmpl-E4', 'chatcmpl-E20'],
+    );
+    assert.match(r.stderr, /skipped 5 record\(s\) without usage: error_response 5/);
+  });
+
   test('hostile records are rejected with reasons and never stop the run', () => {
     const chat = (usage: unknown, over: Record<string, unknown> = {}) => ({
       id: `chatcmpl-${Math.random()}`,

@@ -111,6 +111,16 @@ type Shape =
 const EXPECTED =
   'expected chat.completion, a chat.completion.chunk with usage, response, a response.completed event, text_completion, an embeddings list, a Batch API output line, or a log record holding one of these under "response"';
 
+/**
+ * Whether an `error` member reports an error: loggers write "no error" as null, false, "", {} or [] as well as by
+ * leaving it out, and a call logged so still has its usage to bill.
+ */
+function isError(e: unknown): boolean {
+  if (e === undefined || e === null || e === false || e === '') return false;
+  if (Array.isArray(e)) return e.length > 0;
+  return !isObj(e) || Object.keys(e).length > 0;
+}
+
 /** Finds the response in a record, and what kind it is. */
 function recognise(record: Obj): Shape {
   let p = '$';
@@ -119,7 +129,7 @@ function recognise(record: Obj): Shape {
   if (typeof r.object !== 'string' && typeof r.type !== 'string' && ('response' in r || 'request' in r || 'custom_id' in r)) {
     // A Batch API line or a log record: the response is under `response` (a batch line's under response.body).
     batch = 'custom_id' in r;
-    if (r.error !== undefined && r.error !== null) return { kind: 'skip', reason: batch ? 'batch_error' : 'error_response' };
+    if (isError(r.error)) return { kind: 'skip', reason: batch ? 'batch_error' : 'error_response' };
     const inner = r.response;
     if (inner === undefined || inner === null)
       return { kind: 'reject', error: `${batch ? 'batch line' : 'log record'} without a response (and without an error): nothing to bill` };
@@ -146,7 +156,7 @@ function recognise(record: Obj): Shape {
     r = r.response;
   }
   if (typeof r.object !== 'string') {
-    if (isObj(r.error)) return { kind: 'skip', reason: 'error_response' };
+    if (isObj(r.error) && isError(r.error)) return { kind: 'skip', reason: 'error_response' };
     return { kind: 'reject', error: `not an OpenAI response: no "object" field (${EXPECTED})` };
   }
   switch (r.object) {
