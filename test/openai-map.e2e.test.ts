@@ -201,6 +201,40 @@ describe('the openai event contract', () => {
     assert.match(r.stderr, /skipped 5 record\(s\) without usage: error_response 5/);
   });
 
+  test('a log record with a type or object of its own is unwrapped', () => {
+    const response = {
+      id: 'chatcmpl-T1',
+      object: 'chat.completion',
+      created: 1793527952,
+      model: 'gpt-4o',
+      usage: { prompt_tokens: 1000, completion_tokens: 500, total_tokens: 1500 },
+    };
+    const wrap = (own: Record<string, unknown>, n: number) => ({
+      ...own,
+      customer_id: 'acme',
+      request: { model: 'gpt-4o' },
+      response: { ...response, id: `chatcmpl-T${n}` },
+    });
+    const { r, events } = map([
+      wrap({ type: 'llm_call' }, 1),
+      wrap({ object: 'log_entry' }, 2),
+      wrap({ type: 'llm_call', object: 'log_entry' }, 3),
+      { type: 'llm_call', customer_id: 'acme', request: { model: 'gpt-4o' }, error: { message: 'rate limited' } },
+      { object: 'log_entry', customer_id: 'acme', request: { model: 'gpt-4o' } },
+    ]);
+    assert.equal(r.code, 3, r.describe());
+    assert.deepEqual(
+      events.map((e) => [e.id, e.subject, (e.data as Record<string, unknown>).input_tokens]),
+      [
+        ['chatcmpl-T1', 'acme', 1000],
+        ['chatcmpl-T2', 'acme', 1000],
+        ['chatcmpl-T3', 'acme', 1000],
+      ],
+    );
+    assert.match(r.stderr, /error_response 1/);
+    assert.match(r.stderr, /in\.ndjson:5: log record without a response/);
+  });
+
   test('hostile records are rejected with reasons and never stop the run', () => {
     const chat = (usage: unknown, over: Record<string, unknown> = {}) => ({
       id: `chatcmpl-${Math.random()}`,

@@ -121,12 +121,23 @@ function isError(e: unknown): boolean {
   return !isObj(e) || Object.keys(e).length > 0;
 }
 
+/** The `object` of each response the map reads (see recognise). */
+const RESPONSE_OBJECTS = new Set(['chat.completion', 'chat.completion.chunk', 'text_completion', 'response', 'list']);
+
+/** Whether a record is a response itself (or a Responses stream event), not a log record or batch line around one. */
+function isResponse(r: Obj): boolean {
+  if (typeof r.object === 'string') return RESPONSE_OBJECTS.has(r.object);
+  return typeof r.type === 'string' && r.type.startsWith('response.');
+}
+
 /** Finds the response in a record, and what kind it is. */
 function recognise(record: Obj): Shape {
   let p = '$';
   let r: Obj = record;
   let batch = false;
-  if (typeof r.object !== 'string' && typeof r.type !== 'string' && ('response' in r || 'request' in r || 'custom_id' in r)) {
+  // A log record may have a `type` or `object` of its own ("llm_call", "log_entry"): only a response's own says what
+  // the record is.
+  if (!isResponse(r) && ('response' in r || 'request' in r || 'custom_id' in r)) {
     // A Batch API line or a log record: the response is under `response` (a batch line's under response.body).
     batch = 'custom_id' in r;
     if (isError(r.error)) return { kind: 'skip', reason: batch ? 'batch_error' : 'error_response' };
