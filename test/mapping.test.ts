@@ -77,6 +77,53 @@ describe('mapping validation', () => {
   });
 });
 
+describe('defaults and literals', () => {
+  const spec = (data: Record<string, unknown>) => ({ id: '$.rid', subject: '$.tenant', source: 'gw', type: 'llm', data });
+
+  test('a default or a literal that its `as` refuses makes the mapping invalid, each listed', () => {
+    assert.deepEqual(
+      problems(
+        spec({
+          input_tokens: { path: '$.in', as: 'count', default: -1 },
+          output_tokens: { path: '$.out', as: 'count', default: 'lots' },
+          half: { path: '$.h', as: 'count', default: 0.5 },
+          huge: { path: '$.h', as: 'count', default: 2 ** 53 },
+          flag: { path: '$.flag', as: 'boolean', default: 3 },
+          fixed: { value: -5, as: 'count' },
+          name: { value: 5, as: 'string' },
+          cost: { path: '$.c', as: 'number', default: 'abc' },
+          on: { path: '$.o', as: 'number', default: true },
+        }),
+      ),
+      [
+        'data.input_tokens.default: -1 is not a non-negative whole number up to 2^53-1 (as: count)',
+        'data.output_tokens.default: "lots" is not a non-negative whole number up to 2^53-1 (as: count)',
+        'data.half.default: 0.5 is not a non-negative whole number up to 2^53-1 (as: count)',
+        'data.huge.default: 9007199254740992 is not a non-negative whole number up to 2^53-1 (as: count)',
+        'data.flag.default: 3 is not true or false (as: boolean)',
+        'data.fixed.value: -5 is not a non-negative whole number up to 2^53-1 (as: count)',
+        'data.name.value: 5 is not a string (as: string)',
+        'data.cost.default: "abc" is not a number (as: number)',
+        'data.on.default: true is not a number (as: number)',
+      ],
+    );
+  });
+
+  test('defaults and literals that fit are emitted as their `as` gives them', () => {
+    const m = spec({
+      n: { path: '$.n', as: 'count', default: 0 },
+      cost: { path: '$.c', as: 'number', default: '0.30000000000000004444' },
+      big: { value: 1e21, as: 'number' },
+      flag: { path: '$.f', as: 'boolean', default: false },
+      any: { path: '$.a', default: 'x' },
+    });
+    assert.deepEqual(problems(m), []);
+    const r = mapOne(m, '{"rid":"r","tenant":"t"}');
+    assert.ok(r.kind === 'event');
+    assert.match(r.text, /"data":\{"n":0,"cost":0\.30000000000000004444,"big":1000000000000000000000,"flag":false,"any":"x"\}\}$/);
+  });
+});
+
 describe('mapping a record', () => {
   test('numbers stay exact: cut from the record text, never through a double', () => {
     const r = mapOne(

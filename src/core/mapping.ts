@@ -56,7 +56,7 @@ export function evaluateRule(rule: Rule, record: unknown, text: string): FieldVa
   if (rule.literal !== undefined) return rule.literal;
   const v = lookup(rule, record);
   if (v === undefined) {
-    if (rule.default !== undefined) return [JSON.stringify(rule.default), rule.default];
+    if (rule.fallback !== undefined) return rule.fallback;
     return rule.required ? { problem: `${rule.name}: missing (${rule.paths.map((p) => p.text).join(', ')})` } : undefined;
   }
   // The usual cases first, without a closure: this runs for every field of every record.
