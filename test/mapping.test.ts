@@ -138,6 +138,48 @@ describe('mapping a record', () => {
     );
   });
 
+  test('the literal decides, never its double: counts are whole as written, numbers keep every digit', () => {
+    const spec = {
+      id: '$.rid',
+      time: { path: '$.t', timeFormat: 'unix' },
+      subject: '$.customer',
+      source: 's',
+      type: 't',
+      data: { n: { path: '$.n', as: 'count' }, cost: { path: '$.c', as: 'number' }, raw: '$.r' },
+    };
+    const map = (fields: string) => {
+      const r = mapOne(spec, `{"rid":"a","t":1793527952,"customer":"acme",${fields}}`);
+      return r.kind === 'event' ? r.text.slice(r.text.indexOf('"data":') + 7, -1) : r.kind === 'reject' ? r.error : r.kind;
+    };
+    // JSON.parse makes 10, 0 and 9007199254740991 of these: each is refused, not rounded.
+    assert.equal(map('"n":10.0000000000000001'), 'data.n: $.n must be a non-negative whole number, got 10.0000000000000001');
+    assert.equal(map('"n":1e-400'), 'data.n: $.n must be a non-negative whole number, got 1e-400');
+    assert.equal(map('"n":9007199254740991.4'), 'data.n: $.n must be a non-negative whole number, got 9007199254740991.4');
+    assert.equal(map('"n":-0.0000000000000000001'), 'data.n: $.n must be a non-negative whole number, got -0.0000000000000000001');
+    // A whole number in another spelling is that number, in canonical form.
+    assert.equal(map('"n":1e2'), '{"n":100}');
+    assert.equal(map('"n":100.0'), '{"n":100}');
+    assert.equal(map('"n":9007199254740991.0'), '{"n":9007199254740991}');
+    assert.equal(map('"n":-0'), '{"n":0}');
+    // Numbers (and numbers as any) keep every digit as plain ingest writes them, past 2^53 too.
+    assert.equal(map('"c":2.00000000000000001,"r":1e-5'), '{"cost":2.00000000000000001,"raw":0.00001}');
+    assert.equal(map('"c":1e-30'), '{"cost":0.000000000000000000000000000001}');
+    assert.equal(
+      map('"c":12345678901234567890.0,"r":1.2345678901234567891e19'),
+      '{"cost":12345678901234567890,"raw":12345678901234567891}',
+    );
+    // The same on a record whose numbers are all integers (the double is taken as it is there).
+    assert.equal(map('"n":7,"c":9007199254740993'), '{"n":7,"cost":9007199254740993}');
+    const at = (t: string, customer = '"acme"') => {
+      const r = mapOne(spec, `{"rid":"a","t":${t},"customer":${customer}}`);
+      return r.kind === 'event' ? `${r.value.time} ${r.value.subject}` : r.kind === 'reject' ? r.error : r.kind;
+    };
+    assert.equal(at('1793527952.9999999999999999'), '2026-11-01T10:12:32.999Z acme');
+    assert.equal(at('1793527952.0'), '2026-11-01T10:12:32Z acme');
+    assert.equal(at('1793527952', '1e2'), '2026-11-01T10:12:32Z 100');
+    assert.equal(at('1793527952', '10.0000000000000001'), 'subject: must be a string, got 10.0000000000000001');
+  });
+
   test('fallbacks, defaults, null as absent, and every problem of a record', () => {
     const r = mapOne(SPEC, '{"rid":"r2","when":"2026-01-01T00:00:00+01:00","customer":null,"user":{"id":42},"m":"x","n":null}');
     assert.ok(r.kind === 'event');
@@ -212,7 +254,10 @@ describe('the litellm map', () => {
     );
     assert.ok(r.kind === 'event');
     assert.equal(r.value.time, '2024-05-01T12:00:00.250Z');
-    assert.match(r.text, /"total_tokens":6,"tokens":6,"cost":1\.5e-7\}/);
+    assert.match(r.text, /"total_tokens":6,"tokens":6,"cost":0\.00000015\}/);
+    const exact = map('{"id":"x4","startTime":1714564800,"end_user":"c","model":"m","prompt_tokens":5,"spend":3.0000000000000000001}');
+    assert.ok(exact.kind === 'event');
+    assert.match(exact.text, /"cost":3\.0000000000000000001\}/);
     assert.deepEqual(map('{"id":"x2","status":"failure","model":"m"}'), { kind: 'skip', reason: 'failure' });
     assert.deepEqual(map('{"id":"x3","startTime":1,"user":"u","model":"m","prompt_tokens":1,"spend":-0.5}'), {
       kind: 'reject',

@@ -235,6 +235,18 @@ describe('the openai event contract', () => {
     assert.match(r.stderr, /in\.ndjson:5: log record without a response/);
   });
 
+  test('a whole count in another spelling (1e2, 100.0) is that count, in canonical form', () => {
+    const { r, events } = map([
+      '{"id":"chatcmpl-s1","object":"chat.completion","created":1741569952.0,"model":"m","customer_id":"a","usage":{"prompt_tokens":1e2,"completion_tokens":100.0,"total_tokens":2.00e2}}',
+    ]);
+    assert.equal(r.code, 0, r.describe());
+    assert.match(
+      r.stdout,
+      /"time":"2025-03-10T01:25:52Z","data":\{"model":"m","api":"chat.completions","input_tokens":100,"cached_input_tokens":0,"uncached_input_tokens":100,"output_tokens":100,"reasoning_tokens":0,"total_tokens":200,"tokens":200,"batch":false\}\}/,
+    );
+    assert.equal(events.length, 1);
+  });
+
   test('hostile records are rejected with reasons and never stop the run', () => {
     const chat = (usage: unknown, over: Record<string, unknown> = {}) => ({
       id: `chatcmpl-${Math.random()}`,
@@ -258,6 +270,19 @@ describe('the openai event contract', () => {
         /got 1152921504606846976, over 2\^53-1/,
       ],
       [chat({ prompt_tokens: 1.5, completion_tokens: 1 }), /got 1\.5/],
+      // JSON.parse makes 10, 0 and 9007199254740991 of these literals: refused, never rounded.
+      [
+        '{"id":"chatcmpl-f1","object":"chat.completion","created":1741569952,"model":"m","customer_id":"a","usage":{"prompt_tokens":10.0000000000000001,"completion_tokens":1}}',
+        /prompt_tokens must be a non-negative whole number, got 10\.0000000000000001$/,
+      ],
+      [
+        '{"id":"chatcmpl-f2","object":"chat.completion","created":1741569952,"model":"m","customer_id":"a","usage":{"prompt_tokens":10,"completion_tokens":1,"prompt_tokens_details":{"cached_tokens":1e-400}}}',
+        /cached_tokens must be a non-negative whole number, got 1e-400$/,
+      ],
+      [
+        '{"id":"chatcmpl-f3","object":"chat.completion","created":1741569952,"model":"m","customer_id":"a","usage":{"prompt_tokens":9007199254740991.4,"completion_tokens":0}}',
+        /prompt_tokens must be a non-negative whole number, got 9007199254740991\.4$/,
+      ],
       [chat({ prompt_tokens: 10, completion_tokens: 1 }, { model: undefined }), /model: missing/],
       [
         chat({ prompt_tokens: 10, completion_tokens: 1, prompt_tokens_details: { cached_tokens: 11 } }),

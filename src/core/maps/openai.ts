@@ -18,7 +18,7 @@ import {
 import { compileMapping, type MapOverrides, type Mapping, type MappingSpec, type Rule } from '../mapping-spec.js';
 import { MAX_INSTANT_MS, MIN_INSTANT_MS } from '../time.js';
 import { pathSteps } from '../meter.js';
-import { addWanted, sparseParse, type Wanted } from '../sparse-json.js';
+import { addWanted, insideWhole, sparseParse, type Wanted } from '../sparse-json.js';
 
 export type Api = 'chat.completions' | 'responses' | 'completions' | 'embeddings';
 
@@ -194,12 +194,12 @@ const RESPONSE_PATHS = ['$', '$.response', '$.response.body', '$.response.respon
 const APIS: Api[] = ['chat.completions', 'responses', 'completions', 'embeddings'];
 
 /**
- * What the map reads of a record, for sparseParse: every path of every shape's spec, and what recognise and the
- * mapper look at (keys whose presence or kind tells the shape). Anything else in a record is only checked.
+ * What the map reads of a record: every path of every shape's spec, and what recognise and the mapper look at (keys
+ * whose presence or kind tells the shape), as steps. Anything else in a record is only checked.
  */
-function openaiWanted(o: MapOverrides): Wanted {
-  const w: Wanted = new Map();
-  const add = (path: string) => addWanted(w, pathSteps(path));
+function openaiPaths(o: MapOverrides): Array<Array<string | number>> {
+  const paths: Array<Array<string | number>> = [];
+  const add = (path: string) => paths.push(pathSteps(path));
   for (const p of RESPONSE_PATHS) {
     for (const api of APIS) {
       for (const batch of [false, true]) {
@@ -214,7 +214,7 @@ function openaiWanted(o: MapOverrides): Wanted {
     for (const key of ['object', 'type', 'status', 'id', 'error', 'data', 'custom_id', 'status_code']) add(at(p, key));
   }
   if (o.subjectPath !== undefined) add(o.subjectPath);
-  return w;
+  return paths;
 }
 
 /** A count field's value when it is a plain count, or its default (undefined: none); null for anything else. */
@@ -305,7 +305,12 @@ export function openaiMapper(o: MapOverrides = {}): RecordMapper {
   const billed = new Set<string>();
   const skip = (reason: keyof typeof OPENAI_SKIPS): MapOutcome => ({ kind: 'skip', reason });
 
-  const wanted = openaiWanted(o);
+  const paths = openaiPaths(o);
+  const wanted: Wanted = new Map();
+  for (const steps of paths) addWanted(wanted, steps);
+  // A --subject-path into an array, or to a member other paths read inside, has the map read inside a member that
+  // sparseParse builds whole, unchecked: then every record takes the generic path.
+  const sparse = !paths.some((steps) => insideWhole(wanted, steps));
 
   /** The mapping of one record; `fast`: from sparseParse, events as fields (TextOutcome), else as event text. */
   function mapRecord(record: unknown, text: string, fast: boolean): TextOutcome {
@@ -346,7 +351,8 @@ export function openaiMapper(o: MapOverrides = {}): RecordMapper {
         return { kind: 'canonical', event };
       }
     }
-    const f = fast ? mapFields(mapping(p, api, batch), record, text) : applyMapping(mapping(p, api, batch), record, text);
+    // From sparseParse, a safe integer is its literal exactly (see sparse-json.ts).
+    const f = fast ? mapFields(mapping(p, api, batch), record, text, true) : applyMapping(mapping(p, api, batch), record, text);
     if ('problems' in f) return { kind: 'reject', error: f.problems.join('; ') };
     billedStream();
     // The spec's fields 0-5 are always there: model, api, input, cached, output, reasoning (see openaiSpec).
@@ -368,7 +374,7 @@ export function openaiMapper(o: MapOverrides = {}): RecordMapper {
     return fast ? { kind: 'fields', fields: f } : { kind: 'event', ...buildEvent(f) };
   }
 
-  return {
+  const mapper: RecordMapper = {
     map: (record, text) => mapRecord(record, text, false) as MapOutcome,
     mapText(text) {
       const record = sparseParse(text, wanted);
@@ -376,4 +382,6 @@ export function openaiMapper(o: MapOverrides = {}): RecordMapper {
     },
     finish: () => ({ unbilledStreams: open.size }),
   };
+  if (!sparse) delete mapper.mapText;
+  return mapper;
 }
