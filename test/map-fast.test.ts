@@ -75,7 +75,7 @@ const HOSTILE: Array<(t: string, r: Rng) => string> = [
     const at = r.int(0, t.length);
     return t.slice(0, at) + r.pick(['{', '}', '"', '\\', ',', '1', 'null', '\\u0000', '\n']) + t.slice(at);
   },
-  // Members given twice: JSON.parse keeps the last.
+  // Members given twice: a record is rejected when the map reads them, escaped or not, at any level.
   (t, r) =>
     t.replace(
       /^\{/,
@@ -87,6 +87,9 @@ const HOSTILE: Array<(t: string, r: Rng) => string> = [
       `,"${r.pick(['usage', 'customer_id', 'object', 'id', 'created', 'model', 'response', 'service_tier'])}":${r.pick(['2', '"y"', 'null', '{"prompt_tokens":1,"completion_tokens":1}', 'true'])}}`,
     ),
   (t) => t.replace(/"usage":\{/, '"usage":{"prompt_tokens":3,'),
+  (t, r) =>
+    t.replace(/^\{/, `{"${r.pick(['customer\\u005fid', 'us\\u0061ge', '\\u006fbject', 'choices', 'x'])}":${r.pick(['"zz"', '{}', '7'])},`),
+  (t) => t.replace(/"response":\{/, '"response":{"id":"dup",'),
   // Escaped keys and values.
   (t) => t.replace('"id":', '"\\u0069d":'),
   (t) => t.replace('"usage":', '"us\\u0061ge":'),

@@ -180,6 +180,27 @@ describe('mapping a record', () => {
     assert.equal(at('1793527952', '10.0000000000000001'), 'subject: must be a string, got 10.0000000000000001');
   });
 
+  test('a record that gives a member the mapping reads twice is rejected, naming it', () => {
+    const spec = { ...SPEC, subject: ['$.customer', '$.user.id'], data: { ...SPEC.data, first: '$.list[0].n' } };
+    const rec = (fields: string) => mapOne(spec, `{"rid":"r","ts":1,"m":"x",${fields}}`);
+    const twice = (path: string) => ({
+      kind: 'reject',
+      error: `${path}: given twice in the record (which one is meant is not a guess to make)`,
+    });
+    assert.deepEqual(rec('"customer":"acme","customer":"globex"'), twice('$.customer'));
+    assert.deepEqual(rec('"customer":"acme","cust\\u006fmer":"globex"'), twice('$.customer'));
+    assert.deepEqual(rec('"user":{"id":"a"},"user":{"id":"b"}'), twice('$.user'));
+    assert.deepEqual(rec('"user":{"id":"a","id":"b"}'), twice('$.user.id'));
+    assert.deepEqual(rec('"customer":"c","list":[{"n":1,"n":2}]'), twice('$.list[0].n'));
+    assert.deepEqual(rec('"customer":"c","n":1,"n":null'), twice('$.n'));
+    // Members no path reads may come twice: they are never read.
+    assert.equal(rec('"customer":"c","other":1,"other":2,"user":{"name":"a","name":"b"},"list":[{},{"n":1,"n":2}]').kind, 'event');
+    assert.equal(rec('"customer":"c","extra":{"a":1,"a":2}').kind, 'event');
+    const litellm = createMapper({ name: 'litellm' });
+    const l = '{"request_id":"l1","startTime":1,"end_user":"a","model":"m","prompt_tokens":1,"status":"failure","status":"success"}';
+    assert.deepEqual(litellm.map(JSON.parse(l), l), twice('$.status'));
+  });
+
   test('fallbacks, defaults, null as absent, and every problem of a record', () => {
     const r = mapOne(SPEC, '{"rid":"r2","when":"2026-01-01T00:00:00+01:00","customer":null,"user":{"id":42},"m":"x","n":null}');
     assert.ok(r.kind === 'event');

@@ -247,6 +247,32 @@ describe('the openai event contract', () => {
     assert.equal(events.length, 1);
   });
 
+  test('a record that gives a member the map reads twice is rejected, naming it; others may repeat', () => {
+    const head = '{"id":"chatcmpl-D1","object":"chat.completion","created":1793527952,"model":"m",';
+    const { r, events } = map([
+      head + '"customer_id":"acme","customer_id":"globex","usage":{"prompt_tokens":10,"completion_tokens":5}}',
+      head +
+        '"customer_id":"acme","usage":{"prompt_tokens":10,"completion_tokens":5},"usage":{"prompt_tokens":1000,"completion_tokens":5}}',
+      head + '"customer_id":"acme","usage":{"prompt_tokens":10,"completion_tokens":5,"prompt_tokens":1000}}',
+      head + '"customer_id":"acme","customer\\u005fid":"globex","usage":{"prompt_tokens":10,"completion_tokens":5}}',
+      '{"customer_id":"acme","request":{"user":"a","user":"b"},"response":' + head + '"usage":{"prompt_tokens":1,"completion_tokens":1}}}',
+      head + '"customer_id":"acme","choices":[],"choices":[],"usage":{"prompt_tokens":10,"completion_tokens":5,"x":1,"x":2}}',
+    ]);
+    assert.equal(r.code, 3, r.describe());
+    const rejects = r.stderr.split('\n').filter((l) => l.startsWith('in.ndjson:'));
+    assert.deepEqual(rejects, [
+      'in.ndjson:1: $.customer_id: given twice in the record (which one is meant is not a guess to make)',
+      'in.ndjson:2: $.usage: given twice in the record (which one is meant is not a guess to make)',
+      'in.ndjson:3: $.usage.prompt_tokens: given twice in the record (which one is meant is not a guess to make)',
+      'in.ndjson:4: $.customer_id: given twice in the record (which one is meant is not a guess to make)',
+      'in.ndjson:5: $.request.user: given twice in the record (which one is meant is not a guess to make)',
+    ]);
+    assert.deepEqual(
+      events.map((e) => [e.subject, (e.data as Record<string, unknown>).input_tokens]),
+      [['acme', 10]],
+    );
+  });
+
   test('hostile records are rejected with reasons and never stop the run', () => {
     const chat = (usage: unknown, over: Record<string, unknown> = {}) => ({
       id: `chatcmpl-${Math.random()}`,

@@ -32,7 +32,7 @@ function isSpace(c: number): boolean {
   return c === 32 || c === 10 || c === 13 || c === 9;
 }
 
-function skipSpace(t: string, i: number): number {
+export function skipSpace(t: string, i: number): number {
   while (isSpace(t.charCodeAt(i))) i++;
   return i;
 }
@@ -74,7 +74,7 @@ export function stringClose(t: string, i: number): number {
   }
 }
 
-function hasBackslash(t: string, from: number, to: number): boolean {
+export function hasBackslash(t: string, from: number, to: number): boolean {
   const b = t.indexOf('\\', from);
   return b >= 0 && b < to;
 }

@@ -11,6 +11,7 @@
 import { canonicalNumber } from './decimal.js';
 import { integerNumbersOnly, valueTextAt } from './json.js';
 import type { Mapping, Path, Rule, TimeFormat } from './mapping-spec.js';
+import { duplicatedMember, type PathTree, pathTree } from './path-tree.js';
 import { formatRfc3339, MAX_INSTANT_MS, MIN_INSTANT_MS, parseRfc3339 } from './time.js';
 
 /** The path at which `lookup` found its value (a variable, not a result object: this runs for every field). */
@@ -310,10 +311,29 @@ export interface RecordMapper {
   finish(): { unbilledStreams: number };
 }
 
+/** The paths a mapping's rules read, as steps. */
+export function mappingPaths(m: Mapping): Array<ReadonlyArray<string | number>> {
+  const rules = [m.id, m.subject, m.source, m.type, ...m.data];
+  if (m.time !== null) rules.push(m.time);
+  return rules.flatMap((r) => r.paths.map((p) => p.steps));
+}
+
+/**
+ * The problem of a record (its JSON text) that gives a member a mapping reads twice, or null. JSON.parse would keep
+ * the last, plain ingest keeps the first of a data key and refuses a second subject: a mapping does not choose.
+ */
+export function duplicateProblem(text: string, tree: PathTree): string | null {
+  const path = duplicatedMember(text, tree);
+  return path === null ? null : `${path}: given twice in the record (which one is meant is not a guess to make)`;
+}
+
 /** The mapper of a mapping file: every record is mapped; nothing is skipped. */
 export function mappingMapper(m: Mapping): RecordMapper {
+  const tree = pathTree(mappingPaths(m));
   return {
     map(record, text) {
+      const dup = duplicateProblem(text, tree);
+      if (dup !== null) return { kind: 'reject', error: dup };
       const f = applyMapping(m, record, text);
       if ('problems' in f) return { kind: 'reject', error: f.problems.join('; ') };
       return { kind: 'event', ...buildEvent(f) };

@@ -4,7 +4,7 @@
  * Everything it builds equals what JSON.parse builds at the same place, so a mapper gives the same answer on
  * either. Where its answer could differ, or is not worth the code, it gives up (null) and the caller parses the
  * text with JSON.parse: invalid JSON (whose reject names JSON.parse's message), a member a mapping reads given twice
- * (JSON.parse keeps the last), an escaped key, raw control characters anywhere (inside strings they are invalid JSON,
+ * (the generic path rejects the record), an escaped key, raw control characters anywhere (inside strings they are invalid JSON,
  * outside they are whitespace that compact NDJSON lines do not hold), nesting deeper than MAX_DEPTH, or a number it
  * builds whose double is whole but whose literal has a fraction or an exponent (`1e2`, `10.0000000000000001`,
  * `1e-400`): whether that literal is a whole number is for the mapping to read from the text. So a safe integer this

@@ -2,8 +2,9 @@
  * The built-in `litellm` map: LiteLLM's spend logs (`LiteLLM_SpendLogs` rows) and its standard logging payload.
  * The mapping is a plain spec; code only skips failed calls and refuses a negative spend.
  */
-import { applyMapping, buildEvent, type RecordMapper } from '../mapping.js';
+import { applyMapping, buildEvent, duplicateProblem, mappingPaths, type RecordMapper } from '../mapping.js';
 import { compileMapping, type MapOverrides, type MappingSpec } from '../mapping-spec.js';
+import { pathTree } from '../path-tree.js';
 
 export const LITELLM_SKIPS = { failure: 'calls LiteLLM logged with status failure' } as const;
 
@@ -29,8 +30,11 @@ export const LITELLM_SPEC: MappingSpec = {
 
 export function litellmMapper(o: MapOverrides = {}): RecordMapper {
   const m = compileMapping(LITELLM_SPEC, 'built-in map litellm', o);
+  const tree = pathTree([...mappingPaths(m), ['status']]);
   return {
     map(record, text) {
+      const dup = duplicateProblem(text, tree);
+      if (dup !== null) return { kind: 'reject', error: dup };
       if (record !== null && typeof record === 'object' && (record as Record<string, unknown>).status === 'failure')
         return { kind: 'skip', reason: 'failure' };
       const f = applyMapping(m, record, text);

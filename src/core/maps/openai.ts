@@ -9,6 +9,7 @@ import {
   applyMapping,
   buildEvent,
   type CanonicalEvent,
+  duplicateProblem,
   lookup,
   mapFields,
   type MapOutcome,
@@ -18,6 +19,7 @@ import {
 import { compileMapping, type MapOverrides, type Mapping, type MappingSpec, type Rule } from '../mapping-spec.js';
 import { MAX_INSTANT_MS, MIN_INSTANT_MS } from '../time.js';
 import { pathSteps } from '../meter.js';
+import { pathTree } from '../path-tree.js';
 import { addWanted, insideWhole, sparseParse, type Wanted } from '../sparse-json.js';
 
 export type Api = 'chat.completions' | 'responses' | 'completions' | 'embeddings';
@@ -311,6 +313,9 @@ export function openaiMapper(o: MapOverrides = {}): RecordMapper {
   // A --subject-path into an array, or to a member other paths read inside, has the map read inside a member that
   // sparseParse builds whole, unchecked: then every record takes the generic path.
   const sparse = !paths.some((steps) => insideWhole(wanted, steps));
+  // sparseParse gives up on a member of `wanted` given twice, so the generic path alone decides on those; without a
+  // path inside what sparseParse builds whole, this tree has the members of `wanted`.
+  const tree = pathTree(paths);
 
   /** The mapping of one record; `fast`: from sparseParse, events as fields (TextOutcome), else as event text. */
   function mapRecord(record: unknown, text: string, fast: boolean): TextOutcome {
@@ -375,7 +380,10 @@ export function openaiMapper(o: MapOverrides = {}): RecordMapper {
   }
 
   const mapper: RecordMapper = {
-    map: (record, text) => mapRecord(record, text, false) as MapOutcome,
+    map(record, text) {
+      const dup = duplicateProblem(text, tree);
+      return dup === null ? (mapRecord(record, text, false) as MapOutcome) : { kind: 'reject', error: dup };
+    },
     mapText(text) {
       const record = sparseParse(text, wanted);
       return record === null ? null : mapRecord(record, text, true);
