@@ -145,7 +145,7 @@ describe('mapping a record', () => {
       subject: '$.customer',
       source: 's',
       type: 't',
-      data: { n: { path: '$.n', as: 'count' }, cost: { path: '$.c', as: 'number' }, raw: '$.r' },
+      data: { n: { path: '$.n', as: 'count' }, cost: { path: '$.c', as: 'number' }, raw: '$.r', second: { path: '$.l[1].n', as: 'count' } },
     };
     const map = (fields: string) => {
       const r = mapOne(spec, `{"rid":"a","t":1793527952,"customer":"acme",${fields}}`);
@@ -168,8 +168,15 @@ describe('mapping a record', () => {
       map('"c":12345678901234567890.0,"r":1.2345678901234567891e19'),
       '{"cost":12345678901234567890,"raw":12345678901234567891}',
     );
-    // The same on a record whose numbers are all integers (the double is taken as it is there).
+    // The same on a record whose numbers are all integers (the double is taken as it is there), or whose other
+    // numbers are not; inside an array too.
     assert.equal(map('"n":7,"c":9007199254740993'), '{"n":7,"cost":9007199254740993}');
+    assert.equal(map('"n":7,"x":1.0,"c":9007199254740993.0'), '{"n":7,"cost":9007199254740993}');
+    assert.equal(map('"l":[{"n":1.5},{"n":2e1}]'), '{"second":20}');
+    assert.equal(
+      map('"l":[{"n":1},{"n":2.0000000000000001}]'),
+      'data.second: $.l[1].n must be a non-negative whole number, got 2.0000000000000001',
+    );
     const at = (t: string, customer = '"acme"') => {
       const r = mapOne(spec, `{"rid":"a","t":${t},"customer":${customer}}`);
       return r.kind === 'event' ? `${r.value.time} ${r.value.subject}` : r.kind === 'reject' ? r.error : r.kind;

@@ -74,7 +74,7 @@ export function stringClose(t: string, i: number): number {
   }
 }
 
-export function hasBackslash(t: string, from: number, to: number): boolean {
+function hasBackslash(t: string, from: number, to: number): boolean {
   const b = t.indexOf('\\', from);
   return b >= 0 && b < to;
 }
@@ -370,26 +370,6 @@ export function arrayElements(t: string): string[] {
     if (t.charCodeAt(i) !== COMMA) return out;
     i = skipSpace(t, i + 1);
   }
-}
-
-/**
- * Whether every number in the JSON text `t` is written as an integer (no fraction, no exponent): then each one that
- * JSON.parse makes a safe integer is exactly its literal, and a mapping need not look the literal up (JSON.parse
- * makes 10 of 10.0000000000000001 and 0 of 1e-400). Strings are skipped whole; outside them a '.', 'e' or 'E' after a
- * digit is in a number. `t` is valid JSON (JSON.parse accepted it).
- */
-export function integerNumbersOnly(t: string): boolean {
-  for (let i = 0; i < t.length; i++) {
-    const c = t.charCodeAt(i);
-    if (c === QUOTE) {
-      i = stringClose(t, i);
-      if (i < 0) return false;
-    } else if (c === 46 || c === 101 || c === 69) {
-      const d = t.charCodeAt(i - 1);
-      if (d >= 48 && d <= 57) return false;
-    }
-  }
-  return true;
 }
 
 /**

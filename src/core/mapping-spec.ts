@@ -5,6 +5,7 @@
 import { ConfigError } from '../errors.js';
 import { canonicalNumber, decimalText } from './decimal.js';
 import { checkJsonPath, pathSteps } from './meter.js';
+import { pathKey } from './path-tree.js';
 
 export type Scalar = string | number | boolean;
 export const TIME_FORMATS = ['rfc3339', 'unix', 'unix_ms'] as const;
@@ -47,6 +48,8 @@ export interface MapOverrides {
 export interface Path {
   text: string;
   steps: Array<string | number>;
+  /** The path in the one spelling readPaths names the members it reads by (pathKey). */
+  key: string;
 }
 export interface Rule {
   name: string;
@@ -141,7 +144,10 @@ function compileField(
       problems.push(
         `${name}: ${problem}${typeof p === 'string' && p.startsWith('$') ? ' (write {value: ...} for a literal starting with $)' : ''}`,
       );
-    else rule.paths.push({ text: p as string, steps: pathSteps(p as string) });
+    else {
+      const steps = pathSteps(p as string);
+      rule.paths.push({ text: p as string, steps, key: pathKey(steps) });
+    }
   };
   let spec: FieldSpec;
   if (typeof input === 'string' && input.startsWith('$')) spec = { path: input };

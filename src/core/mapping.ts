@@ -5,13 +5,20 @@
  * compiled from the same specs as a mapping file (mapping-spec.ts), so there is one mechanism. Pure: no I/O.
  *
  * The event is built as text as well as a value, and numbers in that text are exact: a number is cut from the
- * record's own text and written in canonical form (never through a double), unless the record's numbers are known to
- * be written as integers, when a safe integer prints as JS prints it.
+ * record's own text and written in canonical form (never through a double), unless its literal is known to be an
+ * integer (see Literals), when a safe integer prints as JS prints it.
  */
 import { canonicalNumber } from './decimal.js';
-import { integerNumbersOnly, valueTextAt } from './json.js';
+import { valueTextAt } from './json.js';
 import type { Mapping, Path, Rule, TimeFormat } from './mapping-spec.js';
-import { duplicatedMember, type PathTree, pathTree } from './path-tree.js';
+import { type PathTree, pathTree, readPaths } from './path-tree.js';
+
+/**
+ * What is known of a record's number literals on a mapping's paths: those not written as integers, by path
+ * (readPaths), so that a safe integer not in it is its own literal (the literal of any other number not in it is
+ * looked up in the text); or null when nothing is known, and every number's literal is looked up.
+ */
+export type Literals = ReadonlyMap<string, string> | null;
 import { formatRfc3339, MAX_INSTANT_MS, MIN_INSTANT_MS, parseRfc3339 } from './time.js';
 
 /** The path at which `lookup` found its value (a variable, not a result object: this runs for every field). */
@@ -59,11 +66,8 @@ function isCountText(c: string): boolean {
   return c.length < 16 || c <= '9007199254740991';
 }
 
-/**
- * Evaluates one rule against the record (`text` is the record's JSON text, for literals). `exact`: the record's
- * numbers are known to be written as integers, so a safe integer is its own literal (see integerNumbersOnly).
- */
-export function evaluateRule(rule: Rule, record: unknown, text: string, exact: boolean): FieldValue {
+/** Evaluates one rule against the record (`text` is the record's JSON text, and `literals` what is known of them). */
+export function evaluateRule(rule: Rule, record: unknown, text: string, literals: Literals): FieldValue {
   if (rule.literal !== undefined) return rule.literal;
   const v = lookup(rule, record);
   if (v === undefined) {
@@ -71,18 +75,19 @@ export function evaluateRule(rule: Rule, record: unknown, text: string, exact: b
     return rule.required ? { problem: `${rule.name}: missing (${rule.paths.map((p) => p.text).join(', ')})` } : undefined;
   }
   // The usual cases first, without a closure: this runs for every field of every record.
-  if (
-    exact &&
-    typeof v === 'number' &&
-    Number.isSafeInteger(v) &&
-    (v >= 0 || rule.as !== 'count') &&
-    rule.as !== 'string' &&
-    rule.as !== 'boolean'
-  )
-    return [String(v), v];
   if (typeof v === 'string' && (rule.as === 'string' || rule.as === 'any')) return [JSON.stringify(v), v];
   const path = foundPath!;
-  const literal = () => valueTextAt(text, path.steps);
+  if (
+    typeof v === 'number' &&
+    Number.isSafeInteger(v) &&
+    literals !== null &&
+    (v >= 0 || rule.as !== 'count') &&
+    rule.as !== 'string' &&
+    rule.as !== 'boolean' &&
+    (literals.size === 0 || !literals.has(path.key))
+  )
+    return [String(v), v];
+  const literal = () => literals?.get(path.key) ?? valueTextAt(text, path.steps);
   const bad = (what: string) => ({ problem: `${rule.name}: ${path.text} must be ${what}, got ${describe(v, literal)}` });
   if (typeof v === 'number') {
     if (rule.as === 'string') return bad('a string');
@@ -119,14 +124,14 @@ export function evaluateRule(rule: Rule, record: unknown, text: string, exact: b
 }
 
 /** An attribute's string: a string, or a safe integer as its decimal text (numeric ids and customer numbers). */
-function attribute(rule: Rule, record: unknown, text: string, exact: boolean): string | { problem: string } | undefined {
+function attribute(rule: Rule, record: unknown, text: string, literals: Literals): string | { problem: string } | undefined {
   // The usual cases first, without making a JSON text that is not used: a literal, or a string found as it is.
   if (typeof rule.value === 'string') return rule.value;
   if (rule.value === undefined && rule.as === 'any') {
     const v = lookup(rule, record);
     if (typeof v === 'string') return v;
   }
-  const r = evaluateRule(rule, record, text, exact);
+  const r = evaluateRule(rule, record, text, literals);
   if (r === undefined || !Array.isArray(r)) return r;
   const v = r[1];
   if (typeof v === 'string') return v;
@@ -150,9 +155,9 @@ function eventTime(
   rule: Rule & { format: TimeFormat },
   record: unknown,
   text: string,
-  exact: boolean,
+  literals: Literals,
 ): string | { ms: number } | { problem: string } | undefined {
-  const r = evaluateRule(rule, record, text, exact);
+  const r = evaluateRule(rule, record, text, literals);
   if (r === undefined || !Array.isArray(r)) return r;
   const [lit, v] = r;
   if (rule.format !== 'rfc3339' && typeof v === 'number' && Number.isSafeInteger(v) && lit === String(v)) {
@@ -194,33 +199,23 @@ export interface MappedFields {
 }
 
 /**
- * Applies a mapping to one parsed record (`text` is its JSON text); every problem is listed. `exact`: see
- * evaluateRule; by default, whether the text's numbers are all written as integers.
+ * Applies a mapping to one parsed record (`text` is its JSON text, `literals` what readRecordText found of it);
+ * every problem is listed.
  */
-export function applyMapping(
-  m: Mapping,
-  record: unknown,
-  text: string,
-  exact = integerNumbersOnly(text),
-): MappedFields | { problems: string[] } {
-  const f = mapFields(m, record, text, exact);
+export function applyMapping(m: Mapping, record: unknown, text: string, literals: Literals = null): MappedFields | { problems: string[] } {
+  const f = mapFields(m, record, text, literals);
   if (!('problems' in f) && f.time === undefined && f.timeMs !== undefined) f.time = formatRfc3339(f.timeMs);
   return f;
 }
 
 /** applyMapping, but a numeric time stays a number (timeMs) and has no text. */
-export function mapFields(
-  m: Mapping,
-  record: unknown,
-  text: string,
-  exact = integerNumbersOnly(text),
-): MappedFields | { problems: string[] } {
+export function mapFields(m: Mapping, record: unknown, text: string, literals: Literals = null): MappedFields | { problems: string[] } {
   if (record === null || typeof record !== 'object' || Array.isArray(record)) {
     return { problems: [`record must be a JSON object, got ${describe(record, () => undefined)}`] };
   }
   const problems: string[] = [];
   const str = (rule: Rule): string => {
-    const r = attribute(rule, record, text, exact);
+    const r = attribute(rule, record, text, literals);
     if (typeof r === 'string') return r;
     if (r !== undefined) problems.push(r.problem);
     return '';
@@ -239,7 +234,7 @@ export function mapFields(
   let time: string | undefined;
   let timeMs: number | undefined;
   if (m.time !== null) {
-    const t = eventTime(m.time, record, text, exact);
+    const t = eventTime(m.time, record, text, literals);
     if (typeof t === 'string') time = t;
     else if (t !== undefined) {
       if ('ms' in t) timeMs = t.ms;
@@ -248,7 +243,7 @@ export function mapFields(
   }
   const data: Array<[string, string, unknown, string?]> = [];
   for (const rule of m.data) {
-    const r = evaluateRule(rule, record, text, exact);
+    const r = evaluateRule(rule, record, text, literals);
     if (r === undefined) continue;
     if (Array.isArray(r)) data.push([rule.key!, r[0], r[1], rule.keyText]);
     else problems.push(r.problem);
@@ -319,12 +314,14 @@ export function mappingPaths(m: Mapping): Array<ReadonlyArray<string | number>> 
 }
 
 /**
- * The problem of a record (its JSON text) that gives a member a mapping reads twice, or null. JSON.parse would keep
- * the last, plain ingest keeps the first of a data key and refuses a second subject: a mapping does not choose.
+ * A record's text read along a mapping's paths (`tree`, see readPaths): a problem when it gives a member on them
+ * twice (JSON.parse would keep the last; plain ingest keeps the first of a data key and refuses a second subject: a
+ * mapping does not choose), else the literals to map it with.
  */
-export function duplicateProblem(text: string, tree: PathTree): string | null {
-  const path = duplicatedMember(text, tree);
-  return path === null ? null : `${path}: given twice in the record (which one is meant is not a guess to make)`;
+export function readRecordText(text: string, tree: PathTree): { problem: string } | ReadonlyMap<string, string> {
+  const facts = readPaths(text, tree);
+  if (facts.duplicate === null) return facts.literals;
+  return { problem: `${facts.duplicate}: given twice in the record (which one is meant is not a guess to make)` };
 }
 
 /** The mapper of a mapping file: every record is mapped; nothing is skipped. */
@@ -332,9 +329,9 @@ export function mappingMapper(m: Mapping): RecordMapper {
   const tree = pathTree(mappingPaths(m));
   return {
     map(record, text) {
-      const dup = duplicateProblem(text, tree);
-      if (dup !== null) return { kind: 'reject', error: dup };
-      const f = applyMapping(m, record, text);
+      const literals = readRecordText(text, tree);
+      if ('problem' in literals) return { kind: 'reject', error: literals.problem };
+      const f = applyMapping(m, record, text, literals);
       if ('problems' in f) return { kind: 'reject', error: f.problems.join('; ') };
       return { kind: 'event', ...buildEvent(f) };
     },

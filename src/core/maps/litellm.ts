@@ -2,7 +2,7 @@
  * The built-in `litellm` map: LiteLLM's spend logs (`LiteLLM_SpendLogs` rows) and its standard logging payload.
  * The mapping is a plain spec; code only skips failed calls and refuses a negative spend.
  */
-import { applyMapping, buildEvent, duplicateProblem, mappingPaths, type RecordMapper } from '../mapping.js';
+import { applyMapping, buildEvent, mappingPaths, type RecordMapper, readRecordText } from '../mapping.js';
 import { compileMapping, type MapOverrides, type MappingSpec } from '../mapping-spec.js';
 import { pathTree } from '../path-tree.js';
 
@@ -33,11 +33,11 @@ export function litellmMapper(o: MapOverrides = {}): RecordMapper {
   const tree = pathTree([...mappingPaths(m), ['status']]);
   return {
     map(record, text) {
-      const dup = duplicateProblem(text, tree);
-      if (dup !== null) return { kind: 'reject', error: dup };
+      const literals = readRecordText(text, tree);
+      if ('problem' in literals) return { kind: 'reject', error: literals.problem };
       if (record !== null && typeof record === 'object' && (record as Record<string, unknown>).status === 'failure')
         return { kind: 'skip', reason: 'failure' };
-      const f = applyMapping(m, record, text);
+      const f = applyMapping(m, record, text, literals);
       if ('problems' in f) return { kind: 'reject', error: f.problems.join('; ') };
       const cost = f.data.find((d) => d[0] === 'cost');
       if (cost?.[1].startsWith('-')) return { kind: 'reject', error: `cost: spend ${cost[1]} is negative` };

@@ -9,17 +9,18 @@ import {
   applyMapping,
   buildEvent,
   type CanonicalEvent,
-  duplicateProblem,
+  type Literals,
   lookup,
   mapFields,
   type MapOutcome,
   type RecordMapper,
+  readRecordText,
   type TextOutcome,
 } from '../mapping.js';
 import { compileMapping, type MapOverrides, type Mapping, type MappingSpec, type Rule } from '../mapping-spec.js';
 import { MAX_INSTANT_MS, MIN_INSTANT_MS } from '../time.js';
 import { pathSteps } from '../meter.js';
-import { pathTree } from '../path-tree.js';
+import { NO_LITERALS, pathTree } from '../path-tree.js';
 import { addWanted, insideWhole, sparseParse, type Wanted } from '../sparse-json.js';
 
 export type Api = 'chat.completions' | 'responses' | 'completions' | 'embeddings';
@@ -318,7 +319,7 @@ export function openaiMapper(o: MapOverrides = {}): RecordMapper {
   const tree = pathTree(paths);
 
   /** The mapping of one record; `fast`: from sparseParse, events as fields (TextOutcome), else as event text. */
-  function mapRecord(record: unknown, text: string, fast: boolean): TextOutcome {
+  function mapRecord(record: unknown, text: string, fast: boolean, literals: Literals): TextOutcome {
     if (!isObj(record)) return { kind: 'reject', error: `not an OpenAI response: a record must be a JSON object` };
     const shape = recognise(record);
     if ('kind' in shape) return shape;
@@ -356,8 +357,9 @@ export function openaiMapper(o: MapOverrides = {}): RecordMapper {
         return { kind: 'canonical', event };
       }
     }
-    // From sparseParse, a safe integer is its literal exactly (see sparse-json.ts).
-    const f = fast ? mapFields(mapping(p, api, batch), record, text, true) : applyMapping(mapping(p, api, batch), record, text);
+    const f = fast
+      ? mapFields(mapping(p, api, batch), record, text, literals)
+      : applyMapping(mapping(p, api, batch), record, text, literals);
     if ('problems' in f) return { kind: 'reject', error: f.problems.join('; ') };
     billedStream();
     // The spec's fields 0-5 are always there: model, api, input, cached, output, reasoning (see openaiSpec).
@@ -381,12 +383,13 @@ export function openaiMapper(o: MapOverrides = {}): RecordMapper {
 
   const mapper: RecordMapper = {
     map(record, text) {
-      const dup = duplicateProblem(text, tree);
-      return dup === null ? (mapRecord(record, text, false) as MapOutcome) : { kind: 'reject', error: dup };
+      const literals = readRecordText(text, tree);
+      return 'problem' in literals ? { kind: 'reject', error: literals.problem } : (mapRecord(record, text, false, literals) as MapOutcome);
     },
     mapText(text) {
       const record = sparseParse(text, wanted);
-      return record === null ? null : mapRecord(record, text, true);
+      // sparseParse builds a safe integer only from an integer literal (see sparse-json.ts).
+      return record === null ? null : mapRecord(record, text, true, NO_LITERALS);
     },
     finish: () => ({ unbilledStreams: open.size }),
   };
