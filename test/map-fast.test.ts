@@ -75,7 +75,7 @@ const HOSTILE: Array<(t: string, r: Rng) => string> = [
     const at = r.int(0, t.length);
     return t.slice(0, at) + r.pick(['{', '}', '"', '\\', ',', '1', 'null', '\\u0000', '\n']) + t.slice(at);
   },
-  // Members given twice: JSON.parse keeps the last.
+  // Members given twice: a record is rejected when the map reads them, escaped or not, at any level.
   (t, r) =>
     t.replace(
       /^\{/,
@@ -87,6 +87,9 @@ const HOSTILE: Array<(t: string, r: Rng) => string> = [
       `,"${r.pick(['usage', 'customer_id', 'object', 'id', 'created', 'model', 'response', 'service_tier'])}":${r.pick(['2', '"y"', 'null', '{"prompt_tokens":1,"completion_tokens":1}', 'true'])}}`,
     ),
   (t) => t.replace(/"usage":\{/, '"usage":{"prompt_tokens":3,'),
+  (t, r) =>
+    t.replace(/^\{/, `{"${r.pick(['customer\\u005fid', 'us\\u0061ge', '\\u006fbject', 'choices', 'x'])}":${r.pick(['"zz"', '{}', '7'])},`),
+  (t) => t.replace(/"response":\{/, '"response":{"id":"dup",'),
   // Escaped keys and values.
   (t) => t.replace('"id":', '"\\u0069d":'),
   (t) => t.replace('"usage":', '"us\\u0061ge":'),
@@ -105,7 +108,7 @@ const HOSTILE: Array<(t: string, r: Rng) => string> = [
     t.replace(
       /"(prompt_tokens|completion_tokens|total_tokens|cached_tokens|reasoning_tokens|input_tokens|output_tokens|created|created_at)":\d+/,
       (_m, k: string) =>
-        `"${k}":${r.pick(['1e3', '1.0', '-0', '0.0', '1152921504606846976', '"12"', '12.5', '01', '1.', '-', '+1', '1e', '1E+2', '2.5e-1', '9007199254740991', '9007199254740992', '-5', 'null', '[]', '{}', '253402300799', '253402300800', '-62167219200', '-62167219201'])}`,
+        `"${k}":${r.pick(['1e3', '1.0', '-0', '0.0', '1152921504606846976', '"12"', '12.5', '01', '1.', '-', '+1', '1e', '1E+2', '2.5e-1', '9007199254740991', '9007199254740992', '-5', 'null', '[]', '{}', '253402300799', '253402300800', '-62167219200', '-62167219201', '10.0000000000000001', '1e-400', '9007199254740991.4', '9007199254740991.0', '100.00', '1793527952.9999999999999999', '1e400'])}`,
     ),
   // Deep values the map does not read, and deep ones it does.
   (t, r) => {
@@ -159,6 +162,10 @@ describe('the fast path of --map gives what the generic path gives', () => {
     assertSame({ name: 'openai', subjectPath: '$.response.body.usage' }, c.batch, 'an object as subject');
     assertSame({ name: 'openai', subjectPath: '$.__proto__' }, c.log, 'a __proto__ path');
     assertSame({ name: 'openai', subjectPath: '$.choices[0].index' }, c.log, 'an array index in the path');
+    // A path that reads inside what the sparse reader builds whole (with JSON.parse, unchecked) has no fast path.
+    assert.equal(createMapper({ name: 'openai', subjectPath: '$.choices[0].index' }).mapText, undefined);
+    assert.equal(createMapper({ name: 'openai', subjectPath: '$.response.body.usage' }).mapText, undefined);
+    assert.notEqual(createMapper({ name: 'openai', subjectPath: '$.custom_id' }).mapText, undefined);
   });
 
   test('the sparse reader refuses what JSON.parse refuses, and builds what JSON.parse builds', () => {

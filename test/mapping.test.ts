@@ -77,6 +77,53 @@ describe('mapping validation', () => {
   });
 });
 
+describe('defaults and literals', () => {
+  const spec = (data: Record<string, unknown>) => ({ id: '$.rid', subject: '$.tenant', source: 'gw', type: 'llm', data });
+
+  test('a default or a literal that its `as` refuses makes the mapping invalid, each listed', () => {
+    assert.deepEqual(
+      problems(
+        spec({
+          input_tokens: { path: '$.in', as: 'count', default: -1 },
+          output_tokens: { path: '$.out', as: 'count', default: 'lots' },
+          half: { path: '$.h', as: 'count', default: 0.5 },
+          huge: { path: '$.h', as: 'count', default: 2 ** 53 },
+          flag: { path: '$.flag', as: 'boolean', default: 3 },
+          fixed: { value: -5, as: 'count' },
+          name: { value: 5, as: 'string' },
+          cost: { path: '$.c', as: 'number', default: 'abc' },
+          on: { path: '$.o', as: 'number', default: true },
+        }),
+      ),
+      [
+        'data.input_tokens.default: -1 is not a non-negative whole number up to 2^53-1 (as: count)',
+        'data.output_tokens.default: "lots" is not a non-negative whole number up to 2^53-1 (as: count)',
+        'data.half.default: 0.5 is not a non-negative whole number up to 2^53-1 (as: count)',
+        'data.huge.default: 9007199254740992 is not a non-negative whole number up to 2^53-1 (as: count)',
+        'data.flag.default: 3 is not true or false (as: boolean)',
+        'data.fixed.value: -5 is not a non-negative whole number up to 2^53-1 (as: count)',
+        'data.name.value: 5 is not a string (as: string)',
+        'data.cost.default: "abc" is not a number (as: number)',
+        'data.on.default: true is not a number (as: number)',
+      ],
+    );
+  });
+
+  test('defaults and literals that fit are emitted as their `as` gives them', () => {
+    const m = spec({
+      n: { path: '$.n', as: 'count', default: 0 },
+      cost: { path: '$.c', as: 'number', default: '0.30000000000000004444' },
+      big: { value: 1e21, as: 'number' },
+      flag: { path: '$.f', as: 'boolean', default: false },
+      any: { path: '$.a', default: 'x' },
+    });
+    assert.deepEqual(problems(m), []);
+    const r = mapOne(m, '{"rid":"r","tenant":"t"}');
+    assert.ok(r.kind === 'event');
+    assert.match(r.text, /"data":\{"n":0,"cost":0\.30000000000000004444,"big":1000000000000000000000,"flag":false,"any":"x"\}\}$/);
+  });
+});
+
 describe('mapping a record', () => {
   test('numbers stay exact: cut from the record text, never through a double', () => {
     const r = mapOne(
@@ -89,6 +136,76 @@ describe('mapping a record', () => {
       '{"specversion":"1.0","id":"r1","source":"gateway","type":"llm","subject":"acme","time":"2024-05-01T12:00:00.123Z",' +
         '"data":{"model":"gpt","tokens":12,"cost":0.30000000000000004444,"raw":{"big":12345678901234567890,"d":1.10}}}',
     );
+  });
+
+  test('the literal decides, never its double: counts are whole as written, numbers keep every digit', () => {
+    const spec = {
+      id: '$.rid',
+      time: { path: '$.t', timeFormat: 'unix' },
+      subject: '$.customer',
+      source: 's',
+      type: 't',
+      data: { n: { path: '$.n', as: 'count' }, cost: { path: '$.c', as: 'number' }, raw: '$.r', second: { path: '$.l[1].n', as: 'count' } },
+    };
+    const map = (fields: string) => {
+      const r = mapOne(spec, `{"rid":"a","t":1793527952,"customer":"acme",${fields}}`);
+      return r.kind === 'event' ? r.text.slice(r.text.indexOf('"data":') + 7, -1) : r.kind === 'reject' ? r.error : r.kind;
+    };
+    // JSON.parse makes 10, 0 and 9007199254740991 of these: each is refused, not rounded.
+    assert.equal(map('"n":10.0000000000000001'), 'data.n: $.n must be a non-negative whole number, got 10.0000000000000001');
+    assert.equal(map('"n":1e-400'), 'data.n: $.n must be a non-negative whole number, got 1e-400');
+    assert.equal(map('"n":9007199254740991.4'), 'data.n: $.n must be a non-negative whole number, got 9007199254740991.4');
+    assert.equal(map('"n":-0.0000000000000000001'), 'data.n: $.n must be a non-negative whole number, got -0.0000000000000000001');
+    // A whole number in another spelling is that number, in canonical form.
+    assert.equal(map('"n":1e2'), '{"n":100}');
+    assert.equal(map('"n":100.0'), '{"n":100}');
+    assert.equal(map('"n":9007199254740991.0'), '{"n":9007199254740991}');
+    assert.equal(map('"n":-0'), '{"n":0}');
+    // Numbers (and numbers as any) keep every digit as plain ingest writes them, past 2^53 too.
+    assert.equal(map('"c":2.00000000000000001,"r":1e-5'), '{"cost":2.00000000000000001,"raw":0.00001}');
+    assert.equal(map('"c":1e-30'), '{"cost":0.000000000000000000000000000001}');
+    assert.equal(
+      map('"c":12345678901234567890.0,"r":1.2345678901234567891e19'),
+      '{"cost":12345678901234567890,"raw":12345678901234567891}',
+    );
+    // The same on a record whose numbers are all integers (the double is taken as it is there), or whose other
+    // numbers are not; inside an array too.
+    assert.equal(map('"n":7,"c":9007199254740993'), '{"n":7,"cost":9007199254740993}');
+    assert.equal(map('"n":7,"x":1.0,"c":9007199254740993.0'), '{"n":7,"cost":9007199254740993}');
+    assert.equal(map('"l":[{"n":1.5},{"n":2e1}]'), '{"second":20}');
+    assert.equal(
+      map('"l":[{"n":1},{"n":2.0000000000000001}]'),
+      'data.second: $.l[1].n must be a non-negative whole number, got 2.0000000000000001',
+    );
+    const at = (t: string, customer = '"acme"') => {
+      const r = mapOne(spec, `{"rid":"a","t":${t},"customer":${customer}}`);
+      return r.kind === 'event' ? `${r.value.time} ${r.value.subject}` : r.kind === 'reject' ? r.error : r.kind;
+    };
+    assert.equal(at('1793527952.9999999999999999'), '2026-11-01T10:12:32.999Z acme');
+    assert.equal(at('1793527952.0'), '2026-11-01T10:12:32Z acme');
+    assert.equal(at('1793527952', '1e2'), '2026-11-01T10:12:32Z 100');
+    assert.equal(at('1793527952', '10.0000000000000001'), 'subject: must be a string, got 10.0000000000000001');
+  });
+
+  test('a record that gives a member the mapping reads twice is rejected, naming it', () => {
+    const spec = { ...SPEC, subject: ['$.customer', '$.user.id'], data: { ...SPEC.data, first: '$.list[0].n' } };
+    const rec = (fields: string) => mapOne(spec, `{"rid":"r","ts":1,"m":"x",${fields}}`);
+    const twice = (path: string) => ({
+      kind: 'reject',
+      error: `${path}: given twice in the record (which one is meant is not a guess to make)`,
+    });
+    assert.deepEqual(rec('"customer":"acme","customer":"globex"'), twice('$.customer'));
+    assert.deepEqual(rec('"customer":"acme","cust\\u006fmer":"globex"'), twice('$.customer'));
+    assert.deepEqual(rec('"user":{"id":"a"},"user":{"id":"b"}'), twice('$.user'));
+    assert.deepEqual(rec('"user":{"id":"a","id":"b"}'), twice('$.user.id'));
+    assert.deepEqual(rec('"customer":"c","list":[{"n":1,"n":2}]'), twice('$.list[0].n'));
+    assert.deepEqual(rec('"customer":"c","n":1,"n":null'), twice('$.n'));
+    // Members no path reads may come twice: they are never read.
+    assert.equal(rec('"customer":"c","other":1,"other":2,"user":{"name":"a","name":"b"},"list":[{},{"n":1,"n":2}]').kind, 'event');
+    assert.equal(rec('"customer":"c","extra":{"a":1,"a":2}').kind, 'event');
+    const litellm = createMapper({ name: 'litellm' });
+    const l = '{"request_id":"l1","startTime":1,"end_user":"a","model":"m","prompt_tokens":1,"status":"failure","status":"success"}';
+    assert.deepEqual(litellm.map(JSON.parse(l), l), twice('$.status'));
   });
 
   test('fallbacks, defaults, null as absent, and every problem of a record', () => {
@@ -165,7 +282,10 @@ describe('the litellm map', () => {
     );
     assert.ok(r.kind === 'event');
     assert.equal(r.value.time, '2024-05-01T12:00:00.250Z');
-    assert.match(r.text, /"total_tokens":6,"tokens":6,"cost":1\.5e-7\}/);
+    assert.match(r.text, /"total_tokens":6,"tokens":6,"cost":0\.00000015\}/);
+    const exact = map('{"id":"x4","startTime":1714564800,"end_user":"c","model":"m","prompt_tokens":5,"spend":3.0000000000000000001}');
+    assert.ok(exact.kind === 'event');
+    assert.match(exact.text, /"cost":3\.0000000000000000001\}/);
     assert.deepEqual(map('{"id":"x2","status":"failure","model":"m"}'), { kind: 'skip', reason: 'failure' });
     assert.deepEqual(map('{"id":"x3","startTime":1,"user":"u","model":"m","prompt_tokens":1,"spend":-0.5}'), {
       kind: 'reject',

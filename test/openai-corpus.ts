@@ -231,6 +231,10 @@ export function generate(seed: number, n: number): Corpus {
           : way === 1
             ? { request: { model, user: subject }, response: o }
             : { request: { model, safety_identifier: subject }, response: o };
+      // Loggers write "no error" in many ways: each is no error.
+      if (chance(0.3)) Object.assign(rec, { error: pick([null, false, '', {}, []]) });
+      // A log record's own type or object says nothing of the response in it.
+      if (chance(0.3)) Object.assign(rec, pick([{ type: 'llm_call' }, { object: 'log_entry' }, { type: 'x', object: 'chat.log' }]));
       c.log.push(JSON.stringify(rec));
       c.relogged.push(JSON.stringify({ subject, response: o }));
     } else if (shape === 6) {

@@ -172,6 +172,107 @@ describe('the openai event contract', () => {
     assert.equal(w.run(['ingest', '--subject-path', '$.x', 'in.ndjson']).code, 2);
   });
 
+  test('a log record whose error is empty (null, false, "", {}, []) is billed; one with an error is skipped', () => {
+    const response = (n: number) => ({
+      id: `chatcmpl-E${n}`,
+      object: 'chat.completion',
+      created: 1793527952,
+      model: 'gpt-4o',
+      usage: { prompt_tokens: 1000, completion_tokens: 500, total_tokens: 1500 },
+    });
+    const empty = [null, false, '', {}, []];
+    const errors = ['timeout', { message: 'rate limited' }, ['x'], true, 0];
+    const { r, events } = map([
+      ...empty.map((error, n) => ({ customer_id: 'acme', error, request: { model: 'gpt-4o' }, response: response(n) })),
+      ...errors.map((error, n) => ({ customer_id: 'acme', error, request: { model: 'gpt-4o' }, response: response(10 + n) })),
+      {
+        id: 'batch_req_1',
+        custom_id: 'acme',
+        customer_id: 'acme',
+        error: {},
+        response: { status_code: 200, request_id: 'req_1', body: response(20) },
+      },
+    ]);
+    assert.equal(r.code, 0, r.describe());
+    assert.deepEqual(
+      events.map((e) => e.id),
+      ['chatcmpl-E0', 'chatcmpl-E1', 'chatcmpl-E2', 'chatcmpl-E3', 'chatcmpl-E4', 'chatcmpl-E20'],
+    );
+    assert.match(r.stderr, /skipped 5 record\(s\) without usage: error_response 5/);
+  });
+
+  test('a log record with a type or object of its own is unwrapped', () => {
+    const response = {
+      id: 'chatcmpl-T1',
+      object: 'chat.completion',
+      created: 1793527952,
+      model: 'gpt-4o',
+      usage: { prompt_tokens: 1000, completion_tokens: 500, total_tokens: 1500 },
+    };
+    const wrap = (own: Record<string, unknown>, n: number) => ({
+      ...own,
+      customer_id: 'acme',
+      request: { model: 'gpt-4o' },
+      response: { ...response, id: `chatcmpl-T${n}` },
+    });
+    const { r, events } = map([
+      wrap({ type: 'llm_call' }, 1),
+      wrap({ object: 'log_entry' }, 2),
+      wrap({ type: 'llm_call', object: 'log_entry' }, 3),
+      { type: 'llm_call', customer_id: 'acme', request: { model: 'gpt-4o' }, error: { message: 'rate limited' } },
+      { object: 'log_entry', customer_id: 'acme', request: { model: 'gpt-4o' } },
+    ]);
+    assert.equal(r.code, 3, r.describe());
+    assert.deepEqual(
+      events.map((e) => [e.id, e.subject, (e.data as Record<string, unknown>).input_tokens]),
+      [
+        ['chatcmpl-T1', 'acme', 1000],
+        ['chatcmpl-T2', 'acme', 1000],
+        ['chatcmpl-T3', 'acme', 1000],
+      ],
+    );
+    assert.match(r.stderr, /error_response 1/);
+    assert.match(r.stderr, /in\.ndjson:5: log record without a response/);
+  });
+
+  test('a whole count in another spelling (1e2, 100.0) is that count, in canonical form', () => {
+    const { r, events } = map([
+      '{"id":"chatcmpl-s1","object":"chat.completion","created":1741569952.0,"model":"m","customer_id":"a","usage":{"prompt_tokens":1e2,"completion_tokens":100.0,"total_tokens":2.00e2}}',
+    ]);
+    assert.equal(r.code, 0, r.describe());
+    assert.match(
+      r.stdout,
+      /"time":"2025-03-10T01:25:52Z","data":\{"model":"m","api":"chat.completions","input_tokens":100,"cached_input_tokens":0,"uncached_input_tokens":100,"output_tokens":100,"reasoning_tokens":0,"total_tokens":200,"tokens":200,"batch":false\}\}/,
+    );
+    assert.equal(events.length, 1);
+  });
+
+  test('a record that gives a member the map reads twice is rejected, naming it; others may repeat', () => {
+    const head = '{"id":"chatcmpl-D1","object":"chat.completion","created":1793527952,"model":"m",';
+    const { r, events } = map([
+      head + '"customer_id":"acme","customer_id":"globex","usage":{"prompt_tokens":10,"completion_tokens":5}}',
+      head +
+        '"customer_id":"acme","usage":{"prompt_tokens":10,"completion_tokens":5},"usage":{"prompt_tokens":1000,"completion_tokens":5}}',
+      head + '"customer_id":"acme","usage":{"prompt_tokens":10,"completion_tokens":5,"prompt_tokens":1000}}',
+      head + '"customer_id":"acme","customer\\u005fid":"globex","usage":{"prompt_tokens":10,"completion_tokens":5}}',
+      '{"customer_id":"acme","request":{"user":"a","user":"b"},"response":' + head + '"usage":{"prompt_tokens":1,"completion_tokens":1}}}',
+      head + '"customer_id":"acme","choices":[],"choices":[],"usage":{"prompt_tokens":10,"completion_tokens":5,"x":1,"x":2}}',
+    ]);
+    assert.equal(r.code, 3, r.describe());
+    const rejects = r.stderr.split('\n').filter((l) => l.startsWith('in.ndjson:'));
+    assert.deepEqual(rejects, [
+      'in.ndjson:1: $.customer_id: given twice in the record (which one is meant is not a guess to make)',
+      'in.ndjson:2: $.usage: given twice in the record (which one is meant is not a guess to make)',
+      'in.ndjson:3: $.usage.prompt_tokens: given twice in the record (which one is meant is not a guess to make)',
+      'in.ndjson:4: $.customer_id: given twice in the record (which one is meant is not a guess to make)',
+      'in.ndjson:5: $.request.user: given twice in the record (which one is meant is not a guess to make)',
+    ]);
+    assert.deepEqual(
+      events.map((e) => [e.subject, (e.data as Record<string, unknown>).input_tokens]),
+      [['acme', 10]],
+    );
+  });
+
   test('hostile records are rejected with reasons and never stop the run', () => {
     const chat = (usage: unknown, over: Record<string, unknown> = {}) => ({
       id: `chatcmpl-${Math.random()}`,
@@ -195,6 +296,19 @@ describe('the openai event contract', () => {
         /got 1152921504606846976, over 2\^53-1/,
       ],
       [chat({ prompt_tokens: 1.5, completion_tokens: 1 }), /got 1\.5/],
+      // JSON.parse makes 10, 0 and 9007199254740991 of these literals: refused, never rounded.
+      [
+        '{"id":"chatcmpl-f1","object":"chat.completion","created":1741569952,"model":"m","customer_id":"a","usage":{"prompt_tokens":10.0000000000000001,"completion_tokens":1}}',
+        /prompt_tokens must be a non-negative whole number, got 10\.0000000000000001$/,
+      ],
+      [
+        '{"id":"chatcmpl-f2","object":"chat.completion","created":1741569952,"model":"m","customer_id":"a","usage":{"prompt_tokens":10,"completion_tokens":1,"prompt_tokens_details":{"cached_tokens":1e-400}}}',
+        /cached_tokens must be a non-negative whole number, got 1e-400$/,
+      ],
+      [
+        '{"id":"chatcmpl-f3","object":"chat.completion","created":1741569952,"model":"m","customer_id":"a","usage":{"prompt_tokens":9007199254740991.4,"completion_tokens":0}}',
+        /prompt_tokens must be a non-negative whole number, got 9007199254740991\.4$/,
+      ],
       [chat({ prompt_tokens: 10, completion_tokens: 1 }, { model: undefined }), /model: missing/],
       [
         chat({ prompt_tokens: 10, completion_tokens: 1, prompt_tokens_details: { cached_tokens: 11 } }),

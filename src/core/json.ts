@@ -32,7 +32,7 @@ function isSpace(c: number): boolean {
   return c === 32 || c === 10 || c === 13 || c === 9;
 }
 
-function skipSpace(t: string, i: number): number {
+export function skipSpace(t: string, i: number): number {
   while (isSpace(t.charCodeAt(i))) i++;
   return i;
 }

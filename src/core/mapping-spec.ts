@@ -3,7 +3,9 @@
  * rules mapping.ts applies to each record, with every problem of a spec listed at once. Pure: no I/O.
  */
 import { ConfigError } from '../errors.js';
+import { canonicalNumber, decimalText } from './decimal.js';
 import { checkJsonPath, pathSteps } from './meter.js';
+import { pathKey } from './path-tree.js';
 
 export type Scalar = string | number | boolean;
 export const TIME_FORMATS = ['rfc3339', 'unix', 'unix_ms'] as const;
@@ -46,6 +48,8 @@ export interface MapOverrides {
 export interface Path {
   text: string;
   steps: Array<string | number>;
+  /** The path in the one spelling readPaths names the members it reads by (pathKey). */
+  key: string;
 }
 export interface Rule {
   name: string;
@@ -60,6 +64,8 @@ export interface Rule {
   keyText?: string;
   /** A literal's [JSON text, value], made once. */
   literal?: [string, Scalar];
+  /** The default's [JSON text, value], made once. */
+  fallback?: [string, Scalar];
 }
 export interface Mapping {
   id: Rule;
@@ -88,6 +94,35 @@ function isScalar(v: unknown): v is Scalar {
   return typeof v === 'string' || typeof v === 'boolean' || (typeof v === 'number' && Number.isFinite(v));
 }
 
+/** What each kind asks of a value, for messages. */
+const KIND_TEXT: Record<ValueKind, string> = {
+  any: 'a value',
+  string: 'a string',
+  number: 'a number',
+  count: 'a non-negative whole number up to 2^53-1',
+  boolean: 'true or false',
+};
+
+/**
+ * A literal or default as its field emits it, [JSON text, value], or null when its `as` refuses it: a record's
+ * value is checked, and so is what stands in for it. A number is written in canonical form; `as: number` takes a
+ * numeric string as a number, as it does in a record (a way to give more digits than YAML's numbers keep).
+ */
+function asKind(kind: ValueKind, v: Scalar): [string, Scalar] | null {
+  if (typeof v === 'number') {
+    if (kind === 'string' || kind === 'boolean' || (kind === 'count' && !(Number.isSafeInteger(v) && v >= 0))) return null;
+    return [decimalText(v)!, v];
+  }
+  if (typeof v === 'string') {
+    if (kind === 'number') {
+      const c = canonicalNumber(v);
+      return c === null ? null : [c, Number(c)];
+    }
+    return kind === 'string' || kind === 'any' ? [JSON.stringify(v), v] : null;
+  }
+  return kind === 'boolean' || kind === 'any' ? [String(v), v] : null;
+}
+
 /** Compiles one field, adding its problems (named by `name`) to `problems`. */
 function compileField(
   name: string,
@@ -109,7 +144,10 @@ function compileField(
       problems.push(
         `${name}: ${problem}${typeof p === 'string' && p.startsWith('$') ? ' (write {value: ...} for a literal starting with $)' : ''}`,
       );
-    else rule.paths.push({ text: p as string, steps: pathSteps(p as string) });
+    else {
+      const steps = pathSteps(p as string);
+      rule.paths.push({ text: p as string, steps, key: pathKey(steps) });
+    }
   };
   let spec: FieldSpec;
   if (typeof input === 'string' && input.startsWith('$')) spec = { path: input };
@@ -127,21 +165,33 @@ function compileField(
     if (list.length === 0) problems.push(`${name}.path: empty list`);
     list.forEach(addPath);
   }
+  if (spec.as !== undefined) {
+    if (!VALUE_KINDS.includes(spec.as)) problems.push(`${name}.as: ${JSON.stringify(spec.as)} is not one of ${VALUE_KINDS.join(', ')}`);
+    else rule.as = spec.as;
+  }
+  const standIn = (key: 'value' | 'default', v: unknown): [string, Scalar] | undefined => {
+    if (!isScalar(v)) {
+      problems.push(`${name}.${key}: must be a string, number or boolean`);
+      return undefined;
+    }
+    const r = asKind(rule.as, v);
+    if (r === null) problems.push(`${name}.${key}: ${JSON.stringify(v)} is not ${KIND_TEXT[rule.as]} (as: ${rule.as})`);
+    return r ?? undefined;
+  };
   if (spec.value !== undefined) {
-    if (!isScalar(spec.value)) problems.push(`${name}.value: must be a string, number or boolean`);
-    else {
-      rule.value = spec.value;
-      rule.literal = [JSON.stringify(spec.value), spec.value];
+    const literal = standIn('value', spec.value);
+    if (literal !== undefined) {
+      rule.value = literal[1];
+      rule.literal = literal;
     }
     if (spec.path !== undefined) problems.push(`${name}: give either path or value, not both`);
   } else if (spec.path === undefined) problems.push(`${name}: needs a path or a value`);
   if (spec.default !== undefined) {
-    if (!isScalar(spec.default)) problems.push(`${name}.default: must be a string, number or boolean`);
-    else rule.default = spec.default;
-  }
-  if (spec.as !== undefined) {
-    if (!VALUE_KINDS.includes(spec.as)) problems.push(`${name}.as: ${JSON.stringify(spec.as)} is not one of ${VALUE_KINDS.join(', ')}`);
-    else rule.as = spec.as;
+    const fallback = standIn('default', spec.default);
+    if (fallback !== undefined) {
+      rule.default = fallback[1];
+      rule.fallback = fallback;
+    }
   }
   if (spec.required !== undefined) {
     if (typeof spec.required !== 'boolean') problems.push(`${name}.required: must be true or false`);

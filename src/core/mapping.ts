@@ -4,12 +4,21 @@
  * paths into the record (the first present, non-null one wins) or a literal. The built-in maps (core/maps) are
  * compiled from the same specs as a mapping file (mapping-spec.ts), so there is one mechanism. Pure: no I/O.
  *
- * The event is built as text as well as a value, and numbers in that text are exact: safe integers print as JS
- * prints them, any other number is cut from the record's own text (never through a double).
+ * The event is built as text as well as a value, and numbers in that text are exact: a number is cut from the
+ * record's own text and written in canonical form (never through a double), unless its literal is known to be an
+ * integer (see Literals), when a safe integer prints as JS prints it.
  */
 import { canonicalNumber } from './decimal.js';
 import { valueTextAt } from './json.js';
 import type { Mapping, Path, Rule, TimeFormat } from './mapping-spec.js';
+import { type PathTree, pathTree, readPaths } from './path-tree.js';
+
+/**
+ * What is known of a record's number literals on a mapping's paths: those not written as integers, by path
+ * (readPaths), so that a safe integer not in it is its own literal (the literal of any other number not in it is
+ * looked up in the text); or null when nothing is known, and every number's literal is looked up.
+ */
+export type Literals = ReadonlyMap<string, string> | null;
 import { formatRfc3339, MAX_INSTANT_MS, MIN_INSTANT_MS, parseRfc3339 } from './time.js';
 
 /** The path at which `lookup` found its value (a variable, not a result object: this runs for every field). */
@@ -51,41 +60,61 @@ function describe(v: unknown, literal: () => string | undefined): string {
 /** A field's value: [JSON text, value], undefined to leave it out, or a problem. */
 export type FieldValue = [string, unknown] | undefined | { problem: string };
 
-/** Evaluates one rule against the record (`text` is the record's JSON text, for literals). */
-export function evaluateRule(rule: Rule, record: unknown, text: string): FieldValue {
+/** Whether canonical decimal text is a count: a whole number from 0 to 2^53-1. */
+function isCountText(c: string): boolean {
+  if (c.length > 16 || c.charCodeAt(0) === 45 || c.includes('.')) return false;
+  return c.length < 16 || c <= '9007199254740991';
+}
+
+/** Evaluates one rule against the record (`text` is the record's JSON text, and `literals` what is known of them). */
+export function evaluateRule(rule: Rule, record: unknown, text: string, literals: Literals): FieldValue {
   if (rule.literal !== undefined) return rule.literal;
   const v = lookup(rule, record);
   if (v === undefined) {
-    if (rule.default !== undefined) return [JSON.stringify(rule.default), rule.default];
+    if (rule.fallback !== undefined) return rule.fallback;
     return rule.required ? { problem: `${rule.name}: missing (${rule.paths.map((p) => p.text).join(', ')})` } : undefined;
   }
   // The usual cases first, without a closure: this runs for every field of every record.
-  if (typeof v === 'number' && Number.isSafeInteger(v) && (v >= 0 || rule.as !== 'count') && rule.as !== 'string' && rule.as !== 'boolean')
-    return [String(v), v];
   if (typeof v === 'string' && (rule.as === 'string' || rule.as === 'any')) return [JSON.stringify(v), v];
   const path = foundPath!;
-  const literal = () => valueTextAt(text, path.steps);
+  if (
+    typeof v === 'number' &&
+    Number.isSafeInteger(v) &&
+    literals !== null &&
+    (v >= 0 || rule.as !== 'count') &&
+    rule.as !== 'string' &&
+    rule.as !== 'boolean' &&
+    (literals.size === 0 || !literals.has(path.key))
+  )
+    return [String(v), v];
+  const literal = () => literals?.get(path.key) ?? valueTextAt(text, path.steps);
   const bad = (what: string) => ({ problem: `${rule.name}: ${path.text} must be ${what}, got ${describe(v, literal)}` });
-  const number = (): FieldValue => {
+  if (typeof v === 'number') {
+    if (rule.as === 'string') return bad('a string');
+    if (rule.as === 'boolean') return bad('true or false');
+    // The literal decides, not the double (10 for 10.0000000000000001, 0 for 1e-400): a count is a whole number as
+    // written, and a number keeps every digit, in canonical form (`1e2` is 100) as plain ingest writes it.
     const lit = literal();
-    return lit === undefined ? bad('a number') : [lit, v];
-  };
+    if (lit === undefined) return bad('a number');
+    const c = canonicalNumber(lit);
+    if (rule.as === 'count') return c !== null && isCountText(c) ? [c, v] : bad('a non-negative whole number');
+    // A number too long to keep exactly is left as written: the event's validation refuses it and says why.
+    return [c ?? lit, v];
+  }
   switch (rule.as) {
     case 'count':
       return bad('a non-negative whole number');
     case 'number':
-      if (typeof v === 'number') return number();
       if (typeof v === 'string') {
         const c = canonicalNumber(v);
         return c === null ? bad('a number') : [c, Number(c)];
       }
       return bad('a number');
     case 'string':
-      return typeof v === 'string' ? [JSON.stringify(v), v] : bad('a string');
+      return bad('a string');
     case 'boolean':
       return typeof v === 'boolean' ? [String(v), v] : bad('true or false');
     default:
-      if (typeof v === 'number') return number();
       if (typeof v === 'object') {
         const lit = literal();
         return lit === undefined ? bad('a value') : [lit, v];
@@ -95,19 +124,20 @@ export function evaluateRule(rule: Rule, record: unknown, text: string): FieldVa
 }
 
 /** An attribute's string: a string, or a safe integer as its decimal text (numeric ids and customer numbers). */
-function attribute(rule: Rule, record: unknown, text: string): string | { problem: string } | undefined {
+function attribute(rule: Rule, record: unknown, text: string, literals: Literals): string | { problem: string } | undefined {
   // The usual cases first, without making a JSON text that is not used: a literal, or a string found as it is.
   if (typeof rule.value === 'string') return rule.value;
   if (rule.value === undefined && rule.as === 'any') {
     const v = lookup(rule, record);
     if (typeof v === 'string') return v;
   }
-  const r = evaluateRule(rule, record, text);
+  const r = evaluateRule(rule, record, text, literals);
   if (r === undefined || !Array.isArray(r)) return r;
   const v = r[1];
   if (typeof v === 'string') return v;
-  if (Number.isSafeInteger(v)) return String(v);
-  return { problem: `${rule.name}: must be a string, got ${describe(v, () => undefined)}` };
+  // A whole number as written: 10.0000000000000001 is not the customer number 10.
+  if (Number.isSafeInteger(v) && r[0] === String(v)) return r[0];
+  return { problem: `${rule.name}: must be a string, got ${describe(v, () => r[0])}` };
 }
 
 /** Epoch milliseconds of a numeric time literal in seconds (scale 3) or milliseconds (scale 0); sub-ms truncated. */
@@ -125,11 +155,12 @@ function eventTime(
   rule: Rule & { format: TimeFormat },
   record: unknown,
   text: string,
+  literals: Literals,
 ): string | { ms: number } | { problem: string } | undefined {
-  const r = evaluateRule(rule, record, text);
+  const r = evaluateRule(rule, record, text, literals);
   if (r === undefined || !Array.isArray(r)) return r;
   const [lit, v] = r;
-  if (rule.format !== 'rfc3339' && typeof v === 'number' && Number.isSafeInteger(v)) {
+  if (rule.format !== 'rfc3339' && typeof v === 'number' && Number.isSafeInteger(v) && lit === String(v)) {
     // The usual case (`created`: whole seconds), without the decimal text: exact, as the product stays below 2^53.
     // + 0: -0 is 0, as it is once printed as RFC 3339.
     const ms = (rule.format === 'unix' ? v * 1000 : v) + 0;
@@ -167,21 +198,24 @@ export interface MappedFields {
   data: Array<[string, string, unknown, string?]>;
 }
 
-/** Applies a mapping to one parsed record (`text` is its JSON text); every problem is listed. */
-export function applyMapping(m: Mapping, record: unknown, text: string): MappedFields | { problems: string[] } {
-  const f = mapFields(m, record, text);
+/**
+ * Applies a mapping to one parsed record (`text` is its JSON text, `literals` what readRecordText found of it);
+ * every problem is listed.
+ */
+export function applyMapping(m: Mapping, record: unknown, text: string, literals: Literals = null): MappedFields | { problems: string[] } {
+  const f = mapFields(m, record, text, literals);
   if (!('problems' in f) && f.time === undefined && f.timeMs !== undefined) f.time = formatRfc3339(f.timeMs);
   return f;
 }
 
 /** applyMapping, but a numeric time stays a number (timeMs) and has no text. */
-export function mapFields(m: Mapping, record: unknown, text: string): MappedFields | { problems: string[] } {
+export function mapFields(m: Mapping, record: unknown, text: string, literals: Literals = null): MappedFields | { problems: string[] } {
   if (record === null || typeof record !== 'object' || Array.isArray(record)) {
     return { problems: [`record must be a JSON object, got ${describe(record, () => undefined)}`] };
   }
   const problems: string[] = [];
   const str = (rule: Rule): string => {
-    const r = attribute(rule, record, text);
+    const r = attribute(rule, record, text, literals);
     if (typeof r === 'string') return r;
     if (r !== undefined) problems.push(r.problem);
     return '';
@@ -200,7 +234,7 @@ export function mapFields(m: Mapping, record: unknown, text: string): MappedFiel
   let time: string | undefined;
   let timeMs: number | undefined;
   if (m.time !== null) {
-    const t = eventTime(m.time, record, text);
+    const t = eventTime(m.time, record, text, literals);
     if (typeof t === 'string') time = t;
     else if (t !== undefined) {
       if ('ms' in t) timeMs = t.ms;
@@ -209,7 +243,7 @@ export function mapFields(m: Mapping, record: unknown, text: string): MappedFiel
   }
   const data: Array<[string, string, unknown, string?]> = [];
   for (const rule of m.data) {
-    const r = evaluateRule(rule, record, text);
+    const r = evaluateRule(rule, record, text, literals);
     if (r === undefined) continue;
     if (Array.isArray(r)) data.push([rule.key!, r[0], r[1], rule.keyText]);
     else problems.push(r.problem);
@@ -272,11 +306,32 @@ export interface RecordMapper {
   finish(): { unbilledStreams: number };
 }
 
+/** The paths a mapping's rules read, as steps. */
+export function mappingPaths(m: Mapping): Array<ReadonlyArray<string | number>> {
+  const rules = [m.id, m.subject, m.source, m.type, ...m.data];
+  if (m.time !== null) rules.push(m.time);
+  return rules.flatMap((r) => r.paths.map((p) => p.steps));
+}
+
+/**
+ * A record's text read along a mapping's paths (`tree`, see readPaths): a problem when it gives a member on them
+ * twice (JSON.parse would keep the last; plain ingest keeps the first of a data key and refuses a second subject: a
+ * mapping does not choose), else the literals to map it with.
+ */
+export function readRecordText(text: string, tree: PathTree): { problem: string } | ReadonlyMap<string, string> {
+  const facts = readPaths(text, tree);
+  if (facts.duplicate === null) return facts.literals;
+  return { problem: `${facts.duplicate}: given twice in the record (which one is meant is not a guess to make)` };
+}
+
 /** The mapper of a mapping file: every record is mapped; nothing is skipped. */
 export function mappingMapper(m: Mapping): RecordMapper {
+  const tree = pathTree(mappingPaths(m));
   return {
     map(record, text) {
-      const f = applyMapping(m, record, text);
+      const literals = readRecordText(text, tree);
+      if ('problem' in literals) return { kind: 'reject', error: literals.problem };
+      const f = applyMapping(m, record, text, literals);
       if ('problems' in f) return { kind: 'reject', error: f.problems.join('; ') };
       return { kind: 'event', ...buildEvent(f) };
     },

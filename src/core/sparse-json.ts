@@ -4,12 +4,32 @@
  * Everything it builds equals what JSON.parse builds at the same place, so a mapper gives the same answer on
  * either. Where its answer could differ, or is not worth the code, it gives up (null) and the caller parses the
  * text with JSON.parse: invalid JSON (whose reject names JSON.parse's message), a member a mapping reads given twice
- * (JSON.parse keeps the last), an escaped key, raw control characters anywhere (inside strings they are invalid JSON,
- * outside they are whitespace that compact NDJSON lines do not hold), or nesting deeper than MAX_DEPTH.
+ * (the generic path rejects the record), an escaped key, raw control characters anywhere (inside strings they are invalid JSON,
+ * outside they are whitespace that compact NDJSON lines do not hold), nesting deeper than MAX_DEPTH, or a number it
+ * builds whose double is whole but whose literal has a fraction or an exponent (`1e2`, `10.0000000000000001`,
+ * `1e-400`): whether that literal is a whole number is for the mapping to read from the text. So a safe integer this
+ * builds is its literal exactly. What it builds whole with JSON.parse (a member whose members no path reads one by
+ * one) is not checked so: see insideWhole.
  */
 
 /** The members to build: a key's entry is its members to build when it holds an object, or null to build it whole. */
 export type Wanted = Map<string, Wanted | null>;
+
+/**
+ * Whether reading `steps` goes inside a member that `w` builds whole (an array on the way, or the member of a shorter
+ * path): JSON.parse builds it, which keeps the last of duplicate keys and makes no difference between 10 and
+ * 10.0000000000000001, so a mapping reading there needs the record JSON.parse makes and the generic path.
+ */
+export function insideWhole(w: Wanted, steps: ReadonlyArray<string | number>): boolean {
+  let at: Wanted | null | undefined = w;
+  for (let k = 0; k < steps.length; k++) {
+    const step = steps[k]!;
+    if (typeof step === 'number' || at === null) return true;
+    at = at.get(step);
+    if (at === undefined) return false;
+  }
+  return false;
+}
 
 /** Adds a mapping's path (object keys; an array index builds its array whole) to `w`: its last step is built whole. */
 export function addWanted(w: Wanted, steps: ReadonlyArray<string | number>): void {
@@ -77,6 +97,8 @@ let text = '';
 let backslash = -1;
 /** Whether the last string stringEnd read holds an escape. */
 let escaped = false;
+/** Whether the last number numberEnd read has a fraction or an exponent. */
+let fractional = false;
 const stack = new Uint8Array(MAX_DEPTH);
 
 function nextBackslash(i: number): number {
@@ -127,17 +149,20 @@ function isDigit(c: number): boolean {
 /** The index past the number at `i` (JSON's grammar: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?); -1 when none. */
 function numberEnd(i: number): number {
   let j = i;
+  fractional = false;
   if (text.charCodeAt(j) === 45) j++;
   const c = text.charCodeAt(j);
   if (c === 48) j++;
   else if (c >= 49 && c <= 57) while (isDigit(text.charCodeAt(++j)));
   else return -1;
   if (text.charCodeAt(j) === 46) {
+    fractional = true;
     if (!isDigit(text.charCodeAt(++j))) return -1;
     while (isDigit(text.charCodeAt(++j)));
   }
   const e = text.charCodeAt(j);
   if (e === 101 || e === 69) {
+    fractional = true;
     const s = text.charCodeAt(++j);
     if (s === 43 || s === 45) j++;
     if (!isDigit(text.charCodeAt(j))) return -1;
@@ -200,7 +225,10 @@ function skipValue(i: number): number {
   }
 }
 
-/** The value of the checked JSON text text[a..b), as JSON.parse makes it (just read by skipValue). */
+/** What valueAt gives for a number whose literal it cannot stand for (see the file's comment). */
+const UNSURE = Symbol('unsure');
+
+/** The value of the checked JSON text text[a..b), as JSON.parse makes it (just read by skipValue); or UNSURE. */
 function valueAt(a: number, b: number): unknown {
   const c = text.charCodeAt(a);
   // A slice of 13 characters or more would be a view that keeps the whole record alive as long as the value (an id
@@ -211,7 +239,8 @@ function valueAt(a: number, b: number): unknown {
   if (c === 110) return null;
   if (c === LBRACE || c === LBRACKET) return JSON.parse(text.slice(a, b));
   // A checked number: Number() reads JSON's number grammar exactly as JSON.parse does (the nearest double).
-  return Number(text.slice(a, b));
+  const n = Number(text.slice(a, b));
+  return fractional && Number.isInteger(n) ? UNSURE : n;
 }
 
 /**
@@ -277,7 +306,9 @@ function read(wanted: Members): Record<string, unknown> | null {
         }
         const a = i;
         if ((i = skipValue(i)) < 0) return null;
-        obj[key] = valueAt(a, i);
+        const v = valueAt(a, i);
+        if (v === UNSURE) return null;
+        obj[key] = v;
       }
     }
     // After a member: the next one, or the end of this object.

@@ -2,8 +2,9 @@
  * The built-in `litellm` map: LiteLLM's spend logs (`LiteLLM_SpendLogs` rows) and its standard logging payload.
  * The mapping is a plain spec; code only skips failed calls and refuses a negative spend.
  */
-import { applyMapping, buildEvent, type RecordMapper } from '../mapping.js';
+import { applyMapping, buildEvent, mappingPaths, type RecordMapper, readRecordText } from '../mapping.js';
 import { compileMapping, type MapOverrides, type MappingSpec } from '../mapping-spec.js';
+import { pathTree } from '../path-tree.js';
 
 export const LITELLM_SKIPS = { failure: 'calls LiteLLM logged with status failure' } as const;
 
@@ -29,11 +30,14 @@ export const LITELLM_SPEC: MappingSpec = {
 
 export function litellmMapper(o: MapOverrides = {}): RecordMapper {
   const m = compileMapping(LITELLM_SPEC, 'built-in map litellm', o);
+  const tree = pathTree([...mappingPaths(m), ['status']]);
   return {
     map(record, text) {
+      const literals = readRecordText(text, tree);
+      if ('problem' in literals) return { kind: 'reject', error: literals.problem };
       if (record !== null && typeof record === 'object' && (record as Record<string, unknown>).status === 'failure')
         return { kind: 'skip', reason: 'failure' };
-      const f = applyMapping(m, record, text);
+      const f = applyMapping(m, record, text, literals);
       if ('problems' in f) return { kind: 'reject', error: f.problems.join('; ') };
       const cost = f.data.find((d) => d[0] === 'cost');
       if (cost?.[1].startsWith('-')) return { kind: 'reject', error: `cost: spend ${cost[1]} is negative` };

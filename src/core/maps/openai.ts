@@ -9,16 +9,19 @@ import {
   applyMapping,
   buildEvent,
   type CanonicalEvent,
+  type Literals,
   lookup,
   mapFields,
   type MapOutcome,
   type RecordMapper,
+  readRecordText,
   type TextOutcome,
 } from '../mapping.js';
 import { compileMapping, type MapOverrides, type Mapping, type MappingSpec, type Rule } from '../mapping-spec.js';
 import { MAX_INSTANT_MS, MIN_INSTANT_MS } from '../time.js';
 import { pathSteps } from '../meter.js';
-import { addWanted, sparseParse, type Wanted } from '../sparse-json.js';
+import { NO_LITERALS, pathTree } from '../path-tree.js';
+import { addWanted, insideWhole, sparseParse, type Wanted } from '../sparse-json.js';
 
 export type Api = 'chat.completions' | 'responses' | 'completions' | 'embeddings';
 
@@ -111,15 +114,36 @@ type Shape =
 const EXPECTED =
   'expected chat.completion, a chat.completion.chunk with usage, response, a response.completed event, text_completion, an embeddings list, a Batch API output line, or a log record holding one of these under "response"';
 
+/**
+ * Whether an `error` member reports an error: loggers write "no error" as null, false, "", {} or [] as well as by
+ * leaving it out, and a call logged so still has its usage to bill.
+ */
+function isError(e: unknown): boolean {
+  if (e === undefined || e === null || e === false || e === '') return false;
+  if (Array.isArray(e)) return e.length > 0;
+  return !isObj(e) || Object.keys(e).length > 0;
+}
+
+/** The `object` of each response the map reads (see recognise). */
+const RESPONSE_OBJECTS = new Set(['chat.completion', 'chat.completion.chunk', 'text_completion', 'response', 'list']);
+
+/** Whether a record is a response itself (or a Responses stream event), not a log record or batch line around one. */
+function isResponse(r: Obj): boolean {
+  if (typeof r.object === 'string') return RESPONSE_OBJECTS.has(r.object);
+  return typeof r.type === 'string' && r.type.startsWith('response.');
+}
+
 /** Finds the response in a record, and what kind it is. */
 function recognise(record: Obj): Shape {
   let p = '$';
   let r: Obj = record;
   let batch = false;
-  if (typeof r.object !== 'string' && typeof r.type !== 'string' && ('response' in r || 'request' in r || 'custom_id' in r)) {
+  // A log record may have a `type` or `object` of its own ("llm_call", "log_entry"): only a response's own says what
+  // the record is.
+  if (!isResponse(r) && ('response' in r || 'request' in r || 'custom_id' in r)) {
     // A Batch API line or a log record: the response is under `response` (a batch line's under response.body).
     batch = 'custom_id' in r;
-    if (r.error !== undefined && r.error !== null) return { kind: 'skip', reason: batch ? 'batch_error' : 'error_response' };
+    if (isError(r.error)) return { kind: 'skip', reason: batch ? 'batch_error' : 'error_response' };
     const inner = r.response;
     if (inner === undefined || inner === null)
       return { kind: 'reject', error: `${batch ? 'batch line' : 'log record'} without a response (and without an error): nothing to bill` };
@@ -146,7 +170,7 @@ function recognise(record: Obj): Shape {
     r = r.response;
   }
   if (typeof r.object !== 'string') {
-    if (isObj(r.error)) return { kind: 'skip', reason: 'error_response' };
+    if (isObj(r.error) && isError(r.error)) return { kind: 'skip', reason: 'error_response' };
     return { kind: 'reject', error: `not an OpenAI response: no "object" field (${EXPECTED})` };
   }
   switch (r.object) {
@@ -173,12 +197,12 @@ const RESPONSE_PATHS = ['$', '$.response', '$.response.body', '$.response.respon
 const APIS: Api[] = ['chat.completions', 'responses', 'completions', 'embeddings'];
 
 /**
- * What the map reads of a record, for sparseParse: every path of every shape's spec, and what recognise and the
- * mapper look at (keys whose presence or kind tells the shape). Anything else in a record is only checked.
+ * What the map reads of a record: every path of every shape's spec, and what recognise and the mapper look at (keys
+ * whose presence or kind tells the shape), as steps. Anything else in a record is only checked.
  */
-function openaiWanted(o: MapOverrides): Wanted {
-  const w: Wanted = new Map();
-  const add = (path: string) => addWanted(w, pathSteps(path));
+function openaiPaths(o: MapOverrides): Array<Array<string | number>> {
+  const paths: Array<Array<string | number>> = [];
+  const add = (path: string) => paths.push(pathSteps(path));
   for (const p of RESPONSE_PATHS) {
     for (const api of APIS) {
       for (const batch of [false, true]) {
@@ -193,7 +217,7 @@ function openaiWanted(o: MapOverrides): Wanted {
     for (const key of ['object', 'type', 'status', 'id', 'error', 'data', 'custom_id', 'status_code']) add(at(p, key));
   }
   if (o.subjectPath !== undefined) add(o.subjectPath);
-  return w;
+  return paths;
 }
 
 /** A count field's value when it is a plain count, or its default (undefined: none); null for anything else. */
@@ -284,10 +308,18 @@ export function openaiMapper(o: MapOverrides = {}): RecordMapper {
   const billed = new Set<string>();
   const skip = (reason: keyof typeof OPENAI_SKIPS): MapOutcome => ({ kind: 'skip', reason });
 
-  const wanted = openaiWanted(o);
+  const paths = openaiPaths(o);
+  const wanted: Wanted = new Map();
+  for (const steps of paths) addWanted(wanted, steps);
+  // A --subject-path into an array, or to a member other paths read inside, has the map read inside a member that
+  // sparseParse builds whole, unchecked: then every record takes the generic path.
+  const sparse = !paths.some((steps) => insideWhole(wanted, steps));
+  // sparseParse gives up on a member of `wanted` given twice, so the generic path alone decides on those; without a
+  // path inside what sparseParse builds whole, this tree has the members of `wanted`.
+  const tree = pathTree(paths);
 
   /** The mapping of one record; `fast`: from sparseParse, events as fields (TextOutcome), else as event text. */
-  function mapRecord(record: unknown, text: string, fast: boolean): TextOutcome {
+  function mapRecord(record: unknown, text: string, fast: boolean, literals: Literals): TextOutcome {
     if (!isObj(record)) return { kind: 'reject', error: `not an OpenAI response: a record must be a JSON object` };
     const shape = recognise(record);
     if ('kind' in shape) return shape;
@@ -325,7 +357,9 @@ export function openaiMapper(o: MapOverrides = {}): RecordMapper {
         return { kind: 'canonical', event };
       }
     }
-    const f = fast ? mapFields(mapping(p, api, batch), record, text) : applyMapping(mapping(p, api, batch), record, text);
+    const f = fast
+      ? mapFields(mapping(p, api, batch), record, text, literals)
+      : applyMapping(mapping(p, api, batch), record, text, literals);
     if ('problems' in f) return { kind: 'reject', error: f.problems.join('; ') };
     billedStream();
     // The spec's fields 0-5 are always there: model, api, input, cached, output, reasoning (see openaiSpec).
@@ -347,12 +381,18 @@ export function openaiMapper(o: MapOverrides = {}): RecordMapper {
     return fast ? { kind: 'fields', fields: f } : { kind: 'event', ...buildEvent(f) };
   }
 
-  return {
-    map: (record, text) => mapRecord(record, text, false) as MapOutcome,
+  const mapper: RecordMapper = {
+    map(record, text) {
+      const literals = readRecordText(text, tree);
+      return 'problem' in literals ? { kind: 'reject', error: literals.problem } : (mapRecord(record, text, false, literals) as MapOutcome);
+    },
     mapText(text) {
       const record = sparseParse(text, wanted);
-      return record === null ? null : mapRecord(record, text, true);
+      // sparseParse builds a safe integer only from an integer literal (see sparse-json.ts).
+      return record === null ? null : mapRecord(record, text, true, NO_LITERALS);
     },
     finish: () => ({ unbilledStreams: open.size }),
   };
+  if (!sparse) delete mapper.mapText;
+  return mapper;
 }
