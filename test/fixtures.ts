@@ -3,6 +3,7 @@
  * and `model`: the meters below are those, written once, and `meterConfig` writes any list of them as the YAML a
  * user would (the same text the tests used to spell out by hand).
  */
+import type { UsageEvent } from '../src/core/event.js';
 import type { Meter } from '../src/core/meter.js';
 import type { MeterQuery } from '../src/core/ports.js';
 import { WindowPlan } from '../src/core/window.js';
@@ -113,3 +114,18 @@ export const HOSTILE = [
   ' leading and trailing ',
   '',
 ];
+
+/** A validated event as a store's writer gets it, with its dedupe key given (two ids may share one: a collision). */
+export function keyedEvent(id: string, key: number, over: Partial<UsageEvent> = {}): UsageEvent {
+  return {
+    id,
+    source: 'src',
+    type: 'prompt',
+    subject: 'acme',
+    timeMs: 1_790_000_000_000,
+    timeMissing: false,
+    data: '{"tokens":1}',
+    key,
+    ...over,
+  };
+}

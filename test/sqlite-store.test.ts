@@ -8,29 +8,17 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import Database from 'better-sqlite3';
-import type { UsageEvent } from '../src/core/event.js';
 import type { Meter } from '../src/core/meter.js';
 import type { MeterQuery } from '../src/store/store.js';
 import { SqliteStore } from '../src/store/sqlite/store.js';
+import { keyedEvent } from './fixtures.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'meter-sqlite-store-'));
 after(() => fs.rmSync(dir, { recursive: true, force: true }));
 let n = 0;
 const newStore = () => SqliteStore.open(path.join(dir, `s${n++}.db`));
 
-function ev(id: string, key: number, over: Partial<UsageEvent> = {}): UsageEvent {
-  return {
-    id,
-    source: 'src',
-    type: 'prompt',
-    subject: 'acme',
-    timeMs: 1_790_000_000_000,
-    timeMissing: false,
-    data: '{"tokens":1}',
-    key,
-    ...over,
-  };
-}
+const ev = keyedEvent;
 
 async function stored(store: SqliteStore): Promise<string[]> {
   const ids: string[] = [];

@@ -14,6 +14,7 @@ import type { Meter } from '../src/core/meter.js';
 import type { MeterQuery } from '../src/store/store.js';
 import { MERGE_AT } from '../src/store/sqlite/staging.js';
 import { SqliteStore } from '../src/store/sqlite/store.js';
+import { keyedEvent } from './fixtures.js';
 import { Rng, runSeed } from './gen.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'meter-staging-'));
@@ -21,19 +22,7 @@ after(() => fs.rmSync(dir, { recursive: true, force: true }));
 let n = 0;
 const newFile = () => path.join(dir, `s${n++}.db`);
 
-function ev(id: string, key: number, over: Partial<UsageEvent> = {}): UsageEvent {
-  return {
-    id,
-    source: 'src',
-    type: 'prompt',
-    subject: 'acme',
-    timeMs: 1_790_000_000_000,
-    timeMissing: false,
-    data: '{"v":1}',
-    key,
-    ...over,
-  };
-}
+const ev = keyedEvent;
 
 /** Every stored event as one line, sorted: what two stores must agree on (their seqs may differ). */
 async function contents(s: SqliteStore): Promise<string[]> {
@@ -43,7 +32,7 @@ async function contents(s: SqliteStore): Promise<string[]> {
   return out.sort();
 }
 
-const meter: Meter = { slug: 'm', eventType: 'prompt', aggregation: 'SUM', valueProperty: '$.v', groupBy: [] };
+const meter: Meter = { slug: 'm', eventType: 'prompt', aggregation: 'SUM', valueProperty: '$.tokens', groupBy: [] };
 const query: MeterQuery = { meter, window: null, subjects: [], groupBy: [], filters: [], perSubject: true };
 async function sums(s: SqliteStore): Promise<string[]> {
   const out: string[] = [];
@@ -92,7 +81,7 @@ describe('staging', () => {
             ev(id, key, {
               source: rng.pick(['src', 'other']),
               subject: rng.pick(['acme', 'globex', "it's"]),
-              data: `{"v":${rng.pick(['1', '2', '0.5', '12345678901234567890'])}}`,
+              data: `{"tokens":${rng.pick(['1', '2', '0.5', '12345678901234567890'])}}`,
               timeMissing: missing,
               timeMs: missing ? 1_790_000_000_000 + batch : 1_790_000_000_000 + rng.int(0, 3) * 1000,
             }),
@@ -142,7 +131,7 @@ describe('staging', () => {
     const file = newFile();
     const w = SqliteStore.open(file);
     await w.writeBatch([ev('a', 1)], 0);
-    await w.stage([ev('b', 2), ev('a', 1, { data: '{"v":100}' })], 0);
+    await w.stage([ev('b', 2), ev('a', 1, { data: '{"tokens":100}' })], 0);
     const reader = SqliteStore.open(file, { readonly: true });
     try {
       assert.deepEqual(await sums(reader), ['acme=2'], 'the staged event counts; the conflicting copy does not');
