@@ -10,6 +10,8 @@ import fs from 'node:fs';
 import { after, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Database from 'better-sqlite3';
+import { SqliteStore } from '../src/store/sqlite/store.js';
+import { keyedEvent } from './fixtures.js';
 import { BIN, Workdir, line, type RunResult } from './helpers.js';
 
 const workdirs: Workdir[] = [];
@@ -359,6 +361,71 @@ describe('read-only stores', () => {
       fs.chmodSync(w.path('ro'), 0o755);
     }
     assert.equal(count(w, 'ro/live.db'), live, 'reading changed the store');
+  });
+
+  test('events a server staged are counted by a reader that may not write the store (merged in a private copy), and the store is left as it was', async (t) => {
+    const asNobody = IS_ROOT && spawnSync('setpriv', ['--version']).status === 0;
+    const w = workdir('ro-staged');
+    const reader = (args: string[]) => (asNobody ? runAsNobody(w, args)! : w.run(args));
+    if (!asNobody) t.diagnostic(IS_ROOT ? 'setpriv missing: reading as root' : 'reading as this (unprivileged) user');
+    fs.mkdirSync(w.path('ro'));
+    const s = SqliteStore.open(w.path('ro/m.db'));
+    await s.writeBatch([keyedEvent('a', 1)], 0);
+    // Staged by a server that was then killed: nothing merged them.
+    await s.stage([keyedEvent('b', 2), keyedEvent('c', 3, { subject: 'globex' }), keyedEvent('a', 1, { data: '{"tokens":50}' })], 0);
+    s.closeNow();
+    const staged = () => {
+      const db = new Database(w.path('ro/m.db'), { readonly: true });
+      try {
+        return db.prepare('SELECT count(*) FROM staged').pluck().get();
+      } finally {
+        db.close();
+      }
+    };
+    assert.equal(staged(), 1);
+    fs.chmodSync(w.dir, 0o755);
+    for (const f of fs.readdirSync(w.path('ro'))) fs.chmodSync(w.path('ro', f), 0o644);
+    fs.chmodSync(w.path('ro'), 0o555);
+    try {
+      const stats = reader(['stats', '--json', '--db', 'ro/m.db']);
+      assert.equal(stats.code, 0, stats.describe());
+      assert.equal(JSON.parse(stats.stdout).events, 3, stats.describe());
+      const q = reader(['query', '--format', 'csv', '--db', 'ro/m.db']);
+      assert.equal(q.code, 0, q.describe());
+      assert.match(q.stdout, /,acme,prompt,2\n/, q.describe());
+      assert.match(q.stdout, /,globex,prompt,1\n/, q.describe());
+    } finally {
+      fs.chmodSync(w.path('ro'), 0o755);
+    }
+    if (asNobody || !IS_ROOT) assert.equal(staged(), 1, 'the reader wrote the store');
+  });
+
+  test('a store whose staged events cannot be merged (a full disk) gives exit 1 naming it, never an answer without them', () => {
+    const w = workdir('staged-full');
+    const s = SqliteStore.open(w.path('m.db'));
+    s.closeNow();
+    const pages = new Database(w.path('m.db')).pragma('page_count', { simple: true }) as number;
+    const big = SqliteStore.open(w.path('m.db'));
+    const many = Array.from({ length: 3000 }, (_, i) => keyedEvent(`e${i}`, 10 + i, { data: `{"tokens":1,"pad":"${'x'.repeat(300)}"}` }));
+    return (async () => {
+      await big.stage(many, 0);
+      big.closeNow();
+      // The staged row fits; merging it into the events table and its index does not.
+      const env = { METER_SQLITE_MAX_PAGE_COUNT: String(pages + 6) };
+      for (const cmd of [
+        ['stats', '--json'],
+        ['query', '--format', 'csv'],
+        ['ingest', '-'],
+      ]) {
+        const r = w.run([...cmd, '--db', 'm.db'], { env, input: '' });
+        assert.equal(r.code, 1, r.describe());
+        assert.match(r.stderr, /m\.db/, r.describe());
+        assert.doesNotMatch(r.stderr, /\n\s+at /, r.describe());
+        assert.equal(r.stdout, '', r.describe());
+      }
+      const ok = w.run(['stats', '--json', '--db', 'm.db']);
+      assert.equal(JSON.parse(ok.stdout).events, 3000, ok.describe());
+    })();
   });
 
   test('a store file of mode 0444 written by root: its -wal and -shm are still 0600', async (t) => {

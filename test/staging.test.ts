@@ -156,3 +156,40 @@ describe('staging', () => {
     }
   });
 });
+
+describe('staging and other writers', () => {
+  test("a batch of another process commits after what a server staged before it: the staged copy wins, the batch's is a conflict", async () => {
+    const file = newFile();
+    const server = SqliteStore.open(file);
+    // An ingest that opened the store before the server staged anything (so its opening merged nothing).
+    const ingest = SqliteStore.open(file);
+    try {
+      await server.stage([ev('a', 1, { data: '{"tokens":1}' })], 0);
+      const r = await ingest.writeBatch([ev('a', 1, { data: '{"tokens":1000}' }), ev('b', 2)], 0);
+      assert.deepEqual([r.inserted, r.duplicates, r.conflicts], [1, 0, 1]);
+      assert.equal(stagedRows(file), 0, "the batch's transaction merged the staged events first");
+      assert.deepEqual(await sums(server), ['acme=2']);
+    } finally {
+      server.closeNow();
+      ingest.closeNow();
+    }
+  });
+
+  test('a merge that fails after the events are staged does not fail the commit that staged them', async () => {
+    const file = newFile();
+    const s = SqliteStore.open(file);
+    try {
+      const big = Array.from({ length: MERGE_AT - 1 }, (_, i) => ev(`x${i}`, 10 + i, { data: `{"tokens":1,"p":"${'y'.repeat(40)}"}` }));
+      await s.stage(big, 0);
+      // Room for one more staged commit, not for merging them all into the events table.
+      s['db'].pragma(`max_page_count = ${(s['db'].pragma('page_count', { simple: true }) as number) + 2}`);
+      await s.stage([ev('last', 5)], 0); // resolves: staged, though the merge it starts fails
+      assert.equal(stagedRows(file), MERGE_AT);
+      await assert.rejects(s.settle(), /full/);
+      s['db'].pragma('max_page_count = 1073741823');
+      assert.deepEqual(await sums(s), [`acme=${MERGE_AT}`]);
+    } finally {
+      s.closeNow();
+    }
+  });
+});

@@ -6,12 +6,12 @@
  * transaction (so that they share pages), through the same writer as any ingest, in their commit order: the
  * first copy of an event still wins, and the merge deletes what it merged in the same transaction.
  *
- * Every read settles first (SqliteStore merges before it reads, and a read-only process merges through a
- * short-lived writer when it opens the store), so an answer counts every staged event exactly as if it had been
- * written directly. Staged events are committed events: a crash of the process loses none, and the next process
- * that opens the store merges them.
+ * Every write transaction merges first (SqliteWriter.onBegin), so an event staged before another process's batch
+ * is stored before it, as if it had been written directly: the first copy committed wins. Every read merges first
+ * too (SqliteStore, before it reads; a read-only process through a short-lived writer, or in a private copy when
+ * it may not write the store), so an answer counts every staged event exactly once. Staged events are committed
+ * events: a crash of the process loses none, and the next process that opens the store merges them.
  */
-import { randomInt } from 'node:crypto';
 import type Database from 'better-sqlite3';
 import type { UsageEvent } from '../../core/event.js';
 import { TIME_GIVEN, TIME_MISSING } from './schema.js';
@@ -37,8 +37,7 @@ export class Staging {
   private readonly chunk: Database.Statement;
   private readonly any: Database.Statement;
   private readonly extent: Database.Statement;
-  /** This connection's id in the rows it stages. */
-  private readonly writer = randomInt(1, 2 ** 48);
+
   /** Events staged since the last merge, as far as this connection knows (another process may stage too). */
   waiting: number;
   /**
@@ -48,12 +47,16 @@ export class Staging {
    */
   private held: Commit[] = [];
 
-  constructor(private readonly db: Database.Database) {
+  constructor(
+    private readonly db: Database.Database,
+    private readonly writer: SqliteWriter,
+  ) {
     this.insert = db.prepare('INSERT INTO staged (writer, ingested_ms, events) VALUES (?, ?, ?)');
     this.chunk = db.prepare(`SELECT seq, ingested_ms, events FROM staged WHERE seq > ? ORDER BY seq LIMIT ${CHUNK}`).raw(true);
     this.any = db.prepare('SELECT count(*) FROM (SELECT 1 FROM staged LIMIT 1)').pluck();
     this.extent = db.prepare('SELECT max(seq), count(*), count(*) FILTER (WHERE writer = ?) FROM staged').raw(true);
-    this.waiting = this.any.get() as number;
+    this.waiting = db.prepare('SELECT coalesce(sum(json_array_length(events)), 0) FROM staged').pluck().get() as number;
+    writer.onBegin = () => this.mergeOpen();
   }
 
   /** Whether any event is staged, by this process or another. */
@@ -73,38 +76,38 @@ export class Staging {
       e.data,
       e.timeMissing ? TIME_MISSING : TIME_GIVEN,
     ]);
-    this.insert.run(this.writer, ingestedMs, JSON.stringify(rows));
+    this.insert.run(this.writer.id, ingestedMs, JSON.stringify(rows));
     this.held.push({ events, ingestedMs });
     this.waiting += events.length;
   }
 
+  /** Merges every staged event in a write transaction of its own (see mergeOpen). */
+  merge(): void {
+    this.writer.begin(); // onBegin merges
+    this.writer.commit();
+  }
+
   /**
-   * Moves every staged event into `events` through `writer`, in commit order, and deletes them, in one write
-   * transaction: all are merged, or none (a failure rolls it back and leaves them staged).
+   * Moves every staged event into `events` through the writer, in commit order, and deletes them, inside the
+   * writer's open transaction (its onBegin): they are merged when it commits, and stay staged when it rolls back.
    */
-  merge(writer: SqliteWriter): void {
-    writer.begin();
-    try {
-      const [max, count, own] = this.extent.get(this.writer) as [number | null, number, number];
-      const mine = this.held.length > 0 && count === this.held.length && own === count;
-      if (mine) {
-        for (const c of this.held) writer.write(c.events, c.ingestedMs, { commit: false });
-      } else {
-        let last = 0;
-        for (;;) {
-          const rows = this.chunk.all(last) as Array<[number, number, string]>;
-          if (rows.length === 0) break;
-          for (const [, ingestedMs, text] of rows)
-            writer.write((JSON.parse(text) as StagedEvent[]).map(toEvent), ingestedMs, { commit: false });
-          last = rows[rows.length - 1]![0];
-        }
+  private mergeOpen(): void {
+    if (!this.pending()) return;
+    const [max, count, own] = this.extent.get(this.writer.id) as [number, number, number];
+    if (this.held.length > 0 && count === this.held.length && own === count) {
+      for (const c of this.held) this.writer.write(c.events, c.ingestedMs, { commit: false });
+    } else {
+      let last = 0;
+      for (;;) {
+        const rows = this.chunk.all(last) as Array<[number, number, string]>;
+        if (rows.length === 0) break;
+        for (const [, ingestedMs, text] of rows)
+          this.writer.write((JSON.parse(text) as StagedEvent[]).map(toEvent), ingestedMs, { commit: false });
+        last = rows[rows.length - 1]![0];
       }
-      if (max !== null) this.db.prepare('DELETE FROM staged WHERE seq <= ?').run(max);
-      writer.commit();
-    } catch (err) {
-      writer.rollback();
-      throw err;
     }
+    this.db.prepare('DELETE FROM staged WHERE seq <= ?').run(max);
+    // Should the transaction roll back, the rows stay staged and a later merge reads them from the table.
     this.held = [];
     this.waiting = 0;
   }

@@ -32,6 +32,7 @@ import type {
 import { readAggregateRow } from './aggregate-rows.js';
 import { buildAggregateSql, MAX_CASE_SEGMENTS, NeedsExactSum, subjectsSql, type SumMode } from './aggregate-sql.js';
 import { openDatabase, type SqliteOptions } from './connection.js';
+import { readableCopy } from './files.js';
 import { StoreError } from '../../errors.js';
 import { describeSqliteError, isIntegerOverflow } from './errors.js';
 import { registerDecimalFunctions } from './functions.js';
@@ -53,28 +54,38 @@ function lockedOrUnwritable(e: unknown): boolean {
 /** The first schema version with staging (schema.ts). */
 const STAGING_VERSION = 4;
 
+/** Whether a store of `version` holds events a server staged and has not merged (staging.ts). */
+function hasStaged(db: Database.Database, version: number): boolean {
+  return version >= STAGING_VERSION && (db.prepare('SELECT count(*) FROM (SELECT 1 FROM staged LIMIT 1)').pluck().get() as number) > 0;
+}
+
 /**
- * A read-only connection cannot merge staged events: a short-lived writer does, when this process may write the
- * store (else the reads leave them out until a writer, such as the server that staged them, merges them).
+ * A reader's connection to a store that holds staged events, with those merged: a read-only connection cannot
+ * merge them. When this process may write the store, a short-lived writer merges them in place (waiting for
+ * another writer as long as any write does; a failure, such as a full disk, is an error rather than an answer
+ * without them). Otherwise they are merged into a private copy of the store (readableCopy), which the reader
+ * reads instead: the answer is exact, at the cost of copying the file.
  */
-function settleForReader(file: string, db: Database.Database): void {
-  const staged = db.prepare('SELECT count(*) FROM (SELECT 1 FROM staged LIMIT 1)').pluck().get() as number;
-  // A reader of a private copy (see readableCopy) has no store to write to.
-  if (staged === 0 || path.resolve(db.name) !== path.resolve(file)) return;
-  try {
-    fs.accessSync(file, fs.constants.W_OK);
-    fs.accessSync(path.dirname(path.resolve(file)), fs.constants.W_OK);
-  } catch {
-    return;
+function mergedForReader(file: string, db: Database.Database, version: number): Database.Database {
+  const copy = path.resolve(db.name) !== path.resolve(file);
+  if (!copy) {
+    let writable = true;
+    try {
+      fs.accessSync(file, fs.constants.W_OK);
+      fs.accessSync(path.dirname(path.resolve(file)), fs.constants.W_OK);
+    } catch {
+      writable = false;
+    }
+    if (writable) {
+      SqliteStore.open(file).closeNow();
+      return db;
+    }
+    db.close();
+    db = openDatabase(readableCopy(file), {}).db;
   }
-  let writer: SqliteStore | undefined;
-  try {
-    writer = SqliteStore.open(file, { busyTimeoutMs: 10_000 });
-  } catch (e) {
-    if (!lockedOrUnwritable(e)) throw e;
-  } finally {
-    writer?.closeNow();
-  }
+  // A private copy is this process's own to write.
+  new Staging(db, new SqliteWriter(db, file, version >= 2)).merge();
+  return db;
 }
 
 export class SqliteStore implements Store {
@@ -99,23 +110,23 @@ export class SqliteStore implements Store {
     this.db = db;
     registerDecimalFunctions(db);
     this.writer = new SqliteWriter(db, file, hasSubjectRows);
-    this.staging = !readonly && version >= STAGING_VERSION ? new Staging(db) : null;
+    this.staging = !readonly && version >= STAGING_VERSION ? new Staging(db, this.writer) : null;
   }
 
   /**
    * Opens (creating when allowed) the store at `file`, with every staged event merged (see staging.ts): through
-   * this connection, or for a read-only one through a short-lived writer when this process may write the store.
+   * this connection, or for a read-only one as mergedForReader says.
    */
   static open(file: string, opts: SqliteOptions = {}): SqliteStore {
-    const { db, version } = openDatabase(file, opts);
+    let { db, version } = openDatabase(file, opts);
     try {
-      if (opts.readonly && version >= STAGING_VERSION) settleForReader(file, db);
+      if (opts.readonly && hasStaged(db, version)) db = mergedForReader(file, db, version);
       // An older store opened read-only is read as it is (version 1: through its index on (subject, time_ms)).
       const store = new SqliteStore(file, db, version >= 2, version, opts.readonly ?? false);
-      store.settle();
+      store.mergeStaged();
       return store;
     } catch (e) {
-      db.close();
+      if (db.open) db.close();
       throw e instanceof StoreError ? e : describeSqliteError(file, e);
     }
   }
@@ -134,7 +145,13 @@ export class SqliteStore implements Store {
     } catch (e) {
       throw describeSqliteError(this.location, e);
     }
-    if (this.staging.waiting >= MERGE_AT) this.mergeStaged();
+    if (this.staging.waiting < MERGE_AT) return;
+    try {
+      this.mergeStaged();
+    } catch {
+      // The events are committed (staged): this request has succeeded. The merge is tried again by the next read,
+      // which reports what stops it.
+    }
   }
 
   async settle(): Promise<void> {
@@ -145,7 +162,7 @@ export class SqliteStore implements Store {
   private mergeStaged(): void {
     if (this.staging === null || this.writer.writing || this.db.inTransaction || !this.staging.pending()) return;
     try {
-      this.staging.merge(this.writer);
+      this.staging.merge();
     } catch (e) {
       throw e instanceof StoreError ? e : describeSqliteError(this.location, e);
     }

@@ -3,6 +3,7 @@
  * (source, id) is inserted, an exact copy changes nothing, and only the rare rest (a copy with other content, a
  * true hash collision of the 53-bit key) is looked at again in JavaScript.
  */
+import { randomInt } from 'node:crypto';
 import type Database from 'better-sqlite3';
 import { fingerprintOf, type UsageEvent } from '../../core/event.js';
 import { RowStatus, type WriteOutcome } from '../../core/ports.js';
@@ -135,6 +136,9 @@ export class SqliteWriter {
       : null;
   }
 
+  /** A random id of this writer, which staging writes into the rows it stages (staging.ts). */
+  readonly id = randomInt(1, 2 ** 48);
+
   /** True while a transaction opened by begin() or writeBatch({commit: false}) is open. */
   private inTransaction = false;
 
@@ -246,11 +250,23 @@ export class SqliteWriter {
     }
   }
 
+  /**
+   * Runs first in every write transaction this writer opens, before its writes: staging (staging.ts) merges what
+   * a server staged there, so that events are stored in the order they were committed, whichever way they came.
+   */
+  onBegin: (() => void) | null = null;
+
   /** Opens the write transaction that the next writeBatch calls share, unless one is open. */
   begin(): void {
     if (this.inTransaction) return;
     this.db.exec('BEGIN IMMEDIATE');
     this.inTransaction = true;
+    try {
+      this.onBegin?.();
+    } catch (e) {
+      this.rollback();
+      throw e;
+    }
   }
 
   /** Commits the open transaction (and its subject_rows), if any. */
