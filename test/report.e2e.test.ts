@@ -169,6 +169,8 @@ describe('meter report in Chromium', () => {
     assert.equal(r.stdout, '');
     const html = w.read('report.html');
     assert.doesNotMatch(html, /<(script|link|img)[^>]+(src|href)=/i, 'nothing is loaded from elsewhere');
+    // A file fetches nothing: its policy allows no connection (the served page's allows its own origin).
+    assert.match(html, /content="default-src 'none';[^"]*connect-src 'none'"/);
     const opened = await browser.open(w.path('report.html'));
     const { page } = opened;
     await checkPage(t, opened, 'all', w);

@@ -161,6 +161,25 @@ describe('table output is streamed: any number of rows', () => {
   });
 });
 
+describe('tables never show one customer as another', () => {
+  test('format characters (a right-to-left override, zero-width characters, a tag character) are shown as escapes in every table', () => {
+    const w = workdir('format-chars');
+    const subjects = ['acme\u202e321-tsuc\u202c', 'ac\u200bme', 'acme\ufeff', 'x\u{e0041}y', 'acme'];
+    w.write(
+      'f.ndjson',
+      subjects.map((subject, i) => line({ id: `f${i}`, subject, data: { tokens: 1 } })),
+    );
+    assert.equal(w.run(['ingest', 'f.ndjson', '--db', 'f.db', '-q']).code, 0);
+    const shown = ['acme\\u202e321-tsuc\\u202c', 'ac\\u200bme', 'acme\\ufeff', 'x\\u{e0041}y'];
+    for (const args of [['query'], ['subjects'], ['events'], ['stats']]) {
+      const r = w.run([...args, '--db', 'f.db']);
+      assert.equal(r.code, 0, r.describe());
+      assert.doesNotMatch(r.stdout, /[\p{Cf}]/u, r.describe());
+      for (const s of args[0] === 'stats' ? [] : shown) assert.ok(r.stdout.includes(s), `${args[0]}: ${s}\n${r.describe()}`);
+    }
+  });
+});
+
 describe('clear messages, exit codes as the README says', () => {
   test('a reject quoting control characters of its line shows them as \\u escapes, never as raw bytes', () => {
     const w = workdir('control-chars');

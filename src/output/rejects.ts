@@ -7,6 +7,7 @@ import { UsageError } from '../errors.js';
 import { type KeptFile, refuseToOverwrite } from './overwrite.js';
 import type { RejectRecord } from '../ingest/parse.js';
 import { count } from './summary.js';
+import { terminalSafe } from './table.js';
 
 /** How many rejects are shown on stderr without --rejects. */
 export const SHOWN_REJECTS = 10;
@@ -41,7 +42,7 @@ export class RejectReport {
       if (this.buffered.length >= 1 << 16) this.flush();
     } else if (!this.quiet && this.shown < SHOWN_REJECTS) {
       this.shown++;
-      process.stderr.write(printable(`${r.file}:${r.line}${r.index !== undefined ? `[${r.index}]` : ''}: ${r.error}`) + '\n');
+      process.stderr.write(terminalSafe(`${r.file}:${r.line}${r.index !== undefined ? `[${r.index}]` : ''}: ${r.error}`) + '\n');
     }
   }
 
@@ -68,13 +69,4 @@ export class RejectReport {
     fs.writeSync(this.fd, this.buffered);
     this.buffered = '';
   }
-}
-
-/**
- * A message as a terminal should show it: control characters (C0, DEL, C1) that a reason may quote from the input
- * (JSON.parse names the character it choked on) are written as \u escapes, so input bytes never move the cursor,
- * change colours or ring the bell on the user's terminal.
- */
-export function printable(text: string): string {
-  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }

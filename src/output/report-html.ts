@@ -42,15 +42,18 @@ function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
-/** The page around a boot script; `head` is the page title. */
-function page(title: string, body: string): string {
+/**
+ * The page around a boot script; `head` is the page title. `connect` is its policy's connect-src: 'none' for a
+ * file (it fetches nothing), 'self' for the page a server answers, which fetches its data from there.
+ */
+function page(title: string, body: string, connect: "'none'" | "'self'"): string {
   const { js, css } = uplotAssets();
   return `<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<meta http-equiv="Content-Security-Policy" content="default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:; connect-src 'self'">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:; connect-src ${connect}">
 <title>${escapeHtml(title)}</title>
 <style>${css}</style>
 <style>${REPORT_CSS}</style>
@@ -76,6 +79,7 @@ export function renderReportHtml(doc: ReportDoc): string {
     doc.title,
     `<script type="application/json" id="report-data">${jsonForScript(doc)}</script>
 <script>reportClient(uPlot, JSON.parse(document.getElementById('report-data').textContent), document.getElementById('report')); performance.mark('meter-report-drawn');</script>`,
+    "'none'",
   );
 }
 
@@ -95,5 +99,6 @@ fetch(${jsonForScript(dataUrl)} + location.search, { headers: token ? { accept: 
   .then((doc) => { document.title = doc.title; reportClient(uPlot, doc, document.getElementById('report')); performance.mark('meter-report-drawn'); })
   .catch((e) => { document.getElementById('report').textContent = 'The report could not be loaded: ' + e.message; });
 </script>`,
+    "'self'",
   );
 }

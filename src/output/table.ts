@@ -16,12 +16,15 @@ export function useColor(stream: NodeJS.WriteStream): boolean {
 }
 
 /**
- * A cell as a terminal may show it: control characters (ESC sequences could retitle or rewrite the user's
- * terminal) are printed as escapes instead.
+ * Text as a terminal may show it: control characters (ESC sequences could retitle or rewrite the user's
+ * terminal) and format characters (a right-to-left override shows "acme\u202e321-tsuc" as "acmecust-123", a
+ * zero-width space makes "ac\u200bme" look like "acme": one customer shown as another) are printed as escapes.
  */
 export function terminalSafe(text: string): string {
-  // eslint-disable-next-line no-control-regex
-  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return text.replace(/[\p{Cc}\p{Cf}]/gu, (c) => {
+    const cp = c.codePointAt(0)!;
+    return cp > 0xffff ? `\\u{${cp.toString(16)}}` : `\\u${cp.toString(16).padStart(4, '0')}`;
+  });
 }
 
 /** Rows per page: the rows whose widths set the columns before anything is printed. */
