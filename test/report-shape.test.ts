@@ -8,6 +8,7 @@ import { test } from 'node:test';
 import { prng } from '../bench/generate.js';
 import { chooseWindow, shapeMeter, sharePercent, type ShapeCell, type ShapeTotal } from '../src/core/report-shape.js';
 import { localToUtc } from '../src/core/window.js';
+import { windowLabels } from '../src/output/report-doc.js';
 
 const SEED = process.env.METER_SEED !== undefined ? Number(process.env.METER_SEED) >>> 0 : (Math.random() * 2 ** 32) >>> 0;
 const why = (s: string) => `${s} (METER_SEED=${SEED})`;
@@ -192,3 +193,15 @@ function shuffle<T>(xs: T[], rnd: () => number): T[] {
   }
   return a;
 }
+
+test('window labels: the hour a fall-back night repeats is told apart by its offset; other labels are unchanged', () => {
+  const starts = ['2026-10-25T01:00:00+02:00', '2026-10-25T02:00:00+02:00', '2026-10-25T02:00:00+01:00', '2026-10-25T03:00:00+01:00'];
+  assert.deepEqual(windowLabels('HOUR', starts), [
+    '2026-10-25 01:00',
+    '2026-10-25 02:00 +02:00',
+    '2026-10-25 02:00 +01:00',
+    '2026-10-25 03:00',
+  ]);
+  assert.deepEqual(windowLabels('DAY', ['2026-10-25T00:00:00+02:00', '2026-10-26T00:00:00+01:00']), ['2026-10-25', '2026-10-26']);
+  assert.deepEqual(windowLabels('HOUR', ['2026-01-01T00:00:00Z']), ['2026-01-01 00:00']);
+});

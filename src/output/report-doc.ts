@@ -78,6 +78,17 @@ export function windowLabel(size: WindowSize, rfc3339: string): string {
   return `${rfc3339.slice(0, 10)} ${rfc3339.slice(11, 16)}`;
 }
 
+/**
+ * The labels of window starts: windowLabel, with the UTC offset added to a label that two windows share (the hour
+ * that a fall-back night repeats: 02:00 +02:00, then 02:00 +01:00), so that no two rows of a table read alike.
+ */
+export function windowLabels(size: WindowSize, starts: string[]): string[] {
+  const labels = starts.map((s) => windowLabel(size, s));
+  const seen = new Map<string, number>();
+  for (const l of labels) seen.set(l, (seen.get(l) ?? 0) + 1);
+  return labels.map((l, i) => (seen.get(l)! > 1 ? `${l} ${/(Z|[+-]\d\d:\d\d)$/.exec(starts[i]!)?.[1] ?? ''}`.trimEnd() : l));
+}
+
 export function reportDoc(report: Report, generator: string): ReportDoc {
   const start = report.windows.map((w) => report.formatTime(w.start));
   const peakValue = (p: { window: number; value: string } | null) => ({ peak: p?.window ?? null, peakValue: p?.value ?? null });
@@ -94,7 +105,7 @@ export function reportDoc(report: Report, generator: string): ReportDoc {
     windows: {
       // Seconds: uPlot's time scale.
       t: report.windows.map((w) => w.start / 1000),
-      label: start.map((s) => windowLabel(report.windowSize, s)),
+      label: windowLabels(report.windowSize, start),
       start,
       end: report.windows.map((w) => report.formatTime(w.end)),
     },
