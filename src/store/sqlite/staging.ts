@@ -20,6 +20,9 @@ import type { SqliteWriter } from './writer.js';
 /** A store merges its staged events once this many are waiting, so that a merge shares pages among many. */
 export const MERGE_AT = 10_000;
 
+/** One row when any event is staged (by this process or another), else zero. */
+export const ANY_STAGED = 'SELECT count(*) FROM (SELECT 1 FROM staged LIMIT 1)';
+
 /** Staged rows (commits) read into memory at a time by a merge. */
 const CHUNK = 500;
 
@@ -37,6 +40,7 @@ export class Staging {
   private readonly chunk: Database.Statement;
   private readonly any: Database.Statement;
   private readonly extent: Database.Statement;
+  private readonly remove: Database.Statement;
 
   /** Events staged since the last merge, as far as this connection knows (another process may stage too). */
   waiting: number;
@@ -48,12 +52,13 @@ export class Staging {
   private held: Commit[] = [];
 
   constructor(
-    private readonly db: Database.Database,
+    db: Database.Database,
     private readonly writer: SqliteWriter,
   ) {
     this.insert = db.prepare('INSERT INTO staged (writer, ingested_ms, events) VALUES (?, ?, ?)');
     this.chunk = db.prepare(`SELECT seq, ingested_ms, events FROM staged WHERE seq > ? ORDER BY seq LIMIT ${CHUNK}`).raw(true);
-    this.any = db.prepare('SELECT count(*) FROM (SELECT 1 FROM staged LIMIT 1)').pluck();
+    this.any = db.prepare(ANY_STAGED).pluck();
+    this.remove = db.prepare('DELETE FROM staged WHERE seq <= ?');
     this.extent = db.prepare('SELECT max(seq), count(*), count(*) FILTER (WHERE writer = ?) FROM staged').raw(true);
     this.waiting = db.prepare('SELECT coalesce(sum(json_array_length(events)), 0) FROM staged').pluck().get() as number;
     writer.onBegin = () => this.mergeOpen();
@@ -92,8 +97,8 @@ export class Staging {
    * writer's open transaction (its onBegin): they are merged when it commits, and stay staged when it rolls back.
    */
   private mergeOpen(): void {
-    if (!this.pending()) return;
-    const [max, count, own] = this.extent.get(this.writer.id) as [number, number, number];
+    const [max, count, own] = this.extent.get(this.writer.id) as [number | null, number, number];
+    if (max === null) return;
     if (this.held.length > 0 && count === this.held.length && own === count) {
       for (const c of this.held) this.writer.write(c.events, c.ingestedMs, { commit: false });
     } else {
@@ -106,7 +111,7 @@ export class Staging {
         last = rows[rows.length - 1]![0];
       }
     }
-    this.db.prepare('DELETE FROM staged WHERE seq <= ?').run(max);
+    this.remove.run(max);
     // Should the transaction roll back, the rows stay staged and a later merge reads them from the table.
     this.held = [];
     this.waiting = 0;

@@ -39,7 +39,7 @@ import { registerDecimalFunctions } from './functions.js';
 import { buildRollupSql, planRollup, rollupPays, startsRollup, storedRollup, type RollupPlan } from './rollup.js';
 import { catchUp } from './rollup-catchup.js';
 import { SCHEMA_VERSION } from './schema.js';
-import { MERGE_AT, Staging } from './staging.js';
+import { ANY_STAGED, MERGE_AT, Staging } from './staging.js';
 import { SqliteWriter } from './writer.js';
 
 export type { SqliteOptions } from './connection.js';
@@ -56,7 +56,18 @@ const STAGING_VERSION = 4;
 
 /** Whether a store of `version` holds events a server staged and has not merged (staging.ts). */
 function hasStaged(db: Database.Database, version: number): boolean {
-  return version >= STAGING_VERSION && (db.prepare('SELECT count(*) FROM (SELECT 1 FROM staged LIMIT 1)').pluck().get() as number) > 0;
+  return version >= STAGING_VERSION && (db.prepare(ANY_STAGED).pluck().get() as number) > 0;
+}
+
+/** Whether this process may write the store file and create its journal files beside it. */
+function mayWrite(file: string): boolean {
+  try {
+    fs.accessSync(file, fs.constants.W_OK);
+    fs.accessSync(path.dirname(path.resolve(file)), fs.constants.W_OK);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /**
@@ -69,14 +80,7 @@ function hasStaged(db: Database.Database, version: number): boolean {
 function mergedForReader(file: string, db: Database.Database, version: number): Database.Database {
   const copy = path.resolve(db.name) !== path.resolve(file);
   if (!copy) {
-    let writable = true;
-    try {
-      fs.accessSync(file, fs.constants.W_OK);
-      fs.accessSync(path.dirname(path.resolve(file)), fs.constants.W_OK);
-    } catch {
-      writable = false;
-    }
-    if (writable) {
+    if (mayWrite(file)) {
       SqliteStore.open(file).closeNow();
       return db;
     }
@@ -390,12 +394,7 @@ export class SqliteStore implements Store {
     if (path.resolve(this.db.name) !== path.resolve(this.location)) return;
     const stored = this.tryRead(() => storedRollup(this.db, plan.def));
     if (stored !== null && stored.seq === stored.top) return;
-    try {
-      fs.accessSync(this.location, fs.constants.W_OK);
-      fs.accessSync(path.dirname(path.resolve(this.location)), fs.constants.W_OK);
-    } catch {
-      return;
-    }
+    if (!mayWrite(this.location)) return;
     let writer: Database.Database | undefined;
     try {
       writer = openDatabase(this.location, { busyTimeoutMs: 200 }).db;
