@@ -68,6 +68,16 @@ function alignedBound(rng: Rng, focus: number): string {
   return new Date(t - (((t % unit) + unit) % unit)).toISOString();
 }
 
+/** Zones whose offsets are whole hours, with and without DST. */
+const WHOLE_HOUR_ZONES = ['UTC', 'Europe/Budapest', 'America/New_York', 'Asia/Tokyo', 'Pacific/Auckland'];
+
+/** A bound on the hour or UTC day near the case's focus. */
+function hourBound(rng: Rng, focus: number): string {
+  const unit = rng.pick([HOUR, DAY]);
+  const t = focus + rng.int(-3 * DAY, 3 * DAY);
+  return new Date(t - (((t % unit) + unit) % unit)).toISOString();
+}
+
 /** The definitions of the store's rollups and whether each is caught up. */
 function rollupState(file: string): Array<{ def: string; fresh: boolean }> {
   const db = new Database(file, { readonly: true });
@@ -113,6 +123,13 @@ describe(`rollups answer as the events do (seed ${SEED})`, () => {
             if (rng.chance(0.7)) {
               q.from = rng.chance(0.7) ? alignedBound(rng, c.focus) : undefined;
               q.to = rng.chance(0.7) ? alignedBound(rng, c.focus) : undefined;
+            }
+            // A quarter in the shape the hour table serves: hour windows of every subject in a zone of whole-hour
+            // offsets, no group-by or filter, bounds on the hour (or none).
+            if (rng.chance(0.25)) {
+              Object.assign(q, { window: 'hour', subjects: [], groupBy: [], filters: [], tz: rng.pick(WHOLE_HOUR_ZONES) });
+              q.from = rng.chance(0.5) ? hourBound(rng, c.focus) : undefined;
+              q.to = rng.chance(0.5) ? hourBound(rng, c.focus) : undefined;
             }
             // A bound written as a local date moves with the zone: --from must stay before --to.
             if (q.from !== undefined && q.to !== undefined && parseBound(q.from, q.tz) >= parseBound(q.to, q.tz)) q.to = undefined;
@@ -275,7 +292,7 @@ describe('rollups: catching up, sums past 2^63, definitions', () => {
     }
   });
 
-  test('an hourly query builds a rollup only where its 15-minute level can pay; a daily one always does', async () => {
+  test('an hourly query of some subjects builds a rollup only where its 15-minute level can pay; of every subject (the hour table), or daily, always', async () => {
     const w = new Workdir('rollup-start');
     try {
       w.write('meter.yaml', 'meters:\n  - slug: m\n    eventType: usage\n    aggregation: SUM\n    valueProperty: $.a\n');
@@ -293,9 +310,12 @@ describe('rollups: catching up, sums past 2^63, definitions', () => {
         for (const f of ['meter.db', 'meter.db-wal', 'meter.db-shm']) fs.rmSync(w.path(f), { force: true });
         w.write('e.ndjson', events(sparse));
         assert.equal((await cli(['ingest', '--quiet', '--db', w.path('meter.db'), w.path('e.ndjson')])).code, 0);
-        const hourly = await both(w, ['query', '--format=csv', '-w', 'hour']);
-        assert.equal(hourly.rollup, hourly.raw);
+        const some = await both(w, ['query', '--format=csv', '-w', 'hour', '-s', 'c1', '-s', 'c7']);
+        assert.equal(some.rollup, some.raw);
         assert.equal(built(), sparse ? 0 : 1, sparse ? 'a sparse store: the hourly query reads the events' : 'a dense store');
+        const every = await both(w, ['query', '--format=csv', '-w', 'hour', ...(sparse ? [] : ['--tz', 'Asia/Tokyo'])]);
+        assert.equal(every.rollup, every.raw);
+        assert.equal(built(), 1);
         const daily = await both(w, ['query', '--format=csv', '-w', 'day']);
         assert.equal(daily.rollup, daily.raw);
         assert.equal(built(), 1);
@@ -342,6 +362,18 @@ describe('rollups: catching up, sums past 2^63, definitions', () => {
         [true],
         "one rollup, of today's layout, caught up",
       );
+      // An older build drops a catalogue of this layout with its own tables only, and starts its ids again: an hour
+      // table it leaves behind, with a wrong sum, is not read as the new rollup's.
+      const old = new Database(w.path('meter.db'));
+      old.exec(
+        'DROP TABLE rollups; DROP TABLE rollup_1; DELETE FROM rollup_1_h; ' +
+          "INSERT INTO rollup_1_h (b, s, n, t0, t1, iv, cv, xv) VALUES (1767225600000, 'x', 1, 0, 0, 999, 1, NULL)",
+      );
+      old.close();
+      const hourly = await both(w, ['query', '--format=csv', '-w', 'hour']);
+      assert.equal(hourly.errors, '');
+      assert.equal(hourly.rollup, hourly.raw);
+      assert.match(hourly.rollup, /,1\n$/);
     } finally {
       w.remove();
     }

@@ -7,6 +7,7 @@ import type { AggregateRow, Dimension, MeterQuery, Store } from './ports.js';
 import { EVENTS_METER, type Meter } from './meter.js';
 import { formatRfc3339, parseRfc3339, utcMillis, daysInMonth } from './time.js';
 import { checkTimeZone, localToUtc, parseWindowSize, WindowPlan, zoneOffsetMinutes, type WindowSize } from './window.js';
+import { mapAsync } from './iterate.js';
 
 /** Query options as given on the command line. */
 export interface QueryOptions {
@@ -166,14 +167,12 @@ export async function runQuery(store: Store, o: QueryOptions): Promise<QueryResu
     return { windowStart: start, windowEnd: end, subject: r.subject, groups: r.groups, value: r.value };
   };
   const noData = windowSize !== null && plan === null; // an open range over an empty store
-  async function* rows(): AsyncGenerator<ResultRow> {
-    if (noData) return;
-    if (!o.fill || plan === null || rangeFrom === undefined || rangeTo === undefined) {
-      for await (const r of store.aggregate(query)) yield toRow(r);
-      return;
-    }
-    yield* filled(query, plan, rangeFrom, rangeTo, store, toRow);
-  }
+  async function* none(): AsyncGenerator<ResultRow> {}
+  const rows = (): AsyncIterable<ResultRow> => {
+    if (noData) return none();
+    if (!o.fill || plan === null || rangeFrom === undefined || rangeTo === undefined) return mapAsync(store.aggregate(query), toRow);
+    return filled(query, plan, rangeFrom, rangeTo, store, toRow);
+  };
   return {
     meter: query.meter,
     windowSize,

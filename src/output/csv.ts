@@ -40,8 +40,9 @@ export async function renderCsv(result: QueryResult, sink: Sink): Promise<void> 
   const plain = new Set([0, 1, header.length - 1]);
   await sink.write(csvRecord(header));
   for await (const r of result.rows) {
-    await sink.write(
+    const full = sink.write(
       csvRecord([result.formatTime(r.windowStart), result.formatTime(r.windowEnd), r.subject ?? '', ...r.groups, r.value ?? ''], plain),
     );
+    if (full) await full;
   }
 }

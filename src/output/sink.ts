@@ -40,10 +40,14 @@ export class Sink {
     return new Sink(fs.createWriteStream(file, { fd }), file);
   }
 
-  async write(text: string): Promise<void> {
+  /**
+   * Buffers `text`; a promise (to await) only when the buffer is flushed, so that a renderer of half a million rows
+   * does not wait a turn of the event loop for each.
+   */
+  write(text: string): Promise<void> | undefined {
     this.buffered.push(text);
     this.size += text.length;
-    if (this.size >= 1 << 16) await this.flush();
+    return this.size >= 1 << 16 ? this.flush() : undefined;
   }
 
   async flush(): Promise<void> {

@@ -3,19 +3,22 @@
  * `rollups`, a rollup's table, and the catch-up from its watermark, a chunk of events at a time.
  */
 import type Database from 'better-sqlite3';
-import { DAY_MS } from '../../core/window.js';
+import { DAY_MS, HOUR_MS } from '../../core/window.js';
 import { dimensionSql } from './aggregate-sql.js';
 import { isIntegerOverflow } from './errors.js';
 import type { RollupDef } from './rollup.js';
 import { BUCKET_MS, bucketSql, eventGroupSql, eventValuesSql, mergeGroupSql, STATE, type MergeMode } from './rollup-sql.js';
 
 export const tableOf = (id: number) => `rollup_${id | 0}`;
+/** The hour table of a rollup (see rollup-sql.ts): its state rows per UTC hour and subject, keyed in that order. */
+export const hoursOf = (id: number) => `rollup_${id | 0}_h`;
 export const gcols = (def: RollupDef) => def.dims.map((_, i) => `g${i}`);
 
 const ROLLUPS = `CREATE TABLE IF NOT EXISTS rollups (
   id INTEGER PRIMARY KEY, def TEXT NOT NULL UNIQUE, seq INTEGER NOT NULL, min_time INTEGER, max_time INTEGER,
-  events INTEGER NOT NULL DEFAULT 0, rows0 INTEGER NOT NULL DEFAULT 0, caught_at INTEGER NOT NULL DEFAULT 0)`;
-const ROLLUPS_COLUMNS = 'id,def,seq,min_time,max_time,events,rows0,caught_at';
+  events INTEGER NOT NULL DEFAULT 0, rows0 INTEGER NOT NULL DEFAULT 0, caught_at INTEGER NOT NULL DEFAULT 0,
+  hours INTEGER NOT NULL DEFAULT 0)`;
+const ROLLUPS_COLUMNS = 'id,def,seq,min_time,max_time,events,rows0,caught_at,hours';
 
 /**
  * How a catch-up is cut: after the first build, it aggregates at most `chunkEvents` events (by seq) at a time,
@@ -37,7 +40,7 @@ function ensureCatalogue(db: Database.Database): void {
   const cols = (db.prepare("SELECT name FROM pragma_table_info('rollups')").pluck().all() as string[]).join(',');
   if (cols === ROLLUPS_COLUMNS) return;
   const tables = db.prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name GLOB 'rollup_[0-9]*'").pluck().all() as string[];
-  for (const t of tables) if (/^rollup_\d+$/.test(t)) db.exec(`DROP TABLE ${t}`);
+  for (const t of tables) if (/^rollup_\d+(_h)?$/.test(t)) db.exec(`DROP TABLE ${t}`);
   db.exec('DROP TABLE rollups');
   db.exec(ROLLUPS);
 }
@@ -90,6 +93,12 @@ function catalogueRow(db: Database.Database, def: RollupDef): { id: number; seq:
         .map((c) => ', ' + c)
         .join('')})) WITHOUT ROWID`,
   );
+  // An older build drops the catalogue it does not know with its own tables only: an hour table it left is stale.
+  db.exec(`DROP TABLE IF EXISTS ${hoursOf(id)}`);
+  db.exec(
+    `CREATE TABLE ${hoursOf(id)} (b INTEGER NOT NULL, s TEXT NOT NULL, n INTEGER NOT NULL, t0 INTEGER NOT NULL, ` +
+      't1 INTEGER NOT NULL, iv INTEGER, cv INTEGER, xv TEXT, PRIMARY KEY (b, s)) WITHOUT ROWID',
+  );
   return { id, seq: 0 };
 }
 
@@ -100,7 +109,7 @@ function dropUnused(db: Database.Database, keep: number, top: number): void {
     .pluck()
     .all(keep, top, Date.now() - catchUpLimits.unusedMs) as number[];
   for (const id of old) {
-    db.exec(`DROP TABLE IF EXISTS ${tableOf(id)}`);
+    db.exec(`DROP TABLE IF EXISTS ${tableOf(id)}; DROP TABLE IF EXISTS ${hoursOf(id)}`);
     db.prepare('DELETE FROM rollups WHERE id = ?').run(id);
   }
 }
@@ -123,14 +132,19 @@ export function catchUp(db: Database.Database, def: RollupDef): void {
   // events sorts about 7M state rows (1.22 GB of memory so, 340 MB through files, and no slower).
   db.pragma(`temp_store = ${max - r.seq <= IN_MEMORY_EVENTS ? 'MEMORY' : 'FILE'}`);
   const table = tableOf(r.id),
+    hoursTable = hoursOf(r.id),
     agg = def.aggregation;
   const keys = ['s', 'b', ...gcols(def)];
   const list = [...keys, ...STATE].join(', ');
   const base: Record<string, unknown> = {};
   const rows = eventRowsSql(def, 'w', 'm', base);
   const days = `SELECT s, ${bucketSql('b', DAY_MS)} AS b, ${[...gcols(def), ...STATE].join(', ')} FROM temp.rollup_d0 LIMIT -1`;
+  // The hour table's rows: the 15-minute rows of every group value merged per UTC hour and subject, in key order.
+  const hours = `SELECT ${bucketSql('b', HOUR_MS)} AS b, s, ${STATE.join(', ')} FROM temp.rollup_d0 LIMIT -1`;
+  const hourList = ['b', 's', ...STATE].join(', ');
   const on = keys.map((k) => `o.${k} = d.${k}`).join(' AND ');
-  const dropDeltas = () => db.exec('DROP TABLE IF EXISTS temp.rollup_d0; DROP TABLE IF EXISTS temp.rollup_d1');
+  const dropDeltas = () =>
+    db.exec('DROP TABLE IF EXISTS temp.rollup_d0; DROP TABLE IF EXISTS temp.rollup_d1; DROP TABLE IF EXISTS temp.rollup_dh');
   try {
     for (let round = 0; r.seq < max; ) {
       // A new rollup is aggregated in one pass: its rows are then copied in key order (appended), where merging
@@ -141,6 +155,7 @@ export function catchUp(db: Database.Database, def: RollupDef): void {
       // The chunk's state rows per level, read without the write lock.
       withOverflow((mode) => db.prepare(`CREATE TEMP TABLE rollup_d0 AS ${eventGroupSql(agg, mode, rows, keys)}`).run({ ...base, w, m }));
       withOverflow((mode) => db.exec(`CREATE TEMP TABLE rollup_d1 AS ${mergeGroupSql(agg, mode, days, keys)}`));
+      withOverflow((mode) => db.exec(`CREATE TEMP TABLE rollup_dh AS ${mergeGroupSql(agg, mode, hours, ['b', 's'])}`));
       const id = r.id;
       r = db
         .transaction(() => {
@@ -152,10 +167,16 @@ export function catchUp(db: Database.Database, def: RollupDef): void {
               `SELECT count(*) AS c, coalesce(sum(n), 0) AS e, (SELECT count(*) FROM temp.rollup_d0 d JOIN ${table} o ON o.lvl = 0 AND ${on}) AS old FROM temp.rollup_d0`,
             )
             .get() as { c: number; e: number; old: number };
-          const added = { rows0: d0.c - d0.old, events: d0.e };
+          const dh = db
+            .prepare(
+              `SELECT count(*) AS c, (SELECT count(*) FROM temp.rollup_dh d JOIN ${hoursTable} o ON o.b = d.b AND o.s = d.s) AS old FROM temp.rollup_dh`,
+            )
+            .get() as { c: number; old: number };
+          const added = { rows0: d0.c - d0.old, events: d0.e, hours: dh.c - dh.old };
           if (w === 0) {
             // A new rollup: the deltas are its rows.
             for (const lvl of [0, 1]) db.exec(`INSERT INTO ${table} (lvl, ${list}) SELECT ${lvl}, ${list} FROM temp.rollup_d${lvl}`);
+            db.exec(`INSERT INTO ${hoursTable} (${hourList}) SELECT ${hourList} FROM temp.rollup_dh`);
           } else {
             // Each delta row merged with the stored row of its group (found by primary key), which it replaces.
             for (const lvl of [0, 1]) {
@@ -169,10 +190,18 @@ export function catchUp(db: Database.Database, def: RollupDef): void {
                 ),
               );
             }
+            const both =
+              `SELECT ${hourList} FROM temp.rollup_dh UNION ALL ` +
+              `SELECT ${['b', 's', ...STATE].map((c) => 'o.' + c).join(', ')} FROM temp.rollup_dh d JOIN ${hoursTable} o ON o.b = d.b AND o.s = d.s`;
+            withOverflow((mode) =>
+              db.exec(
+                `INSERT OR REPLACE INTO ${hoursTable} (${hourList}) SELECT ${hourList} FROM (${mergeGroupSql(agg, mode, both, ['b', 's'])})`,
+              ),
+            );
           }
           db.prepare(
             'WITH d AS (SELECT min(t0) AS lo, max(t1) AS hi FROM temp.rollup_d1) UPDATE rollups SET seq = @m, caught_at = @at, ' +
-              'events = events + @events, rows0 = rows0 + @rows0, ' +
+              'events = events + @events, rows0 = rows0 + @rows0, hours = hours + @hours, ' +
               'min_time = coalesce(min(min_time, (SELECT lo FROM d)), min_time, (SELECT lo FROM d)), ' +
               'max_time = coalesce(max(max_time, (SELECT hi FROM d)), max_time, (SELECT hi FROM d)) WHERE id = @id',
           ).run({ m, at: Date.now(), id, ...added });

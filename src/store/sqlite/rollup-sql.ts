@@ -1,7 +1,7 @@
 /**
  * The SQL of rollups: a meter's events pre-aggregated per subject, group values and UTC bucket (level 0: 15
- * minutes, level 1: a UTC day), kept in a table of state rows that merge exactly (see rollup.ts for when they are
- * built and read). A state row holds, besides the bucket's key:
+ * minutes, level 1: a UTC day; and per subject and UTC hour in the hour table), kept in tables of state rows that
+ * merge exactly (see rollup.ts for when they are built and read). A state row holds, besides the bucket's key:
  * - n, t0, t1: the number of events and their first and last time (AggregateRow.firstMs/lastMs);
  * - iv, cv, xv, by aggregation:
  *   SUM, AVG: the sum and count of the values SQLite holds as 64-bit integers, and the exact decimal "sum count"

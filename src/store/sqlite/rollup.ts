@@ -4,7 +4,9 @@
  *
  * - One rollup per meter definition (event type, aggregation, value path, group-by dimensions): the definition's
  *   text is its key in `rollups`, so a changed meter gets a new rollup, built from the first event.
- * - Two levels in one table `rollup_<id>`: 15-minute buckets (level 0) and UTC days (level 1).
+ * - Two levels in one table `rollup_<id>`: 15-minute buckets (level 0) and UTC days (level 1); and an hour table
+ *   `rollup_<id>_h`: per UTC hour and subject, every group value merged, keyed (hour, subject). An hourly query per
+ *   subject reads it in key order, one row per output row, without grouping or sorting (servesHours).
  * - Kept up to `rollups.seq`, a watermark on the events' seq (their rowid: SQLite's single writer assigns it in
  *   commit order, so every row up to max(seq) is committed and a later commit only adds rows above it). Catching
  *   up aggregates the rows above the watermark and merges them into the stored state rows, in one write
@@ -18,10 +20,10 @@
  */
 import type Database from 'better-sqlite3';
 import type { Dimension, MeterQuery } from '../../core/ports.js';
-import { DAY_MS } from '../../core/window.js';
+import { DAY_MS, HOUR_MS } from '../../core/window.js';
 import { windowKeySql } from '../sql-dialect.js';
 import { boundList, sqliteDialect } from './aggregate-sql.js';
-import { eventRowsSql, gcols, tableOf } from './rollup-catchup.js';
+import { eventRowsSql, gcols, hoursOf, tableOf } from './rollup-catchup.js';
 import { BUCKET_MS, eventGroupSql, mergeGroupSql, resultColumns, STATE, type MergeMode } from './rollup-sql.js';
 
 /**
@@ -30,6 +32,8 @@ import { BUCKET_MS, eventGroupSql, mergeGroupSql, resultColumns, STATE, type Mer
  */
 export interface StoredRollup {
   id: number;
+  /** Rows of the hour table. */
+  hours: number;
   minMs: number | null;
   maxMs: number | null;
   events: number;
@@ -101,7 +105,7 @@ export function storedRollup(db: Database.Database, def: RollupDef): StoredRollu
   if (has === undefined) return null;
   const r = db
     .prepare(
-      'SELECT id, seq, min_time AS minMs, max_time AS maxMs, events, rows0, (SELECT coalesce(max(seq), 0) FROM events) AS top FROM rollups WHERE def = ?',
+      'SELECT id, seq, min_time AS minMs, max_time AS maxMs, events, rows0, hours, (SELECT coalesce(max(seq), 0) FROM events) AS top FROM rollups WHERE def = ?',
     )
     .get(def.key) as StoredRollup | undefined;
   return r !== undefined && r.seq > 0 && r.top - r.seq <= Math.max(r.events, 10_000) ? r : null;
@@ -114,7 +118,7 @@ export function storedRollup(db: Database.Database, def: RollupDef): StoredRollu
  * such a store's events are read instead. (Small stores read the rollup: either is fast there.)
  */
 export function rollupPays(q: MeterQuery, rollup: StoredRollup): boolean {
-  if (rollup.events < SMALL_STORE || rollup.rows0 * 2 <= rollup.events) return true;
+  if (servesHours(q) || rollup.events < SMALL_STORE || rollup.rows0 * 2 <= rollup.events) return true;
   return levelRanges(q, rollup).days.length > 0;
 }
 
@@ -130,6 +134,7 @@ export function rollupPays(q: MeterQuery, rollup: StoredRollup): boolean {
  */
 export function startsRollup(db: Database.Database, q: MeterQuery, def: RollupDef): boolean {
   const catalogue = db.prepare("SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'rollups'").get();
+  if (servesHours(q)) return true;
   if (catalogue !== undefined && db.prepare('SELECT 1 FROM rollups WHERE def = ?').get(def.key) !== undefined) return true;
   const s = db
     .prepare(
@@ -143,6 +148,20 @@ export function startsRollup(db: Database.Database, q: MeterQuery, def: RollupDe
 
 /** Below this many events either path is fast, and a rollup is read (and built) whatever its density. */
 const SMALL_STORE = 50_000;
+
+/**
+ * Whether a query reads the hour table: hour windows in a zone whose offsets and their changes fall on whole UTC
+ * hours (so each row of the table lies in one window, and window keys grow with the hour), every subject (the table
+ * is keyed by hour first), no group-by or filter (it holds every group value merged), and bounds on the hour. It
+ * holds at most a row per event, read in key order without a sort, so such a query always reads (and builds) the
+ * rollup: at 1M events of 1,000 subjects, 540,574 rows in about a third of the time the events' 1M take.
+ */
+export function servesHours(q: MeterQuery): boolean {
+  const w = q.window;
+  if (w === null || w.size !== 'HOUR' || q.groupBy.length > 0 || q.filters.length > 0 || q.subjects.length > 0) return false;
+  for (const t of [q.fromMs, q.toMs]) if (t !== undefined && mod(t, HOUR_MS) !== 0) return false;
+  return w.segments.every((s) => mod(s.offsetMs, HOUR_MS) === 0 && (s.start === -Infinity || mod(s.start, HOUR_MS) === 0));
+}
 
 /**
  * Where a query reads: the UTC days [start, end) ms, as ranges, that it reads at level 1 (whole days inside its
@@ -213,6 +232,23 @@ export function buildRollupSql(
     cols.push(`${opts.jsWindow ? 'meter_window(b)' : windowKeySql(q.window, 'b', sqliteDialect)} AS w`);
     keys.push('w');
   }
+  const agg = q.meter.aggregation;
+  if (servesHours(q)) {
+    const table = hoursOf(rollup.id);
+    const range = where.length ? ' WHERE ' + where.join(' AND ') : '';
+    // One stored row per window and subject, whose keys grow with (b, s): read in key order as it is.
+    if (q.perSubject && rollup.top === rollup.seq) {
+      return { sql: `SELECT ${[...cols, 's', ...resultColumns(agg, 'exact')].join(', ')} FROM ${table}${range} ORDER BY b, s`, params };
+    }
+    if (q.perSubject) {
+      cols.push('s');
+      keys.push('s');
+    }
+    const parts = [`SELECT ${[...cols, ...STATE].join(', ')} FROM ${table}${range}`];
+    if (rollup.top > rollup.seq) parts.push(tailSql(plan.def, opts.mode, [...cols, ...STATE], where, params, rollup));
+    const merged = mergeGroupSql(agg, opts.mode, parts.join(' UNION ALL '), keys);
+    return { sql: `SELECT ${[...keys, ...resultColumns(agg, opts.mode)].join(', ')} FROM (${merged}) ORDER BY ${keys.join(', ')}`, params };
+  }
   if (q.perSubject) {
     cols.push('s');
     keys.push('s');
@@ -232,7 +268,6 @@ export function buildRollupSql(
   const parts = [...buckets.map((r) => select(0, r)), ...days.map((r) => select(1, r))];
   if (rollup.top > rollup.seq) parts.push(tailSql(plan.def, opts.mode, [...cols, ...STATE], where, params, rollup));
   const rows = parts.length ? parts.join(' UNION ALL ') : `SELECT ${[...cols, ...STATE].join(', ')} FROM ${table} WHERE 0`;
-  const agg = q.meter.aggregation;
   const merged = mergeGroupSql(agg, opts.mode, rows, keys);
   const times = q.window ? [] : ['t0', 't1'];
   const order = keys.length ? ` ORDER BY ${keys.join(', ')}` : '';

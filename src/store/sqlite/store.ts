@@ -36,6 +36,7 @@ import { readableCopy } from './files.js';
 import { StoreError } from '../../errors.js';
 import { describeSqliteError, isIntegerOverflow } from './errors.js';
 import { registerDecimalFunctions } from './functions.js';
+import { asAsync } from '../../core/iterate.js';
 import { buildRollupSql, planRollup, rollupPays, startsRollup, storedRollup, type RollupPlan } from './rollup.js';
 import { catchUp } from './rollup-catchup.js';
 import { SCHEMA_VERSION } from './schema.js';
@@ -293,7 +294,11 @@ export class SqliteStore implements Store {
     return r.lo === null || r.hi === null ? null : { minMs: r.lo, maxMs: r.hi };
   }
 
-  async *aggregate(q: MeterQuery): AsyncIterable<AggregateRow> {
+  aggregate(q: MeterQuery): AsyncIterable<AggregateRow> {
+    return asAsync(this.aggregateRows(q));
+  }
+
+  private *aggregateRows(q: MeterQuery): Generator<AggregateRow> {
     this.mergeStaged();
     const jsWindow = q.window !== null && q.window.segments.length > MAX_CASE_SEGMENTS;
     if (jsWindow) {
