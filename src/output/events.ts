@@ -54,13 +54,17 @@ export async function renderEvents(events: AsyncIterable<StoredEvent>, format: E
     return;
   }
   if (format === 'ndjson') {
-    for await (const e of events) await sink.write(storedEventJson(e) + '\n');
+    for await (const e of events) {
+      const full = sink.write(storedEventJson(e) + '\n');
+      if (full) await full;
+    }
     return;
   }
   let first = true;
   await sink.write('[');
   for await (const e of events) {
-    await sink.write((first ? '\n' : ',\n') + storedEventJson(e));
+    const full = sink.write((first ? '\n' : ',\n') + storedEventJson(e));
+    if (full) await full;
     first = false;
   }
   await sink.write(first ? ']\n' : '\n]\n');

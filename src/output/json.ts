@@ -27,12 +27,16 @@ export async function renderJson(result: QueryResult, sink: Sink): Promise<void>
   await sink.write(JSON.stringify(head).slice(0, -1) + ',"data":[');
   let first = true;
   for await (const r of result.rows) {
-    await sink.write((first ? '\n' : ',\n') + rowJson(result, r));
+    const full = sink.write((first ? '\n' : ',\n') + rowJson(result, r));
+    if (full) await full;
     first = false;
   }
   await sink.write(first ? ']}\n' : '\n]}\n');
 }
 
 export async function renderNdjson(result: QueryResult, sink: Sink): Promise<void> {
-  for await (const r of result.rows) await sink.write(rowJson(result, r) + '\n');
+  for await (const r of result.rows) {
+    const full = sink.write(rowJson(result, r) + '\n');
+    if (full) await full;
+  }
 }

@@ -187,7 +187,11 @@ export class SqliteStore implements Store {
     return this.writer.sync();
   }
 
-  async *events(f: EventFilter): AsyncIterable<StoredEvent> {
+  events(f: EventFilter): AsyncIterable<StoredEvent> {
+    return asAsync(this.eventRows(f));
+  }
+
+  private *eventRows(f: EventFilter): Generator<StoredEvent> {
     this.mergeStaged();
     const where: string[] = [];
     const params: Record<string, unknown> = { limit: f.limit };
