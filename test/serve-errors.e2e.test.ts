@@ -320,6 +320,12 @@ describe('portal tokens', () => {
       'parameter "groupBy" in query has an error: "subject": meter tokens_total has group-by keys model, type',
     );
     await problem(await fetch(`${open.url}/api/v1/portal/meters/tokens_total/query`), 401);
+    // A token that allows no meter shows none, on the report as on the query route (never every meter).
+    const none = await post(open, '/api/v1/portal/tokens', JSON.stringify({ subject: 'bob', allowedMeterSlugs: [] }), h);
+    const noMeters = { Authorization: `Bearer ${((await none.json()) as { token: string }).token}` };
+    await problem(await fetch(`${open.url}/api/v1/portal/meters/tokens_total/query`, { headers: noMeters }), 403);
+    await problem(await fetch(`${open.url}/api/v1/portal/report`, { headers: noMeters }), 403, 'this portal token allows no meter');
+    await problem(await fetch(`${open.url}/api/v1/portal/report?meter=tokens_total`, { headers: noMeters }), 403);
     const forged = token.replace(/\.(.)/, (_m, c: string) => `.${c === 'A' ? 'B' : 'A'}`);
     await problem(
       await fetch(`${open.url}/api/v1/portal/meters/tokens_total/query`, { headers: { Authorization: `Bearer ${forged}` } }),
