@@ -230,6 +230,14 @@ describe('routes and parameters', () => {
     await problem(await q(`${base}?windowSize=DAY&windowTimeZone=Mars/Olympus`), 400, 'invalid time zone: Mars/Olympus');
     await problem(await q(`${base}?groupBy=nope`), 400, 'invalid group by: nope');
     await problem(await q(`${base}?filterGroupBy[nope]=x`), 400, 'invalid filter group by: nope');
+    // Keys that name members of every plain object are no group-by keys either: never a 500, never a filter dropped.
+    for (const key of ['__proto__', 'constructor', 'toString']) {
+      await problem(await q(`${base}?filterGroupBy[${key}]=x`), 400, `invalid filter group by: ${key}`);
+      const adv = encodeURIComponent(JSON.stringify({ [key]: { $eq: 'x' } }));
+      await problem(await q(`${base}?advancedMeterGroupByFilters=${adv}`), 400, `invalid filter group by: ${key}`);
+      const body = `{"filterGroupBy":{${JSON.stringify(key)}:["x"]}}`;
+      await problem(await post(open, base, body, { 'Content-Type': 'application/json' }), 400, `invalid filter group by: ${key}`);
+    }
     await problem(await q(`${base}?from=2026-11-01T00:00:00+01:00`), 400, /%2B/);
     assert.equal((await q(`${base}?from=2026-11-01T00:00:00%2B01:00`)).status, 200);
     await problem(await q(`${base}?from=yesterday`), 400, /RFC 3339/);
@@ -312,6 +320,12 @@ describe('portal tokens', () => {
       'parameter "groupBy" in query has an error: "subject": meter tokens_total has group-by keys model, type',
     );
     await problem(await fetch(`${open.url}/api/v1/portal/meters/tokens_total/query`), 401);
+    // A token that allows no meter shows none, on the report as on the query route (never every meter).
+    const none = await post(open, '/api/v1/portal/tokens', JSON.stringify({ subject: 'bob', allowedMeterSlugs: [] }), h);
+    const noMeters = { Authorization: `Bearer ${((await none.json()) as { token: string }).token}` };
+    await problem(await fetch(`${open.url}/api/v1/portal/meters/tokens_total/query`, { headers: noMeters }), 403);
+    await problem(await fetch(`${open.url}/api/v1/portal/report`, { headers: noMeters }), 403, 'this portal token allows no meter');
+    await problem(await fetch(`${open.url}/api/v1/portal/report?meter=tokens_total`, { headers: noMeters }), 403);
     const forged = token.replace(/\.(.)/, (_m, c: string) => `.${c === 'A' ? 'B' : 'A'}`);
     await problem(
       await fetch(`${open.url}/api/v1/portal/meters/tokens_total/query`, { headers: { Authorization: `Bearer ${forged}` } }),

@@ -6,7 +6,7 @@ import { OptionError, UsageError } from '../errors.js';
 import type { AggregateRow, Dimension, MeterQuery, Store } from './ports.js';
 import { EVENTS_METER, type Meter } from './meter.js';
 import { formatRfc3339, parseRfc3339, utcMillis, daysInMonth } from './time.js';
-import { checkTimeZone, localToUtc, parseWindowSize, WindowPlan, zoneOffsetMinutes, type WindowSize } from './window.js';
+import { checkTimeZone, DAY_MS, localToUtc, parseWindowSize, WindowPlan, zoneOffsetMinutes, type WindowSize } from './window.js';
 import { mapAsync } from './iterate.js';
 
 /** Query options as given on the command line. */
@@ -143,6 +143,9 @@ export function planQuery(o: QueryOptions): { query: MeterQuery; windowSize: Win
   };
 }
 
+/** A query range longer than this has its window plan narrowed to the data (see runQuery). */
+const LONG_RANGE_MS = 20 * 366 * DAY_MS;
+
 /** Runs a query against a store. */
 export async function runQuery(store: Store, o: QueryOptions): Promise<QueryResult> {
   const { query, windowSize } = planQuery(o);
@@ -154,8 +157,18 @@ export async function runQuery(store: Store, o: QueryOptions): Promise<QueryResu
     if ((query.fromMs === undefined || query.toMs === undefined) && (o.fill || !fixedZone)) {
       span = await store.timeExtent(query.meter.eventType);
     }
-    const lo = query.fromMs ?? span?.minMs ?? (fixedZone ? 0 : undefined);
-    const hi = query.toMs ?? (span ? span.maxMs + 1 : fixedZone ? 1 : undefined);
+    let lo = query.fromMs ?? span?.minMs ?? (fixedZone ? 0 : undefined);
+    let hi = query.toMs ?? (span ? span.maxMs + 1 : fixedZone ? 1 : undefined);
+    // A plan samples the zone's offset once a week of its range: from year 1 to 9999 that is seconds of the only
+    // thread, during which `meter serve` answers nothing (and any portal token may ask it). Rows come from the
+    // data alone, so without --fill a long range is narrowed to the data's extent within it.
+    if (windowSize !== null && !o.fill && !fixedZone && lo !== undefined && hi !== undefined && hi - lo > LONG_RANGE_MS) {
+      span ??= await store.timeExtent(query.meter.eventType);
+      if (span !== null) {
+        lo = Math.max(lo, span.minMs);
+        hi = Math.max(lo + 1, Math.min(hi, span.maxMs + 1));
+      } else hi = lo + 1;
+    }
     if (windowSize !== null && lo !== undefined && hi !== undefined) query.window = new WindowPlan(windowSize, zone, lo, hi);
   }
   const plan = query.window;

@@ -12,7 +12,7 @@ import type { PriceFile } from './price.js';
 import { parseQueryTime, resolveMeter, runQuery, type QueryOptions, type ResultRow } from './query.js';
 import { chooseWindow, shapeMeter, type ShapeCell, type ShapedMeter, type ShapeTotal } from './report-shape.js';
 import { formatRfc3339 } from './time.js';
-import { checkTimeZone, parseWindowSize, WindowPlan, zoneOffsetMinutes, type WindowSize } from './window.js';
+import { checkTimeZone, DAY_MS, HOUR_MS, MINUTE_MS, parseWindowSize, WindowPlan, zoneOffsetMinutes, type WindowSize } from './window.js';
 
 /** Report options as given on the command line. */
 export interface ReportOptions {
@@ -35,6 +35,15 @@ export interface ReportOptions {
 
 /** The most windows a report draws: a year of hours is no picture anyone reads, and its page would be slow. */
 export const MAX_WINDOWS = 10_000;
+
+/** How long a window of each size is at most, DST changes included (see the check in buildReport). */
+const LONGEST_MS: Record<WindowSize, number> = { MINUTE: MINUTE_MS, HOUR: HOUR_MS, DAY: DAY_MS + HOUR_MS, MONTH: 31 * (DAY_MS + HOUR_MS) };
+
+function tooManyWindows(size: WindowSize): UsageError {
+  return new UsageError(
+    `the range holds more than ${MAX_WINDOWS} ${size.toLowerCase()} windows: choose a larger --window or a shorter range`,
+  );
+}
 
 /** Characters of a table row's sparkline. */
 export const SPARK_WIDTH = 40;
@@ -105,14 +114,15 @@ export async function buildReport(store: Store, o: ReportOptions): Promise<Repor
   }
   const { fromMs, toMs } = await reportRange(store, o, zone);
   const size = windowSize ?? chooseWindow(fromMs, toMs);
+  // Planning costs a sample of the zone per week of the range (seconds for millennia, which any portal token may
+  // ask for): a range that holds more than MAX_WINDOWS windows even if each were twice as long as LONGEST_MS says
+  // (a day when a zone moved back a whole day, Alaska's of 1867) is refused before that, as the enumeration below
+  // would refuse it.
+  if ((toMs - fromMs) / (2 * LONGEST_MS[size]) > MAX_WINDOWS) throw tooManyWindows(size);
   const plan = new WindowPlan(size, zone, fromMs, toMs);
   const windows: Array<{ start: number; end: number }> = [];
   for (const start of plan.windows(fromMs, toMs)) {
-    if (windows.length === MAX_WINDOWS) {
-      throw new UsageError(
-        `the range holds more than ${MAX_WINDOWS} ${size.toLowerCase()} windows: choose a larger --window or a shorter range`,
-      );
-    }
+    if (windows.length === MAX_WINDOWS) throw tooManyWindows(size);
     windows.push({ start, end: plan.end(start) });
   }
   const index = new Map(windows.map((w, i) => [w.start, i]));

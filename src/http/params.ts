@@ -44,13 +44,20 @@ const WINDOW_SIZES = new Set(['MINUTE', 'HOUR', 'DAY', 'MONTH']);
 /** Brackets may come literal or percent-encoded (URLSearchParams has decoded them by now). */
 const FILTER_KEY = /^filterGroupBy\[(.*)\]$/;
 
+/**
+ * The filters by key, in an object without a prototype: keys come from the client, and on a plain object
+ * `__proto__` would set its prototype instead of a key (dropping the filter without a word) and `constructor`
+ * would find Object's own, so that neither reached the check of the meter's keys.
+ */
+const noFilters = (): Record<string, string[]> => Object.create(null) as Record<string, string[]>;
+
 /** The query string of a GET: repeatable `subject` and `groupBy`, `filterGroupBy[k]=v` (deepObject). */
 export function meterQueryFromSearch(q: URLSearchParams): MeterQueryParams {
   const p: MeterQueryParams = {
     in: 'query',
     subject: q.getAll('subject'),
     groupBy: q.getAll('groupBy'),
-    filterGroupBy: {},
+    filterGroupBy: noFilters(),
     filterCustomerId: q.getAll('filterCustomerId'),
   };
   for (const name of ['from', 'to', 'windowSize', 'windowTimeZone'] as const) {
@@ -96,7 +103,7 @@ export function meterQueryFromBody(body: unknown): MeterQueryParams {
     windowTimeZone: str('windowTimeZone'),
     subject: list('subject'),
     groupBy: list('groupBy'),
-    filterGroupBy: {},
+    filterGroupBy: noFilters(),
     filterCustomerId: list('filterCustomerId'),
   };
   const f = b.filterGroupBy;

@@ -9,7 +9,7 @@ import { OptionError } from '../errors.js';
 import { reportDoc } from '../output/report-doc.js';
 import { reportShell } from '../output/report-html.js';
 import { meterNotAllowed, portalClaimsOf } from './auth.js';
-import { badRequest } from './problem.js';
+import { badRequest, HttpProblem } from './problem.js';
 import type { Api, Reply } from './routes.js';
 
 /** Series of their own in a chart; the rest are "others". */
@@ -33,6 +33,9 @@ export async function portalReportJson(api: Api, req: IncomingMessage, _params: 
   // As on the portal's query route: a meter the token does not allow is a 403, never left out in silence.
   const refused = allowed === undefined ? undefined : asked.find((m) => !allowed.includes(m));
   if (refused !== undefined) throw meterNotAllowed(refused);
+  // A token that allows no meter (`allowedMeterSlugs: []`) is refused every meter on the query route; here an empty
+  // list of meters would mean every configured one.
+  if (allowed !== undefined && allowed.length === 0) throw new HttpProblem(403, 'this portal token allows no meter');
   return answer(api, reportOptions(api, q, [claims.subject], asked.length > 0 ? asked : (allowed ?? [])));
 }
 
