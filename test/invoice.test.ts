@@ -143,6 +143,26 @@ prices:
     );
   });
 
+  test('an unknown field of a unitPrice or flatPrice is an error, not ignored (found by adversarial testing)', () => {
+    // Ignored, `per` inside unitPrice billed 1 per token instead of 1 per 1,000.
+    assert.deepEqual(
+      problems(`currency: USD
+prices:
+  - meter: calls
+    price:
+      type: tiered
+      mode: graduated
+      tiers:
+        - { upToAmount: "10", unitPrice: { amount: "1", per: 1000 } }
+        - { flatPrice: { amount: "2", currency: EUR } }
+`),
+      [
+        'price #1 (calls) price.tiers[1].unitPrice.per: unknown field (a unitPrice has only amount; per belongs to the price)',
+        'price #1 (calls) price.tiers[2].flatPrice.currency: unknown field (a flatPrice has only amount)',
+      ],
+    );
+  });
+
   test('not YAML, not a mapping, no prices', () => {
     assert.match(problems('a: [')[0]!, /^not valid YAML/);
     assert.deepEqual(problems('- 1'), ['must be a mapping with currency: and prices:']);

@@ -256,6 +256,14 @@ function validateTiers(raw: unknown, at: At, amount: Amount): Tier[] | null {
         ok = false;
         return null;
       }
+      // A key ignored here would bill silently at another price: `unitPrice: { amount: "1", per: 1000 }` would
+      // charge 1 per unit, a thousand times what was meant (per belongs to the price).
+      for (const key of Object.keys(v)) {
+        if (key !== 'amount') {
+          at(`${where}.${field}.${key}`, `unknown field (a ${field} has only amount${key === 'per' ? '; per belongs to the price' : ''})`);
+          ok = false;
+        }
+      }
       const a = amount(`${where}.${field}.amount`, v.amount);
       if (a === null) ok = false;
       return a;
