@@ -263,6 +263,26 @@ describe('meter invoice end to end (SQLite)', () => {
   });
 });
 
+describe('meter invoice with hostile subjects (found by adversarial testing)', () => {
+  const hostile = (id: string, subject: string) => ev(id, subject, '2026-11-02T00:00:00Z', 'gpt-4o', 1000);
+
+  test("the table's customer heading shows control and format characters as escapes", () => {
+    const w = workdir('invoice-hostile');
+    w.write('meter.yaml', METERS);
+    w.write('prices.yaml', PRICES);
+    // A newline, an escape sequence that would clear the terminal, and a right-to-left override.
+    w.write('events.ndjson', [hostile('h1', 'evil\u001b[2J\nglobex · forged\u202e')]);
+    assert.equal(w.run(['ingest', 'events.ndjson', '--quiet']).code, 0);
+    const r = w.run(['invoice', '--prices', 'prices.yaml', '--period', '2026-11']);
+    assert.equal(r.code, 0, r.describe());
+    assert.equal(
+      r.stdout.split('\n')[0],
+      'evil\\u001b[2J\\u000aglobex · forged\\u202e · 2026-11-01T00:00:00Z to 2026-12-01T00:00:00Z (UTC)',
+    );
+    assert.doesNotMatch(r.stdout, /[\u001b\u202e]/);
+  });
+});
+
 describe('meter invoice on ClickHouse gives the same bytes', () => {
   const database = `meter_test_invoice_${randomBytes(4).toString('hex')}`;
   after(async () => {
