@@ -281,6 +281,31 @@ describe('meter invoice with hostile subjects (found by adversarial testing)', (
     );
     assert.doesNotMatch(r.stdout, /[\u001b\u202e]/);
   });
+
+  test('customers are in the subject order of meter query (code points), also past U+FFFF', () => {
+    const w = workdir('invoice-order');
+    w.write('meter.yaml', METERS);
+    w.write('prices.yaml', PRICES);
+    // UTF-16 puts the emoji's surrogates (U+D83D) before U+FF01; UTF-8 and the stores put U+FF01 first.
+    w.write('events.ndjson', [hostile('o1', '\u{1F600}emoji'), hostile('o2', '\uFF01full'), hostile('o3', 'b')]);
+    assert.equal(w.run(['ingest', 'events.ndjson', '--quiet']).code, 0);
+    const customers = (args: string[], column: number) =>
+      w
+        .run(args)
+        .stdout.trimEnd()
+        .split('\n')
+        .slice(1)
+        .map((l) => l.split(',')[column]);
+    const order = customers(['query', '-m', 'tokens', '--from', '2026-11-01', '--to', '2026-12-01', '--format', 'csv'], 2);
+    assert.deepEqual(order, ['b', '\uFF01full', '\u{1F600}emoji']);
+    // Two lines per customer (tokens and calls), in blocks.
+    const invoiced = customers(['invoice', '--prices', 'prices.yaml', '--period', '2026-11', '--format', 'csv'], 0);
+    assert.deepEqual([...new Set(invoiced)], order);
+    assert.deepEqual(
+      invoiced,
+      [...order, ...order].sort((a, b) => order.indexOf(a) - order.indexOf(b)),
+    );
+  });
 });
 
 describe('meter invoice on ClickHouse gives the same bytes', () => {
