@@ -282,6 +282,26 @@ describe('meter invoice with hostile subjects (found by adversarial testing)', (
     assert.doesNotMatch(r.stdout, /[\u001b\u202e]/);
   });
 
+  test('a price-file error quoting event data shows its control and format characters as escapes', () => {
+    const w = workdir('invoice-hostile-error');
+    w.write('meter.yaml', METERS);
+    w.write('prices.yaml', [
+      'currency: USD',
+      'prices:',
+      '  - { meter: tokens, price: { type: unit, amount: "1" } }',
+      '  - { meter: tokens, price: { type: unit, amount: "2" } }',
+    ]);
+    w.write('events.ndjson', [ev('e1', 'acme\u202e', '2026-11-02T00:00:00Z', 'gpt-4o\u001b[2J\n  forged line', 1)]);
+    assert.equal(w.run(['ingest', 'events.ndjson', '--quiet']).code, 0);
+    const r = w.run(['invoice', '--prices', 'prices.yaml', '--period', '2026-11']);
+    assert.equal(r.code, 2, r.describe());
+    assert.equal(
+      r.stderr,
+      'meter: invalid price file prices.yaml:\n' +
+        '  usage of "acme\\u202e" on tokens model=gpt-4o\\u001b[2J\\u000a  forged line is matched by price #1 (tokens) and price #2 (tokens): narrow their match so each usage row has one price\n',
+    );
+  });
+
   test('customers are in the subject order of meter query (code points), also past U+FFFF', () => {
     const w = workdir('invoice-order');
     w.write('meter.yaml', METERS);
