@@ -235,8 +235,8 @@ describe('meter invoice end to end (SQLite)', () => {
     assert.equal(
       r.stderr,
       'meter: invalid price file bad.yaml:\n' +
-        '  currency: "EURO" is not an ISO 4217 currency code (USD, EUR, JPY, KWD...)\n' +
-        '  price #1 (tokens) price.amount: write the amount as a string ("0.1"): YAML reads a number as a binary float\n',
+        '  line 1: currency: "EURO" is not an ISO 4217 currency code (USD, EUR, JPY, KWD...)\n' +
+        '  line 3: price #1 (tokens) price.amount: write the amount as a string ("0.1"): YAML reads a number as a binary float\n',
     );
   });
 
