@@ -3,6 +3,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { ExitCode, MeterError } from './errors.js';
+import { terminalSafe } from './output/table.js';
 import { outcomeOf } from './commands/common.js';
 import { eventsCommand } from './commands/events.js';
 import { ingestCommand } from './commands/ingest.js';
@@ -73,7 +74,8 @@ export async function main(argv: string[]): Promise<number> {
       return ExitCode.usage; // commander already printed the message
     }
     if (e instanceof MeterError) {
-      process.stderr.write(`meter: ${e.message}\n`);
+      // Messages can quote event data (a subject, a group value): control and format characters are shown as escapes.
+      process.stderr.write(`meter: ${e.message.split('\n').map(terminalSafe).join('\n')}\n`);
       return e.exitCode;
     }
     const err = e as Error;

@@ -47,7 +47,10 @@ export class ConfigError extends MeterError {
     readonly problems: string[],
     what = 'meter config',
   ) {
-    super(`invalid ${what} ${file}:\n  ${problems.join('\n  ')}`);
+    // One line per problem: a line break inside one (a group value of an event) must not start a line of its own.
+    super(
+      `invalid ${what} ${file}:\n  ${problems.map((p) => p.replace(/[\n\r]/g, (c) => (c === '\n' ? '\\u000a' : '\\u000d'))).join('\n  ')}`,
+    );
   }
 }
 

@@ -235,8 +235,8 @@ describe('meter invoice end to end (SQLite)', () => {
     assert.equal(
       r.stderr,
       'meter: invalid price file bad.yaml:\n' +
-        '  currency: "EURO" is not an ISO 4217 currency code (USD, EUR, JPY, KWD...)\n' +
-        '  price #1 (tokens) price.amount: write the amount as a string ("0.1"): YAML reads a number as a binary float\n',
+        '  line 1: currency: "EURO" is not an ISO 4217 currency code (USD, EUR, JPY, KWD...)\n' +
+        '  line 3: price #1 (tokens) price.amount: write the amount as a string ("0.1"): YAML reads a number as a binary float\n',
     );
   });
 
@@ -259,6 +259,71 @@ describe('meter invoice end to end (SQLite)', () => {
     assert.match(
       r.stdout,
       /Examples:\n {2}meter invoice --config examples\/invoice-meters.yaml --prices examples\/prices.yaml --period 2026-10/,
+    );
+  });
+});
+
+describe('meter invoice with hostile subjects (found by adversarial testing)', () => {
+  const hostile = (id: string, subject: string) => ev(id, subject, '2026-11-02T00:00:00Z', 'gpt-4o', 1000);
+
+  test("the table's customer heading shows control and format characters as escapes", () => {
+    const w = workdir('invoice-hostile');
+    w.write('meter.yaml', METERS);
+    w.write('prices.yaml', PRICES);
+    // A newline, an escape sequence that would clear the terminal, and a right-to-left override.
+    w.write('events.ndjson', [hostile('h1', 'evil\u001b[2J\nglobex · forged\u202e')]);
+    assert.equal(w.run(['ingest', 'events.ndjson', '--quiet']).code, 0);
+    const r = w.run(['invoice', '--prices', 'prices.yaml', '--period', '2026-11']);
+    assert.equal(r.code, 0, r.describe());
+    assert.equal(
+      r.stdout.split('\n')[0],
+      'evil\\u001b[2J\\u000aglobex · forged\\u202e · 2026-11-01T00:00:00Z to 2026-12-01T00:00:00Z (UTC)',
+    );
+    assert.doesNotMatch(r.stdout, /[\u001b\u202e]/);
+  });
+
+  test('a price-file error quoting event data shows its control and format characters as escapes', () => {
+    const w = workdir('invoice-hostile-error');
+    w.write('meter.yaml', METERS);
+    w.write('prices.yaml', [
+      'currency: USD',
+      'prices:',
+      '  - { meter: tokens, price: { type: unit, amount: "1" } }',
+      '  - { meter: tokens, price: { type: unit, amount: "2" } }',
+    ]);
+    w.write('events.ndjson', [ev('e1', 'acme\u202e', '2026-11-02T00:00:00Z', 'gpt-4o\u001b[2J\n  forged line', 1)]);
+    assert.equal(w.run(['ingest', 'events.ndjson', '--quiet']).code, 0);
+    const r = w.run(['invoice', '--prices', 'prices.yaml', '--period', '2026-11']);
+    assert.equal(r.code, 2, r.describe());
+    assert.equal(
+      r.stderr,
+      'meter: invalid price file prices.yaml:\n' +
+        '  usage of "acme\\u202e" on tokens model=gpt-4o\\u001b[2J\\u000a  forged line is matched by price #1 (tokens) and price #2 (tokens): narrow their match so each usage row has one price\n',
+    );
+  });
+
+  test('customers are in the subject order of meter query (code points), also past U+FFFF', () => {
+    const w = workdir('invoice-order');
+    w.write('meter.yaml', METERS);
+    w.write('prices.yaml', PRICES);
+    // UTF-16 puts the emoji's surrogates (U+D83D) before U+FF01; UTF-8 and the stores put U+FF01 first.
+    w.write('events.ndjson', [hostile('o1', '\u{1F600}emoji'), hostile('o2', '\uFF01full'), hostile('o3', 'b')]);
+    assert.equal(w.run(['ingest', 'events.ndjson', '--quiet']).code, 0);
+    const customers = (args: string[], column: number) =>
+      w
+        .run(args)
+        .stdout.trimEnd()
+        .split('\n')
+        .slice(1)
+        .map((l) => l.split(',')[column]);
+    const order = customers(['query', '-m', 'tokens', '--from', '2026-11-01', '--to', '2026-12-01', '--format', 'csv'], 2);
+    assert.deepEqual(order, ['b', '\uFF01full', '\u{1F600}emoji']);
+    // Two lines per customer (tokens and calls), in blocks.
+    const invoiced = customers(['invoice', '--prices', 'prices.yaml', '--period', '2026-11', '--format', 'csv'], 0);
+    assert.deepEqual([...new Set(invoiced)], order);
+    assert.deepEqual(
+      invoiced,
+      [...order, ...order].sort((a, b) => order.indexOf(a) - order.indexOf(b)),
     );
   });
 });

@@ -85,7 +85,7 @@ prices:
     assert.equal(f.prices[3]!.minimum?.toString(), '10.125');
   });
 
-  test('every problem at once, each naming the price and field', () => {
+  test('every problem at once, each naming its line, the price and the field', () => {
     assert.deepEqual(
       problems(`currency: XYZ
 extra: 1
@@ -108,21 +108,21 @@ prices:
         - { upToAmount: "500" }
 `),
       [
-        'extra: unknown key (a price file has currency: and prices:)',
-        'currency: "XYZ" is not an ISO 4217 currency code (USD, EUR, JPY, KWD...)',
-        'price #1 (input_tokens model=4 colour=red) match.model: must be a string (write "4"): group values are compared as text',
-        'price #1 (input_tokens model=4 colour=red) match.colour: meter input_tokens has groupBy keys model, tier',
-        'price #1 (input_tokens model=4 colour=red) price.per: 60: amounts per 60 units would be endless decimals; use a number whose only prime factors are 2 and 5 (10, 1000, 1000000)',
-        'price #1 (input_tokens model=4 colour=red) price.amount: write the amount as a string ("2.5"): YAML reads a number as a binary float',
-        'price #2 (nope) meter: "nope" is not a meter of the config (input_tokens, seats, calls)',
-        'price #2 (nope) price.type: "percent" is not one of unit, tiered, package, flat',
-        'price #3 (calls) minimumAmmount: unknown field (use meter, match, description, price, minimumAmount, maximumAmount)',
-        'price #3 (calls) price.amount: "-1" is not a decimal amount such as "2.50" (digits, optional fraction, not negative)',
-        'price #3 (calls) price.quantityPerPackage: must be above 0',
-        'price #4 (calls) price.mode: "stairs" is not graduated or volume',
-        "price #4 (calls) price.tiers[2].upToAmount: 50 is not above the previous tier's 100",
-        'price #4 (calls) price.tiers[3].upToAmount: the last tier must be open-ended (no upToAmount), so every quantity has a tier',
-        'price #4 (calls) price.tiers[3]: needs a unitPrice, a flatPrice or both',
+        'line 2: extra: unknown key (a price file has currency: and prices:)',
+        'line 1: currency: "XYZ" is not an ISO 4217 currency code (USD, EUR, JPY, KWD...)',
+        'line 5: price #1 (input_tokens model=4 colour=red) match.model: must be a string (write "4"): group values are compared as text',
+        'line 5: price #1 (input_tokens model=4 colour=red) match.colour: meter input_tokens has groupBy keys model, tier',
+        'line 6: price #1 (input_tokens model=4 colour=red) price.per: 60: amounts per 60 units would be endless decimals; use a number whose only prime factors are 2 and 5 (10, 1000, 1000000)',
+        'line 6: price #1 (input_tokens model=4 colour=red) price.amount: write the amount as a string ("2.5"): YAML reads a number as a binary float',
+        'line 7: price #2 (nope) meter: "nope" is not a meter of the config (input_tokens, seats, calls)',
+        'line 8: price #2 (nope) price.type: "percent" is not one of unit, tiered, package, flat',
+        'line 10: price #3 (calls) minimumAmmount: unknown field (use meter, match, description, price, minimumAmount, maximumAmount)',
+        'line 11: price #3 (calls) price.amount: "-1" is not a decimal amount such as "2.50" (digits, optional fraction, not negative)',
+        'line 11: price #3 (calls) price.quantityPerPackage: must be above 0',
+        'line 15: price #4 (calls) price.mode: "stairs" is not graduated or volume',
+        "line 18: price #4 (calls) price.tiers[2].upToAmount: 50 is not above the previous tier's 100",
+        'line 19: price #4 (calls) price.tiers[3].upToAmount: the last tier must be open-ended (no upToAmount), so every quantity has a tier',
+        'line 19: price #4 (calls) price.tiers[3]: needs a unitPrice, a flatPrice or both',
       ],
     );
   });
@@ -137,8 +137,28 @@ prices:
     maximumAmount: "5"
 `),
       [
-        "price #1 (calls) minimumAmount: has more decimals than the currency's 0",
-        'price #1 (calls) minimumAmount: 10.5 is above maximumAmount 5',
+        "line 5: price #1 (calls) minimumAmount: has more decimals than the currency's 0",
+        'line 5: price #1 (calls) minimumAmount: 10.5 is above maximumAmount 5',
+      ],
+    );
+  });
+
+  test('an unknown field of a unitPrice or flatPrice is an error, not ignored (found by adversarial testing)', () => {
+    // Ignored, `per` inside unitPrice billed 1 per token instead of 1 per 1,000.
+    assert.deepEqual(
+      problems(`currency: USD
+prices:
+  - meter: calls
+    price:
+      type: tiered
+      mode: graduated
+      tiers:
+        - { upToAmount: "10", unitPrice: { amount: "1", per: 1000 } }
+        - { flatPrice: { amount: "2", currency: EUR } }
+`),
+      [
+        'line 8: price #1 (calls) price.tiers[1].unitPrice.per: unknown field (a unitPrice has only amount; per belongs to the price)',
+        'line 9: price #1 (calls) price.tiers[2].flatPrice.currency: unknown field (a flatPrice has only amount)',
       ],
     );
   });

@@ -9,7 +9,7 @@ import { ConfigError, OptionError, UsageError } from '../errors.js';
 import { Decimal } from './decimal.js';
 import type { Meter } from './meter.js';
 import type { Price, PriceFile } from './price.js';
-import { parseQueryTime, runQuery } from './query.js';
+import { compareUtf8, parseQueryTime, runQuery } from './query.js';
 import { commitments, rateFlat, rateUsage, type LineType, type RatedLine } from './rating.js';
 import { formatRfc3339 } from './time.js';
 import { checkTimeZone, zoneOffsetMinutes } from './window.js';
@@ -178,7 +178,8 @@ export async function buildInvoices(store: Store, o: InvoiceOptions): Promise<In
     }
   }
   if (overlaps.size > 0) throw new ConfigError(o.prices.file, [...overlaps.values()], 'price file');
-  const customers = [...usage.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  // Subject order as meter query and meter subjects print it (UTF-8 bytes, as the stores sort), not UTF-16 units.
+  const customers = [...usage.keys()].sort(compareUtf8);
   const invoices = customers.map((customer) => invoiceOf(customer, usage.get(customer)!, prices, digits));
   return {
     currency: o.prices.currency,

@@ -46,26 +46,44 @@ const MODEL_KEYS: Record<string, string[]> = {
 
 const isMapping = (x: unknown): x is Record<string, unknown> => x !== null && typeof x === 'object' && !Array.isArray(x);
 
+/** The 1-based line of the file where a path (`['prices', 0, 'price', 'amount']`) is, or of its nearest parent. */
+export type LineOf = (path: Array<string | number>) => number | null;
+
+/** `price.tiers[2].unitPrice.amount` -> `['price', 'tiers', 1, 'unitPrice', 'amount']` (messages count tiers from 1). */
+function fieldPath(field: string): Array<string | number> {
+  return field.split('.').flatMap((part) => {
+    const m = /^(.*)\[(\d+)\]$/.exec(part);
+    return m === null ? [part] : [m[1]!, Number(m[2]) - 1];
+  });
+}
+
 /** Validates a parsed price document against the configured meters; throws ConfigError listing every problem. */
-export function validatePrices(doc: unknown, file: string, meters: Meter[]): PriceFile {
+export function validatePrices(doc: unknown, file: string, meters: Meter[], lineOf: LineOf = () => null): PriceFile {
   const problems: string[] = [];
+  // Each problem starts with the line it is on, so that it is found in a long file without counting prices.
+  const on = (path: Array<string | number>, text: string) => {
+    const line = lineOf(path);
+    problems.push(line === null ? text : `line ${line}: ${text}`);
+  };
   if (!isMapping(doc)) throw new ConfigError(file, ['must be a mapping with currency: and prices:'], 'price file');
   for (const key of Object.keys(doc)) {
-    if (key !== 'currency' && key !== 'prices') problems.push(`${key}: unknown key (a price file has currency: and prices:)`);
+    if (key !== 'currency' && key !== 'prices') on([key], `${key}: unknown key (a price file has currency: and prices:)`);
   }
   let digits = 2;
   const currency = doc.currency;
-  if (typeof currency !== 'string') problems.push('currency: missing (an ISO 4217 code such as USD, EUR, JPY)');
+  if (typeof currency !== 'string') on(['currency'], 'currency: missing (an ISO 4217 code such as USD, EUR, JPY)');
   else {
     const d = minorDigits(currency);
-    if (d === null) problems.push(`currency: "${currency}" is not an ISO 4217 currency code (USD, EUR, JPY, KWD...)`);
+    if (d === null) on(['currency'], `currency: "${currency}" is not an ISO 4217 currency code (USD, EUR, JPY, KWD...)`);
     else digits = d;
   }
   const prices: Price[] = [];
-  if (!Array.isArray(doc.prices) || doc.prices.length === 0) problems.push('prices: must be a non-empty list');
+  if (!Array.isArray(doc.prices) || doc.prices.length === 0) on(['prices'], 'prices: must be a non-empty list');
   else {
     doc.prices.forEach((raw: unknown, i: number) => {
-      const price = validatePrice(raw, i + 1, meters, digits, problems);
+      const price = validatePrice(raw, i + 1, meters, digits, problems, (field, text) =>
+        on(['prices', i, ...(field === '' ? [] : fieldPath(field))], text),
+      );
       if (price !== null) prices.push(price);
     });
   }
@@ -73,9 +91,16 @@ export function validatePrices(doc: unknown, file: string, meters: Meter[]): Pri
   return { file, currency: currency as string, digits, prices };
 }
 
-function validatePrice(raw: unknown, index: number, meters: Meter[], digits: number, problems: string[]): Price | null {
+function validatePrice(
+  raw: unknown,
+  index: number,
+  meters: Meter[],
+  digits: number,
+  problems: string[],
+  on: (field: string, text: string) => void,
+): Price | null {
   if (!isMapping(raw)) {
-    problems.push(`price #${index}: must be a mapping with meter: and price:`);
+    on('', `price #${index}: must be a mapping with meter: and price:`);
     return null;
   }
   const before = problems.length;
@@ -87,7 +112,7 @@ function validatePrice(raw: unknown, index: number, meters: Meter[], digits: num
           .join(' ')
       : '';
   const label = `price #${index} (${typeof raw.meter === 'string' ? raw.meter : '?'}${matchText})`;
-  const at = (field: string, text: string) => problems.push(`${label} ${field}: ${text}`);
+  const at = (field: string, text: string) => on(field, `${label} ${field}: ${text}`);
   for (const key of Object.keys(raw)) if (!PRICE_KEYS.includes(key)) at(key, `unknown field (use ${PRICE_KEYS.join(', ')})`);
   let meter: Meter | undefined;
   if (typeof raw.meter !== 'string') at('meter', 'missing (the slug of a meter of the config)');
@@ -256,6 +281,14 @@ function validateTiers(raw: unknown, at: At, amount: Amount): Tier[] | null {
         ok = false;
         return null;
       }
+      // A key ignored here would bill silently at another price: `unitPrice: { amount: "1", per: 1000 }` would
+      // charge 1 per unit, a thousand times what was meant (per belongs to the price).
+      for (const key of Object.keys(v)) {
+        if (key !== 'amount') {
+          at(`${where}.${field}.${key}`, `unknown field (a ${field} has only amount${key === 'per' ? '; per belongs to the price' : ''})`);
+          ok = false;
+        }
+      }
       const a = amount(`${where}.${field}.amount`, v.amount);
       if (a === null) ok = false;
       return a;
@@ -273,11 +306,23 @@ function validateTiers(raw: unknown, at: At, amount: Amount): Tier[] | null {
 
 /** Parses a price file's text (YAML or JSON) and validates it against the meters. */
 export function parsePriceFile(text: string, file: string, meters: Meter[]): PriceFile {
+  const yaml = createRequire(import.meta.url)('yaml') as typeof import('yaml');
+  const lines = new yaml.LineCounter();
+  let parsed: import('yaml').Document;
   let doc: unknown;
   try {
-    doc = (createRequire(import.meta.url)('yaml') as typeof import('yaml')).parse(text);
+    parsed = yaml.parseDocument(text, { lineCounter: lines });
+    if (parsed.errors.length > 0) throw parsed.errors[0];
+    doc = parsed.toJS();
   } catch (e) {
     throw new ConfigError(file, [`not valid YAML: ${(e as Error).message.split('\n')[0]}`], 'price file');
   }
-  return validatePrices(doc, file, meters);
+  const lineOf: LineOf = (path) => {
+    for (let n = path.length; n > 0; n--) {
+      const node = parsed.getIn(path.slice(0, n), true) as { range?: [number, number, number] } | undefined;
+      if (node?.range !== undefined) return lines.linePos(node.range[0]).line;
+    }
+    return null;
+  };
+  return validatePrices(doc, file, meters, lineOf);
 }

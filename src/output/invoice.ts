@@ -6,7 +6,7 @@
 import type { InvoiceLine, InvoiceResult } from '../core/invoice.js';
 import { csvRecord } from './csv.js';
 import type { Sink } from './sink.js';
-import { smallTable } from './table.js';
+import { smallTable, terminalSafe } from './table.js';
 
 export const INVOICE_CSV_COLUMNS = [
   'customer',
@@ -108,7 +108,9 @@ export async function renderInvoiceTable(result: InvoiceResult, sink: Sink, colo
     ]);
     rows.push(['total', '', '', '', '', '', '', '', `${inv.total} ${result.currency}`]);
     const table = await smallTable(head, [4, 5, 6, 7, 8], rows, color);
-    await sink.write(`${n ? '\n' : ''}${inv.customer} · ${start} to ${end} (${result.zone})\n${table}`);
+    // The customer heads its block outside the table, so it is escaped as the cells are: a subject with a newline,
+    // an escape sequence or a right-to-left override must not forge or disguise a block.
+    await sink.write(`${n ? '\n' : ''}${terminalSafe(inv.customer)} · ${start} to ${end} (${result.zone})\n${table}`);
   }
   await sink.write(`\n${result.invoices.length} invoice${result.invoices.length === 1 ? '' : 's'} · ${result.currency}\n`);
 }
