@@ -63,10 +63,16 @@ describe('a live stream on stdin', () => {
         // Two events, then the producer pauses: they are committed without more input and without EOF.
         child.stdin.write(`${ev(0)}\n${ev(1)}\n`);
         await until('the first two events committed during the pause', () => stored(w.path('live.db')).length === 2);
-        // 7,000 more (more than one chunk of the parse worker), then a pause, then a signal.
-        child.stdin.write(Array.from({ length: 7000 }, (_, i) => ev(i + 2)).join('\n') + '\n');
+        // 7,000 more (more than one chunk of the parse worker), then a pause, then a signal. The pause starts once
+        // the pipe has taken every byte (the write's callback): 1.4 MB pass through a 64 KiB pipe only as fast as
+        // meter reads, which under a loaded machine took longer than the pause, and lines not yet read are not
+        // received.
+        const taken = new Promise<void>((resolve) =>
+          child.stdin.write(Array.from({ length: 7000 }, (_, i) => ev(i + 2)).join('\n') + '\n', () => resolve()),
+        );
         // And an unfinished line: not an event yet, so not stored.
         child.stdin.write(ev(9999).slice(0, 30));
+        await taken;
         await sleep(300);
         child.kill(signal);
         const r = await done;
