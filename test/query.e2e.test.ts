@@ -372,6 +372,7 @@ describe('aggregations', () => {
     assert.match(usageError(w.run(['query', '-m', 'nope'])), /unknown meter "nope".*tokens_sum/);
     assert.match(usageError(w.run(['query'])), /several meters.*--meter/);
     assert.match(usageError(w.run(['query', '-m', 'calls', '--tz', 'Mars/Olympus'])), /unknown time zone "Mars\/Olympus"/);
+    assert.match(usageError(w.run(['query', '-m', 'calls', '--tz', 'europe/budapest'])), /did you mean Europe\/Budapest\?/);
     assert.match(usageError(w.run(['query', '-m', 'calls', '--window', 'weekly'])), /--window "weekly".*minute, hour, day or month/);
     assert.match(usageError(w.run(['query', '-m', 'calls', '--window', 'constructor'])), /--window "constructor"/);
     assert.match(usageError(w.run(['query', '-m', 'calls', '--group-by', 'region'])), /--group-by "region".*model/);

@@ -228,6 +228,7 @@ describe('routes and parameters', () => {
     await problem(await q(`${base}?windowSize=WEEK`), 400, /windowSize/);
     await problem(await q(`${base}?windowSize=hour`), 400, /windowSize/);
     await problem(await q(`${base}?windowSize=DAY&windowTimeZone=Mars/Olympus`), 400, 'invalid time zone: Mars/Olympus');
+    await problem(await q(`${base}?windowSize=DAY&windowTimeZone=europe/budapest`), 400, 'invalid time zone: europe/budapest');
     await problem(await q(`${base}?groupBy=nope`), 400, 'invalid group by: nope');
     await problem(await q(`${base}?filterGroupBy[nope]=x`), 400, 'invalid filter group by: nope');
     // Keys that name members of every plain object are no group-by keys either: never a 500, never a filter dropped.

@@ -831,7 +831,20 @@ describe('window sizes and zones', () => {
   });
 
   test('checkTimeZone accepts IANA names and UTC, rejects others with a usage error', () => {
-    for (const z of ['UTC', 'Etc/UTC', 'Europe/Budapest', 'Asia/Kathmandu', 'America/St_Johns']) assert.equal(checkTimeZone(z), z);
+    for (const z of ['UTC', 'Etc/UTC', 'Europe/Budapest', 'Asia/Kathmandu', 'America/St_Johns', 'GMT', 'US/Eastern', 'Asia/Calcutta'])
+      assert.equal(checkTimeZone(z), z);
+    // Names are case-sensitive, as OpenMeter's zone files are: the message gives the right spelling.
+    for (const [z, named] of [
+      ['europe/budapest', 'Europe/Budapest'],
+      ['utc', 'UTC'],
+      ['AMERICA/NEW_YORK', 'America/New_York'],
+    ]) {
+      assert.throws(
+        () => checkTimeZone(z!),
+        (e: unknown) => e instanceof UsageError && (e as Error).message.endsWith(`did you mean ${named}?`),
+        z,
+      );
+    }
     for (const z of ['Mars/Olympus', 'Europe/Budapest; DROP TABLE events', '']) {
       assert.throws(
         () => checkTimeZone(z),

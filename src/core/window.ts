@@ -43,6 +43,12 @@ export function checkTimeZone(zone: string): string {
   if (!/^[A-Za-z0-9_+\-/]+$/.test(zone) || Number.isNaN(tzOffset(zone, new Date(0)))) {
     throw new UsageError(`unknown time zone "${zone}": use an IANA name such as Europe/Budapest or UTC`);
   }
+  // IANA names are case-sensitive (OpenMeter, which loads them as files, answers 400 for europe/budapest), though
+  // the platform's lookup is not: a name that differs from its zone's only in case is refused with the right one.
+  const named = new Intl.DateTimeFormat('en-US', { timeZone: zone }).resolvedOptions().timeZone;
+  if (named !== zone && named.toLowerCase() === zone.toLowerCase()) {
+    throw new UsageError(`unknown time zone "${zone}": IANA names are case-sensitive; did you mean ${named}?`);
+  }
   return zone;
 }
 
