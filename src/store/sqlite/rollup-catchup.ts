@@ -102,6 +102,37 @@ function catalogueRow(db: Database.Database, def: RollupDef): { id: number; seq:
   return { id, seq: 0 };
 }
 
+/** A catch-up's delta table and where its rows go: a level of the rollup table, or the hour table (`lvl` null). */
+interface DeltaTarget {
+  delta: string;
+  table: string;
+  keys: string[];
+  /** The delta's key and state columns. */
+  list: string;
+  /** The target's columns, and what a SELECT of `list` gives for them. */
+  columns: string;
+  values: string;
+  /** The stored rows of the delta's groups, as `list`; and a count of them. */
+  storedRows: string;
+  stored: string;
+}
+
+function deltaTarget(delta: string, table: string, lvl: number | null, keys: string[]): DeltaTarget {
+  const list = [...keys, ...STATE].join(', ');
+  const on = [...(lvl === null ? [] : [`o.lvl = ${lvl}`]), ...keys.map((k) => `o.${k} = d.${k}`)].join(' AND ');
+  const join = `FROM ${delta} d JOIN ${table} o ON ${on}`;
+  return {
+    delta,
+    table,
+    keys,
+    list,
+    columns: lvl === null ? list : `lvl, ${list}`,
+    values: lvl === null ? list : `${lvl}, ${list}`,
+    storedRows: `SELECT ${[...keys, ...STATE].map((c) => 'o.' + c).join(', ')} ${join}`,
+    stored: `SELECT count(*) ${join}`,
+  };
+}
+
 /** Drops the rollups other than `keep` that no query has caught up for catchUpLimits.unusedMs while events arrived. */
 function dropUnused(db: Database.Database, keep: number, top: number): void {
   const old = db
@@ -135,16 +166,19 @@ export function catchUp(db: Database.Database, def: RollupDef): void {
     hoursTable = hoursOf(r.id),
     agg = def.aggregation;
   const keys = ['s', 'b', ...gcols(def)];
-  const list = [...keys, ...STATE].join(', ');
   const base: Record<string, unknown> = {};
   const rows = eventRowsSql(def, 'w', 'm', base);
   const days = `SELECT s, ${bucketSql('b', DAY_MS)} AS b, ${[...gcols(def), ...STATE].join(', ')} FROM temp.rollup_d0 LIMIT -1`;
   // The hour table's rows: the 15-minute rows of every group value merged per UTC hour and subject, in key order.
   const hours = `SELECT ${bucketSql('b', HOUR_MS)} AS b, s, ${STATE.join(', ')} FROM temp.rollup_d0 LIMIT -1`;
-  const hourList = ['b', 's', ...STATE].join(', ');
-  const on = keys.map((k) => `o.${k} = d.${k}`).join(' AND ');
-  const dropDeltas = () =>
-    db.exec('DROP TABLE IF EXISTS temp.rollup_d0; DROP TABLE IF EXISTS temp.rollup_d1; DROP TABLE IF EXISTS temp.rollup_dh');
+  // Where each delta goes: its level of the rollup table, or the hour table (no level).
+  const targets = [
+    deltaTarget('temp.rollup_d0', table, 0, keys),
+    deltaTarget('temp.rollup_d1', table, 1, keys),
+    deltaTarget('temp.rollup_dh', hoursTable, null, ['b', 's']),
+  ];
+  const [t0, , th] = targets as [DeltaTarget, DeltaTarget, DeltaTarget];
+  const dropDeltas = () => db.exec(targets.map((t) => `DROP TABLE IF EXISTS ${t.delta};`).join(' '));
   try {
     for (let round = 0; r.seq < max; ) {
       // A new rollup is aggregated in one pass: its rows are then copied in key order (appended), where merging
@@ -161,41 +195,25 @@ export function catchUp(db: Database.Database, def: RollupDef): void {
         .transaction(() => {
           const now = catalogueRow(db, def);
           if (now.id !== id || now.seq !== w) return now;
-          // New 15-minute rows: the delta's rows less those whose group is stored already (none in a new rollup).
-          const d0 = db
-            .prepare(
-              `SELECT count(*) AS c, coalesce(sum(n), 0) AS e, (SELECT count(*) FROM temp.rollup_d0 d JOIN ${table} o ON o.lvl = 0 AND ${on}) AS old FROM temp.rollup_d0`,
-            )
-            .get() as { c: number; e: number; old: number };
-          const dh = db
-            .prepare(
-              `SELECT count(*) AS c, (SELECT count(*) FROM temp.rollup_dh d JOIN ${hoursTable} o ON o.b = d.b AND o.s = d.s) AS old FROM temp.rollup_dh`,
-            )
-            .get() as { c: number; old: number };
+          // New rows: the delta's rows less those whose group is stored already (none in a new rollup).
+          const d0 = db.prepare(`SELECT count(*) AS c, coalesce(sum(n), 0) AS e, (${t0.stored}) AS old FROM ${t0.delta}`).get() as {
+            c: number;
+            e: number;
+            old: number;
+          };
+          const dh = db.prepare(`SELECT count(*) AS c, (${th.stored}) AS old FROM ${th.delta}`).get() as { c: number; old: number };
           const added = { rows0: d0.c - d0.old, events: d0.e, hours: dh.c - dh.old };
-          if (w === 0) {
-            // A new rollup: the deltas are its rows.
-            for (const lvl of [0, 1]) db.exec(`INSERT INTO ${table} (lvl, ${list}) SELECT ${lvl}, ${list} FROM temp.rollup_d${lvl}`);
-            db.exec(`INSERT INTO ${hoursTable} (${hourList}) SELECT ${hourList} FROM temp.rollup_dh`);
-          } else {
-            // Each delta row merged with the stored row of its group (found by primary key), which it replaces.
-            for (const lvl of [0, 1]) {
-              const delta = `temp.rollup_d${lvl}`;
-              const both =
-                `SELECT ${list} FROM ${delta} UNION ALL ` +
-                `SELECT ${[...keys, ...STATE].map((c) => 'o.' + c).join(', ')} FROM ${delta} d JOIN ${table} o ON o.lvl = ${lvl} AND ${on}`;
-              withOverflow((mode) =>
-                db.exec(
-                  `INSERT OR REPLACE INTO ${table} (lvl, ${list}) SELECT ${lvl}, ${list} FROM (${mergeGroupSql(agg, mode, both, keys)})`,
-                ),
-              );
+          for (const t of targets) {
+            if (w === 0) {
+              // A new rollup: the deltas are its rows.
+              db.exec(`INSERT INTO ${t.table} (${t.columns}) SELECT ${t.values} FROM ${t.delta}`);
+              continue;
             }
-            const both =
-              `SELECT ${hourList} FROM temp.rollup_dh UNION ALL ` +
-              `SELECT ${['b', 's', ...STATE].map((c) => 'o.' + c).join(', ')} FROM temp.rollup_dh d JOIN ${hoursTable} o ON o.b = d.b AND o.s = d.s`;
+            // Each delta row merged with the stored row of its group (found by primary key), which it replaces.
+            const both = `SELECT ${t.list} FROM ${t.delta} UNION ALL ${t.storedRows}`;
             withOverflow((mode) =>
               db.exec(
-                `INSERT OR REPLACE INTO ${hoursTable} (${hourList}) SELECT ${hourList} FROM (${mergeGroupSql(agg, mode, both, ['b', 's'])})`,
+                `INSERT OR REPLACE INTO ${t.table} (${t.columns}) SELECT ${t.values} FROM (${mergeGroupSql(agg, mode, both, t.keys)})`,
               ),
             );
           }
