@@ -14,8 +14,8 @@
  */
 import type Database from 'better-sqlite3';
 import type { UsageEvent } from '../../core/event.js';
-import { TIME_GIVEN, TIME_MISSING } from './schema.js';
-import type { SqliteWriter } from './writer.js';
+import { TIME_MISSING } from './schema.js';
+import { timeColumn, type SqliteWriter } from './writer.js';
 
 /** A store merges its staged events once this many are waiting, so that a merge shares pages among many. */
 export const MERGE_AT = 10_000;
@@ -71,16 +71,7 @@ export class Staging {
 
   /** Appends the events to `staged` as one row: committed, or not at all. */
   append(events: UsageEvent[], ingestedMs: number): void {
-    const rows: StagedEvent[] = events.map((e) => [
-      e.key,
-      e.source,
-      e.id,
-      e.type,
-      e.subject,
-      e.timeMs,
-      e.data,
-      e.timeMissing ? TIME_MISSING : TIME_GIVEN,
-    ]);
+    const rows: StagedEvent[] = events.map((e) => [e.key, e.source, e.id, e.type, e.subject, e.timeMs, e.data, timeColumn(e)]);
     this.insert.run(this.writer.id, ingestedMs, JSON.stringify(rows));
     this.held.push({ events, ingestedMs });
     this.waiting += events.length;

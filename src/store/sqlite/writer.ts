@@ -38,7 +38,7 @@ type StoredKey = [
 ];
 
 /** The `fp` column of a new row (see TIME_GIVEN in schema.ts). */
-function timeColumn(e: UsageEvent): number {
+export function timeColumn(e: UsageEvent): number {
   return e.timeMissing ? TIME_MISSING : TIME_GIVEN;
 }
 
