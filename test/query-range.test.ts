@@ -22,6 +22,26 @@ after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 const meter: Meter = { slug: 'tokens', eventType: 'prompt', aggregation: 'SUM', valueProperty: '$.tokens', groupBy: [] };
 
+/** The rows of a query of `meter` over every subject together, in `window` windows of `tz`. */
+async function queryRows(store: SqliteStore, window: string, tz: string, from: string, to: string) {
+  const result = await runQuery(store, {
+    meters: [meter],
+    meter: 'tokens',
+    window,
+    tz,
+    from,
+    to,
+    subjects: [],
+    groupBy: [],
+    filters: [],
+    fill: false,
+    allSubjects: true,
+  });
+  const rows: ResultRow[] = [];
+  for await (const r of result.rows) rows.push(r);
+  return { result, rows };
+}
+
 test('a DAY query from year 1 to 9999 in Europe/Budapest plans the data, not the millennia, and answers the same', async () => {
   const store = SqliteStore.open(path.join(dir, 'range.db'));
   try {
@@ -42,21 +62,7 @@ test('a DAY query from year 1 to 9999 in Europe/Budapest plans the data, not the
     };
     const ask = async (from: string, to: string) => {
       const t0 = performance.now();
-      const result = await runQuery(store, {
-        meters: [meter],
-        meter: 'tokens',
-        window: 'DAY',
-        tz: 'Europe/Budapest',
-        from,
-        to,
-        subjects: [],
-        groupBy: [],
-        filters: [],
-        fill: false,
-        allSubjects: true,
-      });
-      const rows: ResultRow[] = [];
-      for await (const r of result.rows) rows.push(r);
+      const { result, rows } = await queryRows(store, 'DAY', 'Europe/Budapest', from, to);
       return {
         rows: rows.map((r) => [result.formatTime(r.windowStart), result.formatTime(r.windowEnd), r.value]),
         ms: performance.now() - t0,
@@ -80,21 +86,7 @@ test('a DAY query from year 1 to 9999 in Europe/Budapest plans the data, not the
 test('a long range over no data of the meter answers no rows at once', async () => {
   const store = SqliteStore.open(path.join(dir, 'empty.db'));
   try {
-    const result = await runQuery(store, {
-      meters: [meter],
-      meter: 'tokens',
-      window: 'HOUR',
-      tz: 'Australia/Lord_Howe',
-      from: '0001-01-01T00:00:00Z',
-      to: '9999-12-31T00:00:00Z',
-      subjects: [],
-      groupBy: [],
-      filters: [],
-      fill: false,
-      allSubjects: true,
-    });
-    const rows: ResultRow[] = [];
-    for await (const r of result.rows) rows.push(r);
+    const { rows } = await queryRows(store, 'HOUR', 'Australia/Lord_Howe', '0001-01-01T00:00:00Z', '9999-12-31T00:00:00Z');
     assert.deepEqual(rows, []);
   } finally {
     await store.close();
