@@ -32,7 +32,10 @@ import { BUCKET_MS, eventGroupSql, mergeGroupSql, resultColumns, STATE, type Mer
  */
 export interface StoredRollup {
   id: number;
-  /** Rows of the hour table. */
+  /**
+   * Rows of the hour table. Read so that a catalogue of an older layout (no hour tables) fails the read and is
+   * never taken for one of this layout.
+   */
   hours: number;
   minMs: number | null;
   maxMs: number | null;
@@ -232,23 +235,6 @@ export function buildRollupSql(
     cols.push(`${opts.jsWindow ? 'meter_window(b)' : windowKeySql(q.window, 'b', sqliteDialect)} AS w`);
     keys.push('w');
   }
-  const agg = q.meter.aggregation;
-  if (servesHours(q)) {
-    const table = hoursOf(rollup.id);
-    const range = where.length ? ' WHERE ' + where.join(' AND ') : '';
-    // One stored row per window and subject, whose keys grow with (b, s): read in key order as it is.
-    if (q.perSubject && rollup.top === rollup.seq) {
-      return { sql: `SELECT ${[...cols, 's', ...resultColumns(agg, 'exact')].join(', ')} FROM ${table}${range} ORDER BY b, s`, params };
-    }
-    if (q.perSubject) {
-      cols.push('s');
-      keys.push('s');
-    }
-    const parts = [`SELECT ${[...cols, ...STATE].join(', ')} FROM ${table}${range}`];
-    if (rollup.top > rollup.seq) parts.push(tailSql(plan.def, opts.mode, [...cols, ...STATE], where, params, rollup));
-    const merged = mergeGroupSql(agg, opts.mode, parts.join(' UNION ALL '), keys);
-    return { sql: `SELECT ${[...keys, ...resultColumns(agg, opts.mode)].join(', ')} FROM (${merged}) ORDER BY ${keys.join(', ')}`, params };
-  }
   if (q.perSubject) {
     cols.push('s');
     keys.push('s');
@@ -257,17 +243,29 @@ export function buildRollupSql(
     cols.push(`g${g} AS k${i}`);
     keys.push(`k${i}`);
   });
-  // One SELECT per range, each an index range per subject: the primary key is (lvl, s, b, ...), and without a
-  // subject filter every subject of the store is looked up (subject_rows lists them).
-  const { days, buckets } = levelRanges(q, rollup);
-  const table = tableOf(rollup.id);
-  const subjects = q.subjects.length > 0 ? [] : ['s IN (SELECT DISTINCT subject FROM subject_rows)'];
-  const select = (lvl: number, [a, b]: [number, number]) =>
-    `SELECT ${[...cols, ...STATE].join(', ')} FROM ${table} WHERE ` +
-    [`lvl = ${lvl}`, ...subjects, ...where, `b >= ${a}`, `b < ${b}`].join(' AND ');
-  const parts = [...buckets.map((r) => select(0, r)), ...days.map((r) => select(1, r))];
+  const agg = q.meter.aggregation;
+  const state = [...cols, ...STATE].join(', ');
+  let parts: string[];
+  if (servesHours(q)) {
+    const hours = `${hoursOf(rollup.id)}${where.length ? ' WHERE ' + where.join(' AND ') : ''}`;
+    // One stored row per window and subject, whose keys grow with (b, s): read in key order as it is.
+    if (q.perSubject && rollup.top === rollup.seq) {
+      return { sql: `SELECT ${[...cols, ...resultColumns(agg, 'exact')].join(', ')} FROM ${hours} ORDER BY b, s`, params };
+    }
+    parts = [`SELECT ${state} FROM ${hours}`];
+  } else {
+    // One SELECT per range, each an index range per subject: the primary key is (lvl, s, b, ...), and without a
+    // subject filter every subject of the store is looked up (subject_rows lists them).
+    const { days, buckets } = levelRanges(q, rollup);
+    const table = tableOf(rollup.id);
+    const subjects = q.subjects.length > 0 ? [] : ['s IN (SELECT DISTINCT subject FROM subject_rows)'];
+    const select = (lvl: number, [a, b]: [number, number]) =>
+      `SELECT ${state} FROM ${table} WHERE ` + [`lvl = ${lvl}`, ...subjects, ...where, `b >= ${a}`, `b < ${b}`].join(' AND ');
+    parts = [...buckets.map((r) => select(0, r)), ...days.map((r) => select(1, r))];
+    if (parts.length === 0) parts.push(`SELECT ${state} FROM ${table} WHERE 0`);
+  }
   if (rollup.top > rollup.seq) parts.push(tailSql(plan.def, opts.mode, [...cols, ...STATE], where, params, rollup));
-  const rows = parts.length ? parts.join(' UNION ALL ') : `SELECT ${[...cols, ...STATE].join(', ')} FROM ${table} WHERE 0`;
+  const rows = parts.join(' UNION ALL ');
   const merged = mergeGroupSql(agg, opts.mode, rows, keys);
   const times = q.window ? [] : ['t0', 't1'];
   const order = keys.length ? ` ORDER BY ${keys.join(', ')}` : '';
