@@ -175,7 +175,7 @@ describe('staging and other writers', () => {
     }
   });
 
-  test('a merge that fails after the events are staged does not fail the commit that staged them', async () => {
+  test('a commit that brings MERGE_AT events merges them with its own; if that fails, none of it is stored and the staged stay', async () => {
     const file = newFile();
     const s = SqliteStore.open(file);
     try {
@@ -183,10 +183,12 @@ describe('staging and other writers', () => {
       await s.stage(big, 0);
       // Room for one more staged commit, not for merging them all into the events table.
       s['db'].pragma(`max_page_count = ${(s['db'].pragma('page_count', { simple: true }) as number) + 2}`);
-      await s.stage([ev('last', 5)], 0); // resolves: staged, though the merge it starts fails
-      assert.equal(stagedRows(file), MERGE_AT);
-      await assert.rejects(s.settle(), /full/);
+      await assert.rejects(s.stage([ev('last', 5)], 0), /full/);
+      assert.equal(stagedRows(file), MERGE_AT - 1);
+      assert.equal(s['db'].prepare('SELECT count(*) FROM events').pluck().get(), 0);
       s['db'].pragma('max_page_count = 1073741823');
+      await s.stage([ev('last', 5)], 0);
+      assert.equal(stagedRows(file), 0);
       assert.deepEqual(await sums(s), [`acme=${MERGE_AT}`]);
     } finally {
       s.closeNow();

@@ -141,7 +141,9 @@ export class SqliteStore implements Store {
    * small commits. Every read of the store (in any process that may write it) sees them merged.
    */
   async stage(events: UsageEvent[], ingestedMs: number): Promise<void> {
-    if (this.staging === null || this.writer.writing) {
+    // With MERGE_AT events due, the commit merges what waits and writes its own events behind them, in one
+    // transaction, instead of staging them first and merging them straight after.
+    if (this.staging === null || this.writer.writing || this.staging.waiting + events.length >= MERGE_AT) {
       await this.writeBatch(events, ingestedMs, { commit: true });
       return;
     }
@@ -149,13 +151,6 @@ export class SqliteStore implements Store {
       this.staging.append(events, ingestedMs);
     } catch (e) {
       throw describeSqliteError(this.location, e);
-    }
-    if (this.staging.waiting < MERGE_AT) return;
-    try {
-      this.mergeStaged();
-    } catch {
-      // The events are committed (staged): this request has succeeded. The merge is tried again by the next read,
-      // which reports what stops it.
     }
   }
 
