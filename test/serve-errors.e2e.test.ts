@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { event, Workdir } from './helpers.js';
+import { WORKER_MIN_CHARS } from '../src/http/body-parser.js';
 import { SERVE_CONFIG, startServe, stopAll, type Served } from './serve-helpers.js';
 
 const TOKEN = 'test-token-0123456789';
@@ -146,6 +147,39 @@ describe('POST /api/v1/events', () => {
       ],
     );
     assert.equal(await eventCount(open), before);
+  });
+
+  test('a large batch (parsed on a thread of its own): every invalid event listed, nothing stored; then stored once', async () => {
+    const stored = () => {
+      const r = w.run(['stats', '--db', w.path('authed.db'), '--json']);
+      assert.equal(r.code, 0, r.describe());
+      return (JSON.parse(r.stdout) as { events: number }).events;
+    };
+    const before = stored();
+    const h = { 'Content-Type': 'application/cloudevents-batch+json', Authorization: `Bearer ${TOKEN}` };
+    const events = Array.from({ length: 300 }, (_, i) => ev({ id: `large-${i}` }));
+    const bad = [...events];
+    bad[10] = ev({ id: 'large-10', subject: '' });
+    bad[250] = { ...ev({ id: 'large-250' }), specversion: undefined };
+    assert.ok(JSON.stringify(bad).length >= WORKER_MIN_CHARS);
+    const p = await problem(
+      await post(authed, '/api/v1/events', JSON.stringify(bad), h),
+      400,
+      'invalid event: 2 of 300 event(s) are invalid; nothing was stored',
+    );
+    const issues = (p.extensions as { validationErrors: Array<{ index: number; field: string }> }).validationErrors;
+    assert.deepEqual(
+      issues.map((i) => [i.index, i.field]),
+      [
+        [10, 'subject'],
+        [250, 'specversion'],
+      ],
+    );
+    assert.equal(stored(), before);
+    assert.equal((await post(authed, '/api/v1/events', JSON.stringify(events), h)).status, 204);
+    assert.equal(stored(), before + 300);
+    assert.equal((await post(authed, '/api/v1/events', JSON.stringify(events), h)).status, 204);
+    assert.equal(stored(), before + 300);
   });
 
   test('a re-sent event answers 204 and changes nothing', async () => {

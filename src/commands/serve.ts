@@ -8,6 +8,7 @@ import { Command, Option } from 'commander';
 import { formatRfc3339 } from '../core/time.js';
 import { MeterError, UsageError } from '../errors.js';
 import { PORTAL_KEY_BYTES, PortalKeyError, PortalSigner } from '../http/auth.js';
+import { BodyParser } from '../http/body-parser.js';
 import { ApiServer } from '../http/server.js';
 import { GroupCommitter, storeLock } from '../ingest/group-commit.js';
 import { isClickHouseUrl, openStore, resolveDb } from '../store/open.js';
@@ -127,6 +128,7 @@ async function runServe(flags: ServeFlags): Promise<void> {
     const lock = storeLock();
     const committer = new GroupCommitter(store, { maxQueued: flags.maxQueued, syncEachCommit: flags.syncEachCommit ?? false, lock });
     const metersCreatedAt = formatRfc3339(file === null ? 0 : Math.floor(fs.statSync(file).mtimeMs));
+    const bodies = new BodyParser();
     const host = flags.host ?? LOOPBACK;
     const server = new ApiServer(
       {
@@ -134,6 +136,7 @@ async function runServe(flags: ServeFlags): Promise<void> {
         meters,
         metersCreatedAt,
         committer,
+        bodies,
         read: readerFor(db, store, lock),
         limits: { maxBytes: flags.maxBody, timeoutMs: flags.bodyTimeout },
         token,
@@ -165,6 +168,7 @@ async function runServe(flags: ServeFlags): Promise<void> {
     process.on('SIGINT', ignore);
     process.on('SIGTERM', ignore);
     await server.stop();
+    await bodies.close();
     await committer.drain();
     await lock(async () => {
       try {

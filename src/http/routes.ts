@@ -9,10 +9,10 @@ import type { Store, StoredEvent } from '../core/ports.js';
 import { runQuery, type QueryOptions } from '../core/query.js';
 import { formatRfc3339 } from '../core/time.js';
 import { type GroupCommitter, QueueFullError } from '../ingest/group-commit.js';
+import type { BodyParser } from './body-parser.js';
 import { bearerOf, meterNotAllowed, portalClaimsOf, sameSecret, unauthorized, type PortalClaims, type PortalSigner } from './auth.js';
 import { readBody, type BodyLimits } from './body.js';
 import { newUlid, stableUlid } from './ids.js';
-import { parseIngestBody } from './ingest-body.js';
 import { portalReportJson, reportJson, reportPage } from './report-routes.js';
 import {
   checkMeterIdOrSlug,
@@ -33,6 +33,8 @@ export interface Api {
   /** When the meters were defined (the config file's modification time): their createdAt/updatedAt. */
   metersCreatedAt: string;
   committer: GroupCommitter;
+  /** Parses POST /api/v1/events bodies (large ones on a thread of their own). */
+  bodies: BodyParser;
   /** Runs a read of the store (see readerFor in commands/serve.ts). */
   read: <T>(fn: (store: Store) => Promise<T>) => Promise<T>;
   limits: BodyLimits;
@@ -146,7 +148,12 @@ export async function route(api: Api, req: IncomingMessage): Promise<Reply> {
 
 async function ingestEvents(api: Api, req: IncomingMessage): Promise<Reply> {
   const text = await readBody(req, api.limits);
-  const events = parseIngestBody(text, req.headers['content-type'], Date.now(), api.store.needsFingerprints);
+  const events = await api.bodies.parse({
+    text,
+    contentType: req.headers['content-type'],
+    nowMs: Date.now(),
+    fingerprints: api.store.needsFingerprints,
+  });
   try {
     await api.committer.submit(events);
   } catch (e) {

@@ -1,0 +1,40 @@
+/**
+ * The thread that parses large POST /api/v1/events bodies for `meter serve` (see body-parser.ts): each message is
+ * one body, answered in order with its events as columns (columns.ts) or with the problem that refuses it.
+ */
+import { parentPort } from 'node:worker_threads';
+import { StringEncoder, toColumns, transferList, type EventColumns } from '../ingest/columns.js';
+import { parseIngestBody } from './ingest-body.js';
+import { HttpProblem } from './problem.js';
+
+/** A body to parse, with what parseIngestBody takes besides. */
+export interface BodyJob {
+  text: string;
+  contentType: string | undefined;
+  nowMs: number;
+  fingerprints: boolean;
+}
+
+/** The answer to a BodyJob: its events, or the problem (or the message of an unexpected error: a 500). */
+export type BodyAnswer =
+  | { ok: true; columns: EventColumns }
+  | { ok: false; status: number; detail: string; extensions?: Record<string, unknown> };
+
+const port = parentPort!;
+const strings = new StringEncoder();
+
+port.on('message', (job: BodyJob) => {
+  let answer: BodyAnswer;
+  try {
+    const events = parseIngestBody(job.text, job.contentType, job.nowMs, job.fingerprints);
+    const columns = toColumns(events, strings);
+    port.postMessage({ ok: true, columns } satisfies BodyAnswer, transferList(columns));
+    return;
+  } catch (e) {
+    answer =
+      e instanceof HttpProblem
+        ? { ok: false, status: e.status, detail: e.detail, extensions: e.extensions }
+        : { ok: false, status: 500, detail: (e as Error)?.message ?? String(e) };
+  }
+  port.postMessage(answer);
+});
