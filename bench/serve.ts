@@ -1,6 +1,6 @@
 /**
- * Load benchmark of `meter serve` (npm run bench:serve): autocannon from a second process on loopback, 50
- * connections, single-event requests and 100-event batches into a new SQLite store, next to `meter ingest` of the
+ * Load benchmark of `meter serve` (npm run bench:serve): wrk (serve-wrk.ts; autocannon, serve-load.ts, where wrk
+ * is not installed or with --autocannon) from a second process on loopback, 50 connections, single-event requests and 100-event batches into a new SQLite store, next to `meter ingest` of the
  * same kind of events from a file. Prints events/s and p50/p99 latency, and the server's CPU time per event (all
  * its threads, from /proc): on a shared machine the rates follow the load of the moment, the CPU time much less.
  * Every round runs every row, the load average is printed with each round, and the ratios (to the floor, to ingest)
@@ -8,6 +8,7 @@
  *
  *   npm run bench:serve -- --duration 10 --connections 50 --events 1000000 --rounds 3 [--sync-each-commit]
  *   npm run bench:serve -- --preload 1000000    # each server's store holds this many events before the load
+ *   npm run bench:serve -- --autocannon         # autocannon even where wrk is installed
  */
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -15,6 +16,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { benchEvent } from './serve-events.js';
+import { haveWrk, type LoadResult, wrkLoad } from './serve-wrk.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const BIN = path.resolve(HERE, '..', '..', 'bin', 'meter');
@@ -31,14 +33,10 @@ const rounds = Number(arg('rounds', '3'));
 const preload = Number(arg('preload', '0'));
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'meter-bench-serve-'));
 
-interface Load {
-  requests: number;
-  non2xx: number;
-  errors: number;
-  eventsPerSec: number;
-  p50ms: number;
-  p99ms: number;
-}
+type Load = LoadResult;
+
+/** wrk when it is installed (`apt-get install wrk`), else autocannon: see serve-wrk.ts. */
+const WRK = !process.argv.includes('--autocannon') && haveWrk();
 
 const loadAverage = () =>
   `load average ${os
@@ -77,27 +75,9 @@ async function load(label: string, batch: number, serveArgs: string[] = [], floo
       });
       server.on('exit', () => reject(new Error(`meter serve exited: ${err}`)));
     });
-    const r = spawnSync(
-      process.execPath,
-      [
-        path.join(HERE, 'serve-load.js'),
-        '--url',
-        url,
-        '--batch',
-        String(batch),
-        '--connections',
-        connections,
-        '--duration',
-        duration,
-        '--prefix',
-        label,
-      ],
-      {
-        encoding: 'utf8',
-      },
-    );
-    if (r.status !== 0) throw new Error(`load process failed: ${r.stderr}`);
-    const result = JSON.parse(r.stdout) as Load;
+    const result = WRK
+      ? wrkLoad({ url, batch, connections, duration, prefix: label.replace(/\W+/g, '-'), dir })
+      : autocannonLoad(url, batch, label);
     const cpu = cpuMs(server.pid!);
     const stopped = new Promise((resolve) => server.on('exit', resolve));
     server.kill('SIGTERM');
@@ -117,6 +97,14 @@ async function load(label: string, batch: number, serveArgs: string[] = [], floo
     fs.rmSync(`${db}-wal`, { force: true });
     fs.rmSync(`${db}-shm`, { force: true });
   }
+}
+
+/** The load of autocannon (serve-load.ts), in a process of its own. */
+function autocannonLoad(url: string, batch: number, label: string): Load {
+  const args = ['--url', url, '--batch', String(batch), '--connections', connections, '--duration', duration, '--prefix', label];
+  const r = spawnSync(process.execPath, [path.join(HERE, 'serve-load.js'), ...args], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`load process failed: ${r.stderr}`);
+  return JSON.parse(r.stdout) as Load;
 }
 
 /** `meter ingest` of the file (written on the first call) into a new store: events/s, whole process. */
@@ -154,7 +142,7 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 
 try {
   console.log(
-    `meter serve load: ${connections} connections, ${duration} s each, autocannon in a second process, new SQLite store each${preload > 0 ? ` holding ${preload} events first` : ''}, ${rounds} round(s)`,
+    `meter serve load: ${connections} connections, ${duration} s each, ${WRK ? 'wrk' : 'autocannon (install wrk to give the server the core autocannon takes)'} in a second process, new SQLite store each${preload > 0 ? ` holding ${preload} events first` : ''}, ${rounds} round(s)`,
   );
   const ofFloor: number[] = [],
     ofIngest: number[] = [],
