@@ -129,3 +129,16 @@ test('copies of one event in a large body keep their order, so the first copy is
     ['{"v":1}', '{"v":2}'],
   );
 });
+
+test('a worker that stops refuses the bodies it held; the next large body starts a new one', { timeout: 20_000 }, async () => {
+  const own = new BodyParser();
+  const event = (i: number) => `{"specversion":"1.0","id":"w${i}","source":"s","type":"t","subject":"a","data":{"v":${i}}}`;
+  const text = `[${Array.from({ length: 300 }, (_, i) => event(i)).join(',')}]`;
+  const job = { text, contentType: BATCH, nowMs: 0, fingerprints: false };
+  const held = own.parse(job);
+  await own['worker']!.terminate();
+  await assert.rejects(held, /the body parser stopped/);
+  assert.equal((await own.parse(job)).length, 300);
+  await own.close();
+  await assert.doesNotReject(own.close());
+});
