@@ -26,12 +26,9 @@ function outcomeOf(run: () => UsageEvent[]): Outcome {
   }
 }
 
-/**
- * The worker hands events over in subject order (columns.ts): the same events, compared as a sorted list, without
- * the parsed `data` that only `meter ingest` uses (for its meters' checks).
- */
+/** The events in their order, without the parsed `data` that only `meter ingest` uses (for its meters' checks). */
 const eventsOutcome = (events: UsageEvent[]): Outcome => ({
-  events: events.map(({ dataValue: _, ...e }) => JSON.stringify(e)).sort(),
+  events: events.map(({ dataValue: _, ...e }) => JSON.stringify(e)),
 });
 
 /** Whether a generated line is one valid event (some lines are arrays of events, some are invalid). */
@@ -130,15 +127,41 @@ test('copies of one event in a large body keep their order, so the first copy is
   );
 });
 
-test('a worker that stops refuses the bodies it held; the next large body starts a new one', { timeout: 20_000 }, async () => {
+test('a worker that stops, or is closed, refuses the bodies it held; the next large body starts a new one', {
+  timeout: 20_000,
+}, async () => {
   const own = new BodyParser();
-  const event = (i: number) => `{"specversion":"1.0","id":"w${i}","source":"s","type":"t","subject":"a","data":{"v":${i}}}`;
-  const text = `[${Array.from({ length: 300 }, (_, i) => event(i)).join(',')}]`;
-  const job = { text, contentType: BATCH, nowMs: 0, fingerprints: false };
-  const held = own.parse(job);
-  await own['worker']!.terminate();
-  await assert.rejects(held, /the body parser stopped/);
-  assert.equal((await own.parse(job)).length, 300);
-  await own.close();
+  const job = (who: string) => {
+    const event = (i: number) =>
+      `{"specversion":"1.0","id":"w${i}","source":"src-${who}","type":"t-${who}","subject":"${who}","data":{"v":${i}}}`;
+    return { text: `[${Array.from({ length: 300 }, (_, i) => event(i)).join(',')}]`, contentType: BATCH, nowMs: 0, fingerprints: false };
+  };
+  // Each new worker numbers its strings afresh: the events must still carry their own subject, source and type.
+  const whose = (events: UsageEvent[]) => [...new Set(events.map((e) => `${e.subject} ${e.source} ${e.type}`))];
+  try {
+    assert.deepEqual(whose(await own.parse(job('alice'))), ['alice src-alice t-alice']);
+    const held = assert.rejects(own.parse(job('bob')), /the body parser stopped/);
+    await own['worker']!.terminate();
+    await held;
+    assert.deepEqual(whose(await own.parse(job('carol'))), ['carol src-carol t-carol']);
+    const closing = assert.rejects(own.parse(job('dave')), /the server is stopping/);
+    await own.close();
+    await closing;
+    assert.deepEqual(whose(await own.parse(job('erin'))), ['erin src-erin t-erin']);
+  } finally {
+    await own.close();
+  }
   await assert.doesNotReject(own.close());
+});
+
+test('a large body keeps the order of its events, as an inline parse does (ties of LATEST follow it)', async () => {
+  const event = (id: string, subject: string) =>
+    `{"specversion":"1.0","id":"${id}","source":"s","type":"t","subject":"${subject}","time":"2024-01-01T00:00:00Z","data":{"v":1}}`;
+  const body = [event('x1', 'zeta'), event('x2', 'alpha'), event('x3', 'zeta')];
+  for (let i = 0; i < 100; i++) body.push(event(`p${i}`, i % 2 ? 'alpha' : 'zeta'));
+  const events = await parser.parse({ text: `[${body.join(',')}]`, contentType: BATCH, nowMs: 0, fingerprints: false });
+  assert.deepEqual(
+    events.slice(0, 3).map((e) => e.id),
+    ['x1', 'x2', 'x3'],
+  );
 });

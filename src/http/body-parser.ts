@@ -44,12 +44,18 @@ export class BodyParser {
     });
   }
 
-  /** Stops the worker (bodies still waiting for it are refused). */
+  /** Stops the worker (bodies still waiting for it are refused); a later large body starts a new one. */
   async close(): Promise<void> {
     const w = this.worker;
-    this.worker = null;
-    for (const p of this.pending.splice(0)) p.reject(new Error('the server is stopping'));
+    this.forget('the server is stopping');
     if (w !== null) await w.terminate();
+  }
+
+  /** Drops the worker: refuses what it held, and starts the next one with a new dictionary of strings. */
+  private forget(why: string): void {
+    this.worker = null;
+    this.strings = new StringDecoder();
+    for (const p of this.pending.splice(0)) p.reject(new Error(why));
   }
 
   private start(): Worker {
@@ -58,17 +64,14 @@ export class BodyParser {
     // The server's own lifetime decides when the process ends, never this thread.
     w.unref();
     w.on('message', (a: BodyAnswer) => {
+      if (this.worker !== w) return; // a worker already dropped: what it held was refused
       const p = this.pending.shift()!;
       if (a.ok) p.resolve(fromColumns(a.columns, this.strings));
       else if (a.status === 500) p.reject(new Error(`parsing a request body: ${a.detail}`));
       else p.reject(new HttpProblem(a.status, a.detail, a.extensions));
     });
     const fail = (why: string) => {
-      if (this.worker !== w) return;
-      // A new worker starts with a new dictionary of strings.
-      this.worker = null;
-      this.strings = new StringDecoder();
-      for (const p of this.pending.splice(0)) p.reject(new Error(`the body parser stopped: ${why}`));
+      if (this.worker === w) this.forget(`the body parser stopped: ${why}`);
     };
     w.on('error', (e) => fail(e.message));
     w.on('exit', (code) => fail(`exit code ${code}`));

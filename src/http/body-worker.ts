@@ -1,6 +1,7 @@
 /**
  * The thread that parses large POST /api/v1/events bodies for `meter serve` (see body-parser.ts): each message is
- * one body, answered in order with its events as columns (columns.ts) or with the problem that refuses it.
+ * one body, answered in order with its events as columns (columns.ts, in the body's order) or with the problem that
+ * refuses it.
  */
 import { parentPort } from 'node:worker_threads';
 import { StringEncoder, toColumns, transferList, type EventColumns } from '../ingest/columns.js';
@@ -27,7 +28,8 @@ port.on('message', (job: BodyJob) => {
   let answer: BodyAnswer;
   try {
     const events = parseIngestBody(job.text, job.contentType, job.nowMs, job.fingerprints);
-    const columns = toColumns(events, strings);
+    // In the order of the body, as an inline parse gives them: the store's order breaks ties (LATEST, event lists).
+    const columns = toColumns(events, strings, true);
     port.postMessage({ ok: true, columns } satisfies BodyAnswer, transferList(columns));
     return;
   } catch (e) {

@@ -168,15 +168,17 @@ export class ChunkBuilder implements ParseSink {
   }
 
   /**
-   * The columns of the chunk's first `n` events (all by default), in subject order, with the strings added to
-   * the dictionary meanwhile. The rest stays, for the next call (the dictionary does not start afresh for it), and
+   * The columns of the chunk's first `n` events (all by default), in subject order (or as they came, with
+   * `inInputOrder`), with the strings added to the dictionary meanwhile. The rest stays, for the next call (the dictionary does not start afresh for it), and
    * the rejects and the count of inputs read go with this part.
    */
-  finish(n = this.id.length): EventColumns {
-    const order = subjectOrder(
-      n === this.key.length ? this.key : this.key.slice(0, n),
-      n === this.subject.length ? this.subject : this.subject.slice(0, n),
-    );
+  finish(n = this.id.length, inInputOrder = false): EventColumns {
+    const order = inInputOrder
+      ? null
+      : subjectOrder(
+          n === this.key.length ? this.key : this.key.slice(0, n),
+          n === this.subject.length ? this.subject : this.subject.slice(0, n),
+        );
     const at = order === null ? (j: number) => j : (j: number) => order[j]!;
     const id = new Array<string>(n),
       data = new Array<string>(n);
@@ -243,11 +245,11 @@ export class ChunkBuilder implements ParseSink {
   }
 }
 
-/** The columns of a run of events (as the parse worker builds them event by event). */
-export function toColumns(events: UsageEvent[], enc: StringEncoder): EventColumns {
+/** The columns of a run of events (as the parse worker builds them event by event), in subject order or as they came. */
+export function toColumns(events: UsageEvent[], enc: StringEncoder, inInputOrder = false): EventColumns {
   const b = new ChunkBuilder(enc);
   for (const e of events) b.add(e);
-  return b.finish();
+  return b.finish(events.length, inInputOrder);
 }
 
 /** The buffers of a chunk that can be moved rather than copied to the writer. */
