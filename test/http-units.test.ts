@@ -11,7 +11,7 @@ import { test } from 'node:test';
 import { parseMeterConfig } from '../src/core/meter.js';
 import { PortalKeyError, PortalSigner, sameSecret } from '../src/http/auth.js';
 import { newUlid, stableUlid } from '../src/http/ids.js';
-import { bodyShape, parseIngestBody } from '../src/http/ingest-body.js';
+import { bodyShape, MAX_LISTED_PROBLEMS, parseIngestBody } from '../src/http/ingest-body.js';
 import { checkMeterIdOrSlug, meterQueryFromBody, meterQueryFromSearch, toQueryOptions } from '../src/http/params.js';
 import { HttpProblem, problemBody } from '../src/http/problem.js';
 import { sixDecimals } from '../src/http/render.js';
@@ -52,6 +52,26 @@ test('ingest bodies: the validator of meter ingest, every digit kept, every prob
   const issues = (p.extensions!.validationErrors as Array<{ index: number; field: string }>).map((i) => `${i.index}:${i.field}`);
   assert.deepEqual(issues, ['1:specversion', '1:id', '1:source', '1:type', '1:subject']);
   assert.equal(problemOf(() => parseIngestBody('[]', 'application/json', 0, false)).detail, 'invalid event: no events found');
+  // At most MAX_LISTED_PROBLEMS problems are listed; the detail still counts every invalid event and problem.
+  const each = (problemOf(() => parseIngestBody('{}', 'application/json', 0, false)).extensions!.validationErrors as unknown[]).length;
+  const many = problemOf(() => parseIngestBody(`[${Array(600).fill('{}').join(',')}]`, 'application/json', 0, false));
+  assert.equal(
+    many.detail,
+    `invalid event: 600 of 600 event(s) are invalid; nothing was stored; the first ${MAX_LISTED_PROBLEMS} of ${600 * each} problems are listed`,
+  );
+  assert.equal((many.extensions!.validationErrors as unknown[]).length, MAX_LISTED_PROBLEMS);
+  const few = problemOf(() =>
+    parseIngestBody(
+      `[${Array(MAX_LISTED_PROBLEMS / each)
+        .fill('{}')
+        .join(',')}]`,
+      'application/json',
+      0,
+      false,
+    ),
+  );
+  assert.equal((few.extensions!.validationErrors as unknown[]).length, MAX_LISTED_PROBLEMS);
+  assert.ok(!few.detail.includes('listed'), few.detail);
   assert.deepEqual(parseIngestBody('[]', 'application/cloudevents-batch+json', 0, false), []);
 });
 

@@ -182,6 +182,21 @@ describe('POST /api/v1/events', () => {
     assert.equal(stored(), before + 300);
   });
 
+  test('a body of a million invalid events (under --max-body) gets a 400 of bounded size, listing the first problems', async () => {
+    const body = `[${Array(1_300_000).fill('{}').join(',')}]`;
+    const h = { 'Content-Type': 'application/json', Authorization: `Bearer ${TOKEN}` };
+    const r = await post(authed, '/api/v1/events', body, h);
+    const text = await r.text();
+    assert.equal(r.status, 400);
+    assert.ok(text.length < 300_000, `${text.length} characters`);
+    const p = JSON.parse(text) as { detail: string; extensions: { validationErrors: unknown[] } };
+    assert.match(
+      p.detail,
+      /^invalid event: 1300000 of 1300000 event\(s\) are invalid; nothing was stored; the first 1000 of \d+ problems are listed$/,
+    );
+    assert.equal(p.extensions.validationErrors.length, 1000);
+  });
+
   test('a re-sent event answers 204 and changes nothing', async () => {
     const body = JSON.stringify(ev({ id: 'dup' }));
     const h = { 'Content-Type': 'application/cloudevents+json' };

@@ -51,17 +51,33 @@ export function parseIngestBody(text: string, contentType: string | undefined, n
   }
   const events: UsageEvent[] = [];
   const issues: ValidationIssue[] = [];
+  let invalid = 0,
+    unlisted = 0;
   items.forEach((item, index) => {
     const r = validateCloudEvent(item.value, rules, item.text);
     if (r.ok) events.push(r.event);
-    else for (const problem of splitProblems(r.error)) issues.push({ code: 'invalid_event', index, ...problem });
+    else {
+      invalid++;
+      for (const problem of splitProblems(r.error)) {
+        if (issues.length < MAX_LISTED_PROBLEMS) issues.push({ code: 'invalid_event', index, ...problem });
+        else unlisted++;
+      }
+    }
   });
-  if (issues.length > 0) {
-    const n = new Set(issues.map((i) => i.index)).size;
-    throw badRequest(`invalid event: ${n} of ${items.length} event(s) are invalid; nothing was stored`, { validationErrors: issues });
+  if (invalid > 0) {
+    const listed = unlisted === 0 ? '' : `; the first ${MAX_LISTED_PROBLEMS} of ${MAX_LISTED_PROBLEMS + unlisted} problems are listed`;
+    throw badRequest(`invalid event: ${invalid} of ${items.length} event(s) are invalid; nothing was stored${listed}`, {
+      validationErrors: issues,
+    });
   }
   return events;
 }
+
+/**
+ * Problems listed in one answer at the most: a body of thousands of invalid events would otherwise get an answer
+ * many times its size (a few bytes of `{}` give five problems each), and past V8's longest string, none at all.
+ */
+export const MAX_LISTED_PROBLEMS = 1000;
 
 /** The validator joins an event's problems as `field: reason; field: reason`: one issue each, with its field. */
 function splitProblems(error: string): Array<{ field?: string; message: string }> {

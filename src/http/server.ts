@@ -67,7 +67,12 @@ export class ApiServer {
           this.respond(req, res, problemReply(p));
         },
       )
-      .catch((e: unknown) => this.o.log(`meter serve: could not answer: ${(e as Error)?.message ?? String(e)}`))
+      .catch((e: unknown) => {
+        this.o.log(`meter serve: could not answer: ${(e as Error)?.message ?? String(e)}`);
+        // Never leave a request without an answer: a bare 500, or a closed connection once the head is out.
+        if (res.headersSent) res.destroy();
+        else res.writeHead(500, { 'Content-Length': 0, Connection: 'close' }).end();
+      })
       .finally(() => {
         this.inFlight--;
         if (this.inFlight === 0 && this.idle) this.idle();
