@@ -37,6 +37,10 @@ test('content types: three shapes, a utf-8 charset accepted, anything else refus
   );
   assert.equal(problemOf(() => bodyShape(undefined)).detail, 'invalid content type: ');
   assert.equal(problemOf(() => bodyShape('application/x-ndjson')).detail, 'invalid content type: application/x-ndjson');
+  // Asked again (the answers are kept): the same answers.
+  assert.equal(bodyShape('Application/JSON; charset=UTF-8'), 'either');
+  assert.equal(problemOf(() => bodyShape('application/x-ndjson')).status, 400);
+  assert.equal(problemOf(() => bodyShape(undefined)).status, 400);
 });
 
 test('ingest bodies: the validator of meter ingest, every digit kept, every problem listed with its index', () => {

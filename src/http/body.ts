@@ -38,7 +38,7 @@ export function readBody(req: IncomingMessage, limits: BodyLimits): Promise<stri
         reject(e);
       } else {
         try {
-          resolve(UTF8.decode(Buffer.concat(chunks, size)));
+          resolve(UTF8.decode(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size)));
         } catch {
           reject(new HttpProblem(400, 'the request body is not valid UTF-8'));
         }

