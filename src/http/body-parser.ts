@@ -29,7 +29,7 @@ export class BodyParser {
   private strings = new StringDecoder();
   private readonly pending: Pending[] = [];
 
-  /** The events of a body, all valid, or a 400 problem listing every invalid one (as parseIngestBody). */
+  /** The events of a body, all valid, or the 400 problem that lists what is invalid (as parseIngestBody). */
   parse(job: BodyJob): Promise<UsageEvent[]> {
     if (job.text.length < WORKER_MIN_CHARS && this.pending.length === 0) {
       try {
