@@ -1,7 +1,7 @@
 /**
  * Load benchmark of `meter serve` (npm run bench:serve): wrk (serve-wrk.ts; autocannon, serve-load.ts, where wrk
- * is not installed or with --autocannon) from a second process on loopback, 50 connections, single-event requests and 100-event batches into a new SQLite store, next to `meter ingest` of the
- * same kind of events from a file. Prints events/s and p50/p99 latency, and the server's CPU time per event (all
+ * is not installed or with --autocannon) from a second process on loopback, 50 connections, single-event requests
+ * and 100-event batches into a new SQLite store, next to `meter ingest` of the same kind of events from a file. Prints events/s and p50/p99 latency, and the server's CPU time per event (all
  * its threads, from /proc): on a shared machine the rates follow the load of the moment, the CPU time much less.
  * Every round runs every row, the load average is printed with each round, and the ratios (to the floor, to ingest)
  * are taken within a round, then their medians over the rounds.
@@ -33,8 +33,6 @@ const rounds = Number(arg('rounds', '3'));
 const preload = Number(arg('preload', '0'));
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'meter-bench-serve-'));
 
-type Load = LoadResult;
-
 /** wrk when it is installed (`apt-get install wrk`), else autocannon: see serve-wrk.ts. */
 const WRK = !process.argv.includes('--autocannon') && haveWrk();
 
@@ -55,7 +53,7 @@ function cpuMs(pid: number): number | null {
 }
 
 /** Starts a server on a new store, runs the load process against it, stops the server. */
-async function load(label: string, batch: number, serveArgs: string[] = [], floor = false): Promise<Load> {
+async function load(label: string, batch: number, serveArgs: string[] = [], floor = false): Promise<LoadResult> {
   const db = path.join(dir, `${label.replace(/\W+/g, '-')}.db`);
   if (!floor && preload > 0) {
     const file = path.join(dir, 'preload.ndjson');
@@ -100,11 +98,11 @@ async function load(label: string, batch: number, serveArgs: string[] = [], floo
 }
 
 /** The load of autocannon (serve-load.ts), in a process of its own. */
-function autocannonLoad(url: string, batch: number, label: string): Load {
+function autocannonLoad(url: string, batch: number, label: string): LoadResult {
   const args = ['--url', url, '--batch', String(batch), '--connections', connections, '--duration', duration, '--prefix', label];
   const r = spawnSync(process.execPath, [path.join(HERE, 'serve-load.js'), ...args], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`load process failed: ${r.stderr}`);
-  return JSON.parse(r.stdout) as Load;
+  return JSON.parse(r.stdout) as LoadResult;
 }
 
 /** `meter ingest` of the file (written on the first call) into a new store: events/s, whole process. */

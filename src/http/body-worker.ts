@@ -4,6 +4,7 @@
  * refuses it.
  */
 import { parentPort } from 'node:worker_threads';
+import type { UsageEvent } from '../core/event.js';
 import { StringEncoder, toColumns, transferList, type EventColumns } from '../ingest/columns.js';
 import { parseIngestBody } from './ingest-body.js';
 import { HttpProblem } from './problem.js';
@@ -25,18 +26,18 @@ const port = parentPort!;
 const strings = new StringEncoder();
 
 port.on('message', (job: BodyJob) => {
-  let answer: BodyAnswer;
+  let events: UsageEvent[];
   try {
-    const events = parseIngestBody(job.text, job.contentType, job.nowMs, job.fingerprints);
-    // In the order of the body, as an inline parse gives them: the store's order breaks ties (LATEST, event lists).
-    const columns = toColumns(events, strings, true);
-    port.postMessage({ ok: true, columns } satisfies BodyAnswer, transferList(columns));
-    return;
+    events = parseIngestBody(job.text, job.contentType, job.nowMs, job.fingerprints);
   } catch (e) {
-    answer =
+    const problem: BodyAnswer =
       e instanceof HttpProblem
         ? { ok: false, status: e.status, detail: e.detail, extensions: e.extensions }
         : { ok: false, status: 500, detail: (e as Error)?.message ?? String(e) };
+    port.postMessage(problem);
+    return;
   }
-  port.postMessage(answer);
+  // In the order of the body, as an inline parse gives them: the store's order breaks ties (LATEST, event lists).
+  const columns = toColumns(events, strings, true);
+  port.postMessage({ ok: true, columns } satisfies BodyAnswer, transferList(columns));
 });

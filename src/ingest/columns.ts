@@ -169,8 +169,8 @@ export class ChunkBuilder implements ParseSink {
 
   /**
    * The columns of the chunk's first `n` events (all by default), in subject order (or as they came, with
-   * `inInputOrder`), with the strings added to the dictionary meanwhile. The rest stays, for the next call (the dictionary does not start afresh for it), and
-   * the rejects and the count of inputs read go with this part.
+   * `inInputOrder`), with the strings added to the dictionary meanwhile. The rest stays, for the next call (the
+   * dictionary does not start afresh for it), and the rejects and the count of inputs read go with this part.
    */
   finish(n = this.id.length, inInputOrder = false): EventColumns {
     const order = inInputOrder
