@@ -1,8 +1,9 @@
 /**
  * Load benchmark of `meter serve` (npm run bench:serve): wrk (serve-wrk.ts; autocannon, serve-load.ts, where wrk
  * is not installed or with --autocannon) from a second process on loopback, 50 connections, single-event requests
- * and 100-event batches into a new SQLite store, next to `meter ingest` of the same kind of events from a file. Prints events/s and p50/p99 latency, and the server's CPU time per event (all
- * its threads, from /proc): on a shared machine the rates follow the load of the moment, the CPU time much less.
+ * and 100-event batches into a new SQLite store, next to `meter ingest` of the same kind of events from a file.
+ * Prints events/s and p50/p99 latency, and the server's CPU time per event (all its threads, from /proc): on a
+ * shared machine the rates follow the load of the moment, the CPU time much less.
  * Every round runs every row, the load average is printed with each round, and the ratios (to the floor, to ingest)
  * are taken within a round, then their medians over the rounds.
  *
