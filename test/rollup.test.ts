@@ -242,6 +242,49 @@ describe('rollups: catching up, sums past 2^63, definitions', () => {
     }
   });
 
+  test("integer values take the fast catch-up; a chunk with a value past 2^63, a decimal, a string or a sum past 2^63 takes 'exact' mode", async () => {
+    // A first build of integers only (with events without a value, which AVG must not count), then parts caught up
+    // in chunks of 4 events: all-integer chunks in 'fast' mode, each of the others in 'exact' mode (or 'decimal').
+    // The rollup must answer as the events do after each part.
+    const w = new Workdir('rollup-fast');
+    catchUpLimits.chunkEvents = 4;
+    const max = '9223372036854775807';
+    const parts = [
+      ['3', '-7', 'null', '12', '5', '0', '40', '8'], // integers and a missing value: the first build, fast
+      ['1', '2', '3', 'null', '-4', '5', '6', '7'], // two fast chunks
+      ['9223372036854775808', '1', '2', '3', '4', '5', '6', '7'], // a JSON integer SQLite reads as a double
+      ['4', '2.5', '6', '7', '8', '9', '10', '11'], // a decimal
+      ['"n/a"', '1', '2', '3', '"7"', '1', '2', '3'], // a string that is no number, then a numeric string
+      [max, max, max, '9', '10', '11', '12', '13'], // a sum past 2^63 in one bucket
+      ['10', '11', '1e2', '13', '-1', '-2', '-3', '-4'], // exponent form
+    ];
+    try {
+      w.write('meter.yaml', metersYaml());
+      let i = 0;
+      for (const [p, values] of parts.entries()) {
+        // Two subjects, 10 minutes apart: every chunk of 4 holds two events of each in one 15-minute bucket.
+        const lines = values.map((v) => {
+          const t = new Date(Date.UTC(2026, 0, 1, p, (i % 4) * 10)).toISOString();
+          return `{"specversion":"1.0","id":"f${i}","source":"s","type":"usage","subject":"x${i++ % 2}","time":"${t}","data":{"v":${v}}}`;
+        });
+        w.write(`p${p}.ndjson`, lines);
+        assert.equal((await cli(['ingest', '--quiet', '--db', w.path('meter.db'), w.path(`p${p}.ndjson`)])).code, 0);
+        for (const m of ['sum_v', 'avg_v', 'max_v', 'min_v']) {
+          for (const win of [[], ['--window=hour'], ['--window=day']]) {
+            const args = ['query', `--meter=${m}`, '--format=csv', ...win];
+            const r = await both(w, args);
+            assert.equal(r.errors, '');
+            assert.equal(r.rollup, r.raw, `part ${p}: ${args.join(' ')}`);
+          }
+        }
+        assert.ok(rollupState(w.path('meter.db')).every((s) => s.fresh));
+      }
+    } finally {
+      Object.assign(catchUpLimits, DEFAULT_LIMITS);
+      w.remove();
+    }
+  });
+
   test('a changed meter definition gets its own rollup, built from the first event', async () => {
     const w = new Workdir('rollup-def');
     try {

@@ -41,3 +41,10 @@ export function isIntegerOverflow(e: unknown): boolean {
   const cause = (e instanceof StoreError ? e.cause : e) as { code?: string; message?: string } | undefined;
   return cause?.code === 'SQLITE_ERROR' && cause.message === 'integer overflow';
 }
+
+/** Thrown by meter_inexact: a 'fast' catch-up met a value that is not a JSON integer (see rollup-sql.ts). */
+export class InexactValue extends Error {
+  constructor() {
+    super('a value that is not a JSON integer');
+  }
+}

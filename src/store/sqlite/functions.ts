@@ -2,6 +2,7 @@
 import type Database from 'better-sqlite3';
 import { Decimal, decimalText } from '../../core/decimal.js';
 import { contentFingerprint } from '../../core/event.js';
+import { InexactValue } from './errors.js';
 
 /** meter_fp: the content fingerprint of version 1 rows (see UPSERT in writer.ts and MIGRATE_2_TO_3). */
 export function registerFingerprint(db: Database.Database): void {
@@ -44,6 +45,11 @@ export function registerDecimalFunctions(db: Database.Database): void {
       return acc;
     },
     result: (acc: { sum: Decimal; n: number } | null) => (acc === null ? null : `${acc.sum.toString()} ${acc.n}`),
+  });
+  // Stops a 'fast' catch-up (rollup-sql.ts). Not deterministic: SQLite would compute a deterministic call without
+  // arguments once, as a constant, whether or not a row reaches it.
+  db.function('meter_inexact', { deterministic: false }, () => {
+    throw new InexactValue();
   });
   // The least and greatest of such values by exact decimal order, as canonical text.
   for (const [name, sign] of [

@@ -5,9 +5,19 @@
 import type Database from 'better-sqlite3';
 import { DAY_MS, HOUR_MS } from '../../core/window.js';
 import { dimensionSql } from './aggregate-sql.js';
-import { isIntegerOverflow } from './errors.js';
+import { InexactValue, isIntegerOverflow } from './errors.js';
 import type { RollupDef } from './rollup.js';
-import { BUCKET_MS, bucketSql, eventGroupSql, eventValuesSql, mergeGroupSql, STATE, type MergeMode } from './rollup-sql.js';
+import {
+  BUCKET_MS,
+  bucketSql,
+  type EventMode,
+  eventGroupSql,
+  eventValuesSql,
+  FAST_AGGREGATIONS,
+  mergeGroupSql,
+  STATE,
+  type MergeMode,
+} from './rollup-sql.js';
 
 export const tableOf = (id: number) => `rollup_${id | 0}`;
 /** The hour table of a rollup (see rollup-sql.ts): its state rows per UTC hour and subject, keyed in that order. */
@@ -56,10 +66,26 @@ function withOverflow<T>(build: (mode: MergeMode) => T): T {
 }
 
 /**
+ * Runs a chunk's 'fast' aggregation (see EventMode) into temp.rollup_d0: true when it holds exactly what 'exact'
+ * mode would; else false, and nothing is left of it (the chunk then runs in 'exact' mode).
+ */
+function fastChunk(db: Database.Database, run: () => void): boolean {
+  try {
+    run();
+    if (db.prepare('SELECT 1 FROM temp.rollup_d0 WHERE fx > 0 LIMIT 1').get() === undefined) return true;
+  } catch (e) {
+    // A sum past 2^63 is summed again in decimal, as in 'exact' mode.
+    if (!(e instanceof InexactValue) && !isIntegerOverflow(e)) throw e;
+  }
+  db.exec('DROP TABLE IF EXISTS temp.rollup_d0');
+  return false;
+}
+
+/**
  * The events of `def` whose seq is in (@lo, @hi], as the rows a state row is aggregated from: subject, 15-minute
  * bucket, group values, the values its aggregation reads and the time. Binds every parameter but lo and hi.
  */
-export function eventRowsSql(def: RollupDef, lo: string, hi: string, params: Record<string, unknown>): string {
+export function eventRowsSql(def: RollupDef, lo: string, hi: string, params: Record<string, unknown>, mode: EventMode = 'exact'): string {
   const where = [`seq > @${lo}`, `seq <= @${hi}`];
   if (def.eventType !== null) {
     where.push('type = @type');
@@ -74,7 +100,7 @@ export function eventRowsSql(def: RollupDef, lo: string, hi: string, params: Rec
     `${bucketSql('time_ms', BUCKET_MS)} AS b`,
     ...def.dims.map((d, i) => `${dimensionSql(d, `@g${i}`)} AS g${i}`),
   ];
-  return `SELECT ${[...cols, ...eventValuesSql(def.aggregation), 'time_ms'].join(', ')} FROM events WHERE ${where.join(' AND ')} LIMIT -1`;
+  return `SELECT ${[...cols, ...eventValuesSql(def.aggregation, mode), 'time_ms'].join(', ')} FROM events WHERE ${where.join(' AND ')} LIMIT -1`;
 }
 
 /** The catalogue row of `def`, made (with its empty table) when absent. Runs in a write transaction. */
@@ -167,7 +193,10 @@ export function catchUp(db: Database.Database, def: RollupDef): void {
     agg = def.aggregation;
   const keys = ['s', 'b', ...gcols(def)];
   const base: Record<string, unknown> = {};
-  const rows = eventRowsSql(def, 'w', 'm', base);
+  const rows = eventRowsSql(def, 'w', 'm', base),
+    fastRows = eventRowsSql(def, 'w', 'm', base, 'fast');
+  // Whether the next chunk is tried in 'fast' mode: until one chunk holds a value that is not a 64-bit integer.
+  let fast = FAST_AGGREGATIONS.has(agg);
   const days = `SELECT s, ${bucketSql('b', DAY_MS)} AS b, ${[...gcols(def), ...STATE].join(', ')} FROM temp.rollup_d0 LIMIT -1`;
   // The hour table's rows: the 15-minute rows of every group value merged per UTC hour and subject, in key order.
   const hours = `SELECT ${bucketSql('b', HOUR_MS)} AS b, s, ${STATE.join(', ')} FROM temp.rollup_d0 LIMIT -1`;
@@ -187,7 +216,12 @@ export function catchUp(db: Database.Database, def: RollupDef): void {
         m = w === 0 ? max : Math.min(max, w + catchUpLimits.chunkEvents);
       dropDeltas();
       // The chunk's state rows per level, read without the write lock.
-      withOverflow((mode) => db.prepare(`CREATE TEMP TABLE rollup_d0 AS ${eventGroupSql(agg, mode, rows, keys)}`).run({ ...base, w, m }));
+      const d0 = (mode: EventMode) =>
+        db
+          .prepare(`CREATE TEMP TABLE rollup_d0 AS ${eventGroupSql(agg, mode, mode === 'fast' ? fastRows : rows, keys)}`)
+          .run({ ...base, w, m });
+      if (fast) fast = fastChunk(db, () => d0('fast'));
+      if (!fast) withOverflow(d0);
       withOverflow((mode) => db.exec(`CREATE TEMP TABLE rollup_d1 AS ${mergeGroupSql(agg, mode, days, keys)}`));
       withOverflow((mode) => db.exec(`CREATE TEMP TABLE rollup_dh AS ${mergeGroupSql(agg, mode, hours, ['b', 's'])}`));
       const id = r.id;
