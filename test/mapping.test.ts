@@ -263,6 +263,78 @@ describe('mapping a record', () => {
   });
 });
 
+describe('the openai map: subjects, streams, inherited members', () => {
+  const usage = '"usage":{"input_tokens":1,"output_tokens":2,"total_tokens":3}';
+  /** A Responses object echoing `echo` (JSON members), bare, in a response.completed event and in a log record. */
+  const logged = (echo: string) => {
+    const r = `{"id":"resp_U","object":"response","created_at":1793527952,"status":"completed","model":"m",${usage},${echo}}`;
+    return [r, `{"type":"response.completed","response":${r}}`, `{"request":{"model":"m"},"response":${r}}`];
+  };
+  /** The subject of each record, through the generic path (map) and the fast one (mapText). */
+  const subjects = (records: string[]) =>
+    records.flatMap((text) => {
+      const m = createMapper({ name: 'openai' });
+      return [m.map(JSON.parse(text), text), m.mapText!(text)].map((r) =>
+        r?.kind === 'event' ? r.value.subject : r?.kind === 'canonical' ? r.event.subject : r?.kind,
+      );
+    });
+
+  test('a Responses object gives the same subject however it was logged: its echoed user comes last', () => {
+    assert.deepEqual(
+      new Set(subjects(logged('"user":"u1","metadata":{"customer_id":"acme"},"safety_identifier":"sid"'))),
+      new Set(['acme']),
+    );
+    assert.deepEqual(new Set(subjects(logged('"user":"u1","safety_identifier":"sid"'))), new Set(['sid']));
+    assert.deepEqual(new Set(subjects(logged('"user":"u1"'))), new Set(['u1']));
+    // A chat completion echoes no user: a `user` a logger wrote beside it is the record's own, before the request's.
+    const chat = `{"id":"chatcmpl-1","object":"chat.completion","created":1793527952,"model":"m","user":"own","request":{"user":"req"},"usage":{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3}}`;
+    assert.deepEqual(new Set(subjects([chat])), new Set(['own']));
+  });
+
+  test('a stream whose usage chunk came is not unbilled, whether that chunk mapped or was rejected', () => {
+    const chunk = (id: string, rest: string) =>
+      `{"id":"${id}","object":"chat.completion.chunk","created":1793527952,"model":"m","choices":[]${rest}}`;
+    const records = [
+      chunk('S1', ',"usage":null'),
+      chunk('S1', ',"usage":{"prompt_tokens":9,"completion_tokens":1,"total_tokens":10}'), // no subject: rejected
+      chunk('S2', ',"usage":null'),
+      chunk('S2', ',"customer_id":"a","usage":{"prompt_tokens":9,"completion_tokens":1,"prompt_tokens_details":{"cached_tokens":10}}'),
+      chunk('S3', ',"usage":null'),
+      chunk('S3', ',"customer_id":"a","usage":"many"'), // usage not an object: rejected
+      chunk('S4', ',"usage":null'), // never got its usage chunk
+      chunk('S5', ',"customer_id":"a","usage":{"prompt_tokens":9,"completion_tokens":1}'),
+      chunk('S5', ',"usage":null'), // a chunk after the usage chunk
+    ];
+    for (const fast of [false, true]) {
+      const m = createMapper({ name: 'openai' });
+      const kinds = records.map(
+        (text) => (fast ? (m.mapText!(text) ?? m.map(JSON.parse(text), text)) : m.map(JSON.parse(text), text)).kind,
+      );
+      assert.deepEqual(kinds, ['skip', 'reject', 'skip', 'reject', 'skip', 'reject', 'skip', fast ? 'canonical' : 'event', 'skip']);
+      assert.deepEqual(m.finish!(), { unbilledStreams: 1 }, fast ? 'mapText' : 'map');
+    }
+  });
+
+  test("a path to a member every object inherits (constructor, toString) finds only the record's own", () => {
+    const spec = {
+      id: '$.id',
+      subject: '$.s',
+      source: 'g',
+      type: 't',
+      data: { a: '$.constructor', b: { path: '$.toString', as: 'number' } },
+    };
+    const r = mapOne(spec, '{"id":"a","s":"x"}');
+    assert.ok(r.kind === 'event', JSON.stringify(r));
+    assert.deepEqual(r.value.data, {});
+    const own = mapOne(spec, '{"id":"b","s":"x","constructor":"c","toString":2}');
+    assert.ok(own.kind === 'event');
+    assert.deepEqual(own.value.data, { a: 'c', b: 2 });
+    const text = `{"id":"chatcmpl-1","object":"chat.completion","created":1793527952,"model":"m","usage":{"prompt_tokens":1,"completion_tokens":2}}`;
+    const r2 = createMapper({ name: 'openai', subjectPath: '$.constructor' }).map(JSON.parse(text), text);
+    assert.deepEqual(r2, { kind: 'reject', error: 'subject: missing ($.constructor)' });
+  });
+});
+
 describe('the litellm map', () => {
   const map = (rec: string) => createMapper({ name: 'litellm' }).map(JSON.parse(rec), rec);
   test('spend logs: id, start time, end user then user, exact spend as cost', () => {

@@ -404,6 +404,14 @@ describe('meterCanUse: could the meter use this event', () => {
     [{}, false, false],
     [null, false, false],
   ];
+  test("a path to a member every object inherits (constructor, toString) finds only the data's own", () => {
+    const own: Meter = { ...unique, valueProperty: '$.constructor' };
+    assert.equal(meterCanUse(own, {}), false);
+    assert.equal(meterCanUse({ ...own, valueProperty: '$.a.toString' }, { a: {} }), false);
+    assert.equal(meterCanUse(own, JSON.parse('{"constructor":"x"}')), true);
+    assert.equal(valueAtPath({}, '$.constructor'), undefined);
+    assert.equal(valueAtPath(JSON.parse('{"__proto__":7}'), '$.__proto__'), 7);
+  });
   for (const [data, numeric, distinct] of table) {
     test(`data ${JSON.stringify(data)}`, () => {
       assert.equal(meterCanUse(sum, data), numeric, 'SUM');

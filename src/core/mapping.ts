@@ -36,7 +36,8 @@ export function lookup(rule: Rule, record: unknown): unknown {
         v = undefined;
         break;
       }
-      v = (v as Record<string | number, unknown>)[step];
+      // The record's own members only: a `constructor` or `toString` it lacks is absent, not Object's.
+      v = typeof step === 'number' || Object.hasOwn(v, step) ? (v as Record<string | number, unknown>)[step] : undefined;
     }
     // An empty attribute is no attribute (LiteLLM logs `"end_user": ""`): the next path is tried.
     if (v !== undefined && v !== null && (v !== '' || rule.name.startsWith('data.'))) {

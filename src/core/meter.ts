@@ -54,6 +54,8 @@ export function valueAtPath(data: unknown, path: string): unknown {
   for (const step of pathSteps(path)) {
     if (v === null || typeof v !== 'object') return undefined;
     if (typeof step === 'number' ? !Array.isArray(v) : Array.isArray(v)) return undefined;
+    // Own members only: a `constructor` the data lacks is absent, not Object's.
+    if (typeof step === 'string' && !Object.hasOwn(v, step)) return undefined;
     v = (v as Record<string | number, unknown>)[step];
   }
   return v;

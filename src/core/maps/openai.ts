@@ -41,12 +41,16 @@ const at = (p: string, rest: string) => (p === '$' ? `$.${rest}` : `${p}.${rest}
 const count = (path: string, required = false) =>
   required ? { path, as: 'count' as const, required } : { path, as: 'count' as const, default: 0 };
 
-/** Where the customer is looked for, in order (see README): the record, its request, then what a response echoes. */
-export function defaultSubjectPaths(p: string): string[] {
+/**
+ * Where the customer is looked for, in order (see README): the record, its request, then what a response echoes.
+ * A Responses object logged as it is (`p` `$`) echoes its `user` as the record's own: it comes last there too, so
+ * that the same response gives the same subject however it was logged.
+ */
+export function defaultSubjectPaths(p: string, api: Api): string[] {
   const paths = [
     '$.subject',
     '$.customer_id',
-    '$.user',
+    ...(p === '$' && api === 'responses' ? [] : ['$.user']),
     '$.request.subject',
     '$.request.customer_id',
     '$.request.user',
@@ -83,7 +87,7 @@ export function openaiSpec(p: string, api: Api, batch: boolean): MappingSpec {
     time: embeddings
       ? { path: [at(p, 'created'), '$.created', '$.time', '$.ts', '$.timestamp'], timeFormat: 'unix', required: false }
       : { path: [at(p, 'created'), at(p, 'created_at')], timeFormat: 'unix' },
-    subject: defaultSubjectPaths(p),
+    subject: defaultSubjectPaths(p, api),
     source: { value: 'openai' },
     type: { value: 'openai' },
     data: {
@@ -333,6 +337,11 @@ export function openaiMapper(o: MapOverrides = {}): RecordMapper {
       if (api === 'responses' && r.status !== 'completed' && r.status !== 'incomplete') return skip('response_not_completed');
       return skip('no_usage');
     }
+    // A stream's usage chunk came: whether it maps or is rejected (with its reason), the stream did not end without one.
+    if (chunk && typeof r.id === 'string') {
+      open.delete(r.id);
+      if (billed.size < MAX_TRACKED_STREAMS) billed.add(r.id);
+    }
     if (!isObj(r.usage))
       return {
         kind: 'reject',
@@ -344,24 +353,14 @@ export function openaiMapper(o: MapOverrides = {}): RecordMapper {
         error: "embeddings response without an id: log it inside a record with a request_id (OpenAI's x-request-id) so that it counts once",
       };
     }
-    const billedStream = () => {
-      if (chunk && typeof r.id === 'string') {
-        open.delete(r.id);
-        if (billed.size < MAX_TRACKED_STREAMS) billed.add(r.id);
-      }
-    };
     if (fast && api !== 'embeddings') {
       const event = canonical(mapping(p, api, batch), record);
-      if (event !== null) {
-        billedStream();
-        return { kind: 'canonical', event };
-      }
+      if (event !== null) return { kind: 'canonical', event };
     }
     const f = fast
       ? mapFields(mapping(p, api, batch), record, text, literals)
       : applyMapping(mapping(p, api, batch), record, text, literals);
     if ('problems' in f) return { kind: 'reject', error: f.problems.join('; ') };
-    billedStream();
     // The spec's fields 0-5 are always there: model, api, input, cached, output, reasoning (see openaiSpec).
     const d = f.data;
     const input = d[2]![2] as number,
