@@ -36,8 +36,11 @@ export function lookup(rule: Rule, record: unknown): unknown {
         v = undefined;
         break;
       }
-      // The record's own members only: a `constructor` or `toString` it lacks is absent, not Object's.
-      v = typeof step === 'number' || Object.hasOwn(v, step) ? (v as Record<string | number, unknown>)[step] : undefined;
+      // The record's own members only: a `constructor` or `toString` it lacks is absent, not Object's. What a record
+      // inherits is a function or `__proto__` (parsed JSON holds no function): checked so, as hasOwn for every step
+      // cost the parse worker 10% with --map openai.
+      const x: unknown = (v as Record<string | number, unknown>)[step];
+      v = typeof x === 'function' || (step === '__proto__' && !Object.hasOwn(v, step)) ? undefined : x;
     }
     // An empty attribute is no attribute (LiteLLM logs `"end_user": ""`): the next path is tried.
     if (v !== undefined && v !== null && (v !== '' || rule.name.startsWith('data.'))) {
