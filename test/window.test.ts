@@ -4,7 +4,15 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { checkTimeZone, localToUtc, offsetSegments, parseWindowSize, WindowPlan, type WindowSize } from '../src/core/window.js';
+import {
+  checkTimeZone,
+  localToUtc,
+  offsetSegments,
+  parseWindowSize,
+  WindowPlan,
+  zoneOffsetMinutes,
+  type WindowSize,
+} from '../src/core/window.js';
 import { UsageError } from '../src/errors.js';
 
 const HOUR = 3_600_000;
@@ -720,6 +728,49 @@ describe('WindowPlan.windows: every window overlapping [from, to)', () => {
       );
     });
   }
+});
+
+describe('zoneOffsetMinutes', () => {
+  test('offsets between -01:00 and 00:00 keep their sign (Monrovia until 1972, Dublin before 1916)', () => {
+    assert.equal(zoneOffsetMinutes('Africa/Monrovia', Date.UTC(1960, 2, 1)), -44); // -00:44:30
+    assert.equal(zoneOffsetMinutes('Europe/Dublin', Date.UTC(1900, 5, 1)), -25); // -00:25:21
+    assert.equal(zoneOffsetMinutes('Africa/Monrovia', Date.UTC(1980, 0, 1)), 0);
+    assert.equal(zoneOffsetMinutes('Asia/Kathmandu', Date.UTC(1910, 0, 1)), 341); // +05:41:16
+    assert.equal(zoneOffsetMinutes('America/St_Johns', Date.UTC(2026, 0, 1)), -210);
+  });
+
+  test('every zone at seeded instants since 1850: the offset of its wall clock, rounded to the minute', () => {
+    const seed = Number(process.env.METER_SEED ?? Date.now() % 1_000_000);
+    let x = seed;
+    const next = () => (x = (Math.imul(x, 1_103_515_245) + 12_345) >>> 0) / 2 ** 32;
+    const wall = new Map<string, Intl.DateTimeFormat>();
+    const problems: string[] = [];
+    for (const zone of Intl.supportedValuesOf('timeZone')) {
+      let f = wall.get(zone);
+      if (f === undefined) {
+        f = new Intl.DateTimeFormat('en-US', {
+          timeZone: zone,
+          hourCycle: 'h23',
+          year: 'numeric',
+          month: 'numeric',
+          day: 'numeric',
+          hour: 'numeric',
+          minute: 'numeric',
+          second: 'numeric',
+        });
+        wall.set(zone, f);
+      }
+      for (let i = 0; i < 12; i++) {
+        const ms = Math.floor((Date.UTC(1850, 0, 1) + next() * (Date.UTC(2035, 0, 1) - Date.UTC(1850, 0, 1))) / 1000) * 1000;
+        const p = Object.fromEntries(f.formatToParts(ms).map((q) => [q.type, Number(q.value)]));
+        const seconds = (Date.UTC(p.year!, p.month! - 1, p.day!, p.hour!, p.minute!, p.second!) - ms) / 1000;
+        const expected = Math.round(seconds / 60);
+        const got = zoneOffsetMinutes(zone, ms);
+        if (got !== expected) problems.push(`${zone} at ${new Date(ms).toISOString()}: ${got}, expected ${expected}`);
+      }
+    }
+    assert.deepEqual(problems.slice(0, 10), [], `seed ${seed} (METER_SEED=${seed} reproduces)`);
+  });
 });
 
 describe('offsetSegments', () => {

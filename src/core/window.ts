@@ -55,9 +55,29 @@ export function checkTimeZone(zone: string): string {
 /** Minutes east of UTC that `zone` is at the instant `ms`. */
 export function zoneOffsetMinutes(zone: string, ms: number): number {
   if (zone === 'UTC' || zone === 'Etc/UTC') return 0;
+  let minutes = tzOffset(zone, new Date(ms));
+  // @date-fns/tz reads the hours of an offset between -01:00 and 00:00 ("-00:44:30", Africa/Monrovia until 1972)
+  // as 0 and loses the sign: such an offset is read from the platform's text itself.
+  if (minutes > 0 && minutes < 60) minutes = platformOffsetMinutes(zone, ms);
   // Whole minutes: before standard time, zones ran on local mean time with offsets in seconds (Asia/Kathmandu
   // +05:41:16 until 1920), which RFC 3339 cannot print and which would make window arithmetic fractional.
-  return Math.round(tzOffset(zone, new Date(ms)));
+  return Math.round(minutes);
+}
+
+const offsetFormats = new Map<string, Intl.DateTimeFormat>();
+
+/** The offset of `zone` at `ms` in minutes (with a fraction for seconds), from the platform's "GMT-00:44:30". */
+function platformOffsetMinutes(zone: string, ms: number): number {
+  let format = offsetFormats.get(zone);
+  if (format === undefined) {
+    format = new Intl.DateTimeFormat('en-US', { timeZone: zone, timeZoneName: 'longOffset' });
+    offsetFormats.set(zone, format);
+  }
+  const name = format.formatToParts(ms).find((p) => p.type === 'timeZoneName')?.value ?? '';
+  const m = /^GMT([+-])(\d\d):(\d\d)(?::(\d\d))?$/.exec(name);
+  if (m === null) return 0; // "GMT"
+  const minutes = Number(m[2]) * 60 + Number(m[3]) + Number(m[4] ?? 0) / 60;
+  return m[1] === '-' ? -minutes : minutes;
 }
 
 /** A span from `start` (inclusive; -Infinity for the first) during which the zone's offset is `offsetMs`. */
