@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { buildAggregateSql, exactValue } from '../src/store/clickhouse/aggregate-sql.js';
 import { clickHouseCode, withoutPassword } from '../src/store/clickhouse/errors.js';
+import { decimalText } from '../src/core/decimal.js';
 import { canonicalPath, decimalParts, flattenData, type FlatData } from '../src/store/clickhouse/flatten.js';
 import { sqlIdent, sqlInt, sqlString } from '../src/store/clickhouse/literals.js';
 import { orderKey } from '../src/store/clickhouse/order-key.js';
@@ -192,6 +193,15 @@ describe('flattenData: data read as the spec reads it', () => {
   test('keys no meter path can name are left out', () => {
     const { f } = flat('{"a.b":1,"a b":2,"a[0]":3,"ok-key":4}');
     assert.deepEqual(Object.keys(entries(f)), ['$.ok-key']);
+  });
+  test('a value counts exactly as the SQLite store counts it (decimalText): zeros with any exponent, bounds', () => {
+    const literals = ['0e100001', '-0e999999', '0.000e-100001', '1e100001', '1e-100001', '1e999', '-1e-998', '1e1000', '2.50E+3', '-0'];
+    for (const v of [...literals, '007', '+1', '.5']) {
+      // As a numeric string, and (when JSON allows the spelling) as a number literal: SQLite counts both by decimalText.
+      for (const text of [`{"v":"${v}"}`, ...(literals.includes(v) ? [`{"v":${v}}`] : [])]) {
+        assert.equal(numbers(flat(text).f)['$.v']?.exact ?? null, decimalText(v), text);
+      }
+    }
   });
   test('every number is its canonical decimal text, whatever its spelling in the stored text', () => {
     const { f } = flat('{"i":9007199254740993,"m":-0,"big":12345678901234567890,"r":1.50,"e":1E3,"x":1e400,"over":1e1000}');

@@ -19,7 +19,7 @@
  * canonical text with depth and size checks; a walk serving both would call back per node, and this walk is the
  * CPU cost of every ClickHouse ingest (bench/flatten.ts measures it).
  */
-import { Decimal, MAX_NUMBER_TEXT } from '../../core/decimal.js';
+import { Decimal, decimalText, MAX_NUMBER_TEXT } from '../../core/decimal.js';
 import { stringClose, valueEnd } from '../../core/json.js';
 import { pathSteps } from '../../core/meter.js';
 import { orderKeyOfCanonical } from './order-key.js';
@@ -76,8 +76,6 @@ export function decimalParts(text: string): { int: number | string; frac: number
 
 /** A canonical decimal text (what the spec's canonical data holds): checked so that it is used without parsing. */
 const CANONICAL_NUMBER = /^-?(?:0|[1-9]\d*)(?:\.\d*[1-9])?$/;
-/** Strings that are usable meter values when their decimal is (the spec's pattern). */
-const NUMERIC_STRING = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
 /**
  * The canonical decimal text of a JSON number literal or a numeric string (`1.50` -> `1.5`, `1e3` -> `1000`,
  * `-0` -> `0`); null when it is no finite decimal. A canonical literal is its own text. Unlike canonicalNumber
@@ -201,10 +199,9 @@ class DataScanner {
       f.js[at] = v;
       f.jk[at] = 1;
       // A numeric string counts as its decimal; its group-by text stays the string.
-      if (NUMERIC_STRING.test(v)) {
-        const exact = Decimal.parse(v)?.toString();
-        if (exact !== undefined && exact.length <= MAX_NUMBER_TEXT) addNumber(f, path, exact);
-      }
+      // decimalText, as the SQLite store counts it: a zero with any exponent ("0e100001") counts as 0.
+      const exact = decimalText(v);
+      if (exact !== null) addNumber(f, path, exact);
     } else if (c === LBRACE || c === LBRACKET) {
       const start = this.i;
       f.js[at] = '';
@@ -232,7 +229,8 @@ class DataScanner {
       // The number's value is its canonical decimal: its group-by and UNIQUE_COUNT text, and what sums add.
       const exact = canonicalNumber(lit);
       f.js[at] = exact ?? lit;
-      if (exact !== null && exact.length <= MAX_NUMBER_TEXT) addNumber(f, path, exact);
+      const counted = exact !== null && exact.length <= MAX_NUMBER_TEXT ? exact : decimalText(lit);
+      if (counted !== null) addNumber(f, path, counted);
     }
   }
 }
