@@ -24,6 +24,14 @@ export interface WriteOutcome {
   status: Uint8Array;
 }
 
+/** Options of Store.writeBatch. */
+export interface WriteOptions {
+  /** Commit the open transaction after the batch (default true); false leaves it open for the next batch. */
+  commit?: boolean;
+  /** Ends a wait for another writer's lock (a store that waits for one): the batch then fails, writing nothing. */
+  signal?: AbortSignal;
+}
+
 /** An event as stored. */
 export interface StoredEvent {
   id: string;
@@ -111,7 +119,7 @@ export interface Store {
    * Stores a batch: every new (source, id) is inserted, the first stored copy wins. With `commit: false` a store
    * may keep the batch in an open transaction that a later call (or sync) commits; a batch is never half-written.
    */
-  writeBatch(events: UsageEvent[], ingestedMs: number, opts?: { commit?: boolean }): Promise<WriteOutcome>;
+  writeBatch(events: UsageEvent[], ingestedMs: number, opts?: WriteOptions): Promise<WriteOutcome>;
   /**
    * Commits the events like writeBatch with `commit: true`, for a server's many small commits: a store may defer
    * their dedupe (SQLite stages them, see store/sqlite/staging.ts), but every later read sees them deduplicated,

@@ -131,7 +131,7 @@ export async function ingest(store: Store, o: IngestOptions): Promise<IngestSumm
   };
 
   const writePart = async (events: UsageEvent[], commit: boolean) => {
-    const r = await store.writeBatch(events, Date.now(), { commit });
+    const r = await store.writeBatch(events, Date.now(), { commit, signal: o.stopNow });
     s.inserted += r.inserted;
     s.duplicates += r.duplicates;
     s.conflicts += r.conflicts;

@@ -42,6 +42,7 @@ import type {
   StoredEvent,
   StoreStats,
   SubjectSummary,
+  WriteOptions,
   WriteOutcome,
 } from '../../core/ports.js';
 import { aggregateColumns, buildAggregateSql, readAggregateRow } from './aggregate-sql.js';
@@ -87,7 +88,7 @@ export class ClickHouseStore implements Store {
 
   // -- writing (writer.ts)
 
-  writeBatch(events: UsageEvent[], ingestedMs: number, opts: { commit?: boolean } = {}): Promise<WriteOutcome> {
+  writeBatch(events: UsageEvent[], ingestedMs: number, opts: WriteOptions = {}): Promise<WriteOutcome> {
     return this.writer.writeBatch(events, ingestedMs, opts);
   }
 

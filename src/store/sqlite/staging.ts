@@ -73,12 +73,18 @@ export class Staging {
     return (this.any.get() as number) > 0;
   }
 
-  /** Appends the events to `staged` as one row: committed, or not at all. */
+  /** Appends the events to `staged` as one row, in the caller's transaction (unappend() when it rolls back). */
   append(events: UsageEvent[], ingestedMs: number): void {
     const rows: StagedEvent[] = events.map((e) => [e.key, e.source, e.id, e.type, e.subject, e.timeMs, e.data, timeColumn(e)]);
     this.insert.run(this.writer.id, ingestedMs, JSON.stringify(rows));
     this.held.push({ events, ingestedMs });
     this.waiting += events.length;
+  }
+
+  /** Forgets the last append, whose transaction rolled back. */
+  unappend(): void {
+    const c = this.held.pop();
+    if (c !== undefined) this.waiting -= c.events.length;
   }
 
   /** Merges every staged event in a write transaction of its own (see mergeOpen). */

@@ -27,6 +27,7 @@ import type {
   StoredEvent,
   StoreStats,
   SubjectSummary,
+  WriteOptions,
   WriteOutcome,
 } from '../../core/ports.js';
 import { readAggregateRow } from './aggregate-rows.js';
@@ -51,6 +52,9 @@ function lockedOrUnwritable(e: unknown): boolean {
   if (e instanceof StoreError) return true;
   return /^SQLITE_(BUSY|LOCKED|READONLY|CANTOPEN|PERM|FULL|IOERR|AUTH)/.test(String((e as { code?: string }).code ?? ''));
 }
+
+/** How long a query's rollup catch-up waits for another writer's lock before reading the rollup as it is. */
+const CATCH_UP_BUSY_MS = 200;
 
 /** The first schema version with staging (schema.ts). */
 const STAGING_VERSION = 4;
@@ -147,9 +151,14 @@ export class SqliteStore implements Store {
       await this.writeBatch(events, ingestedMs, { commit: true });
       return;
     }
+    // The append in a transaction of its own, opened once the write lock is free (see SqliteWriter.lock).
+    await this.writer.lock(() => this.db.exec('BEGIN IMMEDIATE'));
     try {
       this.staging.append(events, ingestedMs);
+      this.db.exec('COMMIT');
     } catch (e) {
+      if (this.db.inTransaction) this.db.exec('ROLLBACK');
+      this.staging.unappend();
       throw describeSqliteError(this.location, e);
     }
   }
@@ -172,7 +181,7 @@ export class SqliteStore implements Store {
    * Writes a batch inside the open transaction (opening one when none is), and commits when `commit` is set.
    * See SqliteWriter.
    */
-  writeBatch(events: UsageEvent[], ingestedMs: number, opts: { commit?: boolean } = {}): Promise<WriteOutcome> {
+  writeBatch(events: UsageEvent[], ingestedMs: number, opts: WriteOptions = {}): Promise<WriteOutcome> {
     return this.writer.writeBatch(events, ingestedMs, opts);
   }
 
@@ -387,10 +396,16 @@ export class SqliteStore implements Store {
   private catchUp(plan: RollupPlan): void {
     if (!this.readonly) {
       if (this.db.inTransaction) return;
+      // As a reader's short-lived writer below: another writer holding the lock leaves the rollup as it is after a
+      // moment (the query reads its tail), where waiting would hold the query, and a server's every route, with it.
+      const timeout = this.db.pragma('busy_timeout', { simple: true }) as number;
+      this.db.pragma(`busy_timeout = ${Math.min(timeout, CATCH_UP_BUSY_MS)}`);
       try {
         catchUp(this.db, plan.def);
       } catch (e) {
         if (!lockedOrUnwritable(e)) throw describeSqliteError(this.location, e);
+      } finally {
+        this.db.pragma(`busy_timeout = ${timeout}`);
       }
       return;
     }
@@ -401,7 +416,7 @@ export class SqliteStore implements Store {
     if (!mayWrite(this.location)) return;
     let writer: Database.Database | undefined;
     try {
-      writer = openDatabase(this.location, { busyTimeoutMs: 200 }).db;
+      writer = openDatabase(this.location, { busyTimeoutMs: CATCH_UP_BUSY_MS }).db;
       registerDecimalFunctions(writer);
       catchUp(writer, plan.def);
     } catch (e) {

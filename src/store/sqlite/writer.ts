@@ -6,7 +6,7 @@
 import { randomInt } from 'node:crypto';
 import type Database from 'better-sqlite3';
 import { fingerprintOf, type UsageEvent } from '../../core/event.js';
-import { RowStatus, type WriteOutcome } from '../../core/ports.js';
+import { RowStatus, type WriteOptions, type WriteOutcome } from '../../core/ports.js';
 import { describeSqliteError } from './errors.js';
 import { registerFingerprint } from './functions.js';
 import { TIME_GIVEN, TIME_MISSING } from './schema.js';
@@ -155,8 +155,38 @@ export class SqliteWriter {
    * Each event costs one statement (UPSERT): a new event is inserted, an exact copy of a stored one changes
    * nothing, and only the rare rest (copies with other content, hash collisions) is looked at again here.
    */
-  async writeBatch(events: UsageEvent[], ingestedMs: number, opts: { commit?: boolean } = {}): Promise<WriteOutcome> {
+  async writeBatch(events: UsageEvent[], ingestedMs: number, opts: WriteOptions = {}): Promise<WriteOutcome> {
+    await this.lock(() => this.begin(), opts.signal);
     return this.write(events, ingestedMs, opts);
+  }
+
+  /** The connection's busy timeout (ms), read once: lock() sets it to 0 while it tries, and back. */
+  private busyTimeout: number | undefined;
+
+  /**
+   * Runs `open`, which opens a write transaction, unless this writer has one open: once the store's write lock is
+   * free, waiting for another process's transaction in pauses of the event loop rather than in SQLite's busy
+   * handler, which would hold the whole process (a server's every route, a Ctrl-C) until the other lets go. Gives
+   * up as SQLite would, after the connection's busy timeout, or when `signal` is aborted.
+   */
+  async lock(open: () => void, signal?: AbortSignal): Promise<void> {
+    if (this.inTransaction) return;
+    const timeout = (this.busyTimeout ??= this.db.pragma('busy_timeout', { simple: true }) as number);
+    const deadline = Date.now() + timeout;
+    for (let pause = 1; ; pause = Math.min(2 * pause, 20)) {
+      this.db.pragma('busy_timeout = 0');
+      try {
+        open();
+        return;
+      } catch (e) {
+        const busy = /^SQLITE_BUSY/.test(String((e as { code?: string }).code ?? ''));
+        if (!busy || Date.now() >= deadline) throw describeSqliteError(this.location, e);
+      } finally {
+        this.db.pragma(`busy_timeout = ${timeout}`);
+      }
+      if (signal?.aborted) throw new Error('stopped while waiting for the write lock');
+      await new Promise((resolve) => setTimeout(resolve, pause));
+    }
   }
 
   /** writeBatch, synchronously (SQLite's driver is): for callers that cannot wait, such as opening a store. */
