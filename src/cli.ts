@@ -58,15 +58,25 @@ Exit codes: 0 ok · 1 failure (store) · 2 usage error · 3 some input rejected 
 export async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
   try {
+    let stdoutFailure: MeterError | null = null;
     const stdoutClosed = new Promise<number>((resolve, reject) => {
-      process.stdout.on('error', (e: NodeJS.ErrnoException) => (e.code === 'EPIPE' ? resolve(ExitCode.ok) : reject(e)));
+      process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+        if (e.code === 'EPIPE') return resolve(ExitCode.ok);
+        stdoutFailure = new MeterError(`standard output: cannot write (${e.code ?? e.message})`);
+        reject(stdoutFailure);
+      });
     });
+    stdoutClosed.catch(() => undefined);
     const run = async () => {
       await program.parseAsync(argv);
       const leaf = program.commands.find((c) => c.name() === program.args[0]);
       return leaf === undefined ? ExitCode.ok : outcomeOf(leaf);
     };
-    return await Promise.race([run(), stdoutClosed]);
+    const code = await Promise.race([run(), stdoutClosed]);
+    // A failed write of the last output (a summary to a full disk) is reported a tick later: wait for it.
+    await new Promise((resolve) => setImmediate(resolve));
+    if (stdoutFailure !== null) throw stdoutFailure;
+    return code;
   } catch (e) {
     if (e instanceof CommanderError) {
       if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return ExitCode.ok;

@@ -263,6 +263,45 @@ describe('environment faults', () => {
     assert.equal(count(w, 'm.db'), 10);
   });
 
+  test('outputs that cannot be written give exit 1 naming them: the --json summary, the --rejects file', () => {
+    const w = workdir('fault-outputs');
+    w.write('a.ndjson', [...events(5, 'a'), '{bad', ...events(5, 'b')]);
+    const full = fs.openSync('/dev/full', 'w');
+    try {
+      const r = spawnSync(process.execPath, [BIN, 'ingest', 'a.ndjson', '--db', 'm.db', '--json', '--quiet'], {
+        cwd: w.dir,
+        stdio: ['ignore', full, 'pipe'],
+        encoding: 'utf8',
+      });
+      assert.equal(r.status, 1, r.stderr);
+      assert.match(r.stderr, /^meter: standard output: cannot write \(ENOSPC\)$/m);
+    } finally {
+      fs.closeSync(full);
+    }
+    const rejects = w.run(['ingest', 'a.ndjson', '--db', 'n.db', '--rejects', '/dev/full']);
+    assert.equal(rejects.code, 1, rejects.describe());
+    assert.match(rejects.stderr, /^meter: --rejects \/dev\/full: cannot write \(ENOSPC\)$/m);
+  });
+
+  test('a store file that exists but is empty (touch) gets 64 KiB pages; --max-event-size past 500 MiB is refused (exit 2)', () => {
+    const w = workdir('fault-empty');
+    w.write('a.ndjson', events(3, 'a'));
+    fs.writeFileSync(w.path('m.db'), '');
+    assert.equal(w.run(['ingest', 'a.ndjson', '--db', 'm.db']).code, 0);
+    const db = new Database(w.path('m.db'), { readonly: true });
+    assert.equal(db.pragma('page_size', { simple: true }), 65536);
+    db.close();
+    for (const cmd of [
+      ['ingest', '--db', 'm.db'],
+      ['map', '--map', 'openai'],
+    ]) {
+      const r = w.run([...cmd, '--max-event-size', '524288001', 'a.ndjson']);
+      assert.equal(r.code, 2, r.describe());
+      assert.match(r.stderr, /--max-event-size "524288001": at most 524288000/);
+    }
+    assert.equal(w.run(['map', '--map', 'openai', '--max-event-size', '524288000', 'a.ndjson']).code, 3);
+  });
+
   test('the store, its WAL and the rejects file are created owner-only (0600)', async () => {
     const w = workdir('fault-mode');
     w.write('a.ndjson', [...events(150_000), '{broken']);

@@ -37,6 +37,20 @@ export function positiveInt(flag: string) {
   };
 }
 
+/**
+ * The largest --max-event-size: a record is held as one JavaScript string, and V8's longest string (2^29 - 24
+ * characters) would fail the whole run where a longer record should be one reject.
+ */
+export const MAX_EVENT_SIZE_LIMIT = 500 * 1024 * 1024;
+
+/** --max-event-size: a positive whole number of bytes, at most MAX_EVENT_SIZE_LIMIT. */
+export function maxEventSize(value: string): number {
+  const n = positiveInt('--max-event-size')(value);
+  if (n > MAX_EVENT_SIZE_LIMIT)
+    throw new UsageError(`--max-event-size "${value}": at most ${MAX_EVENT_SIZE_LIMIT} (500 MiB, the longest record meter can hold)`);
+  return n;
+}
+
 export function addDbOption(cmd: Command): Command {
   return cmd.addOption(
     new Option('--db <path|url>', 'store: a SQLite file, or clickhouse://host:8123/db (default: $METER_DB or ./meter.db)'),

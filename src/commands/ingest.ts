@@ -15,6 +15,7 @@ import {
   keptFiles,
   loadMap,
   loadMeters,
+  maxEventSize,
   positiveInt,
   setOutcome,
   withStore,
@@ -42,7 +43,7 @@ export function ingestCommand(): Command {
   cmd
     .option('--rejects <file>', 'write every rejected input as an NDJSON line {file,line,error,raw}')
     .addOption(new Option('--batch-size <n>', 'events per transaction').argParser(positiveInt('--batch-size')).default(200_000))
-    .addOption(new Option('--max-event-size <bytes>', 'largest accepted event').argParser(positiveInt('--max-event-size')).default(1 << 20))
+    .addOption(new Option('--max-event-size <bytes>', 'largest accepted event').argParser(maxEventSize).default(1 << 20))
     .option('--require-time', 'reject events without time instead of stamping them with the ingestion time')
     .option('--json', 'print the summary as one JSON object on stdout')
     .option('-q, --quiet', 'print nothing but errors')

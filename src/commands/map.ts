@@ -11,7 +11,7 @@ import { checkInputs, STDIN_NAME } from '../input/open.js';
 import { writeEvents } from '../output/events.js';
 import { RejectReport } from '../output/rejects.js';
 import { reportMap } from '../output/summary.js';
-import { addMapOptions, loadMap, positiveInt, setOutcome, type MapFlags } from './common.js';
+import { addMapOptions, loadMap, maxEventSize, setOutcome, type MapFlags } from './common.js';
 
 interface MapCommandFlags extends MapFlags {
   rejects?: string;
@@ -28,9 +28,7 @@ export function mapCommand(): Command {
   addMapOptions(cmd);
   cmd
     .option('--rejects <file>', 'write every rejected input as an NDJSON line {file,line,error,raw}')
-    .addOption(
-      new Option('--max-event-size <bytes>', 'largest accepted record').argParser(positiveInt('--max-event-size')).default(1 << 20),
-    )
+    .addOption(new Option('--max-event-size <bytes>', 'largest accepted record').argParser(maxEventSize).default(1 << 20))
     .option('--require-time', 'reject records without a time instead of leaving it out')
     .option('--json', 'print the summary as one JSON object on stderr')
     .option('-q, --quiet', 'print nothing but errors')

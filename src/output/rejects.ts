@@ -3,7 +3,7 @@
  * SHOWN_REJECTS on stderr with file, line and reason, and afterwards a line saying how many more there were.
  */
 import fs from 'node:fs';
-import { UsageError } from '../errors.js';
+import { MeterError, UsageError } from '../errors.js';
 import { type KeptFile, refuseToOverwrite } from './overwrite.js';
 import type { RejectRecord } from '../ingest/parse.js';
 import { count } from './summary.js';
@@ -21,6 +21,8 @@ export class RejectReport {
     /** The --rejects file (null once closed, or without one). */
     private fd: number | null,
     private readonly quiet: boolean,
+    /** Its name, for messages. */
+    private readonly file = '',
   ) {
     this.toFile = fd !== null;
   }
@@ -30,7 +32,7 @@ export class RejectReport {
     if (file === undefined) return new RejectReport(null, quiet);
     refuseToOverwrite('--rejects', file, kept);
     try {
-      return new RejectReport(fs.openSync(file, 'w', 0o600), quiet);
+      return new RejectReport(fs.openSync(file, 'w', 0o600), quiet, file);
     } catch (e) {
       throw new UsageError(`--rejects ${file}: cannot write (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
     }
@@ -66,7 +68,12 @@ export class RejectReport {
 
   private flush(): void {
     if (this.buffered === '' || this.fd === null) return;
-    fs.writeSync(this.fd, this.buffered);
+    try {
+      fs.writeSync(this.fd, this.buffered);
+    } catch (e) {
+      // Exit 1, as a failing --output: the events of the run are stored, its rejects are not all written.
+      throw new MeterError(`--rejects ${this.file}: cannot write (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    }
     this.buffered = '';
   }
 }

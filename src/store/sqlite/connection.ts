@@ -68,8 +68,10 @@ export function openDatabase(file: string, opts: SqliteOptions = {}): { db: Data
     if (version === 0 && head[1] > 0) {
       throw new StoreError(`${file}: not a meter store (a SQLite database with other tables); use another --db`);
     }
-    // 64 KiB pages: fewer, larger B-tree pages make random key inserts and scans cheaper (takes effect on a new file).
-    if (!exists) db.pragma('page_size = 65536');
+    // 64 KiB pages: fewer, larger B-tree pages make random key inserts and scans cheaper. Set on every store without
+    // tables yet, a file that exists included (empty, or created by another meter a moment ago): it takes effect
+    // only before the file's first write, whoever makes it.
+    if (version === 0 && head[1] === 0 && !opts.readonly) db.pragma('page_size = 65536');
     if (!opts.readonly) {
       db.pragma('journal_mode = WAL');
       // NORMAL in WAL: a commit survives a crash of the process; SqliteStore.sync makes a run's commits durable.
