@@ -102,6 +102,34 @@ describe('ClickHouse window keys equal WindowPlan.keyOf', () => {
     assert.ok(checked > 10_000, `seed ${SEED}: only ${checked} times checked`);
   });
 
+  test("day and month keys over 130 years of DST (hundreds of offset segments) fit the server's default query size", async () => {
+    const from = Date.UTC(1900, 0, 1),
+      to = Date.UTC(2030, 0, 1);
+    const ts: number[] = [];
+    for (let t = from; t < to; t += 29 * DAY_MS + 3_600_123) ts.push(t);
+    for (const zone of ['Europe/London', 'America/St_Johns', 'Australia/Lord_Howe']) {
+      for (const size of ['DAY', 'MONTH'] as WindowSize[]) {
+        const plan = new WindowPlan(size, zone, from, to);
+        assert.ok(plan.segments.length > 50, `${zone}: ${plan.segments.length} segments`);
+        // The server's own limits (256 KiB of query, its AST sizes), as a store's query meets them.
+        const r = await fetch(`${CH_HTTP}/`, {
+          method: 'POST',
+          body:
+            `SELECT toString(time_ms), toString(${windowKeySql(plan, 'time_ms', clickhouseDialect)}) ` +
+            `FROM (SELECT arrayJoin([${ts.map((t) => `toInt64(${t})`).join(',')}]) AS time_ms) FORMAT TabSeparated`,
+        });
+        const body = await r.text();
+        assert.ok(r.ok, `${size} ${zone}: ${body.slice(0, 300)}`);
+        const wrong = body
+          .trimEnd()
+          .split('\n')
+          .map((l) => l.split('\t'))
+          .filter(([t, k]) => String(plan.keyOf(Number(t))) !== k);
+        assert.deepEqual(wrong.slice(0, 5), [], `${size} ${zone}`);
+      }
+    }
+  });
+
   test('the two events of issue 11 (10:23:32.768Z and 10:24:59.999Z) are in their own minutes', async () => {
     const t1 = Date.parse('2026-11-01T10:23:32.768Z'),
       t2 = Date.parse('2026-11-01T10:24:59.999Z');

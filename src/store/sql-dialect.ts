@@ -46,6 +46,17 @@ export function windowKeySql(plan: WindowPlan, timeCol: string, d: WindowDialect
   };
   const segs = plan.segments;
   if (segs.length === 1) return key(segs[0]!.offsetMs, segs[0]!.start);
+  if (plan.size === 'DAY' || plan.size === 'MONTH') {
+    // The offset is chosen per segment and the day (and month) computed once from it: a key per segment would
+    // repeat the month arithmetic (long in ClickHouse) once per segment, past the server's query size for a zone
+    // with DST over a few years.
+    const offsets: Array<[string, string]> = [];
+    for (let i = 0; i < segs.length - 1; i++)
+      offsets.push([`${timeCol} < ${int(segs[i + 1]!.start)}`, int(segs[i]!.offsetMs + EPOCH_SHIFT_MS)]);
+    const local = `(${timeCol} + ${d.cases(offsets, int(segs[segs.length - 1]!.offsetMs + EPOCH_SHIFT_MS))})`;
+    const day = `(${d.intDiv(local, int(DAY_MS))} - ${int(EPOCH_SHIFT_MS / DAY_MS)})`;
+    return plan.size === 'DAY' ? day : d.monthOfDay(day);
+  }
   const branches: Array<[string, string]> = [];
   for (let i = 0; i < segs.length - 1; i++) {
     branches.push([`${timeCol} < ${int(segs[i + 1]!.start)}`, key(segs[i]!.offsetMs, segs[i]!.start)]);

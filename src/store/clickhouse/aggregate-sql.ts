@@ -29,7 +29,11 @@ export const clickhouseDialect: WindowDialect = {
   int: i64,
   // yyyymm of a day number by integer arithmetic (civil_from_days), valid for every year from 0001 to 9999;
   // every operand an Int64 (see i64).
-  monthOfDay: (day) => {
+  monthOfDay: (dayExpr) => {
+    // The arithmetic names the day about 230 times: a long day expression (a zone's offsets chosen per segment) is
+    // bound once, as a lambda's argument, so that the query stays within the server's size limit.
+    const bound = dayExpr.length > 64;
+    const day = bound ? 'meter_day' : dayExpr;
     const n = (x: number) => i64(String(x));
     const div = (a: string, b: number) => `intDiv(${a}, ${n(b)})`;
     const z = `(toInt64(${day}) + ${n(719468)})`;
@@ -39,7 +43,8 @@ export const clickhouseDialect: WindowDialect = {
     const mp = div(`(${n(5)} * ${doy} + ${n(2)})`, 153);
     const m = `(${mp} + multiIf(${mp} < ${n(10)}, ${n(3)}, ${n(-9)}))`;
     const y = `(${yoe} + ${div(z, 146097)} * ${n(400)} + multiIf(${m} <= ${n(2)}, ${n(1)}, ${n(0)}))`;
-    return `(${y} * ${n(100)} + ${m})`;
+    const month = `(${y} * ${n(100)} + ${m})`;
+    return bound ? `arrayElement(arrayMap(meter_day -> ${month}, [toInt64(${dayExpr})]), 1)` : month;
   },
 };
 
