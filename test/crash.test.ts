@@ -311,7 +311,12 @@ describe('crash safety', () => {
           ids.every((id, i) => id === i),
           `${label}: the stored events are not the first ${ids.length} of the input`,
         );
-        if (!atOnce) assert.equal(JSON.parse(r.stdout).inserted, ids.length - stored, `${label}: the summary's inserted`);
+        if (!atOnce) {
+          const s = JSON.parse(r.stdout) as { read: number; inserted: number; duplicates: number; conflicts: number; rejected: number };
+          assert.equal(s.inserted, ids.length - stored, `${label}: the summary's inserted`);
+          // Every record the summary says it read has its outcome in it: none read after the last commit is counted.
+          assert.equal(s.read, s.inserted + s.duplicates + s.conflicts + s.rejected, `${label}: the summary's read`);
+        }
         stored = ids.length;
       }
       assert.ok(stoppedAtOnce > 0, `seed ${seed}: no second signal arrived while a batch was open`);
