@@ -84,16 +84,19 @@ async function* gunzipMembers(
   for (let member = 0; ; member++) {
     current.gaveText = false;
     if (member > 0) {
-      // Between members: another member, padding, or garbage.
+      // Between members: another member, padding, or garbage. Padding ends the data, as in gzip -dc: a member after
+      // it is trailing garbage too.
+      let padded = false;
       for (;;) {
         let p = 0;
         while (p < input.length && isPadding(input[p]!)) p++;
         consume(p);
+        padded ||= p > 0;
         if (input.length > 0 || !(await more())) break;
       }
       if (input.length === 0) return;
       if (input.length < 2) await more();
-      if (input[0] !== GZIP_MAGIC_0 || input[1] !== GZIP_MAGIC_1) {
+      if (padded || input[0] !== GZIP_MAGIC_0 || input[1] !== GZIP_MAGIC_1) {
         while (input.length < 16 && (await more()));
         notes.trailingGarbage = { offset, preview: input.subarray(0, 16).toString('hex') };
         return;
