@@ -276,6 +276,35 @@ describe('meter report in Chromium', () => {
   });
 });
 
+describe('meter report in Chromium: credits that add up to 0, and customers that would look alike', () => {
+  test('a meter whose total is 0 still shows its values; bidi and zero-width characters show as escapes', async () => {
+    const v = workdir('report-spoof');
+    v.write('meter.yaml', 'meters:\n  - {slug: credits, eventType: credit, aggregation: SUM, valueProperty: $.amount}\n');
+    const ev = (id: string, subject: string, amount: number) =>
+      JSON.stringify({ specversion: '1.0', id, source: 's', type: 'credit', subject, time: '2026-10-05T10:00:00Z', data: { amount } });
+    v.write('e.ndjson', [ev('1', 'acme', 5), ev('2', 'acme\u200b', -5), ev('3', '\u202eemcA\u202c', 0)]);
+    assert.equal(v.run(['ingest', 'e.ndjson']).code, 0);
+    const r = v.run(['report', '--period', '2026-10', '-o', 'r.html']);
+    assert.equal(r.code, 0, r.describe());
+    const browser = await Browser.launch();
+    try {
+      const opened = await browser.open(v.path('r.html'));
+      assert.deepEqual(opened.errors, [], 'console errors');
+      assert.deepEqual(opened.requests, [], 'network requests');
+      const totals = await tableTotals(opened.page, 'credits');
+      assert.deepEqual([...totals].sort(), [
+        ['\\u202eemcA\\u202c', '0'],
+        ['acme', '5'],
+        ['acme\\u200b', '-5'],
+      ]);
+      assert.equal(await opened.page.$$eval('section.meter[data-meter="credits"] .empty', (e) => e.length), 0);
+      await opened.page.close();
+    } finally {
+      await browser.close();
+    }
+  });
+});
+
 describe('the report page fed by a JSON URL (for meter serve)', () => {
   test('draws the same tables from the fetched document, and requests nothing else', async (t) => {
     const w = workdir('report-shell');

@@ -247,6 +247,18 @@ describe('auth', () => {
     assert.match(stopped.stderr, /every route needs Authorization: Bearer <token>/);
   });
 
+  test('a token no client can send (a newline, a space, an accent) is refused at start: exit 2', () => {
+    for (const [env, args] of [
+      [{ METER_TOKEN: 'sekret-token-77\n' }, []],
+      [{}, ['--token', 'has space 1234']],
+      [{}, ['--token', 'tökenÄÖÜ1234']],
+    ] as const) {
+      const r = w.run(['serve', '--db', w.path('t.db'), '--config', w.path('meter.yaml'), '--port', '0', ...args], { env });
+      assert.equal(r.code, 2, r.describe());
+      assert.match(r.stderr, /--token: only visible ASCII characters/);
+    }
+  });
+
   test('without a token: loopback only, and said so', async () => {
     const r = await fetch(`${open.url}/api/v1/meters`);
     assert.equal(r.status, 200);
@@ -299,6 +311,32 @@ describe('routes and parameters', () => {
     await problem(await q('/api/v1/events?from=2026-11-02T00:00:00Z&to=2026-11-01T00:00:00Z'), 400, 'from must be before to');
   });
 
+  test('a query string that is not UTF-8 is 400 (never read as U+FFFD); a request the HTTP parser refuses gets a problem', async () => {
+    await problem(
+      await fetch(`${open.url}/api/v1/meters/tokens_total/query?subject=%FF`),
+      400,
+      /^malformed percent-encoding in the query string: subject=%FF$/,
+    );
+    await problem(await fetch(`${open.url}/api/v1/events?subject=%E2%82`), 400, /malformed percent-encoding/);
+    const raw = (text: string) =>
+      new Promise<string>((resolve) => {
+        const u = new URL(open.url);
+        const s = net.connect(Number(u.port), u.hostname, () => s.write(text));
+        let got = '';
+        s.on('data', (d) => (got += d.toString('latin1')));
+        s.on('close', () => resolve(got));
+      });
+    for (const [text, status] of [
+      ['GET /\xff\x01 HTTP/1.1\r\n\r\n', 400],
+      [`GET /api/v1/meters HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`, 431],
+    ] as const) {
+      const answer = await raw(text);
+      assert.match(answer, new RegExp(`^HTTP/1.1 ${status} `));
+      assert.match(answer, /\r\nContent-Type: application\/problem\+json\r\n/);
+      assert.match(answer, new RegExp(`"status":${status}`));
+    }
+  });
+
   test("report parameters: a bad value names the HTTP parameter, never meter report's option", async () => {
     const bad = async (query: string, detail: string) => {
       const body = await problem(await q(`/api/v1/report?${query}`), 400, detail);
@@ -312,6 +350,8 @@ describe('routes and parameters', () => {
       'from=yesterday&to=2026-12-01',
       'parameter "from" in query has an error: "yesterday": not a time; use RFC 3339 (2026-11-01T00:00:00Z) or a date (2026-11-01, midnight in UTC)',
     );
+    await bad('period=2026-10&from=2026-10-01', 'period cannot be combined with from/to');
+    await bad('from=2026-10-05&to=2026-10-01', 'from 2026-10-05 is not before to 2026-10-01 (from is inclusive, to is exclusive)');
   });
 
   test('CSV only when the whole Accept header is text/csv', async () => {

@@ -108,6 +108,12 @@ async function runServe(flags: ServeFlags): Promise<void> {
   // A METER_TOKEN set but left empty means no token.
   const token = flags.token ?? (process.env.METER_TOKEN || null);
   if (token !== null && token.length < 8) throw new UsageError('--token: use at least 8 characters');
+  // A header carries no newline or space inside a bearer token, and Node reads its bytes as Latin-1: a token with
+  // anything but visible ASCII (a secret file's trailing newline) could never be sent, and every request would get 401.
+  if (token !== null && !/^[\x21-\x7e]+$/.test(token))
+    throw new UsageError(
+      `--token: only visible ASCII characters (no spaces, newlines or accents) can be sent in an Authorization header${process.env.METER_TOKEN && flags.token === undefined ? ' (METER_TOKEN: a trailing newline?)' : ''}`,
+    );
   const db = resolveDb(flags.db);
   const keyFile = flags.portalKey ?? (isClickHouseUrl(db) ? 'meter-portal.key' : `${path.resolve(db)}.portal-key`);
   const store = await openStore(db, {});

@@ -5,7 +5,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import { buildReport, type ReportOptions } from '../core/report.js';
-import { OptionError } from '../errors.js';
+import { OptionError, UsageError } from '../errors.js';
 import { reportDoc } from '../output/report-doc.js';
 import { reportShell } from '../output/report-html.js';
 import { meterNotAllowed, portalClaimsOf } from './auth.js';
@@ -75,6 +75,8 @@ async function answer(api: Api, opts: ReportOptions): Promise<Reply> {
       const { value, problem } = e as OptionError;
       throw badRequest(`parameter "${name}" in query has an error: ${JSON.stringify(value)}: ${problem}`);
     }
+    // Other usage errors of the core name the options in their text: the parameters' names replace them.
+    if (e instanceof UsageError) throw badRequest(e.message.replace(/--(period|from|to|window|group-by)\b/g, (o) => PARAMETER_OF[o]!));
     throw e;
   }
 }

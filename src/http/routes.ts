@@ -141,7 +141,16 @@ export async function route(api: Api, req: IncomingMessage): Promise<Reply> {
   } catch {
     throw badRequest(`malformed percent-encoding in path ${path}`);
   }
-  return handler(api, req, params, new URLSearchParams(q < 0 ? '' : url.slice(q + 1)));
+  const query = q < 0 ? '' : url.slice(q + 1);
+  // URLSearchParams would read bytes that are not UTF-8 as U+FFFD, so that other byte strings name one subject.
+  for (const part of query.split('&')) {
+    try {
+      decodeURIComponent(part.replace(/\+/g, ' '));
+    } catch {
+      throw badRequest(`malformed percent-encoding in the query string: ${part.slice(0, 200)}`);
+    }
+  }
+  return handler(api, req, params, new URLSearchParams(query));
 }
 
 // --- events

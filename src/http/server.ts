@@ -5,7 +5,8 @@
  */
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { problemBody, problemOf, type HttpProblem } from './problem.js';
+import type { Duplex } from 'node:stream';
+import { HttpProblem, problemBody, problemOf } from './problem.js';
 import { corsHeaders, route, type Api, type Reply } from './routes.js';
 
 export interface ServeOptions {
@@ -30,6 +31,26 @@ export class ApiServer {
     this.server = http.createServer({ keepAliveTimeout: 65_000, headersTimeout: 10_000, requestTimeout: 0 }, (req, res) =>
       this.handle(req, res),
     );
+    // A request Node's parser refuses (bytes that are no HTTP, headers too large, headers too slow) gets a problem
+    // too, where Node's own answer has no body.
+    this.server.on('clientError', (e: NodeJS.ErrnoException, socket: Duplex) => {
+      if (!socket.writable || (e.code === 'ECONNRESET' && !socket.readable)) {
+        socket.destroy();
+        return;
+      }
+      const status = e.code === 'HPE_HEADER_OVERFLOW' ? 431 : e.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+      const detail =
+        status === 431
+          ? 'the request headers are too large'
+          : status === 408
+            ? 'the request headers did not arrive in time'
+            : 'malformed HTTP request';
+      const body = problemBody(new HttpProblem(status, detail));
+      socket.end(
+        `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nContent-Type: application/problem+json\r\n` +
+          `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+      );
+    });
   }
 
   /** Listens; resolves with the URL. */

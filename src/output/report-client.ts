@@ -366,8 +366,9 @@ export function reportClient(U: typeof uPlot, doc: ReportDoc, root: HTMLElement)
       root.append(sec);
       continue;
     }
-    if (m.additive && m.total === '0') {
-      // Nothing to draw: every value is 0 (a meter of usage that did not occur, such as cached tokens).
+    if (m.additive && m.series.every((s) => s.values.every((v) => v === null || v === '0'))) {
+      // Nothing to draw: every value is 0 (a meter of usage that did not occur, such as cached tokens). A total of
+      // 0 is not enough: credits of 5 and -5 add up to it.
       sec.append(h('p', { class: 'muted empty' }, `Every value is 0 in this range (${m.rows.length} ${m.entity}s with events).`));
       root.append(sec);
       continue;

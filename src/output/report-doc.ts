@@ -5,6 +5,7 @@
  */
 import type { Report } from '../core/report.js';
 import type { WindowSize } from '../core/window.js';
+import { terminalSafe } from './table.js';
 
 export const REPORT_DOC_VERSION = 1;
 
@@ -89,14 +90,18 @@ export function windowLabels(size: WindowSize, starts: string[]): string[] {
   return labels.map((l, i) => (seen.get(l)! > 1 ? `${l} ${/(Z|[+-]\d\d:\d\d)$/.exec(starts[i]!)?.[1] ?? ''}`.trimEnd() : l));
 }
 
+/**
+ * The page's data. Subjects and group values are shown as the CLI shows them (terminalSafe): a right-to-left
+ * override or a zero-width character as an escape, so that one customer cannot look like another on the page.
+ */
 export function reportDoc(report: Report, generator: string): ReportDoc {
   const start = report.windows.map((w) => report.formatTime(w.start));
   const peakValue = (p: { window: number; value: string } | null) => ({ peak: p?.window ?? null, peakValue: p?.value ?? null });
   return {
     version: REPORT_DOC_VERSION,
-    title: report.subject === null ? 'Usage report' : `Usage statement: ${report.subject}`,
-    subject: report.subject,
-    subjects: report.subjects,
+    title: report.subject === null ? 'Usage report' : `Usage statement: ${terminalSafe(report.subject)}`,
+    subject: report.subject === null ? null : terminalSafe(report.subject),
+    subjects: report.subjects.map(terminalSafe),
     groupBy: report.groupBy,
     zone: report.zone,
     from: report.formatTime(report.fromMs),
@@ -117,8 +122,8 @@ export function reportDoc(report: Report, generator: string): ReportDoc {
       entity: m.entity,
       total: m.total,
       ...peakValue(m.peak),
-      series: m.series.map((s) => ({ label: s.label, values: s.values, total: s.total, others: s.others !== undefined })),
-      rows: m.rows.map((r) => ({ label: r.label, total: r.total, share: r.share, ...peakValue(r.peak), spark: r.spark })),
+      series: m.series.map((s) => ({ label: terminalSafe(s.label), values: s.values, total: s.total, others: s.others !== undefined })),
+      rows: m.rows.map((r) => ({ label: terminalSafe(r.label), total: r.total, share: r.share, ...peakValue(r.peak), spark: r.spark })),
       windowTotals: m.windowTotals,
     })),
     invoices:
@@ -128,11 +133,11 @@ export function reportDoc(report: Report, generator: string): ReportDoc {
             currency: report.invoices.currency,
             unpriced: report.invoices.unpriced,
             invoices: report.invoices.invoices.map((inv) => ({
-              customer: inv.customer,
+              customer: terminalSafe(inv.customer),
               total: inv.total,
               lines: inv.lines.map((l) => ({
                 meter: l.meter,
-                group: l.group.map(([k, v]) => `${k}=${v}`).join(' '),
+                group: terminalSafe(l.group.map(([k, v]) => `${k}=${v}`).join(' ')),
                 description: l.description,
                 lineType: l.lineType,
                 tier: l.tier,

@@ -21,7 +21,7 @@ export function useColor(stream: NodeJS.WriteStream): boolean {
  * zero-width space makes "ac\u200bme" look like "acme": one customer shown as another) are printed as escapes.
  */
 export function terminalSafe(text: string): string {
-  return text.replace(/[\p{Cc}\p{Cf}]/gu, (c) => {
+  return text.replace(/[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/gu, (c) => {
     const cp = c.codePointAt(0)!;
     return cp > 0xffff ? `\\u{${cp.toString(16)}}` : `\\u${cp.toString(16).padStart(4, '0')}`;
   });
