@@ -178,6 +178,10 @@ describe('ClickHouse values are exact (spec-canonical.md)', () => {
       { subject: 'big', timeMs: T0, data: '{"v":2}' },
     );
     events.push({ subject: 'frac', timeMs: T0, data: '{"v":0.1234567890123456789}' });
+    // Sums that 18.16 cannot print as a Decimal128 (10^21 and more): 2,000 fractions of 0.5 (10^21 x 1e-18), and
+    // 1,500 integer parts of 2^63 - 1.
+    for (let i = 0; i < 2000; i++) events.push({ subject: 'halves', timeMs: T0 + i, data: '{"v":0.5}' });
+    for (let i = 0; i < 1500; i++) events.push({ subject: 'ints', timeMs: T0 + i, data: '{"v":9223372036854775807}' });
     const { store } = await storeWith(events);
     try {
       const sum: Record<string, Decimal> = {},
@@ -199,6 +203,8 @@ describe('ClickHouse values are exact (spec-canonical.md)', () => {
       }
       assert.equal(wantSum.big, '12345678901234567893');
       assert.equal(wantSum.frac, '0.1234567890123456789');
+      assert.equal(wantSum.halves, '1000');
+      assert.equal(wantSum.ints, '13835058055282163710500');
       assert.deepEqual(await bySubject(store, query('SUM')), wantSum, `seed ${SEED}: SUM`);
       assert.deepEqual(await bySubject(store, query('AVG')), wantAvg, `seed ${SEED}: AVG`);
     } finally {

@@ -262,17 +262,23 @@ describe('numbers', () => {
     }
     assert.equal(orderKey(Decimal.from(-0)), orderKey(Decimal.from(0)), '-0 equals 0');
   });
-  test('exact sums: 0.1 + 0.2 is 0.3', () => {
-    // Parts as the query returns them: integer sum, fraction sum (x 1e-18), texts that did not fit, count.
-    assert.equal(exactValue('SUM', '0', '300000000000000000', [], 2), '0.3');
-    assert.equal(exactValue('SUM', '12', '0', [], 3), '12');
-    assert.equal(exactValue('AVG', '12', '0', [], 3), '4');
-    assert.equal(exactValue('AVG', '0', '0', [], 0), null);
-    assert.equal(exactValue('SUM', '0', '0', [], 0), '0');
+  test('exact sums: 0.1 + 0.2 is 0.3; halves join exactly past 10^21', () => {
+    // Parts as the query returns them: the integer parts' and the fractions' (x 1e-18) sums as the sums of their
+    // 9-digit halves, texts that did not fit, count.
+    assert.equal(exactValue('SUM', ['0', '0', '300000000', '0'], [], 2), '0.3');
+    assert.equal(exactValue('SUM', ['0', '12', '0', '0'], [], 3), '12');
+    assert.equal(exactValue('AVG', ['0', '12', '0', '0'], [], 3), '4');
+    assert.equal(exactValue('AVG', ['0', '0', '0', '0'], [], 0), null);
+    assert.equal(exactValue('SUM', ['0', '0', '0', '0'], [], 0), '0');
     assert.equal(
-      exactValue('SUM', '1', '-500000000000000000', ['0.0000000000000000001', '1000000000000000000000'], 4),
+      exactValue('SUM', ['0', '1', '-500000000', '0'], ['0.0000000000000000001', '1000000000000000000000'], 4),
       '1000000000000000000000.5000000000000000001',
     );
+    // 2,000 halves of 0.5: the fractions' sum is 10^21 (x 1e-18), which 18.16 cannot print as a Decimal128.
+    assert.equal(exactValue('SUM', ['0', '0', String(2000 * 500_000_000), '0'], [], 2000), '1000');
+    // Halves of either sign (intDiv rounding toward zero or down): -7 = -1 * 10^9 + 999999993, or 0 * 10^9 - 7.
+    assert.equal(exactValue('SUM', ['-1', '999999993', '0', '0'], [], 1), '-7');
+    assert.equal(exactValue('SUM', ['9223372036', '854775807', '0', '0'], ['1'], 2), '9223372036854775808');
   });
 });
 

@@ -8,8 +8,9 @@
  * Int64 (i64 in literals.ts). A query without matching events gives no row (HAVING count() > 0: without GROUP BY,
  * an aggregate over no rows is still one row).
  *
- * Exact values: SUM and AVG add integer parts and 18-digit fractions as Decimal128 in SQL, plus the texts of
- * numbers too large for those, which exactValue adds in JS; MIN, MAX and LATEST show a canonical text chosen by
+ * Exact values: SUM and AVG add integer parts and 18-digit fractions in SQL, each split into 9-digit halves summed
+ * as Int64 (exact up to a billion events a group), plus the texts of numbers too large for those, which
+ * exactValue adds in JS (18.16 prints a Decimal128 of 10^21 or more with wrong digits, so no sum is one); MIN, MAX and LATEST show a canonical text chosen by
  * its exact order key. Column names: see the reader's guide in store.ts.
  */
 import { groupKeys, readGroupKeys, sumOrAverage } from '../../core/aggregate.js';
@@ -96,8 +97,8 @@ export function buildAggregateSql(q: MeterQuery, db: string, dedupe: DedupeMode)
       case 'SUM':
       case 'AVG':
         values = [
-          `toString(sumIf(toDecimal128(ni[${i}], 0), ${i} > 0 AND nx[${i}] = 1))`,
-          `toString(sumIf(toDecimal128(nf[${i}], 0), ${i} > 0 AND nx[${i}] = 1))`,
+          ...halves(`ni[${i}]`, `${i} > 0 AND nx[${i}] = 1`),
+          ...halves(`nf[${i}]`, `${i} > 0 AND nx[${i}] = 1`),
           `groupArrayIf(nt[${i}], ${i} > 0 AND nx[${i}] = 0)`,
           `toString(countIf(${i} > 0))`,
         ];
@@ -126,16 +127,37 @@ export function buildAggregateSql(q: MeterQuery, db: string, dedupe: DedupeMode)
   );
 }
 
-/** Exact SUM or AVG from the parts a query returns: integer-part sum, fraction sum (x 1e-18), texts, count. */
-export function exactValue(agg: 'SUM' | 'AVG', intSum: string, fracSum: string, rest: string[], count: number): string | null {
-  return sumOrAverage(agg, fracSum === '0' ? [intSum, ...rest] : [intSum, `${fracSum}e-18`, ...rest], count);
+/**
+ * The sums of an Int64 column's 9-digit halves (v = hi * 10^9 + lo, whatever intDiv's rounding): each fits an
+ * Int64 sum for up to about a billion values, where the sum of the whole values would not.
+ */
+function halves(v: string, cond: string): string[] {
+  const hi = `intDiv(${v}, ${i64('1000000000')})`;
+  return [`toString(sumIf(${hi}, ${cond}))`, `toString(sumIf(${v} - ${hi} * ${i64('1000000000')}, ${cond}))`];
+}
+
+const joinHalves = (hi: string, lo: string): bigint => BigInt(hi) * 1_000_000_000n + BigInt(lo);
+
+/**
+ * Exact SUM or AVG from the parts a query returns: the integer parts' and the fractions' (x 1e-18) sums as their
+ * halves' sums (see halves), the texts of the other numbers, and the count.
+ */
+export function exactValue(
+  agg: 'SUM' | 'AVG',
+  [intHi, intLo, fracHi, fracLo]: [string, string, string, string],
+  rest: string[],
+  count: number,
+): string | null {
+  const intSum = joinHalves(intHi, intLo).toString(),
+    fracSum = joinHalves(fracHi, fracLo);
+  return sumOrAverage(agg, fracSum === 0n ? [intSum, ...rest] : [intSum, `${fracSum}e-18`, ...rest], count);
 }
 
 /** How many value columns buildAggregateSql gives the query's aggregation. */
 function valueColumns(q: MeterQuery): number {
   const agg = q.meter.aggregation;
   const counting = agg === 'COUNT' || q.meter.valueProperty === undefined;
-  return counting || agg === 'UNIQUE_COUNT' ? 1 : agg === 'SUM' || agg === 'AVG' ? 4 : 2;
+  return counting || agg === 'UNIQUE_COUNT' ? 1 : agg === 'SUM' || agg === 'AVG' ? 6 : 2;
 }
 
 /** How many columns a row of buildAggregateSql has: window, subject, group-by texts, values, first and last time. */
@@ -151,7 +173,8 @@ export function readAggregateRow(q: MeterQuery, r: string[]): AggregateRow {
   let i = next;
   let value: string | null;
   if (nValues === 1) value = r[i]!;
-  else if (nValues === 4) value = exactValue(agg as 'SUM' | 'AVG', r[i]!, r[i + 1]!, tsvTextArray(r[i + 2]!), Number(r[i + 3]));
+  else if (nValues === 6)
+    value = exactValue(agg as 'SUM' | 'AVG', [r[i]!, r[i + 1]!, r[i + 2]!, r[i + 3]!], tsvTextArray(r[i + 4]!), Number(r[i + 5]));
   else value = r[i + 1] === '0' ? null : r[i]!;
   i += nValues;
   return { windowStart, subject, groups, value, firstMs: Number(r[i]), lastMs: Number(r[i + 1]) };
