@@ -43,6 +43,8 @@ const RANGE = ['--tz', TZ, '--from', FROM, '--to', TO];
 const HUGE = '98765432109876543210.5';
 /** A subject that would run as markup, end the data's script element or load an image if the page let it. */
 const HOSTILE = '</script><img src=x onerror="document.title=1">\u2028<!--&amp;';
+/** A subject as the page shows it: a line separator (as any control or format character) as an escape. */
+const shown = (subject: string) => subject.replace(/\u2028/g, '\\u2028');
 
 /** 12 customers over 5 days, decimals among the integers, one value past any double, events on both range edges. */
 function events(): string[] {
@@ -179,7 +181,7 @@ describe('meter report in Chromium', () => {
     assert.match(text!, /Time zone Europe\/Budapest\. From is inclusive, to is exclusive/);
 
     for (const meter of ['tokens', 'calls', 'biggest']) {
-      const want = new Map(query(w, ['-m', meter]).map((q) => [q.subject!, q.value!]));
+      const want = new Map(query(w, ['-m', meter]).map((q) => [shown(q.subject!), q.value!]));
       assert.deepEqual(await tableTotals(page, meter), want, `meter ${meter}: table totals against meter query`);
       const [all] = query(w, ['-m', meter, '--all-subjects']);
       assert.equal(
@@ -202,7 +204,7 @@ describe('meter report in Chromium', () => {
       'others (8)',
     ]);
     // The hostile subject is text in its row, nothing more (no request, no error: checked above).
-    assert.equal((await tableTotals(page, 'calls')).get(HOSTILE), '1');
+    assert.equal((await tableTotals(page, 'calls')).get(shown(HOSTILE)), '1');
     assert.equal(await page.title(), 'Usage report');
 
     // The tooltip of the window under the cursor shows that window's exact total.
@@ -328,7 +330,7 @@ describe('the report page fed by a JSON URL (for meter serve)', () => {
       await opened.page.waitForSelector('section.meter[data-meter="calls"] table.rows');
       await checkPage(t, opened, 'served', w);
       assert.equal(await opened.page.title(), 'Usage report');
-      const want = new Map(query(w, ['-m', 'tokens']).map((q) => [q.subject!, q.value!]));
+      const want = new Map(query(w, ['-m', 'tokens']).map((q) => [shown(q.subject!), q.value!]));
       assert.deepEqual(await tableTotals(opened.page, 'tokens'), want);
     } finally {
       await browser.close();
@@ -375,6 +377,8 @@ describe("meter serve: the report page at / and a customer's page at /portal", (
       headers: { authorization: `Bearer ${token}` },
     });
     assert.equal(mine.status, 200);
+    // A browser page of another origin may read it, as its preflight says.
+    assert.equal(mine.headers.get('access-control-allow-origin'), '*');
     const portal = (await mine.json()) as { subject: string; meters: Array<{ slug: string }> };
     assert.equal(portal.subject, 'customer-07');
     assert.deepEqual(
@@ -400,7 +404,7 @@ describe("meter serve: the report page at / and a customer's page at /portal", (
       ]);
       await all.page.waitForSelector('section.meter[data-meter="calls"] table.rows');
       await checkPage(t, all, 'served-admin', w);
-      const want = new Map(query(w, ['-m', 'tokens']).map((q) => [q.subject!, q.value!]));
+      const want = new Map(query(w, ['-m', 'tokens']).map((q) => [shown(q.subject!), q.value!]));
       assert.deepEqual(await tableTotals(all.page, 'tokens'), want);
       const own = await browser.open(`${served.url}/portal${range}#token=${token}`, [
         `${served.url}/portal${range}`,

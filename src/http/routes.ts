@@ -111,7 +111,8 @@ const PORTAL_PREFLIGHT = {
 
 /** The CORS header of every answer on the portal route (errors included, so that a page can read them). */
 export function corsHeaders(url: string | undefined): Record<string, string> | undefined {
-  return url?.startsWith('/api/v1/portal/meters/') ? { 'Access-Control-Allow-Origin': '*' } : undefined;
+  // Every portal route (its meters' queries and its report), as their preflight (PORTAL_PREFLIGHT) promises.
+  return url?.startsWith('/api/v1/portal/') ? { 'Access-Control-Allow-Origin': '*' } : undefined;
 }
 
 /** Finds the route of a request and runs it: 404 for an unknown path, 405 for a known path with another method. */

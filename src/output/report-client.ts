@@ -44,7 +44,8 @@ export function reportClient(U: typeof uPlot, doc: ReportDoc, root: HTMLElement)
       d = String(Number(l.slice(8, 10)));
     if (doc.window === 'month') return p.slice(0, 4) !== y ? `${mo}\n${y}` : mo;
     if (doc.window === 'day') return p.slice(0, 7) !== l.slice(0, 7) ? `${mo} ${d}${p.slice(0, 4) !== y ? '\n' + y : ''}` : d;
-    return p.slice(0, 10) !== l.slice(0, 10) ? `${l.slice(11, 16)}\n${mo} ${d}` : l.slice(11, 16);
+    // From the 12th character on: the hour, with the offset windowLabels adds to an hour a fall-back night repeats.
+    return p.slice(0, 10) !== l.slice(0, 10) ? `${l.slice(11)}\n${mo} ${d}` : l.slice(11);
   }
   const indexOf = new Map(windows.t.map((t, i) => [t, i]));
   /**
