@@ -34,7 +34,8 @@ export class ApiServer {
     // A request Node's parser refuses (bytes that are no HTTP, headers too large, headers too slow) gets a problem
     // too, where Node's own answer has no body.
     this.server.on('clientError', (e: NodeJS.ErrnoException, socket: Duplex) => {
-      if (!socket.writable || (e.code === 'ECONNRESET' && !socket.readable)) {
+      // As Node's own handler: a connection the client reset, or one that cannot be written, is only closed.
+      if (e.code === 'ECONNRESET' || !socket.writable) {
         socket.destroy();
         return;
       }
