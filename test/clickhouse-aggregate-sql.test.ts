@@ -16,13 +16,21 @@ import { BASE_QUERY as base, HOURLY_SUM_QUERY, NOV_1, NOV_2, queryMeter as meter
 const num = (path: string) => `indexOf(np, '${path}')`;
 /** The first and last event time of a group, and the rest of every query. */
 const TIMES = 'min(time_ms) AS _t0, max(time_ms) AS _t1';
-/** SUM's and AVG's parts: integer parts and 18-digit fractions as Decimal128, other numbers as texts, and a count. */
+/**
+ * SUM's and AVG's parts: the integer parts' and 18-digit fractions' sums as the sums of their 9-digit halves (hi,
+ * and what is left below it), other numbers as texts, and a count.
+ */
 const sumParts = (path: string) => {
   const i = num(path);
+  const cond = `${i} > 0 AND nx[${i}] = 1`;
+  const halves = (v: string, n: number) => {
+    const hi = `intDiv(${v}, toInt64(1000000000))`;
+    return `toString(sumIf(${hi}, ${cond})) AS _v${n}, toString(sumIf(${v} - ${hi} * toInt64(1000000000), ${cond})) AS _v${n + 1}, `;
+  };
   return (
-    `toString(sumIf(toDecimal128(ni[${i}], 0), ${i} > 0 AND nx[${i}] = 1)) AS _v0, ` +
-    `toString(sumIf(toDecimal128(nf[${i}], 0), ${i} > 0 AND nx[${i}] = 1)) AS _v1, ` +
-    `groupArrayIf(nt[${i}], ${i} > 0 AND nx[${i}] = 0) AS _v2, toString(countIf(${i} > 0)) AS _v3`
+    halves(`ni[${i}]`, 0) +
+    halves(`nf[${i}]`, 2) +
+    `groupArrayIf(nt[${i}], ${i} > 0 AND nx[${i}] = 0) AS _v4, toString(countIf(${i} > 0)) AS _v5`
   );
 };
 
