@@ -49,7 +49,8 @@ Examples:
 
 The page is one file with its scripts, styles and data inline: it opens from disk with no network. Tables and
 tooltips show the exact totals of meter query for the same range (--from inclusive, --to exclusive). With many
-subjects the charts draw the --top largest and sum the rest as "others"; the tables list every subject.
+subjects the charts draw the --top largest and sum the rest as "others"; the tables list every subject (the largest 200
+rows shown first, with a search box and a "show all" button).
 
 Exit codes: 0 ok · 1 failure (store) · 2 usage error or invalid config · 3 unpriced usage (with --prices)`,
     )

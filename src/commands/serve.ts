@@ -37,7 +37,10 @@ export function serveCommand(): Command {
   cmd
     .option('--host <host>', `address to listen on (default ${LOOPBACK}; without --token, another address is open to whoever reaches it)`)
     .addOption(new Option('--port <n>', 'port (0: any free port)').argParser(portNumber).default(8888))
-    .option('--token <token>', 'require Authorization: Bearer <token> on every route (default: $METER_TOKEN)')
+    .option(
+      '--token <token>',
+      "require Authorization: Bearer <token> on every route but the portal's and the two pages (default: $METER_TOKEN)",
+    )
     .addOption(
       new Option('--max-body <bytes>', 'largest request body; larger ones get 413').argParser(positiveInt('--max-body')).default(4 << 20),
     )
@@ -61,7 +64,7 @@ export function serveCommand(): Command {
       `
 Examples:
   meter serve --config meter.yaml                                  # http://127.0.0.1:8888, loopback only, no auth
-  METER_TOKEN=s3cret meter serve --host 0.0.0.0 --port 8888        # every route needs Authorization: Bearer s3cret
+  METER_TOKEN=s3cret meter serve --host 0.0.0.0 --port 8888        # the API needs Authorization: Bearer s3cret
   meter serve --db clickhouse://127.0.0.1:8123/meter --config meter.yaml
 
   curl -X POST localhost:8888/api/v1/events -H 'Content-Type: application/cloudevents+json' \\
@@ -163,7 +166,8 @@ async function runServe(flags: ServeFlags): Promise<void> {
           ? 'meter serve: no --token: open to every local user, listening on loopback only'
           : `meter serve: no --token: anyone who can reach ${host} can read and write usage`,
       );
-    } else log('meter serve: every route needs Authorization: Bearer <token>');
+    } else
+      log("meter serve: every route needs Authorization: Bearer <token>, but the portal's (its own tokens) and the pages / and /portal");
     const signal = await new Promise<NodeJS.Signals>((resolve) => {
       process.once('SIGINT', resolve);
       process.once('SIGTERM', resolve);
