@@ -2,7 +2,7 @@
  * Pieces of meter SQL that depend only on the window plan: shared by the SQL stores so that every backend puts an
  * event into the same window. Only numbers computed here (never user text) are spliced into SQL.
  */
-import { DAY_MS, EPOCH_SHIFT_MS, type WindowPlan } from '../core/window.js';
+import { DAY_MS, EPOCH_SHIFT_MS, type OffsetSegment, type WindowPlan } from '../core/window.js';
 
 /** How a backend spells the few functions the window key needs. */
 export interface WindowDialect {
@@ -34,33 +34,24 @@ function intText(n: number): string {
 export function windowKeySql(plan: WindowPlan, timeCol: string, d: WindowDialect): string {
   const int = (n: number): string => (d.int ? d.int(intText(n)) : intText(n));
   const mod = (a: string, b: string): string => (d.mod ? d.mod(a, b) : `(${a} % ${b})`);
-  const key = (offsetMs: number, segStart: number): string => {
-    const local = `(${timeCol} + ${int(offsetMs + EPOCH_SHIFT_MS)})`;
-    if (plan.size === 'MINUTE' || plan.size === 'HOUR') {
-      const size = int(plan.fixedMs);
-      const start = `(${timeCol} - ${mod(local, size)})`;
-      return segStart === -Infinity ? start : d.greatest(int(segStart), start);
-    }
-    const day = `(${d.intDiv(local, int(DAY_MS))} - ${int(EPOCH_SHIFT_MS / DAY_MS)})`;
-    return plan.size === 'DAY' ? day : d.monthOfDay(day);
-  };
   const segs = plan.segments;
-  if (segs.length === 1) return key(segs[0]!.offsetMs, segs[0]!.start);
-  if (plan.size === 'DAY' || plan.size === 'MONTH') {
-    // The offset is chosen per segment and the day (and month) computed once from it: a key per segment would
-    // repeat the month arithmetic (long in ClickHouse) once per segment, past the server's query size for a zone
-    // with DST over a few years.
-    const offsets: Array<[string, string]> = [];
-    for (let i = 0; i < segs.length - 1; i++)
-      offsets.push([`${timeCol} < ${int(segs[i + 1]!.start)}`, int(segs[i]!.offsetMs + EPOCH_SHIFT_MS)]);
-    const local = `(${timeCol} + ${d.cases(offsets, int(segs[segs.length - 1]!.offsetMs + EPOCH_SHIFT_MS))})`;
-    const day = `(${d.intDiv(local, int(DAY_MS))} - ${int(EPOCH_SHIFT_MS / DAY_MS)})`;
-    return plan.size === 'DAY' ? day : d.monthOfDay(day);
+  /** `value` of the offset segment that holds the time: that value for one segment, else a conditional. */
+  const bySegment = (value: (s: OffsetSegment) => string): string => {
+    if (segs.length === 1) return value(segs[0]!);
+    const branches = segs.slice(0, -1).map((s, i): [string, string] => [`${timeCol} < ${int(segs[i + 1]!.start)}`, value(s)]);
+    return d.cases(branches, value(segs[segs.length - 1]!));
+  };
+  if (plan.size === 'MINUTE' || plan.size === 'HOUR') {
+    const size = int(plan.fixedMs);
+    return bySegment((s) => {
+      const start = `(${timeCol} - ${mod(`(${timeCol} + ${int(s.offsetMs + EPOCH_SHIFT_MS)})`, size)})`;
+      return s.start === -Infinity ? start : d.greatest(int(s.start), start);
+    });
   }
-  const branches: Array<[string, string]> = [];
-  for (let i = 0; i < segs.length - 1; i++) {
-    branches.push([`${timeCol} < ${int(segs[i + 1]!.start)}`, key(segs[i]!.offsetMs, segs[i]!.start)]);
-  }
-  const last = segs[segs.length - 1]!;
-  return d.cases(branches, key(last.offsetMs, last.start));
+  // Day and month: the offset is chosen per segment and the day (and month) computed once from it. A key per
+  // segment would repeat the month arithmetic (long in ClickHouse) once per segment, past the server's query size
+  // for a zone with DST over a few years.
+  const local = `(${timeCol} + ${bySegment((s) => int(s.offsetMs + EPOCH_SHIFT_MS))})`;
+  const day = `(${d.intDiv(local, int(DAY_MS))} - ${int(EPOCH_SHIFT_MS / DAY_MS)})`;
+  return plan.size === 'DAY' ? day : d.monthOfDay(day);
 }
