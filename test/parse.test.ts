@@ -100,13 +100,17 @@ describe('columns', () => {
     const events = ['b', 'a', 'b', 'c', 'a'].map((subject, i) => ev({ id: String(i), subject }));
     events[3]!.unusable = [1];
     for (const e of events) b.add(e);
-    b.read = 5;
+    b.read = 6; // a reject among the five events' inputs
+    b.rejects = [{ file: 'f', line: 6, error: 'bad', raw: '{' }];
+    // The part before the last counts only its events as read; the last takes the rest, with the rejects.
+    assert.deepEqual(b.partCounts(3), { rejects: [], read: 3, skipped: {} });
     const first = fromColumns(b.finish(3), dec);
     assert.deepEqual(
       first.map((e) => e.id),
       ['0', '2', '1'],
     );
-    assert.deepEqual([b.events, b.read], [2, 0]);
+    assert.deepEqual([b.events, b.read], [2, 3]);
+    assert.deepEqual(b.partCounts(2), { rejects: [{ file: 'f', line: 6, error: 'bad', raw: '{' }], read: 3, skipped: {} });
     const rest = fromColumns(b.finish(), dec);
     assert.deepEqual(
       rest.map((e) => [e.id, e.subject, e.unusable]),
@@ -115,6 +119,6 @@ describe('columns', () => {
         ['3', 'c', [1]],
       ],
     );
-    assert.equal(b.events, 0);
+    assert.deepEqual([b.events, b.read, b.rejects], [0, 0, []]);
   });
 });

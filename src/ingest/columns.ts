@@ -167,10 +167,17 @@ export class ChunkBuilder implements ParseSink {
     if (e.unusable) this.unusable.push([i, e.unusable]);
   }
 
+  /** What finish(n) reports as read, rejected and skipped: everything when it takes every event, else `n` read. */
+  partCounts(n: number): { rejects: RejectRecord[]; read: number; skipped: Record<string, number> } {
+    return n === this.id.length ? { rejects: this.rejects, read: this.read, skipped: this.skipped } : { rejects: [], read: n, skipped: {} };
+  }
+
   /**
    * The columns of the chunk's first `n` events (all by default), in subject order (or as they came, with
    * `inInputOrder`), with the strings added to the dictionary meanwhile. The rest stays, for the next call (the
-   * dictionary does not start afresh for it), and the rejects and the count of inputs read go with this part.
+   * dictionary does not start afresh for it). The part that takes the last event takes the rejects, the skips and
+   * the rest of the count of inputs read; a part before it counts only its `n` events as read (partCounts): a run
+   * stopped at a commit between them reports no input it dropped.
    */
   finish(n = this.id.length, inInputOrder = false): EventColumns {
     const order = inInputOrder
@@ -225,9 +232,11 @@ export class ChunkBuilder implements ParseSink {
       if (all) column.length = 0;
       else column.splice(0, n);
     }
-    this.rejects = [];
-    this.read = 0;
-    this.skipped = {};
+    if (all) {
+      this.rejects = [];
+      this.read = 0;
+      this.skipped = {};
+    } else this.read -= n;
     return {
       id: id.join(SEPARATOR),
       data: data.join(SEPARATOR),

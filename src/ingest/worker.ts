@@ -85,8 +85,7 @@ const strings = new StringEncoder();
 /**
  * Posts the chunk's events (or, when a commit falls within them, those up to it: a prefix of the input). `commit`:
  * the last part ends a batch here (a quiet live input); the count towards the next commit starts again, as the
- * main thread's does. A part before the last counts only its events as read; the last carries the rest of the
- * chunk's count, its rejects and skips: a run stopped at the commit between them reports no record it dropped.
+ * main thread's does. Each part carries its counts as ChunkBuilder.partCounts gives them.
  */
 async function post(chunk: ChunkBuilder, commit = false): Promise<void> {
   while (chunk.events > 0 || chunk.read > 0) {
@@ -94,15 +93,8 @@ async function post(chunk: ChunkBuilder, commit = false): Promise<void> {
     posted += n;
     while (credits <= 0) await new Promise<void>((resolve) => (wake = resolve));
     credits--;
-    const whole = n === chunk.events;
-    const { rejects, read, skipped } = chunk;
+    const part = chunk.partCounts(n);
     const columns = chunk.finish(n);
-    if (!whole) {
-      chunk.rejects = rejects;
-      chunk.read = read - n;
-      chunk.skipped = skipped;
-    }
-    const part = whole ? { rejects, read, skipped } : { rejects: [], read: n, skipped: {} };
     const last = chunk.events === 0 && chunk.read === 0;
     port.postMessage({ kind: 'chunk', columns, ...part, commit: commit && last } satisfies WorkerMessage, transferList(columns));
   }
