@@ -10,6 +10,7 @@
  */
 import { canonicalNumber } from './decimal.js';
 import { valueTextAt } from './json.js';
+import { ownMember } from './meter.js';
 import type { Mapping, Path, Rule, TimeFormat } from './mapping-spec.js';
 import { type PathTree, pathTree, readPaths } from './path-tree.js';
 
@@ -36,11 +37,7 @@ export function lookup(rule: Rule, record: unknown): unknown {
         v = undefined;
         break;
       }
-      // The record's own members only: a `constructor` or `toString` it lacks is absent, not Object's. What a record
-      // inherits is a function or `__proto__` (parsed JSON holds no function): checked so, as hasOwn for every step
-      // cost the parse worker 10% with --map openai.
-      const x: unknown = (v as Record<string | number, unknown>)[step];
-      v = typeof x === 'function' || (step === '__proto__' && !Object.hasOwn(v, step)) ? undefined : x;
+      v = ownMember(v, step);
     }
     // An empty attribute is no attribute (LiteLLM logs `"end_user": ""`): the next path is tried.
     if (v !== undefined && v !== null && (v !== '' || rule.name.startsWith('data.'))) {

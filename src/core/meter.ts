@@ -48,15 +48,23 @@ export function pathSteps(path: string): Array<string | number> {
   return steps;
 }
 
+/**
+ * The member `step` of a parsed JSON object or array when it is its own: a `constructor` or `toString` it lacks is
+ * absent, not Object's. What parsed JSON inherits is a function or `__proto__` (JSON holds no function): checked so,
+ * as hasOwn for every step cost the parse worker 10% with --map openai.
+ */
+export function ownMember(v: object, step: string | number): unknown {
+  const x: unknown = (v as Record<string | number, unknown>)[step];
+  return typeof x === 'function' || (step === '__proto__' && !Object.hasOwn(v, step)) ? undefined : x;
+}
+
 /** Reads the value at a path of a parsed `data` object (undefined when missing). */
 export function valueAtPath(data: unknown, path: string): unknown {
   let v: unknown = data;
   for (const step of pathSteps(path)) {
     if (v === null || typeof v !== 'object') return undefined;
     if (typeof step === 'number' ? !Array.isArray(v) : Array.isArray(v)) return undefined;
-    // Own members only: a `constructor` the data lacks is absent, not Object's.
-    if (typeof step === 'string' && !Object.hasOwn(v, step)) return undefined;
-    v = (v as Record<string | number, unknown>)[step];
+    v = ownMember(v, step);
   }
   return v;
 }
