@@ -58,7 +58,9 @@ async function eventCount(base: Served): Promise<number> {
 describe('POST /api/v1/events', () => {
   test('content types: the three of OpenMeter, a utf-8 charset accepted, anything else 400', async () => {
     const one = JSON.stringify(ev({ id: 'ct1' }));
-    assert.equal((await post(open, '/api/v1/events', one, { 'Content-Type': 'application/cloudevents+json' })).status, 204);
+    const first = await post(open, '/api/v1/events', one, { 'Content-Type': 'application/cloudevents+json' });
+    assert.equal(first.status, 204);
+    assert.equal(first.headers.get('content-length'), null, 'a 204 says nothing of a length (RFC 9110 8.6)');
     assert.equal(
       (
         await post(open, '/api/v1/events', `[${JSON.stringify(ev({ id: 'ct2' }))}]`, {
@@ -280,6 +282,13 @@ describe('routes and parameters', () => {
     await problem(await post(open, '/api/v1/meters', '{}', { 'Content-Type': 'application/json' }), 501, /config file/);
     await problem(await fetch(`${open.url}/api/v1/meters/tokens_total`, { method: 'DELETE' }), 501, /config file/);
     await problem(await q('/api/v1/subjects/nobody'), 404, 'subject not found: nobody');
+    // Parameters are checked before the meter is looked up, as OpenMeter's validator runs before its handler.
+    await problem(await q('/api/v1/meters/tokens_totl/query?windowSize=hour'), 400, /windowSize/);
+    await problem(await q('/api/v1/meters/tokens_totl/query?from=yesterday'), 400, /RFC 3339/);
+    const badBody = JSON.stringify({ windowSize: 'hour' });
+    await problem(await post(open, '/api/v1/meters/tokens_totl/query', badBody, { 'Content-Type': 'application/json' }), 400, /windowSize/);
+    await problem(await q('/api/v1/meters/tokens_totl/subjects?from=bad'), 400, /RFC 3339/);
+    await problem(await q('/api/v1/meters/tokens_totl/group-by/model/values?to=bad'), 400, /RFC 3339/);
   });
 
   test('query parameters: from/to rules, window sizes, zones, group-by keys, filters, a + in an offset', async () => {
@@ -290,6 +299,13 @@ describe('routes and parameters', () => {
     await problem(await q(`${base}?windowSize=hour`), 400, /windowSize/);
     await problem(await q(`${base}?windowSize=DAY&windowTimeZone=Mars/Olympus`), 400, 'invalid time zone: Mars/Olympus');
     await problem(await q(`${base}?windowSize=DAY&windowTimeZone=europe/budapest`), 400, 'invalid time zone: europe/budapest');
+    // Empty is UTC, as Go's time.LoadLocation("") reads it.
+    assert.equal(await (await q(`${base}?windowSize=DAY&windowTimeZone=`)).text(), await (await q(`${base}?windowSize=DAY`)).text());
+    // A POST query is JSON: another content type is refused (a page of another origin sends text/plain unasked).
+    for (const type of ['text/plain', 'application/x-www-form-urlencoded', 'application/json; charset=latin1']) {
+      await problem(await post(open, base, '{}', { 'Content-Type': type }), 400, `invalid content type: ${type}`);
+    }
+    assert.equal((await post(open, base, '{}', { 'Content-Type': 'application/json; charset=utf-8' })).status, 200);
     await problem(await q(`${base}?groupBy=nope`), 400, 'invalid group by: nope');
     await problem(await q(`${base}?filterGroupBy[nope]=x`), 400, 'invalid filter group by: nope');
     // Keys that name members of every plain object are no group-by keys either: never a 500, never a filter dropped.
@@ -326,6 +342,13 @@ describe('routes and parameters', () => {
         s.on('data', (d) => (got += d.toString('latin1')));
         s.on('close', () => resolve(got));
       });
+    // The absolute form of a request target (which HTTP/1.1 servers must accept) names the same route.
+    assert.match(await raw(`GET ${open.url}/api/v1/meters HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`), /^HTTP\/1.1 200 /);
+    // A body announced past --max-body with Expect: 100-continue gets its 413 at once, never a 100 first.
+    const big = await raw(
+      'POST /api/v1/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 5000\r\nExpect: 100-continue\r\n\r\n',
+    );
+    assert.match(big, /^HTTP\/1.1 413 /);
     for (const [text, status] of [
       ['GET /\xff\x01 HTTP/1.1\r\n\r\n', 400],
       [`GET /api/v1/meters HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`, 431],
@@ -398,6 +421,17 @@ describe('portal tokens', () => {
       null,
       'the admin API stays same-origin',
     );
+    // Issuing tokens is an admin route: never readable from another origin, and never reached by a form or a
+    // text/plain request that a page of another origin can send without a preflight.
+    const fromPage = await post(open, '/api/v1/portal/tokens', JSON.stringify({ subject: 'bob' }), {
+      'Content-Type': 'text/plain',
+      Origin: 'https://evil.example',
+    });
+    await problem(fromPage, 400, 'invalid content type: text/plain');
+    assert.equal(fromPage.headers.get('access-control-allow-origin'), null);
+    const issued = await post(open, '/api/v1/portal/tokens', JSON.stringify({ subject: 'bob' }), { ...h, Origin: 'https://evil.example' });
+    assert.equal(issued.status, 200);
+    assert.equal(issued.headers.get('access-control-allow-origin'), null, 'another origin cannot read a token it asked for');
     const notAllowed = 'this portal token does not allow meter requests';
     await problem(await fetch(`${open.url}/api/v1/portal/meters/requests/query`, { headers: auth }), 403, notAllowed);
     // The report of the usage page answers the same, whether that meter is asked for alone or with an allowed one.

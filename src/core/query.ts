@@ -117,16 +117,16 @@ export function planQuery(o: QueryOptions): { query: MeterQuery; windowSize: Win
   const groupKeys = o.groupBy.length > 0 || meter !== EVENTS_METER ? o.groupBy : ['type'];
   const groupBy = [...new Set(groupKeys)].map((k) => find(k, '--group-by'));
   // The values of one key are alternatives: `-f model=a -f model=b` keeps the events of either model.
-  const byKey = new Map<string, { dimension: Dimension; values: string[] }>();
+  const byKey = new Map<string, { dimension: Dimension; values: Set<string> }>();
   for (const f of o.filters) {
     const eq = f.indexOf('=');
     if (eq <= 0) throw new UsageError(`--filter "${f}": use KEY=VALUE with a group-by key of the meter`);
     const key = f.slice(0, eq),
       value = f.slice(eq + 1);
-    const entry = byKey.get(key) ?? byKey.set(key, { dimension: find(key, '--filter'), values: [] }).get(key)!;
-    if (!entry.values.includes(value)) entry.values.push(value);
+    const entry = byKey.get(key) ?? byKey.set(key, { dimension: find(key, '--filter'), values: new Set() }).get(key)!;
+    entry.values.add(value);
   }
-  const filters = [...byKey.values()];
+  const filters = [...byKey.values()].map((f) => ({ dimension: f.dimension, values: [...f.values] }));
   return {
     query: {
       meter,

@@ -170,21 +170,31 @@ export function checkRange(fromMs: number | undefined, toMs: number | undefined)
 }
 
 /**
- * Checks a meter query and turns it into the core's QueryOptions. As in OpenMeter, a `subject` filter also groups
- * by subject, and rows carry a subject only when grouped by it.
+ * The checks of a query's parameters that need no meter (formats, enums, the time zone), which OpenMeter's
+ * OpenAPI validator runs before its handler looks the meter up: a bad parameter is a 400 even for an unknown
+ * meter. Returns the time zone (an empty one is UTC, as Go's time.LoadLocation reads it).
  */
-export function toQueryOptions(meter: Meter, meters: Meter[], p: MeterQueryParams): QueryOptions {
+export function checkQueryParams(p: MeterQueryParams): string {
   checkRange(timeParam('from', p.from, p.in), timeParam('to', p.to, p.in));
   if (p.windowSize !== undefined && !WINDOW_SIZES.has(p.windowSize)) {
     const where = p.in === 'body' ? 'request body has an error: windowSize:' : 'parameter "windowSize" in query has an error:';
     throw badRequest(`${where} value is not one of the allowed values ["MINUTE","HOUR","DAY","MONTH"]`);
   }
-  const tz = p.windowTimeZone ?? 'UTC';
+  const tz = p.windowTimeZone || 'UTC';
   try {
     checkTimeZone(tz);
   } catch {
     throw badRequest(`invalid time zone: ${tz}`);
   }
+  return tz;
+}
+
+/**
+ * Checks a meter query and turns it into the core's QueryOptions. As in OpenMeter, a `subject` filter also groups
+ * by subject, and rows carry a subject only when grouped by it.
+ */
+export function toQueryOptions(meter: Meter, meters: Meter[], p: MeterQueryParams): QueryOptions {
+  const tz = checkQueryParams(p);
   const keys = new Set(meter.groupBy.map((g) => g.key));
   for (const g of p.groupBy) {
     if (g !== 'subject' && !keys.has(g)) throw badRequest(`invalid group by: ${g}`);

@@ -16,6 +16,7 @@ import { newUlid, stableUlid } from './ids.js';
 import { portalReportJson, reportJson, reportPage } from './report-routes.js';
 import {
   checkMeterIdOrSlug,
+  checkQueryParams,
   checkRange,
   meterQueryFromBody,
   meterQueryFromSearch,
@@ -109,17 +110,33 @@ const PORTAL_PREFLIGHT = {
   'Access-Control-Max-Age': '600',
 };
 
-/** The CORS header of every answer on the portal route (errors included, so that a page can read them). */
+/**
+ * The CORS header of every answer on a portal route (its meters' queries and its report, errors included, so that a
+ * page can read them), as their preflight (PORTAL_PREFLIGHT) promises. Not on the route that issues portal tokens:
+ * an admin route, which a page of another origin must never read (on a server without --token it would hand any
+ * site a token for any subject).
+ */
 export function corsHeaders(url: string | undefined): Record<string, string> | undefined {
-  // Every portal route (its meters' queries and its report), as their preflight (PORTAL_PREFLIGHT) promises.
-  return url?.startsWith('/api/v1/portal/') ? { 'Access-Control-Allow-Origin': '*' } : undefined;
+  const path = pathOf(url ?? '/');
+  return ROUTES.some((r) => r.portal && r.pattern.test(path)) ? { 'Access-Control-Allow-Origin': '*' } : undefined;
+}
+
+/**
+ * The path of a request target: its origin form (`/a/b?q`), or the path of its absolute form
+ * (`http://host/a/b?q`, which HTTP/1.1 servers must accept), without the query.
+ */
+function pathOf(url: string): string {
+  const abs = /^https?:\/\/[^/?#]*/i.exec(url);
+  const rest = abs ? url.slice(abs[0].length) || '/' : url;
+  const q = rest.indexOf('?');
+  return q < 0 ? rest : rest.slice(0, q);
 }
 
 /** Finds the route of a request and runs it: 404 for an unknown path, 405 for a known path with another method. */
 export async function route(api: Api, req: IncomingMessage): Promise<Reply> {
   const url = req.url ?? '/';
   const q = url.indexOf('?');
-  const path = q < 0 ? url : url.slice(0, q);
+  const path = pathOf(url);
   const match = ROUTES.find((r) => r.pattern.test(path));
   // Everything but the portal's own route needs the admin token, unknown paths included (they reveal nothing then).
   if (api.token !== null && !match?.portal && !match?.page) {
@@ -269,20 +286,33 @@ async function answerQuery(api: Api, req: IncomingMessage, meter: Meter, p: Mete
 }
 
 async function queryGet(api: Api, req: IncomingMessage, [id]: string[], q: URLSearchParams): Promise<Reply> {
-  const meter = findMeter(api, id!);
-  return answerQuery(api, req, meter, meterQueryFromSearch(q));
+  const p = meterQueryFromSearch(q);
+  checkQueryParams(p);
+  return answerQuery(api, req, findMeter(api, id!), p);
 }
 
 async function queryPost(api: Api, req: IncomingMessage, [id]: string[]): Promise<Reply> {
-  const meter = findMeter(api, id!);
+  const p = meterQueryFromBody(await jsonBody(api, req));
+  checkQueryParams(p);
+  return answerQuery(api, req, findMeter(api, id!), p);
+}
+
+/**
+ * The JSON body of a request, sent as `application/json` (a charset parameter accepted, as on the events route).
+ * Any other type is refused, as OpenMeter's validator refuses it: a page of another origin can send text/plain
+ * without a preflight, and must not reach an admin route of a server without --token that way.
+ */
+async function jsonBody(api: Api, req: IncomingMessage): Promise<unknown> {
+  const type = req.headers['content-type'] ?? '';
+  const [media, ...params] = type.split(';');
+  if (media!.trim().toLowerCase() !== 'application/json' || !params.every((x) => /^\s*charset\s*=\s*"?utf-8"?\s*$/i.test(x)))
+    throw badRequest(`invalid content type: ${type}`);
   const text = await readBody(req, api.limits);
-  let body: unknown;
   try {
-    body = JSON.parse(text);
+    return JSON.parse(text);
   } catch (e) {
     throw badRequest(`request body has an error: invalid JSON: ${(e as Error).message}`);
   }
-  return answerQuery(api, req, meter, meterQueryFromBody(body));
 }
 
 /** The distinct values of one dimension of a meter's rows over a range (subjects, or a group-by key). */
@@ -303,10 +333,12 @@ async function distinct(api: Api, meter: Meter, q: URLSearchParams, groupBy: str
 }
 
 async function meterSubjects(api: Api, _req: IncomingMessage, [id]: string[], q: URLSearchParams): Promise<Reply> {
+  checkRange(timeParam('from', q.get('from') ?? undefined), timeParam('to', q.get('to') ?? undefined));
   return distinct(api, findMeter(api, id!), q, 'subject', false);
 }
 
 async function groupByValues(api: Api, _req: IncomingMessage, [id, key]: string[], q: URLSearchParams): Promise<Reply> {
+  checkRange(timeParam('from', q.get('from') ?? undefined), timeParam('to', q.get('to') ?? undefined));
   const meter = findMeter(api, id!);
   if (!meter.groupBy.some((g) => g.key === key)) throw badRequest(`invalid group by: ${key}`);
   return distinct(api, meter, q, key!, true);
@@ -329,13 +361,7 @@ async function getSubject(api: Api, _req: IncomingMessage, [key]: string[]): Pro
 // --- portal
 
 async function createPortalToken(api: Api, req: IncomingMessage): Promise<Reply> {
-  const text = await readBody(req, api.limits);
-  let b: Record<string, unknown>;
-  try {
-    b = JSON.parse(text) as Record<string, unknown>;
-  } catch (e) {
-    throw badRequest(`request body has an error: invalid JSON: ${(e as Error).message}`);
-  }
+  const b = (await jsonBody(api, req)) as Record<string, unknown>;
   if (b === null || typeof b !== 'object' || Array.isArray(b)) throw badRequest('request body has an error: must be a JSON object');
   if (typeof b.subject !== 'string' || b.subject.length === 0)
     throw badRequest('request body has an error: subject: a non-empty string is required');
@@ -364,7 +390,9 @@ async function createPortalToken(api: Api, req: IncomingMessage): Promise<Reply>
 
 async function portalQuery(api: Api, req: IncomingMessage, [id]: string[], q: URLSearchParams): Promise<Reply> {
   const claims = portalClaimsOf(req, api.signer);
+  const p = meterQueryFromSearch(q);
+  checkQueryParams(p);
   const meter = findMeter(api, id!);
   if (claims.allowedMeterSlugs && !claims.allowedMeterSlugs.includes(meter.slug)) throw meterNotAllowed(meter.slug);
-  return answerQuery(api, req, meter, meterQueryFromSearch(q), claims);
+  return answerQuery(api, req, meter, p, claims);
 }

@@ -31,6 +31,12 @@ export class ApiServer {
     this.server = http.createServer({ keepAliveTimeout: 65_000, headersTimeout: 10_000, requestTimeout: 0 }, (req, res) =>
       this.handle(req, res),
     );
+    // `Expect: 100-continue`: the client is told to send its body only when the body may be read; one declared
+    // past --max-body gets its 413 at once (readBody refuses it on the declared length) without a 100 first.
+    this.server.on('checkContinue', (req, res) => {
+      if (!(Number(req.headers['content-length']) > this.api.limits.maxBytes)) res.writeContinue();
+      this.handle(req, res);
+    });
     // A request Node's parser refuses (bytes that are no HTTP, headers too large, headers too slow) gets a problem
     // too, where Node's own answer has no body.
     this.server.on('clientError', (e: NodeJS.ErrnoException, socket: Duplex) => {
@@ -105,7 +111,8 @@ export class ApiServer {
     const headers: Record<string, string | number> = { ...corsHeaders(req.url), ...reply.headers };
     if (reply.type !== undefined) headers['Content-Type'] = reply.type;
     const body = reply.body === undefined ? undefined : Buffer.from(reply.body, 'utf8');
-    headers['Content-Length'] = body?.length ?? 0;
+    // A 204 has no body and must not say how long it is (RFC 9110 8.6).
+    if (reply.status !== 204) headers['Content-Length'] = body?.length ?? 0;
     // A body not read to its end (413, 408) leaves the connection unusable; so does a server that is stopping.
     if (this.closing || !req.complete) headers.Connection = 'close';
     res.writeHead(reply.status, headers);
