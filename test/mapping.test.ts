@@ -404,5 +404,29 @@ describe('--map FILE through the CLI', () => {
       bad.stderr,
       'meter: invalid mapping bad.yaml:\n  source: missing (or give --source)\n  type: missing\n  data.a: needs a path or a value\n',
     );
+    // Literals no record can mend are refused at start too, never record by record.
+    w.write('lit.yaml', 'id: $.rid\nsubject: $.tenant\nsource: ""\ntype: "a\\u0000"\ntime: {value: "2026-02-30T00:00:00Z"}\n');
+    const lit = w.run(['map', '--map', 'lit.yaml', 'in.ndjson']);
+    assert.equal(lit.code, 2, lit.describe());
+    assert.equal(
+      lit.stderr,
+      'meter: invalid mapping lit.yaml:\n  source: the literal is empty\n  type: the literal holds U+0000\n' +
+        '  time: "2026-02-30T00:00:00Z" has day 30, not a day of 2026-02\n',
+    );
+    // The options' problems and the file's are listed together.
+    const both = w.run(['map', '--map', 'bad.yaml', '--subject-path', '$.a[', '--subject-pattern', '(', 'in.ndjson']);
+    assert.equal(both.code, 2, both.describe());
+    assert.match(both.stderr, /^meter: --subject-path: .*\n--subject-pattern: .*\ninvalid mapping bad\.yaml:\n  source: missing/);
+    // --rejects never overwrites what the run reads: an input or the mapping file (as in ingest).
+    for (const [target, what] of [
+      ['in.ndjson', 'an input'],
+      ['./gw.yaml', 'the mapping file \\(--map\\)'],
+    ]) {
+      const before = w.read(target);
+      const r2 = w.run(['map', '--map', 'gw.yaml', '--rejects', target!, 'in.ndjson']);
+      assert.equal(r2.code, 2, r2.describe());
+      assert.match(r2.stderr, new RegExp(`--rejects .*: is ${what}; writing to it would destroy it`));
+      assert.equal(w.read(target), before);
+    }
   });
 });

@@ -221,18 +221,61 @@ describe('the openai event contract', () => {
       wrap({ type: 'llm_call', object: 'log_entry' }, 3),
       { type: 'llm_call', customer_id: 'acme', request: { model: 'gpt-4o' }, error: { message: 'rate limited' } },
       { object: 'log_entry', customer_id: 'acme', request: { model: 'gpt-4o' } },
+      // A type or object of its own that names a response (or a Responses stream event) is still the log's.
+      wrap({ type: 'response.received' }, 6),
+      wrap({ object: 'response' }, 7),
+      wrap({ object: 'chat.completion' }, 8),
+      wrap({ object: 'list' }, 9),
+      // A custom_id of the log's own does not make it a Batch API line (that has response.status_code and body).
+      wrap({ custom_id: 'job-7' }, 10),
     ]);
     assert.equal(r.code, 3, r.describe());
     assert.deepEqual(
-      events.map((e) => [e.id, e.subject, (e.data as Record<string, unknown>).input_tokens]),
-      [
-        ['chatcmpl-T1', 'acme', 1000],
-        ['chatcmpl-T2', 'acme', 1000],
-        ['chatcmpl-T3', 'acme', 1000],
-      ],
+      events.map((e) => [e.id, e.subject, (e.data as Record<string, unknown>).input_tokens, (e.data as Record<string, unknown>).batch]),
+      [1, 2, 3, 6, 7, 8, 9, 10].map((n) => [`chatcmpl-T${n}`, 'acme', 1000, false]),
     );
     assert.match(r.stderr, /error_response 1/);
     assert.match(r.stderr, /in\.ndjson:5: log record without a response/);
+  });
+
+  test('a numeric time with a long fraction is cut to the millisecond; a date string under a numeric format names its fault', () => {
+    const rec = (id: string, created: string) =>
+      `{"id":"chatcmpl-${id}","object":"chat.completion","created":${created},"model":"m","customer_id":"a","usage":{"prompt_tokens":1,"completion_tokens":1}}`;
+    const { r, events } = map([
+      rec('f1', '1741569952.000000000000000000001'),
+      rec('f2', '1e-30'),
+      rec('f3', '-1e-30'),
+      rec('f4', '12345678901234567890123'),
+      rec('f5', '"2016-12-31T23:59:60Z"'),
+    ]);
+    assert.equal(r.code, 3, r.describe());
+    assert.deepEqual(
+      events.map((e) => e.time),
+      ['2025-03-10T01:25:52Z', '1970-01-01T00:00:00Z', '1969-12-31T23:59:59.999Z'],
+    );
+    assert.match(r.stderr, /in\.ndjson:4: time: 12345678901234567890123 is out of range/);
+    assert.match(r.stderr, /in\.ndjson:5: time: "2016-12-31T23:59:60Z" has second 60/);
+  });
+
+  test('a Responses stream cut off before its last event is reported as unbilled; one that ended is not', () => {
+    const event = (type: string, id: string, usage = 'null') =>
+      `{"type":"${type}","sequence_number":0,"response":{"id":"${id}","object":"response","created_at":1741476542,"status":"in_progress","model":"m","output":[],"usage":${usage},"metadata":{"customer_id":"acme"}}}`;
+    const done = '{"input_tokens":3,"output_tokens":4,"total_tokens":7}';
+    const { r } = map(
+      [
+        event('response.created', 'resp_cut'),
+        '{"type":"response.output_text.delta","sequence_number":4,"item_id":"msg_1","delta":"Hel"}',
+        event('response.completed', 'resp_done', done), // its last event comes first in this log
+        event('response.created', 'resp_done'),
+        event('response.created', 'resp_failed'),
+        event('response.failed', 'resp_failed'),
+      ],
+      ['--json'],
+    );
+    assert.equal(r.code, 0, r.describe());
+    const summary = JSON.parse(r.stderr.trim().split('\n').at(-1)!) as { mapped: number; unbilledStreams: number };
+    assert.equal(summary.mapped, 1);
+    assert.equal(summary.unbilledStreams, 1);
   });
 
   test('a whole count in another spelling (1e2, 100.0) is that count, in canonical form', () => {

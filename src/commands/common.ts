@@ -6,7 +6,7 @@ import { checkPattern } from '../core/mapping-spec.js';
 import { BUILT_IN_MAPS, createMapper, type MapChoice } from '../core/maps/index.js';
 import { checkJsonPath, parseMeterConfig, type Meter } from '../core/meter.js';
 import { parsePriceFile, type PriceFile } from '../core/price.js';
-import { ConfigError, UsageError } from '../errors.js';
+import { ConfigError, type MeterError, UsageError } from '../errors.js';
 import { openStore, resolveDb } from '../store/open.js';
 import type { Store } from '../store/store.js';
 import { type KeptFile, storeFiles } from '../output/overwrite.js';
@@ -144,33 +144,44 @@ export function loadMap(flags: MapFlags): MapChoice | null {
     if (stray) throw new UsageError(`--${stray.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())} needs --map`);
     return null;
   }
+  // Every problem of the options and of the mapping file is listed at once.
+  const problems: string[] = [];
   if (flags.source !== undefined && (flags.source === '' || flags.source.includes('\u0000')))
-    throw new UsageError('--source: must be a non-empty name');
-  if (flags.subjectPath !== undefined) {
-    const p = checkJsonPath(flags.subjectPath);
-    if (p) throw new UsageError(`--subject-path: ${p}`);
-  }
-  if (flags.subjectPattern !== undefined) {
-    const p = checkPattern(flags.subjectPattern);
-    if (p) throw new UsageError(`--subject-pattern: ${p}`);
-  }
+    problems.push('--source: must be a non-empty name');
+  const pathProblem = flags.subjectPath === undefined ? null : checkJsonPath(flags.subjectPath);
+  if (pathProblem) problems.push(`--subject-path: ${pathProblem}`);
+  const patternProblem = flags.subjectPattern === undefined ? null : checkPattern(flags.subjectPattern);
+  if (patternProblem) problems.push(`--subject-pattern: ${patternProblem}`);
   const choice: MapChoice = { name: flags.map, source: flags.source, subjectPath: flags.subjectPath, subjectPattern: flags.subjectPattern };
+  let fileProblem: MeterError | null = null;
   if (!(BUILT_IN_MAPS as readonly string[]).includes(flags.map)) {
-    let text: string;
+    let text: string | null = null;
     try {
       text = fs.readFileSync(flags.map, 'utf8');
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
-      throw new UsageError(
+      fileProblem = new UsageError(
         `--map ${flags.map}: not a built-in map (${BUILT_IN_MAPS.join(', ')}) and cannot be read as a mapping file (${code})`,
       );
     }
-    try {
-      choice.spec = (createRequire(import.meta.url)('yaml') as typeof import('yaml')).parse(text) as unknown;
-    } catch (e) {
-      throw new ConfigError(flags.map, [`not valid YAML: ${(e as Error).message.split('\n')[0]}`], 'mapping');
+    if (text !== null) {
+      try {
+        choice.spec = (createRequire(import.meta.url)('yaml') as typeof import('yaml')).parse(text) as unknown;
+      } catch (e) {
+        fileProblem = new ConfigError(flags.map, [`not valid YAML: ${(e as Error).message.split('\n')[0]}`], 'mapping');
+      }
     }
   }
-  createMapper(choice); // throws ConfigError listing every problem
+  if (fileProblem === null) {
+    try {
+      // Throws ConfigError listing every problem of the file; the options are checked above.
+      createMapper(problems.length > 0 ? { name: choice.name, spec: choice.spec } : choice);
+    } catch (e) {
+      if (!(e instanceof ConfigError)) throw e;
+      fileProblem = e;
+    }
+  }
+  if (problems.length === 0 && fileProblem !== null) throw fileProblem;
+  if (problems.length > 0) throw new UsageError([...problems, ...(fileProblem === null ? [] : [fileProblem.message])].join('\n'));
   return choice;
 }

@@ -214,18 +214,28 @@ function compileField(
 
 /**
  * Compiles a mapping spec (a parsed mapping file, or a built-in spec); throws ConfigError listing every problem.
- * `--source` and `--subject-path` replace the spec's rules; `--subject-pattern` its subject pattern.
+ * `--source` and `--subject-path` replace the spec's rules; `--subject-pattern` its subject pattern. `literalCheck`
+ * adds the problems of its literals that only applying them finds (core/mapping.ts's literalProblems).
  */
-export function compileMapping(raw: unknown, file: string, o: MapOverrides = {}): Mapping {
+export function compileMapping(
+  raw: unknown,
+  file: string,
+  o: MapOverrides = {},
+  literalCheck: (m: Mapping) => string[] = () => [],
+): Mapping {
   const problems: string[] = [];
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw))
     throw new ConfigError(file, ['must be a mapping with id, subject, type and data'], 'mapping');
   const spec = raw as Record<string, unknown>;
   for (const key of Object.keys(spec)) if (!SPEC_KEYS.includes(key)) problems.push(`${key}: unknown (expected ${SPEC_KEYS.join(', ')})`);
+  // Fields reported missing stand in as empty literals, whose literal check would say so again.
+  const missing = new Set<Rule>();
   const field = (name: string, input: unknown, required: boolean) => {
     if (input === undefined || input === null) {
       problems.push(`${name}: missing${name === 'source' ? ' (or give --source)' : ''}`);
-      return compileField(name, '', [], { required });
+      const rule = compileField(name, '', [], { required });
+      missing.add(rule);
+      return rule;
     }
     return compileField(name, input, problems, { required });
   };
@@ -250,6 +260,9 @@ export function compileMapping(raw: unknown, file: string, o: MapOverrides = {})
         data.push({ ...compileField(`data.${key}`, input, problems, { required: false }), key, keyText });
       }
   }
+  const m = { id, time, subject, source, type, data };
+  const live = <R extends Rule>(r: R): R => (missing.has(r) ? { ...r, value: undefined } : r);
+  problems.push(...literalCheck({ ...m, id: live(id), subject: live(subject), source: live(source), type: live(type) }));
   if (problems.length > 0) throw new ConfigError(file, problems, 'mapping');
-  return { id, time, subject, source, type, data };
+  return m;
 }

@@ -169,17 +169,25 @@ function eventTime(
   }
   const expected =
     rule.format === 'rfc3339' ? 'an RFC 3339 string' : `a number of ${rule.format === 'unix' ? 'seconds' : 'milliseconds'} since 1970`;
+  let reason: string | undefined;
   if (typeof v === 'string') {
     // An RFC 3339 string is taken whatever the format: it cannot be mistaken for anything else.
     const t = parseRfc3339(v);
     if (t.ok) return v;
     if (rule.format === 'rfc3339') return { problem: `time: ${JSON.stringify(v.slice(0, 64))} ${t.reason}` };
+    // A string that starts as a date was meant as one: why it is no RFC 3339 time says more than "not a number".
+    if (/^[+-]?\d{4,}-/.test(v)) reason = t.reason;
   }
   const canonical =
     rule.format === 'rfc3339' ? null : typeof v === 'number' ? canonicalNumber(lit) : typeof v === 'string' ? canonicalNumber(v) : null;
-  if (canonical === null) return { problem: `time: must be ${expected}, got ${describe(v, () => lit)}` };
-  // A long number is out of range anyway; its text is not worth converting (or printing in full).
-  const ms = canonical.length > 30 ? NaN : epochMs(canonical, rule.format === 'unix' ? 3 : 0);
+  if (canonical === null) {
+    if (reason !== undefined) return { problem: `time: ${JSON.stringify((v as string).slice(0, 64))} ${reason}` };
+    return { problem: `time: must be ${expected}, got ${describe(v, () => lit)}` };
+  }
+  // A number whose whole part is long is out of range anyway; its text is not worth converting (or printing in
+  // full). Its fraction may be as long as it likes: it is cut to the millisecond.
+  const point = canonical.indexOf('.');
+  const ms = (point < 0 ? canonical.length : point) > 20 ? NaN : epochMs(canonical, rule.format === 'unix' ? 3 : 0);
   if (!(ms >= MIN_INSTANT_MS && ms <= MAX_INSTANT_MS))
     return { problem: `time: ${lit.slice(0, 40)} is out of range as ${expected} (years 0000-9999)` };
   return { ms };
@@ -323,6 +331,27 @@ export function readRecordText(text: string, tree: PathTree): { problem: string 
   const facts = readPaths(text, tree);
   if (facts.duplicate === null) return facts.literals;
   return { problem: `${facts.duplicate}: given twice in the record (which one is meant is not a guess to make)` };
+}
+
+/**
+ * What a mapping's literals make impossible for every record (an attribute that is empty, holds U+0000 or a lone
+ * surrogate; a time that is no time): a mapping file with such a literal is refused at start, never record by record.
+ */
+export function literalProblems(m: Mapping): string[] {
+  const problems: string[] = [];
+  for (const rule of [m.id, m.subject, m.source, m.type]) {
+    if (rule.value === undefined) continue;
+    const r = attribute(rule, {}, '{}', null);
+    if (r !== undefined && typeof r !== 'string') problems.push(r.problem);
+    else if (r === '') problems.push(`${rule.name}: the literal is empty`);
+    else if (r !== undefined && r.includes('\u0000')) problems.push(`${rule.name}: the literal holds U+0000`);
+    else if (r !== undefined && !r.isWellFormed()) problems.push(`${rule.name}: the literal holds a lone surrogate`);
+  }
+  if (m.time !== null && m.time.value !== undefined) {
+    const t = eventTime(m.time, {}, '{}', null);
+    if (typeof t === 'object' && 'problem' in t) problems.push(t.problem);
+  }
+  return problems;
 }
 
 /** The mapper of a mapping file: every record is mapped; nothing is skipped. */

@@ -3,7 +3,7 @@
  * plain data (it is compiled on both sides: in the command, to report every problem before anything runs; in the
  * worker, to map).
  */
-import { mappingMapper, type RecordMapper } from '../mapping.js';
+import { literalProblems, mappingMapper, type RecordMapper } from '../mapping.js';
 import { compileMapping, type MapOverrides } from '../mapping-spec.js';
 import { LITELLM_SKIPS, litellmMapper } from './litellm.js';
 import { OPENAI_SKIPS, openaiMapper } from './openai.js';
@@ -20,7 +20,7 @@ export interface MapChoice extends MapOverrides {
 /** The mapper of a choice; throws ConfigError (every problem) for a bad mapping file or option. */
 export function createMapper(c: MapChoice): RecordMapper {
   const o: MapOverrides = { source: c.source, subjectPath: c.subjectPath, subjectPattern: c.subjectPattern };
-  if (c.spec !== undefined) return mappingMapper(compileMapping(c.spec, c.name, o));
+  if (c.spec !== undefined) return mappingMapper(compileMapping(c.spec, c.name, o, literalProblems));
   if (c.name === 'openai') return openaiMapper(o);
   if (c.name === 'litellm') return litellmMapper(o);
   throw new Error(`no built-in map ${c.name}`);

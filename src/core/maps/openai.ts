@@ -111,9 +111,15 @@ const isObj = (v: unknown): v is Obj => v !== null && typeof v === 'object' && !
 
 /** What recognising a record found: the response's path and API, or a skip or reject. */
 type Shape =
-  | { p: string; api: Api; batch: boolean; response: Obj }
-  | { kind: 'skip'; reason: keyof typeof OPENAI_SKIPS }
+  | { p: string; api: Api; batch: boolean; response: Obj; ends?: string }
+  | { kind: 'skip'; reason: keyof typeof OPENAI_SKIPS; stream?: StreamMark }
   | { kind: 'reject'; error: string };
+
+/** A Responses stream event's response id, and whether the event ends its stream (see RESPONSE_STREAM_EVENTS). */
+interface StreamMark {
+  id: string;
+  ends: boolean;
+}
 
 const EXPECTED =
   'expected chat.completion, a chat.completion.chunk with usage, response, a response.completed event, text_completion, an embeddings list, a Batch API output line, or a log record holding one of these under "response"';
@@ -131,10 +137,48 @@ function isError(e: unknown): boolean {
 /** The `object` of each response the map reads (see recognise). */
 const RESPONSE_OBJECTS = new Set(['chat.completion', 'chat.completion.chunk', 'text_completion', 'response', 'list']);
 
-/** Whether a record is a response itself (or a Responses stream event), not a log record or batch line around one. */
+/**
+ * The Responses stream events that carry the whole response under `response`, and whether each ends the stream
+ * (the others come before: a stream that has them and none of the last ones was cut off, and cannot be billed).
+ */
+const RESPONSE_STREAM_EVENTS = new Map([
+  ['response.created', false],
+  ['response.queued', false],
+  ['response.in_progress', false],
+  ['response.completed', true],
+  ['response.incomplete', true],
+  ['response.failed', true],
+]);
+
+/**
+ * Whether a record is a response itself (or a Responses stream event), not a log record or batch line around one.
+ * A record whose `response` is an object is a log record or batch line, whatever its own `type` or `object` says
+ * ("response.received", "chat.completion"), unless it is a Responses stream event: one of those that carry the
+ * whole response object, with nothing of a log record (`request`, `custom_id`) beside it.
+ */
 function isResponse(r: Obj): boolean {
+  if (isObj(r.response)) {
+    return (
+      typeof r.type === 'string' &&
+      RESPONSE_STREAM_EVENTS.has(r.type) &&
+      typeof r.object !== 'string' &&
+      r.response.object === 'response' &&
+      !('request' in r) &&
+      !('custom_id' in r)
+    );
+  }
   if (typeof r.object === 'string') return RESPONSE_OBJECTS.has(r.object);
   return typeof r.type === 'string' && r.type.startsWith('response.');
+}
+
+/**
+ * Whether a record that is no response is a Batch API output line: a `custom_id` with the response under
+ * `response.body` beside its `status_code` (or no response: an error line). A log record may have a `custom_id`
+ * of its own.
+ */
+function isBatchLine(r: Obj): boolean {
+  if (typeof r.custom_id !== 'string') return false;
+  return r.response === undefined || r.response === null || (isObj(r.response) && 'status_code' in r.response);
 }
 
 /** Finds the response in a record, and what kind it is. */
@@ -142,11 +186,13 @@ function recognise(record: Obj): Shape {
   let p = '$';
   let r: Obj = record;
   let batch = false;
+  // The id of the Responses stream this record's last event ends.
+  let ends: string | undefined;
   // A log record may have a `type` or `object` of its own ("llm_call", "log_entry"): only a response's own says what
   // the record is.
   if (!isResponse(r) && ('response' in r || 'request' in r || 'custom_id' in r)) {
     // A Batch API line or a log record: the response is under `response` (a batch line's under response.body).
-    batch = 'custom_id' in r;
+    batch = isBatchLine(r);
     if (isError(r.error)) return { kind: 'skip', reason: batch ? 'batch_error' : 'error_response' };
     const inner = r.response;
     if (inner === undefined || inner === null)
@@ -167,11 +213,16 @@ function recognise(record: Obj): Shape {
   }
   if (typeof r.type === 'string' && r.type.startsWith('response.') && typeof r.object !== 'string') {
     // A Responses stream event: the last one carries the whole response, with usage.
-    if (r.type === 'response.failed') return { kind: 'skip', reason: 'response_failed' };
-    if (r.type !== 'response.completed' && r.type !== 'response.incomplete') return { kind: 'skip', reason: 'stream_event_without_usage' };
+    const inner = isObj(r.response) ? r.response : null;
+    const last = RESPONSE_STREAM_EVENTS.get(r.type);
+    const stream = last !== undefined && typeof inner?.id === 'string' ? { id: inner.id, ends: last } : undefined;
+    if (r.type === 'response.failed') return { kind: 'skip', reason: 'response_failed', stream };
+    if (r.type !== 'response.completed' && r.type !== 'response.incomplete')
+      return { kind: 'skip', reason: 'stream_event_without_usage', stream };
     if (!isObj(r.response)) return { kind: 'reject', error: `${r.type} event without a response object` };
     p = at(p, 'response');
     r = r.response;
+    if (typeof r.id === 'string') ends = r.id;
   }
   if (typeof r.object !== 'string') {
     if (isObj(r.error) && isError(r.error)) return { kind: 'skip', reason: 'error_response' };
@@ -184,8 +235,9 @@ function recognise(record: Obj): Shape {
     case 'text_completion':
       return { p, api: 'completions', batch, response: r };
     case 'response':
-      if (r.status === 'failed') return { kind: 'skip', reason: 'response_failed' };
-      return { p, api: 'responses', batch, response: r };
+      if (r.status === 'failed')
+        return { kind: 'skip', reason: 'response_failed', stream: ends === undefined ? undefined : { id: ends, ends: true } };
+      return { p, api: 'responses', batch, response: r, ends };
     case 'list':
       if (Array.isArray(r.data) && (r.data.length === 0 || (isObj(r.data[0]) && r.data[0].object === 'embedding'))) {
         return { p, api: 'embeddings', batch, response: r };
@@ -311,6 +363,10 @@ export function openaiMapper(o: MapOverrides = {}): RecordMapper {
   const open = new Set<string>();
   const billed = new Set<string>();
   const skip = (reason: keyof typeof OPENAI_SKIPS): MapOutcome => ({ kind: 'skip', reason });
+  const streamEnded = (id: string) => {
+    open.delete(id);
+    if (billed.size < MAX_TRACKED_STREAMS) billed.add(id);
+  };
 
   const paths = openaiPaths(o);
   const wanted: Wanted = new Map();
@@ -326,8 +382,18 @@ export function openaiMapper(o: MapOverrides = {}): RecordMapper {
   function mapRecord(record: unknown, text: string, fast: boolean, literals: Literals): TextOutcome {
     if (!isObj(record)) return { kind: 'reject', error: `not an OpenAI response: a record must be a JSON object` };
     const shape = recognise(record);
-    if ('kind' in shape) return shape;
+    if ('kind' in shape) {
+      if (shape.kind === 'skip' && shape.stream !== undefined) {
+        const { id, ends } = shape.stream;
+        if (ends) streamEnded(id);
+        else if (!billed.has(id) && open.size < MAX_TRACKED_STREAMS) open.add(id);
+        return skip(shape.reason);
+      }
+      return shape;
+    }
     const { p, api, batch, response: r } = shape;
+    // A Responses stream's last event (response.completed or response.incomplete) ends it.
+    if (shape.ends !== undefined) streamEnded(shape.ends);
     const chunk = r.object === 'chat.completion.chunk';
     if (r.usage === undefined || r.usage === null) {
       if (chunk) {
@@ -338,10 +404,7 @@ export function openaiMapper(o: MapOverrides = {}): RecordMapper {
       return skip('no_usage');
     }
     // A stream's usage chunk came: whether it maps or is rejected (with its reason), the stream did not end without one.
-    if (chunk && typeof r.id === 'string') {
-      open.delete(r.id);
-      if (billed.size < MAX_TRACKED_STREAMS) billed.add(r.id);
-    }
+    if (chunk && typeof r.id === 'string') streamEnded(r.id);
     if (!isObj(r.usage))
       return {
         kind: 'reject',
