@@ -809,6 +809,25 @@ describe('offsetSegments', () => {
       segments: [[null, 120]],
     },
   ];
+  test('an offset that lasted less than a week is found from any start (Recife, Noronha, Boa Vista: October 2000)', () => {
+    const seed = runSeed();
+    const rng = new Rng(seed);
+    const to = ms('2000-11-01T00:00:00Z');
+    for (const zone of ['America/Recife', 'America/Noronha', 'America/Boa_Vista']) {
+      for (let i = 0; i < 20; i++) {
+        const from = ms('2000-09-01T00:00:00Z') + rng.int(0, 40 * 24) * 3_600_000;
+        const segments = offsetSegments(zone, from, to);
+        const at = (t: number) => {
+          let offset = segments[0]!.offsetMs;
+          for (const s of segments) if (s.start <= t) offset = s.offsetMs;
+          return offset / 60_000;
+        };
+        for (let t = from; t < to; t += 3_600_000) {
+          assert.equal(at(t), offsetMinutes(zone, t), `seed ${seed}: ${zone} from ${iso(from)}, at ${iso(t)}`);
+        }
+      }
+    }
+  });
   for (const c of cases) {
     test(`${c.zone} ${c.from} .. ${c.to}`, () => {
       const got = offsetSegments(c.zone, ms(c.from), ms(c.to)).map((s) => [
