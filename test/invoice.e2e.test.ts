@@ -226,6 +226,16 @@ describe('meter invoice end to end (SQLite)', () => {
         '  usage of "acme" on tokens model=gpt-4.1 is matched by price #2 (tokens model=gpt-4.1) and price #4 (tokens): narrow their match so each usage row has one price\n' +
         '  usage of "acme" on tokens model=gpt-4o is matched by price #1 (tokens model=gpt-4o) and price #4 (tokens): narrow their match so each usage row has one price\n',
     );
+    // A run that fails before it has output leaves the -o file of an earlier run as it was.
+    w.write('last.csv', 'the invoices of last month\n');
+    for (const args of [
+      ['--prices', 'overlap.yaml', '--period', '2026-11'],
+      ['--prices', 'prices.yaml', '--period', '2026-11', '--tz', 'europe/budapest'],
+    ]) {
+      const again = w.run(['invoice', ...args, '--format', 'csv', '-o', 'last.csv']);
+      assert.equal(again.code, 2, again.describe());
+      assert.equal(w.read('last.csv'), 'the invoices of last month\n');
+    }
   });
 
   test('an invalid price file: exit 2 before the store is read, with every problem', () => {

@@ -1,5 +1,6 @@
 /** A text sink with backpressure, for streaming large results to stdout or a file. */
 import fs from 'node:fs';
+import path from 'node:path';
 import type { Writable } from 'node:stream';
 import { once } from 'node:events';
 import { MeterError, UsageError } from '../errors.js';
@@ -12,32 +13,57 @@ export class Sink {
   private size = 0;
   /** A write to the file failed (a full disk): the next write or close says so. */
   private failure: unknown = null;
+  private stream: Writable | null;
 
+  /** A sink writing to `out`; `--output` goes through open. */
   constructor(
-    private readonly out: Writable,
+    out: Writable | null,
     /** The file written, for messages; undefined for stdout. */
     private readonly file?: string,
   ) {
-    // Without a listener a failed write would end the process with a stack trace.
-    if (file !== undefined) out.on('error', (e) => (this.failure ??= e));
+    this.stream = out;
   }
 
   /**
    * Opens `--output FILE` (created 0600 like the store: it holds customer usage) or stdout; never one of `kept`
-   * (the store, the config: see overwrite.ts). The file is opened here,
-   * before anything runs, so a path that cannot be written (a missing folder, a directory) is a usage error (exit 2)
-   * rather than a failure after the query.
+   * (the store, the config: see overwrite.ts). The path is checked here, before anything runs, so a path that
+   * cannot be written (a missing folder, a directory) is a usage error (exit 2) rather than a failure after the
+   * query; the file itself is opened (and an old one truncated) at the first write, so that a run that fails
+   * before it has any output (a usage error found while computing, such as overlapping prices) leaves the file
+   * of an earlier run as it was.
    */
   static open(file: string | undefined, kept: KeptFile[] = []): Sink {
     if (file === undefined || file === '-') return new Sink(process.stdout);
     refuseToOverwrite('--output', file, kept);
-    let fd: number;
     try {
-      fd = fs.openSync(file, 'w', 0o600);
+      if (fs.existsSync(file)) {
+        if (fs.statSync(file).isDirectory()) throw Object.assign(new Error('EISDIR'), { code: 'EISDIR' });
+        fs.accessSync(file, fs.constants.W_OK);
+      } else {
+        const dir = path.dirname(path.resolve(file));
+        if (!fs.statSync(dir).isDirectory()) throw Object.assign(new Error('ENOTDIR'), { code: 'ENOTDIR' });
+        fs.accessSync(dir, fs.constants.W_OK);
+      }
     } catch (e) {
       throw new UsageError(`--output ${file}: cannot write (${reason(e)})`);
     }
-    return new Sink(fs.createWriteStream(file, { fd }), file);
+    return new Sink(null, file);
+  }
+
+  /** The stream written: the file is opened at the first write (see open). */
+  private out(): Writable {
+    if (this.stream !== null) return this.stream;
+    let fd: number;
+    try {
+      fd = fs.openSync(this.file!, 'w', 0o600);
+    } catch (e) {
+      throw new MeterError(`--output ${this.file}: cannot write (${reason(e)})`);
+    }
+    const out = fs.createWriteStream(this.file!, { fd });
+    // Without a listener a failed write would end the process with a stack trace.
+    out.on('error', (e) => (this.failure ??= e));
+    this.stream = out;
+    return out;
   }
 
   /**
@@ -52,12 +78,13 @@ export class Sink {
 
   async flush(): Promise<void> {
     this.check();
+    const out = this.out();
     if (this.buffered.length === 0) return;
     const chunk = this.buffered.join('');
     this.buffered = [];
     this.size = 0;
     try {
-      if (!this.out.write(chunk)) await once(this.out, 'drain');
+      if (!out.write(chunk)) await once(out, 'drain');
     } catch (e) {
       this.failure ??= e;
     }
@@ -66,8 +93,9 @@ export class Sink {
 
   async close(): Promise<void> {
     await this.flush();
-    if (this.out !== process.stdout && this.out !== process.stderr) {
-      await new Promise<void>((resolve) => this.out.end((e?: Error | null) => ((this.failure ??= e ?? null), resolve())));
+    const out = this.out();
+    if (out !== process.stdout && out !== process.stderr) {
+      await new Promise<void>((resolve) => out.end((e?: Error | null) => ((this.failure ??= e ?? null), resolve())));
       this.check();
     }
   }
