@@ -261,6 +261,10 @@ describe('meter invoice end to end (SQLite)', () => {
       assert.equal(r.code, 2, r.describe());
       assert.equal(r.stdout, '', r.describe());
     }
+    // The first month of year 0000 east of UTC starts before any instant RFC 3339 can write: no usage, no error.
+    const first = w.run(['invoice', '--prices', 'prices.yaml', '--period', '0000-01', '--tz', 'Europe/Budapest']);
+    assert.equal(first.code, 0, first.describe());
+    assert.match(first.stdout + first.stderr, /no usage of a priced meter from 0000-01-01T00:00:00\+01:16/);
   });
 
   test('--help has examples', () => {

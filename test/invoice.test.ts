@@ -168,6 +168,23 @@ prices:
     assert.deepEqual(problems('- 1'), ['must be a mapping with currency: and prices:']);
     assert.deepEqual(problems('currency: USD'), ['prices: must be a non-empty list']);
   });
+
+  test('a currency that is a number, a null match, amounts too long to be prices: each named', () => {
+    assert.deepEqual(
+      problems(`currency: 978
+prices:
+  - meter: input_tokens
+    match: { model: }
+    price: { type: unit, amount: "${'1'.repeat(101)}", per: "1${'0'.repeat(100)}" }
+`),
+      [
+        'line 1: currency: must be an ISO 4217 code such as USD, EUR, JPY, not a number',
+        'line 4: price #1 (input_tokens model=null) match.model: must be a string: write "" for the usage whose group value is missing or null',
+        'line 5: price #1 (input_tokens model=null) price.per: a per of 101 characters is not read (at most 100)',
+        'line 5: price #1 (input_tokens model=null) price.amount: an amount of 101 characters is not read (at most 100)',
+      ],
+    );
+  });
 });
 
 describe('invoicePeriod', () => {

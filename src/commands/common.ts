@@ -63,28 +63,50 @@ export function addConfigOption(cmd: Command): Command {
   );
 }
 
+/** The largest config, price or mapping file read: such a file is a few kilobytes; this bounds a hostile one. */
+const MAX_CONFIG_BYTES = 16 << 20;
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * The text of a config, price or mapping file: at most MAX_CONFIG_BYTES read (`/dev/zero` ends too), UTF-8 only.
+ * Throws UsageError naming the file and `what` it is.
+ */
+export function readConfigText(file: string, what: string): string {
+  let fd: number;
+  try {
+    fd = fs.openSync(file, 'r');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+    throw new UsageError(`${file}: cannot read ${what} (${code === 'ENOENT' ? 'no such file' : code})`);
+  }
+  try {
+    const buf = Buffer.alloc(MAX_CONFIG_BYTES + 1);
+    let n = 0;
+    for (let got = 1; got > 0 && n < buf.length; n += got) got = fs.readSync(fd, buf, n, buf.length - n, null);
+    if (n > MAX_CONFIG_BYTES) throw new UsageError(`${file}: a ${what} of more than ${MAX_CONFIG_BYTES >> 20} MiB is not read`);
+    try {
+      return UTF8.decode(buf.subarray(0, n));
+    } catch {
+      throw new UsageError(`${file}: ${what} is not UTF-8 text`);
+    }
+  } catch (e) {
+    if (e instanceof UsageError) throw e;
+    throw new UsageError(`${file}: cannot read ${what} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
 /** The meters of `--config`, else METER_CONFIG, else ./meter.yaml when present; none otherwise. */
 export function loadMeters(flag: string | undefined): { meters: Meter[]; file: string | null } {
   const file = flag ?? process.env.METER_CONFIG ?? (fs.existsSync(DEFAULT_CONFIG) ? DEFAULT_CONFIG : null);
   if (file === null) return { meters: [], file: null };
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new UsageError(`${file}: cannot read meter config (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
-  }
-  return { meters: parseMeterConfig(text, file), file };
+  return { meters: parseMeterConfig(readConfigText(file, 'meter config'), file), file };
 }
 
 /** The price file `file`, checked against the meters (every problem is listed; exit 2). */
 export function loadPrices(file: string, meters: Meter[]): PriceFile {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new UsageError(`${file}: cannot read price file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
-  }
-  return parsePriceFile(text, file, meters);
+  return parsePriceFile(readConfigText(file, 'price file'), file, meters);
 }
 
 /** The exit code each command's run ended with, when it is not 0 (errors are thrown instead). */
@@ -157,12 +179,13 @@ export function loadMap(flags: MapFlags): MapChoice | null {
   if (!(BUILT_IN_MAPS as readonly string[]).includes(flags.map)) {
     let text: string | null = null;
     try {
-      text = fs.readFileSync(flags.map, 'utf8');
+      text = readConfigText(flags.map, 'mapping file');
     } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
-      fileProblem = new UsageError(
-        `--map ${flags.map}: not a built-in map (${BUILT_IN_MAPS.join(', ')}) and cannot be read as a mapping file (${code})`,
-      );
+      fileProblem = fs.existsSync(flags.map)
+        ? (e as UsageError)
+        : new UsageError(
+            `--map ${flags.map}: not a built-in map (${BUILT_IN_MAPS.join(', ')}) and cannot be read as a mapping file (ENOENT)`,
+          );
     }
     if (text !== null) {
       try {

@@ -11,7 +11,7 @@ import type { Meter } from './meter.js';
 import type { Price, PriceFile } from './price.js';
 import { compareUtf8, parseQueryTime, runQuery } from './query.js';
 import { commitments, rateFlat, rateUsage, type LineType, type RatedLine } from './rating.js';
-import { formatRfc3339 } from './time.js';
+import { boundText, formatRfc3339 } from './time.js';
 import { checkTimeZone, zoneOffsetMinutes } from './window.js';
 import type { Store } from './ports.js';
 
@@ -106,8 +106,8 @@ export async function buildInvoices(store: Store, o: InvoiceOptions): Promise<In
   const base = {
     meters: o.meters,
     tz: zone,
-    from: new Date(fromMs).toISOString(),
-    to: new Date(toMs).toISOString(),
+    from: boundText(fromMs),
+    to: boundText(toMs),
     fill: false,
     allSubjects: false,
     rollup: o.rollup,

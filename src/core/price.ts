@@ -36,6 +36,12 @@ export interface PriceFile {
 }
 
 const AMOUNT = /^\d+(?:\.\d+)?$/;
+
+/**
+ * The longest amount or `per` a price file may write: far past any price (a millionth of a cent per token is 8
+ * decimals), and short enough that exact arithmetic on it stays cheap (100,000 digits took seconds per line).
+ */
+const MAX_AMOUNT_TEXT = 100;
 const PRICE_KEYS = ['meter', 'match', 'description', 'price', 'minimumAmount', 'maximumAmount'];
 const MODEL_KEYS: Record<string, string[]> = {
   unit: ['type', 'amount', 'per'],
@@ -71,7 +77,12 @@ export function validatePrices(doc: unknown, file: string, meters: Meter[], line
   }
   let digits = 2;
   const currency = doc.currency;
-  if (typeof currency !== 'string') on(['currency'], 'currency: missing (an ISO 4217 code such as USD, EUR, JPY)');
+  if (currency === undefined || currency === null) on(['currency'], 'currency: missing (an ISO 4217 code such as USD, EUR, JPY)');
+  else if (typeof currency !== 'string')
+    on(
+      ['currency'],
+      `currency: must be an ISO 4217 code such as USD, EUR, JPY, not ${typeof currency === 'number' ? 'a number' : `a ${typeof currency}`}`,
+    );
   else {
     const d = minorDigits(currency);
     if (d === null) on(['currency'], `currency: "${currency}" is not an ISO 4217 currency code (USD, EUR, JPY, KWD...)`);
@@ -136,7 +147,9 @@ function validatePrice(
             `meter ${meter.slug} has ${meter.groupBy.length ? `groupBy keys ${meter.groupBy.map((g) => g.key).join(', ')}` : 'no groupBy keys'}`,
           );
         }
-        if (typeof value !== 'string')
+        if (value === null || value === undefined)
+          at(`match.${key}`, 'must be a string: write "" for the usage whose group value is missing or null');
+        else if (typeof value !== 'string')
           at(`match.${key}`, `must be a string (write ${JSON.stringify(String(value))}): group values are compared as text`);
         else match.push([key, value]);
       }
@@ -154,6 +167,10 @@ function validatePrice(
     }
     if (typeof value !== 'string' || !AMOUNT.test(value)) {
       at(field, `${JSON.stringify(value)} is not a decimal amount such as "2.50" (digits, optional fraction, not negative)`);
+      return null;
+    }
+    if (value.length > MAX_AMOUNT_TEXT) {
+      at(field, `an amount of ${value.length} characters is not read (at most ${MAX_AMOUNT_TEXT})`);
       return null;
     }
     return Decimal.parse(value);
@@ -220,6 +237,10 @@ function validateModel(raw: unknown, at: At, amount: Amount): PriceModel | null 
 function perOf(raw: unknown, at: At): Decimal | null {
   if (raw === undefined || raw === null) return Decimal.parse('1');
   const text = typeof raw === 'number' && Number.isSafeInteger(raw) ? String(raw) : typeof raw === 'string' ? raw : null;
+  if (text !== null && text.length > MAX_AMOUNT_TEXT) {
+    at('price.per', `a per of ${text.length} characters is not read (at most ${MAX_AMOUNT_TEXT})`);
+    return null;
+  }
   const d = text !== null && /^\d+$/.test(text) ? Decimal.parse(text) : null;
   if (d === null || d.isZero()) {
     at('price.per', `${JSON.stringify(raw)} is not a positive whole number (amounts are per this many units, e.g. 1000000)`);

@@ -11,7 +11,7 @@ import type { Store } from './ports.js';
 import type { PriceFile } from './price.js';
 import { parseQueryTime, resolveMeter, runQuery, type QueryOptions, type ResultRow } from './query.js';
 import { chooseWindow, shapeMeter, type ShapeCell, type ShapedMeter, type ShapeTotal } from './report-shape.js';
-import { formatRfc3339 } from './time.js';
+import { boundText, formatRfc3339 } from './time.js';
 import { checkTimeZone, DAY_MS, HOUR_MS, MINUTE_MS, parseWindowSize, WindowPlan, zoneOffsetMinutes, type WindowSize } from './window.js';
 
 /** Report options as given on the command line. */
@@ -129,8 +129,8 @@ export async function buildReport(store: Store, o: ReportOptions): Promise<Repor
   const base: QueryOptions = {
     meters: o.meters,
     tz: zone,
-    from: new Date(fromMs).toISOString(),
-    to: new Date(toMs).toISOString(),
+    from: boundText(fromMs),
+    to: boundText(toMs),
     subjects: o.subjects,
     groupBy: o.groupBy === undefined ? [] : [o.groupBy],
     filters: [],

@@ -81,6 +81,14 @@ export function formatOffset(offsetMin: number): string {
 }
 
 /**
+ * A computed query bound (a period's start or end) as text the query reads back; undefined (an open bound) for an
+ * instant before year 0000 or after 9999, which RFC 3339 cannot write and where no event can be.
+ */
+export function boundText(ms: number): string | undefined {
+  return ms < MIN_INSTANT_MS || ms > MAX_INSTANT_MS ? undefined : formatRfc3339(ms);
+}
+
+/**
  * Formats an instant as RFC 3339 in a fixed offset (minutes east of UTC); milliseconds are printed only when not
  * zero, so whole-second times look like OpenMeter's.
  */
