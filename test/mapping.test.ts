@@ -416,7 +416,7 @@ describe('--map FILE through the CLI', () => {
     // The options' problems and the file's are listed together.
     const both = w.run(['map', '--map', 'bad.yaml', '--subject-path', '$.a[', '--subject-pattern', '(', 'in.ndjson']);
     assert.equal(both.code, 2, both.describe());
-    assert.match(both.stderr, /^meter: --subject-path: .*\n--subject-pattern: .*\ninvalid mapping bad\.yaml:\n  source: missing/);
+    assert.match(both.stderr, /^meter: --subject-path: .*\n--subject-pattern: .*\ninvalid mapping bad\.yaml:\n {2}source: missing/);
     // --rejects never overwrites what the run reads: an input or the mapping file (as in ingest).
     for (const [target, what] of [
       ['in.ndjson', 'an input'],

@@ -342,10 +342,11 @@ export function literalProblems(m: Mapping): string[] {
   for (const rule of [m.id, m.subject, m.source, m.type]) {
     if (rule.value === undefined) continue;
     const r = attribute(rule, {}, '{}', null);
-    if (r !== undefined && typeof r !== 'string') problems.push(r.problem);
+    if (r === undefined) continue;
+    if (typeof r !== 'string') problems.push(r.problem);
     else if (r === '') problems.push(`${rule.name}: the literal is empty`);
-    else if (r !== undefined && r.includes('\u0000')) problems.push(`${rule.name}: the literal holds U+0000`);
-    else if (r !== undefined && !r.isWellFormed()) problems.push(`${rule.name}: the literal holds a lone surrogate`);
+    else if (r.includes('\u0000')) problems.push(`${rule.name}: the literal holds U+0000`);
+    else if (!r.isWellFormed()) problems.push(`${rule.name}: the literal holds a lone surrogate`);
   }
   if (m.time !== null && m.time.value !== undefined) {
     const t = eventTime(m.time, {}, '{}', null);
