@@ -3,7 +3,7 @@
  */
 import { Command, Option } from 'commander';
 import { ExitCode, UsageError } from '../errors.js';
-import { ingest, type IngestSummary } from '../ingest/pipeline.js';
+import { IngestStoppedAtOnce, ingest, type IngestSummary } from '../ingest/pipeline.js';
 import { withStopSignals } from '../ingest/signals.js';
 import { checkInputs, STDIN_NAME } from '../input/open.js';
 import { RejectReport } from '../output/rejects.js';
@@ -111,6 +111,10 @@ async function runIngest(files: string[], flags: IngestFlags): Promise<number> {
           }),
         ),
     );
+  } catch (e) {
+    // Stopped at once: the summary of what was kept still goes to stdout for --json; the message, to stderr.
+    if (e instanceof IngestStoppedAtOnce && flags.json) process.stdout.write(JSON.stringify(e.summary) + '\n');
+    throw e;
   } finally {
     rejects.close();
   }

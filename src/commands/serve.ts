@@ -153,6 +153,11 @@ async function runServe(flags: ServeFlags): Promise<void> {
       },
       { host, port: flags.port, log },
     );
+    // Listened for before the server says it listens: a supervisor may stop it the moment it reads that line.
+    const stopped = new Promise<NodeJS.Signals>((resolve) => {
+      process.once('SIGINT', resolve);
+      process.once('SIGTERM', resolve);
+    });
     let url: string;
     try {
       url = await server.listen();
@@ -168,10 +173,7 @@ async function runServe(flags: ServeFlags): Promise<void> {
       );
     } else
       log("meter serve: every route needs Authorization: Bearer <token>, but the portal's (its own tokens) and the pages / and /portal");
-    const signal = await new Promise<NodeJS.Signals>((resolve) => {
-      process.once('SIGINT', resolve);
-      process.once('SIGTERM', resolve);
-    });
+    const signal = await stopped;
     log(`meter serve: ${signal}: finishing requests in flight`);
     // A second signal does not cut this short: every request in flight is answered with what was committed.
     const ignore = () => log('meter serve: still finishing requests in flight');

@@ -16,6 +16,19 @@ import type { MainMessage, WorkerInput, WorkerMessage } from './worker.js';
 
 export type { RejectRecord } from './parse.js';
 
+/**
+ * A second signal stopped the ingest at once (exit 130). `summary` is the run's as far as it went, with `inserted`
+ * the events of the batches committed before the open one was rolled back: `--json` still prints it.
+ */
+export class IngestStoppedAtOnce extends InterruptedError {
+  constructor(
+    message: string,
+    readonly summary: IngestSummary,
+  ) {
+    super(message);
+  }
+}
+
 /** The numbers a run reports. */
 export interface IngestSummary {
   read: number;
@@ -172,9 +185,10 @@ export async function ingest(store: Store, o: IngestOptions): Promise<IngestSumm
       s.interrupted = true;
       const open = s.inserted - committedInserted;
       finish(
-        new InterruptedError(
+        new IngestStoppedAtOnce(
           `interrupted: stopped at once, the open batch was rolled back (${open.toLocaleString('en-US')} event(s)); ` +
             `${committedInserted.toLocaleString('en-US')} inserted event(s) committed before it are kept; run the same command again to finish`,
+          { ...s, inserted: committedInserted, elapsedMs: Date.now() - started, interrupted: true },
         ),
       );
     };
@@ -195,7 +209,9 @@ export async function ingest(store: Store, o: IngestOptions): Promise<IngestSumm
             if (stopAtCommit && sinceCommit === 0) finish(null);
             else worker.postMessage({ kind: 'credit' });
           } else if (m.kind === 'done') {
-            s.interrupted = false; // everything was read: the run is complete after all
+            // Everything was read, but a run that was told to stop says so (exit 130), whether or not the end of its
+            // input came first: Ctrl-C on `producer | meter ingest -` ends the producer too, and a script must see
+            // the interruption (the README's promise).
             s.unbilledStreams = m.unbilledStreams;
             finish(null);
           } else if (m.kind === 'stopped') finish(null);

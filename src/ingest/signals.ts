@@ -12,6 +12,20 @@ export interface StopSignals {
   now: AbortSignal;
 }
 
+/** Signals that came before withStopSignals listened (see catchEarlySignals). */
+const early: NodeJS.Signals[] = [];
+const onEarly = (sig: NodeJS.Signals) => early.push(sig);
+
+/**
+ * Listens for SIGINT and SIGTERM from the start of the process (bin/meter, for `meter ingest`): one that comes
+ * while the CLI loads and the store opens is then the ingest's first (or second) stop, with its exit 130, instead
+ * of the default death by the signal.
+ */
+export function catchEarlySignals(): void {
+  process.on('SIGINT', onEarly);
+  process.on('SIGTERM', onEarly);
+}
+
 /** Runs `fn` with SIGINT and SIGTERM turned into StopSignals; `onFirst` is told of the first signal. */
 export async function withStopSignals<T>(onFirst: (sig: NodeJS.Signals) => void, fn: (stop: StopSignals) => Promise<T>): Promise<T> {
   const afterBatch = new AbortController();
@@ -28,6 +42,9 @@ export async function withStopSignals<T>(onFirst: (sig: NodeJS.Signals) => void,
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  process.off('SIGINT', onEarly);
+  process.off('SIGTERM', onEarly);
+  for (const sig of early.splice(0)) onSignal(sig);
   try {
     return await fn({ afterBatch: afterBatch.signal, now: now.signal });
   } finally {
