@@ -261,6 +261,15 @@ describe('auth', () => {
     }
   });
 
+  test('SIGTERM the moment it says it listens: a clean stop (exit 0), every time', async () => {
+    for (let i = 0; i < 5; i++) {
+      const s = await startServe(w, ['--db', w.path(`term-${i}.db`), '--config', w.path('meter.yaml')]);
+      const r = await s.stop();
+      assert.equal(r.code, 0, r.describe());
+      assert.match(r.stderr, /meter serve: SIGTERM: finishing requests in flight/);
+    }
+  });
+
   test('without a token: loopback only, and said so', async () => {
     const r = await fetch(`${open.url}/api/v1/meters`);
     assert.equal(r.status, 200);

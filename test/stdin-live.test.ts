@@ -93,4 +93,29 @@ describe('a live stream on stdin', () => {
       }
     });
   }
+
+  test('Ctrl-C on `producer | meter ingest -` ends the pipe too: still exit 130, and a signal as it starts is the same stop', async () => {
+    const w = new Workdir('stdin-eof-signal');
+    try {
+      // The signal, then the end of the input at once (the producer got the Ctrl-C too).
+      const { child, done } = w.spawn(['ingest', '--db', 'eof.db', '--json', '-']);
+      child.stdin.write(line({ id: 'e-1' }) + '\n');
+      await until('the event committed during the pause', () => stored(w.path('eof.db')).length === 1);
+      child.kill('SIGINT');
+      child.stdin.end();
+      const r = await done;
+      assert.equal(r.code, 130, r.describe());
+      assert.equal((JSON.parse(r.stdout) as { interrupted: boolean }).interrupted, true);
+      // A SIGTERM as the process starts (once it runs JavaScript: before that, no program can catch it): the
+      // ingest's stop (130), not death by it.
+      const early = w.spawn(['ingest', '--db', 'eof.db', '--json', '-']);
+      await sleep(400);
+      early.child.kill('SIGTERM');
+      early.child.stdin.end();
+      const e = await early.done;
+      assert.equal(e.code, 130, e.describe());
+    } finally {
+      w.remove();
+    }
+  });
 });
