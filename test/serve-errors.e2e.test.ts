@@ -250,14 +250,16 @@ describe('auth', () => {
   });
 
   test('a token no client can send (a newline, a space, an accent) is refused at start: exit 2', () => {
-    for (const [env, args] of [
-      [{ METER_TOKEN: 'sekret-token-77\n' }, []],
-      [{}, ['--token', 'has space 1234']],
-      [{}, ['--token', 'tökenÄÖÜ1234']],
+    for (const [env, args, message] of [
+      [{ METER_TOKEN: 'sekret-token-77\n' }, [], /^meter: METER_TOKEN: only visible ASCII characters.*\(a trailing newline\?\)/],
+      [{}, ['--token', 'has space 1234'], /^meter: --token: only visible ASCII characters/],
+      [{}, ['--token', 'tökenÄÖÜ1234'], /^meter: --token: only visible ASCII characters/],
+      // Named as it was given: from the environment it is no --token the user typed.
+      [{ METER_TOKEN: 's3cret' }, [], /^meter: METER_TOKEN: use at least 8 characters/],
     ] as const) {
       const r = w.run(['serve', '--db', w.path('t.db'), '--config', w.path('meter.yaml'), '--port', '0', ...args], { env });
       assert.equal(r.code, 2, r.describe());
-      assert.match(r.stderr, /--token: only visible ASCII characters/);
+      assert.match(r.stderr, message);
     }
   });
 

@@ -64,7 +64,7 @@ export function serveCommand(): Command {
       `
 Examples:
   meter serve --config meter.yaml                                  # http://127.0.0.1:8888, loopback only, no auth
-  METER_TOKEN=s3cret meter serve --host 0.0.0.0 --port 8888        # the API needs Authorization: Bearer s3cret
+  METER_TOKEN=s3cret-t0ken meter serve --host 0.0.0.0 --port 8888  # the API needs Authorization: Bearer s3cret-t0ken
   meter serve --db clickhouse://127.0.0.1:8123/meter --config meter.yaml
 
   curl -X POST localhost:8888/api/v1/events -H 'Content-Type: application/cloudevents+json' \\
@@ -110,12 +110,14 @@ async function runServe(flags: ServeFlags): Promise<void> {
   const { meters, file } = loadMeters(flags.config);
   // A METER_TOKEN set but left empty means no token.
   const token = flags.token ?? (process.env.METER_TOKEN || null);
-  if (token !== null && token.length < 8) throw new UsageError('--token: use at least 8 characters');
+  // Named as it was given: a token from the environment is no --token the user typed.
+  const given = flags.token === undefined ? 'METER_TOKEN' : '--token';
+  if (token !== null && token.length < 8) throw new UsageError(`${given}: use at least 8 characters`);
   // A header carries no newline or space inside a bearer token, and Node reads its bytes as Latin-1: a token with
   // anything but visible ASCII (a secret file's trailing newline) could never be sent, and every request would get 401.
   if (token !== null && !/^[\x21-\x7e]+$/.test(token))
     throw new UsageError(
-      `--token: only visible ASCII characters (no spaces, newlines or accents) can be sent in an Authorization header${process.env.METER_TOKEN && flags.token === undefined ? ' (METER_TOKEN: a trailing newline?)' : ''}`,
+      `${given}: only visible ASCII characters (no spaces, newlines or accents) can be sent in an Authorization header${given === 'METER_TOKEN' ? ' (a trailing newline?)' : ''}`,
     );
   const db = resolveDb(flags.db);
   const keyFile = flags.portalKey ?? (isClickHouseUrl(db) ? 'meter-portal.key' : `${path.resolve(db)}.portal-key`);

@@ -34,6 +34,19 @@ export interface ParseSink {
   add(e: UsageEvent): void;
 }
 
+/**
+ * A hint for a line that looks like part of an object written over several lines in an NDJSON file: such an object
+ * is read only in a file whose first line holds `{` alone (input/split.ts); otherwise each line is an event.
+ */
+function splitObjectHint(text: string): string {
+  const t = text.trim();
+  const opens = t.startsWith('{'),
+    closes = t.endsWith('}');
+  return opens !== closes && !t.startsWith('[')
+    ? ' (one object per line; an object over several lines is read when the first line of the file is `{` alone)'
+    : '';
+}
+
 export class EventParser {
   private readonly checked: Array<{ index: number; meter: Meter }>;
   constructor(
@@ -143,7 +156,7 @@ export class EventParser {
         value = JSON.parse(item.text);
       } catch (e) {
         out.read++;
-        this.reject(out, file, item.line, item.index, `invalid JSON: ${(e as Error).message}`, item.text);
+        this.reject(out, file, item.line, item.index, `invalid JSON: ${(e as Error).message}${splitObjectHint(item.text)}`, item.text);
         continue;
       }
       if (Array.isArray(value) && item.index === null) {
