@@ -428,5 +428,9 @@ describe('--map FILE through the CLI', () => {
       assert.match(r2.stderr, new RegExp(`--rejects .*: is ${what}; writing to it would destroy it`));
       assert.equal(w.read(target), before);
     }
+    // Standard input, when the run reads it: writing there would open the write end of its own input pipe.
+    const own = w.run(['map', '--map', 'gw.yaml', '--rejects', '/dev/stdin', '-'], { input: w.read('in.ndjson') });
+    assert.equal(own.code, 2, own.describe());
+    assert.match(own.stderr, /--rejects \/dev\/stdin: is the standard input \(-\), which the command reads/);
   });
 });

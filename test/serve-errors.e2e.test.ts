@@ -263,6 +263,26 @@ describe('auth', () => {
     }
   });
 
+  test('Expect: 100-continue without the token gets its 401 at once, never a 100 first', async () => {
+    const guarded = await startServe(w, ['--db', w.path('continue.db'), '--config', w.path('meter.yaml')], { METER_TOKEN: TOKEN });
+    const u = new URL(guarded.url);
+    const answer = await new Promise<string>((resolve) => {
+      const s = net.connect(Number(u.port), u.hostname, () =>
+        s.write(
+          'POST /api/v1/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 99\r\nExpect: 100-continue\r\n\r\n',
+        ),
+      );
+      let got = '';
+      s.on('data', (d) => {
+        got += d.toString('latin1');
+        if (/\r\n\r\n/.test(got)) s.destroy();
+      });
+      s.on('close', () => resolve(got));
+    });
+    assert.match(answer, /^HTTP\/1.1 401 /);
+    assert.equal((await guarded.stop()).code, 0);
+  });
+
   test('SIGTERM the moment it says it listens: a clean stop (exit 0), every time', async () => {
     for (let i = 0; i < 5; i++) {
       const s = await startServe(w, ['--db', w.path(`term-${i}.db`), '--config', w.path('meter.yaml')]);

@@ -6,6 +6,7 @@ import { ExitCode, UsageError } from '../errors.js';
 import { IngestStoppedAtOnce, ingest, type IngestSummary } from '../ingest/pipeline.js';
 import { withStopSignals } from '../ingest/signals.js';
 import { checkInputs, STDIN_NAME } from '../input/open.js';
+import { STDIN_KEPT } from '../output/overwrite.js';
 import { RejectReport } from '../output/rejects.js';
 import { ProgressLine, reportIngest, stoppingText } from '../output/summary.js';
 import {
@@ -85,7 +86,7 @@ async function runIngest(files: string[], flags: IngestFlags): Promise<number> {
     keptFiles(flags.db, [
       [config, 'the meter config (--config)'],
       [map?.spec === undefined ? null : map.name, 'the mapping file (--map)'],
-      ...inputs.filter((f) => f !== STDIN_NAME).map((f): [string, string] => [f, 'an input']),
+      ...inputs.map((f): [string, string] => (f === STDIN_NAME ? STDIN_KEPT : [f, 'an input'])),
     ]),
   );
   const progress = new ProgressLine(!quiet && process.stderr.isTTY);

@@ -11,6 +11,7 @@ import { PORTAL_KEY_BYTES, PortalKeyError, PortalSigner } from '../http/auth.js'
 import { BodyParser } from '../http/body-parser.js';
 import { ApiServer } from '../http/server.js';
 import { GroupCommitter, storeLock } from '../ingest/group-commit.js';
+import { nextStopSignal } from '../ingest/signals.js';
 import { isClickHouseUrl, openStore, resolveDb } from '../store/open.js';
 import type { Store } from '../store/store.js';
 import { addConfigOption, addDbOption, loadMeters, positiveInt } from './common.js';
@@ -156,10 +157,7 @@ async function runServe(flags: ServeFlags): Promise<void> {
       { host, port: flags.port, log },
     );
     // Listened for before the server says it listens: a supervisor may stop it the moment it reads that line.
-    const stopped = new Promise<NodeJS.Signals>((resolve) => {
-      process.once('SIGINT', resolve);
-      process.once('SIGTERM', resolve);
-    });
+    const stopped = nextStopSignal();
     let url: string;
     try {
       url = await server.listen();

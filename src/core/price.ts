@@ -243,7 +243,8 @@ function perOf(raw: unknown, at: At): Decimal | null {
   }
   const d = text !== null && /^\d+$/.test(text) ? Decimal.parse(text) : null;
   if (d === null || d.isZero()) {
-    at('price.per', `${JSON.stringify(raw)} is not a positive whole number (amounts are per this many units, e.g. 1000000)`);
+    const shown = typeof raw === 'number' && !Number.isFinite(raw) ? `${raw} (a number too large for YAML)` : JSON.stringify(raw);
+    at('price.per', `${shown} is not a positive whole number (amounts are per this many units, e.g. 1000000)`);
     return null;
   }
   if (Decimal.parse('1')!.divideExact(d) === null) {

@@ -6,6 +6,7 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { bearerOf, sameSecret } from './auth.js';
 import { HttpProblem, problemBody, problemOf } from './problem.js';
 import { corsHeaders, route, type Api, type Reply } from './routes.js';
 
@@ -31,10 +32,14 @@ export class ApiServer {
     this.server = http.createServer({ keepAliveTimeout: 65_000, headersTimeout: 10_000, requestTimeout: 0 }, (req, res) =>
       this.handle(req, res),
     );
-    // `Expect: 100-continue`: the client is told to send its body only when the body may be read; one declared
-    // past --max-body gets its 413 at once (readBody refuses it on the declared length) without a 100 first.
+    // `Expect: 100-continue`: the client is told to send its body only when the body may be read. One declared
+    // past --max-body gets its 413 at once (readBody refuses it on the declared length), and one without the admin
+    // token its 401 (every route with a body needs it), without a 100 first.
     this.server.on('checkContinue', (req, res) => {
-      if (!(Number(req.headers['content-length']) > this.api.limits.maxBytes)) res.writeContinue();
+      const tooLarge = Number(req.headers['content-length']) > this.api.limits.maxBytes;
+      const given = bearerOf(req);
+      const refused = this.api.token !== null && (given === null || !sameSecret(given, this.api.token));
+      if (!tooLarge && !refused) res.writeContinue();
       this.handle(req, res);
     });
     // A request Node's parser refuses (bytes that are no HTTP, headers too large, headers too slow) gets a problem

@@ -4,7 +4,6 @@
  * It waits for a `start` message with its WorkerInput (see worker.ts).
  */
 import { Worker } from 'node:worker_threads';
-import { catchEarlySignals } from './signals.js';
 
 let early: Worker | null = null;
 
@@ -20,9 +19,8 @@ function startParseWorker(): Worker {
   });
 }
 
-/** Starts the parse worker now, for the ingest that follows, and listens for the signals that would stop it. */
+/** Starts the parse worker now, for the ingest that follows. */
 export function prestartParseWorker(): void {
-  catchEarlySignals();
   early ??= startParseWorker();
 }
 

@@ -17,13 +17,29 @@ const early: NodeJS.Signals[] = [];
 const onEarly = (sig: NodeJS.Signals) => early.push(sig);
 
 /**
- * Listens for SIGINT and SIGTERM from the start of the process (bin/meter, for `meter ingest`): one that comes
- * while the CLI loads and the store opens is then the ingest's first (or second) stop, with its exit 130, instead
- * of the default death by the signal.
+ * Listens for SIGINT and SIGTERM from the start of the process (bin/meter, for `meter ingest` and `meter serve`):
+ * one that comes while the CLI loads and the store opens is then the command's stop (ingest: its first or second,
+ * exit 130; serve: a clean stop, exit 0), instead of the default death by the signal.
  */
 export function catchEarlySignals(): void {
   process.on('SIGINT', onEarly);
   process.on('SIGTERM', onEarly);
+}
+
+function stopCatchingEarly(): void {
+  process.off('SIGINT', onEarly);
+  process.off('SIGTERM', onEarly);
+}
+
+/** The first SIGINT or SIGTERM: one caught early (catchEarlySignals), or the next to come. */
+export function nextStopSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+    stopCatchingEarly();
+    const sig = early.shift();
+    if (sig !== undefined) resolve(sig);
+  });
 }
 
 /** Runs `fn` with SIGINT and SIGTERM turned into StopSignals; `onFirst` is told of the first signal. */
@@ -42,8 +58,7 @@ export async function withStopSignals<T>(onFirst: (sig: NodeJS.Signals) => void,
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
-  process.off('SIGINT', onEarly);
-  process.off('SIGTERM', onEarly);
+  stopCatchingEarly();
   for (const sig of early.splice(0)) onSignal(sig);
   try {
     return await fn({ afterBatch: afterBatch.signal, now: now.signal });

@@ -10,6 +10,12 @@ import { UsageError } from '../errors.js';
 /** A file that must not be written over, and what it is (for the message). */
 export type KeptFile = [path: string, what: string];
 
+/**
+ * Standard input, when a command reads it (`-`): `--rejects /dev/stdin` (or /proc/self/fd/0) would open the write
+ * end of the command's own input pipe, which then never ends.
+ */
+export const STDIN_KEPT: KeptFile = ['/dev/stdin', 'the standard input (-), which the command reads'];
+
 /** The store file (a SQLite path; a ClickHouse URL names no local file) and the files SQLite keeps beside it. */
 export function storeFiles(db: string): KeptFile[] {
   return ['', '-wal', '-shm'].map((suffix) => [db + suffix, 'the store (--db)']);
