@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { CH_HTTP, useClickHouse } from './clickhouse-server.js';
 import { line, workdirs, type Workdir } from './helpers.js';
@@ -261,6 +262,14 @@ describe('meter invoice end to end (SQLite)', () => {
       assert.equal(r.code, 2, r.describe());
       assert.equal(r.stdout, '', r.describe());
     }
+    // A price file that never ends, or is not UTF-8, is refused, never read without end or with U+FFFD.
+    const endless = w.run(['invoice', '--prices', '/dev/zero', '--period', '2026-11']);
+    assert.equal(endless.code, 2, endless.describe());
+    assert.match(endless.stderr, /^meter: \/dev\/zero: a price file of more than 16 MiB is not read\n$/);
+    fs.writeFileSync(w.path('latin1.yaml'), Buffer.from([...Buffer.from('currency: USD\n# caf'), 0xe9, 0x0a]));
+    const latin1 = w.run(['invoice', '--prices', 'latin1.yaml', '--period', '2026-11']);
+    assert.equal(latin1.code, 2, latin1.describe());
+    assert.match(latin1.stderr, /latin1\.yaml: price file is not UTF-8 text/);
     // The first month of year 0000 east of UTC starts before any instant RFC 3339 can write: no usage, no error.
     const first = w.run(['invoice', '--prices', 'prices.yaml', '--period', '0000-01', '--tz', 'Europe/Budapest']);
     assert.equal(first.code, 0, first.describe());
