@@ -9,7 +9,8 @@ import { parsePriceFile, type PriceFile } from '../core/price.js';
 import { ConfigError, type MeterError, UsageError } from '../errors.js';
 import { openStore, resolveDb } from '../store/open.js';
 import type { Store } from '../store/store.js';
-import { type KeptFile, storeFiles } from '../output/overwrite.js';
+import { type KeptFile, STDIN_KEPT, storeFiles } from '../output/overwrite.js';
+import { STDIN_NAME } from '../input/open.js';
 
 export const DEFAULT_CONFIG = 'meter.yaml';
 
@@ -80,12 +81,19 @@ export function readConfigText(file: string, what: string): string {
     throw new UsageError(`${file}: cannot read ${what} (${code === 'ENOENT' ? 'no such file' : code})`);
   }
   try {
-    const buf = Buffer.alloc(MAX_CONFIG_BYTES + 1);
+    // In chunks: a config is a few kilobytes, and every command reads one as it starts.
+    const chunks: Buffer[] = [];
     let n = 0;
-    for (let got = 1; got > 0 && n < buf.length; n += got) got = fs.readSync(fd, buf, n, buf.length - n, null);
-    if (n > MAX_CONFIG_BYTES) throw new UsageError(`${file}: a ${what} of more than ${MAX_CONFIG_BYTES >> 20} MiB is not read`);
+    for (;;) {
+      const chunk = Buffer.allocUnsafe(64 << 10);
+      const got = fs.readSync(fd, chunk, 0, chunk.length, null);
+      if (got === 0) break;
+      chunks.push(chunk.subarray(0, got));
+      n += got;
+      if (n > MAX_CONFIG_BYTES) throw new UsageError(`${file}: a ${what} of more than ${MAX_CONFIG_BYTES >> 20} MiB is not read`);
+    }
     try {
-      return UTF8.decode(buf.subarray(0, n));
+      return UTF8.decode(Buffer.concat(chunks, n));
     } catch {
       throw new UsageError(`${file}: ${what} is not UTF-8 text`);
     }
@@ -95,6 +103,11 @@ export function readConfigText(file: string, what: string): string {
   } finally {
     fs.closeSync(fd);
   }
+}
+
+/** The inputs of a run as files `--rejects` must not write over: standard input (`-`) too. */
+export function keptInputs(inputs: string[]): KeptFile[] {
+  return inputs.map((f): KeptFile => (f === STDIN_NAME ? STDIN_KEPT : [f, 'an input']));
 }
 
 /** The meters of `--config`, else METER_CONFIG, else ./meter.yaml when present; none otherwise. */

@@ -6,7 +6,6 @@ import { ExitCode, UsageError } from '../errors.js';
 import { IngestStoppedAtOnce, ingest, type IngestSummary } from '../ingest/pipeline.js';
 import { withStopSignals } from '../ingest/signals.js';
 import { checkInputs, STDIN_NAME } from '../input/open.js';
-import { STDIN_KEPT } from '../output/overwrite.js';
 import { RejectReport } from '../output/rejects.js';
 import { ProgressLine, reportIngest, stoppingText } from '../output/summary.js';
 import {
@@ -14,6 +13,7 @@ import {
   addDbOption,
   addMapOptions,
   keptFiles,
+  keptInputs,
   loadMap,
   loadMeters,
   maxEventSize,
@@ -86,7 +86,7 @@ async function runIngest(files: string[], flags: IngestFlags): Promise<number> {
     keptFiles(flags.db, [
       [config, 'the meter config (--config)'],
       [map?.spec === undefined ? null : map.name, 'the mapping file (--map)'],
-      ...inputs.map((f): [string, string] => (f === STDIN_NAME ? STDIN_KEPT : [f, 'an input'])),
+      ...keptInputs(inputs),
     ]),
   );
   const progress = new ProgressLine(!quiet && process.stderr.isTTY);

@@ -9,10 +9,10 @@ import { ExitCode, UsageError } from '../errors.js';
 import { mapInputs, type MapSummary } from '../ingest/map-run.js';
 import { checkInputs, STDIN_NAME } from '../input/open.js';
 import { writeEvents } from '../output/events.js';
-import { type KeptFile, STDIN_KEPT } from '../output/overwrite.js';
+import type { KeptFile } from '../output/overwrite.js';
 import { RejectReport } from '../output/rejects.js';
 import { reportMap } from '../output/summary.js';
-import { addMapOptions, loadMap, maxEventSize, setOutcome, type MapFlags } from './common.js';
+import { addMapOptions, keptInputs, loadMap, maxEventSize, setOutcome, type MapFlags } from './common.js';
 
 interface MapCommandFlags extends MapFlags {
   rejects?: string;
@@ -58,7 +58,7 @@ async function runMap(files: string[], flags: MapCommandFlags): Promise<number> 
   // The raw logs and the mapping file are what the run reads: --rejects never overwrites them (as in ingest).
   const rejects = RejectReport.open(flags.rejects, flags.quiet ?? false, [
     ...(choice.spec === undefined ? [] : [[choice.name, 'the mapping file (--map)'] as KeptFile]),
-    ...inputs.map((f): KeptFile => (f === STDIN_NAME ? STDIN_KEPT : [f, 'an input'])),
+    ...keptInputs(inputs),
   ]);
   let summary: MapSummary;
   try {

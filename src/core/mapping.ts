@@ -174,14 +174,14 @@ function eventTime(
     // An RFC 3339 string is taken whatever the format: it cannot be mistaken for anything else.
     const t = parseRfc3339(v);
     if (t.ok) return v;
-    if (rule.format === 'rfc3339') return { problem: `time: ${JSON.stringify(v.slice(0, 64))} ${t.reason}` };
-    // A string that starts as a date was meant as one: why it is no RFC 3339 time says more than "not a number".
-    if (/^[+-]?\d{4,}-/.test(v)) reason = t.reason;
+    // Under a numeric format, a string that starts as a date was meant as one: why it is no RFC 3339 time says more
+    // than "not a number".
+    if (rule.format === 'rfc3339' || /^[+-]?\d{4,}-/.test(v)) reason = `${JSON.stringify(v.slice(0, 64))} ${t.reason}`;
   }
   const canonical =
     rule.format === 'rfc3339' ? null : typeof v === 'number' ? canonicalNumber(lit) : typeof v === 'string' ? canonicalNumber(v) : null;
   if (canonical === null) {
-    if (reason !== undefined) return { problem: `time: ${JSON.stringify((v as string).slice(0, 64))} ${reason}` };
+    if (reason !== undefined) return { problem: `time: ${reason}` };
     return { problem: `time: must be ${expected}, got ${describe(v, () => lit)}` };
   }
   // A number whose whole part is long is out of range anyway; its text is not worth converting (or printing in

@@ -22,6 +22,13 @@ export function sameSecret(a: string, b: string): boolean {
   return timingSafeEqual(ha, hb);
 }
 
+/** Whether a request carries the admin token: always, on a server without one. */
+export function hasAdminToken(req: IncomingMessage, token: string | null): boolean {
+  if (token === null) return true;
+  const given = bearerOf(req);
+  return given !== null && sameSecret(given, token);
+}
+
 export function unauthorized(detail = 'missing or invalid bearer token'): HttpProblem {
   return new HttpProblem(401, detail, undefined, { 'WWW-Authenticate': 'Bearer' });
 }

@@ -36,11 +36,18 @@ export function bodyShape(contentType: string | undefined): BodyShape {
 const seen = new Map<string, BodyShape>();
 
 function shapeOf(raw: string): BodyShape {
-  const [type, ...params] = raw.split(';');
-  const shape = SHAPES[type!.trim().toLowerCase()];
-  const harmless = params.every((p) => /^\s*charset\s*=\s*"?utf-8"?\s*$/i.test(p));
-  if (shape === undefined || !harmless) throw badRequest(`invalid content type: ${raw}`);
+  const shape = SHAPES[mediaTypeOf(raw) ?? ''];
+  if (shape === undefined) throw badRequest(`invalid content type: ${raw}`);
   return shape;
+}
+
+/**
+ * The media type of a Content-Type header, lower-cased, when its only parameter is a harmless `charset=utf-8`
+ * (OpenMeter compares the raw header; many HTTP clients add the charset); null when it has any other parameter.
+ */
+export function mediaTypeOf(raw: string): string | null {
+  const [type, ...params] = raw.split(';');
+  return params.every((p) => /^\s*charset\s*=\s*"?utf-8"?\s*$/i.test(p)) ? type!.trim().toLowerCase() : null;
 }
 
 /** The events of a request body, all valid, or a 400 problem listing every invalid one. */

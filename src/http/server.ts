@@ -6,7 +6,7 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { bearerOf, sameSecret } from './auth.js';
+import { hasAdminToken } from './auth.js';
 import { HttpProblem, problemBody, problemOf } from './problem.js';
 import { corsHeaders, route, type Api, type Reply } from './routes.js';
 
@@ -37,9 +37,7 @@ export class ApiServer {
     // token its 401 (every route with a body needs it), without a 100 first.
     this.server.on('checkContinue', (req, res) => {
       const tooLarge = Number(req.headers['content-length']) > this.api.limits.maxBytes;
-      const given = bearerOf(req);
-      const refused = this.api.token !== null && (given === null || !sameSecret(given, this.api.token));
-      if (!tooLarge && !refused) res.writeContinue();
+      if (!tooLarge && hasAdminToken(req, this.api.token)) res.writeContinue();
       this.handle(req, res);
     });
     // A request Node's parser refuses (bytes that are no HTTP, headers too large, headers too slow) gets a problem

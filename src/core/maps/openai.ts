@@ -111,7 +111,7 @@ const isObj = (v: unknown): v is Obj => v !== null && typeof v === 'object' && !
 
 /** What recognising a record found: the response's path and API, or a skip or reject. */
 type Shape =
-  | { p: string; api: Api; batch: boolean; response: Obj; ends?: string }
+  | { p: string; api: Api; batch: boolean; response: Obj; endsStream?: string }
   | { kind: 'skip'; reason: keyof typeof OPENAI_SKIPS; stream?: StreamMark }
   | { kind: 'reject'; error: string };
 
@@ -187,7 +187,7 @@ function recognise(record: Obj): Shape {
   let r: Obj = record;
   let batch = false;
   // The id of the Responses stream this record's last event ends.
-  let ends: string | undefined;
+  let endsStream: string | undefined;
   // A log record may have a `type` or `object` of its own ("llm_call", "log_entry"): only a response's own says what
   // the record is.
   if (!isResponse(r) && ('response' in r || 'request' in r || 'custom_id' in r)) {
@@ -222,7 +222,7 @@ function recognise(record: Obj): Shape {
     if (!isObj(r.response)) return { kind: 'reject', error: `${r.type} event without a response object` };
     p = at(p, 'response');
     r = r.response;
-    if (typeof r.id === 'string') ends = r.id;
+    if (typeof r.id === 'string') endsStream = r.id;
   }
   if (typeof r.object !== 'string') {
     if (isObj(r.error) && isError(r.error)) return { kind: 'skip', reason: 'error_response' };
@@ -236,8 +236,8 @@ function recognise(record: Obj): Shape {
       return { p, api: 'completions', batch, response: r };
     case 'response':
       if (r.status === 'failed')
-        return { kind: 'skip', reason: 'response_failed', stream: ends === undefined ? undefined : { id: ends, ends: true } };
-      return { p, api: 'responses', batch, response: r, ends };
+        return { kind: 'skip', reason: 'response_failed', stream: endsStream === undefined ? undefined : { id: endsStream, ends: true } };
+      return { p, api: 'responses', batch, response: r, endsStream };
     case 'list':
       if (Array.isArray(r.data) && (r.data.length === 0 || (isObj(r.data[0]) && r.data[0].object === 'embedding'))) {
         return { p, api: 'embeddings', batch, response: r };
@@ -393,7 +393,7 @@ export function openaiMapper(o: MapOverrides = {}): RecordMapper {
     }
     const { p, api, batch, response: r } = shape;
     // A Responses stream's last event (response.completed or response.incomplete) ends it.
-    if (shape.ends !== undefined) streamEnded(shape.ends);
+    if (shape.endsStream !== undefined) streamEnded(shape.endsStream);
     const chunk = r.object === 'chat.completion.chunk';
     if (r.usage === undefined || r.usage === null) {
       if (chunk) {
