@@ -188,7 +188,7 @@ export async function ingest(store: Store, o: IngestOptions): Promise<IngestSumm
         new IngestStoppedAtOnce(
           `interrupted: stopped at once, the open batch was rolled back (${open.toLocaleString('en-US')} event(s)); ` +
             `${committedInserted.toLocaleString('en-US')} inserted event(s) committed before it are kept; run the same command again to finish`,
-          { ...s, inserted: committedInserted, elapsedMs: Date.now() - started, interrupted: true },
+          timed({ ...s, inserted: committedInserted, interrupted: true }, started),
         ),
       );
     };
@@ -245,6 +245,11 @@ export async function ingest(store: Store, o: IngestOptions): Promise<IngestSumm
     throw failure;
   }
   await store.sync();
+  return timed(s, started);
+}
+
+/** A summary with the time the run took since `started` and its rate. */
+function timed(s: IngestSummary, started: number): IngestSummary {
   s.elapsedMs = Date.now() - started;
   s.eventsPerSec = Math.round(s.read / Math.max(s.elapsedMs / 1000, 0.001));
   return s;
