@@ -2,10 +2,10 @@
  * meter ingest [FILE...]: CloudEvents from files, gzip files and stdin into the store, each (source, id) once.
  */
 import { Command, Option } from 'commander';
-import { ExitCode, UsageError } from '../errors.js';
+import { ExitCode } from '../errors.js';
 import { IngestStoppedAtOnce, ingest, type IngestSummary } from '../ingest/pipeline.js';
 import { withStopSignals } from '../ingest/signals.js';
-import { checkInputs, STDIN_NAME } from '../input/open.js';
+import { inputsOf } from '../input/open.js';
 import { RejectReport } from '../output/rejects.js';
 import { ProgressLine, reportIngest, stoppingText } from '../output/summary.js';
 import {
@@ -74,9 +74,7 @@ Exit codes:
 }
 
 async function runIngest(files: string[], flags: IngestFlags): Promise<number> {
-  const inputs = files.length === 0 ? [STDIN_NAME] : files;
-  if (inputs.filter((f) => f === STDIN_NAME).length > 1) throw new UsageError('stdin (-) can be read only once');
-  checkInputs(inputs);
+  const inputs = inputsOf(files);
   const { meters, file: config } = loadMeters(flags.config);
   const map = loadMap(flags);
   const quiet = flags.quiet ?? false;

@@ -7,7 +7,7 @@ import { Command, Option } from 'commander';
 import { createMapper } from '../core/maps/index.js';
 import { ExitCode, UsageError } from '../errors.js';
 import { mapInputs, type MapSummary } from '../ingest/map-run.js';
-import { checkInputs, STDIN_NAME } from '../input/open.js';
+import { inputsOf } from '../input/open.js';
 import { writeEvents } from '../output/events.js';
 import type { KeptFile } from '../output/overwrite.js';
 import { RejectReport } from '../output/rejects.js';
@@ -52,9 +52,7 @@ Exit codes: 0 all input mapped or skipped · 3 some input rejected · 2 usage er
 async function runMap(files: string[], flags: MapCommandFlags): Promise<number> {
   if (flags.map === undefined) throw new UsageError(`map: --map is required (openai, litellm, or a mapping file)`);
   const choice = loadMap(flags)!;
-  const inputs = files.length === 0 ? [STDIN_NAME] : files;
-  if (inputs.filter((f) => f === STDIN_NAME).length > 1) throw new UsageError('stdin (-) can be read only once');
-  checkInputs(inputs);
+  const inputs = inputsOf(files);
   // The raw logs and the mapping file are what the run reads: --rejects never overwrites them (as in ingest).
   const rejects = RejectReport.open(flags.rejects, flags.quiet ?? false, [
     ...(choice.spec === undefined ? [] : [[choice.name, 'the mapping file (--map)'] as KeptFile]),

@@ -2,10 +2,18 @@
 import fs from 'node:fs';
 import net from 'node:net';
 import type { Readable } from 'node:stream';
-import { InputError } from '../errors.js';
+import { InputError, UsageError } from '../errors.js';
 
 /** The name shown for stdin. */
 export const STDIN_NAME = '-';
+
+/** The inputs a command reads: the files named, or stdin when none is; each checked as `checkInputs` does. */
+export function inputsOf(files: string[]): string[] {
+  const inputs = files.length === 0 ? [STDIN_NAME] : files;
+  if (inputs.filter((f) => f === STDIN_NAME).length > 1) throw new UsageError('stdin (-) can be read only once');
+  checkInputs(inputs);
+  return inputs;
+}
 
 /** Checks up front that every named input can be opened, so a typo fails before anything is stored. */
 export function checkInputs(names: string[]): void {
