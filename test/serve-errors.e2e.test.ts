@@ -48,6 +48,29 @@ async function problem(r: Response, status: number, detail?: string | RegExp): P
   return body;
 }
 
+/** Writes `text` on one new connection and resolves with everything the server sent until it closed it. */
+function rawExchange(base: Served, text: string | Buffer): Promise<string> {
+  return new Promise<string>((resolve) => {
+    const u = new URL(base.url);
+    const s = net.connect(Number(u.port), u.hostname, () => s.write(text));
+    let got = '';
+    s.on('data', (d) => (got += d.toString('latin1')));
+    s.on('close', () => resolve(got));
+  });
+}
+
+/** The status lines of every answer in a raw exchange, in order. */
+const statusLines = (answer: string) => answer.match(/^HTTP\/1\.1 \d{3}/gm) ?? [];
+
+/** A raw POST /api/v1/events of a batch, for pipelining. */
+function rawBatch(events: unknown[], extra = ''): string {
+  const body = JSON.stringify(events);
+  return (
+    `POST /api/v1/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/cloudevents-batch+json\r\n${extra}` +
+    `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`
+  );
+}
+
 async function eventCount(base: Served): Promise<number> {
   const r = await fetch(`${base.url}/api/v1/events?from=2000-01-01T00:00:00Z&limit=100`, {
     headers: base === authed ? { Authorization: `Bearer ${TOKEN}` } : {},
@@ -365,14 +388,7 @@ describe('routes and parameters', () => {
       /^malformed percent-encoding in the query string: subject=%FF$/,
     );
     await problem(await fetch(`${open.url}/api/v1/events?subject=%E2%82`), 400, /malformed percent-encoding/);
-    const raw = (text: string) =>
-      new Promise<string>((resolve) => {
-        const u = new URL(open.url);
-        const s = net.connect(Number(u.port), u.hostname, () => s.write(text));
-        let got = '';
-        s.on('data', (d) => (got += d.toString('latin1')));
-        s.on('close', () => resolve(got));
-      });
+    const raw = (text: string) => rawExchange(open, text);
     // The absolute form of a request target (which HTTP/1.1 servers must accept) names the same route.
     assert.match(await raw(`GET ${open.url}/api/v1/meters HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`), /^HTTP\/1.1 200 /);
     // A body announced past --max-body with Expect: 100-continue gets its 413 at once, never a 100 first.
@@ -389,6 +405,31 @@ describe('routes and parameters', () => {
       assert.match(answer, /\r\nContent-Type: application\/problem\+json\r\n/);
       assert.match(answer, new RegExp(`"status":${status}`));
     }
+  });
+
+  test('every method, expectation and request head gets a problem: 405 for an unknown method and CONNECT, 417, a missing Host, 415 for a compressed body', async () => {
+    for (const [text, status, detail] of [
+      ['FOO /api/v1/meters HTTP/1.1\r\nHost: x\r\n\r\n', 405, 'method not allowed'],
+      ['CONNECT /api/v1/meters HTTP/1.1\r\nHost: x\r\n\r\n', 405, 'method not allowed'],
+      [
+        'GET /api/v1/meters HTTP/1.1\r\nHost: x\r\nExpect: 200-ok\r\nConnection: close\r\n\r\n',
+        417,
+        'Expect: 200-ok is not supported (only 100-continue)',
+      ],
+      ['GET /api/v1/meters HTTP/1.1\r\nConnection: close\r\n\r\n', 400, 'the request has no Host header (HTTP/1.1 requires one)'],
+      [
+        'POST /api/v1/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\nContent-Length: 3\r\n\r\nabc',
+        415,
+        'Content-Encoding gzip is not supported: send the body uncompressed',
+      ],
+    ] as const) {
+      const answer = await rawExchange(open, text);
+      assert.match(answer, new RegExp(`^HTTP/1.1 ${status} `), text);
+      assert.match(answer, /\r\nContent-Type: application\/problem\+json\r\n/, text);
+      assert.equal(JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4)).detail, detail, text);
+    }
+    // An HTTP/1.0 request needs no Host.
+    assert.match(await rawExchange(open, 'GET /api/v1/meters HTTP/1.0\r\n\r\n'), /^HTTP\/1.1 200 /);
   });
 
   test("report parameters: a bad value names the HTTP parameter, never meter report's option", async () => {
@@ -416,6 +457,54 @@ describe('routes and parameters', () => {
     assert.equal((await q(base, { Accept: 'text/csv; charset=utf-8' })).headers.get('content-type'), 'text/csv');
     assert.equal((await q(base, { Accept: 'text/csv, application/json' })).headers.get('content-type'), 'application/json');
     assert.equal((await q(base, { Accept: '*/*' })).headers.get('content-type'), 'application/json');
+    // Go's mime.ParseMediaType, which OpenMeter's negotiation uses, takes one trailing semicolon.
+    assert.equal((await q(base, { Accept: 'text/csv;' })).headers.get('content-type'), 'text/csv');
+    assert.equal((await q(base, { Accept: 'text/csv;;' })).headers.get('content-type'), 'application/json');
+  });
+});
+
+describe('requests pipelined on one connection', () => {
+  test('are answered in order, one after the other: a query sent after an ingest sees its events', async () => {
+    for (let i = 0; i < 3; i++) {
+      const subject = `pipelined-${i}`;
+      const answer = await rawExchange(
+        open,
+        rawBatch([ev({ id: subject, subject })]) +
+          `GET /api/v1/meters/requests/query?subject=${subject} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`,
+      );
+      assert.deepEqual(statusLines(answer), ['HTTP/1.1 204', 'HTTP/1.1 200']);
+      assert.match(answer, new RegExp(`"data":\\[\\{"value":1,[^\\]]*"subject":"${subject}"`));
+    }
+  });
+
+  test('bytes that are no request after an ingest: the ingest keeps its 204, then a 400 closes the connection', async () => {
+    const answer = await rawExchange(open, `${rawBatch([ev({ id: 'before-garbage', subject: 'garbage' })])}\x01\x02 nonsense\r\n\r\n`);
+    assert.deepEqual(statusLines(answer), ['HTTP/1.1 204', 'HTTP/1.1 400']);
+    const r = await fetch(`${open.url}/api/v1/meters/requests/query?subject=garbage`);
+    assert.equal(((await r.json()) as { data: { value: number }[] }).data[0]?.value, 1);
+  });
+
+  test('SIGTERM while the first of three is committed: every one gets its 204, and all are stored', async () => {
+    const s = await startServe(w, ['--db', w.path('pipelined-term.db'), '--config', w.path('meter.yaml'), '--max-body', String(16 << 20)]);
+    const batch = (tag: string, n: number) => Array.from({ length: n }, (_, i) => ev({ id: `${tag}-${i}`, subject: tag }));
+    const answered = rawExchange(s, rawBatch(batch('a', 20_000)) + rawBatch(batch('b', 5)) + rawBatch(batch('c', 5)));
+    await new Promise((r) => setTimeout(r, 100));
+    const stopped = await s.stop();
+    assert.equal(stopped.code, 0, stopped.describe());
+    assert.deepEqual(statusLines(await answered), ['HTTP/1.1 204', 'HTTP/1.1 204', 'HTTP/1.1 204'], stopped.describe());
+    const counted = w.run([
+      'query',
+      '--db',
+      w.path('pipelined-term.db'),
+      '--config',
+      w.path('meter.yaml'),
+      '-m',
+      'requests',
+      '--all-subjects',
+      '--format',
+      'json',
+    ]);
+    assert.equal((JSON.parse(counted.stdout) as { data: { value: number }[] }).data[0]?.value, 20_010, counted.describe());
   });
 });
 

@@ -17,6 +17,15 @@ export interface BodyLimits {
 const UTF8 = new TextDecoder('utf-8', { fatal: true });
 
 export function readBody(req: IncomingMessage, limits: BodyLimits): Promise<string> {
+  // Bodies are read as sent: a compressed one is refused by name rather than read as bytes that are not UTF-8.
+  const coding = req.headers['content-encoding']?.trim().toLowerCase();
+  if (coding !== undefined && coding !== '' && coding !== 'identity') {
+    return Promise.reject(
+      new HttpProblem(415, `Content-Encoding ${coding} is not supported: send the body uncompressed`, undefined, {
+        'Accept-Encoding': 'identity',
+      }),
+    );
+  }
   const declared = req.headers['content-length'];
   if (declared !== undefined && Number(declared) > limits.maxBytes) {
     return Promise.reject(tooLarge(limits.maxBytes));

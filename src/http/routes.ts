@@ -257,7 +257,8 @@ async function getMeter(api: Api, _req: IncomingMessage, [id]: string[]): Promis
 function wantsCsv(req: IncomingMessage): boolean {
   const accept = req.headers.accept;
   if (accept === undefined) return false;
-  const [type, ...params] = accept.split(';');
+  // As Go's mime.ParseMediaType, which OpenMeter uses: one trailing semicolon is no parameter.
+  const [type, ...params] = accept.replace(/;\s*$/, '').split(';');
   return (
     type!.trim().toLowerCase() === 'text/csv' && params.every((p) => /^\s*[!#$%&'*+.^_`|~0-9A-Za-z-]+=("[^"]*"|[^\s",;]+)\s*$/.test(p))
   );

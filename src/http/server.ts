@@ -1,13 +1,15 @@
 /**
  * The HTTP server of `meter serve` on node:http: one request -> route() -> a reply or a problem, written here and
- * only here. Stopping is graceful: no new connections, every request in flight gets its answer (an ingest only
- * once its events are committed), then the caller closes the store.
+ * only here. Requests pipelined on one connection are served one after the other, in order (RFC 9112 9.3.2: only
+ * safe methods may run in parallel), so a query sent after an ingest on the same connection sees its events.
+ * Stopping is graceful: no new connections, every request in flight gets its answer (an ingest only once its
+ * events are committed), then the caller closes the store.
  */
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { hasAdminToken } from './auth.js';
-import { HttpProblem, problemBody, problemOf } from './problem.js';
+import { badRequest, HttpProblem, problemBody, problemOf } from './problem.js';
 import { corsHeaders, route, type Api, type Reply } from './routes.js';
 
 export interface ServeOptions {
@@ -17,8 +19,15 @@ export interface ServeOptions {
   log(line: string): void;
 }
 
+/** The requests of one connection not yet answered, and the end of the last one's handling. */
+interface Lane {
+  pending: number;
+  tail: Promise<void>;
+}
+
 export class ApiServer {
   private readonly server: http.Server;
+  private readonly lanes = new WeakMap<object, Lane>();
   private inFlight = 0;
   private idle: (() => void) | null = null;
   private closing = false;
@@ -29,8 +38,10 @@ export class ApiServer {
   ) {
     // Idle connections are kept longer than clients keep theirs (undici: 4 s, load balancers: 60 s), so that a
     // client never sends on a connection the server is closing at that moment.
-    this.server = http.createServer({ keepAliveTimeout: 65_000, headersTimeout: 10_000, requestTimeout: 0 }, (req, res) =>
-      this.handle(req, res),
+    // A request without Host is answered by handle() with a problem (Node's own 400 has no body).
+    this.server = http.createServer(
+      { keepAliveTimeout: 65_000, headersTimeout: 10_000, requestTimeout: 0, requireHostHeader: false },
+      (req, res) => this.handle(req, res),
     );
     // `Expect: 100-continue`: the client is told to send its body only when the body may be read. One declared
     // past --max-body gets its 413 at once (readBody refuses it on the declared length), and one without the admin
@@ -40,27 +51,54 @@ export class ApiServer {
       if (!tooLarge && hasAdminToken(req, this.api.token)) res.writeContinue();
       this.handle(req, res);
     });
+    // Any other expectation cannot be met (RFC 9110 10.1.1), as Go's server answers too; Node's own 417 has no body.
+    this.server.on('checkExpectation', (req, res) =>
+      this.handle(req, res, new HttpProblem(417, `Expect: ${req.headers.expect} is not supported (only 100-continue)`)),
+    );
+    // CONNECT is a method like any other here: 405 (Node closes such a connection without an answer).
+    this.server.on('connect', (_req: IncomingMessage, socket: Duplex) => this.answerRaw(socket, 405, 'method not allowed'));
     // A request Node's parser refuses (bytes that are no HTTP, headers too large, headers too slow) gets a problem
     // too, where Node's own answer has no body.
-    this.server.on('clientError', (e: NodeJS.ErrnoException, socket: Duplex) => {
+    this.server.on('clientError', (e: NodeJS.ErrnoException & { rawPacket?: Buffer; bytesParsed?: number }, socket: Duplex) => {
       // As Node's own handler: a connection the client reset, or one that cannot be written, is only closed.
       if (e.code === 'ECONNRESET' || !socket.writable) {
         socket.destroy();
         return;
       }
-      const status = e.code === 'HPE_HEADER_OVERFLOW' ? 431 : e.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
-      const detail =
-        status === 431
-          ? 'the request headers are too large'
-          : status === 408
-            ? 'the request headers did not arrive in time'
-            : 'malformed HTTP request';
-      const body = problemBody(new HttpProblem(status, detail));
+      // A method token Node's parser does not know (`FOO /path`) is a method this server does not allow; bytes
+      // that are no method at all are a malformed request. The line is read where the parser stopped (a packet
+      // may begin with the requests before it).
+      const packet = e.rawPacket?.toString('latin1') ?? '';
+      const line = packet.slice(packet.lastIndexOf('\n', (e.bytesParsed ?? 0) - 1) + 1);
+      const unknownMethod = e.code === 'HPE_INVALID_METHOD' && /^[!#$%&'*+.^_`|~0-9A-Za-z-]+ /.test(line);
+      const [status, detail] =
+        e.code === 'HPE_HEADER_OVERFLOW'
+          ? [431, 'the request headers are too large']
+          : e.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+            ? [408, 'the request headers did not arrive in time']
+            : unknownMethod
+              ? [405, 'method not allowed']
+              : [400, 'malformed HTTP request'];
+      this.answerRaw(socket, status, detail);
+    });
+  }
+
+  /**
+   * Answers on the socket itself, where Node gives no response object, and closes the connection: after the
+   * answers of the requests before it on the connection (a committed ingest keeps its 204).
+   */
+  private answerRaw(socket: Duplex, status: number, detail: string): void {
+    const body = problemBody(new HttpProblem(status, detail));
+    const write = () => {
+      if (!socket.writable) return void socket.destroy();
       socket.end(
         `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nContent-Type: application/problem+json\r\n` +
           `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
       );
-    });
+    };
+    const lane = this.lanes.get(socket);
+    if (lane && lane.pending > 0) void lane.tail.then(write);
+    else write();
   }
 
   /** Listens; resolves with the URL. */
@@ -87,15 +125,35 @@ export class ApiServer {
     await closed;
   }
 
-  private handle(req: IncomingMessage, res: ServerResponse): void {
+  /** Queues a request behind the others of its connection; `refused` answers it with that problem. */
+  private handle(req: IncomingMessage, res: ServerResponse, refused?: HttpProblem): void {
     this.inFlight++;
-    route(this.api, req)
+    let lane = this.lanes.get(req.socket);
+    if (lane === undefined) this.lanes.set(req.socket, (lane = { pending: 0, tail: Promise.resolve() }));
+    const l = lane;
+    l.pending++;
+    l.tail = l.tail
+      .then(() => this.serve(req, res, l, refused))
+      .finally(() => {
+        l.pending--;
+        this.inFlight--;
+        if (this.inFlight === 0 && this.idle) this.idle();
+      });
+  }
+
+  private serve(req: IncomingMessage, res: ServerResponse, lane: Lane, refused?: HttpProblem): Promise<void> {
+    const answer = refused
+      ? Promise.reject(refused)
+      : req.headers.host === undefined && req.httpVersion === '1.1'
+        ? Promise.reject(badRequest('the request has no Host header (HTTP/1.1 requires one)'))
+        : route(this.api, req);
+    return answer
       .then(
-        (reply) => this.respond(req, res, reply),
+        (reply) => this.respond(req, res, reply, lane),
         (e: unknown) => {
           const p = problemOf(e);
           if (p.status === 500) this.o.log(`meter serve: ${req.method} ${req.url?.split('?')[0]}: ${(e as Error)?.message ?? String(e)}`);
-          this.respond(req, res, problemReply(p));
+          this.respond(req, res, problemReply(p), lane);
         },
       )
       .catch((e: unknown) => {
@@ -103,21 +161,18 @@ export class ApiServer {
         // Never leave a request without an answer: a bare 500, or a closed connection once the head is out.
         if (res.headersSent) res.destroy();
         else res.writeHead(500, { 'Content-Length': 0, Connection: 'close' }).end();
-      })
-      .finally(() => {
-        this.inFlight--;
-        if (this.inFlight === 0 && this.idle) this.idle();
       });
   }
 
-  private respond(req: IncomingMessage, res: ServerResponse, reply: Reply): void {
+  private respond(req: IncomingMessage, res: ServerResponse, reply: Reply, lane: Lane): void {
     const headers: Record<string, string | number> = { ...corsHeaders(req.url), ...reply.headers };
     if (reply.type !== undefined) headers['Content-Type'] = reply.type;
     const body = reply.body === undefined ? undefined : Buffer.from(reply.body, 'utf8');
     // A 204 has no body and must not say how long it is (RFC 9110 8.6).
     if (reply.status !== 204) headers['Content-Length'] = body?.length ?? 0;
-    // A body not read to its end (413, 408) leaves the connection unusable; so does a server that is stopping.
-    if (this.closing || !req.complete) headers.Connection = 'close';
+    // A body not read to its end (413, 408) leaves the connection unusable. A server that is stopping closes the
+    // connection after the last request received on it, so that every one of them gets its answer.
+    if ((this.closing && lane.pending === 1) || !req.complete) headers.Connection = 'close';
     res.writeHead(reply.status, headers);
     res.end(body);
   }
