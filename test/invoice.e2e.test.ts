@@ -147,6 +147,29 @@ describe('meter invoice end to end (SQLite)', () => {
     });
   });
 
+  test('a sum of 0 no price matches is no unpriced line; a ; or \\ in a group value is escaped, so groups never read alike', () => {
+    const z = workdir('invoice-zero');
+    z.write('meter.yaml', METERS);
+    z.write('prices.yaml', PRICES);
+    z.write('events.ndjson', [
+      ev('free', 'acme', '2026-11-16T12:00:00Z', 'free-model', 0),
+      ev('semi', 'acme', '2026-11-16T12:00:00Z', 'a;b=c\\', 4),
+      ev('plain', 'acme', '2026-11-16T12:00:00Z', 'a', 5),
+    ]);
+    assert.equal(z.run(['ingest', 'events.ndjson', '--quiet']).code, 0);
+    const r = z.run(invoiceArgs('csv'));
+    assert.equal(r.code, 3, r.describe());
+    assert.equal(
+      r.stderr,
+      'meter: warning: 2 usage rows of priced meters match no price: printed as unpriced lines, not billed; add prices for them\n',
+    );
+    assert.deepEqual(r.stdout.trimEnd().split('\n').slice(1), [
+      `acme,${P},calls,,usage,,3,0.10,2,0.20,0.20,USD`,
+      `acme,${P},tokens,model=a,unpriced,,5,,,,,USD`,
+      `acme,${P},tokens,model=a\\;b=c\\\\,unpriced,,4,,,,,USD`,
+    ]);
+  });
+
   test('table: one block per customer, lines then the total', () => {
     const r = w.run([...invoiceArgs('table'), '-s', 'globex']);
     assert.equal(r.code, 0, r.describe());

@@ -48,7 +48,7 @@ describe('mapping validation', () => {
   test('every problem is listed, each naming its field', () => {
     assert.deepEqual(
       problems({
-        id: 'rid', // a literal: allowed, but the rest is wrong
+        id: 'rid', // a literal: the same id for every record
         time: { path: '$.ts', timeFormat: 'iso' },
         subject: ['$.a', 'b.c'],
         type: { path: '$.t', value: 'x' },
@@ -57,6 +57,7 @@ describe('mapping validation', () => {
       }),
       [
         'extra: unknown (expected id, time, subject, source, type, data)',
+        'id: the literal "rid" would give records the same id, and dedupe would keep one of them; write a JSON path ($.request_id)',
         'time.timeFormat: "iso" is not one of rfc3339, unix, unix_ms',
         'subject: "b.c" is not a $.a.b style JSON path',
         'source: missing (or give --source)',
@@ -74,6 +75,10 @@ describe('mapping validation', () => {
       'subject.pattern: needs a capture group, e.g. ^(cust_[0-9]+):',
     ]);
     assert.deepEqual(problems({ id: '$.a', subject: '$.s', type: 't' }, { source: 'cli' }), []);
+    // A default id is the same for every record without one.
+    assert.deepEqual(problems({ id: { path: '$.a', default: 'x' }, subject: '$.s', type: 't', source: 's' }), [
+      'id: the default "x" would give records the same id, and dedupe would keep one of them; write a JSON path ($.request_id)',
+    ]);
   });
 });
 
@@ -402,7 +407,7 @@ describe('--map FILE through the CLI', () => {
     assert.equal(bad.code, 2, bad.describe());
     assert.equal(
       bad.stderr,
-      'meter: invalid mapping bad.yaml:\n  source: missing (or give --source)\n  type: missing\n  data.a: needs a path or a value\n',
+      'meter: invalid mapping bad.yaml:\n  id: the literal 5 would give records the same id, and dedupe would keep one of them; write a JSON path ($.request_id)\n  source: missing (or give --source)\n  type: missing\n  data.a: needs a path or a value\n',
     );
     // Literals no record can mend are refused at start too, never record by record.
     w.write('lit.yaml', 'id: $.rid\nsubject: $.tenant\nsource: ""\ntype: "a\\u0000"\ntime: {value: "2026-02-30T00:00:00Z"}\n');
@@ -416,7 +421,10 @@ describe('--map FILE through the CLI', () => {
     // The options' problems and the file's are listed together.
     const both = w.run(['map', '--map', 'bad.yaml', '--subject-path', '$.a[', '--subject-pattern', '(', 'in.ndjson']);
     assert.equal(both.code, 2, both.describe());
-    assert.match(both.stderr, /^meter: --subject-path: .*\n--subject-pattern: .*\ninvalid mapping bad\.yaml:\n {2}source: missing/);
+    assert.match(
+      both.stderr,
+      /^meter: --subject-path: .*\n--subject-pattern: .*\ninvalid mapping bad\.yaml:\n {2}id: the literal 5 .*\n {2}source: missing/,
+    );
     // --rejects never overwrites what the run reads: an input or the mapping file (as in ingest).
     for (const [target, what] of [
       ['in.ndjson', 'an input'],

@@ -41,7 +41,9 @@ describe(`ingest --map openai (seed ${SEED})`, () => {
   const stored = () => {
     const out = new Map<string, Record<Kind, number>>();
     for (const kind of KINDS) {
-      const rows = csvRows(ok(w.run(['query', '--db', 'm.db', '--config', METERS, '-m', kind, '-g', 'model', '--format', 'csv'])));
+      // The example meters name the meter of all input tokens apart, so that no price file bills it as uncached input.
+      const slug = kind === 'input_tokens' ? 'all_input_tokens' : kind;
+      const rows = csvRows(ok(w.run(['query', '--db', 'm.db', '--config', METERS, '-m', slug, '-g', 'model', '--format', 'csv'])));
       assert.deepEqual(rows[0], ['window_start', 'window_end', 'subject', 'model', 'value']);
       for (const [, , subject, model, value] of rows.slice(1)) {
         const key = `${subject}|${model}`;
@@ -100,6 +102,38 @@ describe(`ingest --map openai (seed ${SEED})`, () => {
     assert.equal(sum, want - batchTotal, `seed ${SEED}`);
     const summary = JSON.parse(r.stderr.trim().split('\n').pop()!) as { skipped: Record<string, number>; unbilledStreams: number };
     assert.equal(summary.unbilledStreams, c.unbilledStreams);
+  });
+});
+
+describe("the README's example log, meters and prices", () => {
+  test('invoice every token kind once: cached input at its own price, never inside input too', () => {
+    const w = workdir('openai-invoice');
+    ok(w.run(['ingest', '--db', 'm.db', '--map', 'openai', '-q', path.join(ROOT, 'examples', 'openai-responses.ndjson')]), [0]);
+    const invoice = (prices: string) =>
+      w.run([
+        'invoice',
+        '--db',
+        'm.db',
+        '--config',
+        METERS,
+        '--prices',
+        path.join(ROOT, 'examples', prices),
+        '--period',
+        '2026-11',
+        '--format',
+        'csv',
+      ]);
+    const rows = csvRows(ok(invoice('openai-prices.yaml'), [0]));
+    const acme = rows.filter((r) => r[0] === 'acme').map((r) => [r[3], r[4], r[7], r[10]]);
+    assert.deepEqual(acme, [
+      ['uncached_input_tokens', 'model=gpt-5.4-2026-03-05;batch=false', '1728', '0.00432'],
+      ['cached_input_tokens', 'model=gpt-5.4-2026-03-05;batch=false', '3072', '0.000768'],
+      ['output_tokens', 'model=gpt-5.4-2026-03-05;batch=false', '1180', '0.0177'],
+    ]);
+    // The price file of the CloudEvents example prices input_tokens: with these meters it stops at start.
+    const wrong = invoice('prices.yaml');
+    assert.equal(wrong.code, 2, wrong.describe());
+    assert.match(wrong.stderr, /meter: "input_tokens" is not a meter of the config/);
   });
 });
 

@@ -149,7 +149,8 @@ export async function buildInvoices(store: Store, o: InvoiceOptions): Promise<In
           const sum = u.quantities.get(p.index) ?? Decimal.ZERO;
           u.quantities.set(p.index, sum.add(value ?? Decimal.ZERO));
         } else u.quantities.set(p.index, null); // queried below
-      } else if (!flatPrices.some((f) => matches(f, keys, row.groups))) {
+      } else if (!flatPrices.some((f) => matches(f, keys, row.groups)) && !(ADDITIVE.has(meter.aggregation) && value?.isZero())) {
+        // (A sum of 0 bills nothing at any price: no new model can slip through unbilled there.)
         unpriced++;
         u.unpriced.push({
           meter: meter.slug,

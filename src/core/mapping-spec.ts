@@ -240,6 +240,12 @@ export function compileMapping(
     return compileField(name, input, problems, { required });
   };
   const id = field('id', spec.id, true);
+  // An id that is the same for every record makes every record after the first a duplicate, dropped by dedupe:
+  // usage lost with exit 0. (`id: request_id` without `$.` is such a literal.)
+  if (!missing.has(id) && (id.literal !== undefined || id.fallback !== undefined))
+    problems.push(
+      `id: ${id.literal !== undefined ? `the literal ${id.literal[0]}` : `the default ${id.fallback![0]}`} would give records the same id, and dedupe would keep one of them; write a JSON path ($.request_id)`,
+    );
   const time = spec.time === undefined || spec.time === null ? null : field('time', spec.time, true);
   const subject = field('subject', o.subjectPath ?? spec.subject, true);
   if (o.subjectPattern !== undefined) {

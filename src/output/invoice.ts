@@ -24,9 +24,12 @@ export const INVOICE_CSV_COLUMNS = [
   'currency',
 ];
 
-/** Group values as one cell: `model=gpt-4o;service_tier=flex` (keys are identifiers, so `=` ends a key). */
+/**
+ * Group values as one cell: `model=gpt-4o;service_tier=flex`. Keys are identifiers, so `=` ends a key; a `;` or
+ * `\` in a value is escaped with `\`, so two different groups never read the same (`a;b=c` is `a\;b=c`).
+ */
 export function groupText(group: Array<[string, string]>): string {
-  return group.map(([k, v]) => `${k}=${v}`).join(';');
+  return group.map(([k, v]) => `${k}=${v.replace(/[\\;]/g, '\\$&')}`).join(';');
 }
 
 export async function renderInvoiceCsv(result: InvoiceResult, sink: Sink): Promise<void> {
