@@ -281,10 +281,14 @@ describe('meter report in Chromium', () => {
 describe('meter report in Chromium: credits that add up to 0, and customers that would look alike', () => {
   test('a meter whose total is 0 still shows its values; bidi and zero-width characters show as escapes', async () => {
     const v = workdir('report-spoof');
-    v.write('meter.yaml', 'meters:\n  - {slug: credits, eventType: credit, aggregation: SUM, valueProperty: $.amount}\n');
+    v.write(
+      'meter.yaml',
+      'meters:\n  - {slug: credits, eventType: credit, aggregation: SUM, valueProperty: $.amount, description: "per \\u202eeerf"}\n',
+    );
     const ev = (id: string, subject: string, amount: number) =>
       JSON.stringify({ specversion: '1.0', id, source: 's', type: 'credit', subject, time: '2026-10-05T10:00:00Z', data: { amount } });
-    v.write('e.ndjson', [ev('1', 'acme', 5), ev('2', 'acme\u200b', -5), ev('3', '\u202eemcA\u202c', 0)]);
+    // The text "acme\u200b" (a backslash, then u200b) is a customer of its own, shown apart from acme<U+200B>.
+    v.write('e.ndjson', [ev('1', 'acme', 5), ev('2', 'acme\u200b', -5), ev('3', '\u202eemcA\u202c', 0), ev('4', 'acme\\u200b', 7)]);
     assert.equal(v.run(['ingest', 'e.ndjson']).code, 0);
     const r = v.run(['report', '--period', '2026-10', '-o', 'r.html']);
     assert.equal(r.code, 0, r.describe());
@@ -297,8 +301,11 @@ describe('meter report in Chromium: credits that add up to 0, and customers that
       assert.deepEqual([...totals].sort(), [
         ['\\u202eemcA\\u202c', '0'],
         ['acme', '5'],
+        ['acme\\\\u200b', '7'],
         ['acme\\u200b', '-5'],
       ]);
+      // A meter's description is shown as the CLI shows text: a right-to-left override as its escape.
+      assert.match((await opened.page.textContent('section.meter[data-meter="credits"]'))!, /per \\u202eeerf/);
       assert.equal(await opened.page.$$eval('section.meter[data-meter="credits"] .empty', (e) => e.length), 0);
       await opened.page.close();
     } finally {
@@ -346,9 +353,10 @@ describe("meter serve: the report page at / and a customer's page at /portal", (
     w.write('meter.yaml', METERS);
     w.write('events.ndjson', events());
     assert.equal(w.run(['ingest', 'events.ndjson']).code, 0);
-    const served = await startServe(w, ['--token', 'admin-secret']);
+    // A + in the token (base64 has them) reaches the server as written from the page's fragment.
+    const served = await startServe(w, ['--token', 'admin+secret']);
     const range = `?tz=${encodeURIComponent(TZ)}&from=${FROM}&to=${TO}`;
-    const admin = { authorization: 'Bearer admin-secret' };
+    const admin = { authorization: 'Bearer admin+secret' };
     // The page holds no data, so it needs no token; the data does.
     const page = await fetch(`${served.url}/`);
     assert.equal(page.status, 200);
@@ -398,7 +406,7 @@ describe("meter serve: the report page at / and a customer's page at /portal", (
     // request's URL has no fragment).
     const browser = await Browser.launch();
     try {
-      const all = await browser.open(`${served.url}/${range}#token=admin-secret`, [
+      const all = await browser.open(`${served.url}/${range}#token=admin+secret`, [
         `${served.url}/${range}`,
         `${served.url}/api/v1/report${range}`,
       ]);

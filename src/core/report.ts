@@ -79,7 +79,14 @@ async function reportRange(store: Store, o: ReportOptions, zone: string): Promis
   const toMs = o.to !== undefined ? parseQueryTime(o.to, zone, '--to') : extent === null ? undefined : extent.maxMs + 1;
   if (fromMs === undefined || toMs === undefined)
     throw new UsageError('the store holds no events: give the range with --period or --from and --to');
-  if (fromMs >= toMs) throw new UsageError(`--from is not before the end of the range (from is inclusive, to is exclusive)`);
+  if (fromMs >= toMs)
+    throw new UsageError(
+      o.from === undefined
+        ? `--to is not after the first event (${new Date(fromMs).toISOString()}): the range holds no events`
+        : o.to === undefined
+          ? `--from is not before the last event (${new Date(toMs - 1).toISOString()}): the range holds no events`
+          : `--from is not before --to (from is inclusive, to is exclusive)`,
+    );
   return { fromMs, toMs };
 }
 
@@ -93,7 +100,9 @@ function labelOf(r: ResultRow): string {
 const keyOf = (r: ResultRow): string => JSON.stringify([r.subject, r.groups]);
 
 /** Builds a report: two queries per meter (per window, and totals), one more for a meter whose values do not add up. */
-export async function buildReport(store: Store, o: ReportOptions): Promise<Report> {
+export async function buildReport(store: Store, given: ReportOptions): Promise<Report> {
+  // `-s acme -s acme` names one customer: their statement.
+  const o = { ...given, subjects: [...new Set(given.subjects)] };
   const zone = checkTimeZone(o.tz);
   let windowSize: WindowSize | undefined;
   if (o.window !== undefined) {
@@ -167,7 +176,7 @@ export async function buildReport(store: Store, o: ReportOptions): Promise<Repor
     windowSize: size,
     windows,
     subject: o.subjects.length === 1 ? o.subjects[0]! : null,
-    subjects: [...new Set(o.subjects)],
+    subjects: o.subjects,
     groupBy: o.groupBy ?? null,
     meters,
     invoices,

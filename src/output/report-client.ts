@@ -12,6 +12,8 @@ export function reportClient(U: typeof uPlot, doc: ReportDoc, root: HTMLElement)
   const OTHERS = '#c5cad3';
   /** Rows a table shows before "show all": laying out 1,000 rows took longer than everything else on the page. */
   const ROWS_SHOWN = 200;
+  /** The largest bar height drawn: far from where a double overflows, however many layers are stacked. */
+  const HEIGHT_CAP = 1e300;
 
   function h(tag: string, attrs: Record<string, string> = {}, ...children: Array<Node | string | null>): HTMLElement {
     const e = document.createElement(tag);
@@ -68,24 +70,35 @@ export function reportClient(U: typeof uPlot, doc: ReportDoc, root: HTMLElement)
 
   function chart(m: ReportDocMeter, box: HTMLElement, width: number): void {
     const n = windows.t.length;
-    const own = m.series.map((s) => s.values.map((v) => (v === null ? null : Number(v))));
+    // Heights only: values past what a double can stack are drawn at the edge of the scale (the numbers shown are
+    // the exact text).
+    const clamp = (v: number) => Math.max(-HEIGHT_CAP, Math.min(HEIGHT_CAP, v));
+    const own = m.series.map((s) => s.values.map((v) => (v === null ? null : clamp(Number(v)))));
     // A stack: each layer is drawn as the sum of itself and the layers below it, the first (largest) layer on top.
     // Layers are drawn first to last, each painting over the one before, so each shows exactly its own part.
-    const plotted: Array<Array<number | null>> = m.additive
-      ? own.map((_, i) => own[0]!.map((_, w) => own.slice(i).reduce((a, s) => a + (s[w] ?? 0), 0)))
-      : own;
+    // Credits (negative values) stack down from zero the same way, apart from the usage above it, so a layer's
+    // bar is as long as its own value whatever the signs of the others.
+    const layers = (sign: 1 | -1) =>
+      own.map((_, i) =>
+        own[0]!.map((_, w) => {
+          const sum = own.slice(i).reduce((a, s) => a + (Math.sign(s[w] ?? 0) === sign ? s[w]! : 0), 0);
+          return sum === 0 ? null : clamp(sum);
+        }),
+      );
+    const plotted: Array<Array<number | null>> = m.additive ? [...layers(1), ...layers(-1)] : own;
     const step = n > 1 ? windows.t[1]! - windows.t[0]! : 3600;
     const xs = windows.t;
     const bars = U.paths.bars!({ size: [0.86, 64], align: 0 });
     const series: uPlot.Series[] = [{}];
-    m.series.forEach((s, i) => {
-      const c = color(m, i);
-      series.push(
-        m.additive
-          ? { label: s.label, stroke: c, fill: c, width: 0, paths: bars, points: { show: false } }
-          : { label: s.label, stroke: c, width: 2, points: { show: true, size: 5 }, spanGaps: false },
-      );
-    });
+    for (const part of m.additive ? ['usage', 'credits'] : ['values'])
+      m.series.forEach((s, i) => {
+        const c = color(m, i);
+        series.push(
+          m.additive
+            ? { label: `${s.label} ${part}`, stroke: c, fill: c, width: 0, paths: bars, points: { show: false } }
+            : { label: s.label, stroke: c, width: 2, points: { show: true, size: 5 }, spanGaps: false },
+        );
+      });
     const tip = h('div', { class: 'tip', hidden: '' });
     box.append(tip);
     const opts: uPlot.Options = {
@@ -98,7 +111,14 @@ export function reportClient(U: typeof uPlot, doc: ReportDoc, root: HTMLElement)
         x: { time: false, range: () => [xs[0]! - step / 2, xs[n - 1]! + step / 2] },
         // Bars stand on zero: a scale cut above it would make small differences look large.
         ...(m.additive
-          ? { y: { range: (_u: uPlot, lo: number, hi: number): uPlot.Range.MinMax => [Math.min(0, lo), hi > 0 ? hi * 1.05 : 1] } }
+          ? {
+              y: {
+                range: (_u: uPlot, lo: number, hi: number): uPlot.Range.MinMax => [
+                  lo < 0 ? lo * 1.05 : 0,
+                  hi > 0 ? hi * 1.05 : lo < 0 ? 0 : 1,
+                ],
+              },
+            }
           : {}),
       },
       axes: [
@@ -154,7 +174,7 @@ export function reportClient(U: typeof uPlot, doc: ReportDoc, root: HTMLElement)
     m.series.forEach((s, i) => {
       const sw = h('span', { class: 'sw' });
       sw.style.background = color(m, i);
-      l.append(h('li', {}, sw, h('span', { class: 'lab' }, s.label), h('span', { class: 'lv' }, num(s.total))));
+      l.append(h('li', {}, sw, h('span', { class: 'lab', title: s.label }, s.label), h('span', { class: 'lv' }, num(s.total))));
     });
     return l;
   }

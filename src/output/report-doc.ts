@@ -116,7 +116,7 @@ export function reportDoc(report: Report, generator: string): ReportDoc {
     },
     meters: report.meters.map((m) => ({
       slug: m.meter.slug,
-      description: m.meter.description ?? null,
+      description: m.meter.description === undefined ? null : terminalSafe(m.meter.description),
       aggregation: m.meter.aggregation,
       additive: m.additive,
       entity: m.entity,
@@ -138,7 +138,7 @@ export function reportDoc(report: Report, generator: string): ReportDoc {
               lines: inv.lines.map((l) => ({
                 meter: l.meter,
                 group: terminalSafe(l.group.map(([k, v]) => `${k}=${v}`).join(' ')),
-                description: l.description,
+                description: l.description === null ? null : terminalSafe(l.description),
                 lineType: l.lineType,
                 tier: l.tier,
                 quantity: l.quantity,

@@ -93,7 +93,10 @@ export function reportShell(dataUrl: string, title = 'Usage report'): string {
   return page(
     title,
     `<script>
-const token = new URLSearchParams(location.hash.slice(1)).get('token');
+// Read as written: URLSearchParams would turn the + of a base64 token into a space. A % escape is decoded where valid.
+const pair = location.hash.slice(1).split('&').find((p) => p.startsWith('token='));
+let token = pair === undefined ? null : pair.slice(6);
+try { token = token && decodeURIComponent(token); } catch {}
 fetch(${jsonForScript(dataUrl)} + location.search, { headers: token ? { accept: 'application/json', authorization: 'Bearer ' + token } : { accept: 'application/json' } })
   .then((r) => { if (!r.ok) throw new Error(r.status + ' ' + r.statusText); return r.json(); })
   .then((doc) => { document.title = doc.title; reportClient(uPlot, doc, document.getElementById('report')); performance.mark('meter-report-drawn'); })

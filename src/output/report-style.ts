@@ -15,13 +15,15 @@ header .rule { margin: 4px 0 18px; color: var(--muted); max-width: 80ch; }
 .muted { color: var(--muted); margin: 2px 0 8px; }
 .warn { color: #a4471b; }
 .kpis { display: flex; gap: 36px; margin: 10px 0 6px; flex-wrap: wrap; }
-.kpis > div { display: flex; flex-direction: column; }
+.kpis > div { display: flex; flex-direction: column; min-width: 0; max-width: 100%; }
 .kpis .k { font-size: 11px; text-transform: uppercase; letter-spacing: 0.06em; color: var(--muted); }
-.kpis .v { font-size: 22px; font-weight: 600; font-variant-numeric: tabular-nums; }
-.kpis .sub { font-size: 12px; color: var(--muted); font-variant-numeric: tabular-nums; }
+.kpis .v { font-size: 22px; font-weight: 600; font-variant-numeric: tabular-nums; overflow-wrap: anywhere; }
+.kpis .sub { font-size: 12px; color: var(--muted); font-variant-numeric: tabular-nums; overflow-wrap: anywhere; }
 .chart { position: relative; margin: 8px 0 4px; min-height: 300px; }
 .legend { list-style: none; padding: 0; margin: 4px 0 12px; display: flex; flex-wrap: wrap; gap: 4px 18px; font-size: 12.5px; }
-.legend li { display: flex; align-items: center; gap: 6px; }
+.legend li { display: flex; align-items: center; gap: 6px; min-width: 0; max-width: 100%; }
+.legend .lab { overflow: hidden; text-overflow: ellipsis; white-space: nowrap; max-width: 40ch; }
+.legend .lv { overflow-wrap: anywhere; min-width: 0; }
 .legend .lv { color: var(--muted); font-variant-numeric: tabular-nums; }
 .sw { display: inline-block; width: 10px; height: 10px; border-radius: 2px; margin-right: 6px; vertical-align: -1px; }
 .legend .sw { margin-right: 0; }

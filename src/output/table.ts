@@ -21,7 +21,9 @@ export function useColor(stream: NodeJS.WriteStream): boolean {
  * zero-width space makes "ac\u200bme" look like "acme": one customer shown as another) are printed as escapes.
  */
 export function terminalSafe(text: string): string {
-  return text.replace(/[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/gu, (c) => {
+  // A backslash is doubled, so that the text "ac\\u200bme" never reads as the escape of "ac\u200bme".
+  return text.replace(/[\\\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/gu, (c) => {
+    if (c === '\\') return '\\\\';
     const cp = c.codePointAt(0)!;
     return cp > 0xffff ? `\\u{${cp.toString(16)}}` : `\\u${cp.toString(16).padStart(4, '0')}`;
   });
