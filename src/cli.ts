@@ -29,7 +29,7 @@ export function buildProgram(): Command {
 Examples:
   meter ingest examples/openai-usage.ndjson          # store events, each (source, id) once
   meter query --config examples/meter.yaml -m tokens_total --window hourly
-  meter query -m tokens_total -w day --tz Europe/Budapest --format csv -o invoice.csv
+  meter query --config examples/meter.yaml -m tokens_total -w day --tz Europe/Budapest --format csv -o daily.csv
 
 Store: --db PATH (SQLite file), or clickhouse://host:8123/db; default $METER_DB, else ./meter.db.
 Meters: --config FILE (OpenMeter's meters: YAML); default $METER_CONFIG, else ./meter.yaml if present.
@@ -79,7 +79,14 @@ export async function main(argv: string[]): Promise<number> {
     return code;
   } catch (e) {
     if (e instanceof CommanderError) {
-      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return ExitCode.ok;
+      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version') return ExitCode.ok;
+      // Help asked for (`meter help`, `meter help query`) is a success; help shown for no command at all, or for
+      // one that does not exist (`meter help bogus`), is a usage error.
+      if (e.code === 'commander.help') {
+        const [first, second] = argv.slice(2);
+        const asked = first === 'help' && (second === undefined || program.commands.some((c) => c.name() === second));
+        return asked ? ExitCode.ok : ExitCode.usage;
+      }
       if (e.code === 'commander.executeSubCommandAsync') return ExitCode.failure;
       return ExitCode.usage; // commander already printed the message
     }

@@ -32,8 +32,8 @@ const collected = new WeakSet<string[]>();
 export function positiveInt(flag: string) {
   return (value: string): number => {
     const n = Number(value);
-    if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n <= 0)
-      throw new UsageError(`${flag} "${value}": must be a positive whole number`);
+    if (!/^\d+$/.test(value) || n <= 0) throw new UsageError(`${flag} "${value}": must be a positive whole number`);
+    if (!Number.isSafeInteger(n)) throw new UsageError(`${flag} "${value}": too large (at most ${Number.MAX_SAFE_INTEGER})`);
     return n;
   };
 }

@@ -1,4 +1,5 @@
 /** meter query: per-subject totals of a meter per window, as a table, CSV, JSON or NDJSON. */
+import { UsageError } from '../errors.js';
 import { Command, Option } from 'commander';
 import type { QueryOptions } from '../core/query.js';
 import { runQueryWithSparklines } from '../core/usage-sparklines.js';
@@ -68,6 +69,8 @@ Windows: --from is inclusive, --to is exclusive; either may be unaligned (the fi
 partial). Days and months are calendar days and months in --tz (23 or 25 hours long on DST changes).`,
     )
     .action(async (flags: QueryFlags) => {
+      if (flags.fill && flags.window === undefined)
+        throw new UsageError('--fill needs --window: without windows each group has one row, with no empty windows to fill');
       const { meters, file: config } = loadMeters(flags.config);
       await withStore(flags.db, true, async (store) => {
         const options: QueryOptions = {

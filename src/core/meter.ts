@@ -23,6 +23,8 @@ export interface Meter {
 }
 
 const SLUG = /^[a-z0-9]+(?:_[a-z0-9]+)*$/;
+/** Group-by keys the output names its own columns by (CSV: window_start, window_end, subject, value). */
+const RESERVED_KEYS = ['subject', 'value', 'window_start', 'window_end', 'windowStart', 'windowEnd'];
 const GROUP_KEY = /^[a-zA-Z_][0-9a-zA-Z_]*$/;
 /** `$.a.b`, `$.a[0].b`, `$.completion-tokens`: keys without dots, brackets, quotes or spaces. */
 const JSON_PATH = /^\$(?:\.[^.[\]"'\\\s\u0000-\u001f]+|\[\d+\])+$/;
@@ -110,9 +112,10 @@ export function validateMeters(raw: unknown, file: string): Meter[] {
       if (o.valueProperty !== undefined && o.valueProperty !== null && o.valueProperty !== '') {
         problems.push(`${where('valueProperty')}: COUNT counts events and takes no valueProperty`);
       }
-    } else if (AGGREGATIONS.includes(agg as Aggregation)) {
+    } else {
+      // Checked whatever the aggregation, so that a bad aggregation and a bad path are listed together.
       if (o.valueProperty === undefined || o.valueProperty === null || o.valueProperty === '') {
-        problems.push(`${where('valueProperty')}: required for ${agg}`);
+        if (AGGREGATIONS.includes(agg as Aggregation)) problems.push(`${where('valueProperty')}: required for ${agg}`);
       } else {
         const p = checkJsonPath(o.valueProperty);
         if (p) problems.push(`${where('valueProperty')}: ${p}`);
@@ -126,7 +129,8 @@ export function validateMeters(raw: unknown, file: string): Meter[] {
         for (const [key, path] of Object.entries(o.groupBy as Record<string, unknown>)) {
           if (!GROUP_KEY.test(key)) problems.push(`${where(`groupBy.${key}`)}: key must match ^[a-zA-Z_][0-9a-zA-Z_]*$`);
           // `subject` is a column of every row; `type` is allowed: OpenMeter's own example config groups by it.
-          if (key === 'subject') problems.push(`${where(`groupBy.${key}`)}: "${key}" is reserved`);
+          // The output's own columns: a group named so would give CSV two columns of one name.
+          if (RESERVED_KEYS.includes(key)) problems.push(`${where(`groupBy.${key}`)}: "${key}" is reserved`);
           const p = checkJsonPath(path);
           if (p) problems.push(`${where(`groupBy.${key}`)}: ${p}`);
           groupBy.push({ key, path: String(path) });

@@ -6,11 +6,16 @@
  * events are committed), then the caller closes the store.
  */
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { hasAdminToken } from './auth.js';
 import { badRequest, HttpProblem, problemBody, problemOf } from './problem.js';
 import { corsHeaders, route, type Api, type Reply } from './routes.js';
+
+/** How long a stopping server waits for requests on its open connections once none is in flight. */
+const STOP_QUIET_MS = 200;
+/** How long a stopping server takes connections the kernel has completed before it stops listening. */
+const STOP_ACCEPT_MS = 50;
 
 export interface ServeOptions {
   host: string;
@@ -115,12 +120,22 @@ export class ApiServer {
     return `http://${host}:${a.port}`;
   }
 
-  /** Stops accepting, lets every request in flight finish, and resolves when none is left. */
+  /**
+   * Stops accepting connections, answers every request on the open ones, and resolves when none has come for
+   * STOP_QUIET_MS. A connection counts as idle to Node while its request waits unread behind a commit that holds
+   * the event loop, so the open connections are not closed at once (Node's own close would reset them): each answer
+   * now closes its connection, and what is left when nothing has come for a while is closed then.
+   */
   async stop(): Promise<void> {
     this.closing = true;
-    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
-    this.server.closeIdleConnections();
-    if (this.inFlight > 0) await new Promise<void>((resolve) => (this.idle = resolve));
+    // Connections the kernel completed but the event loop has not accepted yet (a commit held it) would be reset
+    // when the listening socket closes: the loop first takes them in, then stops listening.
+    await new Promise((resolve) => setTimeout(resolve, STOP_ACCEPT_MS));
+    const closed = new Promise<void>((resolve) => net.Server.prototype.close.call(this.server, () => resolve()));
+    do {
+      if (this.inFlight > 0) await new Promise<void>((resolve) => (this.idle = resolve));
+      await new Promise((resolve) => setTimeout(resolve, STOP_QUIET_MS));
+    } while (this.inFlight > 0);
     this.server.closeAllConnections();
     await closed;
   }

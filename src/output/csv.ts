@@ -1,6 +1,7 @@
 /**
  * CSV for finance: `window_start,window_end,subject,<group-by keys>,value`, RFC 4180 quoting, and text cells that a
- * spreadsheet would run as a formula (leading `=`, `+`, `-`, `@`, tab or CR) defused with a leading `'` (OWASP).
+ * spreadsheet would run as a formula (leading `=`, `+`, `-`, `@`, tab or CR) defused with a leading `'` (OWASP),
+ * as is a cell that begins with `'` itself.
  * The value column is always a plain number, so negative credits stay numbers.
  *
  * The quoting is written here rather than taken from csv-stringify: it is a dozen lines, and on an hourly export of
@@ -9,7 +10,9 @@
 import type { QueryResult } from '../core/query.js';
 import type { Sink } from './sink.js';
 
-const FORMULA_START = /^[=+\-@\t\r]/;
+// A cell that begins with ' gets one more, so that a defused cell never reads like a cell that held the quote
+// itself ("=x" is '=x, "'=x" is ''=x): one leading ' is always the guard's.
+const FORMULA_START = /^[=+\-@\t\r']/;
 const NEEDS_QUOTES = /[",\r\n]/;
 
 /** A text cell made safe for spreadsheets. */

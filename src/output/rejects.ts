@@ -30,6 +30,7 @@ export class RejectReport {
   /** Opens `--rejects FILE` (created 0600: rejected input holds customer usage too), or reports on stderr. */
   static open(file: string | undefined, quiet: boolean, kept: KeptFile[] = []): RejectReport {
     if (file === undefined) return new RejectReport(null, quiet);
+    if (file === '') throw new UsageError('--rejects: empty; give a file');
     refuseToOverwrite('--rejects', file, kept);
     try {
       return new RejectReport(fs.openSync(file, 'w', 0o600), quiet, file);
@@ -61,7 +62,10 @@ export class RejectReport {
 
   /** After the run: says how many rejects stderr did not show, when it did not show them all. */
   reportRest(rejected: number): void {
-    if (!this.quiet && !this.toFile && rejected > this.shown) {
+    // Quiet, a run that rejected input (exit 3) still says so: the reasons are what the user must act on.
+    if (this.quiet && !this.toFile && rejected > 0) {
+      process.stderr.write(`${count(rejected)} rejected; --rejects FILE writes them with their reasons\n`);
+    } else if (!this.quiet && !this.toFile && rejected > this.shown) {
       process.stderr.write(`... ${count(rejected - this.shown)} more rejected; --rejects FILE writes them all\n`);
     }
   }

@@ -34,6 +34,7 @@ export class Sink {
    */
   static open(file: string | undefined, kept: KeptFile[] = []): Sink {
     if (file === undefined || file === '-') return new Sink(process.stdout);
+    if (file === '') throw new UsageError('--output: empty; give a file, or - for standard output');
     refuseToOverwrite('--output', file, kept);
     try {
       if (fs.existsSync(file)) {

@@ -18,11 +18,12 @@ export function useColor(stream: NodeJS.WriteStream): boolean {
 /**
  * Text as a terminal may show it: control characters (ESC sequences could retitle or rewrite the user's
  * terminal) and format characters (a right-to-left override shows "acme\u202e321-tsuc" as "acmecust-123", a
- * zero-width space makes "ac\u200bme" look like "acme": one customer shown as another) are printed as escapes.
+ * zero-width space makes "ac\u200bme" look like "acme": one customer shown as another) are printed as escapes, as
+ * are the other characters Unicode says to draw as nothing (U+034F, Hangul fillers, variation selectors).
  */
 export function terminalSafe(text: string): string {
   // A backslash is doubled, so that the text "ac\\u200bme" never reads as the escape of "ac\u200bme".
-  return text.replace(/[\\\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/gu, (c) => {
+  return text.replace(/[\\\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Default_Ignorable_Code_Point}]/gu, (c) => {
     if (c === '\\') return '\\\\';
     const cp = c.codePointAt(0)!;
     return cp > 0xffff ? `\\u{${cp.toString(16)}}` : `\\u${cp.toString(16).padStart(4, '0')}`;

@@ -1,12 +1,18 @@
 /** Opens the store a `--db` value names: a SQLite file path, or a clickhouse:// URL. */
 import { SqliteStore } from './sqlite/store.js';
 import type { Store } from './store.js';
+import { UsageError } from '../errors.js';
 
 export const DEFAULT_DB = 'meter.db';
 
-/** `--db`, else METER_DB, else ./meter.db. */
+/** `--db`, else METER_DB (when not empty), else ./meter.db. */
 export function resolveDb(flag: string | undefined): string {
-  return flag ?? process.env.METER_DB ?? DEFAULT_DB;
+  if (flag === '') throw new UsageError('--db: empty; give a SQLite file path or clickhouse://host:8123/db');
+  const spec = flag ?? (process.env.METER_DB || undefined) ?? DEFAULT_DB;
+  // A URL of another scheme, or a ClickHouse URL without its //, would otherwise become a SQLite file of that name.
+  if ((/^[a-z][a-z0-9+.-]*:\/\//i.test(spec) && !isClickHouseUrl(spec)) || /^(clickhouse|https?):(?!\/\/)/i.test(spec))
+    throw new UsageError(`--db ${spec}: not a store meter can open; give a SQLite file path or clickhouse://host:8123/db`);
+  return spec;
 }
 
 export function isClickHouseUrl(spec: string): boolean {
