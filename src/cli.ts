@@ -3,7 +3,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { ExitCode, MeterError } from './errors.js';
-import { terminalSafe } from './output/table.js';
+import { messageSafe } from './output/table.js';
 import { outcomeOf } from './commands/common.js';
 import { eventsCommand } from './commands/events.js';
 import { ingestCommand } from './commands/ingest.js';
@@ -92,7 +92,7 @@ export async function main(argv: string[]): Promise<number> {
     }
     if (e instanceof MeterError) {
       // Messages can quote event data (a subject, a group value): control and format characters are shown as escapes.
-      process.stderr.write(`meter: ${e.message.split('\n').map(terminalSafe).join('\n')}\n`);
+      process.stderr.write(`meter: ${e.message.split('\n').map(messageSafe).join('\n')}\n`);
       return e.exitCode;
     }
     const err = e as Error;

@@ -467,8 +467,8 @@ export function genQuery(rng: Rng, c: Case, groupValues: Map<string, string[]>):
     }
   }
   // --fill only where the result stays small: with minute windows the range is hours at most.
-  // (and one group-by key at most: every group present gets every window).
-  let fill = groupBy.length <= 1 && rng.chance(0.3);
+  // (and one group-by key at most: every group present gets every window). Without windows it is a usage error.
+  let fill = groupBy.length <= 1 && rng.chance(0.3) && window !== null;
   if (fill && window !== null) {
     const span = from !== undefined && to !== undefined ? parseBound(to, tz) - parseBound(from, tz) : 6 * DAY;
     if (windowsIn(window, span) > 800) fill = false;

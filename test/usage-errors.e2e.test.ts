@@ -60,13 +60,6 @@ describe('usage errors: exit 2 and a message that says what to write', () => {
       '  meter "a" groupBy.window_start: "window_start" is reserved',
     ]);
   });
-
-  test('-q still says that input was rejected (exit 3)', () => {
-    w.write('bad.ndjson', ['not json', 'nor this']);
-    const r = w.run(['ingest', '--db', 'q.db', '-q', 'bad.ndjson']);
-    assert.equal(r.code, 3, r.describe());
-    assert.equal(r.stderr, '2 rejected; --rejects FILE writes them with their reasons\n');
-  });
 });
 
 describe('two customers never print alike', () => {

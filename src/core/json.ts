@@ -421,3 +421,17 @@ export function valueTextAt(t: string, steps: ReadonlyArray<string | number>): s
   const end = valueEnd(t, start);
   return end < 0 ? undefined : t.slice(start, end);
 }
+
+/**
+ * The deepest nesting any input text may hold before JSON.parse sees it. JSON.parse holds tens of bytes per level
+ * before it can fail (a 10 MB line of `[` took 750 MB); at this depth that is a few MB. Events themselves are
+ * refused past 128 levels by the scanner that makes them canonical, one element of a batch at a time, so a line
+ * holding one deep event among good ones keeps the good ones.
+ */
+export const MAX_INPUT_DEPTH = 100_000;
+
+/** Whether a text nests deeper than MAX_INPUT_DEPTH levels, found by the iterative scanner (only long texts can). */
+export function nestsTooDeep(text: string): boolean {
+  if (text.length <= MAX_INPUT_DEPTH) return false;
+  return scanValue(text, skipSpace(text, 0), false, 0, MAX_INPUT_DEPTH).error?.startsWith('nested') === true;
+}

@@ -4,7 +4,7 @@
  * event is reported (index and field), so one 400 tells the producer everything.
  */
 import { validateCloudEvent, type UsageEvent } from '../core/event.js';
-import { arrayElements } from '../core/json.js';
+import { arrayElements, MAX_INPUT_DEPTH, nestsTooDeep } from '../core/json.js';
 import { badRequest, type ValidationIssue } from './problem.js';
 
 type BodyShape = 'one' | 'batch' | 'either';
@@ -53,6 +53,7 @@ export function mediaTypeOf(raw: string): string | null {
 /** The events of a request body, all valid, or a 400 problem listing every invalid one. */
 export function parseIngestBody(text: string, contentType: string | undefined, nowMs: number, fingerprints: boolean): UsageEvent[] {
   const shape = bodyShape(contentType);
+  if (nestsTooDeep(text)) throw badRequest(`invalid event: nested deeper than ${MAX_INPUT_DEPTH} levels`);
   let value: unknown;
   try {
     value = JSON.parse(text);

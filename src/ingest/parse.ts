@@ -3,7 +3,7 @@
  * events then travel to the writer thread is columns.ts.
  */
 import { canonicalEvent, mappedEvent, validateCloudEvent, type EventRules, type UsageEvent } from '../core/event.js';
-import { arrayElements } from '../core/json.js';
+import { arrayElements, MAX_INPUT_DEPTH, nestsTooDeep } from '../core/json.js';
 import { meterCanUse, type Meter } from '../core/meter.js';
 import { buildEvent, type RecordMapper, type TextOutcome } from '../core/mapping.js';
 import { clip, isProblem, type InputItem } from '../input/items.js';
@@ -148,6 +148,11 @@ export class EventParser {
       if (isProblem(item)) {
         out.read++;
         this.reject(out, file, item.line, item.index, item.error, item.raw);
+        continue;
+      }
+      if (nestsTooDeep(item.text)) {
+        out.read++;
+        this.reject(out, file, item.line, item.index, `nested deeper than ${MAX_INPUT_DEPTH} levels`, item.text);
         continue;
       }
       if (this.mapper?.mapText !== undefined && this.mapText(out, file, item.line, item.index, item.text)) continue;

@@ -138,15 +138,24 @@ class ValueSplitter implements Splitter {
   private escaped = false;
   private startLine = 0;
   private startIndex: number | null = null;
+  /** In an array: what may come next between elements (JSON's own grammar, so `[{..}{..}]` is no array). */
+  private expect: 'first' | 'comma' | 'element' = 'first';
+  /** Whether anything but blanks came yet: a byte order mark after that is in the middle of the input. */
+  private started = false;
   private readonly elem: Collector;
   constructor(private readonly max: number) {
     this.elem = new Collector(max);
+  }
+  /** A fault between elements: reported where it is, and the elements around it are still read. */
+  private fault(out: InputItem[], error: string, raw = ''): void {
+    out.push({ line: this.line, index: null, error, raw });
   }
   private finish(out: InputItem[]): void {
     const oversize = this.elem.oversize;
     const bytes = this.elem.take();
     this.collecting = false;
     this.scalar = false;
+    this.expect = 'comma';
     const base = { line: this.startLine, index: this.startIndex };
     if (oversize) {
       out.push({
@@ -205,29 +214,41 @@ class ValueSplitter implements Splitter {
         this.line++;
         continue;
       }
-      if (isSpace(b) || b === COMMA) continue;
+      if (isSpace(b)) continue;
+      if (b === 0xef && chunk[i + 1] === 0xbb && chunk[i + 2] === 0xbf) {
+        i += 2; // a byte order mark: only the input's first bytes may be one
+        if (this.started) this.fault(out, MID_BOM, '\ufeff');
+        continue;
+      }
+      this.started = true;
+      if (b === COMMA) {
+        if (this.inArray && this.expect === 'comma') this.expect = 'element';
+        else
+          this.fault(
+            out,
+            this.inArray
+              ? 'invalid JSON: unexpected "," (an array element is missing)'
+              : 'invalid JSON: unexpected "," between top-level values',
+            ',',
+          );
+        continue;
+      }
       if (b === LBRACKET && !this.inArray) {
         this.inArray = true;
         this.arrayIndex = 0;
+        this.expect = 'first';
         continue;
       }
       if (b === RBRACKET && this.inArray) {
+        if (this.expect === 'element') this.fault(out, 'invalid JSON: "," before "]" (a trailing comma)', ',]');
         this.inArray = false;
         continue;
       }
       if (b === RBRACE || b === RBRACKET) {
-        out.push({
-          line: this.line,
-          index: null,
-          error: `invalid JSON: unexpected "${String.fromCharCode(b)}"`,
-          raw: String.fromCharCode(b),
-        });
+        this.fault(out, `invalid JSON: unexpected "${String.fromCharCode(b)}"`, String.fromCharCode(b));
         continue;
       }
-      if (b === 0xef && chunk[i + 1] === 0xbb && chunk[i + 2] === 0xbf) {
-        i += 2; // a byte order mark
-        continue;
-      }
+      if (this.inArray && this.expect === 'comma') this.fault(out, 'invalid JSON: missing "," between array elements');
       this.begin();
       from = i;
       if (b === LBRACE || b === LBRACKET) {

@@ -7,7 +7,7 @@ import { MeterError, UsageError } from '../errors.js';
 import { type KeptFile, refuseToOverwrite } from './overwrite.js';
 import type { RejectRecord } from '../ingest/parse.js';
 import { count } from './summary.js';
-import { terminalSafe } from './table.js';
+import { messageSafe } from './table.js';
 
 /** How many rejects are shown on stderr without --rejects. */
 export const SHOWN_REJECTS = 10;
@@ -45,7 +45,7 @@ export class RejectReport {
       if (this.buffered.length >= 1 << 16) this.flush();
     } else if (!this.quiet && this.shown < SHOWN_REJECTS) {
       this.shown++;
-      process.stderr.write(terminalSafe(`${r.file}:${r.line}${r.index !== undefined ? `[${r.index}]` : ''}: ${r.error}`) + '\n');
+      process.stderr.write(messageSafe(`${r.file}:${r.line}${r.index !== undefined ? `[${r.index}]` : ''}: ${r.error}`) + '\n');
     }
   }
 

@@ -23,11 +23,24 @@ export function useColor(stream: NodeJS.WriteStream): boolean {
  */
 export function terminalSafe(text: string): string {
   // A backslash is doubled, so that the text "ac\\u200bme" never reads as the escape of "ac\u200bme".
-  return text.replace(/[\\\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Default_Ignorable_Code_Point}]/gu, (c) => {
-    if (c === '\\') return '\\\\';
-    const cp = c.codePointAt(0)!;
-    return cp > 0xffff ? `\\u{${cp.toString(16)}}` : `\\u${cp.toString(16).padStart(4, '0')}`;
-  });
+  return text.replace(SHOWN_ESCAPED, escapeChar);
+}
+
+/**
+ * A message as a terminal may show it: the same escapes, but a backslash as it is. Messages quote input as JSON
+ * text (`"a\"b"`) and values terminalSafe already escaped, whose backslashes must not be doubled again.
+ */
+export function messageSafe(text: string): string {
+  return text.replace(INVISIBLE, escapeChar);
+}
+
+const INVISIBLE = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Default_Ignorable_Code_Point}]/gu;
+const SHOWN_ESCAPED = /[\\\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Default_Ignorable_Code_Point}]/gu;
+
+function escapeChar(c: string): string {
+  if (c === '\\') return '\\\\';
+  const cp = c.codePointAt(0)!;
+  return cp > 0xffff ? `\\u{${cp.toString(16)}}` : `\\u${cp.toString(16).padStart(4, '0')}`;
 }
 
 /** Rows per page: the rows whose widths set the columns before anything is printed. */
