@@ -406,6 +406,25 @@ describe('ClickHouse only', () => {
     w.remove();
   });
 
+  test('a query naming 7,000 customers or filter values (past the 256 KiB query size of the server) answers as SQLite does', () => {
+    const w = new Workdir('ch-many');
+    w.write('e.ndjson', AGG_EVENTS_SMALL);
+    w.write('meter.yaml', METERS);
+    const db = `clickhouse://127.0.0.1:${CH_PORT}/${chDatabase()}`;
+    ok(w.run(['ingest', 'e.ndjson', '--db', db, '--json']));
+    ok(w.run(['ingest', 'e.ndjson', '--db', 'local.db', '--json']));
+    const many = Array.from({ length: 7000 }, (_, i) => `customer-${String(i).padStart(30, '0')}`);
+    for (const args of [
+      ['-m', 'tokens', ...many.flatMap((s) => ['-s', s]), '-s', 'acme'],
+      ['-m', 'calls', '-g', 'model', ...many.flatMap((m) => ['-f', `model=${m}`]), '-f', 'model=a'],
+    ]) {
+      const want = ok(w.run(['query', '--format', 'csv', ...args, '--db', 'local.db']));
+      assert.ok(want.split('\n').length > 2, want);
+      assert.equal(ok(w.run(['query', '--format', 'csv', ...args, '--db', db])), want);
+    }
+    w.remove();
+  });
+
   test('a readonly command on an empty database says to ingest first; a bad URL is a usage error', () => {
     const w = new Workdir('ch-empty');
     const db = `clickhouse://127.0.0.1:${CH_PORT}/${chDatabase()}`;

@@ -493,6 +493,35 @@ describe('rejected input', { concurrency: 4 }, () => {
     assert.equal(rejects(w)[0]!.file, 'open.json');
     w.remove();
   });
+
+  test("arrays and object streams follow JSON's grammar between values: each fault is a reject on its line, the events around it are stored", async () => {
+    const w = new Workdir('array-grammar');
+    const bom = '\ufeff';
+    const cases: Array<[string, string, string]> = [
+      ['missing.json', `[${good1}\n${good2}]`, 'missing.json:2: invalid JSON: missing "," between array elements'],
+      ['double.json', `[${good1},\n,${good2}]`, 'double.json:2: invalid JSON: unexpected "," (an array element is missing)'],
+      ['leading.json', `[,${good1},${good2}]`, 'leading.json:1: invalid JSON: unexpected "," (an array element is missing)'],
+      ['trailing.json', `[${good1},${good2},\n]`, 'trailing.json:2: invalid JSON: "," before "]" (a trailing comma)'],
+      [
+        'stream.json',
+        `{\n"specversion":"1.0","id":"s1","source":"t","type":"prompt","subject":"acme","time":"2026-11-01T10:00:00Z"}\n,\n${good2}`,
+        'stream.json:3: invalid JSON: unexpected "," between top-level values',
+      ],
+      [
+        'bom.json',
+        `${bom}[${good1},\n${bom}${good2}]`,
+        'bom.json:2: a UTF-8 byte order mark (U+FEFF) in the middle of the input (files with BOMs concatenated?); remove it',
+      ],
+    ];
+    for (const [file, text, reject] of cases) {
+      w.write(file, text);
+      const r = await run(w, ['ingest', '--db', `${file}.db`, file, '--json'], 3);
+      assert.equal(counts(r).inserted, 2, `${file}: ${r.describe()}`);
+      assert.equal(counts(r).rejected, 1, `${file}: ${r.describe()}`);
+      assert.equal(r.stderr.split('\n')[0], reject, file);
+    }
+    w.remove();
+  });
 });
 
 describe('missing time', { concurrency: 4 }, () => {
