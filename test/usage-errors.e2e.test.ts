@@ -77,3 +77,18 @@ describe('two customers never print alike', () => {
       assert.equal(terminalSafe(`acme${c}`), `acme\\u${c.codePointAt(0)!.toString(16).padStart(4, '0')}`);
   });
 });
+
+describe('Ctrl-C and SIGTERM in the other commands', () => {
+  test('meter map, as every command but ingest and serve, stops with exit 130 (not death by the signal) and says so', async () => {
+    const w = workdir('signals');
+    for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+      // A map reading a stdin that stays open is mid-run.
+      const { child, done } = w.spawn(['map', '--map', 'openai', '-']);
+      await new Promise((r) => setTimeout(r, 1500));
+      child.kill(sig);
+      const r = await done;
+      assert.equal(r.code, 130, r.describe());
+      assert.match(r.stderr, new RegExp(`^meter: interrupted \\(${sig}\\); any output written is incomplete\\n$`));
+    }
+  });
+});
