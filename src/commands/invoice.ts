@@ -2,7 +2,7 @@
 import { Command } from 'commander';
 import { buildInvoices } from '../core/invoice.js';
 import { ExitCode } from '../errors.js';
-import { renderInvoice, unpricedWarning, type InvoiceFormat } from '../output/invoice.js';
+import { noInvoiceNote, renderInvoice, unpricedWarning, type InvoiceFormat } from '../output/invoice.js';
 import { Sink } from '../output/sink.js';
 import { useColor } from '../output/table.js';
 import { addConfigOption, addDbOption, collect, formatOption, keptFiles, loadMeters, loadPrices, setOutcome, withStore } from './common.js';
@@ -73,6 +73,10 @@ Exit codes: 0 ok · 1 failure (store) · 2 usage error or invalid price file · 
         });
         await renderInvoice(result, flags.format, sink, flags.output === undefined && useColor(process.stdout));
         await sink.close();
+        // A customer named with -s who gets no invoice is said to have none, rather than left out in silence.
+        const invoiced = new Set(result.invoices.map((i) => i.customer));
+        const none = [...new Set(flags.subject)].filter((s) => !invoiced.has(s));
+        if (none.length > 0) process.stderr.write(noInvoiceNote(none));
         if (result.unpriced > 0) {
           process.stderr.write(unpricedWarning(result.unpriced));
           setOutcome(command, ExitCode.rejected);

@@ -139,3 +139,8 @@ export function unpricedWarning(unpriced: number): string {
 export function reportUnpricedWarning(unpriced: number): string {
   return `meter: warning: ${unpriced} usage row${unpriced === 1 ? '' : 's'} of priced meters match no price: shown as unpriced lines, not billed\n`;
 }
+
+export function noInvoiceNote(customers: string[]): string {
+  const names = customers.map((c) => JSON.stringify(c)).join(', ');
+  return `meter: no invoice for ${names}: no usage of a priced meter in the period\n`;
+}
