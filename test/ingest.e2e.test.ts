@@ -323,7 +323,7 @@ describe('rejected input', { concurrency: 4 }, () => {
       [
         2,
         notJson,
-        /^invalid JSON: .* \(one object per line; an object over several lines is read when the first line of the file is `\{` alone\)$/,
+        /^invalid JSON: .* \(the line opens an object it does not close: one object per line; an object over several lines is read when the first line of the file is `\{` alone\)$/,
       ],
       [3, noSubject, /subject/],
       [4, badDate, /time/],
@@ -433,6 +433,34 @@ describe('rejected input', { concurrency: 4 }, () => {
     w.remove();
   });
 
+  test('the hint names an object a line does not close, or one it closes without opening; braces in strings do not count', async () => {
+    const w = new Workdir('brace-hint');
+    const ev = line({ id: 'x', subject: 'a{b' });
+    w.write('e.ndjson', [ev.slice(0, -1), `${ev}}`, `${ev.slice(0, -1)},"note":"}"`]);
+    const r = await run(w, ['ingest', 'e.ndjson'], 3);
+    const lines = r.stderr.split('\n');
+    assert.match(lines[0]!, /^e\.ndjson:1: invalid JSON: .* \(the line opens an object it does not close: /);
+    assert.match(lines[1]!, /^e\.ndjson:2: invalid JSON: .* \(the line closes an object it did not open: /);
+    assert.match(lines[2]!, /^e\.ndjson:3: invalid JSON: .* \(the line opens an object it does not close: /);
+    w.remove();
+  });
+
+  test('--max-event-size bounds the event, not its line: a CR after it and blanks before it do not count', async () => {
+    const w = new Workdir('exact-size');
+    const ev = line({ id: 'exact' });
+    const size = String(Buffer.byteLength(ev));
+    w.write('crlf.ndjson', `${ev}\r\n`);
+    w.write('indent.ndjson', `  ${ev}\n`);
+    w.write('over.ndjson', `${ev}\n`);
+    for (const file of ['crlf.ndjson', 'indent.ndjson']) {
+      const r = await run(w, ['ingest', '--db', `${file}.db`, file, '--max-event-size', size, '--json'], 0);
+      assert.equal(counts(r).inserted, 1, file);
+    }
+    const r = await run(w, ['ingest', '--db', 'over.db', 'over.ndjson', '--max-event-size', String(Number(size) - 1), '--json'], 3);
+    assert.equal(counts(r).rejected, 1);
+    w.remove();
+  });
+
   test('invalid UTF-8 is rejected, not stored with replacement characters', async () => {
     const w = new Workdir('utf8-bad');
     const text = line({ id: 'x', subject: 'A_B' });
@@ -491,6 +519,8 @@ describe('rejected input', { concurrency: 4 }, () => {
     assert.equal(counts(r).inserted, 2);
     assert.equal(counts(r).rejected, 1);
     assert.equal(rejects(w)[0]!.file, 'open.json');
+    // Named at the file's last line (3), not the empty one after its final newline.
+    assert.equal(rejects(w)[0]!.line, 3);
     w.remove();
   });
 

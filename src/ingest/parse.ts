@@ -35,16 +35,27 @@ export interface ParseSink {
 }
 
 /**
- * A hint for a line that looks like part of an object written over several lines in an NDJSON file: such an object
- * is read only in a file whose first line holds `{` alone (input/split.ts); otherwise each line is an event.
+ * A hint for a line that opens an object it does not close, or closes one it did not open, as the lines of an
+ * object written over several lines in an NDJSON file do: such an object is read only in a file whose first line
+ * holds `{` alone (input/split.ts); otherwise each line is an event. Braces in strings do not count.
  */
 function splitObjectHint(text: string): string {
   const t = text.trim();
-  const opens = t.startsWith('{'),
-    closes = t.endsWith('}');
-  return opens !== closes && !t.startsWith('[')
-    ? ' (one object per line; an object over several lines is read when the first line of the file is `{` alone)'
-    : '';
+  if (t.startsWith('[')) return '';
+  let balance = 0;
+  let inString = false;
+  for (let i = 0; i < t.length; i++) {
+    const c = t[i];
+    if (inString) {
+      if (c === '\\') i++;
+      else if (c === '"') inString = false;
+    } else if (c === '"') inString = true;
+    else if (c === '{') balance++;
+    else if (c === '}') balance--;
+  }
+  if (balance === 0) return '';
+  const what = balance > 0 ? 'opens an object it does not close' : 'closes an object it did not open';
+  return ` (the line ${what}: one object per line; an object over several lines is read when the first line of the file is \`{\` alone)`;
 }
 
 export class EventParser {

@@ -67,12 +67,22 @@ export interface Splitter {
   end(out: InputItem[]): void;
 }
 
+/** The length of the event on a line: without its CR and the blanks before it (--max-event-size bounds that). */
+function eventLength(bytes: Buffer, from: number, to: number): number {
+  let end = to;
+  if (end > from && bytes[end - 1] === CR) end--;
+  let start = from;
+  while (start < end && isSpace(bytes[start]!)) start++;
+  return end - start;
+}
+
 /** Newline-delimited JSON: one event per line; CRLF and blank lines accepted. */
 class LineSplitter implements Splitter {
   private line = 0;
   private readonly pending: Collector;
   constructor(private readonly max: number) {
-    this.pending = new Collector(max);
+    // One byte more than an event may take: a line's CR is no part of its event.
+    this.pending = new Collector(max + 1);
   }
   /** One line: bytes[from, to) (no subarray per line: a Buffer view is an allocation on the hottest path). */
   private emit(bytes: Buffer, oversize: boolean, totalLength: number, out: InputItem[], from = 0, to = bytes.length): void {
@@ -102,13 +112,15 @@ class LineSplitter implements Splitter {
     let pos = 0;
     for (let nl = chunk.indexOf(LF, pos); nl !== -1; nl = chunk.indexOf(LF, pos)) {
       if (this.pending.length === 0 && !this.pending.oversize) {
-        if (nl - pos > this.max) this.emit(chunk.subarray(pos, Math.min(nl, pos + MAX_RAW_CHARS)), true, nl - pos, out);
+        if (nl - pos > this.max && eventLength(chunk, pos, nl) > this.max)
+          this.emit(chunk.subarray(pos, Math.min(nl, pos + MAX_RAW_CHARS)), true, nl - pos, out);
         else this.emit(chunk, false, nl - pos, out, pos, nl);
       } else {
         this.pending.add(chunk, pos, nl);
         const total = this.pending.length;
         const oversize = this.pending.oversize;
-        this.emit(this.pending.take(), oversize, total, out);
+        const bytes = this.pending.take();
+        this.emit(bytes, oversize || eventLength(bytes, 0, bytes.length) > this.max, total, out);
       }
       pos = nl + 1;
     }
@@ -118,7 +130,8 @@ class LineSplitter implements Splitter {
     if (this.pending.length > 0 || this.pending.oversize) {
       const total = this.pending.length;
       const oversize = this.pending.oversize;
-      this.emit(this.pending.take(), oversize, total, out);
+      const bytes = this.pending.take();
+      this.emit(bytes, oversize || eventLength(bytes, 0, bytes.length) > this.max, total, out);
     }
   }
 }
@@ -142,6 +155,7 @@ class ValueSplitter implements Splitter {
   private expect: 'first' | 'comma' | 'element' = 'first';
   /** Whether anything but blanks came yet: a byte order mark after that is in the middle of the input. */
   private started = false;
+  private endsWithNewline = false;
   private readonly elem: Collector;
   constructor(private readonly max: number) {
     this.elem = new Collector(max);
@@ -261,6 +275,7 @@ class ValueSplitter implements Splitter {
       }
     }
     if (this.collecting) this.elem.add(chunk, from, chunk.length);
+    if (chunk.length > 0) this.endsWithNewline = chunk[chunk.length - 1] === LF;
   }
   end(out: InputItem[]): void {
     if (this.collecting) {
@@ -280,7 +295,9 @@ class ValueSplitter implements Splitter {
       }
     }
     if (this.inArray) {
-      out.push({ line: this.line, index: null, error: 'invalid JSON: array not closed at end of input (missing "]")', raw: '' });
+      // The last line of the input, not the empty one after its final newline.
+      const line = this.endsWithNewline ? this.line - 1 : this.line;
+      out.push({ line, index: null, error: 'invalid JSON: array not closed at end of input (missing "]")', raw: '' });
     }
   }
 }
