@@ -41,7 +41,7 @@ Examples:
   meter map --map openai batch_output.jsonl --subject-path '$.custom_id' --subject-pattern '^(cust_[0-9]+):'
   meter map --map litellm spend_logs.ndjson > events.ndjson
 
-Exit codes: 0 all input mapped or skipped · 3 some input rejected · 2 usage error (bad flag, invalid mapping file)`,
+Exit codes: 0 all input mapped or skipped · 3 some input rejected · 2 usage error (bad flag, invalid mapping file) · 1 failure (an input or stdout cannot be read or written) · 130 interrupted`,
     )
     .action(async (files: string[], flags: MapCommandFlags, command: Command) => {
       setOutcome(command, await runMap(files, flags));

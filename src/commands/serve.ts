@@ -66,12 +66,12 @@ export function serveCommand(): Command {
 Examples:
   meter serve --config meter.yaml                                  # http://127.0.0.1:8888, loopback only, no auth
   METER_TOKEN=s3cret-t0ken meter serve --host 0.0.0.0 --port 8888  # the API needs Authorization: Bearer s3cret-t0ken
-  meter serve --db clickhouse://127.0.0.1:8123/meter --config meter.yaml
+  meter serve --db clickhouse://127.0.0.1:18123/meter --config meter.yaml   # scripts/clickhouse.sh's server
 
   curl -X POST localhost:8888/api/v1/events -H 'Content-Type: application/cloudevents+json' \\
     -d '{"specversion":"1.0","id":"1","source":"app","type":"prompt","subject":"acme","data":{"tokens":5}}'
   curl 'localhost:8888/api/v1/meters/tokens_total/query?windowSize=DAY&groupBy=subject'
-  open 'http://localhost:8888/?period=2026-11&tz=Europe/Budapest'   # the usage report page (#token=... with --token)
+  xdg-open 'http://localhost:8888/?period=2026-11&tz=Europe/Budapest'   # the usage report page (#token=... with --token)
 
 A 204 from POST /api/v1/events means every event of the request is committed (a crash of the process loses none);
 an error means none is stored. Re-sent events (same source and id) answer 204 and change nothing.

@@ -18,7 +18,7 @@ export async function renderStats(s: StoreStats, json: boolean, sink: Sink, colo
     `subjects  ${count(s.subjects)}`,
     `from      ${s.firstMs === null ? '-' : formatRfc3339(s.firstMs)}`,
     `to        ${s.lastMs === null ? '-' : formatRfc3339(s.lastMs)}`,
-    `size      ${s.sizeBytes === null ? '-' : (s.sizeBytes / 1048576).toFixed(1) + ' MB'}`,
+    `size      ${s.sizeBytes === null ? '-' : (s.sizeBytes / 1048576).toFixed(1) + ' MiB'}`,
   ];
   const byType = await smallTable(
     ['type', 'events'],

@@ -12,7 +12,8 @@ import { sparkKey, type UsageSparklines } from '../core/usage-sparklines.js';
 import type { Sink } from './sink.js';
 
 export function useColor(stream: NodeJS.WriteStream): boolean {
-  return Boolean(stream.isTTY) && process.env.NO_COLOR === undefined && process.env.TERM !== 'dumb';
+  // no-color.org: NO_COLOR set to a non-empty value turns colour off.
+  return Boolean(stream.isTTY) && !process.env.NO_COLOR && process.env.TERM !== 'dumb';
 }
 
 /**
