@@ -893,7 +893,11 @@ describe('without a meter config', () => {
   });
 
   test('meter meters says there is no config; an unknown meter is a usage error', () => {
-    assert.match(ok(w.run(['meters'])), /no meter config/);
+    // On stderr, a message: stdout holds data only.
+    const r = w.run(['meters']);
+    assert.equal(r.code, 0, r.describe());
+    assert.equal(r.stdout, '');
+    assert.match(r.stderr, /^meter: no meter config/);
     assert.match(usageError(w.run(['query', '-m', 'tokens'])), /unknown meter "tokens".*no meters are configured/);
   });
 
