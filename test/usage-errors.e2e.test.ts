@@ -92,3 +92,24 @@ describe('Ctrl-C and SIGTERM in the other commands', () => {
     }
   });
 });
+
+describe('two rows of a report are never named alike', () => {
+  test('a group value "(none)" and a missing one, a subject holding the separator', () => {
+    const w = workdir('report-labels');
+    w.write('m.yaml', 'meters:\n  - {slug: t, eventType: prompt, aggregation: SUM, valueProperty: $.tokens, groupBy: {model: $.model}}\n');
+    w.write('e.ndjson', [
+      JSON.stringify(event({ id: '1', subject: 'acme', data: { tokens: 7, model: '(none)' } })),
+      JSON.stringify(event({ id: '2', subject: 'acme', data: { tokens: 5 } })),
+      JSON.stringify(event({ id: '3', subject: 'a · b', data: { tokens: 1, model: 'x' } })),
+    ]);
+    assert.equal(w.run(['ingest', 'e.ndjson']).code, 0);
+    const labels = (args: string[]) => {
+      const r = w.run(['report', '--config', 'm.yaml', '--period', '2026-11', '-o', 'r.html', ...args]);
+      assert.equal(r.code, 0, r.describe());
+      const doc = JSON.parse(/<script type="application\/json" id="report-data">([^<]*)<\/script>/.exec(w.read('r.html'))![1]!);
+      return (doc.meters[0].rows as Array<{ label: string }>).map((x) => x.label).sort();
+    };
+    assert.deepEqual(labels(['-g', 'model']), ['"(none)"', '(none)', 'x']);
+    assert.deepEqual(labels([]), ['"a · b"', 'acme']);
+  });
+});

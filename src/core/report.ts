@@ -92,9 +92,14 @@ async function reportRange(store: Store, o: ReportOptions, zone: string): Promis
 
 const isAdditive = (m: Meter): boolean => m.aggregation === 'SUM' || m.aggregation === 'COUNT';
 
-/** How a row is named: its subject and group values (an empty group value as `(none)`). */
+/**
+ * How a row is named: its subject and group values (an empty group value as `(none)`). A part that could read as
+ * a placeholder or as two parts (`(none)`, `a · b`, or one starting with a quote) is quoted, so that two rows are
+ * never named alike.
+ */
 function labelOf(r: ResultRow): string {
-  return [...(r.subject === null ? [] : [r.subject]), ...r.groups.map((g) => (g === '' ? '(none)' : g))].join(' · ') || '(all)';
+  const part = (p: string) => (p === '(none)' || p === '(all)' || p.includes(' · ') || p.startsWith('"') ? JSON.stringify(p) : p);
+  return [...(r.subject === null ? [] : [r.subject]), ...r.groups].map((p) => (p === '' ? '(none)' : part(p))).join(' · ') || '(all)';
 }
 
 const keyOf = (r: ResultRow): string => JSON.stringify([r.subject, r.groups]);

@@ -11,7 +11,9 @@ export async function renderMeters(meters: Meter[], file: string | null, json: b
   }
   if (file === null) {
     // A message, not data: stdout stays empty, as for a table of no meters.
-    process.stderr.write('meter: no meter config (pass --config, set METER_CONFIG, or create ./meter.yaml); queries count events per type\n');
+    process.stderr.write(
+      'meter: no meter config (pass --config, set METER_CONFIG, or create ./meter.yaml); queries count events per type\n',
+    );
     return;
   }
   const rows = meters.map((m) => [
