@@ -12,6 +12,9 @@ export function inputsOf(files: string[]): string[] {
   const inputs = files.length === 0 ? [STDIN_NAME] : files;
   if (inputs.filter((f) => f === STDIN_NAME).length > 1) throw new UsageError('stdin (-) can be read only once');
   checkInputs(inputs);
+  // A terminal on stdin would otherwise wait in silence for input the user does not know is expected.
+  if (inputs.includes(STDIN_NAME) && process.stdin.isTTY)
+    process.stderr.write('meter: reading events from standard input (the terminal); end with Ctrl-D, or name files\n');
   return inputs;
 }
 
