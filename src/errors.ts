@@ -71,3 +71,11 @@ export class InputError extends UsageError {}
 export class InterruptedError extends MeterError {
   override readonly exitCode: number = ExitCode.interrupted;
 }
+
+/** The problem of a YAML file the parser refused: its first line, which names the line and column. */
+export function yamlProblem(e: unknown): string {
+  // The parser's message goes on with an excerpt after "column N:"; the excerpt is not kept, nor its colon.
+  return `not valid YAML: ${String((e as Error)?.message ?? e)
+    .split('\n')[0]!
+    .replace(/:\s*$/, '')}`;
+}

@@ -164,7 +164,7 @@ prices:
   });
 
   test('not YAML, not a mapping, no prices', () => {
-    assert.match(problems('a: [')[0]!, /^not valid YAML/);
+    assert.match(problems('a: [')[0]!, /^not valid YAML: .* at line \d+, column \d+$/);
     assert.deepEqual(problems('- 1'), ['must be a mapping with currency: and prices:']);
     assert.deepEqual(problems('currency: USD'), ['prices: must be a non-empty list']);
   });

@@ -6,7 +6,7 @@ import { checkPattern } from '../core/mapping-spec.js';
 import { BUILT_IN_MAPS, createMapper, type MapChoice } from '../core/maps/index.js';
 import { checkJsonPath, parseMeterConfig, type Meter } from '../core/meter.js';
 import { parsePriceFile, type PriceFile } from '../core/price.js';
-import { ConfigError, type MeterError, UsageError } from '../errors.js';
+import { ConfigError, type MeterError, UsageError, yamlProblem } from '../errors.js';
 import { openStore, resolveDb } from '../store/open.js';
 import type { Store } from '../store/store.js';
 import { type KeptFile, STDIN_KEPT, storeFiles } from '../output/overwrite.js';
@@ -204,7 +204,7 @@ export function loadMap(flags: MapFlags): MapChoice | null {
       try {
         choice.spec = (createRequire(import.meta.url)('yaml') as typeof import('yaml')).parse(text) as unknown;
       } catch (e) {
-        fileProblem = new ConfigError(flags.map, [`not valid YAML: ${(e as Error).message.split('\n')[0]}`], 'mapping');
+        fileProblem = new ConfigError(flags.map, [yamlProblem(e)], 'mapping');
       }
     }
   }

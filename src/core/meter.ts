@@ -3,7 +3,7 @@
  * Validation collects every problem of every meter, each naming the meter's slug and the field.
  */
 import { createRequire } from 'node:module';
-import { ConfigError } from '../errors.js';
+import { ConfigError, yamlProblem } from '../errors.js';
 import { decimalText } from './decimal.js';
 
 export const AGGREGATIONS = ['SUM', 'COUNT', 'AVG', 'MIN', 'MAX', 'UNIQUE_COUNT', 'LATEST'] as const;
@@ -162,7 +162,7 @@ export function parseMeterConfig(text: string, file: string): Meter[] {
     // Loaded here, not at start: most commands (and the ingest worker, which imports this module) need no YAML.
     doc = (createRequire(import.meta.url)('yaml') as typeof import('yaml')).parse(text);
   } catch (e) {
-    throw new ConfigError(file, [`not valid YAML: ${(e as Error).message.split('\n')[0]}`]);
+    throw new ConfigError(file, [yamlProblem(e)]);
   }
   if (doc === null || doc === undefined) return [];
   if (typeof doc !== 'object' || Array.isArray(doc)) throw new ConfigError(file, ['must be a mapping with a meters: list']);

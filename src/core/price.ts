@@ -6,7 +6,7 @@
  * Amounts are decimal strings: YAML reads `0.1` as a binary float, so a YAML number is refused.
  */
 import { createRequire } from 'node:module';
-import { ConfigError } from '../errors.js';
+import { ConfigError, yamlProblem } from '../errors.js';
 import { Decimal } from './decimal.js';
 import type { Meter } from './meter.js';
 import { minorDigits, type PriceModel, type Tier } from './rating.js';
@@ -337,7 +337,7 @@ export function parsePriceFile(text: string, file: string, meters: Meter[]): Pri
     if (parsed.errors.length > 0) throw parsed.errors[0];
     doc = parsed.toJS();
   } catch (e) {
-    throw new ConfigError(file, [`not valid YAML: ${(e as Error).message.split('\n')[0]}`], 'price file');
+    throw new ConfigError(file, [yamlProblem(e)], 'price file');
   }
   const lineOf: LineOf = (path) => {
     for (let n = path.length; n > 0; n--) {
