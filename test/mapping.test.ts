@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { valueTextAt } from '../src/core/json.js';
-import { applyMapping, buildEvent, mappingMapper } from '../src/core/mapping.js';
+import { applyMapping, buildEvent, literalProblems, mappingMapper } from '../src/core/mapping.js';
 import { compileMapping } from '../src/core/mapping-spec.js';
 import { createMapper } from '../src/core/maps/index.js';
 import { ConfigError } from '../src/errors.js';
@@ -15,7 +15,7 @@ const workdir = workdirs();
 
 function problems(spec: unknown, o = {}): string[] {
   try {
-    compileMapping(spec, 'm.yaml', o);
+    compileMapping(spec, 'm.yaml', o, literalProblems);
   } catch (e) {
     assert.ok(e instanceof ConfigError);
     assert.match(e.message, /^invalid mapping m\.yaml:/);
@@ -75,6 +75,20 @@ describe('mapping validation', () => {
       'subject.pattern: needs a capture group, e.g. ^(cust_[0-9]+):',
     ]);
     assert.deepEqual(problems({ id: '$.a', subject: '$.s', type: 't' }, { source: 'cli' }), []);
+    // A default no record can mend is refused as its literal would be; so are rules no event could take.
+    const base = { id: '$.a', subject: '$.s', type: 't', source: 's' };
+    assert.deepEqual(problems({ ...base, time: { path: '$.t', default: 'yesterday' } }), [
+      'time: "yesterday" is not an RFC 3339 date-time (e.g. 2026-11-28T10:15:00.123Z) (the default)',
+    ]);
+    assert.deepEqual(problems({ ...base, subject: { path: '$.s', default: '' }, type: { path: '$.t', default: '' } }), [
+      'subject: the default is empty',
+      'type: the default is empty',
+    ]);
+    assert.deepEqual(problems({ ...base, subject: { value: 'zzz', pattern: '^(c_[0-9]+)' } }), [
+      'subject: the literal "zzz" does not match the subject pattern /^(c_[0-9]+)/',
+    ]);
+    assert.deepEqual(problems({ ...base, id: { path: '$.a', required: false } }), ['id.required: an id is always required']);
+    assert.deepEqual(problems({ ...base, id: { path: '$.a', as: 'count' } }), ['id.as: id is text (as: string)']);
     // A default id is the same for every record without one.
     assert.deepEqual(problems({ id: { path: '$.a', default: 'x' }, subject: '$.s', type: 't', source: 's' }), [
       'id: the default "x" would give records the same id, and dedupe would keep one of them; write a JSON path ($.request_id)',

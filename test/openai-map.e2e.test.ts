@@ -312,6 +312,38 @@ describe('the openai event contract', () => {
     assert.equal(summary.unbilledStreams, 1);
   });
 
+  test('not billed: a Responses object still queued or in progress (even with usage), a model that is empty, details that are no object', () => {
+    const resp = (id: string, status: string, output: number) =>
+      `{"id":"${id}","object":"response","created_at":1741476542,"status":"${status}","model":"m","output":[],"usage":{"input_tokens":1,"output_tokens":${output},"total_tokens":${1 + output}},"metadata":{"customer_id":"acme"}}`;
+    const chat = (id: string, model: string, usage: string) =>
+      `{"id":"${id}","object":"chat.completion","created":1741476542,"model":"${model}","customer_id":"acme","choices":[],"usage":${usage}}`;
+    const { r, events } = map(
+      [
+        resp('resp_1', 'in_progress', 10),
+        resp('resp_1', 'completed', 900),
+        resp('resp_2', 'queued', 5),
+        chat('chatcmpl-empty', '', '{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2}'),
+        chat(
+          'chatcmpl-arr',
+          'm',
+          '{"prompt_tokens":1000,"completion_tokens":1,"total_tokens":1001,"prompt_tokens_details":[{"cached_tokens":900}]}',
+        ),
+        chat('chatcmpl-str', 'm', '{"prompt_tokens":1000,"completion_tokens":1,"total_tokens":1001,"prompt_tokens_details":"900"}'),
+      ],
+      ['--json'],
+    );
+    assert.equal(r.code, 3, r.describe());
+    assert.deepEqual(
+      events.map((e) => [e.id, (e.data as { output_tokens: number }).output_tokens]),
+      [['resp_1', 900]],
+    );
+    const summary = JSON.parse(r.stderr.trim().split('\n').at(-1)!) as { skipped: Record<string, number> };
+    assert.equal(summary.skipped.response_not_completed, 2);
+    assert.match(r.stderr, /in\.ndjson:4: data\.model: empty \(\$\.model\)/);
+    assert.match(r.stderr, /in\.ndjson:5: \$\.usage\.prompt_tokens_details: must be an object, got an array/);
+    assert.match(r.stderr, /in\.ndjson:6: \$\.usage\.prompt_tokens_details: must be an object, got a string/);
+  });
+
   test('a whole count in another spelling (1e2, 100.0) is that count, in canonical form', () => {
     const { r, events } = map([
       '{"id":"chatcmpl-s1","object":"chat.completion","created":1741569952.0,"model":"m","customer_id":"a","usage":{"prompt_tokens":1e2,"completion_tokens":100.0,"total_tokens":2.00e2}}',

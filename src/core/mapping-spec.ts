@@ -266,6 +266,12 @@ export function compileMapping(
         data.push({ ...compileField(`data.${key}`, input, problems, { required: false }), key, keyText });
       }
   }
+  // Every event has an id, and a subject, source and type, each a string: an id rule that may give none, or a rule
+  // that takes a number or a boolean, fails every record it does. (A time may be left out: the ingestion time.)
+  if (!missing.has(id) && !id.required) problems.push('id.required: an id is always required');
+  for (const rule of [id, subject, source, type])
+    if (!missing.has(rule) && rule.as !== 'any' && rule.as !== 'string')
+      problems.push(`${rule.name}.as: ${rule.name} is text (as: string)`);
   const m = { id, time, subject, source, type, data };
   const live = <R extends Rule>(r: R): R => (missing.has(r) ? { ...r, value: undefined } : r);
   problems.push(...literalCheck({ ...m, id: live(id), subject: live(subject), source: live(source), type: live(type) }));

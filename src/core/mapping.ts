@@ -76,7 +76,11 @@ export function evaluateRule(rule: Rule, record: unknown, text: string, literals
     return rule.required ? { problem: `${rule.name}: missing (${rule.paths.map((p) => p.text).join(', ')})` } : undefined;
   }
   // The usual cases first, without a closure: this runs for every field of every record.
-  if (typeof v === 'string' && (rule.as === 'string' || rule.as === 'any')) return [JSON.stringify(v), v];
+  if (typeof v === 'string' && (rule.as === 'string' || rule.as === 'any')) {
+    // A required text that is empty names nothing (a model "" matches no price): it is as good as missing.
+    if (v === '' && rule.required && rule.as === 'string') return { problem: `${rule.name}: empty (${foundPath!.text})` };
+    return [JSON.stringify(v), v];
+  }
   const path = foundPath!;
   if (
     typeof v === 'number' &&
@@ -339,18 +343,23 @@ export function readRecordText(text: string, tree: PathTree): { problem: string 
  */
 export function literalProblems(m: Mapping): string[] {
   const problems: string[] = [];
+  // A default is what every record without the path gets: checked as a literal is (on a record with nothing).
+  const given = (rule: Rule) => rule.value !== undefined || rule.fallback !== undefined;
   for (const rule of [m.id, m.subject, m.source, m.type]) {
-    if (rule.value === undefined) continue;
+    if (!given(rule)) continue;
+    const what = rule.value !== undefined ? 'the literal' : 'the default';
     const r = attribute(rule, {}, '{}', null);
     if (r === undefined) continue;
-    if (typeof r !== 'string') problems.push(r.problem);
-    else if (r === '') problems.push(`${rule.name}: the literal is empty`);
-    else if (r.includes('\u0000')) problems.push(`${rule.name}: the literal holds U+0000`);
-    else if (!r.isWellFormed()) problems.push(`${rule.name}: the literal holds a lone surrogate`);
+    if (typeof r !== 'string') problems.push(rule.value !== undefined ? r.problem : `${r.problem} (${what})`);
+    else if (r === '') problems.push(`${rule.name}: ${what} is empty`);
+    else if (rule === m.subject && m.subject.pattern !== null && m.subject.pattern.exec(r)?.[1] === undefined)
+      problems.push(`subject: ${what} ${JSON.stringify(r.slice(0, 64))} does not match the subject pattern /${m.subject.pattern.source}/`);
+    else if (r.includes('\u0000')) problems.push(`${rule.name}: ${what} holds U+0000`);
+    else if (!r.isWellFormed()) problems.push(`${rule.name}: ${what} holds a lone surrogate`);
   }
-  if (m.time !== null && m.time.value !== undefined) {
+  if (m.time !== null && given(m.time)) {
     const t = eventTime(m.time, {}, '{}', null);
-    if (typeof t === 'object' && 'problem' in t) problems.push(t.problem);
+    if (typeof t === 'object' && 'problem' in t) problems.push(m.time.value !== undefined ? t.problem : `${t.problem} (the default)`);
   }
   return problems;
 }

@@ -288,7 +288,8 @@ function plainCount(rule: Rule, record: Obj): number | undefined | null {
 function plainString(rule: Rule, record: Obj): string | undefined | null {
   const v = lookup(rule, record);
   if (v === undefined) return rule.required ? null : undefined;
-  return typeof v === 'string' && v.isWellFormed() ? v : null;
+  // Null (the generic path says what is wrong) for anything but a well-formed string, and for an empty required one.
+  return typeof v === 'string' && v.isWellFormed() && (v !== '' || !rule.required) ? v : null;
 }
 
 /**
@@ -379,6 +380,9 @@ export function openaiMapper(o: MapOverrides = {}): RecordMapper {
   const tree = pathTree(paths);
 
   /** The mapping of one record; `fast`: from sparseParse, events as fields (TextOutcome), else as event text. */
+  /** The usage members whose cached and reasoning counts the map reads (Chat Completions' and Responses' names). */
+  const DETAILS = ['prompt_tokens_details', 'completion_tokens_details', 'input_tokens_details', 'output_tokens_details'] as const;
+
   function mapRecord(record: unknown, text: string, fast: boolean, literals: Literals): TextOutcome {
     if (!isObj(record)) return { kind: 'reject', error: `not an OpenAI response: a record must be a JSON object` };
     const shape = recognise(record);
@@ -395,6 +399,11 @@ export function openaiMapper(o: MapOverrides = {}): RecordMapper {
     // A Responses stream's last event (response.completed or response.incomplete) ends it.
     if (shape.endsStream !== undefined) streamEnded(shape.endsStream);
     const chunk = r.object === 'chat.completion.chunk';
+    // A Responses object still queued, in progress or cancelled is no final count, whatever usage it carries: its
+    // completed copy (the same id) is, and a first copy billed would win over it. (A stream's last event says by
+    // its type that its response ended.)
+    const unfinished = r.status === 'queued' || r.status === 'in_progress' || r.status === 'cancelled';
+    if (api === 'responses' && unfinished && shape.endsStream === undefined) return skip('response_not_completed');
     if (r.usage === undefined || r.usage === null) {
       if (chunk) {
         if (typeof r.id === 'string' && !billed.has(r.id) && open.size < MAX_TRACKED_STREAMS) open.add(r.id);
@@ -410,6 +419,15 @@ export function openaiMapper(o: MapOverrides = {}): RecordMapper {
         kind: 'reject',
         error: `${at(p, 'usage')}: must be an object, got ${Array.isArray(r.usage) ? 'an array' : `a ${typeof r.usage}`}`,
       };
+    // A details object of another type would read as "no cached (or reasoning) tokens": all billed at the full rate.
+    for (const k of DETAILS) {
+      const d = r.usage[k];
+      if (d !== undefined && d !== null && !isObj(d))
+        return {
+          kind: 'reject',
+          error: `${at(p, 'usage')}.${k}: must be an object, got ${Array.isArray(d) ? 'an array' : `a ${typeof d}`}`,
+        };
+    }
     if (api === 'embeddings' && p === '$') {
       return {
         kind: 'reject',
