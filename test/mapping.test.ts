@@ -7,6 +7,7 @@ import { describe, test } from 'node:test';
 import { valueTextAt } from '../src/core/json.js';
 import { applyMapping, buildEvent, literalProblems, mappingMapper } from '../src/core/mapping.js';
 import { compileMapping } from '../src/core/mapping-spec.js';
+import { parseYaml } from '../src/core/yaml.js';
 import { createMapper } from '../src/core/maps/index.js';
 import { ConfigError } from '../src/errors.js';
 import { workdirs } from './helpers.js';
@@ -89,6 +90,8 @@ describe('mapping validation', () => {
     ]);
     assert.deepEqual(problems({ ...base, id: { path: '$.a', required: false } }), ['id.required: an id is always required']);
     assert.deepEqual(problems({ ...base, id: { path: '$.a', as: 'count' } }), ['id.as: id is text (as: string)']);
+    // A YAML tag the parser does not know is refused with its line, never passed over with a warning of its own.
+    assert.throws(() => parseYaml('id: !foo $.rid\n'), /Unresolved tag: !foo at line 1, column 5/);
     // A default id is the same for every record without one.
     assert.deepEqual(problems({ id: { path: '$.a', default: 'x' }, subject: '$.s', type: 't', source: 's' }), [
       'id: the default "x" would give records the same id, and dedupe would keep one of them; write a JSON path ($.request_id)',

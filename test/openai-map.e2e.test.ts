@@ -430,7 +430,7 @@ describe('the openai event contract', () => {
       ],
       [chat({ prompt_tokens: 10, completion_tokens: 1 }, { created: 1e15 }), /time: 1000000000000000 is out of range/],
       [chat('lots'), /usage: must be an object, got a string/],
-      [chat({ prompt_tokens: 10, completion_tokens: 1 }, { customer_id: { nested: true } }), /subject: must be a string, got a object/],
+      [chat({ prompt_tokens: 10, completion_tokens: 1 }, { customer_id: { nested: true } }), /subject: must be a string, got an object/],
       [{ request: { model: 'gpt-5.4', user: 'acme' } }, /log record without a response/],
       [{ customer_id: 'a', response: 'HTTP 200 {...}' }, /response: must be a JSON object, got a string/],
       [{ object: 'thread.run', id: 'run_1' }, /not an OpenAI response: object "thread.run"/],

@@ -1,11 +1,11 @@
 /** Options and helpers shared by the commands, so the same flag means the same thing everywhere. */
 import fs from 'node:fs';
-import { createRequire } from 'node:module';
 import { Option, type Command } from 'commander';
 import { checkPattern } from '../core/mapping-spec.js';
 import { BUILT_IN_MAPS, createMapper, type MapChoice } from '../core/maps/index.js';
 import { checkJsonPath, parseMeterConfig, type Meter } from '../core/meter.js';
 import { parsePriceFile, type PriceFile } from '../core/price.js';
+import { parseYaml } from '../core/yaml.js';
 import { ConfigError, type MeterError, UsageError, yamlProblem } from '../errors.js';
 import { openStore, resolveDb } from '../store/open.js';
 import type { Store } from '../store/store.js';
@@ -202,7 +202,7 @@ export function loadMap(flags: MapFlags): MapChoice | null {
     }
     if (text !== null) {
       try {
-        choice.spec = (createRequire(import.meta.url)('yaml') as typeof import('yaml')).parse(text) as unknown;
+        choice.spec = parseYaml(text);
       } catch (e) {
         fileProblem = new ConfigError(flags.map, [yamlProblem(e)], 'mapping');
       }

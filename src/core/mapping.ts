@@ -55,7 +55,7 @@ function describe(v: unknown, literal: () => string | undefined): string {
     const text = full.length > 40 ? full.slice(0, 40) + '...' : full;
     return Number.isInteger(v) && !Number.isSafeInteger(v) ? `${text}, over 2^53-1 (not a safe integer)` : text;
   }
-  return Array.isArray(v) ? 'an array' : v === null ? 'null' : `a ${typeof v}`;
+  return Array.isArray(v) ? 'an array' : v === null ? 'null' : typeof v === 'object' ? 'an object' : `a ${typeof v}`;
 }
 
 /** A field's value: [JSON text, value], undefined to leave it out, or a problem. */

@@ -2,8 +2,8 @@
  * Meters in OpenMeter's config format (the `meters:` list of its config.yaml) and their validation, free of I/O.
  * Validation collects every problem of every meter, each naming the meter's slug and the field.
  */
-import { createRequire } from 'node:module';
 import { ConfigError, yamlProblem } from '../errors.js';
+import { parseYaml } from './yaml.js';
 import { decimalText } from './decimal.js';
 
 export const AGGREGATIONS = ['SUM', 'COUNT', 'AVG', 'MIN', 'MAX', 'UNIQUE_COUNT', 'LATEST'] as const;
@@ -159,8 +159,7 @@ export function validateMeters(raw: unknown, file: string): Meter[] {
 export function parseMeterConfig(text: string, file: string): Meter[] {
   let doc: unknown;
   try {
-    // Loaded here, not at start: most commands (and the ingest worker, which imports this module) need no YAML.
-    doc = (createRequire(import.meta.url)('yaml') as typeof import('yaml')).parse(text);
+    doc = parseYaml(text);
   } catch (e) {
     throw new ConfigError(file, [yamlProblem(e)]);
   }

@@ -333,8 +333,10 @@ export function parsePriceFile(text: string, file: string, meters: Meter[]): Pri
   let parsed: import('yaml').Document;
   let doc: unknown;
   try {
-    parsed = yaml.parseDocument(text, { lineCounter: lines });
-    if (parsed.errors.length > 0) throw parsed.errors[0];
+    // A warning (an unknown tag) is an error, as in parseYaml (core/yaml.ts), and never printed by the parser.
+    parsed = yaml.parseDocument(text, { lineCounter: lines, logLevel: 'silent' });
+    const fault = parsed.errors[0] ?? parsed.warnings[0];
+    if (fault !== undefined) throw fault;
     doc = parsed.toJS();
   } catch (e) {
     throw new ConfigError(file, [yamlProblem(e)], 'price file');
