@@ -84,7 +84,7 @@ export async function main(argv: string[]): Promise<number> {
       // one that does not exist (`meter help bogus`), is a usage error.
       if (e.code === 'commander.help') {
         const [first, second] = argv.slice(2);
-        const asked = first === 'help' && (second === undefined || program.commands.some((c) => c.name() === second));
+        const asked = first === 'help' && (second === undefined || second === 'help' || program.commands.some((c) => c.name() === second));
         return asked ? ExitCode.ok : ExitCode.usage;
       }
       if (e.code === 'commander.executeSubCommandAsync') return ExitCode.failure;

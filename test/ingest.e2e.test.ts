@@ -450,7 +450,7 @@ describe('rejected input', { concurrency: 4 }, () => {
     const ev = line({ id: 'exact' });
     const size = String(Buffer.byteLength(ev));
     w.write('crlf.ndjson', `${ev}\r\n`);
-    w.write('indent.ndjson', `  ${ev}\n`);
+    w.write('indent.ndjson', `  ${ev} \t \r\n`);
     w.write('over.ndjson', `${ev}\n`);
     for (const file of ['crlf.ndjson', 'indent.ndjson']) {
       const r = await run(w, ['ingest', '--db', `${file}.db`, file, '--max-event-size', size, '--json'], 0);

@@ -169,9 +169,9 @@ describe('meter invoice end to end (SQLite)', () => {
       `acme,${P},tokens,model=a\\;b=c\\\\,unpriced,,4,,,,,USD`,
     ]);
     // A customer named with -s who has nothing to invoice is said to have none.
-    const named = z.run([...invoiceArgs('csv'), '-s', 'acme', '-s', 'nobody']);
+    const named = z.run([...invoiceArgs('csv'), '-s', 'acme', '-s', 'nobody', '-s', 'x\u202ey']);
     assert.equal(named.code, 3, named.describe());
-    assert.match(named.stderr, /^meter: no invoice for "nobody": no usage of a priced meter in the period\n/);
+    assert.match(named.stderr, /^meter: no invoice for "nobody", "x\\u202ey": no usage of a priced meter in the period\n/);
   });
 
   test('table: one block per customer, lines then the total', () => {

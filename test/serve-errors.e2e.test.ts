@@ -484,6 +484,38 @@ describe('requests pipelined on one connection', () => {
     assert.equal(((await r.json()) as { data: { value: number }[] }).data[0]?.value, 1);
   });
 
+  test('a client that half-closes after its pipelined requests gets every answer', async () => {
+    const ids = Array.from({ length: 5 }, (_, i) => `half-${i}`);
+    const answer = await new Promise<string>((resolve) => {
+      const u = new URL(open.url);
+      const s = net.connect(Number(u.port), u.hostname, () => s.end(ids.map((id) => rawBatch([ev({ id, subject: 'half' })])).join('')));
+      let got = '';
+      s.on('data', (d) => (got += d.toString('latin1')));
+      s.on('close', () => resolve(got));
+    });
+    assert.deepEqual(statusLines(answer), Array(5).fill('HTTP/1.1 204'));
+    const r = await fetch(`${open.url}/api/v1/meters/requests/query?subject=half`);
+    assert.equal(((await r.json()) as { data: { value: number }[] }).data[0]?.value, 5);
+  });
+
+  test('a client that closes with requests still queued: SIGTERM then stops the server (exit 0)', { timeout: 60_000 }, async () => {
+    for (const mode of ['close', 'reset'] as const) {
+      const s = await startServe(w, ['--db', w.path(`queued-${mode}.db`), '--config', w.path('meter.yaml')]);
+      const u = new URL(s.url);
+      await new Promise<void>((resolve) => {
+        const c = net.connect(Number(u.port), u.hostname, () => {
+          c.write(Array.from({ length: 5 }, (_, i) => rawBatch([ev({ id: `q-${i}` })])).join(''));
+          if (mode === 'reset') c.resetAndDestroy();
+          else c.destroy();
+          resolve();
+        });
+      });
+      await new Promise((r) => setTimeout(r, 500));
+      const stopped = await s.stop();
+      assert.equal(stopped.code, 0, stopped.describe());
+    }
+  });
+
   test('SIGTERM while the first of three is committed: every one gets its 204, and all are stored', async () => {
     const s = await startServe(w, ['--db', w.path('pipelined-term.db'), '--config', w.path('meter.yaml'), '--max-body', String(16 << 20)]);
     const batch = (tag: string, n: number) => Array.from({ length: n }, (_, i) => ev({ id: `${tag}-${i}`, subject: tag }));

@@ -30,6 +30,9 @@ export function readBody(req: IncomingMessage, limits: BodyLimits): Promise<stri
   if (declared !== undefined && Number(declared) > limits.maxBytes) {
     return Promise.reject(tooLarge(limits.maxBytes));
   }
+  // A request the client aborted (it closed the connection while the request waited its turn) has no body to come.
+  // (Its body may have arrived whole: a destroyed stream still drops what it holds.)
+  if (req.destroyed) return Promise.reject(new HttpProblem(400, 'the request was aborted by the client'));
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -41,6 +44,7 @@ export function readBody(req: IncomingMessage, limits: BodyLimits): Promise<stri
       req.off('data', onData);
       req.off('end', onEnd);
       req.off('error', onError);
+      req.off('close', onClose);
       if (e) {
         // Stop reading what is left: the answer closes the connection (see respond in server.ts).
         req.pause();
@@ -60,6 +64,8 @@ export function readBody(req: IncomingMessage, limits: BodyLimits): Promise<stri
     };
     const onEnd = () => finish(null);
     const onError = () => finish(new HttpProblem(400, 'the request body could not be read'));
+    // Closed before its end: aborted ('end' comes first for a body read whole).
+    const onClose = () => finish(new HttpProblem(400, 'the request was aborted by the client'));
     const timer = setTimeout(
       () => finish(new HttpProblem(408, `the request body did not arrive within ${limits.timeoutMs} ms`)),
       limits.timeoutMs,
@@ -67,6 +73,7 @@ export function readBody(req: IncomingMessage, limits: BodyLimits): Promise<stri
     req.on('data', onData);
     req.on('end', onEnd);
     req.on('error', onError);
+    req.on('close', onClose);
   });
 }
 

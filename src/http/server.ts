@@ -12,6 +12,9 @@ import { hasAdminToken } from './auth.js';
 import { badRequest, HttpProblem, problemBody, problemOf } from './problem.js';
 import { corsHeaders, route, type Api, type Reply } from './routes.js';
 
+/** A character of an HTTP token (RFC 9110 5.6.2), such as a method. */
+const TCHAR = /[!#$%&'*+.^_`|~0-9A-Za-z-]/;
+
 /** How long a stopping server waits for requests on its open connections once none is in flight. */
 const STOP_QUIET_MS = 200;
 /** How long a stopping server takes connections the kernel has completed before it stops listening. */
@@ -56,6 +59,9 @@ export class ApiServer {
       if (!tooLarge && hasAdminToken(req, this.api.token)) res.writeContinue();
       this.handle(req, res);
     });
+    // A client that sends its pipelined requests and then half-closes the connection still gets every answer:
+    // Node would otherwise abort the requests still queued behind the first (see handle) and close at once.
+    (this.server as http.Server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
     // Any other expectation cannot be met (RFC 9110 10.1.1), as Go's server answers too; Node's own 417 has no body.
     this.server.on('checkExpectation', (req, res) =>
       this.handle(req, res, new HttpProblem(417, `Expect: ${req.headers.expect} is not supported (only 100-continue)`)),
@@ -71,11 +77,12 @@ export class ApiServer {
         return;
       }
       // A method token Node's parser does not know (`FOO /path`) is a method this server does not allow; bytes
-      // that are no method at all are a malformed request. The line is read where the parser stopped (a packet
-      // may begin with the requests before it).
+      // that are no method at all are a malformed request. The token is read back from where the parser stopped
+      // (a packet may begin with the requests before it, bodies included).
       const packet = e.rawPacket?.toString('latin1') ?? '';
-      const line = packet.slice(packet.lastIndexOf('\n', (e.bytesParsed ?? 0) - 1) + 1);
-      const unknownMethod = e.code === 'HPE_INVALID_METHOD' && /^[!#$%&'*+.^_`|~0-9A-Za-z-]+ /.test(line);
+      let start = Math.min(e.bytesParsed ?? 0, packet.length);
+      while (start > 0 && TCHAR.test(packet[start - 1]!)) start--;
+      const unknownMethod = e.code === 'HPE_INVALID_METHOD' && /^[!#$%&'*+.^_`|~0-9A-Za-z-]+ /.test(packet.slice(start));
       const [status, detail] =
         e.code === 'HPE_HEADER_OVERFLOW'
           ? [431, 'the request headers are too large']
@@ -127,10 +134,11 @@ export class ApiServer {
    * now closes its connection, and what is left when nothing has come for a while is closed then.
    */
   async stop(): Promise<void> {
-    this.closing = true;
     // Connections the kernel completed but the event loop has not accepted yet (a commit held it) would be reset
-    // when the listening socket closes: the loop first takes them in, then stops listening.
+    // when the listening socket closes: the loop first takes them in, then stops listening. Meanwhile answers
+    // keep their connections open, so that clients do not reconnect into the closing window.
     await new Promise((resolve) => setTimeout(resolve, STOP_ACCEPT_MS));
+    this.closing = true;
     const closed = new Promise<void>((resolve) => net.Server.prototype.close.call(this.server, () => resolve()));
     do {
       if (this.inFlight > 0) await new Promise<void>((resolve) => (this.idle = resolve));

@@ -67,10 +67,10 @@ export interface Splitter {
   end(out: InputItem[]): void;
 }
 
-/** The length of the event on a line: without its CR and the blanks before it (--max-event-size bounds that). */
+/** The length of the event on a line: without the blanks (a CR among them) around it (--max-event-size bounds that). */
 function eventLength(bytes: Buffer, from: number, to: number): number {
   let end = to;
-  if (end > from && bytes[end - 1] === CR) end--;
+  while (end > from && isSpace(bytes[end - 1]!)) end--;
   let start = from;
   while (start < end && isSpace(bytes[start]!)) start++;
   return end - start;

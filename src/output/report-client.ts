@@ -72,8 +72,10 @@ export function reportClient(U: typeof uPlot, doc: ReportDoc, root: HTMLElement)
     const n = windows.t.length;
     // Heights only: values past what a double can stack are drawn at the edge of the scale (the numbers shown are
     // the exact text).
-    const clamp = (v: number) => Math.max(-HEIGHT_CAP, Math.min(HEIGHT_CAP, v));
-    const own = m.series.map((s) => s.values.map((v) => (v === null ? null : clamp(Number(v)))));
+    // Each value is capped at its share of the cap, so that a stack of capped values stays within it, each layer drawn.
+    const cap = HEIGHT_CAP / Math.max(1, m.series.length);
+    const clamp = (v: number) => Math.max(-cap * m.series.length, Math.min(cap * m.series.length, v));
+    const own = m.series.map((s) => s.values.map((v) => (v === null ? null : Math.max(-cap, Math.min(cap, Number(v))))));
     // A stack: each layer is drawn as the sum of itself and the layers below it, the first (largest) layer on top.
     // Layers are drawn first to last, each painting over the one before, so each shows exactly its own part.
     // Credits (negative values) stack down from zero the same way, apart from the usage above it, so a layer's

@@ -45,9 +45,9 @@ export function reportIngest(summary: IngestSummary, rejects: RejectReport, o: {
 /** The end of a map run, on stderr (stdout holds the events): the JSON summary with --json, else the summary. */
 export function reportMap(summary: MapSummary, rejects: RejectReport, o: { json: boolean; quiet: boolean }): void {
   if (o.json) process.stderr.write(JSON.stringify(summary) + '\n');
-  else if (!o.quiet) {
+  else {
     rejects.reportRest(summary.rejected);
-    process.stderr.write(mapSummaryText(summary) + '\n');
+    if (!o.quiet) process.stderr.write(mapSummaryText(summary) + '\n');
   }
 }
 

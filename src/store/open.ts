@@ -9,9 +9,14 @@ export const DEFAULT_DB = 'meter.db';
 export function resolveDb(flag: string | undefined): string {
   if (flag === '') throw new UsageError('--db: empty; give a SQLite file path or clickhouse://host:8123/db');
   const spec = flag ?? (process.env.METER_DB || undefined) ?? DEFAULT_DB;
-  // A URL of another scheme, or a ClickHouse URL without its //, would otherwise become a SQLite file of that name.
-  if ((/^[a-z][a-z0-9+.-]*:\/\//i.test(spec) && !isClickHouseUrl(spec)) || /^(clickhouse|https?):(?!\/\/)/i.test(spec))
-    throw new UsageError(`--db ${spec}: not a store meter can open; give a SQLite file path or clickhouse://host:8123/db`);
+  // Anything that starts like a URL (`sqlite:x.db`, `postgres://...`, `clickhouse:x`) but a clickhouse:// URL would
+  // otherwise become a SQLite file of that name; a file whose name has a colon is written ./a:b.db.
+  if (/^[a-z][a-z0-9+.-]*:/i.test(spec) && !isClickHouseUrl(spec)) {
+    const from = flag === undefined ? 'METER_DB' : '--db';
+    throw new UsageError(
+      `${from} ${spec}: not a store meter can open; give a SQLite file path (./${spec} for a file of that name) or clickhouse://host:8123/db`,
+    );
+  }
   return spec;
 }
 
