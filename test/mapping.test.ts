@@ -86,7 +86,13 @@ describe('mapping validation', () => {
       'type: the default is empty',
     ]);
     assert.deepEqual(problems({ ...base, subject: { value: 'zzz', pattern: '^(c_[0-9]+)' } }), [
-      'subject: the literal "zzz" does not match the subject pattern /^(c_[0-9]+)/',
+      'subject: the literal "zzz" does not match the subject pattern /^(c_[0-9]+)/ with a non-empty capture',
+    ]);
+    assert.deepEqual(problems({ ...base, subject: { value: 'c_', pattern: '^c_([0-9]*)' } }), [
+      'subject: the literal "c_" does not match the subject pattern /^c_([0-9]*)/ with a non-empty capture',
+    ]);
+    assert.deepEqual(problems({ ...base, data: { model: { path: '$.m', as: 'string', required: true, default: '' } } }), [
+      'data.model: the default is empty, and the field is required',
     ]);
     assert.deepEqual(problems({ ...base, id: { path: '$.a', required: false } }), ['id.required: an id is always required']);
     assert.deepEqual(problems({ ...base, id: { path: '$.a', as: 'count' } }), ['id.as: id is text (as: string)']);

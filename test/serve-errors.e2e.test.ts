@@ -498,6 +498,20 @@ describe('requests pipelined on one connection', () => {
     assert.equal(((await r.json()) as { data: { value: number }[] }).data[0]?.value, 5);
   });
 
+  test('a client that half-closes in the middle of a body gets one answer for it at once, never a second', async () => {
+    const whole = rawBatch([ev({ id: 'cut-0', subject: 'cut' })]);
+    const partial = rawBatch([ev({ id: 'cut-1', subject: 'cut' })]).slice(0, -10);
+    const answer = await new Promise<string>((resolve) => {
+      const u = new URL(open.url);
+      const s = net.connect(Number(u.port), u.hostname, () => s.end(whole + partial));
+      let got = '';
+      s.on('data', (d) => (got += d.toString('latin1')));
+      s.on('close', () => resolve(got));
+    });
+    assert.deepEqual(statusLines(answer), ['HTTP/1.1 204', 'HTTP/1.1 400']);
+    assert.match(answer, /the request body ended before its length: the client closed the connection/);
+  });
+
   test('a client that closes with requests still queued: SIGTERM then stops the server (exit 0)', { timeout: 60_000 }, async () => {
     for (const mode of ['close', 'reset'] as const) {
       const s = await startServe(w, ['--db', w.path(`queued-${mode}.db`), '--config', w.path('meter.yaml')]);

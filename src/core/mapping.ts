@@ -352,11 +352,17 @@ export function literalProblems(m: Mapping): string[] {
     if (r === undefined) continue;
     if (typeof r !== 'string') problems.push(rule.value !== undefined ? r.problem : `${r.problem} (${what})`);
     else if (r === '') problems.push(`${rule.name}: ${what} is empty`);
-    else if (rule === m.subject && m.subject.pattern !== null && m.subject.pattern.exec(r)?.[1] === undefined)
-      problems.push(`subject: ${what} ${JSON.stringify(r.slice(0, 64))} does not match the subject pattern /${m.subject.pattern.source}/`);
+    else if (rule === m.subject && m.subject.pattern !== null && !m.subject.pattern.exec(r)?.[1])
+      problems.push(
+        `subject: ${what} ${JSON.stringify(r.slice(0, 64))} does not match the subject pattern /${m.subject.pattern.source}/ with a non-empty capture`,
+      );
     else if (r.includes('\u0000')) problems.push(`${rule.name}: ${what} holds U+0000`);
     else if (!r.isWellFormed()) problems.push(`${rule.name}: ${what} holds a lone surrogate`);
   }
+  // A required text field is refused empty: a literal or default that is empty would give it to every record.
+  for (const rule of m.data)
+    if (rule.required && rule.as === 'string' && (rule.value === '' || rule.default === ''))
+      problems.push(`${rule.name}: ${rule.value === '' ? 'the literal' : 'the default'} is empty, and the field is required`);
   if (m.time !== null && given(m.time)) {
     const t = eventTime(m.time, {}, '{}', null);
     if (typeof t === 'object' && 'problem' in t) problems.push(m.time.value !== undefined ? t.problem : `${t.problem} (the default)`);

@@ -33,6 +33,10 @@ export function readBody(req: IncomingMessage, limits: BodyLimits): Promise<stri
   // A request the client aborted (it closed the connection while the request waited its turn) has no body to come.
   // (Its body may have arrived whole: a destroyed stream still drops what it holds.)
   if (req.destroyed) return Promise.reject(new HttpProblem(400, 'the request was aborted by the client'));
+  // A body not whole when the client has closed its side can no longer come.
+  const socket = req.socket;
+  const cut = () => new HttpProblem(400, 'the request body ended before its length: the client closed the connection');
+  if (socket.readableEnded && !req.complete) return Promise.reject(cut());
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -45,6 +49,7 @@ export function readBody(req: IncomingMessage, limits: BodyLimits): Promise<stri
       req.off('end', onEnd);
       req.off('error', onError);
       req.off('close', onClose);
+      socket.off('end', onSocketEnd);
       if (e) {
         // Stop reading what is left: the answer closes the connection (see respond in server.ts).
         req.pause();
@@ -66,6 +71,10 @@ export function readBody(req: IncomingMessage, limits: BodyLimits): Promise<stri
     const onError = () => finish(new HttpProblem(400, 'the request body could not be read'));
     // Closed before its end: aborted ('end' comes first for a body read whole).
     const onClose = () => finish(new HttpProblem(400, 'the request was aborted by the client'));
+    // The connection's input ended: a body already whole still comes ('end'); one that is not never will.
+    const onSocketEnd = () => {
+      if (!req.complete) finish(cut());
+    };
     const timer = setTimeout(
       () => finish(new HttpProblem(408, `the request body did not arrive within ${limits.timeoutMs} ms`)),
       limits.timeoutMs,
@@ -74,6 +83,7 @@ export function readBody(req: IncomingMessage, limits: BodyLimits): Promise<stri
     req.on('end', onEnd);
     req.on('error', onError);
     req.on('close', onClose);
+    socket.on('end', onSocketEnd);
   });
 }
 

@@ -76,6 +76,13 @@ export class ApiServer {
         socket.destroy();
         return;
       }
+      // The client closed its side in the middle of a request whose body is still awaited: that request gets its
+      // own answer (readBody refuses a body that can no longer come), then the connection closes.
+      const lane = this.lanes.get(socket);
+      if (e.code === 'HPE_INVALID_EOF_STATE' && lane !== undefined && lane.pending > 0) {
+        void lane.tail.then(() => socket.end());
+        return;
+      }
       // A method token Node's parser does not know (`FOO /path`) is a method this server does not allow; bytes
       // that are no method at all are a malformed request. The token is read back from where the parser stopped
       // (a packet may begin with the requests before it, bodies included).
