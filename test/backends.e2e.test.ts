@@ -37,6 +37,17 @@ function chDatabase(): string {
   return name;
 }
 
+/** A workdir with the small events and the meters, ingested into a fresh ClickHouse database. */
+function smallClickHouseStore(dir: string): { w: Workdir; name: string; db: string } {
+  const w = new Workdir(dir);
+  w.write('e.ndjson', AGG_EVENTS_SMALL);
+  w.write('meter.yaml', METERS);
+  const name = chDatabase();
+  const db = `clickhouse://127.0.0.1:${CH_PORT}/${name}`;
+  ok(w.run(['ingest', 'e.ndjson', '--db', db, '--json']));
+  return { w, name, db };
+}
+
 type Backend = { name: 'sqlite' | 'clickhouse'; db(w: Workdir): string };
 
 const BACKENDS: Backend[] = [
@@ -383,11 +394,7 @@ describe('ClickHouse only', () => {
   });
 
   test('a query without matching events prints no row (no 1970 row), with and without windows and group-by', () => {
-    const w = new Workdir('ch-no-rows');
-    w.write('e.ndjson', AGG_EVENTS_SMALL);
-    w.write('meter.yaml', METERS);
-    const db = `clickhouse://127.0.0.1:${CH_PORT}/${chDatabase()}`;
-    ok(w.run(['ingest', 'e.ndjson', '--db', db, '--json']));
+    const { w, db } = smallClickHouseStore('ch-no-rows');
     const header = (q: string[]) =>
       q.includes('-g') ? 'window_start,window_end,subject,model,value\n' : 'window_start,window_end,subject,value\n';
     // The full matrix of aggregations, windows and group-bys runs against the store itself (clickhouse-values);
@@ -407,11 +414,7 @@ describe('ClickHouse only', () => {
   });
 
   test('a query naming 7,000 customers or filter values (past the 256 KiB query size of the server) answers as SQLite does', () => {
-    const w = new Workdir('ch-many');
-    w.write('e.ndjson', AGG_EVENTS_SMALL);
-    w.write('meter.yaml', METERS);
-    const db = `clickhouse://127.0.0.1:${CH_PORT}/${chDatabase()}`;
-    ok(w.run(['ingest', 'e.ndjson', '--db', db, '--json']));
+    const { w, db } = smallClickHouseStore('ch-many');
     ok(w.run(['ingest', 'e.ndjson', '--db', 'local.db', '--json']));
     const many = Array.from({ length: 7000 }, (_, i) => `customer-${String(i).padStart(30, '0')}`);
     for (const args of [
@@ -476,12 +479,7 @@ describe('ClickHouse only', () => {
   });
 
   test('a writer that died between insert and check: reads deduplicate fully, the next ingest repairs', async () => {
-    const w = new Workdir('ch-crash');
-    w.write('e.ndjson', AGG_EVENTS_SMALL);
-    w.write('meter.yaml', METERS);
-    const name = chDatabase();
-    const db = `clickhouse://127.0.0.1:${CH_PORT}/${name}`;
-    ok(w.run(['ingest', 'e.ndjson', '--db', db, '--json']));
+    const { w, name, db } = smallClickHouseStore('ch-crash');
     const before = ok(w.run(['query', '-m', 'tokens', '--format', 'csv', '--db', db]));
     // What a crashed writer leaves: its batch marked open, and copies of stored events (a lost race).
     const cols = 'k, source, id, type, subject, time_ms, data, fp, ingested_ms, run, seq, jp, js, jk, np, nt, nk, ni, nf, nx';

@@ -5,8 +5,8 @@
  *
  * Amounts are decimal strings: YAML reads `0.1` as a binary float, so a YAML number is refused.
  */
-import { createRequire } from 'node:module';
 import { ConfigError, yamlProblem } from '../errors.js';
+import { parseYamlFile, type YamlFile } from './yaml.js';
 import { Decimal } from './decimal.js';
 import type { Meter } from './meter.js';
 import { minorDigits, type PriceModel, type Tier } from './rating.js';
@@ -328,25 +328,18 @@ function validateTiers(raw: unknown, at: At, amount: Amount): Tier[] | null {
 
 /** Parses a price file's text (YAML or JSON) and validates it against the meters. */
 export function parsePriceFile(text: string, file: string, meters: Meter[]): PriceFile {
-  const yaml = createRequire(import.meta.url)('yaml') as typeof import('yaml');
-  const lines = new yaml.LineCounter();
-  let parsed: import('yaml').Document;
-  let doc: unknown;
+  let parsed: YamlFile;
   try {
-    // A warning (an unknown tag) is an error, as in parseYaml (core/yaml.ts), and never printed by the parser.
-    parsed = yaml.parseDocument(text, { lineCounter: lines, logLevel: 'silent' });
-    const fault = parsed.errors[0] ?? parsed.warnings[0];
-    if (fault !== undefined) throw fault;
-    doc = parsed.toJS();
+    parsed = parseYamlFile(text);
   } catch (e) {
     throw new ConfigError(file, [yamlProblem(e)], 'price file');
   }
   const lineOf: LineOf = (path) => {
     for (let n = path.length; n > 0; n--) {
-      const node = parsed.getIn(path.slice(0, n), true) as { range?: [number, number, number] } | undefined;
-      if (node?.range !== undefined) return lines.linePos(node.range[0]).line;
+      const node = parsed.document.getIn(path.slice(0, n), true) as { range?: [number, number, number] } | undefined;
+      if (node?.range !== undefined) return parsed.lineAt(node.range[0]);
     }
     return null;
   };
-  return validatePrices(doc, file, meters, lineOf);
+  return validatePrices(parsed.value, file, meters, lineOf);
 }

@@ -4,11 +4,24 @@
  * `!foo`, which the parser would pass over and print to stderr itself) is an error here, as a file meant otherwise.
  */
 import { createRequire } from 'node:module';
+import type { Document } from 'yaml';
+
+/** A parsed YAML file: its value, and the line of a node of the document (for messages that name the line). */
+export interface YamlFile {
+  value: unknown;
+  document: Document;
+  lineAt(offset: number): number;
+}
+
+export function parseYamlFile(text: string): YamlFile {
+  const yaml = createRequire(import.meta.url)('yaml') as typeof import('yaml');
+  const lines = new yaml.LineCounter();
+  const document = yaml.parseDocument(text, { lineCounter: lines, logLevel: 'silent' });
+  const fault = document.errors[0] ?? document.warnings[0];
+  if (fault !== undefined) throw fault;
+  return { value: document.toJS({ maxAliasCount: 100 }), document, lineAt: (offset) => lines.linePos(offset).line };
+}
 
 export function parseYaml(text: string): unknown {
-  const yaml = createRequire(import.meta.url)('yaml') as typeof import('yaml');
-  const doc = yaml.parseDocument(text, { logLevel: 'silent' });
-  const fault = doc.errors[0] ?? doc.warnings[0];
-  if (fault !== undefined) throw fault;
-  return doc.toJS({ maxAliasCount: 100 });
+  return parseYamlFile(text).value;
 }

@@ -14,6 +14,8 @@ import { corsHeaders, route, type Api, type Reply } from './routes.js';
 
 /** A character of an HTTP token (RFC 9110 5.6.2), such as a method. */
 const TCHAR = /[!#$%&'*+.^_`|~0-9A-Za-z-]/;
+/** A request line's start: a method token and its space. */
+const METHOD = new RegExp(`^${TCHAR.source}+ `);
 
 /** How long a stopping server waits for requests on its open connections once none is in flight. */
 const STOP_QUIET_MS = 200;
@@ -89,7 +91,7 @@ export class ApiServer {
       const packet = e.rawPacket?.toString('latin1') ?? '';
       let start = Math.min(e.bytesParsed ?? 0, packet.length);
       while (start > 0 && TCHAR.test(packet[start - 1]!)) start--;
-      const unknownMethod = e.code === 'HPE_INVALID_METHOD' && /^[!#$%&'*+.^_`|~0-9A-Za-z-]+ /.test(packet.slice(start));
+      const unknownMethod = e.code === 'HPE_INVALID_METHOD' && METHOD.test(packet.slice(start));
       const [status, detail] =
         e.code === 'HPE_HEADER_OVERFLOW'
           ? [431, 'the request headers are too large']

@@ -70,11 +70,9 @@ export function reportClient(U: typeof uPlot, doc: ReportDoc, root: HTMLElement)
 
   function chart(m: ReportDocMeter, box: HTMLElement, width: number): void {
     const n = windows.t.length;
-    // Heights only: values past what a double can stack are drawn at the edge of the scale (the numbers shown are
-    // the exact text).
-    // Each value is capped at its share of the cap, so that a stack of capped values stays within it, each layer drawn.
+    // Heights only (the numbers shown are the exact text): each value is capped at its share of HEIGHT_CAP, so that
+    // a stack of capped values stays within it and every layer is drawn.
     const cap = HEIGHT_CAP / Math.max(1, m.series.length);
-    const clamp = (v: number) => Math.max(-cap * m.series.length, Math.min(cap * m.series.length, v));
     const own = m.series.map((s) => s.values.map((v) => (v === null ? null : Math.max(-cap, Math.min(cap, Number(v))))));
     // A stack: each layer is drawn as the sum of itself and the layers below it, the first (largest) layer on top.
     // Layers are drawn first to last, each painting over the one before, so each shows exactly its own part.
@@ -84,7 +82,7 @@ export function reportClient(U: typeof uPlot, doc: ReportDoc, root: HTMLElement)
       own.map((_, i) =>
         own[0]!.map((_, w) => {
           const sum = own.slice(i).reduce((a, s) => a + (Math.sign(s[w] ?? 0) === sign ? s[w]! : 0), 0);
-          return sum === 0 ? null : clamp(sum);
+          return sum === 0 ? null : sum;
         }),
       );
     const plotted: Array<Array<number | null>> = m.additive ? [...layers(1), ...layers(-1)] : own;
