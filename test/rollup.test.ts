@@ -335,6 +335,57 @@ describe('rollups: catching up, sums past 2^63, definitions', () => {
     }
   });
 
+  test('a long catch-up shows a line on a terminal (stderr) that it erases as it ends; none off a terminal or below the limit', async () => {
+    const w = new Workdir('rollup-progress');
+    const tty = Object.getOwnPropertyDescriptor(process.stderr, 'isTTY');
+    const onTerminal = (on: boolean) => Object.defineProperty(process.stderr, 'isTTY', { value: on, configurable: true });
+    try {
+      w.write('meter.yaml', 'meters:\n  - slug: m\n    eventType: usage\n    aggregation: SUM\n    valueProperty: "$.v"\n');
+      let i = 0;
+      const part = async (n: number) => {
+        const lines = Array.from({ length: n }, () => {
+          const t = new Date(Date.UTC(2026, 0, 1, 0, i)).toISOString();
+          return `{"specversion":"1.0","id":"p${i}","source":"s","type":"usage","subject":"x${i++ % 3}","time":"${t}","data":{"v":1}}`;
+        });
+        w.write('p.ndjson', lines);
+        assert.equal((await cli(['ingest', '--quiet', '--db', w.path('meter.db'), w.path('p.ndjson')])).code, 0);
+      };
+      const query = async () => {
+        const r = await cli(['query', '--db', w.path('meter.db'), '--config', w.path('meter.yaml'), '--format=csv', '-o', w.path('q.csv')]);
+        assert.equal(r.code, 0, r.stderr);
+        return r.stderr;
+      };
+      const line = (n: number, share = '') =>
+        `\r\x1b[Kaggregating ${n} new events into the meter's rollup (once; later queries read it)${share}`;
+      catchUpLimits.progressFrom = 10;
+      catchUpLimits.chunkEvents = 4;
+      onTerminal(true);
+      // A new rollup is built in one pass: the line, then its erasure.
+      await part(12);
+      assert.equal(await query(), line(12) + '\r\x1b[K');
+      // A catch-up in chunks of 4 events tells each chunk.
+      await part(10);
+      assert.equal(await query(), line(10) + line(10, ': 40%') + line(10, ': 80%') + '\r\x1b[K');
+      // Below the limit: nothing.
+      await part(9);
+      assert.equal(await query(), '');
+      // Off a terminal: nothing.
+      onTerminal(false);
+      await part(10);
+      assert.equal(await query(), '');
+      const values = fs.readFileSync(w.path('q.csv'), 'utf8').trim().split('\n').slice(1);
+      assert.equal(
+        values.reduce((a, l) => a + Number(l.split(',').at(-1)), 0),
+        41,
+      );
+    } finally {
+      if (tty === undefined) delete (process.stderr as { isTTY?: boolean }).isTTY;
+      else Object.defineProperty(process.stderr, 'isTTY', tty);
+      Object.assign(catchUpLimits, DEFAULT_LIMITS);
+      w.remove();
+    }
+  });
+
   test('an hourly query of some subjects builds a rollup only where its 15-minute level can pay; of every subject (the hour table), or daily, always', async () => {
     const w = new Workdir('rollup-start');
     try {

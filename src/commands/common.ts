@@ -11,6 +11,7 @@ import { openStore, resolveDb } from '../store/open.js';
 import type { Store } from '../store/store.js';
 import { type KeptFile, STDIN_KEPT, storeFiles } from '../output/overwrite.js';
 import { STDIN_NAME } from '../input/open.js';
+import { catchUpLine } from '../output/summary.js';
 
 export const DEFAULT_CONFIG = 'meter.yaml';
 
@@ -143,7 +144,7 @@ export function keptFiles(db: string | undefined, files: Array<[path: string | n
 
 /** Runs `fn` with the store `--db` names, open for reading only or for writing, and closes it whatever happens. */
 export async function withStore<T>(db: string | undefined, readonly: boolean, fn: (store: Store) => Promise<T>): Promise<T> {
-  const store = await openStore(resolveDb(db), { readonly });
+  const store = await openStore(resolveDb(db), { readonly, onCatchUp: process.stderr.isTTY ? catchUpLine : undefined });
   try {
     return await fn(store);
   } finally {

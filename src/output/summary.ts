@@ -81,6 +81,18 @@ export function stoppingText(sig: NodeJS.Signals): string {
   return `\n${sig}: stopping after the current batch (again to stop at once, rolling it back)\n`;
 }
 
+/**
+ * The line a long rollup catch-up before an answer shows on a terminal (a first query after a large ingest
+ * aggregates every new event once), erased as it ends.
+ */
+export function catchUpLine(done: number, total: number): void {
+  if (done >= total) process.stderr.write('\r\x1b[K');
+  else {
+    const share = done > 0 ? `: ${Math.floor((100 * done) / total)}%` : '';
+    process.stderr.write(`\r\x1b[Kaggregating ${count(total)} new events into the meter's rollup (once; later queries read it)${share}`);
+  }
+}
+
 /** The progress line of an ingest, on a terminal only, redrawn at most every 250 ms. */
 export class ProgressLine {
   private last = 0;

@@ -24,10 +24,16 @@ export function isClickHouseUrl(spec: string): boolean {
   return /^clickhouse:\/\//i.test(spec);
 }
 
-export async function openStore(spec: string, opts: { readonly?: boolean } = {}): Promise<Store> {
+export interface OpenOptions {
+  readonly?: boolean;
+  /** Told how a long rollup catch-up before a query advances (SQLite only: ClickHouse keeps no rollups). */
+  onCatchUp?: (done: number, total: number) => void;
+}
+
+export async function openStore(spec: string, opts: OpenOptions = {}): Promise<Store> {
   if (isClickHouseUrl(spec)) {
     const { ClickHouseStore } = await import('./clickhouse/store.js');
-    return ClickHouseStore.open(spec, opts);
+    return ClickHouseStore.open(spec, { readonly: opts.readonly });
   }
   return SqliteStore.open(spec, opts);
 }

@@ -30,16 +30,17 @@ const ROLLUPS = `CREATE TABLE IF NOT EXISTS rollups (
   hours INTEGER NOT NULL DEFAULT 0)`;
 const ROLLUPS_COLUMNS = 'id,def,seq,min_time,max_time,events,rows0,caught_at,hours';
 
+/** The largest catch-up whose sorts and deltas are kept in memory (see catchUp). */
+const IN_MEMORY_EVENTS = 1_500_000;
+
 /**
  * How a catch-up is cut: after the first build, it aggregates at most `chunkEvents` events (by seq) at a time,
  * which bounds how long it holds the write lock (the merge of one chunk). A rollup not
  * caught up for `unusedMs` while new events arrived is dropped by the next catch-up of another rollup: its meter
- * definition is most likely gone, and a query that needs it again rebuilds it from the events.
+ * definition is most likely gone, and a query that needs it again rebuilds it from the events. A catch-up of
+ * `progressFrom` events or more (about a second of work) is told to its CatchUpProgress.
  */
-/** The largest catch-up whose sorts and deltas are kept in memory (see catchUp). */
-const IN_MEMORY_EVENTS = 1_500_000;
-
-export const catchUpLimits = { chunkEvents: 500_000, unusedMs: 62 * DAY_MS };
+export const catchUpLimits = { chunkEvents: 500_000, unusedMs: 62 * DAY_MS, progressFrom: 250_000 };
 
 /**
  * Makes the rollups' catalogue the one this meter writes. Rollups are derived from the events, so a catalogue of
@@ -172,6 +173,12 @@ function dropUnused(db: Database.Database, keep: number, top: number): void {
 }
 
 /**
+ * How a catch-up of at least catchUpLimits.progressFrom events advances: called as it starts (done 0), after each chunk
+ * it merges, and once as it ends (done = total, also when it fails or another process took over).
+ */
+export type CatchUpProgress = (done: number, total: number) => void;
+
+/**
  * Brings the rollup of `def` up to max(seq), a chunk of events at a time (catchUpLimits), and again a few times
  * when an ingest committed more meanwhile. Each chunk is aggregated into temporary tables outside any write
  * transaction (the rows up to max(seq) are committed and never change, so reading them needs no lock), then
@@ -180,10 +187,17 @@ function dropUnused(db: Database.Database, keep: number, top: number): void {
  * concurrent ingest waits for one merge at most, never for a whole build. Throws SQLITE_BUSY when another writer
  * holds the lock past the busy timeout; the chunks merged until then stay.
  */
-export function catchUp(db: Database.Database, def: RollupDef): void {
+export function catchUp(db: Database.Database, def: RollupDef, progress?: CatchUpProgress): void {
   let r = db.transaction(() => catalogueRow(db, def)).immediate();
   const top = () => (db.prepare('SELECT coalesce(max(seq), 0) AS m FROM events').get() as { m: number }).m;
   let max = top();
+  // Told only of a catch-up long enough to be waited for; done equals total at its end, or when it stops.
+  const from = r.seq,
+    told = progress !== undefined && max - from >= catchUpLimits.progressFrom;
+  const tell = (done: number) => {
+    if (told) progress(Math.min(done, max) - from, max - from);
+  };
+  tell(from);
   // Sorts and deltas stay in memory for a catch-up of up to IN_MEMORY_EVENTS events (a 1M-event build took 4.9 s
   // so, 7.4 s through temporary files), and spill to temporary files past the cache above it: a new rollup of 10M
   // events sorts about 7M state rows (1.22 GB of memory so, 340 MB through files, and no slower).
@@ -265,8 +279,10 @@ export function catchUp(db: Database.Database, def: RollupDef): void {
       if (r.id !== id) return;
       // Events that an ingest committed meanwhile are caught up too (a few rounds: an ingest may never stop).
       if (r.seq >= max && round++ < 3) max = top();
+      if (r.seq < max) tell(r.seq);
     }
   } finally {
     dropDeltas();
+    tell(max);
   }
 }

@@ -105,6 +105,8 @@ export class SqliteStore implements Store {
   private readonly writer: SqliteWriter;
   /** Staged events (staging.ts), in a store this process writes; null in an older store read as it is. */
   private readonly staging: Staging | null;
+  /** Told how a long rollup catch-up advances (SqliteOptions.onCatchUp). */
+  private onCatchUp: SqliteOptions['onCatchUp'];
 
   private constructor(
     file: string,
@@ -132,6 +134,7 @@ export class SqliteStore implements Store {
       if (opts.readonly && hasStaged(db, version)) db = mergedForReader(file, db, version);
       // An older store opened read-only is read as it is (version 1: through its index on (subject, time_ms)).
       const store = new SqliteStore(file, db, version >= 2, version, opts.readonly ?? false);
+      store.onCatchUp = opts.onCatchUp;
       store.mergeStaged();
       return store;
     } catch (e) {
@@ -401,7 +404,7 @@ export class SqliteStore implements Store {
       const timeout = this.db.pragma('busy_timeout', { simple: true }) as number;
       this.db.pragma(`busy_timeout = ${Math.min(timeout, CATCH_UP_BUSY_MS)}`);
       try {
-        catchUp(this.db, plan.def);
+        catchUp(this.db, plan.def, this.onCatchUp);
       } catch (e) {
         if (!lockedOrUnwritable(e)) throw describeSqliteError(this.location, e);
       } finally {
@@ -418,7 +421,7 @@ export class SqliteStore implements Store {
     try {
       writer = openDatabase(this.location, { busyTimeoutMs: CATCH_UP_BUSY_MS }).db;
       registerDecimalFunctions(writer);
-      catchUp(writer, plan.def);
+      catchUp(writer, plan.def, this.onCatchUp);
     } catch (e) {
       // The rollup stays as it is; storedRollup decides whether it is read (with its tail).
       if (!lockedOrUnwritable(e)) throw e instanceof StoreError ? e : describeSqliteError(this.location, e);
