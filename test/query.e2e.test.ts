@@ -952,6 +952,28 @@ describe('without a meter config', () => {
   });
 });
 
+describe('keys named __proto__', () => {
+  test('a group-by key and a data key named __proto__ are members like any other in JSON and NDJSON', () => {
+    const w = new Workdir('proto-key');
+    try {
+      w.write('meter.yaml', 'meters:\n  - {slug: m, eventType: t, aggregation: SUM, valueProperty: $.v, groupBy: {__proto__: $.__proto__}}\n');
+      w.write('e.ndjson', [
+        line({ id: '1', type: 't', subject: 'c', time: '2026-10-05T00:00:00Z', data: JSON.parse('{"v":1,"__proto__":"x"}') }),
+        line({ id: '2', type: 't', subject: 'c', time: '2026-10-05T00:00:00Z', data: { v: 2 } }),
+      ]);
+      ok(w.run(['ingest', '--quiet', 'e.ndjson']));
+      for (const format of ['json', 'ndjson']) {
+        const out = ok(w.run(['query', '-g', '__proto__', '--format', format]));
+        const groups = out.match(/"groupBy":\{[^}]*\}/g);
+        // Two groups: the events without the key (an empty value, first), and x.
+        assert.deepEqual(groups, ['"groupBy":{"__proto__":""}', '"groupBy":{"__proto__":"x"}'], out);
+      }
+    } finally {
+      w.remove();
+    }
+  });
+});
+
 describe('help', () => {
   test('meter query --help shows the flags and examples', () => {
     const w = new Workdir('help');

@@ -283,7 +283,7 @@ export function mappedEvent(f: MappedFields, rules: EventRules, dataValue: boole
   // The text is joined once, not concatenated: a chunk holds thousands of these, and a concatenation is a tree of
   // small strings for the garbage collector to copy until the chunk is posted.
   const parts = new Array<string>(f.data.length);
-  const value: Record<string, unknown> | null = dataValue ? {} : null;
+  const value = dataValue ? (Object.create(null) as Record<string, unknown>) : null;
   for (let k = 0; k < f.data.length; k++) {
     const [key, text, v, keyText] = f.data[k]!;
     if (keyText === undefined) return null;

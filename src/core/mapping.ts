@@ -268,7 +268,8 @@ export function mapFields(m: Mapping, record: unknown, text: string, literals: L
 
 /** The CloudEvent of mapped fields, as a value and as the text validateCloudEvent reads its exact data from. */
 export function buildEvent(f: MappedFields): { value: Record<string, unknown>; text: string } {
-  const data: Record<string, unknown> = {};
+  // Without a prototype, as the data of every mapped event: a key named `__proto__` is a member like any other.
+  const data = Object.create(null) as Record<string, unknown>;
   let dataText = '';
   for (const [key, text, value, keyText] of f.data) {
     data[key] = value;

@@ -51,6 +51,16 @@ export interface QueryResult {
 }
 
 /**
+ * A row's group values by key, as the JSON of a row shows them (OpenMeter's `groupBy`). Without a prototype: a
+ * key named `__proto__` is a member like any other.
+ */
+export function groupByObject(result: QueryResult, r: ResultRow): Record<string, string> {
+  const groupBy = Object.create(null) as Record<string, string>;
+  result.groupKeys.forEach((k, i) => (groupBy[k] = r.groups[i]!));
+  return groupBy;
+}
+
+/**
  * Parses a query bound: RFC 3339 with an offset, a date (`2026-11-01`: midnight in `zone`), or a local date-time
  * without offset (`2026-11-01T06:00`: wall-clock time in `zone`).
  */

@@ -4,7 +4,7 @@
  */
 import type { Meter } from '../core/meter.js';
 import type { StoredEvent, SubjectSummary } from '../core/ports.js';
-import type { QueryResult, ResultRow } from '../core/query.js';
+import { groupByObject, type QueryResult, type ResultRow } from '../core/query.js';
 import { formatRfc3339 } from '../core/time.js';
 import { csvRecord } from '../output/csv.js';
 import { stableUlid } from './ids.js';
@@ -59,8 +59,7 @@ export function queryResultJson(
   if (asked.windowSize !== undefined) head += `"windowSize":${JSON.stringify(asked.windowSize)},`;
   const parts: string[] = [];
   for (const r of rows) {
-    const groupBy: Record<string, string> = {};
-    result.groupKeys.forEach((k, i) => (groupBy[k] = r.groups[i]!));
+    const groupBy = groupByObject(result, r);
     parts.push(
       `{"value":${r.value},"windowStart":${JSON.stringify(result.formatTime(r.windowStart))},` +
         `"windowEnd":${JSON.stringify(result.formatTime(r.windowEnd))},"subject":${JSON.stringify(r.subject)},` +

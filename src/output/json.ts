@@ -2,12 +2,11 @@
  * JSON in OpenMeter's response shape `{from, to, windowSize, windowTimeZone, data: [...]}` and NDJSON (one row object
  * a line). Both are streamed; values are written as exact JSON numbers from their decimal text.
  */
-import type { QueryResult, ResultRow } from '../core/query.js';
+import { groupByObject, type QueryResult, type ResultRow } from '../core/query.js';
 import type { Sink } from './sink.js';
 
 function rowJson(result: QueryResult, r: ResultRow): string {
-  const groupBy: Record<string, string> = {};
-  result.groupKeys.forEach((k, i) => (groupBy[k] = r.groups[i]!));
+  const groupBy = groupByObject(result, r);
   return (
     `{"value":${r.value ?? 'null'},"windowStart":${JSON.stringify(result.formatTime(r.windowStart))},` +
     `"windowEnd":${JSON.stringify(result.formatTime(r.windowEnd))},"subject":${JSON.stringify(r.subject)},` +
