@@ -956,7 +956,10 @@ describe('keys named __proto__', () => {
   test('a group-by key and a data key named __proto__ are members like any other in JSON and NDJSON', () => {
     const w = new Workdir('proto-key');
     try {
-      w.write('meter.yaml', 'meters:\n  - {slug: m, eventType: t, aggregation: SUM, valueProperty: $.v, groupBy: {__proto__: $.__proto__}}\n');
+      w.write(
+        'meter.yaml',
+        'meters:\n  - {slug: m, eventType: t, aggregation: SUM, valueProperty: $.v, groupBy: {__proto__: $.__proto__}}\n',
+      );
       w.write('e.ndjson', [
         line({ id: '1', type: 't', subject: 'c', time: '2026-10-05T00:00:00Z', data: JSON.parse('{"v":1,"__proto__":"x"}') }),
         line({ id: '2', type: 't', subject: 'c', time: '2026-10-05T00:00:00Z', data: { v: 2 } }),

@@ -234,11 +234,13 @@ describe('POST /api/v1/events', () => {
 
   test('a body over --max-body is 413; one that never finishes is cut off with 408', async () => {
     const big = JSON.stringify(ev({ id: 'big', data: { pad: 'x'.repeat(3000) } }));
-    await problem(
+    const tooLarge = await problem(
       await post(open, '/api/v1/events', big, { 'Content-Type': 'application/json' }),
       413,
       'request body too large: at most 2000 bytes (--max-body)',
     );
+    // Titles are Go's http.StatusText, as OpenMeter's (Node says Payload Too Large).
+    assert.equal(tooLarge.title, 'Request Entity Too Large');
     const port = Number(new URL(open.url).port);
     const raw = await new Promise<string>((resolve, reject) => {
       const s = net.connect(port, '127.0.0.1');
@@ -270,6 +272,24 @@ describe('auth', () => {
     assert.equal(stopped.code, 0, stopped.describe());
     assert.ok(!stopped.stderr.includes(TOKEN) && !stopped.stdout.includes(TOKEN), stopped.describe());
     assert.match(stopped.stderr, /every route needs Authorization: Bearer <token>/);
+  });
+
+  test('a --token value is masked in the command line other local users see (/proc/PID/cmdline, ps)', async () => {
+    for (const [args, shown] of [
+      [['--token', TOKEN], '--token ***'],
+      [[`--token=${TOKEN}`], '--token=***'],
+    ] as const) {
+      const s = await startServe(w, ['--db', w.path('masked.db'), '--config', w.path('meter.yaml'), ...args]);
+      try {
+        const cmdline = fs.readFileSync(`/proc/${s.child.pid}/cmdline`, 'utf8');
+        assert.ok(!cmdline.includes(TOKEN), cmdline);
+        assert.ok(cmdline.includes(shown), cmdline);
+        const ok = await fetch(`${s.url}/api/v1/meters`, { headers: { Authorization: `Bearer ${TOKEN}` } });
+        assert.equal(ok.status, 200);
+      } finally {
+        assert.equal((await s.stop()).code, 0);
+      }
+    }
   });
 
   test('a token no client can send (a newline, a space, an accent) is refused at start: exit 2', () => {
@@ -325,6 +345,44 @@ describe('auth', () => {
 describe('routes and parameters', () => {
   const q = (path: string, headers: Record<string, string> = {}) => fetch(`${open.url}${path}`, { headers });
 
+  test("GET /api/v1/meters: order and orderBy as OpenMeter's, its parameters checked (400)", async () => {
+    const slugs = async (query: string) =>
+      ((await (await q(`/api/v1/meters${query}`)).json()) as Array<{ slug: string }>).map((m) => m.slug);
+    assert.deepEqual(await slugs(''), ['latency_max', 'requests', 'tokens_total']);
+    assert.deepEqual(await slugs('?order=DESC'), ['tokens_total', 'requests', 'latency_max']);
+    assert.deepEqual(await slugs('?orderBy=aggregation'), ['requests', 'latency_max', 'tokens_total']);
+    assert.deepEqual(await slugs('?orderBy=aggregation&order=DESC&page=1&pageSize=1000&includeDeleted=false'), [
+      'tokens_total',
+      'latency_max',
+      'requests',
+    ]);
+    await problem(await q('/api/v1/meters?order=bogus'), 400, /^parameter "order" in query has an error: value is not one of/);
+    await problem(await q('/api/v1/meters?orderBy=slug'), 400, /^parameter "orderBy" in query has an error/);
+    await problem(
+      await q('/api/v1/meters?pageSize=5000'),
+      400,
+      'parameter "pageSize" in query has an error: must be a whole number from 1 to 1000',
+    );
+    await problem(await q('/api/v1/meters?page=abc'), 400, /^parameter "page" in query has an error/);
+    await problem(await q('/api/v1/meters?includeDeleted=yes'), 400, /^parameter "includeDeleted" in query has an error/);
+  });
+
+  test("GET /api/v1/events: to and ingestedAtTo are inclusive (OpenMeter's code); ingestedAtTo before ingestedAtFrom is 400", async () => {
+    const t = new Date(Date.now() - 86_400_000).toISOString().replace(/\.\d+Z$/, '.000Z');
+    const at = { 'Content-Type': 'application/cloudevents+json' };
+    assert.equal((await post(open, '/api/v1/events', JSON.stringify(ev({ id: 'at-to', time: t })), at)).status, 204);
+    const ids = async (query: string) =>
+      ((await (await q(`/api/v1/events?${query}`)).json()) as Array<{ event: { id: string } }>).map((e) => e.event.id);
+    assert.deepEqual(await ids(`from=${t}&to=${t}&id=at-to`), ['at-to']);
+    assert.deepEqual(await ids(`to=${t}&id=at-to`), ['at-to']);
+    await problem(await q(`/api/v1/events?from=${t}&to=${new Date(Date.parse(t) - 1).toISOString()}`), 400, 'from must be before to');
+    await problem(
+      await q(`/api/v1/events?ingestedAtFrom=2026-12-07T15:00:00Z&ingestedAtTo=2026-12-07T14:00:00Z`),
+      400,
+      'ingestedAtTo date is before ingestedAtFrom date: 2026-12-07T14:00:00Z < 2026-12-07T15:00:00Z',
+    );
+  });
+
   test('unknown meter 404, malformed slug 400, unknown route 404, wrong method 405, meter changes 501', async () => {
     await problem(await q('/api/v1/meters/tokens_totl'), 404, 'meter not found: tokens_totl');
     await problem(await q('/api/v1/meters/tokens_totl/query'), 404, 'meter not found: tokens_totl');
@@ -377,6 +435,12 @@ describe('routes and parameters', () => {
     const encoded = await (await q(`${base}?groupBy=model&filterGroupBy%5Btype%5D=input`)).text();
     assert.equal(literal, encoded);
     assert.match(literal, /"groupBy":\{"model":"gpt-4o"\}/);
+    assert.equal((await q(`${base}?clientId=${'c'.repeat(36)}`)).status, 200);
+    await problem(
+      await q(`${base}?clientId=${'c'.repeat(37)}`),
+      400,
+      'parameter "clientId" in query has an error: must be 1 to 36 characters long',
+    );
     await problem(await q('/api/v1/events?limit=101'), 400, /limit/);
     await problem(await q('/api/v1/events?from=2026-11-02T00:00:00Z&to=2026-11-01T00:00:00Z'), 400, 'from must be before to');
   });
@@ -389,6 +453,11 @@ describe('routes and parameters', () => {
     );
     await problem(await fetch(`${open.url}/api/v1/events?subject=%E2%82`), 400, /malformed percent-encoding/);
     const raw = (text: string) => rawExchange(open, text);
+    // A request head of up to 1 MiB is read, as Go's server reads it: a GET query of 800 subjects (about 19 KB).
+    const many = Array.from({ length: 800 }, (_, i) => `subject=customer-${String(i).padStart(6, '0')}`).join('&');
+    const wide = await fetch(`${open.url}/api/v1/meters/tokens_total/query?${many}`);
+    assert.equal(wide.status, 200);
+    assert.deepEqual(await wide.json(), { data: [] });
     // The absolute form of a request target (which HTTP/1.1 servers must accept) names the same route.
     assert.match(await raw(`GET ${open.url}/api/v1/meters HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`), /^HTTP\/1.1 200 /);
     // A body announced past --max-body with Expect: 100-continue gets its 413 at once, never a 100 first.
@@ -398,7 +467,7 @@ describe('routes and parameters', () => {
     assert.match(big, /^HTTP\/1.1 413 /);
     for (const [text, status] of [
       ['GET /\xff\x01 HTTP/1.1\r\n\r\n', 400],
-      [`GET /api/v1/meters HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`, 431],
+      [`GET /api/v1/meters HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(1_100_000)}\r\n\r\n`, 431],
     ] as const) {
       const answer = await raw(text);
       assert.match(answer, new RegExp(`^HTTP/1.1 ${status} `));

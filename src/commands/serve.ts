@@ -107,12 +107,22 @@ function portNumber(value: string): number {
   return n;
 }
 
+/**
+ * The process's command line (what `ps` and /proc/PID/cmdline show every local user) with the value of --token
+ * replaced by ***: Node writes a process title over the arguments' memory. It shows for the moment before this.
+ */
+function maskTokenArgument(): void {
+  const args = process.argv.slice(2).map((a, i, all) => (all[i - 1] === '--token' ? '***' : a.startsWith('--token=') ? '--token=***' : a));
+  process.title = ['meter', ...args].join(' ');
+}
+
 async function runServe(flags: ServeFlags): Promise<void> {
   const { meters, file } = loadMeters(flags.config);
   // A METER_TOKEN set but left empty means no token.
   const token = flags.token ?? (process.env.METER_TOKEN || null);
   // Named as it was given: a token from the environment is no --token the user typed.
   const given = flags.token === undefined ? 'METER_TOKEN' : '--token';
+  if (flags.token !== undefined) maskTokenArgument();
   if (token !== null && token.length < 8) throw new UsageError(`${given}: use at least 8 characters`);
   // A header carries no newline or space inside a bearer token, and Node reads its bytes as Latin-1: a token with
   // anything but visible ASCII (a secret file's trailing newline) could never be sent, and every request would get 401.

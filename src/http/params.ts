@@ -64,6 +64,10 @@ export function meterQueryFromSearch(q: URLSearchParams): MeterQueryParams {
     const v = q.get(name);
     if (v !== null) p[name] = v;
   }
+  // Only for a client's progress tracking (ignored), but checked as OpenMeter's spec checks it.
+  const clientId = q.get('clientId');
+  if (clientId !== null && (clientId.length < 1 || clientId.length > 36))
+    throw badRequest('parameter "clientId" in query has an error: must be 1 to 36 characters long');
   for (const [k, v] of q) {
     const m = FILTER_KEY.exec(k);
     if (!m) continue;

@@ -26,6 +26,13 @@ export class HttpProblem extends Error {
   }
 }
 
+/** Where Go's http.StatusText, which OpenMeter's titles are, words a status otherwise than Node's STATUS_CODES. */
+const GO_TITLES: Record<number, string> = {
+  413: 'Request Entity Too Large',
+  414: 'Request URI Too Long',
+  416: 'Requested Range Not Satisfiable',
+};
+
 export const badRequest = (detail: string, extensions?: Record<string, unknown>) => new HttpProblem(400, detail, extensions);
 export const notFound = (detail: string) => new HttpProblem(404, detail);
 
@@ -42,7 +49,7 @@ export function problemOf(e: unknown): HttpProblem {
 export function problemBody(p: HttpProblem, instance?: string): string {
   const body: Record<string, unknown> = {
     type: 'about:blank',
-    title: STATUS_CODES[p.status] ?? 'Error',
+    title: GO_TITLES[p.status] ?? STATUS_CODES[p.status] ?? 'Error',
     status: p.status,
     detail: p.status === 500 ? '' : p.detail,
   };

@@ -205,7 +205,8 @@ function limitParam(q: URLSearchParams): number {
 
 /**
  * GET /api/v1/events, newest first. `from` defaults to 32 days back as in OpenMeter; an older `from` is allowed,
- * since `meter` keeps events for good. `id` is a partial match, `subject` an exact one.
+ * since `meter` keeps events for good. `to` and `ingestedAtTo` are inclusive, as in OpenMeter's code (`time <= to`;
+ * its queries' `to` is exclusive). `id` is a partial match, `subject` an exact one.
  */
 async function listEvents(api: Api, _req: IncomingMessage, _p: string[], q: URLSearchParams): Promise<Reply> {
   if (q.getAll('customerId').length > 0) throw badRequest('customerId: meter serve has no customers; filter by subject');
@@ -215,6 +216,8 @@ async function listEvents(api: Api, _req: IncomingMessage, _p: string[], q: URLS
   if (toMs !== undefined && toMs < fromMs) throw badRequest('from must be before to');
   const ingestedFrom = timeParam('ingestedAtFrom', q.get('ingestedAtFrom') ?? undefined);
   const ingestedTo = timeParam('ingestedAtTo', q.get('ingestedAtTo') ?? undefined);
+  if (ingestedFrom !== undefined && ingestedTo !== undefined && ingestedTo < ingestedFrom)
+    throw badRequest(`ingestedAtTo date is before ingestedAtFrom date: ${formatRfc3339(ingestedTo)} < ${formatRfc3339(ingestedFrom)}`);
   const idPart = q.get('id');
   const limit = limitParam(q);
   const subject = q.get('subject');
@@ -225,7 +228,12 @@ async function listEvents(api: Api, _req: IncomingMessage, _p: string[], q: URLS
   const filtered = idPart !== null || ingestedFrom !== undefined || ingestedTo !== undefined;
   const out: string[] = [];
   await api.read(async (store) => {
-    const filter = { subjects: subject === null ? [] : [subject], fromMs, toMs, limit: filtered ? Number.MAX_SAFE_INTEGER : limit };
+    const filter = {
+      subjects: subject === null ? [] : [subject],
+      fromMs,
+      toMs: toMs === undefined ? undefined : toMs + 1,
+      limit: filtered ? Number.MAX_SAFE_INTEGER : limit,
+    };
     for await (const e of store.events(filter)) {
       if (!keep(e)) continue;
       out.push(storedEventJson(e));
@@ -244,8 +252,38 @@ function findMeter(api: Api, idOrSlug: string): Meter {
   return m;
 }
 
-async function listMeters(api: Api): Promise<Reply> {
-  const sorted = [...api.meters].sort((a, b) => (a.slug < b.slug ? -1 : a.slug > b.slug ? 1 : 0));
+/** A query parameter that must be one of `allowed` when given (OpenMeter's spec validation: 400 otherwise). */
+function enumParam<T extends string>(q: URLSearchParams, name: string, allowed: readonly T[]): T | undefined {
+  const v = q.get(name);
+  if (v === null) return undefined;
+  if (!(allowed as readonly string[]).includes(v))
+    throw badRequest(`parameter "${name}" in query has an error: value is not one of the allowed values ${JSON.stringify(allowed)}`);
+  return v as T;
+}
+
+/** A whole-number query parameter from 1 to `max`, when given. */
+function pageParam(q: URLSearchParams, name: string, max: number): void {
+  const raw = q.get(name);
+  if (raw !== null && !(/^\d+$/.test(raw) && Number(raw) >= 1 && Number(raw) <= max))
+    throw badRequest(`parameter "${name}" in query has an error: must be a whole number from 1 to ${max}`);
+}
+
+/**
+ * GET /api/v1/meters: every meter (OpenMeter's code ignores paging, though its spec checks the parameters), ordered
+ * by `orderBy` (key by default; a YAML meter's name is its key, and all share their times, so the key breaks ties)
+ * in `order` (ASC by default).
+ */
+async function listMeters(api: Api, _req: IncomingMessage, _p: string[], q: URLSearchParams): Promise<Reply> {
+  pageParam(q, 'page', Number.MAX_SAFE_INTEGER);
+  pageParam(q, 'pageSize', 1000);
+  // A boolean as Go's strconv.ParseBool reads one.
+  enumParam(q, 'includeDeleted', ['1', 't', 'T', 'TRUE', 'true', 'True', '0', 'f', 'F', 'FALSE', 'false', 'False']);
+  const orderBy = enumParam(q, 'orderBy', ['key', 'name', 'aggregation', 'createdAt', 'updatedAt'] as const) ?? 'key';
+  const descending = enumParam(q, 'order', ['ASC', 'DESC'] as const) === 'DESC';
+  const byKey = (a: Meter, b: Meter) => (a.slug < b.slug ? -1 : a.slug > b.slug ? 1 : 0);
+  const byAggregation = (a: Meter, b: Meter) => (a.aggregation < b.aggregation ? -1 : a.aggregation > b.aggregation ? 1 : 0);
+  const sorted = [...api.meters].sort((a, b) => (orderBy === 'aggregation' && byAggregation(a, b)) || byKey(a, b));
+  if (descending) sorted.reverse();
   return json(sorted.map((m) => meterJson(m, api.metersCreatedAt)));
 }
 

@@ -21,6 +21,8 @@ const METHOD = new RegExp(`^${TCHAR.source}+ `);
 const STOP_QUIET_MS = 200;
 /** How long a stopping server takes connections the kernel has completed before it stops listening. */
 const STOP_ACCEPT_MS = 50;
+/** The largest request line and headers taken: Go's http.DefaultMaxHeaderBytes. */
+const MAX_HEAD_BYTES = 1 << 20;
 
 export interface ServeOptions {
   host: string;
@@ -48,9 +50,17 @@ export class ApiServer {
   ) {
     // Idle connections are kept longer than clients keep theirs (undici: 4 s, load balancers: 60 s), so that a
     // client never sends on a connection the server is closing at that moment.
-    // A request without Host is answered by handle() with a problem (Node's own 400 has no body).
+    // A request without Host is answered by handle() with a problem (Node's own 400 has no body). The request head
+    // may take 1 MiB, as in Go's net/http (OpenMeter's server): a GET query's repeatable `subject` has no limit, and
+    // Node's 16 KiB refused one of about 800 subjects.
     this.server = http.createServer(
-      { keepAliveTimeout: 65_000, headersTimeout: 10_000, requestTimeout: 0, requireHostHeader: false },
+      {
+        keepAliveTimeout: 65_000,
+        headersTimeout: 10_000,
+        requestTimeout: 0,
+        requireHostHeader: false,
+        maxHeaderSize: MAX_HEAD_BYTES,
+      },
       (req, res) => this.handle(req, res),
     );
     // `Expect: 100-continue`: the client is told to send its body only when the body may be read. One declared
