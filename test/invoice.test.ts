@@ -163,8 +163,33 @@ prices:
     );
   });
 
+  test('an amount or a per written as a YAML number: the string to write has the digits as written', () => {
+    const one = (price: string) => problems(`currency: USD\nprices:\n  - {meter: calls, price: ${price}}\n`);
+    const amount = (s: string) =>
+      `line 3: price #1 (calls) price.amount: write the amount as a string ("${s}"): YAML reads a number as a binary float`;
+    // The double has other digits (12345678901234567000, 0.12345678901234568), or an exponent form (1e-7).
+    assert.deepEqual(one('{type: unit, amount: 12345678901234567890}'), [amount('12345678901234567890')]);
+    assert.deepEqual(one('{type: unit, amount: 0.1234567890123456789}'), [amount('0.1234567890123456789')]);
+    assert.deepEqual(one('{type: unit, amount: 0.0000001}'), [amount('0.0000001')]);
+    assert.deepEqual(one('{type: unit, amount: 1e-7}'), [amount('0.0000001')]);
+    assert.deepEqual(one('{type: unit, amount: "1", per: 1152921504606846976}'), [
+      'line 3: price #1 (calls) price.per: write a per past 2^53 as a string ("1152921504606846976"): YAML reads a number as a binary float',
+    ]);
+    assert.equal(
+      parsePriceFile(
+        'currency: USD\nprices:\n  - {meter: calls, price: {type: unit, amount: "1", per: "1152921504606846976"}}\n',
+        'p.yaml',
+        METERS,
+      ).prices.length,
+      1,
+    );
+  });
+
   test('not YAML, not a mapping, no prices', () => {
     assert.match(problems('a: [')[0]!, /^not valid YAML: .* at line \d+, column \d+$/);
+    assert.deepEqual(problems('currency: USD\n---\ncurrency: JPY\n'), [
+      'not valid YAML: a second YAML document starts at line 2; a file holds one',
+    ]);
     assert.deepEqual(problems('- 1'), ['must be a mapping with currency: and prices:']);
     assert.deepEqual(problems('currency: USD'), ['prices: must be a non-empty list']);
   });

@@ -171,6 +171,11 @@ describe('parseMeterConfig', () => {
       ['meters: [unclosed\n', /not valid YAML/],
       ['- just\n- a list\n', /mapping/],
       ['meters:\n  slug: x\n', /meters: must be a list/],
+      // A second document would otherwise be passed over in silence, with an invalid meter in it.
+      ['meters: []\n---\nmeters:\n  - slug: "bad slug!"\n', /^not valid YAML: a second YAML document starts at line 2; a file holds one$/],
+      ['meters: []\n...\ngarbage: [\n', /^not valid YAML: a second YAML document starts at line 3; a file holds one$/],
+      // An empty one (a file that ends with ---) holds nothing to miss: the meter in the first is checked.
+      ['meters:\n  slug: x\n---\n', /meters: must be a list/],
     ] as const) {
       try {
         parseMeterConfig(text, 'broken.yaml');

@@ -54,6 +54,8 @@ const isMapping = (x: unknown): x is Record<string, unknown> => x !== null && ty
 
 /** The 1-based line of the file where a path (`['prices', 0, 'price', 'amount']`) is, or of its nearest parent. */
 export type LineOf = (path: Array<string | number>) => number | null;
+/** The text of the scalar at a path of the parsed document, as written (null when unknown). */
+export type TextOf = (path: Array<string | number>) => string | null;
 
 /** `price.tiers[2].unitPrice.amount` -> `['price', 'tiers', 1, 'unitPrice', 'amount']` (messages count tiers from 1). */
 function fieldPath(field: string): Array<string | number> {
@@ -64,7 +66,13 @@ function fieldPath(field: string): Array<string | number> {
 }
 
 /** Validates a parsed price document against the configured meters; throws ConfigError listing every problem. */
-export function validatePrices(doc: unknown, file: string, meters: Meter[], lineOf: LineOf = () => null): PriceFile {
+export function validatePrices(
+  doc: unknown,
+  file: string,
+  meters: Meter[],
+  lineOf: LineOf = () => null,
+  textOf: TextOf = () => null,
+): PriceFile {
   const problems: string[] = [];
   // Each problem starts with the line it is on, so that it is found in a long file without counting prices.
   const on = (path: Array<string | number>, text: string) => {
@@ -92,8 +100,15 @@ export function validatePrices(doc: unknown, file: string, meters: Meter[], line
   if (!Array.isArray(doc.prices) || doc.prices.length === 0) on(['prices'], 'prices: must be a non-empty list');
   else {
     doc.prices.forEach((raw: unknown, i: number) => {
-      const price = validatePrice(raw, i + 1, meters, digits, problems, (field, text) =>
-        on(['prices', i, ...(field === '' ? [] : fieldPath(field))], text),
+      const path = (field: string) => ['prices', i, ...(field === '' ? [] : fieldPath(field))];
+      const price = validatePrice(
+        raw,
+        i + 1,
+        meters,
+        digits,
+        problems,
+        (field, text) => on(path(field), text),
+        (field) => textOf(path(field)),
       );
       if (price !== null) prices.push(price);
     });
@@ -109,6 +124,7 @@ function validatePrice(
   digits: number,
   problems: string[],
   on: (field: string, text: string) => void,
+  written: (field: string) => string | null,
 ): Price | null {
   if (!isMapping(raw)) {
     on('', `price #${index}: must be a mapping with meter: and price:`);
@@ -162,7 +178,10 @@ function validatePrice(
       return null;
     }
     if (typeof value === 'number') {
-      at(field, `write the amount as a string ("${value}"): YAML reads a number as a binary float`);
+      // The digits as written (YAML's double has others past 17 digits), as a plain decimal (1e-7 is 0.0000001).
+      const text = written(field);
+      const plain = (text === null ? null : Decimal.parse(text)?.toString()) ?? String(value);
+      at(field, `write the amount as a string ("${plain}"): YAML reads a number as a binary float`);
       return null;
     }
     if (typeof value !== 'string' || !AMOUNT.test(value)) {
@@ -175,7 +194,7 @@ function validatePrice(
     }
     return Decimal.parse(value);
   };
-  const model = validateModel(raw.price, at, amount);
+  const model = validateModel(raw.price, at, amount, written('price.per'));
   const commitment = (field: string): Decimal | null => {
     const d = amount(field, raw[field], false);
     if (d !== null && d.round(digits).compare(d) !== 0) at(field, `has more decimals than the currency's ${digits}`);
@@ -194,7 +213,7 @@ function validatePrice(
 type At = (field: string, text: string) => void;
 type Amount = (field: string, value: unknown, required?: boolean) => Decimal | null;
 
-function validateModel(raw: unknown, at: At, amount: Amount): PriceModel | null {
+function validateModel(raw: unknown, at: At, amount: Amount, perWritten: string | null): PriceModel | null {
   if (!isMapping(raw)) {
     at('price', 'missing (a mapping with type: unit, tiered, package or flat)');
     return null;
@@ -207,7 +226,7 @@ function validateModel(raw: unknown, at: At, amount: Amount): PriceModel | null 
   for (const key of Object.keys(raw)) {
     if (!MODEL_KEYS[type]!.includes(key)) at(`price.${key}`, `not a field of a ${type} price (${MODEL_KEYS[type]!.join(', ')})`);
   }
-  const per = perOf(raw.per, at);
+  const per = perOf(raw.per, at, perWritten);
   switch (type) {
     case 'unit': {
       const a = amount('price.amount', raw.amount);
@@ -234,8 +253,14 @@ function validateModel(raw: unknown, at: At, amount: Amount): PriceModel | null 
 }
 
 /** `per`: a positive whole number whose only prime factors are 2 and 5 (1, 1000, 1000000), so division is exact. */
-function perOf(raw: unknown, at: At): Decimal | null {
+function perOf(raw: unknown, at: At, written: string | null): Decimal | null {
   if (raw === undefined || raw === null) return Decimal.parse('1');
+  // A whole number past 2^53 that YAML read as a double (10000000000000000 is exact, 2^60 is not): its digits
+  // are those written, and a string keeps them.
+  if (typeof raw === 'number' && Number.isInteger(raw) && !Number.isSafeInteger(raw)) {
+    at('price.per', `write a per past 2^53 as a string ("${written ?? BigInt(raw)}"): YAML reads a number as a binary float`);
+    return null;
+  }
   const text = typeof raw === 'number' && Number.isSafeInteger(raw) ? String(raw) : typeof raw === 'string' ? raw : null;
   if (text !== null && text.length > MAX_AMOUNT_TEXT) {
     at('price.per', `a per of ${text.length} characters is not read (at most ${MAX_AMOUNT_TEXT})`);
@@ -341,5 +366,10 @@ export function parsePriceFile(text: string, file: string, meters: Meter[]): Pri
     }
     return null;
   };
-  return validatePrices(parsed.value, file, meters, lineOf);
+  const textOf: TextOf = (path) => {
+    // A scalar node keeps its text as written in `source`.
+    const node = parsed.document.getIn(path, true) as { source?: unknown } | undefined;
+    return typeof node?.source === 'string' ? node.source : null;
+  };
+  return validatePrices(parsed.value, file, meters, lineOf, textOf);
 }

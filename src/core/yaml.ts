@@ -19,6 +19,13 @@ export function parseYamlFile(text: string): YamlFile {
   const document = yaml.parseDocument(text, { lineCounter: lines, logLevel: 'silent' });
   const fault = document.errors[0] ?? document.warnings[0];
   if (fault !== undefined) throw fault;
+  // A second document (after `---`, or after `...` ends the first) would be passed over in silence: the parser
+  // says so only when it may log. An empty one (a file that ends with `---`) holds nothing to miss.
+  const all = yaml.parseAllDocuments(text, { logLevel: 'silent' });
+  const empty = (d: Document) => d.errors.length === 0 && (d.contents === null || (yaml.isScalar(d.contents) && d.contents.source === ''));
+  const second = Array.isArray(all) ? all.slice(1).find((d) => !empty(d)) : undefined;
+  if (second !== undefined)
+    throw new Error(`a second YAML document starts at line ${lines.linePos(second.range[0]).line}; a file holds one`);
   return { value: document.toJS({ maxAliasCount: 100 }), document, lineAt: (offset) => lines.linePos(offset).line };
 }
 
