@@ -3,7 +3,7 @@
  * and names the field, so one reject line tells the producer everything that is wrong.
  */
 import { hash53Parts } from './hash.js';
-import { readEventText, scanValue } from './json.js';
+import { readEventText, scanValue, setMember } from './json.js';
 import type { MappedFields } from './mapping.js';
 import { MAX_INSTANT_MS, MIN_INSTANT_MS, parseRfc3339, parseRfc3339Fast } from './time.js';
 
@@ -283,7 +283,7 @@ export function mappedEvent(f: MappedFields, rules: EventRules, dataValue: boole
   // The text is joined once, not concatenated: a chunk holds thousands of these, and a concatenation is a tree of
   // small strings for the garbage collector to copy until the chunk is posted.
   const parts = new Array<string>(f.data.length);
-  const value = dataValue ? (Object.create(null) as Record<string, unknown>) : null;
+  const value: Record<string, unknown> | null = dataValue ? {} : null;
   for (let k = 0; k < f.data.length; k++) {
     const [key, text, v, keyText] = f.data[k]!;
     if (keyText === undefined) return null;
@@ -293,7 +293,7 @@ export function mappedEvent(f: MappedFields, rules: EventRules, dataValue: boole
       if (!v.isWellFormed()) return null;
     } else if (typeof v !== 'boolean') return null;
     parts[k] = keyText + text;
-    if (value !== null) value[key] = v;
+    if (value !== null) setMember(value, key, v);
   }
   if (parts.length === 0) parts.push('{}');
   else {

@@ -435,3 +435,12 @@ export function nestsTooDeep(text: string): boolean {
   if (text.length <= MAX_INPUT_DEPTH) return false;
   return scanValue(text, skipSpace(text, 0), false, 0, MAX_INPUT_DEPTH).error?.startsWith('nested') === true;
 }
+
+/**
+ * Sets a member of an object as JSON.parse makes it: a key named `__proto__` becomes an own member too (assigning
+ * it would set the object's prototype instead, and the member would be lost from its JSON).
+ */
+export function setMember(o: Record<string, unknown>, key: string, value: unknown): void {
+  if (key === '__proto__') Object.defineProperty(o, key, { value, enumerable: true, writable: true, configurable: true });
+  else o[key] = value;
+}

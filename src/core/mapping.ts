@@ -9,7 +9,7 @@
  * integer (see Literals), when a safe integer prints as JS prints it.
  */
 import { canonicalNumber } from './decimal.js';
-import { valueTextAt } from './json.js';
+import { setMember, valueTextAt } from './json.js';
 import { ownMember } from './meter.js';
 import type { Mapping, Path, Rule, TimeFormat } from './mapping-spec.js';
 import { type PathTree, pathTree, readPaths } from './path-tree.js';
@@ -268,11 +268,10 @@ export function mapFields(m: Mapping, record: unknown, text: string, literals: L
 
 /** The CloudEvent of mapped fields, as a value and as the text validateCloudEvent reads its exact data from. */
 export function buildEvent(f: MappedFields): { value: Record<string, unknown>; text: string } {
-  // Without a prototype, as the data of every mapped event: a key named `__proto__` is a member like any other.
-  const data = Object.create(null) as Record<string, unknown>;
+  const data: Record<string, unknown> = {};
   let dataText = '';
   for (const [key, text, value, keyText] of f.data) {
-    data[key] = value;
+    setMember(data, key, value);
     dataText += (dataText === '' ? '' : ',') + (keyText ?? JSON.stringify(key) + ':') + text;
   }
   const value: Record<string, unknown> = { specversion: '1.0', id: f.id, source: f.source, type: f.type, subject: f.subject };

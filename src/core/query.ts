@@ -8,6 +8,7 @@ import { EVENTS_METER, type Meter } from './meter.js';
 import { formatRfc3339, parseRfc3339, utcMillis, daysInMonth } from './time.js';
 import { checkTimeZone, DAY_MS, localToUtc, parseWindowSize, WindowPlan, zoneOffsetMinutes, type WindowSize } from './window.js';
 import { mapAsync } from './iterate.js';
+import { setMember } from './json.js';
 
 /** Query options as given on the command line. */
 export interface QueryOptions {
@@ -50,13 +51,10 @@ export interface QueryResult {
   formatTime(ms: number): string;
 }
 
-/**
- * A row's group values by key, as the JSON of a row shows them (OpenMeter's `groupBy`). Without a prototype: a
- * key named `__proto__` is a member like any other.
- */
+/** A row's group values by key, as the JSON of a row shows them (OpenMeter's `groupBy`), `__proto__` too. */
 export function groupByObject(result: QueryResult, r: ResultRow): Record<string, string> {
-  const groupBy = Object.create(null) as Record<string, string>;
-  result.groupKeys.forEach((k, i) => (groupBy[k] = r.groups[i]!));
+  const groupBy: Record<string, string> = {};
+  result.groupKeys.forEach((k, i) => setMember(groupBy, k, r.groups[i]!));
   return groupBy;
 }
 
