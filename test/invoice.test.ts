@@ -185,6 +185,42 @@ prices:
     );
   });
 
+  test('a field written without a value (YAML null) is refused, never read as absent; a value of the wrong kind is named', () => {
+    // An empty per billed per unit (1,000,000 times the price), an empty minimumAmount dropped the commitment.
+    assert.deepEqual(
+      problems(`currency: USD
+prices:
+  - meter: calls
+    price:
+      type: tiered
+      mode: graduated
+      per:
+      tiers:
+        - { upToAmount: "10", unitPrice: { amount: "1" }, flatPrice: }
+        - { unitPrice: }
+    minimumAmount:
+    maximumAmount:
+  - meter:
+    price:
+  - { meter: 5, price: "1" }
+  - { meter: calls, price: [unit] }
+`),
+      [
+        'line 7: price #1 (calls) price.per: empty: give a value, or remove the line',
+        'line 9: price #1 (calls) price.tiers[1].flatPrice: empty: give a value, or remove the line',
+        'line 10: price #1 (calls) price.tiers[2].unitPrice: empty: give a value, or remove the line',
+        'line 11: price #1 (calls) minimumAmount: empty: give a value, or remove the line',
+        'line 12: price #1 (calls) maximumAmount: empty: give a value, or remove the line',
+        'line 10: price #1 (calls) price.tiers[2]: needs a unitPrice, a flatPrice or both',
+        'line 13: price #2 (?) meter: empty: give a value, or remove the line',
+        'line 14: price #2 (?) price: empty: give a value, or remove the line',
+        'line 15: price #3 (?) meter: must be the slug of a meter of the config, not a number',
+        'line 15: price #3 (?) price: must be a mapping with type: unit, tiered, package or flat, not text',
+        'line 16: price #4 (calls) price: must be a mapping with type: unit, tiered, package or flat, not a list',
+      ],
+    );
+  });
+
   test('not YAML, not a mapping, no prices', () => {
     assert.match(problems('a: [')[0]!, /^not valid YAML: .* at line \d+, column \d+$/);
     assert.deepEqual(problems('currency: USD\n---\ncurrency: JPY\n'), [

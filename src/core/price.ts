@@ -141,9 +141,14 @@ function validatePrice(
   const label = `price #${index} (${typeof raw.meter === 'string' ? raw.meter : '?'}${matchText})`;
   const at = (field: string, text: string) => on(field, `${label} ${field}: ${text}`);
   for (const key of Object.keys(raw)) if (!PRICE_KEYS.includes(key)) at(key, `unknown field (use ${PRICE_KEYS.join(', ')})`);
+  // A field written without a value (YAML null, `per:` alone on its line) is refused, never read as absent: an empty
+  // per would bill per unit, an empty minimumAmount drop the commitment. The checks below leave nulls to this one.
+  for (const field of emptyFields(raw, '')) at(field, 'empty: give a value, or remove the line');
   let meter: Meter | undefined;
-  if (typeof raw.meter !== 'string') at('meter', 'missing (the slug of a meter of the config)');
-  else {
+  if (typeof raw.meter !== 'string') {
+    if (raw.meter === undefined) at('meter', 'missing (the slug of a meter of the config)');
+    else if (raw.meter !== null) at('meter', `must be the slug of a meter of the config, not ${kindOf(raw.meter)}`);
+  } else {
     meter = meters.find((m) => m.slug === raw.meter);
     if (meter === undefined) {
       at(
@@ -173,7 +178,8 @@ function validatePrice(
   }
   if (raw.description !== undefined && raw.description !== null && typeof raw.description !== 'string') at('description', 'must be text');
   const amount = (field: string, value: unknown, required = true): Decimal | null => {
-    if (value === undefined || value === null) {
+    if (value === null) return null;
+    if (value === undefined) {
       if (required) at(field, 'missing (a decimal string such as "2.50")');
       return null;
     }
@@ -210,17 +216,34 @@ function validatePrice(
   return price;
 }
 
+/**
+ * The fields of a price written without a value (YAML null), named as messages name them (`price.tiers[2].flatPrice`).
+ * The values of `match` have a message of their own.
+ */
+function* emptyFields(v: unknown, field: string): Generator<string> {
+  if (v === null) yield field;
+  else if (Array.isArray(v)) for (let i = 0; i < v.length; i++) yield* emptyFields(v[i], `${field}[${i + 1}]`);
+  else if (isMapping(v) && field !== 'match')
+    for (const [key, x] of Object.entries(v)) yield* emptyFields(x, field === '' ? key : `${field}.${key}`);
+}
+
+/** What a YAML value is, for a message: a number, a list, text... */
+function kindOf(v: unknown): string {
+  return Array.isArray(v) ? 'a list' : typeof v === 'string' ? 'text' : typeof v === 'object' ? 'a mapping' : `a ${typeof v}`;
+}
+
 type At = (field: string, text: string) => void;
 type Amount = (field: string, value: unknown, required?: boolean) => Decimal | null;
 
 function validateModel(raw: unknown, at: At, amount: Amount, perWritten: string | null): PriceModel | null {
   if (!isMapping(raw)) {
-    at('price', 'missing (a mapping with type: unit, tiered, package or flat)');
+    if (raw === undefined) at('price', 'missing (a mapping with type: unit, tiered, package or flat)');
+    else if (raw !== null) at('price', `must be a mapping with type: unit, tiered, package or flat, not ${kindOf(raw)}`);
     return null;
   }
   const type = raw.type;
   if (typeof type !== 'string' || !Object.hasOwn(MODEL_KEYS, type)) {
-    at('price.type', `${JSON.stringify(type ?? null)} is not one of unit, tiered, package, flat`);
+    if (type !== null) at('price.type', `${JSON.stringify(type ?? null)} is not one of unit, tiered, package, flat`);
     return null;
   }
   for (const key of Object.keys(raw)) {
@@ -244,7 +267,8 @@ function validateModel(raw: unknown, at: At, amount: Amount, perWritten: string 
     }
     default: {
       const mode = raw.mode;
-      if (mode !== 'graduated' && mode !== 'volume') at('price.mode', `${JSON.stringify(mode ?? null)} is not graduated or volume`);
+      if (mode !== 'graduated' && mode !== 'volume' && mode !== null)
+        at('price.mode', `${JSON.stringify(mode ?? null)} is not graduated or volume`);
       const tiers = validateTiers(raw.tiers, at, amount);
       if (tiers === null || per === null || (mode !== 'graduated' && mode !== 'volume')) return null;
       return { type: 'tiered', mode, tiers, per };
@@ -284,7 +308,7 @@ function perOf(raw: unknown, at: At, written: string | null): Decimal | null {
 
 function validateTiers(raw: unknown, at: At, amount: Amount): Tier[] | null {
   if (!Array.isArray(raw) || raw.length === 0) {
-    at('price.tiers', 'must be a non-empty list of { upToAmount, unitPrice: { amount }, flatPrice: { amount } }');
+    if (raw !== null) at('price.tiers', 'must be a non-empty list of { upToAmount, unitPrice: { amount }, flatPrice: { amount } }');
     return null;
   }
   const tiers: Tier[] = [];
@@ -316,7 +340,7 @@ function validateTiers(raw: unknown, at: At, amount: Amount): Tier[] | null {
         ok = false;
       }
       if (upTo !== null) previous = upTo;
-    } else if (!last) {
+    } else if (!last && t.upToAmount !== null) {
       at(`${where}.upToAmount`, 'missing: only the last tier is open-ended');
       ok = false;
     }
