@@ -153,6 +153,22 @@ describe('environment faults', () => {
     }
   });
 
+  test('an empty store file (another meter creating the store this moment): readers say no store here yet, exit 1', () => {
+    const w = workdir('fault-empty');
+    w.write('e.db', '');
+    for (const cmd of ['query', 'stats', 'subjects', 'events']) {
+      assertStoreFailure(
+        w.run([cmd, '--db', 'e.db']),
+        'e.db',
+        /^meter: e\.db: no store here yet \(an empty file: run `meter ingest` first, or pass --db\)$/m,
+      );
+    }
+    assert.equal(fs.statSync(w.path('e.db')).size, 0, 'a reader wrote the file');
+    w.write('a.ndjson', events(5));
+    assert.equal(w.run(['ingest', 'a.ndjson', '--db', 'e.db', '-q']).code, 0);
+    assert.equal(query(w, 'e.db').code, 0);
+  });
+
   test('a corrupted store (random bytes, a damaged page, a truncated file): exit 1, clear message, file untouched', () => {
     const w = workdir('fault-corrupt');
     w.write('a.ndjson', events(20_000));

@@ -89,6 +89,9 @@ export function openDatabase(file: string, opts: SqliteOptions = {}): { db: Data
     // per row fetched (pread) made a one-subject month at 10M events 5x slower. Writers keep plain I/O.
     if (opts.readonly) db.pragma('mmap_size = 17179869184');
     if (version < SCHEMA_VERSION && !(opts.readonly && version >= 1)) {
+      // An empty file: another meter creating the store a moment ago (its schema not committed yet), or nothing.
+      if (opts.readonly && version === 0 && head[1] === 0)
+        throw new StoreError(`${file}: no store here yet (an empty file: run \`meter ingest\` first, or pass --db)`);
       if (opts.readonly) throw new StoreError(`${file}: not a meter store (schema version ${version})`);
       migrate(db);
       version = SCHEMA_VERSION;
