@@ -61,6 +61,9 @@ export class StoreError extends MeterError {
   }
 }
 
+/** Another process held the store's write lock past the busy timeout: nothing was written, and a retry may pass. */
+export class StoreBusyError extends StoreError {}
+
 /** An input file cannot be read at all (not a single bad line: those are rejects). Exit 2. */
 export class InputError extends UsageError {}
 

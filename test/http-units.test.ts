@@ -13,7 +13,8 @@ import { PortalKeyError, PortalSigner, sameSecret } from '../src/http/auth.js';
 import { newUlid, stableUlid } from '../src/http/ids.js';
 import { bodyShape, MAX_LISTED_PROBLEMS, parseIngestBody } from '../src/http/ingest-body.js';
 import { checkMeterIdOrSlug, meterQueryFromBody, meterQueryFromSearch, toQueryOptions } from '../src/http/params.js';
-import { HttpProblem, problemBody } from '../src/http/problem.js';
+import { HttpProblem, problemBody, problemOf as problemOfError } from '../src/http/problem.js';
+import { describeSqliteError } from '../src/store/sqlite/errors.js';
 import { sixDecimals } from '../src/http/render.js';
 
 const problemOf = (fn: () => unknown): HttpProblem => {
@@ -253,4 +254,15 @@ test('portal key file deleted or replaced: tokens signed with the old key fail a
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('a store another process held past the busy timeout answers 503 with Retry-After (nothing written, retry), saying nothing of its path', () => {
+  const busy = problemOfError(describeSqliteError('/srv/usage.db', Object.assign(new Error('database is locked'), { code: 'SQLITE_BUSY' })));
+  assert.equal(busy.status, 503);
+  assert.equal(busy.detail, 'the store is busy: another process held its write lock too long; retry later');
+  assert.deepEqual(busy.headers, { 'Retry-After': '1' });
+  // Any other store failure stays a 500 that tells the client nothing.
+  const full = problemOfError(describeSqliteError('/srv/usage.db', Object.assign(new Error('disk full'), { code: 'SQLITE_FULL' })));
+  assert.equal(full.status, 500);
+  assert.equal(full.detail, '');
 });

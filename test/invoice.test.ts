@@ -8,14 +8,15 @@ import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { describe, test } from 'node:test';
 import { Decimal } from '../src/core/decimal.js';
-import { buildInvoices, invoicePeriod, type InvoiceResult } from '../src/core/invoice.js';
+import { buildInvoices, invoicePeriod, PriceMatcher, type InvoiceResult } from '../src/core/invoice.js';
 import { validateMeters, type Meter } from '../src/core/meter.js';
-import { parsePriceFile } from '../src/core/price.js';
+import { parsePriceFile, type Price } from '../src/core/price.js';
 import { ConfigError, UsageError } from '../src/errors.js';
 import { renderInvoiceCsv, renderInvoiceJson, renderInvoiceTable } from '../src/output/invoice.js';
 import { Sink } from '../src/output/sink.js';
 import type { AggregateRow, MeterQuery, Store } from '../src/store/store.js';
 import { prng as rng } from '../bench/generate.js';
+import { Rng, runSeed } from './gen.js';
 
 const METERS: Meter[] = validateMeters(
   [
@@ -513,6 +514,29 @@ describe('property: totals are the sum of the lines; the same store and prices g
       }
       const again = await invoice(store, yaml);
       for (const format of ['csv', 'json', 'table'] as const) assert.equal(await rendered(again, format), await rendered(r, format), where);
+    }
+  });
+});
+
+describe('PriceMatcher', () => {
+  test('finds the prices of a row as testing every price does, in the price file order (seeded)', () => {
+    const seed = runSeed();
+    const r = new Rng(seed);
+    const keys = ['model', 'region', 'tier'];
+    const values = ['', 'a', 'b', 'c"', '["a"]'];
+    for (let round = 0; round < 200; round++) {
+      const prices = Array.from({ length: r.int(0, 30) }, (_, i) => {
+        // A subset of the keys, in any order, each with a value.
+        const match = keys.filter(() => r.chance(0.5)).map((k): [string, string] => [k, r.pick(values)]);
+        if (r.chance(0.5)) match.reverse();
+        return { index: i + 1, match } as unknown as Price;
+      });
+      const matcher = new PriceMatcher(prices, keys);
+      for (let k = 0; k < 20; k++) {
+        const groups = keys.map(() => r.pick(values));
+        const expected = prices.filter((p) => p.match.every(([key, v]) => groups[keys.indexOf(key)] === v));
+        assert.deepEqual(matcher.of(groups), expected, `seed ${seed}, round ${round}, groups ${JSON.stringify(groups)}`);
+      }
     }
   });
 });

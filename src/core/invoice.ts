@@ -96,7 +96,40 @@ interface Usage {
   unpriced: InvoiceLine[];
 }
 
-const matches = (price: Price, keys: string[], groups: string[]): boolean => price.match.every(([k, v]) => groups[keys.indexOf(k)] === v);
+/**
+ * The prices of one meter by their match values: the prices of a usage row (those whose every match value equals
+ * the row's value of that key) are found with one look-up per set of keys the prices match on, where testing
+ * every price against every row took 32 s for 15,000 prices over 30,000 rows.
+ */
+export class PriceMatcher {
+  /** Per set of matched keys (their indexes among the meter's keys, ascending): prices by their values' JSON. */
+  private readonly byKeys: Array<{ at: number[]; prices: Map<string, Price[]> }> = [];
+
+  constructor(prices: Price[], keys: string[]) {
+    const sets = new Map<string, { at: number[]; prices: Map<string, Price[]> }>();
+    for (const p of prices) {
+      const pairs = p.match.map(([k, v]): [number, string] => [keys.indexOf(k), v]).sort((a, b) => a[0] - b[0]);
+      const at = pairs.map(([i]) => i);
+      let set = sets.get(at.join(','));
+      if (set === undefined) sets.set(at.join(','), (set = { at, prices: new Map() }));
+      const values = JSON.stringify(pairs.map(([, v]) => v));
+      const same = set.prices.get(values);
+      if (same === undefined) set.prices.set(values, [p]);
+      else same.push(p);
+    }
+    this.byKeys = [...sets.values()];
+  }
+
+  /** The prices of a row with these group values (in the meter's key order), in the price file's order. */
+  of(groups: string[]): Price[] {
+    const hits: Price[] = [];
+    for (const { at, prices } of this.byKeys) {
+      const found = prices.get(JSON.stringify(at.map((i) => groups[i])));
+      if (found !== undefined) hits.push(...found);
+    }
+    return hits.length > 1 ? hits.sort((a, b) => a.index - b.index) : hits;
+  }
+}
 
 /** Builds the invoices of a period. Throws ConfigError when a usage row is matched by two prices. */
 export async function buildInvoices(store: Store, o: InvoiceOptions): Promise<InvoiceResult> {
@@ -126,13 +159,16 @@ export async function buildInvoices(store: Store, o: InvoiceOptions): Promise<In
     const usagePrices = own.filter((p) => p.model.type !== 'flat');
     const flatPrices = own.filter((p) => p.model.type === 'flat');
     const keys = meter.groupBy.map((g) => g.key);
+    const usageMatcher = new PriceMatcher(usagePrices, keys),
+      flatMatcher = new PriceMatcher(flatPrices, keys);
     // Every usage row of the meter at its finest grain: each must be priced exactly once.
     const result = await runQuery(store, { ...base, meter: meter.slug, subjects: o.subjects, groupBy: keys, filters: [] });
     for await (const row of result.rows) {
       const subject = row.subject!;
       const u = of(subject);
-      const hits = usagePrices.filter((p) => matches(p, keys, row.groups));
-      for (const f of flatPrices) if (matches(f, keys, row.groups)) u.flats.add(f.index);
+      const hits = usageMatcher.of(row.groups);
+      const flats = flatMatcher.of(row.groups);
+      for (const f of flats) u.flats.add(f.index);
       const value = row.value === null ? null : Decimal.parse(row.value)!;
       if (hits.length > 1) {
         const pair = `${hits[0]!.label} and ${hits[1]!.label}`;
@@ -149,7 +185,7 @@ export async function buildInvoices(store: Store, o: InvoiceOptions): Promise<In
           const sum = u.quantities.get(p.index) ?? Decimal.ZERO;
           u.quantities.set(p.index, sum.add(value ?? Decimal.ZERO));
         } else u.quantities.set(p.index, null); // queried below
-      } else if (!flatPrices.some((f) => matches(f, keys, row.groups)) && !(ADDITIVE.has(meter.aggregation) && value?.isZero())) {
+      } else if (flats.length === 0 && !(ADDITIVE.has(meter.aggregation) && value?.isZero())) {
         // (A sum of 0 bills nothing at any price: no new model can slip through unbilled there.)
         unpriced++;
         u.unpriced.push({

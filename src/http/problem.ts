@@ -3,7 +3,7 @@
  * problem body only when the content type is exactly `application/problem+json`, so that is what every error sends.
  */
 import { STATUS_CODES } from 'node:http';
-import { ConfigError, UsageError } from '../errors.js';
+import { ConfigError, StoreBusyError, UsageError } from '../errors.js';
 
 /** One entry of `extensions.validationErrors`: which event of the request, which field, and what is wrong. */
 export interface ValidationIssue {
@@ -40,6 +40,11 @@ export const notFound = (detail: string) => new HttpProblem(404, detail);
 export function problemOf(e: unknown): HttpProblem {
   if (e instanceof HttpProblem) return e;
   if (e instanceof UsageError || e instanceof ConfigError) return badRequest(e.message);
+  // Nothing was written, and the client may send it again (the store's path stays in the server's log).
+  if (e instanceof StoreBusyError)
+    return new HttpProblem(503, 'the store is busy: another process held its write lock too long; retry later', undefined, {
+      'Retry-After': '1',
+    });
   // Anything else (a StoreError, a defect) tells the client nothing about the store, its path or its server: the
   // server's log has it.
   return new HttpProblem(500, '');

@@ -10,6 +10,7 @@ import net, { type AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { hasAdminToken } from './auth.js';
 import { badRequest, HttpProblem, problemBody, problemOf } from './problem.js';
+import { StoreBusyError } from '../errors.js';
 import { corsHeaders, route, type Api, type Reply } from './routes.js';
 
 /** A character of an HTTP token (RFC 9110 5.6.2), such as a method. */
@@ -194,7 +195,8 @@ export class ApiServer {
         (reply) => this.respond(req, res, reply, lane),
         (e: unknown) => {
           const p = problemOf(e);
-          if (p.status === 500) this.o.log(`meter serve: ${req.method} ${req.url?.split('?')[0]}: ${(e as Error)?.message ?? String(e)}`);
+          if (p.status === 500 || e instanceof StoreBusyError)
+            this.o.log(`meter serve: ${req.method} ${req.url?.split('?')[0]}: ${(e as Error)?.message ?? String(e)}`);
           this.respond(req, res, problemReply(p), lane);
         },
       )

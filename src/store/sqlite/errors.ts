@@ -1,5 +1,5 @@
 /** SQLite failures as StoreErrors that name the file and say what to do. */
-import { StoreError } from '../../errors.js';
+import { StoreBusyError, StoreError } from '../../errors.js';
 
 /**
  * Whether an error has SQLite's result code `primary`, or one of its extended codes (SQLITE_READONLY_DBMOVED is a
@@ -28,7 +28,7 @@ export function describeSqliteError(file: string, e: unknown): StoreError {
     return new StoreError(`${file}: cannot open store (${msg}); does the folder exist and is it writable?`, e);
   }
   if (hasCode(code, 'SQLITE_BUSY') || hasCode(code, 'SQLITE_LOCKED')) {
-    return new StoreError(`${file}: store is busy (another process held it too long: ${msg}); try again`, e);
+    return new StoreBusyError(`${file}: store is busy (another process held it too long: ${msg}); try again`, e);
   }
   return new StoreError(`${file}: ${msg}`, e);
 }
