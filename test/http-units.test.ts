@@ -257,7 +257,9 @@ test('portal key file deleted or replaced: tokens signed with the old key fail a
 });
 
 test('a store another process held past the busy timeout answers 503 with Retry-After (nothing written, retry), saying nothing of its path', () => {
-  const busy = problemOfError(describeSqliteError('/srv/usage.db', Object.assign(new Error('database is locked'), { code: 'SQLITE_BUSY' })));
+  const busy = problemOfError(
+    describeSqliteError('/srv/usage.db', Object.assign(new Error('database is locked'), { code: 'SQLITE_BUSY' })),
+  );
   assert.equal(busy.status, 503);
   assert.equal(busy.detail, 'the store is busy: another process held its write lock too long; retry later');
   assert.deepEqual(busy.headers, { 'Retry-After': '1' });

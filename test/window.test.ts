@@ -13,6 +13,7 @@ import {
   zoneOffsetMinutes,
   type WindowSize,
 } from '../src/core/window.js';
+import { parseQueryTime } from '../src/core/query.js';
 import { UsageError } from '../src/errors.js';
 import { Rng, runSeed } from './gen.js';
 import { offsetMinutes } from './reference.js';
@@ -907,5 +908,20 @@ describe('window sizes and zones', () => {
         z,
       );
     }
+  });
+});
+
+describe('query bounds without an offset', () => {
+  test('are wall-clock time in the zone: a skipped time is the first instant after the gap, a repeated one the first pass', () => {
+    const at = (text: string, zone: string) => new Date(parseQueryTime(text, zone, '--from')).toISOString();
+    assert.equal(at('2026-11-01T06:00', 'UTC'), '2026-11-01T06:00:00.000Z');
+    assert.equal(at('2026-11-01T06:00', 'Europe/Budapest'), '2026-11-01T05:00:00.000Z');
+    assert.equal(at('2026-11-01', 'Asia/Kathmandu'), '2026-10-31T18:15:00.000Z');
+    // Clocks went from 02:00 to 03:00 (+01:00 to +02:00): 02:30 never happened, 03:00+02:00 is next.
+    assert.equal(at('2026-03-29T02:30:00', 'Europe/Budapest'), '2026-03-29T01:00:00.000Z');
+    // Clocks went from 03:00 back to 02:00: 02:30 happened at +02:00, then at +01:00.
+    assert.equal(at('2026-10-25T02:30:00', 'Europe/Budapest'), '2026-10-25T00:30:00.000Z');
+    // An offset names the instant whatever the zone.
+    assert.equal(at('2026-11-01T06:00:00Z', 'Europe/Budapest'), '2026-11-01T06:00:00.000Z');
   });
 });

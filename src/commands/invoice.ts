@@ -28,8 +28,14 @@ export function invoiceCommand(): Command {
   cmd
     .requiredOption('--prices <file>', 'price file (YAML): currency and unit, tiered, package or flat prices per meter')
     .option('--period <YYYY-MM>', 'the calendar month in --tz to invoice')
-    .option('--from <time>', 'start, inclusive (instead of --period): RFC 3339, or a date (midnight in --tz)')
-    .option('--to <time>', 'end, exclusive (instead of --period): RFC 3339, or a date (midnight in --tz)')
+    .option(
+      '--from <time>',
+      'start, inclusive (instead of --period): RFC 3339, a date (midnight in --tz), or a date-time without offset (wall-clock time in --tz)',
+    )
+    .option(
+      '--to <time>',
+      'end, exclusive (instead of --period): RFC 3339, a date (midnight in --tz), or a date-time without offset (wall-clock time in --tz)',
+    )
     .option('--tz <zone>', 'IANA time zone of the period and printed times', 'UTC')
     .option('-s, --subject <subject>', 'only this customer (repeatable); default: every customer with usage of a priced meter', collect, [])
     .option('--no-rollup', "read the stored events themselves, not the store's pre-aggregated rollups")

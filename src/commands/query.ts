@@ -38,8 +38,11 @@ export function queryCommand(): Command {
       new Option('-w, --window <size>', 'minute|hour|day|month (also minutely|hourly|daily|monthly); default: one total per group'),
     )
     .option('--tz <zone>', 'IANA time zone of the windows and printed times', 'UTC')
-    .option('--from <time>', 'start, inclusive: RFC 3339, or a date (midnight in --tz)')
-    .option('--to <time>', 'end, exclusive: RFC 3339, or a date (midnight in --tz)')
+    .option(
+      '--from <time>',
+      'start, inclusive: RFC 3339, a date (midnight in --tz), or a date-time without offset (wall-clock time in --tz)',
+    )
+    .option('--to <time>', 'end, exclusive: RFC 3339, a date (midnight in --tz), or a date-time without offset (wall-clock time in --tz)')
     .option('-s, --subject <subject>', 'only this subject (repeatable)', collect, [])
     .option('-g, --group-by <key>', "group by one of the meter's groupBy keys (repeatable)", collect, [])
     .option(

@@ -29,8 +29,14 @@ export function reportCommand(): Command {
   addConfigOption(cmd);
   cmd
     .option('--period <YYYY-MM>', 'the calendar month in --tz')
-    .option('--from <time>', 'start, inclusive (instead of --period): RFC 3339, or a date (midnight in --tz); default: the first event')
-    .option('--to <time>', 'end, exclusive (instead of --period): RFC 3339, or a date (midnight in --tz); default: after the last event')
+    .option(
+      '--from <time>',
+      'start, inclusive (instead of --period): RFC 3339, a date (midnight in --tz), or a date-time without offset (wall-clock time in --tz); default: the first event',
+    )
+    .option(
+      '--to <time>',
+      'end, exclusive (instead of --period): RFC 3339, a date (midnight in --tz), or a date-time without offset (wall-clock time in --tz); default: after the last event',
+    )
     .option('--tz <zone>', 'IANA time zone of the windows and printed times', 'UTC')
     .option('-m, --meter <slug>', 'only this meter (repeatable); default: every configured meter', collect, [])
     .option('-s, --subject <subject>', "only this subject (repeatable); one subject: that customer's usage statement", collect, [])
