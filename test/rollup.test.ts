@@ -355,8 +355,7 @@ describe('rollups: catching up, sums past 2^63, definitions', () => {
         assert.equal(r.code, 0, r.stderr);
         return r.stderr;
       };
-      const line = (n: number, share = '') =>
-        `\r\x1b[Kaggregating ${n} new events into the meter's rollup (once; later queries read it)${share}`;
+      const line = (n: number, share = '') => `\r\x1b[Kaggregating ${n} new events once (later queries read them)${share}`;
       catchUpLimits.progressFrom = 10;
       catchUpLimits.chunkEvents = 4;
       onTerminal(true);

@@ -441,6 +441,14 @@ describe('routes and parameters', () => {
       400,
       'parameter "clientId" in query has an error: must be 1 to 36 characters long',
     );
+    const json = { 'Content-Type': 'application/json' };
+    assert.equal((await post(open, base, JSON.stringify({ clientId: 'c'.repeat(36) }), json)).status, 200);
+    for (const clientId of ['c'.repeat(37), ''])
+      await problem(
+        await post(open, base, JSON.stringify({ clientId }), json),
+        400,
+        'request body has an error: clientId: must be 1 to 36 characters long',
+      );
     await problem(await q('/api/v1/events?limit=101'), 400, /limit/);
     await problem(await q('/api/v1/events?from=2026-11-02T00:00:00Z&to=2026-11-01T00:00:00Z'), 400, 'from must be before to');
   });

@@ -184,10 +184,10 @@ function validatePrice(
       return null;
     }
     if (typeof value === 'number') {
-      // The digits as written (YAML's double has others past 17 digits), as a plain decimal (1e-7 is 0.0000001).
-      const text = written(field);
-      const plain = (text === null ? null : Decimal.parse(text)?.toString()) ?? String(value);
-      at(field, `write the amount as a string ("${plain}"): YAML reads a number as a binary float`);
+      const plain = plainWritten(written(field), value);
+      if (plain === null || plain.startsWith('-')) at(field, `${written(field) ?? value} is not a decimal amount such as "2.50"`);
+      else if (plain.length > MAX_AMOUNT_TEXT) at(field, `an amount of ${plain.length} digits is not read (at most ${MAX_AMOUNT_TEXT})`);
+      else at(field, `write the amount as a string ("${plain}"): YAML reads a number as a binary float`);
       return null;
     }
     if (typeof value !== 'string' || !AMOUNT.test(value)) {
@@ -225,6 +225,15 @@ function* emptyFields(v: unknown, field: string): Generator<string> {
   else if (Array.isArray(v)) for (let i = 0; i < v.length; i++) yield* emptyFields(v[i], `${field}[${i + 1}]`);
   else if (isMapping(v) && field !== 'match')
     for (const [key, x] of Object.entries(v)) yield* emptyFields(x, field === '' ? key : `${field}.${key}`);
+}
+
+/**
+ * A number YAML read as a double, as the plain decimal of its text as written (1e-7: 0.0000001; 2^60 with all its
+ * digits), or of the double when the text is unknown; null for what is no decimal (.inf, .nan).
+ */
+function plainWritten(text: string | null, value: number): string | null {
+  if (!Number.isFinite(value)) return null;
+  return (text === null ? null : Decimal.parse(text)?.toString()) ?? Decimal.parse(String(value))?.toString() ?? null;
 }
 
 /** What a YAML value is, for a message: a number, a list, text... */
@@ -281,8 +290,9 @@ function perOf(raw: unknown, at: At, written: string | null): Decimal | null {
   if (raw === undefined || raw === null) return Decimal.parse('1');
   // A whole number past 2^53 that YAML read as a double (10000000000000000 is exact, 2^60 is not): its digits
   // are those written, and a string keeps them.
-  if (typeof raw === 'number' && Number.isInteger(raw) && !Number.isSafeInteger(raw)) {
-    at('price.per', `write a per past 2^53 as a string ("${written ?? BigInt(raw)}"): YAML reads a number as a binary float`);
+  const plain = typeof raw === 'number' && Number.isInteger(raw) && !Number.isSafeInteger(raw) ? plainWritten(written, raw) : null;
+  if (plain !== null && plain.length <= MAX_AMOUNT_TEXT && /^\d+$/.test(plain)) {
+    at('price.per', `write a per past 2^53 as a string ("${plain}"): YAML reads a number as a binary float`);
     return null;
   }
   const text = typeof raw === 'number' && Number.isSafeInteger(raw) ? String(raw) : typeof raw === 'string' ? raw : null;

@@ -99,6 +99,9 @@ export function meterQueryFromBody(body: unknown): MeterQueryParams {
     if (v.length > 100) throw badRequest(`request body has an error: ${name}: at most 100 items`);
     return v as string[];
   };
+  const clientId = str('clientId');
+  if (clientId !== undefined && (clientId.length < 1 || clientId.length > 36))
+    throw badRequest('request body has an error: clientId: must be 1 to 36 characters long');
   const p: MeterQueryParams = {
     in: 'body',
     from: str('from'),

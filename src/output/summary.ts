@@ -86,11 +86,15 @@ export function stoppingText(sig: NodeJS.Signals): string {
  * aggregates every new event once), erased as it ends.
  */
 export function catchUpLine(done: number, total: number): void {
-  if (done >= total) process.stderr.write('\r\x1b[K');
-  else {
-    const share = done > 0 ? `: ${Math.floor((100 * done) / total)}%` : '';
-    process.stderr.write(`\r\x1b[Kaggregating ${count(total)} new events into the meter's rollup (once; later queries read it)${share}`);
+  if (done >= total) {
+    process.stderr.write('\r\x1b[K');
+    return;
   }
+  const share = done > 0 ? `: ${Math.floor((100 * done) / total)}%` : '';
+  const line = `aggregating ${count(total)} new events once (later queries read them)${share}`;
+  // One row: a line that wraps is erased only on its last row.
+  const width = process.stderr.columns;
+  process.stderr.write(`\r\x1b[K${width > 1 && line.length >= width ? line.slice(0, width - 1) : line}`);
 }
 
 /** The progress line of an ingest, on a terminal only, redrawn at most every 250 ms. */
