@@ -173,6 +173,18 @@ prices:
     assert.deepEqual(one('{type: unit, amount: 0.1234567890123456789}'), [amount('0.1234567890123456789')]);
     assert.deepEqual(one('{type: unit, amount: 0.0000001}'), [amount('0.0000001')]);
     assert.deepEqual(one('{type: unit, amount: 1e-7}'), [amount('0.0000001')]);
+    // What is no amount at all is named so, not turned into a string that is refused in turn.
+    for (const [written, shown] of [
+      ['.inf', '.inf'],
+      ['.nan', '.nan'],
+      ['-2.5', '-2.5'],
+    ])
+      assert.deepEqual(one(`{type: unit, amount: ${written}}`), [
+        `line 3: price #1 (calls) price.amount: ${shown} is not a decimal amount such as "2.50"`,
+      ]);
+    assert.deepEqual(one('{type: unit, amount: "1", per: 1e20}'), [
+      'line 3: price #1 (calls) price.per: write a per past 2^53 as a string ("100000000000000000000"): YAML reads a number as a binary float',
+    ]);
     assert.deepEqual(one('{type: unit, amount: "1", per: 1152921504606846976}'), [
       'line 3: price #1 (calls) price.per: write a per past 2^53 as a string ("1152921504606846976"): YAML reads a number as a binary float',
     ]);
