@@ -182,6 +182,13 @@ prices:
       assert.deepEqual(one(`{type: unit, amount: ${written}}`), [
         `line 3: price #1 (calls) price.amount: ${shown} is not a decimal amount such as "2.50"`,
       ]);
+    assert.deepEqual(one('{type: unit, amount: "1", per: 1e200}'), [
+      'line 3: price #1 (calls) price.per: a per of 201 digits is not read (at most 100)',
+    ]);
+    // An unknown field left empty is named once, as unknown.
+    assert.deepEqual(one('{type: unit, amount: "1", foo: }'), [
+      'line 3: price #1 (calls) price.foo: not a field of a unit price (type, amount, per)',
+    ]);
     assert.deepEqual(one('{type: unit, amount: "1", per: 1e20}'), [
       'line 3: price #1 (calls) price.per: write a per past 2^53 as a string ("100000000000000000000"): YAML reads a number as a binary float',
     ]);
@@ -219,12 +226,12 @@ prices:
   - { meter: calls, price: [unit] }
 `),
       [
+        'line 10: price #1 (calls) price.tiers[2]: needs a unitPrice, a flatPrice or both',
         'line 7: price #1 (calls) price.per: empty: give a value, or remove the line',
         'line 9: price #1 (calls) price.tiers[1].flatPrice: empty: give a value, or remove the line',
         'line 10: price #1 (calls) price.tiers[2].unitPrice: empty: give a value, or remove the line',
         'line 11: price #1 (calls) minimumAmount: empty: give a value, or remove the line',
         'line 12: price #1 (calls) maximumAmount: empty: give a value, or remove the line',
-        'line 10: price #1 (calls) price.tiers[2]: needs a unitPrice, a flatPrice or both',
         'line 13: price #2 (?) meter: empty: give a value, or remove the line',
         'line 14: price #2 (?) price: empty: give a value, or remove the line',
         'line 15: price #3 (?) meter: must be the slug of a meter of the config, not a number',

@@ -436,6 +436,8 @@ describe('routes and parameters', () => {
     assert.equal(literal, encoded);
     assert.match(literal, /"groupBy":\{"model":"gpt-4o"\}/);
     assert.equal((await q(`${base}?clientId=${'c'.repeat(36)}`)).status, 200);
+    // Characters, not UTF-16 units: 36 emoji fit.
+    assert.equal((await q(`${base}?clientId=${encodeURIComponent('\u{1F600}'.repeat(36))}`)).status, 200);
     await problem(
       await q(`${base}?clientId=${'c'.repeat(37)}`),
       400,
@@ -520,7 +522,7 @@ describe('routes and parameters', () => {
     await bad('period=2026-13', 'parameter "period" in query has an error: "2026-13": use a month as YYYY-MM (2026-11)');
     await bad(
       'from=yesterday&to=2026-12-01',
-      'parameter "from" in query has an error: "yesterday": not a time; use RFC 3339 (2026-11-01T00:00:00Z) or a date (2026-11-01, midnight in UTC)',
+      'parameter "from" in query has an error: "yesterday": not a time; use RFC 3339 (2026-11-01T00:00:00Z), a date (2026-11-01, midnight in UTC) or a date and time without offset (2026-11-01T06:00, in UTC)',
     );
     await bad('period=2026-10&from=2026-10-01', 'period cannot be combined with from/to');
     await bad('from=2026-10-05&to=2026-10-01', 'from 2026-10-05 is not before to 2026-10-01 (from is inclusive, to is exclusive)');

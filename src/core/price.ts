@@ -139,11 +139,13 @@ function validatePrice(
           .join(' ')
       : '';
   const label = `price #${index} (${typeof raw.meter === 'string' ? raw.meter : '?'}${matchText})`;
-  const at = (field: string, text: string) => on(field, `${label} ${field}: ${text}`);
+  // The fields named so far: an empty one is named once (an unknown field left empty is only unknown).
+  const named = new Set<string>();
+  const at = (field: string, text: string) => {
+    named.add(field);
+    on(field, `${label} ${field}: ${text}`);
+  };
   for (const key of Object.keys(raw)) if (!PRICE_KEYS.includes(key)) at(key, `unknown field (use ${PRICE_KEYS.join(', ')})`);
-  // A field written without a value (YAML null, `per:` alone on its line) is refused, never read as absent: an empty
-  // per would bill per unit, an empty minimumAmount drop the commitment. The checks below leave nulls to this one.
-  for (const field of emptyFields(raw, '')) at(field, 'empty: give a value, or remove the line');
   let meter: Meter | undefined;
   if (typeof raw.meter !== 'string') {
     if (raw.meter === undefined) at('meter', 'missing (the slug of a meter of the config)');
@@ -210,6 +212,9 @@ function validatePrice(
   const maximum = commitment('maximumAmount');
   if (minimum !== null && maximum !== null && minimum.compare(maximum) > 0)
     at('minimumAmount', `${minimum} is above maximumAmount ${maximum}`);
+  // A field written without a value (YAML null, `per:` alone on its line) is refused, never read as absent: an empty
+  // per would bill per unit, an empty minimumAmount drop the commitment. The checks above leave nulls to this one.
+  for (const field of emptyFields(raw, '')) if (!named.has(field)) at(field, 'empty: give a value, or remove the line');
   if (problems.length > before || meter === undefined || model === null) return null;
   const price: Price = { index, label, meter, match, model, minimum, maximum };
   if (typeof raw.description === 'string') price.description = raw.description;
@@ -291,8 +296,9 @@ function perOf(raw: unknown, at: At, written: string | null): Decimal | null {
   // A whole number past 2^53 that YAML read as a double (10000000000000000 is exact, 2^60 is not): its digits
   // are those written, and a string keeps them.
   const plain = typeof raw === 'number' && Number.isInteger(raw) && !Number.isSafeInteger(raw) ? plainWritten(written, raw) : null;
-  if (plain !== null && plain.length <= MAX_AMOUNT_TEXT && /^\d+$/.test(plain)) {
-    at('price.per', `write a per past 2^53 as a string ("${plain}"): YAML reads a number as a binary float`);
+  if (plain !== null && /^\d+$/.test(plain)) {
+    if (plain.length > MAX_AMOUNT_TEXT) at('price.per', `a per of ${plain.length} digits is not read (at most ${MAX_AMOUNT_TEXT})`);
+    else at('price.per', `write a per past 2^53 as a string ("${plain}"): YAML reads a number as a binary float`);
     return null;
   }
   const text = typeof raw === 'number' && Number.isSafeInteger(raw) ? String(raw) : typeof raw === 'string' ? raw : null;

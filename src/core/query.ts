@@ -75,7 +75,11 @@ export function parseQueryTime(text: string, zone: string, flag: string): number
       return localToUtc(zone, utcMillis(y!, mo!, d!, h, mi, s, ms));
     }
   }
-  throw new OptionError(flag, text, `not a time; use RFC 3339 (2026-11-01T00:00:00Z) or a date (2026-11-01, midnight in ${zone})`);
+  throw new OptionError(
+    flag,
+    text,
+    `not a time; use RFC 3339 (2026-11-01T00:00:00Z), a date (2026-11-01, midnight in ${zone}) or a date and time without offset (2026-11-01T06:00, in ${zone})`,
+  );
 }
 
 /** Resolves the meter a query is about. */

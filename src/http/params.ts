@@ -52,6 +52,9 @@ const FILTER_KEY = /^filterGroupBy\[(.*)\]$/;
 const noFilters = (): Record<string, string[]> => Object.create(null) as Record<string, string[]>;
 
 /** The query string of a GET: repeatable `subject` and `groupBy`, `filterGroupBy[k]=v` (deepObject). */
+/** OpenMeter's clientId: 1 to 36 characters (code points, as its spec's minLength and maxLength count). */
+const clientIdFits = (v: string) => v.length >= 1 && [...v].length <= 36;
+
 export function meterQueryFromSearch(q: URLSearchParams): MeterQueryParams {
   const p: MeterQueryParams = {
     in: 'query',
@@ -66,7 +69,7 @@ export function meterQueryFromSearch(q: URLSearchParams): MeterQueryParams {
   }
   // Only for a client's progress tracking (ignored), but checked as OpenMeter's spec checks it.
   const clientId = q.get('clientId');
-  if (clientId !== null && (clientId.length < 1 || clientId.length > 36))
+  if (clientId !== null && !clientIdFits(clientId))
     throw badRequest('parameter "clientId" in query has an error: must be 1 to 36 characters long');
   for (const [k, v] of q) {
     const m = FILTER_KEY.exec(k);
@@ -100,7 +103,7 @@ export function meterQueryFromBody(body: unknown): MeterQueryParams {
     return v as string[];
   };
   const clientId = str('clientId');
-  if (clientId !== undefined && (clientId.length < 1 || clientId.length > 36))
+  if (clientId !== undefined && !clientIdFits(clientId))
     throw badRequest('request body has an error: clientId: must be 1 to 36 characters long');
   const p: MeterQueryParams = {
     in: 'body',
