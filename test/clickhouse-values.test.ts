@@ -389,6 +389,30 @@ describe('ClickHouse values are exact (spec-canonical.md)', () => {
   });
 });
 
+describe('a database holding tables meter did not create', () => {
+  test('is refused before anything is added to it; tables of meter without its version row are taken as they are', async () => {
+    const name = newDatabase();
+    const db = `\`${name}\``;
+    await ch(`CREATE DATABASE ${db}`);
+    await ch(`CREATE TABLE ${db}.events (x UInt8) ENGINE = Memory`);
+    const url = `clickhouse://127.0.0.1:${CH_PORT}/${name}`;
+    await assert.rejects(
+      ClickHouseStore.open(url, {}),
+      (e: Error) =>
+        e.constructor.name === 'StoreError' &&
+        e.message ===
+          `${url}: not a meter store: the database holds a table events that meter did not create; use another database in --db`,
+    );
+    assert.equal((await ch(`SELECT name FROM system.tables WHERE database = '${name}' ORDER BY name`)).trim(), 'events');
+    // meter's own tables, created by another meter that has not written the version row yet.
+    const other = newDatabase();
+    await (await ClickHouseStore.open(`clickhouse://127.0.0.1:${CH_PORT}/${other}`, {})).close();
+    await ch(`DROP TABLE \`${other}\`.meter_meta`);
+    const store = await ClickHouseStore.open(`clickhouse://127.0.0.1:${CH_PORT}/${other}`, {});
+    await store.close();
+  });
+});
+
 describe('upgrading a version 1 store', () => {
   /** The version 1 tables (as meter wrote them before schema version 2). */
   const V1 = (db: string) => [

@@ -84,11 +84,42 @@ export async function prepareSchema(conn: Connection, run: string, readonly: boo
   }
   if (version < CLICKHOUSE_SCHEMA_VERSION) {
     if (readonly) throw new StoreError(`${location}: no meter store in this database yet (run \`meter ingest\` first, or pass --db)`);
+    await refuseForeignTables(conn);
     for (const sql of schemaSql(conn.db)) await conn.command(sql, 'creating the tables');
     // Last, so a version row means every table exists (concurrent creators write the same row: harmless).
     await conn.command(
       `INSERT INTO ${conn.db}.meter_meta (key, value) VALUES ('schema_version', ${sqlString(String(CLICKHOUSE_SCHEMA_VERSION))})`,
       'writing the schema version',
+    );
+  }
+}
+
+/** The columns of the tables schemaSql creates (IF NOT EXISTS: a table of that name is taken as it is). */
+const OWN_COLUMNS: Record<string, string> = {
+  events: 'k,source,id,type,subject,time_ms,data,fp,ingested_ms,run,seq,jp,js,jk,np,nt,nk,ni,nf,nx',
+  event_keys: 'k,source,id,fp,ingested_ms,run,seq',
+  dropped: 'run,seq,at',
+  batches: 'run,batch,state,at',
+};
+
+/**
+ * Before creating the tables in a database without meter's schema version: a table of one of their names with
+ * other columns is someone else's, and meter never adds its tables next to it (as with a SQLite file of another
+ * program). One with meter's columns is another meter creating the store at this moment.
+ */
+async function refuseForeignTables(conn: Connection): Promise<void> {
+  const rows = await conn.rows<{ table: string; columns: string }>(
+    `SELECT table, arrayStringConcat(arraySort(groupArray(name)), ',') AS columns FROM system.columns ` +
+      `WHERE database = ${sqlString(conn.target.database)} AND table IN (${Object.keys(OWN_COLUMNS).map(sqlString).join(', ')}) ` +
+      'GROUP BY table',
+    'opening the store',
+  );
+  const sorted = (columns: string) => columns.split(',').sort().join(',');
+  const foreign = rows.filter((r) => r.columns !== sorted(OWN_COLUMNS[r.table]!)).map((r) => r.table);
+  if (foreign.length > 0) {
+    throw new StoreError(
+      `${conn.target.location}: not a meter store: the database holds ${foreign.length === 1 ? 'a table' : 'tables'} ${foreign.join(', ')} ` +
+        'that meter did not create; use another database in --db',
     );
   }
 }
