@@ -207,10 +207,17 @@ async function drain(stream: NodeJS.ReadableStream): Promise<void> {
 }
 
 /**
- * The server parses at most max_query_size bytes of a query (256 KiB by default): a query with thousands of
- * subjects or filter values (every one a literal, as ClickHouse 18.16 binds none) raises it to fit.
+ * The server parses at most max_query_size bytes of a query (256 KiB by default) into at most max_ast_elements
+ * nodes (50,000; 500,000 once aliases are expanded): a query with thousands of subjects or filter values (every
+ * one a literal, as ClickHouse 18.16 binds none), or the window plan of a zone's offsets over millennia, raises
+ * them to fit. A node takes at least a byte of the text, so the text's length bounds their number.
  */
 function querySize(sql: string): ClickHouseSettings {
   const bytes = Buffer.byteLength(sql) + 1024;
-  return bytes > 1 << 18 ? { max_query_size: String(bytes) } : {};
+  if (bytes <= 1 << 15) return {};
+  return {
+    ...(bytes > 1 << 18 ? { max_query_size: String(bytes) } : {}),
+    max_ast_elements: String(Math.max(50_000, bytes)),
+    max_expanded_ast_elements: String(Math.max(500_000, 10 * bytes)),
+  };
 }
