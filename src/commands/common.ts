@@ -15,6 +15,9 @@ import { catchUpLine } from '../output/summary.js';
 
 export const DEFAULT_CONFIG = 'meter.yaml';
 
+/** What --from and --to take, in every command's help (parseQueryTime reads them). */
+export const BOUND_FORMS = 'RFC 3339, a date (midnight in --tz), or a date-time without offset (wall-clock time in --tz)';
+
 /** Collects a repeatable option's values. */
 export function collect(value: string, previous: string[] = []): string[] {
   // In place into an array of its own making: a copy per value made 40,000 `-s` a minute of work. The option's

@@ -5,7 +5,18 @@ import { ExitCode } from '../errors.js';
 import { noInvoiceNote, renderInvoice, unpricedWarning, type InvoiceFormat } from '../output/invoice.js';
 import { Sink } from '../output/sink.js';
 import { useColor } from '../output/table.js';
-import { addConfigOption, addDbOption, collect, formatOption, keptFiles, loadMeters, loadPrices, setOutcome, withStore } from './common.js';
+import {
+  addConfigOption,
+  addDbOption,
+  BOUND_FORMS,
+  collect,
+  formatOption,
+  keptFiles,
+  loadMeters,
+  loadPrices,
+  setOutcome,
+  withStore,
+} from './common.js';
 
 interface InvoiceFlags {
   db?: string;
@@ -28,14 +39,8 @@ export function invoiceCommand(): Command {
   cmd
     .requiredOption('--prices <file>', 'price file (YAML): currency and unit, tiered, package or flat prices per meter')
     .option('--period <YYYY-MM>', 'the calendar month in --tz to invoice')
-    .option(
-      '--from <time>',
-      'start, inclusive (instead of --period): RFC 3339, a date (midnight in --tz), or a date-time without offset (wall-clock time in --tz)',
-    )
-    .option(
-      '--to <time>',
-      'end, exclusive (instead of --period): RFC 3339, a date (midnight in --tz), or a date-time without offset (wall-clock time in --tz)',
-    )
+    .option('--from <time>', `start, inclusive (instead of --period): ${BOUND_FORMS}`)
+    .option('--to <time>', `end, exclusive (instead of --period): ${BOUND_FORMS}`)
     .option('--tz <zone>', 'IANA time zone of the period and printed times', 'UTC')
     .option('-s, --subject <subject>', 'only this customer (repeatable); default: every customer with usage of a priced meter', collect, [])
     .option('--no-rollup', "read the stored events themselves, not the store's pre-aggregated rollups")

@@ -7,7 +7,7 @@ import { renderQuery, type QueryFormat } from '../output/query.js';
 import { Sink } from '../output/sink.js';
 import { sparkColumn, useColor } from '../output/table.js';
 import { wantSparklines } from './sparklines.js';
-import { addConfigOption, addDbOption, collect, formatOption, keptFiles, loadMeters, withStore } from './common.js';
+import { addConfigOption, addDbOption, BOUND_FORMS, collect, formatOption, keptFiles, loadMeters, withStore } from './common.js';
 
 interface QueryFlags {
   db?: string;
@@ -38,11 +38,8 @@ export function queryCommand(): Command {
       new Option('-w, --window <size>', 'minute|hour|day|month (also minutely|hourly|daily|monthly); default: one total per group'),
     )
     .option('--tz <zone>', 'IANA time zone of the windows and printed times', 'UTC')
-    .option(
-      '--from <time>',
-      'start, inclusive: RFC 3339, a date (midnight in --tz), or a date-time without offset (wall-clock time in --tz)',
-    )
-    .option('--to <time>', 'end, exclusive: RFC 3339, a date (midnight in --tz), or a date-time without offset (wall-clock time in --tz)')
+    .option('--from <time>', `start, inclusive: ${BOUND_FORMS}`)
+    .option('--to <time>', `end, exclusive: ${BOUND_FORMS}`)
     .option('-s, --subject <subject>', 'only this subject (repeatable)', collect, [])
     .option('-g, --group-by <key>', "group by one of the meter's groupBy keys (repeatable)", collect, [])
     .option(

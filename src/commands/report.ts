@@ -5,7 +5,18 @@ import { ExitCode } from '../errors.js';
 import { reportUnpricedWarning } from '../output/invoice.js';
 import { renderReport } from '../output/report-html.js';
 import { Sink } from '../output/sink.js';
-import { addConfigOption, addDbOption, collect, keptFiles, loadMeters, loadPrices, positiveInt, setOutcome, withStore } from './common.js';
+import {
+  addConfigOption,
+  addDbOption,
+  BOUND_FORMS,
+  collect,
+  keptFiles,
+  loadMeters,
+  loadPrices,
+  positiveInt,
+  setOutcome,
+  withStore,
+} from './common.js';
 
 interface ReportFlags {
   db?: string;
@@ -29,14 +40,8 @@ export function reportCommand(): Command {
   addConfigOption(cmd);
   cmd
     .option('--period <YYYY-MM>', 'the calendar month in --tz')
-    .option(
-      '--from <time>',
-      'start, inclusive (instead of --period): RFC 3339, a date (midnight in --tz), or a date-time without offset (wall-clock time in --tz); default: the first event',
-    )
-    .option(
-      '--to <time>',
-      'end, exclusive (instead of --period): RFC 3339, a date (midnight in --tz), or a date-time without offset (wall-clock time in --tz); default: after the last event',
-    )
+    .option('--from <time>', `start, inclusive (instead of --period): ${BOUND_FORMS}; default: the first event`)
+    .option('--to <time>', `end, exclusive (instead of --period): ${BOUND_FORMS}; default: after the last event`)
     .option('--tz <zone>', 'IANA time zone of the windows and printed times', 'UTC')
     .option('-m, --meter <slug>', 'only this meter (repeatable); default: every configured meter', collect, [])
     .option('-s, --subject <subject>', "only this subject (repeatable); one subject: that customer's usage statement", collect, [])

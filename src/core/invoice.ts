@@ -110,8 +110,9 @@ export class PriceMatcher {
     for (const p of prices) {
       const pairs = p.match.map(([k, v]): [number, string] => [keys.indexOf(k), v]).sort((a, b) => a[0] - b[0]);
       const at = pairs.map(([i]) => i);
-      let set = sets.get(at.join(','));
-      if (set === undefined) sets.set(at.join(','), (set = { at, prices: new Map() }));
+      const id = at.join(',');
+      let set = sets.get(id);
+      if (set === undefined) sets.set(id, (set = { at, prices: new Map() }));
       const values = JSON.stringify(pairs.map(([, v]) => v));
       const same = set.prices.get(values);
       if (same === undefined) set.prices.set(values, [p]);

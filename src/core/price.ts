@@ -186,8 +186,9 @@ function validatePrice(
       return null;
     }
     if (typeof value === 'number') {
-      const plain = plainWritten(written(field), value);
-      if (plain === null || plain.startsWith('-')) at(field, `${written(field) ?? value} is not a decimal amount such as "2.50"`);
+      const text = written(field);
+      const plain = plainWritten(text, value);
+      if (plain === null || plain.startsWith('-')) at(field, `${text ?? value} is not a decimal amount such as "2.50"`);
       else if (plain.length > MAX_AMOUNT_TEXT) at(field, `an amount of ${plain.length} digits is not read (at most ${MAX_AMOUNT_TEXT})`);
       else at(field, `write the amount as a string ("${plain}"): YAML reads a number as a binary float`);
       return null;

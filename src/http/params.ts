@@ -51,9 +51,10 @@ const FILTER_KEY = /^filterGroupBy\[(.*)\]$/;
  */
 const noFilters = (): Record<string, string[]> => Object.create(null) as Record<string, string[]>;
 
-/** The query string of a GET: repeatable `subject` and `groupBy`, `filterGroupBy[k]=v` (deepObject). */
 /** OpenMeter's clientId: 1 to 36 characters (code points, as its spec's minLength and maxLength count). */
 const clientIdFits = (v: string) => v.length >= 1 && [...v].length <= 36;
+
+/** The query string of a GET: repeatable `subject` and `groupBy`, `filterGroupBy[k]=v` (deepObject). */
 
 export function meterQueryFromSearch(q: URLSearchParams): MeterQueryParams {
   const p: MeterQueryParams = {

@@ -5,7 +5,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import type { CatchUpProgress } from './rollup-catchup.js';
 import { StoreError } from '../../errors.js';
 import { describeSqliteError } from './errors.js';
 import { ownerOnlyWal, precreateOwnerOnlyWal, readableCopy } from './files.js';
@@ -17,8 +16,6 @@ export interface SqliteOptions {
   readonly?: boolean;
   /** Milliseconds to wait for another writer before failing. */
   busyTimeoutMs?: number;
-  /** Told how a long rollup catch-up advances (see CatchUpProgress in rollup-catchup.ts), for a terminal. */
-  onCatchUp?: CatchUpProgress;
 }
 
 /**

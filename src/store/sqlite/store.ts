@@ -39,12 +39,17 @@ import { describeSqliteError, isIntegerOverflow } from './errors.js';
 import { registerDecimalFunctions } from './functions.js';
 import { asAsync } from '../../core/iterate.js';
 import { buildRollupSql, planRollup, rollupPays, startsRollup, storedRollup, type RollupPlan } from './rollup.js';
-import { catchUp } from './rollup-catchup.js';
+import { type CatchUpProgress, catchUp } from './rollup-catchup.js';
 import { SCHEMA_VERSION } from './schema.js';
 import { ANY_STAGED, MERGE_AT, Staging } from './staging.js';
 import { SqliteWriter } from './writer.js';
 
 export type { SqliteOptions } from './connection.js';
+
+/** Opening a store: the connection's options, and who is told how a long rollup catch-up advances (a terminal). */
+export interface SqliteStoreOptions extends SqliteOptions {
+  onCatchUp?: CatchUpProgress;
+}
 export { SCHEMA_VERSION } from './schema.js';
 
 /** Whether a failure to catch a rollup up means only that this process cannot write the store now. */
@@ -105,8 +110,8 @@ export class SqliteStore implements Store {
   private readonly writer: SqliteWriter;
   /** Staged events (staging.ts), in a store this process writes; null in an older store read as it is. */
   private readonly staging: Staging | null;
-  /** Told how a long rollup catch-up advances (SqliteOptions.onCatchUp). */
-  private onCatchUp: SqliteOptions['onCatchUp'];
+  /** Told how a long rollup catch-up advances (SqliteStoreOptions.onCatchUp). */
+  private onCatchUp: CatchUpProgress | undefined;
 
   private constructor(
     file: string,
@@ -128,7 +133,7 @@ export class SqliteStore implements Store {
    * Opens (creating when allowed) the store at `file`, with every staged event merged (see staging.ts): through
    * this connection, or for a read-only one as mergedForReader says.
    */
-  static open(file: string, opts: SqliteOptions = {}): SqliteStore {
+  static open(file: string, opts: SqliteStoreOptions = {}): SqliteStore {
     let { db, version } = openDatabase(file, opts);
     try {
       if (opts.readonly && hasStaged(db, version)) db = mergedForReader(file, db, version);
