@@ -63,6 +63,11 @@ export async function withStopSignals<T>(onFirst: (sig: NodeJS.Signals) => void,
   try {
     return await fn({ afterBatch: afterBatch.signal, now: now.signal });
   } finally {
+    // A signal sent before the input ended is in the event loop's poll together with the end: libuv runs signal
+    // listeners after the other events of that poll, and the whole end of an ingest (the worker's last message, its
+    // exit, the final commit) can run inside one of those events. The listener stays until the poll is done (the
+    // check phase, where setImmediate runs), so that signal still makes the run an interrupted one (exit 130).
+    await new Promise((resolve) => setImmediate(resolve));
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
