@@ -291,7 +291,7 @@ describe('the openai event contract', () => {
     assert.match(r.stderr, /in\.ndjson:5: time: "2016-12-31T23:59:60Z" has second 60/);
   });
 
-  test('a Responses stream cut off before its last event is reported as unbilled; one that ended is not', () => {
+  test('a Responses stream cut off before its last event is reported as unbilled; one that ended is not; its error event is skipped', () => {
     const event = (type: string, id: string, usage = 'null') =>
       `{"type":"${type}","sequence_number":0,"response":{"id":"${id}","object":"response","created_at":1741476542,"status":"in_progress","model":"m","output":[],"usage":${usage},"metadata":{"customer_id":"acme"}}}`;
     const done = '{"input_tokens":3,"output_tokens":4,"total_tokens":7}';
@@ -302,12 +302,18 @@ describe('the openai event contract', () => {
         event('response.completed', 'resp_done', done), // its last event comes first in this log
         event('response.created', 'resp_done'),
         event('response.created', 'resp_failed'),
+        '{"type":"error","code":"server_error","message":"The server had an error","param":null,"sequence_number":2}',
         event('response.failed', 'resp_failed'),
       ],
       ['--json'],
     );
     assert.equal(r.code, 0, r.describe());
-    const summary = JSON.parse(r.stderr.trim().split('\n').at(-1)!) as { mapped: number; unbilledStreams: number };
+    const summary = JSON.parse(r.stderr.trim().split('\n').at(-1)!) as {
+      mapped: number;
+      unbilledStreams: number;
+      skipped: Record<string, number>;
+    };
+    assert.equal(summary.skipped.error_response, 1, r.describe());
     assert.equal(summary.mapped, 1);
     assert.equal(summary.unbilledStreams, 1);
   });

@@ -226,6 +226,8 @@ function recognise(record: Obj): Shape {
   }
   if (typeof r.object !== 'string') {
     if (isObj(r.error) && isError(r.error)) return { kind: 'skip', reason: 'error_response' };
+    // A Responses stream's `error` event ({"type":"error","code":...,"message":...,"sequence_number":N}).
+    if (r.type === 'error' && typeof r.message === 'string') return { kind: 'skip', reason: 'error_response' };
     return { kind: 'reject', error: `not an OpenAI response: no "object" field (${EXPECTED})` };
   }
   switch (r.object) {
@@ -270,7 +272,7 @@ function openaiPaths(o: MapOverrides): Array<Array<string | number>> {
       }
     }
     // `usage`, `response` and `body` are objects read member by member, through the specs' paths above.
-    for (const key of ['object', 'type', 'status', 'id', 'error', 'data', 'custom_id', 'status_code']) add(at(p, key));
+    for (const key of ['object', 'type', 'status', 'id', 'error', 'message', 'data', 'custom_id', 'status_code']) add(at(p, key));
   }
   if (o.subjectPath !== undefined) add(o.subjectPath);
   return paths;
