@@ -316,6 +316,13 @@ describe('the openai event contract', () => {
     assert.equal(summary.skipped.error_response, 1, r.describe());
     assert.equal(summary.mapped, 1);
     assert.equal(summary.unbilledStreams, 1);
+    // The warning says why, for either API.
+    const plain = map([event('response.created', 'resp_cut')]).r;
+    assert.equal(plain.code, 0, plain.describe());
+    assert.match(
+      plain.stderr,
+      /warning: 1 stream\(s\) ended without their usage and cannot be billed \(.*a Responses stream, in its last event/,
+    );
   });
 
   test('not billed: a Responses object still queued or in progress (even with usage), a model that is empty, details that are no object', () => {

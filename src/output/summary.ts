@@ -70,7 +70,8 @@ export function skipSummaryLines(skipped: Record<string, number>, unbilledStream
   }
   if (unbilledStreams > 0) {
     lines.push(
-      `warning: ${count(unbilledStreams)} stream(s) ended without a usage chunk and cannot be billed (request them with stream_options: {"include_usage": true})`,
+      `warning: ${count(unbilledStreams)} stream(s) ended without their usage and cannot be billed (a Chat Completions stream ` +
+        `has it only with stream_options: {"include_usage": true}; a Responses stream, in its last event, which was not read)`,
     );
   }
   return lines;
