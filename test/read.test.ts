@@ -224,6 +224,27 @@ describe('JSON arrays', () => {
     assert.match(p[0]!.error, /unexpected end|unclosed/);
     assert.equal(p[0]!.raw, '{"id":"x","data":{"a":');
   });
+
+  test('a missing quote that swallows the rest of the input says which lines were not read', async () => {
+    const pretty = (id: string) => JSON.stringify({ ...(JSON.parse(A) as object), id }, null, 2);
+    const broken = pretty('b').replace('"id": "b"', '"id": "b');
+    const lines = (s: string) => s.split('\n').length;
+    const items = await readAll(`${pretty('a')}\n${broken}\n${pretty('c')}\n`);
+    assert.deepEqual(
+      records(items).map((r) => (JSON.parse(r.text) as { id: string }).id),
+      ['a'],
+    );
+    const p = problems(items);
+    assert.equal(p.length, 1);
+    const first = lines(pretty('a')) + 1;
+    assert.equal(p[0]!.line, first);
+    assert.match(
+      p[0]!.error,
+      new RegExp(
+        `^invalid JSON: unexpected end of input \\(unclosed object, array or string\\): lines ${first}-${first + lines(broken) + lines(pretty('c')) - 1} were read as this one element, so no event in them is stored; fix it and run again$`,
+      ),
+    );
+  });
 });
 
 describe('JSON objects', () => {

@@ -277,6 +277,10 @@ class ValueSplitter implements Splitter {
     if (this.collecting) this.elem.add(chunk, from, chunk.length);
     if (chunk.length > 0) this.endsWithNewline = chunk[chunk.length - 1] === LF;
   }
+  /** The last line of the input, not the empty one after its final newline. */
+  private lastLine(): number {
+    return this.endsWithNewline ? this.line - 1 : this.line;
+  }
   end(out: InputItem[]): void {
     if (this.collecting) {
       const bytes = this.elem.take();
@@ -286,18 +290,21 @@ class ValueSplitter implements Splitter {
         this.collecting = true;
         this.finish(out);
       } else {
+        // A missing quote or brace makes the rest of the input part of this element: say how much was not read.
+        const rest =
+          this.lastLine() > this.startLine
+            ? `: lines ${this.startLine}-${this.lastLine()} were read as this one element, so no event in them is stored; fix it and run again`
+            : '';
         out.push({
           line: this.startLine,
           index: this.startIndex,
-          error: 'invalid JSON: unexpected end of input (unclosed object, array or string)',
+          error: `invalid JSON: unexpected end of input (unclosed object, array or string)${rest}`,
           raw: clip(bytes.toString('utf8')),
         });
       }
     }
     if (this.inArray) {
-      // The last line of the input, not the empty one after its final newline.
-      const line = this.endsWithNewline ? this.line - 1 : this.line;
-      out.push({ line, index: null, error: 'invalid JSON: array not closed at end of input (missing "]")', raw: '' });
+      out.push({ line: this.lastLine(), index: null, error: 'invalid JSON: array not closed at end of input (missing "]")', raw: '' });
     }
   }
 }
