@@ -15,11 +15,30 @@ export class Sink {
   private failure: unknown = null;
   private stream: Writable | null;
 
+  /** The file being written in place of `target` until close renames it over `target` (see open). */
+  private partial: string | null = null;
+  private readonly cleanUp = () => {
+    if (this.partial === null) return;
+    try {
+      fs.unlinkSync(this.partial);
+    } catch {
+      // Gone already.
+    }
+    this.partial = null;
+  };
+  private readonly onSignal = (sig: NodeJS.Signals) => {
+    this.cleanUp();
+    this.unlisten();
+    process.kill(process.pid, sig);
+  };
+
   /** A sink writing to `out`; `--output` goes through open. */
   constructor(
     out: Writable | null,
     /** The file written, for messages; undefined for stdout. */
     private readonly file?: string,
+    /** The regular file (or the path of a new one) that `file` names, written whole or not at all; null: in place. */
+    private readonly target: string | null = null,
   ) {
     this.stream = out;
   }
@@ -28,27 +47,41 @@ export class Sink {
    * Opens `--output FILE` (created 0600 like the store: it holds customer usage) or stdout; never one of `kept`
    * (the store, the config: see overwrite.ts). The path is checked here, before anything runs, so a path that
    * cannot be written (a missing folder, a directory) is a usage error (exit 2) rather than a failure after the
-   * query; the file itself is opened (and an old one truncated) at the first write, so that a run that fails
-   * before it has any output (a usage error found while computing, such as overlapping prices) leaves the file
-   * of an earlier run as it was.
+   * query. A regular file (or a new one) is written whole or not at all: the output goes to a file beside it
+   * (`.NAME.PID.partial`, opened at the first write), renamed over it when complete, so that a run that fails or is
+   * stopped (Ctrl-C, SIGTERM, a full disk) leaves the file of an earlier run as it was, never a shorter copy that
+   * reads as complete. Anything else (/dev/stdout, a pipe) is written in place.
    */
   static open(file: string | undefined, kept: KeptFile[] = []): Sink {
     if (file === undefined || file === '-') return new Sink(process.stdout);
     if (file === '') throw new UsageError('--output: empty; give a file, or - for standard output');
     refuseToOverwrite('--output', file, kept);
+    let target: string | null;
     try {
       if (fs.existsSync(file)) {
-        if (fs.statSync(file).isDirectory()) throw Object.assign(new Error('EISDIR'), { code: 'EISDIR' });
+        const st = fs.statSync(file);
+        if (st.isDirectory()) throw Object.assign(new Error('EISDIR'), { code: 'EISDIR' });
         fs.accessSync(file, fs.constants.W_OK);
+        // Through a symbolic link, the file it points to is replaced (the link stays).
+        target = st.isFile() ? fs.realpathSync(file) : null;
       } else {
-        const dir = path.dirname(path.resolve(file));
+        target = path.resolve(file);
+      }
+      if (target !== null) {
+        const dir = path.dirname(target);
         if (!fs.statSync(dir).isDirectory()) throw Object.assign(new Error('ENOTDIR'), { code: 'ENOTDIR' });
         fs.accessSync(dir, fs.constants.W_OK);
       }
     } catch (e) {
       throw new UsageError(`--output ${file}: cannot write (${reason(e)})`);
     }
-    return new Sink(null, file);
+    return new Sink(null, file, target);
+  }
+
+  private unlisten(): void {
+    process.off('exit', this.cleanUp);
+    process.off('SIGINT', this.onSignal);
+    process.off('SIGTERM', this.onSignal);
   }
 
   /** The stream written: the file is opened at the first write (see open). */
@@ -56,7 +89,16 @@ export class Sink {
     if (this.stream !== null) return this.stream;
     let fd: number;
     try {
-      fd = fs.openSync(this.file!, 'w', 0o600);
+      if (this.target === null) fd = fs.openSync(this.file!, 'w', 0o600);
+      else {
+        const partial = path.join(path.dirname(this.target), `.${path.basename(this.target)}.${process.pid}.partial`);
+        fd = fs.openSync(partial, 'w', 0o600);
+        this.partial = partial;
+        // Removed on any exit before the rename. A signal ends these commands as it would without a handler (see
+        // README, exit codes) once the file is removed; a command that handles signals itself keeps its handling.
+        process.on('exit', this.cleanUp);
+        for (const sig of ['SIGINT', 'SIGTERM'] as const) if (process.listenerCount(sig) === 0) process.on(sig, this.onSignal);
+      }
     } catch (e) {
       throw new MeterError(`--output ${this.file}: cannot write (${reason(e)})`);
     }
@@ -98,10 +140,23 @@ export class Sink {
     if (out !== process.stdout && out !== process.stderr) {
       await new Promise<void>((resolve) => out.end((e?: Error | null) => ((this.failure ??= e ?? null), resolve())));
       this.check();
+      if (this.partial !== null) {
+        try {
+          fs.renameSync(this.partial, this.target!);
+        } catch (e) {
+          this.failure ??= e;
+        }
+        if (this.failure === null) this.partial = null;
+        this.unlisten();
+        this.check();
+      }
     }
   }
 
   private check(): void {
-    if (this.failure !== null) throw new MeterError(`--output ${this.file}: cannot write (${reason(this.failure)})`);
+    if (this.failure === null) return;
+    this.cleanUp();
+    this.unlisten();
+    throw new MeterError(`--output ${this.file}: cannot write (${reason(this.failure)})`);
   }
 }

@@ -1,0 +1,86 @@
+/**
+ * `--output FILE` is written whole or not at all: until the output is complete the file of an earlier run stays as
+ * it was (a stopped `meter query -o usage.csv` must not leave a shorter CSV that reads as complete), and nothing
+ * is left behind. Devices and pipes are written in place.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, test } from 'node:test';
+import { Sink } from '../src/output/sink.js';
+import { ROOT } from './helpers.js';
+
+function folder(): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), 'meter-output-'));
+}
+
+const partials = (dir: string) => fs.readdirSync(dir).filter((f) => f.endsWith('.partial'));
+
+describe('--output FILE', () => {
+  test('the old file stays until the new one is complete, which then replaces it; no partial file is left', async () => {
+    const dir = folder();
+    try {
+      const file = path.join(dir, 'usage.csv');
+      fs.writeFileSync(file, 'old\n');
+      const sink = Sink.open(file);
+      // More than one flush (64 KiB): the output is on disk, beside the file.
+      await sink.write('x'.repeat(100_000) + '\n');
+      await sink.flush();
+      assert.equal(fs.readFileSync(file, 'utf8'), 'old\n');
+      assert.deepEqual(partials(dir), [`.usage.csv.${process.pid}.partial`]);
+      await sink.close();
+      assert.equal(fs.readFileSync(file, 'utf8'), 'x'.repeat(100_000) + '\n');
+      assert.deepEqual(partials(dir), []);
+      assert.equal(fs.statSync(file).mode & 0o777, 0o600);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('through a symbolic link the file it points to is replaced and the link stays; a device is written in place', async () => {
+    const dir = folder();
+    try {
+      const file = path.join(dir, 'usage.csv');
+      fs.writeFileSync(file, 'old\n');
+      const link = path.join(dir, 'link.csv');
+      fs.symlinkSync('usage.csv', link);
+      const sink = Sink.open(link);
+      await sink.write('new\n');
+      await sink.close();
+      assert.ok(fs.lstatSync(link).isSymbolicLink());
+      assert.equal(fs.readFileSync(file, 'utf8'), 'new\n');
+      assert.deepEqual(partials(dir), []);
+      const devNull = Sink.open('/dev/null');
+      await devNull.write('y'.repeat(100_000));
+      await devNull.close();
+      assert.ok(fs.statSync('/dev/null').isCharacterDevice());
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('a SIGTERM while the output is written ends the process by the signal, the old file as it was, no partial file left', () => {
+    const dir = folder();
+    try {
+      const file = path.join(dir, 'usage.csv');
+      fs.writeFileSync(file, 'old\n');
+      const sink = path.join(ROOT, 'dist', 'src', 'output', 'sink.js');
+      const script = `
+        const { Sink } = await import(${JSON.stringify(sink)});
+        const s = Sink.open(${JSON.stringify(file)});
+        await s.write('x'.repeat(100000));
+        await s.flush();
+        process.kill(process.pid, 'SIGTERM');
+        await new Promise((resolve) => setTimeout(resolve, 5000));
+        await s.close();`;
+      const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });
+      assert.equal(r.signal, 'SIGTERM', r.stderr);
+      assert.equal(fs.readFileSync(file, 'utf8'), 'old\n');
+      assert.deepEqual(partials(dir), []);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
