@@ -160,6 +160,29 @@ describe('parseMeterConfig', () => {
     assert.deepEqual(meters, [{ slug: 'calls', eventType: 'request', aggregation: 'COUNT', groupBy: [] }]);
   });
 
+  test('merge keys (<<: *base), as Go reads them in OpenMeter configs', () => {
+    const meters = parseMeterConfig(
+      [
+        'x-base: &tokens',
+        '  eventType: prompt',
+        '  aggregation: SUM',
+        '  valueProperty: $.tokens',
+        'meters:',
+        '  - <<: *tokens',
+        '    slug: tokens_total',
+        '  - <<: *tokens',
+        '    slug: tokens_cached',
+        '    valueProperty: $.cached',
+        '',
+      ].join('\n'),
+      'meters.yaml',
+    );
+    assert.deepEqual(meters, [
+      { slug: 'tokens_total', eventType: 'prompt', aggregation: 'SUM', valueProperty: '$.tokens', groupBy: [] },
+      { slug: 'tokens_cached', eventType: 'prompt', aggregation: 'SUM', valueProperty: '$.cached', groupBy: [] },
+    ]);
+  });
+
   test('an empty file, or a config without meters:, has no meters', () => {
     assert.deepEqual(parseMeterConfig('', 'empty.yaml'), []);
     assert.deepEqual(parseMeterConfig('# nothing here\n', 'empty.yaml'), []);
@@ -290,6 +313,11 @@ describe('validateMeters: every problem reported together, naming slug and field
     assert.match(problems.join('\n'), /eventType: missing/);
     assert.match(problems.join('\n'), /valueProperty:/);
     assert.match(problems.join('\n'), /groupBy\.a b:/);
+  });
+
+  test('a slug or eventType of another kind is named as such, not as missing', () => {
+    const problems = problemsOf(() => validateMeters([{ slug: 123, eventType: ['a'], aggregation: 'COUNT' }], 'm.yaml'));
+    assert.deepEqual(problems, ['meter #1 slug: not a string (123)', 'meter #1 eventType: not a string (["a"])']);
   });
 
   test('a meter without a slug or that is not a mapping is named by its position', () => {

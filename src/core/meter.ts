@@ -98,12 +98,15 @@ export function validateMeters(raw: unknown, file: string): Meter[] {
     }
     const o = m as Record<string, unknown>;
     const before = problems.length;
-    if (typeof o.slug !== 'string') problems.push(`${where('slug')}: missing`);
+    // A value of another kind is named as such (`slug: 123` is a number there, not a slug left out).
+    const kind = (v: unknown) => (v === undefined || v === null ? 'missing' : `not a string (${String(JSON.stringify(v)).slice(0, 60)})`);
+    if (typeof o.slug !== 'string') problems.push(`${where('slug')}: ${kind(o.slug)}`);
     else if (!SLUG.test(o.slug) || o.slug.length > 64) {
       problems.push(`${where('slug')}: must match ^[a-z0-9]+(?:_[a-z0-9]+)*$ and be 1-64 characters`);
     } else if (seen.has(o.slug)) problems.push(`${where('slug')}: defined twice`);
     else seen.add(o.slug);
-    if (typeof o.eventType !== 'string' || o.eventType.length === 0) problems.push(`${where('eventType')}: missing`);
+    if (typeof o.eventType !== 'string' || o.eventType.length === 0)
+      problems.push(`${where('eventType')}: ${o.eventType === '' ? 'missing' : kind(o.eventType)}`);
     const agg = typeof o.aggregation === 'string' ? o.aggregation.toUpperCase() : o.aggregation;
     if (!AGGREGATIONS.includes(agg as Aggregation)) {
       problems.push(`${where('aggregation')}: ${JSON.stringify(o.aggregation ?? null)} is not one of ${AGGREGATIONS.join(', ')}`);

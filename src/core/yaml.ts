@@ -16,12 +16,13 @@ export interface YamlFile {
 export function parseYamlFile(text: string): YamlFile {
   const yaml = createRequire(import.meta.url)('yaml') as typeof import('yaml');
   const lines = new yaml.LineCounter();
-  const document = yaml.parseDocument(text, { lineCounter: lines, logLevel: 'silent' });
+  // Merge keys (`<<: *base`), which Go's YAML parser (OpenMeter's config) reads too.
+  const document = yaml.parseDocument(text, { lineCounter: lines, logLevel: 'silent', merge: true });
   const fault = document.errors[0] ?? document.warnings[0];
   if (fault !== undefined) throw fault;
   // A second document (after `---`, or after `...` ends the first) would be passed over in silence: the parser
   // says so only when it may log. An empty one (a file that ends with `---`) holds nothing to miss.
-  const all = yaml.parseAllDocuments(text, { logLevel: 'silent' });
+  const all = yaml.parseAllDocuments(text, { logLevel: 'silent', merge: true });
   const empty = (d: Document) => d.errors.length === 0 && (d.contents === null || (yaml.isScalar(d.contents) && d.contents.source === ''));
   const second = Array.isArray(all) ? all.slice(1).find((d) => !empty(d)) : undefined;
   if (second !== undefined)
