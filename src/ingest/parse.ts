@@ -2,7 +2,7 @@
  * Turns input items into validated events and reject records. Runs in the parse worker; free of I/O. How the
  * events then travel to the writer thread is columns.ts.
  */
-import { canonicalEvent, mappedEvent, validateCloudEvent, type EventRules, type UsageEvent } from '../core/event.js';
+import { canonicalEvent, MAX_DATA_DEPTH, mappedEvent, validateCloudEvent, type EventRules, type UsageEvent } from '../core/event.js';
 import { arrayElements, MAX_INPUT_DEPTH, nestsTooDeep } from '../core/json.js';
 import { meterCanUse, type Meter } from '../core/meter.js';
 import { buildEvent, type RecordMapper, type TextOutcome } from '../core/mapping.js';
@@ -163,7 +163,14 @@ export class EventParser {
       }
       if (nestsTooDeep(item.text)) {
         out.read++;
-        this.reject(out, file, item.line, item.index, `nested deeper than ${MAX_INPUT_DEPTH} levels`, item.text);
+        this.reject(
+          out,
+          file,
+          item.line,
+          item.index,
+          `nested deeper than ${MAX_INPUT_DEPTH} levels (an event may nest ${MAX_DATA_DEPTH})`,
+          item.text,
+        );
         continue;
       }
       if (this.mapper?.mapText !== undefined && this.mapText(out, file, item.line, item.index, item.text)) continue;
