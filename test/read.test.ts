@@ -287,6 +287,35 @@ describe('JSON objects', () => {
 });
 
 describe('oversize events', () => {
+  test('blanks around an event do not count towards the limit, wherever the chunks end (seeded)', async (t) => {
+    const seed = Number(process.env.METER_SEED ?? Date.now() % 100_000);
+    t.diagnostic(`seed ${seed} (METER_SEED=${seed} repeats it)`);
+    let x = seed;
+    const rnd = (n: number) => ((x = (x * 1103515245 + 12345) % 2 ** 31), x % n);
+    const blanks = () => Array.from({ length: rnd(4) === 0 ? 0 : rnd(40) }, () => ' \t'[rnd(2)]).join('');
+    // Events of exactly the limit (100 bytes), one byte over, and one with blanks inside its string.
+    const event = (n: number, len: number) => {
+      const head = `{"id":"${n}","p":"`;
+      return head + 'x'.repeat(len - head.length - 2) + '"}';
+    };
+    const lines: string[] = [];
+    const want: string[] = [];
+    for (let n = 0; n < 60; n++) {
+      const kind = rnd(3);
+      const e = kind === 1 ? event(n, 101) : kind === 2 ? event(n, 100).replace('xxxx', 'x  x') : event(n, 100);
+      lines.push(blanks() + e + blanks() + (rnd(2) === 0 ? '\r' : ''));
+      if (kind !== 1) want.push(e);
+    }
+    const items = await readAll(lines.join('\n') + '\n', { max: 100 });
+    assert.deepEqual(
+      records(items).map((r) => r.text),
+      want,
+      `seed ${seed}`,
+    );
+    assert.equal(problems(items).length, 60 - want.length, `seed ${seed}`);
+    for (const p of problems(items)) assert.match(p.error, /^event too large/, `seed ${seed}`);
+  });
+
   test('a line over the limit is reported with its size and a clipped raw text; the others pass', async () => {
     const big = '{"pad":"' + 'x'.repeat(50_000) + '"}';
     const items = await readAll(`${A}\n${big}\n${B}\n`, { max: 1000 });

@@ -7,8 +7,7 @@ import { INVALID_UTF8, isSpace, utf8Text } from './decode.js';
 import { clip, MAX_RAW_CHARS, type InputItem } from './items.js';
 
 export const LF = 0x0a;
-const CR = 0x0d,
-  COMMA = 0x2c;
+const COMMA = 0x2c;
 const LBRACE = 0x7b,
   RBRACE = 0x7d,
   LBRACKET = 0x5b,
@@ -53,6 +52,14 @@ class Collector {
     }
     this.parts.push(buf.subarray(from, to));
   }
+  /** Counts `n` more bytes that are not kept (only their number matters: they are past the limit). */
+  grow(n: number): void {
+    this.length += n;
+    if (!this.oversize && this.length > this.max) {
+      this.oversize = true;
+      this.parts = [Buffer.concat(this.parts).subarray(0, MAX_RAW_CHARS)];
+    }
+  }
   take(): Buffer {
     const b = this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts);
     this.parts = [];
@@ -80,15 +87,59 @@ function eventLength(bytes: Buffer, from: number, to: number): number {
 class LineSplitter implements Splitter {
   private line = 0;
   private readonly pending: Collector;
+  /**
+   * Blanks at the end of the part of a line read so far (it goes on in the next chunk), held back: they are part of
+   * the line only if something other than blanks follows them on it, so that blanks around an event count towards
+   * --max-event-size the same wherever the chunks of the input end (see eventLength). Kept up to the limit; past it
+   * only counted, since anything after them makes the line too large anyway.
+   */
+  private held: Buffer[] = [];
+  private heldLength = 0;
   constructor(private readonly max: number) {
     // One byte more than an event may take: a line's CR is no part of its event.
     this.pending = new Collector(max + 1);
   }
+  private get hasPending(): boolean {
+    return this.pending.length > 0 || this.pending.oversize || this.heldLength > 0;
+  }
+  /** Adds bytes[from, to) to the line that spans chunks: blanks before its first other byte are dropped. */
+  private addPending(bytes: Buffer, from: number, to: number): void {
+    if (this.pending.length === 0 && !this.pending.oversize) {
+      this.held = [];
+      this.heldLength = 0;
+      while (from < to && isSpace(bytes[from]!)) from++;
+    }
+    let end = to;
+    while (end > from && isSpace(bytes[end - 1]!)) end--;
+    if (end > from) {
+      for (const h of this.held) this.pending.add(h, 0, h.length);
+      const kept = this.held.reduce((n, h) => n + h.length, 0);
+      if (this.heldLength > kept) this.pending.grow(this.heldLength - kept);
+      this.held = [];
+      this.heldLength = 0;
+      this.pending.add(bytes, from, end);
+    }
+    if (to > end) {
+      const room = Math.max(0, this.max + 1 - this.pending.length - this.heldLength);
+      if (room > 0) this.held.push(bytes.subarray(end, Math.min(to, end + room)));
+      this.heldLength += to - end;
+    }
+  }
+  /** The line that spanned chunks, ended: its bytes without the blanks held at its end. */
+  private takePending(): { bytes: Buffer; oversize: boolean; total: number } {
+    // The event's length: the blanks before it were dropped and those after it are held.
+    const total = this.pending.length;
+    const oversize = this.pending.oversize;
+    this.held = [];
+    this.heldLength = 0;
+    return { bytes: this.pending.take(), oversize, total };
+  }
   /** One line: bytes[from, to) (no subarray per line: a Buffer view is an allocation on the hottest path). */
   private emit(bytes: Buffer, oversize: boolean, totalLength: number, out: InputItem[], from = 0, to = bytes.length): void {
     this.line++;
+    // The event without the blanks around it (a CR among them), whatever the chunks: see addPending.
     let end = to;
-    if (end > from && bytes[end - 1] === CR) end--;
+    while (end > from && isSpace(bytes[end - 1]!)) end--;
     let start = from;
     while (start < end && isSpace(bytes[start]!)) start++;
     if (start === end) return;
@@ -111,26 +162,27 @@ class LineSplitter implements Splitter {
   push(chunk: Buffer, out: InputItem[]): void {
     let pos = 0;
     for (let nl = chunk.indexOf(LF, pos); nl !== -1; nl = chunk.indexOf(LF, pos)) {
-      if (this.pending.length === 0 && !this.pending.oversize) {
-        if (nl - pos > this.max && eventLength(chunk, pos, nl) > this.max)
-          this.emit(chunk.subarray(pos, Math.min(nl, pos + MAX_RAW_CHARS)), true, nl - pos, out);
-        else this.emit(chunk, false, nl - pos, out, pos, nl);
+      if (!this.hasPending) {
+        const length = nl - pos > this.max ? eventLength(chunk, pos, nl) : 0;
+        if (length > this.max) {
+          // The report's prefix starts at the event, as that of a line that spans chunks (see addPending).
+          let start = pos;
+          while (isSpace(chunk[start]!)) start++;
+          this.emit(chunk.subarray(start, Math.min(nl, start + MAX_RAW_CHARS)), true, length, out);
+        } else this.emit(chunk, false, nl - pos, out, pos, nl);
       } else {
-        this.pending.add(chunk, pos, nl);
-        const total = this.pending.length;
-        const oversize = this.pending.oversize;
-        const bytes = this.pending.take();
+        this.addPending(chunk, pos, nl);
+        const { bytes, oversize, total } = this.takePending();
         this.emit(bytes, oversize || eventLength(bytes, 0, bytes.length) > this.max, total, out);
       }
       pos = nl + 1;
     }
-    if (pos < chunk.length) this.pending.add(chunk, pos, chunk.length);
+    // A line that goes on in the next chunk (blanks only so far are not kept: they add nothing).
+    if (pos < chunk.length) this.addPending(chunk, pos, chunk.length);
   }
   end(out: InputItem[]): void {
-    if (this.pending.length > 0 || this.pending.oversize) {
-      const total = this.pending.length;
-      const oversize = this.pending.oversize;
-      const bytes = this.pending.take();
+    if (this.hasPending) {
+      const { bytes, oversize, total } = this.takePending();
       this.emit(bytes, oversize || eventLength(bytes, 0, bytes.length) > this.max, total, out);
     }
   }
