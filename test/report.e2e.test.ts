@@ -288,7 +288,16 @@ describe('meter report in Chromium: credits that add up to 0, and customers that
     const ev = (id: string, subject: string, amount: number) =>
       JSON.stringify({ specversion: '1.0', id, source: 's', type: 'credit', subject, time: '2026-10-05T10:00:00Z', data: { amount } });
     // The text "acme\u200b" (a backslash, then u200b) is a customer of its own, shown apart from acme<U+200B>.
-    v.write('e.ndjson', [ev('1', 'acme', 5), ev('2', 'acme\u200b', -5), ev('3', '\u202eemcA\u202c', 0), ev('4', 'acme\\u200b', 7)]);
+    // A name starting with a quote is quoted as JSON (once: its backslashes are not doubled again), as is one that
+    // reads like the page's own "others (N)" series.
+    v.write('e.ndjson', [
+      ev('1', 'acme', 5),
+      ev('2', 'acme\u200b', -5),
+      ev('3', '\u202eemcA\u202c', 0),
+      ev('4', 'acme\\u200b', 7),
+      ev('5', '"ACME" Ltd', 2),
+      ev('6', 'others (2)', 3),
+    ]);
     assert.equal(v.run(['ingest', 'e.ndjson']).code, 0);
     const r = v.run(['report', '--period', '2026-10', '-o', 'r.html']);
     assert.equal(r.code, 0, r.describe());
@@ -299,6 +308,8 @@ describe('meter report in Chromium: credits that add up to 0, and customers that
       assert.deepEqual(opened.requests, [], 'network requests');
       const totals = await tableTotals(opened.page, 'credits');
       assert.deepEqual([...totals].sort(), [
+        ['"\\"ACME\\" Ltd"', '2'],
+        ['"others (2)"', '3'],
         ['\\u202eemcA\\u202c', '0'],
         ['acme', '5'],
         ['acme\\\\u200b', '7'],

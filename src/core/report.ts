@@ -94,11 +94,15 @@ const isAdditive = (m: Meter): boolean => m.aggregation === 'SUM' || m.aggregati
 
 /**
  * How a row is named: its subject and group values (an empty group value as `(none)`). A part that could read as
- * a placeholder or as two parts (`(none)`, `a · b`, or one starting with a quote) is quoted, so that two rows are
- * never named alike.
+ * a placeholder, as the chart's `others (N)` series or as two parts (`(none)`, `a · b`, or one starting with a
+ * quote) is quoted as JSON text, so that two rows are never named alike; in the others, a backslash is doubled as
+ * JSON doubles it, so that a label shows every backslash one way (the page escapes invisible characters, not them).
  */
 function labelOf(r: ResultRow): string {
-  const part = (p: string) => (p === '(none)' || p === '(all)' || p.includes(' · ') || p.startsWith('"') ? JSON.stringify(p) : p);
+  const part = (p: string) =>
+    p === '(none)' || p === '(all)' || p.includes(' · ') || p.startsWith('"') || /^others \(\d+\)$/.test(p)
+      ? JSON.stringify(p)
+      : p.replaceAll('\\', '\\\\');
   return [...(r.subject === null ? [] : [r.subject]), ...r.groups].map((p) => (p === '' ? '(none)' : part(p))).join(' · ') || '(all)';
 }
 

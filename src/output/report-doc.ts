@@ -5,7 +5,7 @@
  */
 import type { Report } from '../core/report.js';
 import type { WindowSize } from '../core/window.js';
-import { terminalSafe } from './table.js';
+import { messageSafe, terminalSafe } from './table.js';
 
 export const REPORT_DOC_VERSION = 1;
 
@@ -122,8 +122,9 @@ export function reportDoc(report: Report, generator: string): ReportDoc {
       entity: m.entity,
       total: m.total,
       ...peakValue(m.peak),
-      series: m.series.map((s) => ({ label: terminalSafe(s.label), values: s.values, total: s.total, others: s.others !== undefined })),
-      rows: m.rows.map((r) => ({ label: terminalSafe(r.label), total: r.total, share: r.share, ...peakValue(r.peak), spark: r.spark })),
+      // Labels hold their backslashes doubled already (see labelOf in core/report.ts).
+      series: m.series.map((s) => ({ label: messageSafe(s.label), values: s.values, total: s.total, others: s.others !== undefined })),
+      rows: m.rows.map((r) => ({ label: messageSafe(r.label), total: r.total, share: r.share, ...peakValue(r.peak), spark: r.spark })),
       windowTotals: m.windowTotals,
     })),
     invoices:
