@@ -6,6 +6,16 @@ import { once } from 'node:events';
 import { MeterError, UsageError } from '../errors.js';
 import { type KeptFile, refuseToOverwrite } from './overwrite.js';
 
+/** Whether a new file can be made in `dir`. */
+function writable(dir: string): boolean {
+  try {
+    fs.accessSync(dir, fs.constants.W_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 const reason = (e: unknown) => (e as NodeJS.ErrnoException).code ?? (e as Error).message;
 
 export class Sink {
@@ -62,12 +72,12 @@ export class Sink {
         const st = fs.statSync(file);
         if (st.isDirectory()) throw Object.assign(new Error('EISDIR'), { code: 'EISDIR' });
         fs.accessSync(file, fs.constants.W_OK);
-        // Through a symbolic link, the file it points to is replaced (the link stays).
+        // Through a symbolic link, the file it points to is replaced (the link stays). A writable file in a folder
+        // that takes no new file is written in place, as it can only be.
         target = st.isFile() ? fs.realpathSync(file) : null;
+        if (target !== null && !writable(path.dirname(target))) target = null;
       } else {
         target = path.resolve(file);
-      }
-      if (target !== null) {
         const dir = path.dirname(target);
         if (!fs.statSync(dir).isDirectory()) throw Object.assign(new Error('ENOTDIR'), { code: 'ENOTDIR' });
         fs.accessSync(dir, fs.constants.W_OK);
