@@ -23,17 +23,54 @@ describe('--output FILE', () => {
     const dir = folder();
     try {
       const file = path.join(dir, 'usage.csv');
-      fs.writeFileSync(file, 'old\n');
+      fs.writeFileSync(file, 'old\n', { mode: 0o640 });
       const sink = Sink.open(file);
       // More than one flush (64 KiB): the output is on disk, beside the file.
       await sink.write('x'.repeat(100_000) + '\n');
       await sink.flush();
       assert.equal(fs.readFileSync(file, 'utf8'), 'old\n');
-      assert.deepEqual(partials(dir), [`.usage.csv.${process.pid}.partial`]);
+      assert.deepEqual(partials(dir), [`.meter-${process.pid}.partial`]);
       await sink.close();
       assert.equal(fs.readFileSync(file, 'utf8'), 'x'.repeat(100_000) + '\n');
       assert.deepEqual(partials(dir), []);
-      assert.equal(fs.statSync(file).mode & 0o777, 0o600);
+      // The old file's mode is kept; a new file is made 0600 (it holds customer usage).
+      assert.equal(fs.statSync(file).mode & 0o777, 0o640);
+      const fresh = Sink.open(path.join(dir, 'new.csv'));
+      await fresh.write('new\n');
+      await fresh.close();
+      assert.equal(fs.statSync(path.join(dir, 'new.csv')).mode & 0o777, 0o600);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('written in place where a rename cannot replace: a dangling link, other hard links, /dev/stdout to a file, a long name works', async () => {
+    const dir = folder();
+    try {
+      // A symbolic link to a file not there yet: the link stays and its file is made.
+      const dangling = path.join(dir, 'dangling.csv');
+      fs.symlinkSync('made.csv', dangling);
+      let s = Sink.open(dangling);
+      await s.write('a\n');
+      await s.close();
+      assert.ok(fs.lstatSync(dangling).isSymbolicLink());
+      assert.equal(fs.readFileSync(path.join(dir, 'made.csv'), 'utf8'), 'a\n');
+      // A file with a second name: both names see the new output.
+      const one = path.join(dir, 'one.csv');
+      const two = path.join(dir, 'two.csv');
+      fs.writeFileSync(one, 'old\n');
+      fs.linkSync(one, two);
+      s = Sink.open(one);
+      await s.write('b\n');
+      await s.close();
+      assert.equal(fs.readFileSync(two, 'utf8'), 'b\n');
+      // A name of 254 bytes: the partial file's name must fit the folder's limit too.
+      const long = path.join(dir, `${'a'.repeat(250)}.csv`);
+      s = Sink.open(long);
+      await s.write('c\n');
+      await s.close();
+      assert.equal(fs.readFileSync(long, 'utf8'), 'c\n');
+      assert.deepEqual(partials(dir), []);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }

@@ -287,6 +287,16 @@ describe('JSON objects', () => {
 });
 
 describe('oversize events', () => {
+  test("an oversize line's reject shows its own first characters, inner blanks included, wherever the chunks end", async () => {
+    const line = `{"id":"a","pad":"${' '.repeat(20_000)}"}`;
+    const items = await readAll(`  ${line}  \n${A}\n`, { max: 1000 });
+    assert.deepEqual(view(records(items)), [[2, null, A]]);
+    const p = problems(items);
+    assert.equal(p.length, 1);
+    assert.equal(p[0]!.error, `event too large: ${line.length} bytes (the limit is 1000, see --max-event-size)`);
+    assert.equal(p[0]!.raw, line.slice(0, MAX_RAW_CHARS));
+  });
+
   test('blanks around an event do not count towards the limit, wherever the chunks end (seeded)', async (t) => {
     const seed = Number(process.env.METER_SEED ?? Date.now() % 100_000);
     t.diagnostic(`seed ${seed} (METER_SEED=${seed} repeats it)`);

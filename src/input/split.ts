@@ -120,7 +120,8 @@ class LineSplitter implements Splitter {
       this.pending.add(bytes, from, end);
     }
     if (to > end) {
-      const room = Math.max(0, this.max + 1 - this.pending.length - this.heldLength);
+      // Kept up to what a reject's raw text shows too, so that text is the line's own first characters.
+      const room = Math.max(0, Math.max(this.max + 1, MAX_RAW_CHARS) - this.pending.length - this.heldLength);
       if (room > 0) this.held.push(bytes.subarray(end, Math.min(to, end + room)));
       this.heldLength += to - end;
     }
@@ -134,24 +135,27 @@ class LineSplitter implements Splitter {
     this.heldLength = 0;
     return { bytes: this.pending.take(), oversize, total };
   }
-  /** One line: bytes[from, to) (no subarray per line: a Buffer view is an allocation on the hottest path). */
+  /**
+   * One line: bytes[from, to) (no subarray per line: a Buffer view is an allocation on the hottest path). An
+   * oversize one comes as the start of its event, without the blanks around it, to report as it is.
+   */
   private emit(bytes: Buffer, oversize: boolean, totalLength: number, out: InputItem[], from = 0, to = bytes.length): void {
     this.line++;
+    if (oversize) {
+      out.push({
+        line: this.line,
+        index: null,
+        error: `event too large: ${totalLength} bytes (the limit is ${this.max}, see --max-event-size)`,
+        raw: clip(bytes.toString('utf8', from, Math.min(to, from + MAX_RAW_CHARS))),
+      });
+      return;
+    }
     // The event without the blanks around it (a CR among them), whatever the chunks: see addPending.
     let end = to;
     while (end > from && isSpace(bytes[end - 1]!)) end--;
     let start = from;
     while (start < end && isSpace(bytes[start]!)) start++;
     if (start === end) return;
-    if (oversize) {
-      out.push({
-        line: this.line,
-        index: null,
-        error: `event too large: ${totalLength} bytes (the limit is ${this.max}, see --max-event-size)`,
-        raw: clip(bytes.toString('utf8', start, Math.min(end, start + MAX_RAW_CHARS))),
-      });
-      return;
-    }
     const text = utf8Text(bytes, start, end);
     if (text === null) out.push({ line: this.line, index: null, error: INVALID_UTF8, raw: clip(bytes.toString('utf8', start, end)) });
     else {
@@ -165,10 +169,13 @@ class LineSplitter implements Splitter {
       if (!this.hasPending) {
         const length = nl - pos > this.max ? eventLength(chunk, pos, nl) : 0;
         if (length > this.max) {
-          // The report's prefix starts at the event, as that of a line that spans chunks (see addPending).
+          // The report's text is the event's first characters, without the blanks around it, as that of a line
+          // that spans chunks (see addPending).
           let start = pos;
           while (isSpace(chunk[start]!)) start++;
-          this.emit(chunk.subarray(start, Math.min(nl, start + MAX_RAW_CHARS)), true, length, out);
+          let end = nl;
+          while (isSpace(chunk[end - 1]!)) end--;
+          this.emit(chunk.subarray(start, Math.min(end, start + MAX_RAW_CHARS)), true, length, out);
         } else this.emit(chunk, false, nl - pos, out, pos, nl);
       } else {
         this.addPending(chunk, pos, nl);

@@ -49,6 +49,8 @@ export class Sink {
     private readonly file?: string,
     /** The regular file (or the path of a new one) that `file` names, written whole or not at all; null: in place. */
     private readonly target: string | null = null,
+    /** The mode of the file `target` replaces (0600 for a new one). */
+    private readonly mode = 0o600,
   ) {
     this.stream = out;
   }
@@ -58,34 +60,44 @@ export class Sink {
    * (the store, the config: see overwrite.ts). The path is checked here, before anything runs, so a path that
    * cannot be written (a missing folder, a directory) is a usage error (exit 2) rather than a failure after the
    * query. A regular file (or a new one) is written whole or not at all: the output goes to a file beside it
-   * (`.NAME.PID.partial`, opened at the first write), renamed over it when complete, so that a run that fails or is
-   * stopped (Ctrl-C, SIGTERM, a full disk) leaves the file of an earlier run as it was, never a shorter copy that
-   * reads as complete. Anything else (/dev/stdout, a pipe) is written in place.
+   * (`.meter-PID.partial`, opened at the first write, with the old file's mode), renamed over it when complete, so
+   * that a run that fails or is stopped (Ctrl-C, SIGTERM, a full disk) leaves the file of an earlier run as it was,
+   * never a shorter copy that reads as complete. Written in place, as a rename cannot replace them: anything but a
+   * regular file (a pipe), a path in /dev or /proc (/dev/stdout, even when it leads to a file), a file with other
+   * hard links, a symbolic link to nothing yet, and a file in a folder that takes no new file.
    */
   static open(file: string | undefined, kept: KeptFile[] = []): Sink {
     if (file === undefined || file === '-') return new Sink(process.stdout);
     if (file === '') throw new UsageError('--output: empty; give a file, or - for standard output');
     refuseToOverwrite('--output', file, kept);
     let target: string | null;
+    let mode = 0o600;
     try {
+      const special = /^\/(dev|proc)\//.test(path.resolve(file));
       if (fs.existsSync(file)) {
         const st = fs.statSync(file);
         if (st.isDirectory()) throw Object.assign(new Error('EISDIR'), { code: 'EISDIR' });
         fs.accessSync(file, fs.constants.W_OK);
-        // Through a symbolic link, the file it points to is replaced (the link stays). A writable file in a folder
-        // that takes no new file is written in place, as it can only be.
-        target = st.isFile() ? fs.realpathSync(file) : null;
-        if (target !== null && !writable(path.dirname(target))) target = null;
+        // Through a symbolic link, the file it points to is replaced (the link stays).
+        target = st.isFile() && st.nlink === 1 && !special ? fs.realpathSync(file) : null;
+        if (target !== null && (/^\/(dev|proc)\//.test(target) || !writable(path.dirname(target)))) target = null;
+        mode = st.mode & 0o7777;
       } else {
-        target = path.resolve(file);
-        const dir = path.dirname(target);
+        let dangling = false;
+        try {
+          dangling = fs.lstatSync(file).isSymbolicLink();
+        } catch {
+          // No such path: a new file.
+        }
+        target = dangling || special ? null : path.resolve(file);
+        const dir = path.dirname(path.resolve(file));
         if (!fs.statSync(dir).isDirectory()) throw Object.assign(new Error('ENOTDIR'), { code: 'ENOTDIR' });
         fs.accessSync(dir, fs.constants.W_OK);
       }
     } catch (e) {
       throw new UsageError(`--output ${file}: cannot write (${reason(e)})`);
     }
-    return new Sink(null, file, target);
+    return new Sink(null, file, target, mode);
   }
 
   private unlisten(): void {
@@ -101,9 +113,11 @@ export class Sink {
     try {
       if (this.target === null) fd = fs.openSync(this.file!, 'w', 0o600);
       else {
-        const partial = path.join(path.dirname(this.target), `.${path.basename(this.target)}.${process.pid}.partial`);
+        // A short name: one made from the file's own could pass the 255-byte limit of a name.
+        const partial = path.join(path.dirname(this.target), `.meter-${process.pid}.partial`);
         fd = fs.openSync(partial, 'w', 0o600);
         this.partial = partial;
+        if (this.mode !== 0o600) fs.fchmodSync(fd, this.mode);
         // Removed on any exit before the rename. A signal ends these commands as it would without a handler (see
         // README, exit codes) once the file is removed; a command that handles signals itself keeps its handling.
         process.on('exit', this.cleanUp);
