@@ -74,13 +74,13 @@ export interface Splitter {
   end(out: InputItem[]): void;
 }
 
-/** The length of the event on a line: without the blanks (a CR among them) around it (--max-event-size bounds that). */
-function eventLength(bytes: Buffer, from: number, to: number): number {
+/** The event on a line, bytes[from, to) without the blanks (a CR among them) around it: --max-event-size bounds it. */
+function eventBounds(bytes: Buffer, from: number, to: number): [start: number, end: number] {
   let end = to;
   while (end > from && isSpace(bytes[end - 1]!)) end--;
   let start = from;
   while (start < end && isSpace(bytes[start]!)) start++;
-  return end - start;
+  return [start, end];
 }
 
 /** Newline-delimited JSON: one event per line; CRLF and blank lines accepted. */
@@ -90,7 +90,7 @@ class LineSplitter implements Splitter {
   /**
    * Blanks at the end of the part of a line read so far (it goes on in the next chunk), held back: they are part of
    * the line only if something other than blanks follows them on it, so that blanks around an event count towards
-   * --max-event-size the same wherever the chunks of the input end (see eventLength). Kept up to the limit; past it
+   * --max-event-size the same wherever the chunks of the input end (see eventBounds). Kept up to the limit; past it
    * only counted, since anything after them makes the line too large anyway.
    */
   private held: Buffer[] = [];
@@ -126,14 +126,16 @@ class LineSplitter implements Splitter {
       this.heldLength += to - end;
     }
   }
-  /** The line that spanned chunks, ended: its bytes without the blanks held at its end. */
-  private takePending(): { bytes: Buffer; oversize: boolean; total: number } {
-    // The event's length: the blanks before it were dropped and those after it are held.
+  /**
+   * Ends the line that spanned chunks. Its bytes are its event (the blanks before it were dropped, those after it
+   * are held), so their number is the event's length.
+   */
+  private emitPending(out: InputItem[]): void {
     const total = this.pending.length;
-    const oversize = this.pending.oversize;
+    const oversize = this.pending.oversize || total > this.max;
     this.held = [];
     this.heldLength = 0;
-    return { bytes: this.pending.take(), oversize, total };
+    this.emit(this.pending.take(), oversize, total, out);
   }
   /**
    * One line: bytes[from, to) (no subarray per line: a Buffer view is an allocation on the hottest path). An
@@ -150,7 +152,8 @@ class LineSplitter implements Splitter {
       });
       return;
     }
-    // The event without the blanks around it (a CR among them), whatever the chunks: see addPending.
+    // The event without the blanks around it, whatever the chunks (see addPending): eventBounds inline, as this
+    // runs once per line.
     let end = to;
     while (end > from && isSpace(bytes[end - 1]!)) end--;
     let start = from;
@@ -167,20 +170,17 @@ class LineSplitter implements Splitter {
     let pos = 0;
     for (let nl = chunk.indexOf(LF, pos); nl !== -1; nl = chunk.indexOf(LF, pos)) {
       if (!this.hasPending) {
-        const length = nl - pos > this.max ? eventLength(chunk, pos, nl) : 0;
-        if (length > this.max) {
-          // The report's text is the event's first characters, without the blanks around it, as that of a line
-          // that spans chunks (see addPending).
-          let start = pos;
-          while (isSpace(chunk[start]!)) start++;
-          let end = nl;
-          while (isSpace(chunk[end - 1]!)) end--;
-          this.emit(chunk.subarray(start, Math.min(end, start + MAX_RAW_CHARS)), true, length, out);
-        } else this.emit(chunk, false, nl - pos, out, pos, nl);
+        let oversize = false;
+        if (nl - pos > this.max) {
+          // The report's text is the event's first characters, as that of a line that spans chunks (addPending).
+          const [start, end] = eventBounds(chunk, pos, nl);
+          oversize = end - start > this.max;
+          if (oversize) this.emit(chunk.subarray(start, Math.min(end, start + MAX_RAW_CHARS)), true, end - start, out);
+        }
+        if (!oversize) this.emit(chunk, false, nl - pos, out, pos, nl);
       } else {
         this.addPending(chunk, pos, nl);
-        const { bytes, oversize, total } = this.takePending();
-        this.emit(bytes, oversize || eventLength(bytes, 0, bytes.length) > this.max, total, out);
+        this.emitPending(out);
       }
       pos = nl + 1;
     }
@@ -188,10 +188,7 @@ class LineSplitter implements Splitter {
     if (pos < chunk.length) this.addPending(chunk, pos, chunk.length);
   }
   end(out: InputItem[]): void {
-    if (this.hasPending) {
-      const { bytes, oversize, total } = this.takePending();
-      this.emit(bytes, oversize || eventLength(bytes, 0, bytes.length) > this.max, total, out);
-    }
+    if (this.hasPending) this.emitPending(out);
   }
 }
 

@@ -6,6 +6,9 @@ import { once } from 'node:events';
 import { MeterError, UsageError } from '../errors.js';
 import { type KeptFile, refuseToOverwrite } from './overwrite.js';
 
+/** A path in /dev or /proc (/dev/stdout, /proc/self/fd/1): a rename over it would not reach what it stands for. */
+const DEVICE_PATH = /^\/(dev|proc)\//;
+
 /** Whether a new file can be made in `dir`. */
 function writable(dir: string): boolean {
   try {
@@ -73,14 +76,14 @@ export class Sink {
     let target: string | null;
     let mode = 0o600;
     try {
-      const special = /^\/(dev|proc)\//.test(path.resolve(file));
+      const special = DEVICE_PATH.test(path.resolve(file));
       if (fs.existsSync(file)) {
         const st = fs.statSync(file);
         if (st.isDirectory()) throw Object.assign(new Error('EISDIR'), { code: 'EISDIR' });
         fs.accessSync(file, fs.constants.W_OK);
         // Through a symbolic link, the file it points to is replaced (the link stays).
         target = st.isFile() && st.nlink === 1 && !special ? fs.realpathSync(file) : null;
-        if (target !== null && (/^\/(dev|proc)\//.test(target) || !writable(path.dirname(target)))) target = null;
+        if (target !== null && (DEVICE_PATH.test(target) || !writable(path.dirname(target)))) target = null;
         mode = st.mode & 0o7777;
       } else {
         let dangling = false;
