@@ -3,7 +3,7 @@
  * and names the field, so one reject line tells the producer everything that is wrong.
  */
 import { hash53Parts } from './hash.js';
-import { readEventText, scanValue, setMember } from './json.js';
+import { MAX_INPUT_DEPTH, readEventText, scanValue, setMember } from './json.js';
 import type { MappedFields } from './mapping.js';
 import { MAX_INSTANT_MS, MIN_INSTANT_MS, parseRfc3339, parseRfc3339Fast } from './time.js';
 
@@ -49,6 +49,9 @@ export interface EventRules {
  * JSON functions stop at 1000 levels, and no meter needs more.
  */
 export const MAX_DATA_DEPTH = 128;
+
+/** Why a text nested past what any input may hold (nestsTooDeep) is refused, in ingest and in serve. */
+export const TOO_DEEP = `nested deeper than ${MAX_INPUT_DEPTH} levels (an event may nest ${MAX_DATA_DEPTH})`;
 
 /** The longest canonical `data` text (numbers in exponent form grow when written out). */
 export const MAX_DATA_TEXT = 4 * 1024 * 1024;

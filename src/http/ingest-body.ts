@@ -3,8 +3,8 @@
  * (src/core/event.ts). Every event of the request is checked before anything is stored, and every problem of every
  * event is reported (index and field), so one 400 tells the producer everything.
  */
-import { MAX_DATA_DEPTH, validateCloudEvent, type UsageEvent } from '../core/event.js';
-import { arrayElements, MAX_INPUT_DEPTH, nestsTooDeep } from '../core/json.js';
+import { TOO_DEEP, validateCloudEvent, type UsageEvent } from '../core/event.js';
+import { arrayElements, nestsTooDeep } from '../core/json.js';
 import { badRequest, type ValidationIssue } from './problem.js';
 
 type BodyShape = 'one' | 'batch' | 'either';
@@ -53,8 +53,7 @@ export function mediaTypeOf(raw: string): string | null {
 /** The events of a request body, all valid, or a 400 problem listing every invalid one. */
 export function parseIngestBody(text: string, contentType: string | undefined, nowMs: number, fingerprints: boolean): UsageEvent[] {
   const shape = bodyShape(contentType);
-  if (nestsTooDeep(text))
-    throw badRequest(`invalid event: nested deeper than ${MAX_INPUT_DEPTH} levels (an event may nest ${MAX_DATA_DEPTH})`);
+  if (nestsTooDeep(text)) throw badRequest(`invalid event: ${TOO_DEEP}`);
   let value: unknown;
   try {
     value = JSON.parse(text);

@@ -2,8 +2,8 @@
  * Turns input items into validated events and reject records. Runs in the parse worker; free of I/O. How the
  * events then travel to the writer thread is columns.ts.
  */
-import { canonicalEvent, MAX_DATA_DEPTH, mappedEvent, validateCloudEvent, type EventRules, type UsageEvent } from '../core/event.js';
-import { arrayElements, MAX_INPUT_DEPTH, nestsTooDeep } from '../core/json.js';
+import { canonicalEvent, mappedEvent, TOO_DEEP, validateCloudEvent, type EventRules, type UsageEvent } from '../core/event.js';
+import { arrayElements, nestsTooDeep } from '../core/json.js';
 import { meterCanUse, type Meter } from '../core/meter.js';
 import { buildEvent, type RecordMapper, type TextOutcome } from '../core/mapping.js';
 import { clip, isProblem, type InputItem } from '../input/items.js';
@@ -163,14 +163,7 @@ export class EventParser {
       }
       if (nestsTooDeep(item.text)) {
         out.read++;
-        this.reject(
-          out,
-          file,
-          item.line,
-          item.index,
-          `nested deeper than ${MAX_INPUT_DEPTH} levels (an event may nest ${MAX_DATA_DEPTH})`,
-          item.text,
-        );
+        this.reject(out, file, item.line, item.index, TOO_DEEP, item.text);
         continue;
       }
       if (this.mapper?.mapText !== undefined && this.mapText(out, file, item.line, item.index, item.text)) continue;
