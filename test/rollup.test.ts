@@ -17,6 +17,7 @@ import { before, describe, test } from 'node:test';
 import Database from 'better-sqlite3';
 import { main } from '../src/cli.js';
 import { catchUpLimits } from '../src/store/sqlite/rollup-catchup.js';
+import { inKeyOrder } from '../src/store/sqlite/rollup.js';
 import { BIN, Workdir } from './helpers.js';
 import { genCase, genQuery, metersYaml, queryArgs, Rng, runSeed, shellLine, ZONES, GROUP_BY, METERS } from './gen.js';
 import { atPath, groupText, ingest as refIngest, parseBound } from './reference.js';
@@ -425,6 +426,52 @@ describe('rollups: catching up, sums past 2^63, definitions', () => {
     } finally {
       w.remove();
     }
+  });
+
+  test("the hour table is read in pages of 2,000 rows in key order, SQLite's byte order where UTF-16 sorts otherwise", async () => {
+    const w = new Workdir('rollup-pages');
+    try {
+      w.write('meter.yaml', 'meters:\n  - slug: m\n    eventType: usage\n    aggregation: MAX\n    valueProperty: $.a\n');
+      // 2 hours x 2,000 subjects: two full pages, then an empty one. A fifth of the subjects start below U+D800, at
+      // U+E000 or U+FF21, or with a surrogate pair, which UTF-16 sorts before U+E000 and UTF-8 after U+FF21.
+      const starts = ['c', '\ud7ff', '\ue000', '\uff21', '\ud83d\ude00'];
+      const t0 = Date.parse('2026-03-01T00:00:00Z');
+      const lines = Array.from({ length: 4000 }, (_, i) => {
+        const subject = `${starts[i % 5]}${(i % 2000).toString().padStart(4, '0')}`;
+        const value = i % 7 === 0 ? '9223372036854775807' : String(i);
+        const time = new Date(t0 + (i < 2000 ? 0 : HOUR) + (i % 60) * 1000).toISOString();
+        return JSON.stringify({ specversion: '1.0', id: String(i), source: 's', type: 'usage', subject, time, data: {} }).replace(
+          '"data":{}',
+          `"data":{"a":${value}}`,
+        );
+      });
+      w.write('e.ndjson', lines);
+      assert.equal((await cli(['ingest', '--quiet', '--db', w.path('meter.db'), w.path('e.ndjson')])).code, 0);
+      for (const tz of ['UTC', 'America/New_York']) {
+        const r = await both(w, ['query', '--format=csv', '-w', 'hour', '--tz', tz]);
+        assert.equal(r.errors, '');
+        assert.equal(r.rollup.split('\n').length, 4002, 'a header, 4,000 rows and the last newline');
+        assert.equal(r.rollup, r.raw);
+      }
+      assert.deepEqual(
+        rollupState(w.path('meter.db')).map((x) => x.fresh),
+        [true],
+      );
+    } finally {
+      w.remove();
+    }
+  });
+
+  test('inKeyOrder: a page is taken as read only when its keys grow and its subjects hold no code unit from U+D800', () => {
+    const page = (...rows: Array<[string, number]>) => rows.map(([s, b]) => [b, s, '1', null, 1, b]);
+    assert.equal(inKeyOrder(page()), true);
+    assert.equal(inKeyOrder(page(['a', 1], ['b', 1], ['a', 2])), true);
+    assert.equal(inKeyOrder(page(['b', 1], ['a', 1])), false, 'subjects falling within an hour');
+    assert.equal(inKeyOrder(page(['a', 2], ['b', 1])), false, 'hours falling');
+    assert.equal(inKeyOrder(page(['a', 1], ['a', 1])), false, 'a key twice');
+    assert.equal(inKeyOrder(page(['a', 1], ['\ud7ff', 1])), true);
+    for (const high of ['\ue000', '\uffff', '\ud83d\ude00', 'x\ud800'])
+      assert.equal(inKeyOrder(page(['a', 1], [high, 1])), false, JSON.stringify(high));
   });
 
   test('rollups of another layout (another build of meter) are dropped and rebuilt, never read', async () => {
