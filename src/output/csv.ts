@@ -38,14 +38,27 @@ export function csvRecord(cells: string[], numeric: ReadonlySet<number> = NO_NUM
 const NO_NUMBERS: ReadonlySet<number> = new Set();
 
 export async function renderCsv(result: QueryResult, sink: Sink): Promise<void> {
-  const header = ['window_start', 'window_end', 'subject', ...result.groupKeys, 'value'];
-  // Times never start with a formula character, and values must stay numbers.
-  const plain = new Set([0, 1, header.length - 1]);
-  await sink.write(csvRecord(header));
+  await sink.write(csvRecord(['window_start', 'window_end', 'subject', ...result.groupKeys, 'value']));
+  // Subjects and group values repeat from row to row: each one's cell is made once (up to MAX_CELLS of them). Times
+  // and values are written as they are: RFC 3339 and decimal text hold no character to quote, and values must
+  // stay numbers. On the bench's 540,574-row hourly export this renders in 0.22-0.39 s against 0.39-0.54 s for
+  // csvRecord per row.
+  const cells = new Map<string, string>();
+  const cell = (text: string) => {
+    let c = cells.get(text);
+    if (c === undefined) {
+      c = csvCell(defuseCell(text));
+      if (cells.size < MAX_CELLS) cells.set(text, c);
+    }
+    return c;
+  };
   for await (const r of result.rows) {
-    const full = sink.write(
-      csvRecord([result.formatTime(r.windowStart), result.formatTime(r.windowEnd), r.subject ?? '', ...r.groups, r.value ?? ''], plain),
-    );
+    let line = `${result.formatTime(r.windowStart)},${result.formatTime(r.windowEnd)},${cell(r.subject ?? '')}`;
+    for (const g of r.groups) line += ',' + cell(g);
+    const full = sink.write(`${line},${r.value ?? ''}\n`);
     if (full) await full;
   }
 }
+
+/** Most subject and group-value cells renderCsv keeps. */
+const MAX_CELLS = 100_000;
