@@ -17,6 +17,7 @@ import { before, describe, test } from 'node:test';
 import Database from 'better-sqlite3';
 import { main } from '../src/cli.js';
 import { catchUpLimits } from '../src/store/sqlite/rollup-catchup.js';
+import { walLimits } from '../src/store/sqlite/files.js';
 import { inKeyOrder } from '../src/store/sqlite/rollup.js';
 import { BIN, Workdir } from './helpers.js';
 import { genCase, genQuery, metersYaml, queryArgs, Rng, runSeed, shellLine, ZONES, GROUP_BY, METERS } from './gen.js';
@@ -457,6 +458,45 @@ describe('rollups: catching up, sums past 2^63, definitions', () => {
         rollupState(w.path('meter.db')).map((x) => x.fresh),
         [true],
       );
+    } finally {
+      w.remove();
+    }
+  });
+
+  test('a catch-up that leaves a large -wal behind the query empties it; a small one is left as it is', async () => {
+    const w = new Workdir('rollup-wal');
+    try {
+      w.write('meter.yaml', 'meters:\n  - slug: m\n    eventType: usage\n    aggregation: SUM\n    valueProperty: $.a\n');
+      const part = (from: number) =>
+        Array.from(
+          { length: 2000 },
+          (_, i) =>
+            `{"specversion":"1.0","id":"${from + i}","source":"s","type":"usage","subject":"c${i % 50}","time":"2026-02-0${1 + (i % 5)}T0${i % 10}:00:00Z","data":{"a":${i}}}`,
+        );
+      const wal = () => (fs.existsSync(w.path('meter.db-wal')) ? fs.statSync(w.path('meter.db-wal')).size : 0);
+      for (const [n, large] of [
+        [0, 1],
+        [2000, walLimits.largeBytes],
+      ] as const) {
+        const before = walLimits.largeBytes;
+        walLimits.largeBytes = large;
+        try {
+          w.write('e.ndjson', part(n));
+          assert.equal((await cli(['ingest', '--quiet', '--db', w.path('meter.db'), w.path('e.ndjson')])).code, 0);
+          assert.equal(wal(), 0, 'the ingest, the last connection, removed its -wal');
+          const r = await both(w, ['query', '--format=csv', '-w', 'day']);
+          assert.equal(r.errors, '');
+          assert.equal(r.rollup, r.raw);
+          assert.deepEqual(
+            rollupState(w.path('meter.db')).map((x) => x.fresh),
+            [true],
+          );
+          if (large === 1) assert.equal(wal(), 0, 'a -wal over the limit is emptied');
+          else assert.ok(wal() > 0, 'a -wal under the limit is left as it is');
+        } finally {
+          walLimits.largeBytes = before;
+        }
+      }
     } finally {
       w.remove();
     }

@@ -33,7 +33,7 @@ import type {
 import { readAggregateRow } from './aggregate-rows.js';
 import { buildAggregateSql, MAX_CASE_SEGMENTS, NeedsExactSum, subjectsSql, type SumMode } from './aggregate-sql.js';
 import { openDatabase, type SqliteOptions } from './connection.js';
-import { readableCopy } from './files.js';
+import { emptyLargeWal, readableCopy } from './files.js';
 import { StoreError } from '../../errors.js';
 import { describeSqliteError, isIntegerOverflow } from './errors.js';
 import { registerDecimalFunctions } from './functions.js';
@@ -481,6 +481,7 @@ export class SqliteStore implements Store {
       writer = openDatabase(this.location, { busyTimeoutMs: CATCH_UP_BUSY_MS }).db;
       registerDecimalFunctions(writer);
       catchUp(writer, plan.def, this.onCatchUp);
+      emptyLargeWal(writer, this.location);
     } catch (e) {
       // The rollup stays as it is; storedRollup decides whether it is read (with its tail).
       if (!lockedOrUnwritable(e)) throw e instanceof StoreError ? e : describeSqliteError(this.location, e);
