@@ -75,11 +75,13 @@ describe('ClickHouse window keys equal WindowPlan.keyOf', () => {
           cases.push({ plan: new WindowPlan(size, zone, from, to), zone, size, ts: times(rand, from, to) });
       }
     }
-    // time_ms is an Int64 column in the store; here an Int64 subquery column of the same name.
+    // time_ms is an Int64 column in the store; here an Int64 subquery column of the same name. The times go as
+    // strings: an array of number literals is typed by its values, and one span of a few weeks around the epoch
+    // holds an Int32 (after -2^31 ms) and a UInt64 (past 2^32 ms), which have no common type.
     const selects = cases.map(
       (c, i) =>
         `SELECT ${i} AS c, toString(time_ms) AS t, toString(${windowKeySql(c.plan, 'time_ms', clickhouseDialect)}) AS k ` +
-        `FROM (SELECT arrayJoin(arrayMap(x -> toInt64(x), [${c.ts.join(',')}])) AS time_ms)`,
+        `FROM (SELECT arrayJoin(arrayMap(x -> toInt64(x), [${c.ts.map((t) => `'${t}'`).join(',')}])) AS time_ms)`,
     );
     const body = await ch(`${selects.join(' UNION ALL ')} FORMAT TabSeparated`);
     const got = new Map<string, string>();
