@@ -276,19 +276,24 @@ export function buildRollupSql(
 /** Rows of the hour table in one page of hourPageSql. */
 export const HOUR_PAGE_ROWS = 2000;
 
+/** The pages of a read of the hour table (hourPageSql): the SQL of a page, and the query's parameters. */
+export interface HourPages {
+  /**
+   * The SQL of the first page (`after` false) or of the page after the key (@pb, @ps); `ordered`: with the order
+   * written into the aggregate, which SQLite keeps only there (see hourRows in store.ts).
+   */
+  sql(after: boolean, ordered: boolean): string;
+  params: Record<string, unknown>;
+}
+
 /**
  * A read of the hour table as it is (servesHours, per subject, no tail) in pages of HOUR_PAGE_ROWS rows in key
  * order, each page one JSON array of rows `[window, subject, ...resultColumns, b]` (64-bit integers as text), or
  * null for any other query. Handing a row from SQLite to JavaScript costs about 1 us whatever it holds, so a page
  * of 2,000 rows as one text takes 0.31 s for the 540,574 rows of the bench's hourly query where 540,574 rows took
- * 0.53-0.70 s. `first` reads the first page, `next` the page after the key (@pb, @ps); `nextOrdered` the same
- * page with its order written into the aggregate, which SQLite keeps only there (see hourRows in store.ts).
+ * 0.53-0.70 s.
  */
-export function hourPageSql(
-  q: MeterQuery,
-  rollup: StoredRollup,
-  opts: { jsWindow: boolean },
-): { first: string; next: string; nextOrdered: string; firstOrdered: string; params: Record<string, unknown> } | null {
+export function hourPageSql(q: MeterQuery, rollup: StoredRollup, opts: { jsWindow: boolean }): HourPages | null {
   if (!servesHours(q) || !q.perSubject || rollup.top !== rollup.seq) return null;
   const params: Record<string, unknown> = {};
   const where: string[] = [];
@@ -304,12 +309,14 @@ export function hourPageSql(
   // JSON numbers are doubles: a 64-bit integer column goes as text (n and cv are counts, below 2^53).
   const values = resultColumns(q.meter.aggregation, 'exact').map((c) => (c === 'iv' ? 'CAST(iv AS TEXT)' : c));
   const row = `json_array(${[w, 's', ...values, 'b'].join(', ')})`;
-  const page = (after: boolean, ordered: boolean) => {
-    const cond = [...where, ...(after ? ['(b, s) > (@pb, @ps)'] : [])];
-    const rows = `SELECT * FROM ${hoursOf(rollup.id)}${cond.length ? ' WHERE ' + cond.join(' AND ') : ''} ORDER BY b, s LIMIT ${HOUR_PAGE_ROWS}`;
-    return `SELECT json_group_array(${row}${ordered ? ' ORDER BY b, s' : ''}) FROM (${rows})`;
+  return {
+    sql(after, ordered) {
+      const cond = [...where, ...(after ? ['(b, s) > (@pb, @ps)'] : [])];
+      const rows = `SELECT * FROM ${hoursOf(rollup.id)}${cond.length ? ' WHERE ' + cond.join(' AND ') : ''} ORDER BY b, s LIMIT ${HOUR_PAGE_ROWS}`;
+      return `SELECT json_group_array(${row}${ordered ? ' ORDER BY b, s' : ''}) FROM (${rows})`;
+    },
+    params,
   };
-  return { first: page(false, false), next: page(true, false), firstOrdered: page(false, true), nextOrdered: page(true, true), params };
 }
 
 /**

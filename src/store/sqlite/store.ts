@@ -41,6 +41,7 @@ import { asAsync } from '../../core/iterate.js';
 import {
   buildRollupSql,
   HOUR_PAGE_ROWS,
+  type HourPages,
   hourPageSql,
   inKeyOrder,
   planRollup,
@@ -408,14 +409,14 @@ export class SqliteStore implements Store {
    * key order (growing (b, s), with subjects below U+D800, whose UTF-16 order is SQLite's byte order) is read again
    * with the order written into the aggregate.
    */
-  private *hourRows(q: MeterQuery, pages: NonNullable<ReturnType<typeof hourPageSql>>): Generator<AggregateRow> {
+  private *hourRows(q: MeterQuery, pages: HourPages): Generator<AggregateRow> {
     const agg = q.meter.aggregation;
     const bigint = agg === 'MIN' || agg === 'MAX';
     const params = { ...pages.params };
     const statements = new Map<string, Database.Statement>();
     for (let after = false; ; after = true) {
-      let rows = this.page(statements, after ? pages.next : pages.first, params);
-      if (!inKeyOrder(rows)) rows = this.page(statements, after ? pages.nextOrdered : pages.firstOrdered, params);
+      let rows = this.page(statements, pages.sql(after, false), params);
+      if (!inKeyOrder(rows)) rows = this.page(statements, pages.sql(after, true), params);
       if (rows.length === 0) return;
       const last = rows[rows.length - 1]!;
       params.pb = last[last.length - 1];
