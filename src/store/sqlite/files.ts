@@ -102,7 +102,8 @@ export const walLimits = { largeBytes: 64 * 1024 * 1024 };
  */
 export function emptyLargeWal(db: Database.Database, file: string): void {
   try {
-    if (fs.statSync(`${file}-wal`).size < walLimits.largeBytes) return;
+    // SQLite names the -wal after the file a symbolic link leads to.
+    if (fs.statSync(`${fs.realpathSync(file)}-wal`).size < walLimits.largeBytes) return;
     db.pragma('busy_timeout = 0');
     db.pragma('wal_checkpoint(TRUNCATE)');
   } catch {

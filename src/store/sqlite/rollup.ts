@@ -276,22 +276,33 @@ export function buildRollupSql(
 /** Rows of the hour table in one page of hourPageSql. */
 export const HOUR_PAGE_ROWS = 2000;
 
-/** The pages of a read of the hour table (hourPageSql): the SQL of a page, and the query's parameters. */
+/** The pages of a read of the hour table (hourPageSql): the SQL of a page and of one row, and the parameters. */
 export interface HourPages {
   /**
    * The SQL of the first page (`after` false) or of the page after the key (@pb, @ps); `ordered`: with the order
    * written into the aggregate, which SQLite keeps only there (see hourRows in store.ts).
    */
   sql(after: boolean, ordered: boolean): string;
+  /** The SQL of the first row, or of the row after the key (@pb, @ps), whole: `[window, subject, ...values, b]`. */
+  row(after: boolean): string;
   params: Record<string, unknown>;
 }
 
 /**
+ * The longest subject or value text (in bytes) a page holds: a longer one is left out of it (NULL, and the row's
+ * last element 1), and its row read on its own. A subject may be as long as an event (500 MiB), which a page of
+ * 2,000 of them could not hold: SQLite refuses a text over 1e9 bytes, and a text past V8's limit (2^29-24
+ * characters) would end the process. So a page's text stays under 2,000 rows of 2 x 6 x 256 characters (each
+ * escaped as \uXXXX at worst) and their numbers.
+ */
+export const HOUR_PAGE_TEXT = 256;
+
+/**
  * A read of the hour table as it is (servesHours, per subject, no tail) in pages of HOUR_PAGE_ROWS rows in key
- * order, each page one JSON array of rows `[window, subject, ...resultColumns, b]` (64-bit integers as text), or
- * null for any other query. Handing a row from SQLite to JavaScript costs about 1 us whatever it holds, so a page
- * of 2,000 rows as one text takes 0.31 s for the 540,574 rows of the bench's hourly query where 540,574 rows took
- * 0.53-0.70 s.
+ * order, each page one JSON array of rows `[window, subject, ...resultColumns, b, long]` (64-bit integers as text;
+ * `long` 1 for a row whose subject or value is left out, see HOUR_PAGE_TEXT), or null for any other query.
+ * Handing a row from SQLite to JavaScript costs about 1 us whatever it holds, so a page of 2,000 rows as one text
+ * takes 0.31 s for the 540,574 rows of the bench's hourly query where 540,574 rows took 0.53-0.70 s.
  */
 export function hourPageSql(q: MeterQuery, rollup: StoredRollup, opts: { jsWindow: boolean }): HourPages | null {
   if (!servesHours(q) || !q.perSubject || rollup.top !== rollup.seq) return null;
@@ -308,13 +319,17 @@ export function hourPageSql(q: MeterQuery, rollup: StoredRollup, opts: { jsWindo
   const w = opts.jsWindow ? 'meter_window(b)' : windowKeySql(q.window!, 'b', sqliteDialect);
   // JSON numbers are doubles: a 64-bit integer column goes as text (n and cv are counts, below 2^53).
   const values = resultColumns(q.meter.aggregation, 'exact').map((c) => (c === 'iv' ? 'CAST(iv AS TEXT)' : c));
-  const row = `json_array(${[w, 's', ...values, 'b'].join(', ')})`;
+  const short = (c: string) => `CASE WHEN octet_length(${c}) <= ${HOUR_PAGE_TEXT} THEN ${c} END`;
+  const long = `octet_length(s) > ${HOUR_PAGE_TEXT} OR coalesce(octet_length(xv), 0) > ${HOUR_PAGE_TEXT}`;
+  const inPage = [w, short('s'), ...values.map((c) => (c === 'xv' ? short(c) : c)), 'b', `${long}`];
+  const rows = (after: boolean, limit: number) => {
+    const cond = [...where, ...(after ? ['(b, s) > (@pb, @ps)'] : [])];
+    return `FROM ${hoursOf(rollup.id)}${cond.length ? ' WHERE ' + cond.join(' AND ') : ''} ORDER BY b, s LIMIT ${limit}`;
+  };
   return {
-    sql(after, ordered) {
-      const cond = [...where, ...(after ? ['(b, s) > (@pb, @ps)'] : [])];
-      const rows = `SELECT * FROM ${hoursOf(rollup.id)}${cond.length ? ' WHERE ' + cond.join(' AND ') : ''} ORDER BY b, s LIMIT ${HOUR_PAGE_ROWS}`;
-      return `SELECT json_group_array(${row}${ordered ? ' ORDER BY b, s' : ''}) FROM (${rows})`;
-    },
+    sql: (after, ordered) =>
+      `SELECT json_group_array(json_array(${inPage.join(', ')})${ordered ? ' ORDER BY b, s' : ''}) FROM (SELECT * ${rows(after, HOUR_PAGE_ROWS)})`,
+    row: (after) => `SELECT ${[w, 's', ...values, 'b'].join(', ')} ${rows(after, 1)}`,
     params,
   };
 }
@@ -328,7 +343,7 @@ export function inKeyOrder(rows: unknown[][]): boolean {
   let pb = -Infinity,
     ps = '';
   for (const r of rows) {
-    const b = r[r.length - 1] as number,
+    const b = r[r.length - 2] as number,
       s = r[1];
     if (typeof s !== 'string' || HIGH_UNITS.test(s) || !(b > pb || (b === pb && s > ps))) return false;
     pb = b;

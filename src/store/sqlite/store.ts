@@ -414,29 +414,47 @@ export class SqliteStore implements Store {
     const bigint = agg === 'MIN' || agg === 'MAX';
     const params = { ...pages.params };
     const statements = new Map<string, Database.Statement>();
-    for (let after = false; ; after = true) {
-      let rows = this.page(statements, pages.sql(after, false), params);
-      if (!inKeyOrder(rows)) rows = this.page(statements, pages.sql(after, true), params);
-      if (rows.length === 0) return;
-      const last = rows[rows.length - 1]!;
-      params.pb = last[last.length - 1];
-      params.ps = last[1];
-      for (const r of rows) {
-        r.pop();
+    const statement = (sql: string) => {
+      let st = statements.get(sql);
+      if (st === undefined) statements.set(sql, (st = this.db.prepare(sql)));
+      return st;
+    };
+    // The key of the last row given, whole (a page leaves a long subject out).
+    let key: [number, string] | null = null;
+    for (;;) {
+      let rows = this.page(statement, pages.sql(key !== null, false), params);
+      if (!inKeyOrder(rows)) rows = this.page(statement, pages.sql(key !== null, true), params);
+      for (let r of rows) {
+        if (r.pop() === 1) {
+          // Left out of the page for its length (HOUR_PAGE_TEXT): read on its own, after the row before it.
+          const one = key === null ? params : { ...params, pb: key[0], ps: key[1] };
+          r = this.sqlite(
+            () =>
+              statement(pages.row(key !== null))
+                .raw(true)
+                .get(one) as unknown[],
+          );
+        }
+        key = [r.pop() as number, r[1] as string];
         // MIN and MAX read a 64-bit integer as a bigint (see readAggregateRow); JSON gave its text.
         if (bigint && typeof r[2] === 'string') r[2] = BigInt(r[2]);
         yield readAggregateRow(q, 'exact', r);
       }
       if (rows.length < HOUR_PAGE_ROWS) return;
+      params.pb = key![0];
+      params.ps = key![1];
     }
   }
 
-  /** One page of hourRows: its JSON array of rows (`statements` keeps the statements of one read). */
-  private page(statements: Map<string, Database.Statement>, sql: string, params: Record<string, unknown>): unknown[][] {
+  /** One page of hourRows: its JSON array of rows. */
+  private page(statement: (sql: string) => Database.Statement, sql: string, params: Record<string, unknown>): unknown[][] {
+    return JSON.parse(this.sqlite(() => statement(sql).pluck().get(params) as string)) as unknown[][];
+  }
+
+  /** `read`, with a SQLite error told as the store's. */
+  private sqlite<T>(read: () => T): T {
     try {
-      let st = statements.get(sql);
-      if (st === undefined) statements.set(sql, (st = this.db.prepare(sql).pluck()));
-      return JSON.parse(st.get(params) as string) as unknown[][];
+      return read();
     } catch (e) {
       throw describeSqliteError(this.location, e);
     }
