@@ -4,7 +4,15 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { validateCloudEvent, type UsageEvent } from '../src/core/event.js';
-import { ChunkBuilder, fromColumns, StringDecoder, StringEncoder, subjectOrder, toColumns } from '../src/ingest/columns.js';
+import {
+  ChunkBuilder,
+  fromColumns,
+  MAX_DICTIONARY_CHARS,
+  StringDecoder,
+  StringEncoder,
+  subjectOrder,
+  toColumns,
+} from '../src/ingest/columns.js';
 import { event } from './helpers.js';
 
 const rules = { requireTime: false, nowMs: 1_790_000_000_000 };
@@ -91,6 +99,26 @@ describe('columns', () => {
       const back = fromColumns(toColumns(events, enc), dec);
       for (const e of back) assert.equal(e.subject, `s${e.id.slice(1)}`);
     }
+  });
+
+  test('a dictionary of long strings starts afresh once it holds MAX_DICTIONARY_CHARS characters, between chunks', () => {
+    const enc = new StringEncoder(),
+      dec = new StringDecoder();
+    // Subjects of 1 MiB: the dictionary passes its characters' bound within the 17th chunk of one event each.
+    const long = (i: number) => `${i}:${'x'.repeat(1 << 20)}`;
+    const resets: boolean[] = [];
+    for (let i = 0; i < 20; i++) {
+      const columns = toColumns([ev({ id: String(i), subject: long(i) })], enc);
+      resets.push(columns.strings.reset);
+      const [back] = fromColumns(columns, dec);
+      assert.equal(back!.subject, long(i));
+    }
+    const first = resets.indexOf(true);
+    assert.equal(first, Math.ceil(MAX_DICTIONARY_CHARS / ((1 << 20) + 3)), `resets: ${resets.join(',')}`);
+    // A chunk's ChunkBuilder counts the characters the worker posts a chunk at.
+    const b = new ChunkBuilder(enc);
+    b.add(ev({ id: 'abc', subject: 'de' }));
+    assert.ok(b.chars >= 5);
   });
 
   test('a chunk cut at a commit: the first part is a prefix of the input, the rest follows with its own order', () => {

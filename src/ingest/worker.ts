@@ -78,6 +78,12 @@ port.on('message', (m: MainMessage) => {
   }
 });
 
+/**
+ * Characters of ids, subjects and data at which a chunk is posted before its count of events: 5,000 events of
+ * up to an event's size each (1 MiB by default) would otherwise be gigabytes in one message.
+ */
+const CHUNK_CHARS = 16 * 1024 * 1024;
+
 /** Events posted so far: chunks end on every multiple of batchSize, so commits keep the input's order. */
 let posted = 0;
 const strings = new StringEncoder();
@@ -163,7 +169,7 @@ async function run(): Promise<void> {
         for (let i = 0, end = 0; i < batch.length; i = end) {
           end = Math.min(batch.length, i + size);
           parser.parse(file, i === 0 && end === batch.length ? batch : batch.slice(i, end), chunk);
-          if (chunk.events + chunk.rejects.length >= size) {
+          if (chunk.events + chunk.rejects.length >= size || chunk.chars >= CHUNK_CHARS) {
             await post(chunk);
             chunk = new ChunkBuilder(strings);
             chunkSince = Date.now();

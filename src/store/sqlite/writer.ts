@@ -20,6 +20,8 @@ interface PendingRows {
 
 /** Rows listed in memory before their subject_rows are written (within the transaction). */
 const MAX_PENDING_ROWS = 1 << 20;
+/** Characters of the subjects listed before their subject_rows are written (a subject may be as long as an event). */
+const MAX_PENDING_CHARS = 16 * 1024 * 1024;
 
 /**
  * What dedupe needs of a stored event: k, source, id, type, subject, time_ms, data, fp (TIME_GIVEN or TIME_MISSING;
@@ -111,6 +113,7 @@ export class SqliteWriter {
   /** The rows stored by the open transaction, per subject, for subject_rows. */
   private pending = new Map<string, PendingRows>();
   private pendingRows = 0;
+  private pendingChars = 0;
 
   constructor(
     private readonly db: Database.Database,
@@ -270,10 +273,12 @@ export class SqliteWriter {
   /** Notes a row the open transaction stored, for subject_rows. */
   private stored(e: UsageEvent, seq: number): void {
     // A long transaction (a large --batch-size) writes its lists as it goes, so memory stays bounded.
-    if (++this.pendingRows > MAX_PENDING_ROWS) this.writeSubjectRows();
+    if (++this.pendingRows > MAX_PENDING_ROWS || this.pendingChars > MAX_PENDING_CHARS) this.writeSubjectRows();
     const p = this.pending.get(e.subject);
-    if (p === undefined) this.pending.set(e.subject, { seqs: [seq], minTime: e.timeMs, maxTime: e.timeMs });
-    else {
+    if (p === undefined) {
+      this.pending.set(e.subject, { seqs: [seq], minTime: e.timeMs, maxTime: e.timeMs });
+      this.pendingChars += e.subject.length;
+    } else {
       p.seqs.push(seq);
       if (e.timeMs < p.minTime) p.minTime = e.timeMs;
       else if (e.timeMs > p.maxTime) p.maxTime = e.timeMs;
@@ -314,12 +319,14 @@ export class SqliteWriter {
     }
     this.pending.clear();
     this.pendingRows = 0;
+    this.pendingChars = 0;
   }
 
   /** Drops what the open transaction wrote (and its pending subject_rows). */
   rollback(): void {
     this.pending.clear();
     this.pendingRows = 0;
+    this.pendingChars = 0;
     if (this.inTransaction && this.db.inTransaction) this.db.exec('ROLLBACK');
     this.inTransaction = false;
   }
