@@ -20,7 +20,7 @@
  */
 import type Database from 'better-sqlite3';
 import type { Dimension, MeterQuery } from '../../core/ports.js';
-import { DAY_MS, HOUR_MS } from '../../core/window.js';
+import { DAY_MS, HOUR_MS, type WindowPlan } from '../../core/window.js';
 import { windowKeySql } from '../sql-dialect.js';
 import { boundList, sqliteDialect } from './aggregate-sql.js';
 import { eventRowsSql, gcols, hoursOf, tableOf } from './rollup-catchup.js';
@@ -206,6 +206,25 @@ export function levelRanges(
   return { days, buckets };
 }
 
+/** A query's --from/--to as conditions on a rollup row's bucket start `b`, their values put in `params`. */
+function bucketBounds(q: MeterQuery, params: Record<string, unknown>): string[] {
+  const where: string[] = [];
+  if (q.fromMs !== undefined) {
+    params.from = q.fromMs;
+    where.push('b >= @from');
+  }
+  if (q.toMs !== undefined) {
+    params.to = q.toMs;
+    where.push('b < @to');
+  }
+  return where;
+}
+
+/** The window key of a rollup row's bucket start `b` (`jsWindow`: through meter_window, see aggregate-sql.ts). */
+function bucketWindow(plan: WindowPlan, jsWindow: boolean): string {
+  return jsWindow ? 'meter_window(b)' : windowKeySql(plan, 'b', sqliteDialect);
+}
+
 /**
  * The SQL of a query over a rollup and its tail: its rows give the keys then resultColumns, as buildAggregateSql's
  * do, so readAggregateRow (mode 'exact') reads both. The tail's events are aggregated into 15-minute state rows
@@ -218,21 +237,13 @@ export function buildRollupSql(
   opts: { jsWindow: boolean; mode: MergeMode },
 ): { sql: string; params: Record<string, unknown> } {
   const params: Record<string, unknown> = {};
-  const where: string[] = [];
-  if (q.fromMs !== undefined) {
-    params.from = q.fromMs;
-    where.push('b >= @from');
-  }
-  if (q.toMs !== undefined) {
-    params.to = q.toMs;
-    where.push('b < @to');
-  }
+  const where = bucketBounds(q, params);
   if (q.subjects.length > 0) where.push(`s IN (${boundList(q.subjects, 's', params)})`);
   q.filters.forEach((f, i) => where.push(`g${plan.filterIdx[i]} IN (${boundList(f.values, `fv${i}_`, params)})`));
   const cols: string[] = [];
   const keys: string[] = [];
   if (q.window) {
-    cols.push(`${opts.jsWindow ? 'meter_window(b)' : windowKeySql(q.window, 'b', sqliteDialect)} AS w`);
+    cols.push(`${bucketWindow(q.window, opts.jsWindow)} AS w`);
     keys.push('w');
   }
   if (q.perSubject) {
@@ -307,21 +318,13 @@ export const HOUR_PAGE_TEXT = 256;
 export function hourPageSql(q: MeterQuery, rollup: StoredRollup, opts: { jsWindow: boolean }): HourPages | null {
   if (!servesHours(q) || !q.perSubject || rollup.top !== rollup.seq) return null;
   const params: Record<string, unknown> = {};
-  const where: string[] = [];
-  if (q.fromMs !== undefined) {
-    params.from = q.fromMs;
-    where.push('b >= @from');
-  }
-  if (q.toMs !== undefined) {
-    params.to = q.toMs;
-    where.push('b < @to');
-  }
-  const w = opts.jsWindow ? 'meter_window(b)' : windowKeySql(q.window!, 'b', sqliteDialect);
+  const where = bucketBounds(q, params);
+  const w = bucketWindow(q.window!, opts.jsWindow);
   // JSON numbers are doubles: a 64-bit integer column goes as text (n and cv are counts, below 2^53).
   const values = resultColumns(q.meter.aggregation, 'exact').map((c) => (c === 'iv' ? 'CAST(iv AS TEXT)' : c));
   const short = (c: string) => `CASE WHEN octet_length(${c}) <= ${HOUR_PAGE_TEXT} THEN ${c} END`;
   const long = `octet_length(s) > ${HOUR_PAGE_TEXT} OR coalesce(octet_length(xv), 0) > ${HOUR_PAGE_TEXT}`;
-  const inPage = [w, short('s'), ...values.map((c) => (c === 'xv' ? short(c) : c)), 'b', `${long}`];
+  const inPage = [w, short('s'), ...values.map((c) => (c === 'xv' ? short(c) : c)), 'b', long];
   const rows = (after: boolean, limit: number) => {
     const cond = [...where, ...(after ? ['(b, s) > (@pb, @ps)'] : [])];
     return `FROM ${hoursOf(rollup.id)}${cond.length ? ' WHERE ' + cond.join(' AND ') : ''} ORDER BY b, s LIMIT ${limit}`;
