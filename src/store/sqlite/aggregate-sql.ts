@@ -96,6 +96,23 @@ export type SumMode = 'fast' | 'exact' | 'decimal';
 /** Thrown by a 'fast' sum that met a value it cannot sum exactly. */
 export class NeedsExactSum extends Error {}
 
+/**
+ * The conditions of a range [fromMs, toMs) (either may be absent) on a time column, epoch ms: `col >= @from`,
+ * `col < @to`, their values put in `params`.
+ */
+export function rangeSql(col: string, r: { fromMs?: number; toMs?: number }, params: Record<string, unknown>): string[] {
+  const where: string[] = [];
+  if (r.fromMs !== undefined) {
+    params.from = r.fromMs;
+    where.push(`${col} >= @from`);
+  }
+  if (r.toMs !== undefined) {
+    params.to = r.toMs;
+    where.push(`${col} < @to`);
+  }
+  return where;
+}
+
 /** The SQL and parameters of a meter query; each row is read by readAggregateRow (aggregate-rows.ts). */
 export function buildAggregateSql(
   q: MeterQuery,
@@ -108,14 +125,7 @@ export function buildAggregateSql(
     params.type = m.eventType;
     where.push('type = @type');
   }
-  if (q.fromMs !== undefined) {
-    params.from = q.fromMs;
-    where.push('time_ms >= @from');
-  }
-  if (q.toMs !== undefined) {
-    params.to = q.toMs;
-    where.push('time_ms < @to');
-  }
+  where.push(...rangeSql('time_ms', q, params));
   if (q.subjects.length > 0) where.push(subjectsSql(q.subjects, params, opts.subjectRows ?? true));
   q.filters.forEach((f, i) => {
     if ('path' in f.dimension) params[`fp${i}`] = f.dimension.path;

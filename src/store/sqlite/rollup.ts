@@ -22,7 +22,7 @@ import type Database from 'better-sqlite3';
 import type { Dimension, MeterQuery } from '../../core/ports.js';
 import { DAY_MS, HOUR_MS, type WindowPlan } from '../../core/window.js';
 import { windowKeySql } from '../sql-dialect.js';
-import { boundList, sqliteDialect } from './aggregate-sql.js';
+import { boundList, rangeSql, sqliteDialect } from './aggregate-sql.js';
 import { eventRowsSql, gcols, hoursOf, tableOf } from './rollup-catchup.js';
 import { BUCKET_MS, eventGroupSql, mergeGroupSql, resultColumns, STATE, type MergeMode } from './rollup-sql.js';
 
@@ -206,20 +206,6 @@ export function levelRanges(
   return { days, buckets };
 }
 
-/** A query's --from/--to as conditions on a rollup row's bucket start `b`, their values put in `params`. */
-function bucketBounds(q: MeterQuery, params: Record<string, unknown>): string[] {
-  const where: string[] = [];
-  if (q.fromMs !== undefined) {
-    params.from = q.fromMs;
-    where.push('b >= @from');
-  }
-  if (q.toMs !== undefined) {
-    params.to = q.toMs;
-    where.push('b < @to');
-  }
-  return where;
-}
-
 /** The window key of a rollup row's bucket start `b` (`jsWindow`: through meter_window, see aggregate-sql.ts). */
 function bucketWindow(plan: WindowPlan, jsWindow: boolean): string {
   return jsWindow ? 'meter_window(b)' : windowKeySql(plan, 'b', sqliteDialect);
@@ -237,7 +223,7 @@ export function buildRollupSql(
   opts: { jsWindow: boolean; mode: MergeMode },
 ): { sql: string; params: Record<string, unknown> } {
   const params: Record<string, unknown> = {};
-  const where = bucketBounds(q, params);
+  const where = rangeSql('b', q, params);
   if (q.subjects.length > 0) where.push(`s IN (${boundList(q.subjects, 's', params)})`);
   q.filters.forEach((f, i) => where.push(`g${plan.filterIdx[i]} IN (${boundList(f.values, `fv${i}_`, params)})`));
   const cols: string[] = [];
@@ -318,7 +304,7 @@ export const HOUR_PAGE_TEXT = 256;
 export function hourPageSql(q: MeterQuery, rollup: StoredRollup, opts: { jsWindow: boolean }): HourPages | null {
   if (!servesHours(q) || !q.perSubject || rollup.top !== rollup.seq) return null;
   const params: Record<string, unknown> = {};
-  const where = bucketBounds(q, params);
+  const where = rangeSql('b', q, params);
   const w = bucketWindow(q.window!, opts.jsWindow);
   // JSON numbers are doubles: a 64-bit integer column goes as text (n and cv are counts, below 2^53).
   const values = resultColumns(q.meter.aggregation, 'exact').map((c) => (c === 'iv' ? 'CAST(iv AS TEXT)' : c));

@@ -31,7 +31,7 @@ import type {
   WriteOutcome,
 } from '../../core/ports.js';
 import { readAggregateRow } from './aggregate-rows.js';
-import { buildAggregateSql, MAX_CASE_SEGMENTS, NeedsExactSum, subjectsSql, type SumMode } from './aggregate-sql.js';
+import { buildAggregateSql, MAX_CASE_SEGMENTS, NeedsExactSum, rangeSql, subjectsSql, type SumMode } from './aggregate-sql.js';
 import { openDatabase, type SqliteOptions } from './connection.js';
 import { emptyLargeWal, readableCopy } from './files.js';
 import { StoreError } from '../../errors.js';
@@ -222,14 +222,7 @@ export class SqliteStore implements Store {
       where.push('type = @type');
       params.type = f.type;
     }
-    if (f.fromMs !== undefined) {
-      where.push('time_ms >= @from');
-      params.from = f.fromMs;
-    }
-    if (f.toMs !== undefined) {
-      where.push('time_ms < @to');
-      params.to = f.toMs;
-    }
+    where.push(...rangeSql('time_ms', f, params));
     if (f.subjects.length > 0) where.push(subjectsSql(f.subjects, params, this.hasSubjectRows));
     const sql =
       `SELECT id, source, type, subject, time_ms AS timeMs, data, ingested_ms AS ingestedMs FROM events` +
