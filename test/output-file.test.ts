@@ -15,6 +15,13 @@ const workdir = workdirs();
 
 const partials = (dir: string) => fs.readdirSync(dir).filter((f) => f.endsWith('.partial'));
 
+/** Writes `text` to `file` through a Sink, as a command's --output does, and closes it. */
+async function writeWhole(file: string, text: string): Promise<void> {
+  const sink = Sink.open(file);
+  await sink.write(text);
+  await sink.close();
+}
+
 describe('--output FILE', () => {
   test('the old file stays until the new one is complete, which then replaces it; no partial file is left', async () => {
     const dir = workdir('output').dir;
@@ -31,9 +38,7 @@ describe('--output FILE', () => {
     assert.deepEqual(partials(dir), []);
     // The old file's mode is kept; a new file is made 0600 (it holds customer usage).
     assert.equal(fs.statSync(file).mode & 0o777, 0o640);
-    const fresh = Sink.open(path.join(dir, 'new.csv'));
-    await fresh.write('new\n');
-    await fresh.close();
+    await writeWhole(path.join(dir, 'new.csv'), 'new\n');
     assert.equal(fs.statSync(path.join(dir, 'new.csv')).mode & 0o777, 0o600);
   });
 
@@ -42,9 +47,7 @@ describe('--output FILE', () => {
     // A symbolic link to a file not there yet: the link stays and its file is made.
     const dangling = path.join(dir, 'dangling.csv');
     fs.symlinkSync('made.csv', dangling);
-    let s = Sink.open(dangling);
-    await s.write('a\n');
-    await s.close();
+    await writeWhole(dangling, 'a\n');
     assert.ok(fs.lstatSync(dangling).isSymbolicLink());
     assert.equal(fs.readFileSync(path.join(dir, 'made.csv'), 'utf8'), 'a\n');
     // A file with a second name: both names see the new output.
@@ -52,15 +55,11 @@ describe('--output FILE', () => {
     const two = path.join(dir, 'two.csv');
     fs.writeFileSync(one, 'old\n');
     fs.linkSync(one, two);
-    s = Sink.open(one);
-    await s.write('b\n');
-    await s.close();
+    await writeWhole(one, 'b\n');
     assert.equal(fs.readFileSync(two, 'utf8'), 'b\n');
     // A name of 254 bytes: the partial file's name must fit the folder's limit too.
     const long = path.join(dir, `${'a'.repeat(250)}.csv`);
-    s = Sink.open(long);
-    await s.write('c\n');
-    await s.close();
+    await writeWhole(long, 'c\n');
     assert.equal(fs.readFileSync(long, 'utf8'), 'c\n');
     assert.deepEqual(partials(dir), []);
   });
@@ -71,15 +70,11 @@ describe('--output FILE', () => {
     fs.writeFileSync(file, 'old\n');
     const link = path.join(dir, 'link.csv');
     fs.symlinkSync('usage.csv', link);
-    const sink = Sink.open(link);
-    await sink.write('new\n');
-    await sink.close();
+    await writeWhole(link, 'new\n');
     assert.ok(fs.lstatSync(link).isSymbolicLink());
     assert.equal(fs.readFileSync(file, 'utf8'), 'new\n');
     assert.deepEqual(partials(dir), []);
-    const devNull = Sink.open('/dev/null');
-    await devNull.write('y'.repeat(100_000));
-    await devNull.close();
+    await writeWhole('/dev/null', 'y'.repeat(100_000));
     assert.ok(fs.statSync('/dev/null').isCharacterDevice());
   });
 
