@@ -241,27 +241,15 @@ export class SqliteStore implements Store {
   }
 
   private exec(sql: string): void {
-    try {
-      this.db.exec(sql);
-    } catch (e) {
-      throw describeSqliteError(this.location, e);
-    }
+    this.sqlite(() => this.db.exec(sql));
   }
 
   private get<T>(sql: string, ...params: unknown[]): T {
-    try {
-      return this.db.prepare(sql).get(...params) as T;
-    } catch (e) {
-      throw describeSqliteError(this.location, e);
-    }
+    return this.sqlite(() => this.db.prepare(sql).get(...params) as T);
   }
 
   private all<T>(sql: string, ...params: unknown[]): T[] {
-    try {
-      return this.db.prepare(sql).all(...params) as T[];
-    } catch (e) {
-      throw describeSqliteError(this.location, e);
-    }
+    return this.sqlite(() => this.db.prepare(sql).all(...params) as T[]);
   }
 
   /** The rows per subject: subject_rows, or the events themselves in a version 1 store. */
