@@ -277,66 +277,75 @@ export const HOUR_PAGE_ROWS = 2000;
 export interface HourPages {
   /**
    * The SQL of the first page (`after` false) or of the page after the key (@pb, @ps); `ordered`: with the order
-   * written into the aggregate, which SQLite keeps only there (see hourRows in store.ts).
+   * written into the aggregates, which SQLite keeps only there (see hourRows in store.ts).
    */
   sql(after: boolean, ordered: boolean): string;
-  /** The SQL of the first row, or of the row after the key (@pb, @ps), whole: `[window, subject, ...values, b]`. */
+  /** The SQL of the first row, or of the row after the key (@pb, @ps), whole: `[b, subject, ...values]`. */
   row(after: boolean): string;
   params: Record<string, unknown>;
 }
 
 /**
- * The longest subject or value text (in bytes) a page holds: a longer one is left out of it (NULL, and the row's
- * last element 1), and its row read on its own. A subject may be as long as an event (500 MiB), which a page of
- * 2,000 of them could not hold: SQLite refuses a text over 1e9 bytes, and a text past V8's limit (2^29-24
- * characters) would end the process. So a page's text stays under 2,000 rows of 2 x 6 x 256 characters (each
- * escaped as \uXXXX at worst) and their numbers.
+ * The longest subject or value text (in bytes) a page holds: a longer one's row is left out of it (its subject
+ * and that value null) and read on its own. A subject may be as long as an event (500 MiB), which a page of 2,000
+ * of them could not hold: SQLite refuses a text over 1e9 bytes, and a text past V8's limit (2^29-24 characters)
+ * would end the process. So a page's texts stay under 2,000 x 6 x 256 characters each (each escaped as \uXXXX at
+ * worst).
  */
 export const HOUR_PAGE_TEXT = 256;
 
+/** Integers JSON carries exactly (a double's); a 64-bit integer beyond them goes as text. */
+const JSON_SAFE = 'BETWEEN -9007199254740991 AND 9007199254740991';
+
 /**
  * A read of the hour table as it is (servesHours, per subject, no tail) in pages of HOUR_PAGE_ROWS rows in key
- * order, each page one JSON array of rows `[window, subject, ...resultColumns, b, long]` (64-bit integers as text;
- * `long` 1 for a row whose subject or value is left out, see HOUR_PAGE_TEXT), or null for any other query.
- * Handing a row from SQLite to JavaScript costs about 1 us whatever it holds, so a page of 2,000 rows as one text
- * takes 0.31 s for the 540,574 rows of the bench's hourly query where 540,574 rows took 0.53-0.70 s.
+ * order, or null for any other query. A page is one row of JSON arrays, a column each: b, the subject, then
+ * resultColumns. A row whose subject or value is longer than HOUR_PAGE_TEXT has a null subject there. The window
+ * key is b: every window of servesHours starts at a UTC hour, which is b.
+ * Handing a row from SQLite to JavaScript costs about 1 us whatever it holds, and an array per column costs SQLite
+ * and JSON.parse least: the 540,574 rows of the bench's hourly query take 0.53-0.70 s one at a time, 0.43 s as a
+ * JSON array per row, 0.25 s as arrays per column.
  */
-export function hourPageSql(q: MeterQuery, rollup: StoredRollup, opts: { jsWindow: boolean }): HourPages | null {
+export function hourPageSql(q: MeterQuery, rollup: StoredRollup): HourPages | null {
   if (!servesHours(q) || !q.perSubject || rollup.top !== rollup.seq) return null;
   const params: Record<string, unknown> = {};
   const where = rangeSql('b', q, params);
-  const w = bucketWindow(q.window!, opts.jsWindow);
-  // JSON numbers are doubles: a 64-bit integer column goes as text (n and cv are counts, below 2^53).
-  const values = resultColumns(q.meter.aggregation, 'exact').map((c) => (c === 'iv' ? 'CAST(iv AS TEXT)' : c));
-  const short = (c: string) => `CASE WHEN octet_length(${c}) <= ${HOUR_PAGE_TEXT} THEN ${c} END`;
-  const long = `octet_length(s) > ${HOUR_PAGE_TEXT} OR coalesce(octet_length(xv), 0) > ${HOUR_PAGE_TEXT}`;
-  const inPage = [w, short('s'), ...values.map((c) => (c === 'xv' ? short(c) : c)), 'b', long];
+  const columns = resultColumns(q.meter.aggregation, 'exact').map((c) => (c === 'CAST(iv AS TEXT)' ? 'iv' : c));
+  const short = (c: string) => `octet_length(${c}) <= ${HOUR_PAGE_TEXT}`;
+  const inPage = [
+    'b',
+    `iif(${short('s')} AND coalesce(${short('xv')}, 1), s, NULL)`,
+    // A 64-bit integer beyond a double's exact integers goes as text.
+    ...columns.map((c) => (c === 'iv' ? `iif(iv ${JSON_SAFE}, iv, CAST(iv AS TEXT))` : c === 'xv' ? `iif(${short('xv')}, xv, NULL)` : c)),
+  ];
   const rows = (after: boolean, limit: number) => {
     const cond = [...where, ...(after ? ['(b, s) > (@pb, @ps)'] : [])];
     return `FROM ${hoursOf(rollup.id)}${cond.length ? ' WHERE ' + cond.join(' AND ') : ''} ORDER BY b, s LIMIT ${limit}`;
   };
   return {
-    sql: (after, ordered) =>
-      `SELECT json_group_array(json_array(${inPage.join(', ')})${ordered ? ' ORDER BY b, s' : ''}) FROM (SELECT * ${rows(after, HOUR_PAGE_ROWS)})`,
-    row: (after) => `SELECT ${[w, 's', ...values, 'b'].join(', ')} ${rows(after, 1)}`,
+    sql: (after, ordered) => {
+      const arrays = inPage.map((c) => `json_group_array(${c}${ordered ? ' ORDER BY b, s' : ''})`);
+      return `SELECT ${arrays.join(', ')} FROM (SELECT * ${rows(after, HOUR_PAGE_ROWS)})`;
+    },
+    row: (after) => `SELECT ${['b', 's', ...columns.map((c) => (c === 'iv' ? 'CAST(iv AS TEXT)' : c))].join(', ')} ${rows(after, 1)}`,
     params,
   };
 }
 
 /**
- * Whether a page of hourPageSql is seen in key order as SQLite orders it: (b, s) growing, with subjects below
- * U+D800, whose UTF-16 order (JavaScript's) is SQLite's byte order. Else the page is read again with its order in
- * the aggregate (see hourRows in store.ts).
+ * Whether a page of hourPageSql (its b and subject arrays) is seen in key order as SQLite orders it: (b, s)
+ * growing, with subjects below U+D800, whose UTF-16 order (JavaScript's) is SQLite's byte order. Else the page is
+ * read again with its order in the aggregates (see hourRows in store.ts).
  */
-export function inKeyOrder(rows: unknown[][]): boolean {
+export function inKeyOrder(b: unknown[], s: unknown[]): boolean {
   let pb = -Infinity,
     ps = '';
-  for (const r of rows) {
-    const b = r[r.length - 2] as number,
-      s = r[1];
-    if (typeof s !== 'string' || HIGH_UNITS.test(s) || !(b > pb || (b === pb && s > ps))) return false;
-    pb = b;
-    ps = s;
+  for (let i = 0; i < b.length; i++) {
+    const bi = b[i] as number,
+      si = s[i];
+    if (typeof si !== 'string' || HIGH_UNITS.test(si) || !(bi > pb || (bi === pb && si > ps))) return false;
+    pb = bi;
+    ps = si;
   }
   return true;
 }

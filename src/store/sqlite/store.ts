@@ -324,7 +324,7 @@ export class SqliteStore implements Store {
       // Read in the snapshot whose max(seq) bounds the rollup's tail: every event is in the rollup or in the tail.
       const stored = rollup === null ? null : this.tryRead(() => storedRollup(this.db, rollup.def));
       if (rollup !== null && stored !== null && rollupPays(q, stored)) {
-        const pages = hourPageSql(q, stored, { jsWindow });
+        const pages = hourPageSql(q, stored);
         if (pages !== null) {
           yield* this.hourRows(q, pages);
           return;
@@ -403,10 +403,12 @@ export class SqliteStore implements Store {
     // The key of the last row given, whole (a page leaves a long subject out).
     let key: [number, string] | null = null;
     for (;;) {
-      let rows = this.page(statement, pages.sql(key !== null, false), params);
-      if (!inKeyOrder(rows)) rows = this.page(statement, pages.sql(key !== null, true), params);
-      for (let r of rows) {
-        if (r.pop() === 1) {
+      let page = this.page(statement, pages.sql(key !== null, false), params);
+      if (!inKeyOrder(page[0]!, page[1]!)) page = this.page(statement, pages.sql(key !== null, true), params);
+      const [bs, ss] = page as [number[], Array<string | null>];
+      for (let i = 0; i < bs.length; i++) {
+        let r: unknown[];
+        if (ss[i] === null) {
           // Left out of the page for its length (HOUR_PAGE_TEXT): read on its own, after the row before it.
           const one = key === null ? params : { ...params, pb: key[0], ps: key[1] };
           r = this.sqlite(
@@ -415,21 +417,25 @@ export class SqliteStore implements Store {
                 .raw(true)
                 .get(one) as unknown[],
           );
+        } else {
+          r = [bs[i], ss[i]];
+          for (let c = 2; c < page.length; c++) r.push(page[c]![i]);
         }
-        key = [r.pop() as number, r[1] as string];
-        // MIN and MAX read a 64-bit integer as a bigint (see readAggregateRow); JSON gave its text.
-        if (bigint && typeof r[2] === 'string') r[2] = BigInt(r[2]);
+        key = [r[0] as number, r[1] as string];
+        // MIN and MAX read a 64-bit integer as a bigint (see readAggregateRow); JSON gave a number or its text.
+        if (bigint && r[2] !== null) r[2] = BigInt(r[2] as string | number);
         yield readAggregateRow(q, 'exact', r);
       }
-      if (rows.length < HOUR_PAGE_ROWS) return;
+      if (bs.length < HOUR_PAGE_ROWS) return;
       params.pb = key![0];
       params.ps = key![1];
     }
   }
 
-  /** One page of hourRows: its JSON array of rows. */
+  /** One page of hourRows: its columns' arrays. */
   private page(statement: (sql: string) => Database.Statement, sql: string, params: Record<string, unknown>): unknown[][] {
-    return JSON.parse(this.sqlite(() => statement(sql).pluck().get(params) as string)) as unknown[][];
+    const texts = this.sqlite(() => statement(sql).raw(true).get(params) as string[]);
+    return texts.map((t) => JSON.parse(t) as unknown[]);
   }
 
   /** `read`, with a SQLite error told as the store's. */
