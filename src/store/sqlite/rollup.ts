@@ -303,8 +303,8 @@ const JSON_SAFE = 'BETWEEN -9007199254740991 AND 9007199254740991';
  * resultColumns. A row whose subject or value is longer than HOUR_PAGE_TEXT has a null subject there. The window
  * key is b: every window of servesHours starts at a UTC hour, which is b.
  * Handing a row from SQLite to JavaScript costs about 1 us whatever it holds, and an array per column costs SQLite
- * and JSON.parse least: the 540,574 rows of the bench's hourly query take 0.53-0.70 s one at a time, 0.43 s as a
- * JSON array per row, 0.25 s as arrays per column.
+ * and JSON.parse least: the 540,574 rows of the bench's hourly query take 0.53-0.70 s one at a time, 0.52-0.62 s
+ * in pages of a JSON array per row, 0.29-0.31 s in pages of arrays per column.
  */
 export function hourPageSql(q: MeterQuery, rollup: StoredRollup): HourPages | null {
   if (!servesHours(q) || !q.perSubject || rollup.top !== rollup.seq) return null;
