@@ -96,10 +96,18 @@ async function ensureLog(n: number): Promise<string> {
   return file;
 }
 
+/** A number from an event's id (FNV-1a): what a record is made of depends on its id alone. */
+function idHash(id: string): number {
+  let h = 2166136261;
+  for (let k = 0; k < id.length; k++) h = Math.imul(h ^ id.charCodeAt(k), 16777619);
+  return h >>> 0;
+}
+
 /**
  * The same number of records as raw OpenAI responses, for `ingest --map openai`: the same ids, subjects and
  * times as the plain log's events, as Chat Completions responses (one in 10 a Responses object, one in 20 a
- * request/response log record), with usage details.
+ * request/response log record), with usage details. Everything in a record follows from its event, so the plain
+ * log's exact duplicates are exact duplicates here too (the same response logged twice).
  */
 async function ensureOpenAiLog(plain: string, n: number): Promise<string> {
   const file = path.join(DATA, `openai-${n}.ndjson`);
@@ -108,12 +116,12 @@ async function ensureOpenAiLog(plain: string, n: number): Promise<string> {
   const tmp = file + '.tmp';
   const out = fs.createWriteStream(tmp);
   let buf = '';
-  let i = 0;
   for await (const l of (await import('node:readline')).createInterface({ input: fs.createReadStream(plain) })) {
     const e = JSON.parse(l) as { id: string; subject: string; time: string; data: { tokens: number; model: string } };
     const created = Math.floor(Date.parse(e.time) / 1000);
+    const h = idHash(e.id);
     const input = e.data.tokens,
-      output = (i * 7919) % 900,
+      output = h % 900,
       cached = input % 3 === 0 ? Math.floor(input / 2) : 0;
     const chat = {
       id: `chatcmpl-${e.id}`,
@@ -145,7 +153,7 @@ async function ensureOpenAiLog(plain: string, n: number): Promise<string> {
       system_fingerprint: 'fp_44709d6fcb',
     };
     const rec =
-      i % 10 === 1
+      h % 10 === 1
         ? {
             id: `resp_${e.id}`,
             object: 'response',
@@ -164,7 +172,7 @@ async function ensureOpenAiLog(plain: string, n: number): Promise<string> {
             metadata: { customer_id: e.subject },
             service_tier: 'default',
           }
-        : i % 20 === 2
+        : h % 20 === 2
           ? {
               ts: e.time,
               customer_id: e.subject,
@@ -177,7 +185,6 @@ async function ensureOpenAiLog(plain: string, n: number): Promise<string> {
       if (!out.write(buf)) await new Promise<void>((resolve) => out.once('drain', () => resolve()));
       buf = '';
     }
-    i++;
   }
   await new Promise<void>((resolve) => out.end(buf, resolve));
   fs.renameSync(tmp, file);
