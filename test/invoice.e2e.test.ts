@@ -174,6 +174,19 @@ describe('meter invoice end to end (SQLite)', () => {
     assert.match(named.stderr, /^meter: no invoice for "nobody", "x\\u202ey": no usage of a priced meter in the period\n/);
   });
 
+  test('a meter of the config that no price names is not invoiced, and a note on stderr names it (exit 0)', () => {
+    const z = workdir('invoice-unnamed');
+    z.write('meter.yaml', METERS);
+    // Prices for tokens only: calls, with usage, is on no invoice.
+    z.write('prices.yaml', PRICES.slice(0, PRICES.indexOf('  - meter: calls')));
+    z.write('events.ndjson', EVENTS);
+    assert.equal(z.run(['ingest', 'events.ndjson', '--quiet']).code, 0);
+    const r = z.run([...invoiceArgs('csv'), '-s', 'globex']);
+    assert.equal(r.code, 0, r.describe());
+    assert.equal(r.stderr, 'meter: note: no price names meter calls: its usage is on no invoice\n');
+    assert.deepEqual(r.stdout.trimEnd().split('\n').slice(1), [`globex,${P},tokens,model=gpt-4o,usage,,2,2.50,1000,0.005,0.01,USD`]);
+  });
+
   test('table: one block per customer, lines then the total', () => {
     const r = w.run([...invoiceArgs('table'), '-s', 'globex']);
     assert.equal(r.code, 0, r.describe());

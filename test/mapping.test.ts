@@ -463,5 +463,9 @@ describe('--map FILE through the CLI', () => {
     const own = w.run(['map', '--map', 'gw.yaml', '--rejects', '/dev/stdin', '-'], { input: w.read('in.ndjson') });
     assert.equal(own.code, 2, own.describe());
     assert.match(own.stderr, /--rejects \/dev\/stdin: is the standard input \(-\), which the command reads/);
+    // A misspelt built-in map is neither a built-in map nor a file.
+    const typo = w.run(['ingest', '--map', 'opneai', 'in.ndjson']);
+    assert.equal(typo.code, 2, typo.describe());
+    assert.equal(typo.stderr, 'meter: --map opneai: not a built-in map (openai, litellm), and no mapping file of that name exists\n');
   });
 });

@@ -124,6 +124,12 @@ describe('POST /api/v1/events', () => {
       400,
       /^invalid event: invalid JSON: /,
     );
+    for (const empty of ['', ' \n'])
+      await problem(
+        await post(open, '/api/v1/events', empty, { 'Content-Type': 'application/cloudevents-batch+json' }),
+        400,
+        /^invalid event: empty request body \(send an event, or a JSON array of events\)$/,
+      );
     // Bytes that are not UTF-8 refuse the request: as U+FFFD, ids "evt-\xff" and "evt-\xfe" would be one event.
     const notUtf8 = (id: string) => {
       const b = Buffer.from(JSON.stringify(ev({ id: `${id}-##` })));
@@ -303,6 +309,25 @@ describe('auth', () => {
       const r = w.run(['serve', '--db', w.path('t.db'), '--config', w.path('meter.yaml'), '--port', '0', ...args], { env });
       assert.equal(r.code, 2, r.describe());
       assert.match(r.stderr, message);
+    }
+  });
+
+  test('a port in use: exit 1 saying so in words', async () => {
+    const taken = net.createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (taken.address() as net.AddressInfo).port;
+      const r = w.run(['serve', '--db', w.path('t.db'), '--config', w.path('meter.yaml'), '--port', String(port)]);
+      assert.equal(r.code, 1, r.describe());
+      assert.match(
+        r.stderr,
+        new RegExp(
+          `^meter: cannot listen on 127\\.0\\.0\\.1:${port}: the port is in use \\(by another meter serve\\?\\); choose another with --port \\(EADDRINUSE\\)\n$`,
+          'm',
+        ),
+      );
+    } finally {
+      await new Promise((resolve) => taken.close(resolve));
     }
   });
 

@@ -200,9 +200,7 @@ export function loadMap(flags: MapFlags): MapChoice | null {
     } catch (e) {
       fileProblem = fs.existsSync(flags.map)
         ? (e as UsageError)
-        : new UsageError(
-            `--map ${flags.map}: not a built-in map (${BUILT_IN_MAPS.join(', ')}) and cannot be read as a mapping file (ENOENT)`,
-          );
+        : new UsageError(`--map ${flags.map}: not a built-in map (${BUILT_IN_MAPS.join(', ')}), and no mapping file of that name exists`);
     }
     if (text !== null) {
       try {

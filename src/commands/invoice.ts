@@ -2,7 +2,7 @@
 import { Command } from 'commander';
 import { buildInvoices } from '../core/invoice.js';
 import { ExitCode } from '../errors.js';
-import { noInvoiceNote, renderInvoice, unpricedWarning, type InvoiceFormat } from '../output/invoice.js';
+import { noInvoiceNote, renderInvoice, unpricedMetersNote, unpricedWarning, type InvoiceFormat } from '../output/invoice.js';
 import { Sink } from '../output/sink.js';
 import { useColor } from '../output/table.js';
 import {
@@ -55,8 +55,9 @@ Examples:
   meter invoice --prices prices.yaml --from 2026-11-01 --to 2026-11-16 -s acme --format json
 
 Each line is rounded once, half away from zero, to the currency's minor units; the total is the sum of the
-rounded lines. Usage no price matches is printed as an "unpriced" line and exits 3; a usage row two prices match
-is a price-file error (exit 2, nothing printed).
+rounded lines. Usage of a priced meter that no price matches is printed as an "unpriced" line and exits 3; a
+usage row two prices match is a price-file error (exit 2, nothing printed). A meter of the config that no price
+names is not invoiced at all: a note on stderr names it.
 
 Exit codes: 0 ok · 1 failure (store) · 2 usage error or invalid price file · 3 unpriced usage`,
     )
@@ -88,6 +89,7 @@ Exit codes: 0 ok · 1 failure (store) · 2 usage error or invalid price file · 
         const invoiced = new Set(result.invoices.map((i) => i.customer));
         const none = [...new Set(flags.subject)].filter((s) => !invoiced.has(s));
         if (none.length > 0) process.stderr.write(noInvoiceNote(none));
+        if (result.unpricedMeters.length > 0) process.stderr.write(unpricedMetersNote(result.unpricedMeters));
         if (result.unpriced > 0) {
           process.stderr.write(unpricedWarning(result.unpriced));
           setOutcome(command, ExitCode.rejected);

@@ -172,7 +172,7 @@ async function runServe(flags: ServeFlags): Promise<void> {
     try {
       url = await server.listen();
     } catch (e) {
-      throw new MeterError(`cannot listen on ${host}:${flags.port} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+      throw new MeterError(`cannot listen on ${host}:${flags.port}: ${listenProblem(e)}`);
     }
     log(`meter serve: listening on ${url} (store ${store.location}, ${meters.length} meter(s))`);
     if (token === null) {
@@ -207,4 +207,13 @@ async function runServe(flags: ServeFlags): Promise<void> {
   } finally {
     await store.close();
   }
+}
+
+/** Why a server cannot listen, in words (with the system's code, for a search). */
+function listenProblem(e: unknown): string {
+  const code = (e as NodeJS.ErrnoException).code;
+  if (code === 'EADDRINUSE') return 'the port is in use (by another meter serve?); choose another with --port (EADDRINUSE)';
+  if (code === 'EACCES') return 'permission denied (ports below 1024 need privileges); choose another with --port (EACCES)';
+  if (code === 'EADDRNOTAVAIL') return 'this machine has no such address; check --host (EADDRNOTAVAIL)';
+  return code ?? (e as Error).message;
 }

@@ -61,6 +61,8 @@ export interface InvoiceResult {
   invoices: Invoice[];
   /** How many usage rows no price matched (each is an `unpriced` line). */
   unpriced: number;
+  /** The config's meters that no price names, in config order: their usage is on no invoice, not even unpriced. */
+  unpricedMeters: string[];
   /** RFC 3339 in the invoice's zone. */
   formatTime(ms: number): string;
 }
@@ -227,6 +229,7 @@ export async function buildInvoices(store: Store, o: InvoiceOptions): Promise<In
     zone,
     invoices,
     unpriced,
+    unpricedMeters: o.meters.filter((m) => !meters.includes(m)).map((m) => m.slug),
     formatTime: (ms) => formatRfc3339(ms, zoneOffsetMinutes(zone, ms)),
   };
 }

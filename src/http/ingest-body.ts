@@ -53,6 +53,8 @@ export function mediaTypeOf(raw: string): string | null {
 /** The events of a request body, all valid, or a 400 problem listing every invalid one. */
 export function parseIngestBody(text: string, contentType: string | undefined, nowMs: number, fingerprints: boolean): UsageEvent[] {
   const shape = bodyShape(contentType);
+  // `curl -d @file` with a file that is not there sends nothing: say that, not "Unexpected end of JSON input".
+  if (text.trim() === '') throw badRequest('invalid event: empty request body (send an event, or a JSON array of events)');
   if (nestsTooDeep(text)) throw badRequest(`invalid event: ${TOO_DEEP}`);
   let value: unknown;
   try {

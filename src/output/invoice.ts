@@ -140,6 +140,16 @@ export function reportUnpricedWarning(unpriced: number): string {
   return `meter: warning: ${unpriced} usage row${unpriced === 1 ? '' : 's'} of priced meters match no price: shown as unpriced lines, not billed\n`;
 }
 
+/**
+ * The note of a run whose config has meters no price names: their usage is not looked at, so no unpriced line
+ * or exit 3 can show it (a meter kept for display, such as all input tokens, is one; a meter whose prices were
+ * forgotten is another).
+ */
+export function unpricedMetersNote(slugs: string[]): string {
+  const names = messageSafe(slugs.join(', '));
+  return `meter: note: no price names meter${slugs.length === 1 ? '' : 's'} ${names}: ${slugs.length === 1 ? 'its' : 'their'} usage is on no invoice\n`;
+}
+
 export function noInvoiceNote(customers: string[]): string {
   // Quoted and escaped as every message is (a bidi override in a name would reorder the line).
   const names = messageSafe(customers.map((c) => JSON.stringify(c)).join(', '));
