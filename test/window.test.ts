@@ -924,4 +924,24 @@ describe('query bounds without an offset', () => {
     // An offset names the instant whatever the zone.
     assert.equal(at('2026-11-01T06:00:00Z', 'Europe/Budapest'), '2026-11-01T06:00:00.000Z');
   });
+
+  test('a bound of the right form with a field out of range says which field', () => {
+    for (const [text, why] of [
+      ['2026-13-01', 'there is no month 13'],
+      ['2026-00-01', 'there is no month 00'],
+      ['2026-02-29', '2026-02 has no day 29'],
+      ['2026-04-31T10:00', '2026-04 has no day 31'],
+      ['2026-02-03T24:00', 'there is no hour 24 (00-23)'],
+      ['2026-02-03T23:60', 'there is no minute 60 (00-59)'],
+      ['2026-02-03 23:59:60', 'there is no second 60 (00-59)'],
+    ]) {
+      assert.throws(
+        () => parseQueryTime(text!, 'UTC', '--from'),
+        (e: unknown) => (e as Error).message === `--from "${text}": not a time: ${why}`,
+        text,
+      );
+    }
+    assert.equal(new Date(parseQueryTime('2024-02-29', 'UTC', '--from')).toISOString(), '2024-02-29T00:00:00.000Z');
+    assert.throws(() => parseQueryTime('2026-11-01x', 'UTC', '--from'), /not a time; use RFC 3339/);
+  });
 });

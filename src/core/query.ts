@@ -74,6 +74,18 @@ export function parseQueryTime(text: string, zone: string, flag: string): number
     if (mo! >= 1 && mo! <= 12 && d! >= 1 && d! <= daysInMonth(y!, mo!) && h <= 23 && mi <= 59 && s <= 59) {
       return localToUtc(zone, utcMillis(y!, mo!, d!, h, mi, s, ms));
     }
+    // The form is right: say which field is out of range rather than "not a time".
+    const why =
+      mo! < 1 || mo! > 12
+        ? `there is no month ${m[2]}`
+        : d! < 1 || d! > daysInMonth(y!, mo!)
+          ? `${m[1]}-${m[2]} has no day ${m[3]}`
+          : h > 23
+            ? `there is no hour ${m[4]} (00-23)`
+            : mi > 59
+              ? `there is no minute ${m[5]} (00-59)`
+              : `there is no second ${m[6]} (00-59)`;
+    throw new OptionError(flag, text, `not a time: ${why}`);
   }
   throw new OptionError(
     flag,
