@@ -185,7 +185,7 @@ describe('injection', () => {
         const r = w.run(cmd);
         assertUsage(r, `${kind} (${cmd[0]})`);
         assert.match(r.stderr, /invalid meter config bad\.yaml/, r.describe());
-        const problems = r.stderr.split('\n').filter((l) => /^\s+meter /.test(l));
+        const problems = r.stderr.split('\n').filter((l) => /^\s+line \d+: meter /.test(l));
         assert.ok(
           problems.length >= meters.length,
           `${kind}: ${problems.length} problems for ${meters.length} bad meters\n${r.describe()}`,

@@ -51,18 +51,32 @@ describe('usage errors: exit 2 and a message that says what to write', () => {
     usage(['query', '--config', 'm.yaml', '--fill'], /^meter: --fill needs --window/);
   });
 
-  test('a meter config lists every problem at once; group-by keys that are output columns are reserved', () => {
+  test('a meter config lists every problem at once, each with its line; group-by keys that are output columns are reserved', () => {
     w.write(
       'bad.yaml',
-      'meters:\n  - {slug: a, eventType: p, aggregation: SUMM, valueProperty: tokens, groupBy: {value: $.v, window_start: $.w}}\n',
+      [
+        'meters:',
+        '  - {slug: a, eventType: p, aggregation: SUMM, valueProperty: tokens, groupBy: {value: $.v, window_start: $.w}}',
+        '  - slug: b',
+        '    aggregation: SUM',
+        '    groupBy:',
+        '      model: $.model',
+        '      "a b": $.x',
+        '  - 42',
+      ].join('\n'),
     );
     const r = w.run(['meters', '--config', 'bad.yaml']);
     assert.equal(r.code, 2, r.describe());
     assert.deepEqual(r.stderr.trimEnd().split('\n').slice(1), [
-      '  meter "a" aggregation: "SUMM" is not one of SUM, COUNT, AVG, MIN, MAX, UNIQUE_COUNT, LATEST',
-      '  meter "a" valueProperty: "tokens" is not a $.a.b style JSON path',
-      '  meter "a" groupBy.value: "value" is reserved',
-      '  meter "a" groupBy.window_start: "window_start" is reserved',
+      '  line 2: meter "a" aggregation: "SUMM" is not one of SUM, COUNT, AVG, MIN, MAX, UNIQUE_COUNT, LATEST',
+      '  line 2: meter "a" valueProperty: "tokens" is not a $.a.b style JSON path',
+      '  line 2: meter "a" groupBy.value: "value" is reserved',
+      '  line 2: meter "a" groupBy.window_start: "window_start" is reserved',
+      // A field left out is on the line its meter starts.
+      '  line 3: meter "b" eventType: missing',
+      '  line 3: meter "b" valueProperty: required for SUM',
+      '  line 7: meter "b" groupBy.a b: key must match ^[a-zA-Z_][0-9a-zA-Z_]*$',
+      '  line 8: meter #3: must be a mapping with slug, eventType, aggregation',
     ]);
   });
 });

@@ -3,7 +3,7 @@
  * Validation collects every problem of every meter, each naming the meter's slug and the field.
  */
 import { ConfigError, yamlProblem } from '../errors.js';
-import { parseYaml } from './yaml.js';
+import { parseYamlFile, type YamlFile } from './yaml.js';
 import { decimalText } from './decimal.js';
 
 export const AGGREGATIONS = ['SUM', 'COUNT', 'AVG', 'MIN', 'MAX', 'UNIQUE_COUNT', 'LATEST'] as const;
@@ -83,8 +83,13 @@ export function meterCanUse(meter: Meter, data: unknown): boolean {
 }
 
 /** Validates the raw `meters:` list; throws ConfigError listing every problem. */
-export function validateMeters(raw: unknown, file: string): Meter[] {
+export function validateMeters(raw: unknown, file: string, lineOf: (path: Array<string | number>) => number | null = () => null): Meter[] {
   const problems: string[] = [];
+  // A problem read from a file starts with its line, as a price file's do.
+  const on = (path: Array<string | number>, text: string) => {
+    const line = lineOf(path);
+    problems.push(line === null ? text : `line ${line}: ${text}`);
+  };
   if (raw === undefined || raw === null) return [];
   if (!Array.isArray(raw)) throw new ConfigError(file, ['meters: must be a list']);
   const meters: Meter[] = [];
@@ -93,55 +98,59 @@ export function validateMeters(raw: unknown, file: string): Meter[] {
     const where = (field: string) =>
       `meter ${typeof (m as { slug?: unknown })?.slug === 'string' ? `"${(m as { slug: string }).slug}"` : `#${i + 1}`} ${field}`;
     if (m === null || typeof m !== 'object' || Array.isArray(m)) {
-      problems.push(`meter #${i + 1}: must be a mapping with slug, eventType, aggregation`);
+      on(['meters', i], `meter #${i + 1}: must be a mapping with slug, eventType, aggregation`);
       return;
     }
     const o = m as Record<string, unknown>;
     const before = problems.length;
+    /** A problem of `field` (`groupBy.KEY` for a key of groupBy). */
+    const at = (field: string, text: string) => {
+      const dot = field.indexOf('.');
+      on(['meters', i, ...(dot < 0 ? [field] : [field.slice(0, dot), field.slice(dot + 1)])], `${where(field)}: ${text}`);
+    };
     // A value of another kind is named as such (`slug: 123` is a number there, not a slug left out).
     const kind = (v: unknown) => (v === undefined || v === null ? 'missing' : `not a string (${String(JSON.stringify(v)).slice(0, 60)})`);
-    if (typeof o.slug !== 'string') problems.push(`${where('slug')}: ${kind(o.slug)}`);
+    if (typeof o.slug !== 'string') at('slug', kind(o.slug));
     else if (!SLUG.test(o.slug) || o.slug.length > 64) {
-      problems.push(`${where('slug')}: must match ^[a-z0-9]+(?:_[a-z0-9]+)*$ and be 1-64 characters`);
-    } else if (seen.has(o.slug)) problems.push(`${where('slug')}: defined twice`);
+      at('slug', 'must match ^[a-z0-9]+(?:_[a-z0-9]+)*$ and be 1-64 characters');
+    } else if (seen.has(o.slug)) at('slug', 'defined twice');
     else seen.add(o.slug);
-    if (typeof o.eventType !== 'string' || o.eventType.length === 0)
-      problems.push(`${where('eventType')}: ${o.eventType === '' ? 'missing' : kind(o.eventType)}`);
+    if (typeof o.eventType !== 'string' || o.eventType.length === 0) at('eventType', o.eventType === '' ? 'missing' : kind(o.eventType));
     const agg = typeof o.aggregation === 'string' ? o.aggregation.toUpperCase() : o.aggregation;
     if (!AGGREGATIONS.includes(agg as Aggregation)) {
-      problems.push(`${where('aggregation')}: ${JSON.stringify(o.aggregation ?? null)} is not one of ${AGGREGATIONS.join(', ')}`);
+      at('aggregation', `${JSON.stringify(o.aggregation ?? null)} is not one of ${AGGREGATIONS.join(', ')}`);
     }
     if (agg === 'COUNT') {
       if (o.valueProperty !== undefined && o.valueProperty !== null && o.valueProperty !== '') {
-        problems.push(`${where('valueProperty')}: COUNT counts events and takes no valueProperty`);
+        at('valueProperty', 'COUNT counts events and takes no valueProperty');
       }
     } else {
       // Checked whatever the aggregation, so that a bad aggregation and a bad path are listed together.
       if (o.valueProperty === undefined || o.valueProperty === null || o.valueProperty === '') {
-        if (AGGREGATIONS.includes(agg as Aggregation)) problems.push(`${where('valueProperty')}: required for ${agg}`);
+        if (AGGREGATIONS.includes(agg as Aggregation)) at('valueProperty', `required for ${agg}`);
       } else {
         const p = checkJsonPath(o.valueProperty);
-        if (p) problems.push(`${where('valueProperty')}: ${p}`);
+        if (p) at('valueProperty', p);
       }
     }
     const groupBy: Array<{ key: string; path: string }> = [];
     if (o.groupBy !== undefined && o.groupBy !== null) {
       if (typeof o.groupBy !== 'object' || Array.isArray(o.groupBy)) {
-        problems.push(`${where('groupBy')}: must be a mapping of key: $.path`);
+        at('groupBy', 'must be a mapping of key: $.path');
       } else {
         for (const [key, path] of Object.entries(o.groupBy as Record<string, unknown>)) {
-          if (!GROUP_KEY.test(key)) problems.push(`${where(`groupBy.${key}`)}: key must match ^[a-zA-Z_][0-9a-zA-Z_]*$`);
+          if (!GROUP_KEY.test(key)) at(`groupBy.${key}`, 'key must match ^[a-zA-Z_][0-9a-zA-Z_]*$');
           // `subject` is a column of every row; `type` is allowed: OpenMeter's own example config groups by it.
           // The output's own columns: a group named so would give CSV two columns of one name.
-          if (RESERVED_KEYS.includes(key)) problems.push(`${where(`groupBy.${key}`)}: "${key}" is reserved`);
+          if (RESERVED_KEYS.includes(key)) at(`groupBy.${key}`, `"${key}" is reserved`);
           const p = checkJsonPath(path);
-          if (p) problems.push(`${where(`groupBy.${key}`)}: ${p}`);
+          if (p) at(`groupBy.${key}`, p);
           groupBy.push({ key, path: String(path) });
         }
       }
     }
     if (o.description !== undefined && o.description !== null && typeof o.description !== 'string') {
-      problems.push(`${where('description')}: must be text`);
+      at('description', 'must be text');
     }
     if (problems.length > before) return;
     const meter: Meter = {
@@ -160,15 +169,16 @@ export function validateMeters(raw: unknown, file: string): Meter[] {
 
 /** Parses a config file's text (YAML or JSON); other top-level keys of an OpenMeter config are ignored. */
 export function parseMeterConfig(text: string, file: string): Meter[] {
-  let doc: unknown;
+  let parsed: YamlFile;
   try {
-    doc = parseYaml(text);
+    parsed = parseYamlFile(text);
   } catch (e) {
     throw new ConfigError(file, [yamlProblem(e)]);
   }
+  const doc = parsed.value;
   if (doc === null || doc === undefined) return [];
   if (typeof doc !== 'object' || Array.isArray(doc)) throw new ConfigError(file, ['must be a mapping with a meters: list']);
-  return validateMeters((doc as Record<string, unknown>).meters, file);
+  return validateMeters((doc as Record<string, unknown>).meters, file, parsed.lineOf);
 }
 
 /** The meter used when no config defines any: counts every event, grouped by type. */

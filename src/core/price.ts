@@ -400,17 +400,10 @@ export function parsePriceFile(text: string, file: string, meters: Meter[]): Pri
   } catch (e) {
     throw new ConfigError(file, [yamlProblem(e)], 'price file');
   }
-  const lineOf: LineOf = (path) => {
-    for (let n = path.length; n > 0; n--) {
-      const node = parsed.document.getIn(path.slice(0, n), true) as { range?: [number, number, number] } | undefined;
-      if (node?.range !== undefined) return parsed.lineAt(node.range[0]);
-    }
-    return null;
-  };
   const textOf: TextOf = (path) => {
     // A scalar node keeps its text as written in `source`.
     const node = parsed.document.getIn(path, true) as { source?: unknown } | undefined;
     return typeof node?.source === 'string' ? node.source : null;
   };
-  return validatePrices(parsed.value, file, meters, lineOf, textOf);
+  return validatePrices(parsed.value, file, meters, parsed.lineOf, textOf);
 }

@@ -10,7 +10,8 @@ import type { Document } from 'yaml';
 export interface YamlFile {
   value: unknown;
   document: Document;
-  lineAt(offset: number): number;
+  /** The 1-based line of the node at a path (`['prices', 0, 'price']`), or of its nearest parent; null if none. */
+  lineOf(path: Array<string | number>): number | null;
 }
 
 export function parseYamlFile(text: string): YamlFile {
@@ -27,7 +28,15 @@ export function parseYamlFile(text: string): YamlFile {
   const second = Array.isArray(all) ? all.slice(1).find((d) => !empty(d)) : undefined;
   if (second !== undefined)
     throw new Error(`a second YAML document starts at line ${lines.linePos(second.range[0]).line}; a file holds one`);
-  return { value: document.toJS({ maxAliasCount: 100 }), document, lineAt: (offset) => lines.linePos(offset).line };
+  const lineAt = (offset: number) => lines.linePos(offset).line;
+  const lineOf = (path: Array<string | number>) => {
+    for (let n = path.length; n > 0; n--) {
+      const node = document.getIn(path.slice(0, n), true) as { range?: [number, number, number] } | undefined;
+      if (node?.range !== undefined) return lineAt(node.range[0]);
+    }
+    return null;
+  };
+  return { value: document.toJS({ maxAliasCount: 100 }), document, lineOf };
 }
 
 export function parseYaml(text: string): unknown {
