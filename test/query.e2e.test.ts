@@ -210,6 +210,25 @@ describe('aggregations', () => {
     assert.equal(q('-m', 'calls', '-s', 'nobody'), 'window_start,window_end,subject,value\n');
   });
 
+  test('a named subject without rows, or filters that leave none, get a note on stderr (most often a typo); exit 0', () => {
+    const run = (...args: string[]) => w.run(['query', '--format', 'csv', ...RANGE, ...args]);
+    const some = run('-m', 'calls', '-s', 'acme', '-s', 'acm', '-s', 'x\u202ey');
+    assert.equal(some.code, 0, some.describe());
+    assert.equal(some.stdout, csvDoc('window_start,window_end,subject,value', `${DAY},acme,13`));
+    assert.equal(some.stderr, 'meter: note: no rows for subjects "acm", "x\\u202ey" (matched exactly; `meter subjects` lists them)\n');
+    // Across subjects, rows carry none: a name is said only when nothing matched.
+    assert.equal(run('-m', 'calls', '-s', 'acme', '-s', 'acm', '--all-subjects').stderr, '');
+    assert.equal(
+      run('-m', 'calls', '-s', 'acm', '--all-subjects').stderr,
+      'meter: note: no rows for subject "acm" (matched exactly; `meter subjects` lists them)\n',
+    );
+    const filtered = run('-m', 'calls', '-f', 'model=gpt4o');
+    assert.equal(filtered.code, 0, filtered.describe());
+    assert.equal(filtered.stdout, 'window_start,window_end,subject,value\n');
+    assert.equal(filtered.stderr, 'meter: note: no rows match the --filter values (matched exactly)\n');
+    assert.equal(run('-m', 'calls', '-f', 'model=gpt-4o').stderr, '');
+  });
+
   test('--all-subjects sums across subjects and leaves the subject cell empty', () => {
     // 127.5 + 7 + 0; COUNT 13 + 2 + 1; users: u1 u2 u3 1 true u9 -> 6 (u1 is shared by acme and beta).
     assert.equal(q('-m', 'tokens_sum', '--all-subjects'), csvDoc('window_start,window_end,subject,value', `${DAY},,134.5`));

@@ -2,8 +2,9 @@
 import { UsageError } from '../errors.js';
 import { Command, Option } from 'commander';
 import type { QueryOptions } from '../core/query.js';
+import { mapAsync } from '../core/iterate.js';
 import { runQueryWithSparklines } from '../core/usage-sparklines.js';
-import { renderQuery, type QueryFormat } from '../output/query.js';
+import { noRowsNote, renderQuery, type QueryFormat } from '../output/query.js';
 import { Sink } from '../output/sink.js';
 import { sparkColumn, useColor } from '../output/table.js';
 import { wantSparklines } from './sparklines.js';
@@ -89,8 +90,24 @@ partial). Days and months are calendar days and months in --tz (23 or 25 hours l
         };
         const { result, sparklines } = await runQueryWithSparklines(store, options, wantSparklines(flags));
         const sink = Sink.open(flags.output, keptFiles(flags.db, [[config, 'the meter config (--config)']]));
-        await renderQuery(result, flags.format, sink, flags.output === undefined && useColor(process.stdout), sparkColumn(sparklines));
+        // A subject or filter value that matches nothing (a typo) is said, rather than an empty result in silence.
+        const seen = new Set<string | null>();
+        let rows = 0;
+        const counted = {
+          ...result,
+          rows: mapAsync(result.rows, (r) => {
+            rows++;
+            seen.add(r.subject);
+            return r;
+          }),
+        };
+        await renderQuery(counted, flags.format, sink, flags.output === undefined && useColor(process.stdout), sparkColumn(sparklines));
         await sink.close();
+        const named = [...new Set(flags.subject)];
+        // Rows across subjects (--all-subjects) carry none: then only an empty result says the names matched nothing.
+        const unmatched = result.perSubject ? named.filter((x) => !seen.has(x)) : rows === 0 ? named : [];
+        const note = noRowsNote(unmatched, rows === 0 && flags.filter.length > 0);
+        if (note !== null) process.stderr.write(note);
       });
     });
   return cmd;

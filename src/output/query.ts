@@ -3,7 +3,7 @@ import type { QueryResult } from '../core/query.js';
 import { renderCsv } from './csv.js';
 import { renderJson, renderNdjson } from './json.js';
 import type { Sink } from './sink.js';
-import { renderTable, type SparkColumn } from './table.js';
+import { messageSafe, renderTable, type SparkColumn } from './table.js';
 
 export type QueryFormat = 'table' | 'csv' | 'json' | 'ndjson';
 
@@ -19,4 +19,17 @@ export async function renderQuery(
   else if (format === 'json') await renderJson(result, sink);
   else if (format === 'ndjson') await renderNdjson(result, sink);
   else await renderTable(result, sink, color, spark);
+}
+
+/**
+ * The note of a query whose named subjects (`-s`) have no rows, or whose filters (`-f`) left none: values are
+ * matched exactly, so this is most often a typo, which an empty result would not show. Null when there is none.
+ */
+export function noRowsNote(subjects: string[], filtersMatchedNothing: boolean): string | null {
+  if (subjects.length > 0) {
+    // Quoted and escaped as every message is (a bidi override in a name would reorder the line).
+    const names = messageSafe(subjects.map((x) => JSON.stringify(x)).join(', '));
+    return `meter: note: no rows for subject${subjects.length === 1 ? '' : 's'} ${names} (matched exactly; \`meter subjects\` lists them)\n`;
+  }
+  return filtersMatchedNothing ? 'meter: note: no rows match the --filter values (matched exactly)\n' : null;
 }
