@@ -258,6 +258,19 @@ describe('meter report in Chromium', () => {
     await page.close();
   });
 
+  test('a subject named with -s that has no usage in the range gets a note on stderr; exit 0', () => {
+    const note = 'meter: note: no rows for subject "customer-3x" (matched exactly; `meter subjects` lists them)\n';
+    const r = w.run(['report', ...RANGE, '-s', 'customer-03', '-s', 'customer-3x', '-m', 'tokens', '-o', 'typo.html']);
+    assert.equal(r.code, 0, r.describe());
+    assert.equal(r.stderr, note);
+    // Split by a key, rows carry no subject: a name is said only when the report has no row at all.
+    assert.equal(
+      w.run(['report', ...RANGE, '-s', 'customer-03', '-s', 'customer-3x', '-g', 'model', '-m', 'tokens', '-o', 'g.html']).stderr,
+      '',
+    );
+    assert.equal(w.run(['report', ...RANGE, '-s', 'customer-3x', '-g', 'model', '-m', 'tokens', '-o', 'g.html']).stderr, note);
+  });
+
   test('split by a group-by key over many windows, and months over a long range', async (t) => {
     const r = w.run(['report', '--tz', TZ, '--from', '2026-11-01', '--to', '2026-11-02', '-g', 'model', '-o', 'models.html']);
     assert.equal(r.code, 0, r.describe());

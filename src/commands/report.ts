@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import { buildReport } from '../core/report.js';
 import { ExitCode } from '../errors.js';
 import { reportUnpricedWarning, unpricedMetersNote } from '../output/invoice.js';
+import { noRowsNote } from '../output/query.js';
 import { renderReport } from '../output/report-html.js';
 import { Sink } from '../output/sink.js';
 import {
@@ -92,6 +93,8 @@ Exit codes: 0 ok · 1 failure (store) · 2 usage error or invalid config · 3 un
         });
         await renderReport(report, sink);
         await sink.close();
+        const unmatched = noRowsNote(report.unmatchedSubjects, false);
+        if (unmatched !== null) process.stderr.write(unmatched);
         const unpricedMeters = report.invoices?.unpricedMeters ?? [];
         if (unpricedMeters.length > 0) process.stderr.write(unpricedMetersNote(unpricedMeters));
         const unpriced = report.invoices?.unpriced ?? 0;

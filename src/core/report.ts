@@ -64,6 +64,8 @@ export interface Report {
   /** The one customer of a usage statement (`-s` given once); null for a report over many subjects. */
   subject: string | null;
   subjects: string[];
+  /** Subjects named (`-s`) that no meter has a row for in the range: most often a typo, which an empty page hides. */
+  unmatchedSubjects: string[];
   groupBy: string | null;
   meters: MeterReport[];
   invoices: InvoiceResult | null;
@@ -156,6 +158,7 @@ export async function buildReport(store: Store, given: ReportOptions): Promise<R
     allSubjects: o.groupBy !== undefined,
   };
   const meters: MeterReport[] = [];
+  const seen = new Set<string | null>();
   for (const meter of selected) {
     const slug = meter === EVENTS_METER ? undefined : meter.slug;
     const cells: ShapeCell[] = [];
@@ -164,8 +167,10 @@ export async function buildReport(store: Store, given: ReportOptions): Promise<R
       if (window !== undefined) cells.push({ key: keyOf(r), label: labelOf(r), window, value: r.value });
     }
     const totals: ShapeTotal[] = [];
-    for await (const r of (await runQuery(store, { ...base, meter: slug })).rows)
+    for await (const r of (await runQuery(store, { ...base, meter: slug })).rows) {
       totals.push({ key: keyOf(r), label: labelOf(r), value: r.value });
+      seen.add(r.subject);
+    }
     const shaped = shapeMeter({ additive: isAdditive(meter), windows: windows.length, cells, totals, top: o.top, sparkWidth: SPARK_WIDTH });
     if (!shaped.additive) {
       // MAX, AVG, LATEST... of the whole range is not a sum of the rows: the store computes it.
@@ -186,6 +191,8 @@ export async function buildReport(store: Store, given: ReportOptions): Promise<R
     windows,
     subject: o.subjects.length === 1 ? o.subjects[0]! : null,
     subjects: o.subjects,
+    // Rows split by a group-by key carry no subject: then only a report without any row says the names matched nothing.
+    unmatchedSubjects: o.groupBy === undefined ? o.subjects.filter((x) => !seen.has(x)) : seen.size === 0 ? o.subjects : [],
     groupBy: o.groupBy ?? null,
     meters,
     invoices,
