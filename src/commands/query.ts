@@ -93,17 +93,21 @@ partial). Days and months are calendar days and months in --tz (23 or 25 hours l
         // A subject or filter value that matches nothing (a typo) is said, rather than an empty result in silence.
         const seen = new Set<string | null>();
         let rows = 0;
-        const counted = {
-          ...result,
-          rows: mapAsync(result.rows, (r) => {
-            rows++;
-            seen.add(r.subject);
-            return r;
-          }),
-        };
+        const named = [...new Set(flags.subject)];
+        // Counted only when there is something to say: the count costs a turn of the microtask queue per row.
+        const counted =
+          named.length === 0 && flags.filter.length === 0
+            ? result
+            : {
+                ...result,
+                rows: mapAsync(result.rows, (r) => {
+                  rows++;
+                  seen.add(r.subject);
+                  return r;
+                }),
+              };
         await renderQuery(counted, flags.format, sink, flags.output === undefined && useColor(process.stdout), sparkColumn(sparklines));
         await sink.close();
-        const named = [...new Set(flags.subject)];
         // Rows across subjects (--all-subjects) carry none: then only an empty result says the names matched nothing.
         const unmatched = result.perSubject ? named.filter((x) => !seen.has(x)) : rows === 0 ? named : [];
         const note = noRowsNote(unmatched, rows === 0 && flags.filter.length > 0);

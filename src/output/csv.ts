@@ -53,8 +53,17 @@ export async function renderCsv(result: QueryResult, sink: Sink): Promise<void> 
     }
     return c;
   };
+  // Rows come window by window: the window's two cells are made once for its rows.
+  let start = Number.NaN,
+    end = Number.NaN,
+    times = '';
   for await (const r of result.rows) {
-    let line = `${result.formatTime(r.windowStart)},${result.formatTime(r.windowEnd)},${cell(r.subject ?? '')}`;
+    if (r.windowStart !== start || r.windowEnd !== end) {
+      start = r.windowStart;
+      end = r.windowEnd;
+      times = `${result.formatTime(start)},${result.formatTime(end)},`;
+    }
+    let line = times + cell(r.subject ?? '');
     for (const g of r.groups) line += ',' + cell(g);
     const full = sink.write(`${line},${r.value ?? ''}\n`);
     if (full) await full;

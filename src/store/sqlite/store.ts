@@ -392,7 +392,8 @@ export class SqliteStore implements Store {
    */
   private *hourRows(q: MeterQuery, pages: HourPages): Generator<AggregateRow> {
     const agg = q.meter.aggregation;
-    const bigint = agg === 'MIN' || agg === 'MAX';
+    const bigint = agg === 'MIN' || agg === 'MAX',
+      sum = agg === 'SUM';
     const params = { ...pages.params };
     const statements = new Map<string, Database.Statement>();
     const statement = (sql: string) => {
@@ -418,6 +419,13 @@ export class SqliteStore implements Store {
                 .get(one) as unknown[],
           );
         } else {
+          const iv = page[2]![i];
+          // The usual SUM row, an integer sum with no other values, is that integer (as readAggregateRow reads it).
+          if (sum && typeof iv === 'number' && page[3]![i] === null) {
+            key = [bs[i]!, ss[i]!];
+            yield { windowStart: bs[i]!, subject: ss[i]!, groups: [], value: String(iv), firstMs: NaN, lastMs: NaN };
+            continue;
+          }
           r = [bs[i], ss[i]];
           for (let c = 2; c < page.length; c++) r.push(page[c]![i]);
         }
