@@ -1,7 +1,7 @@
 /** meter query: per-subject totals of a meter per window, as a table, CSV, JSON or NDJSON. */
 import { UsageError } from '../errors.js';
 import { Command, Option } from 'commander';
-import type { QueryOptions } from '../core/query.js';
+import { type QueryOptions, unmatchedSubjects } from '../core/query.js';
 import { mapAsync } from '../core/iterate.js';
 import { runQueryWithSparklines } from '../core/usage-sparklines.js';
 import { noRowsNote, renderQuery, type QueryFormat } from '../output/query.js';
@@ -92,7 +92,6 @@ partial). Days and months are calendar days and months in --tz (23 or 25 hours l
         const sink = Sink.open(flags.output, keptFiles(flags.db, [[config, 'the meter config (--config)']]));
         // A subject or filter value that matches nothing (a typo) is said, rather than an empty result in silence.
         const seen = new Set<string | null>();
-        let rows = 0;
         const named = [...new Set(flags.subject)];
         // Counted only when there is something to say: the count costs a turn of the microtask queue per row.
         const counted =
@@ -101,16 +100,13 @@ partial). Days and months are calendar days and months in --tz (23 or 25 hours l
             : {
                 ...result,
                 rows: mapAsync(result.rows, (r) => {
-                  rows++;
                   seen.add(r.subject);
                   return r;
                 }),
               };
         await renderQuery(counted, flags.format, sink, flags.output === undefined && useColor(process.stdout), sparkColumn(sparklines));
         await sink.close();
-        // Rows across subjects (--all-subjects) carry none: then only an empty result says the names matched nothing.
-        const unmatched = result.perSubject ? named.filter((x) => !seen.has(x)) : rows === 0 ? named : [];
-        const note = noRowsNote(unmatched, rows === 0 && flags.filter.length > 0);
+        const note = noRowsNote(unmatchedSubjects(named, seen, result.perSubject), seen.size === 0 && flags.filter.length > 0);
         if (note !== null) process.stderr.write(note);
       });
     });

@@ -94,6 +94,16 @@ export function parseQueryTime(text: string, zone: string, flag: string): number
   );
 }
 
+/**
+ * The subjects named with `-s` that a result has no row for, from the subjects its rows carry (`seen`). Rows
+ * across subjects (`perSubject` false) carry none: then only a result without any row says the names matched
+ * nothing.
+ */
+export function unmatchedSubjects(named: readonly string[], seen: ReadonlySet<string | null>, perSubject: boolean): string[] {
+  if (perSubject) return named.filter((x) => !seen.has(x));
+  return seen.size === 0 ? [...named] : [];
+}
+
 /** Resolves the meter a query is about. */
 export function resolveMeter(meters: Meter[], slug: string | undefined): Meter {
   if (slug !== undefined) {

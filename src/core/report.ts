@@ -9,7 +9,7 @@ import { buildInvoices, invoicePeriod, type InvoiceResult } from './invoice.js';
 import { EVENTS_METER, type Meter } from './meter.js';
 import type { Store } from './ports.js';
 import type { PriceFile } from './price.js';
-import { parseQueryTime, resolveMeter, runQuery, type QueryOptions, type ResultRow } from './query.js';
+import { parseQueryTime, resolveMeter, runQuery, unmatchedSubjects, type QueryOptions, type ResultRow } from './query.js';
 import { chooseWindow, shapeMeter, type ShapeCell, type ShapedMeter, type ShapeTotal } from './report-shape.js';
 import { boundText, formatRfc3339 } from './time.js';
 import { checkTimeZone, DAY_MS, HOUR_MS, MINUTE_MS, parseWindowSize, WindowPlan, zoneOffsetMinutes, type WindowSize } from './window.js';
@@ -191,8 +191,8 @@ export async function buildReport(store: Store, given: ReportOptions): Promise<R
     windows,
     subject: o.subjects.length === 1 ? o.subjects[0]! : null,
     subjects: o.subjects,
-    // Rows split by a group-by key carry no subject: then only a report without any row says the names matched nothing.
-    unmatchedSubjects: o.groupBy === undefined ? o.subjects.filter((x) => !seen.has(x)) : seen.size === 0 ? o.subjects : [],
+    // Rows split by a group-by key are summed over the subjects.
+    unmatchedSubjects: unmatchedSubjects(o.subjects, seen, o.groupBy === undefined),
     groupBy: o.groupBy ?? null,
     meters,
     invoices,

@@ -6,7 +6,7 @@
 import type { InvoiceLine, InvoiceResult } from '../core/invoice.js';
 import { csvRecord } from './csv.js';
 import type { Sink } from './sink.js';
-import { messageSafe, smallTable, terminalSafe } from './table.js';
+import { messageSafe, quotedNames, smallTable, terminalSafe } from './table.js';
 
 export const INVOICE_CSV_COLUMNS = [
   'customer',
@@ -151,7 +151,5 @@ export function unpricedMetersNote(slugs: string[]): string {
 }
 
 export function noInvoiceNote(customers: string[]): string {
-  // Quoted and escaped as every message is (a bidi override in a name would reorder the line).
-  const names = messageSafe(customers.map((c) => JSON.stringify(c)).join(', '));
-  return `meter: no invoice for ${names}: no usage of a priced meter in the period\n`;
+  return `meter: no invoice for ${quotedNames(customers)}: no usage of a priced meter in the period\n`;
 }

@@ -3,7 +3,7 @@ import type { QueryResult } from '../core/query.js';
 import { renderCsv } from './csv.js';
 import { renderJson, renderNdjson } from './json.js';
 import type { Sink } from './sink.js';
-import { messageSafe, renderTable, type SparkColumn } from './table.js';
+import { quotedNames, renderTable, type SparkColumn } from './table.js';
 
 export type QueryFormat = 'table' | 'csv' | 'json' | 'ndjson';
 
@@ -26,10 +26,7 @@ export async function renderQuery(
  * matched exactly, so this is most often a typo, which an empty result would not show. Null when there is none.
  */
 export function noRowsNote(subjects: string[], filtersMatchedNothing: boolean): string | null {
-  if (subjects.length > 0) {
-    // Quoted and escaped as every message is (a bidi override in a name would reorder the line).
-    const names = messageSafe(subjects.map((x) => JSON.stringify(x)).join(', '));
-    return `meter: note: no rows for subject${subjects.length === 1 ? '' : 's'} ${names} (matched exactly; \`meter subjects\` lists them)\n`;
-  }
+  if (subjects.length > 0)
+    return `meter: note: no rows for subject${subjects.length === 1 ? '' : 's'} ${quotedNames(subjects)} (matched exactly; \`meter subjects\` lists them)\n`;
   return filtersMatchedNothing ? 'meter: note: no rows match the --filter values (matched exactly)\n' : null;
 }

@@ -35,6 +35,11 @@ export function messageSafe(text: string): string {
   return text.replace(INVISIBLE, escapeChar);
 }
 
+/** Names for a message, each quoted as JSON and escaped as every message is (a bidi override would reorder the line). */
+export function quotedNames(names: readonly string[]): string {
+  return messageSafe(names.map((n) => JSON.stringify(n)).join(', '));
+}
+
 const INVISIBLE = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Default_Ignorable_Code_Point}]/gu;
 const SHOWN_ESCAPED = /[\\\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Default_Ignorable_Code_Point}]/gu;
 
